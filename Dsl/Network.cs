@@ -1,0 +1,92 @@
+using Cnn.Core;
+
+namespace Cnn.Dsl;
+
+/// <summary>
+/// A layer tree checked against an input shape: every node with its path and its inferred input and output
+/// shapes (per sample, without the batch axis). Made by <see cref="Network.Create"/>; immutable.
+/// </summary>
+public sealed class Network
+{
+    private Network(Layer root, Shape input, Node rootNode, bool strict)
+    {
+        Root = root;
+        InputShape = input;
+        RootNode = rootNode;
+        Strict = strict;
+    }
+
+    /// <summary>The description this network was built from.</summary>
+    public Layer Root { get; }
+
+    /// <summary>The shape of one input sample (no batch axis), e.g. <c>[1, 28, 28]</c>.</summary>
+    public Shape InputShape { get; }
+
+    /// <summary>The shape of one output sample.</summary>
+    public Shape OutputShape => RootNode.Output;
+
+    /// <summary>Whether windows that do not tile their input were rejected.</summary>
+    public bool Strict { get; }
+
+    /// <summary>The resolved tree.</summary>
+    public Node RootNode { get; }
+
+    /// <summary>Every leaf node in execution order.</summary>
+    public IReadOnlyList<Node> Leaves => RootNode.Leaves().ToArray();
+
+    /// <summary>
+    /// Infers every shape of <paramref name="root"/> from the input shape alone, before any tensor exists.
+    /// </summary>
+    /// <param name="root">The network description.</param>
+    /// <param name="inputShape">One sample's shape, without the batch axis (e.g. <c>[1, 28, 28]</c>).</param>
+    /// <param name="strict">When true, a window that does not tile its input is an error instead of being floored.</param>
+    /// <exception cref="ShapeException">A layer does not fit; the message names its path, the shapes and the formula.</exception>
+    public static Network Create(Layer root, Shape inputShape, bool strict = false)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(inputShape);
+        var node = Resolve(root, root.Name ?? "", inputShape, strict);
+        return new Network(root, inputShape, node, strict);
+    }
+
+    private static Node Resolve(Layer layer, string path, Shape input, bool strict)
+    {
+        switch (layer)
+        {
+            case LeafLayer leaf:
+                return new Node(leaf, path, input, leaf.OutputShape(input, path, strict), Array.Empty<Node>());
+            case Serial serial:
+                var names = serial.ChildNames();
+                var children = new Node[serial.Layers.Count];
+                var shape = input;
+                for (int i = 0; i < children.Length; i++)
+                {
+                    children[i] = Resolve(serial.Layers[i], Join(path, names[i]), shape, strict);
+                    shape = children[i].Output;
+                }
+                return new Node(serial, path, input, shape, children);
+            default:
+                throw new ShapeException($"Layer '{path}': no shape rule for layer type {layer.GetType().Name}.");
+        }
+    }
+
+    /// <summary>Joins two path segments with '/'.</summary>
+    public static string Join(string parent, string child) => parent.Length == 0 ? child : parent + "/" + child;
+}
+
+/// <summary>One node of a resolved network: the layer, its path and its per-sample input and output shapes.</summary>
+/// <param name="Layer">The layer record.</param>
+/// <param name="Path">The path from the root (<c>block2/conv1</c>); empty for an unnamed root.</param>
+/// <param name="Input">Per-sample input shape.</param>
+/// <param name="Output">Per-sample output shape.</param>
+/// <param name="Children">Resolved children of a combinator; empty for a leaf.</param>
+public sealed record Node(Layer Layer, string Path, Shape Input, Shape Output, IReadOnlyList<Node> Children)
+{
+    /// <summary>The leaves under this node, in execution order.</summary>
+    public IEnumerable<Node> Leaves() =>
+        Children.Count == 0 ? new[] { this } : Children.SelectMany(c => c.Leaves());
+
+    /// <summary>The parameter specs of this leaf, with full paths.</summary>
+    public IEnumerable<(string Path, ParameterSpec Spec)> ParameterSpecs() =>
+        Layer is LeafLayer leaf ? leaf.ParameterSpecs(Input).Select(s => (Network.Join(Path, s.Name), s)) : Enumerable.Empty<(string, ParameterSpec)>();
+}
