@@ -56,10 +56,20 @@ public sealed class ElfVersionFix : Task
             Log.LogError("ElfVersionFix: access denied on '{0}': {1}", TargetFile, e.Message);
             return false;
         }
+        catch (OverflowException)
+        {
+            Log.LogError("ElfVersionFix: '{0}': an ELF offset or size is out of range (malformed file).", TargetFile);
+            return false;
+        }
     }
 
     bool Run()
     {
+        if (!OperatingSystem.IsLinux())
+        {
+            Log.LogMessage(MessageImportance.Low, "ElfVersionFix: not on Linux; nothing to do.");
+            return true;
+        }
         string target = Path.GetFullPath(TargetFile);
         byte[] data = File.ReadAllBytes(target);
         var elf = Elf.Parse(data, target);
@@ -131,6 +141,8 @@ public sealed class ElfVersionFix : Task
     {
         // Replace by rename: never writes through the old inode, so a hard link
         // or symlink into the NuGet cache would be left untouched.
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("ElfVersionFix rewrites files on Linux only.");
         string dir = Path.GetDirectoryName(target) ?? ".";
         string tmp = Path.Combine(dir, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N") + ".tmp");
         var mode = File.GetUnixFileMode(target);
