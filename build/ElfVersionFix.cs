@@ -10,12 +10,19 @@
 // relocation does need a missing version, the build fails naming the cause.
 //
 // ELF64 little-endian only (x86-64, AArch64). All reads are bounds-checked.
+//
+// RoslynCodeTaskFactory compiles this against netstandard2.0 reference assemblies,
+// so the .NET 7+ file APIs used below (File.GetUnixFileMode/SetUnixFileMode,
+// File.Move with overwrite) are bound by reflection; MSBuild itself runs on .NET 10.
 #nullable enable
 
 using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Reflection;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
@@ -56,6 +63,11 @@ public sealed class ElfVersionFix : Task
             Log.LogError("ElfVersionFix: access denied on '{0}': {1}", TargetFile, e.Message);
             return false;
         }
+        catch (PlatformNotSupportedException e)
+        {
+            Log.LogError("ElfVersionFix: {0}", e.Message);
+            return false;
+        }
         catch (OverflowException)
         {
             Log.LogError("ElfVersionFix: '{0}': an ELF offset or size is out of range (malformed file).", TargetFile);
@@ -65,7 +77,7 @@ public sealed class ElfVersionFix : Task
 
     bool Run()
     {
-        if (!OperatingSystem.IsLinux())
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
         {
             Log.LogMessage(MessageImportance.Low, "ElfVersionFix: not on Linux; nothing to do.");
             return true;
@@ -141,14 +153,12 @@ public sealed class ElfVersionFix : Task
     {
         // Replace by rename: never writes through the old inode, so a hard link
         // or symlink into the NuGet cache would be left untouched.
-        if (!OperatingSystem.IsLinux())
-            throw new PlatformNotSupportedException("ElfVersionFix rewrites files on Linux only.");
         string dir = Path.GetDirectoryName(target) ?? ".";
         string tmp = Path.Combine(dir, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        var mode = File.GetUnixFileMode(target);
+        object mode = Call(FileApi("GetUnixFileMode", typeof(string)), target);
         // Keep the original timestamp so the SDK's incremental copy (same size and
         // time = unchanged) does not re-copy the pristine file on every build.
-        var mtime = File.GetLastWriteTimeUtc(target);
+        DateTime mtime = File.GetLastWriteTimeUtc(target);
         try
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -156,14 +166,31 @@ public sealed class ElfVersionFix : Task
                 fs.Write(bytes, 0, bytes.Length);
                 fs.Flush(true);
             }
-            File.SetUnixFileMode(tmp, mode);
+            Call(FileApi("SetUnixFileMode", typeof(string), mode.GetType()), tmp, mode);
             File.SetLastWriteTimeUtc(tmp, mtime);
-            File.Move(tmp, target, overwrite: true);
+            Call(FileApi("Move", typeof(string), typeof(string), typeof(bool)), tmp, target, true);
         }
         catch
         {
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
+        }
+    }
+
+    static MethodInfo FileApi(string name, params Type[] parameters) =>
+        typeof(File).GetMethod(name, BindingFlags.Public | BindingFlags.Static, null, parameters, null)
+        ?? throw new PlatformNotSupportedException($"System.IO.File.{name} not found; ElfVersionFix needs MSBuild running on .NET 7 or newer (use the .NET SDK's 'dotnet build').");
+
+    static object Call(MethodInfo m, params object[] args)
+    {
+        try
+        {
+            return m.Invoke(null, args) ?? new object();
+        }
+        catch (TargetInvocationException e) when (e.InnerException != null)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            throw; // unreachable
         }
     }
 

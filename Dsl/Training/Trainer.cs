@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using Cnn.Core;
+using Cnn.Core.Kernels;
+using Cnn.Dsl.Data;
+
+namespace Cnn.Dsl;
+
+/// <summary>Settings of a training run.</summary>
+/// <param name="Epochs">Passes over the training data.</param>
+/// <param name="BatchSize">Samples per step; the last batch of an epoch may be smaller.</param>
+/// <param name="Optimizer">The update rule.</param>
+/// <param name="Seed">Seeds the shuffling of every epoch (and, later, dropout and augmentation).</param>
+public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer, int Seed = 0);
+
+/// <summary>What training reports after each batch.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Batch">1-based batch within the epoch.</param>
+/// <param name="Batches">Batches per epoch.</param>
+/// <param name="RunningLoss">Mean training loss so far in this epoch.</param>
+/// <param name="RunningAccuracy">Training accuracy so far in this epoch.</param>
+/// <param name="Elapsed">Time since the epoch began.</param>
+public sealed record TrainProgress(int Epoch, int Batch, int Batches, float RunningLoss, float RunningAccuracy, TimeSpan Elapsed);
+
+/// <summary>The figures of one epoch.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="TrainLoss">Mean training loss over the epoch's batches.</param>
+/// <param name="TrainAccuracy">Training accuracy over the epoch (measured during the epoch, in training mode).</param>
+/// <param name="Validation">Loss and accuracy on the validation data, when given.</param>
+/// <param name="Elapsed">Wall time of the epoch, validation included.</param>
+public sealed record EpochStats(int Epoch, float TrainLoss, float TrainAccuracy, Evaluation? Validation, TimeSpan Elapsed);
+
+/// <summary>Loss and accuracy of a network on a data set.</summary>
+/// <param name="Loss">Mean softmax cross-entropy.</param>
+/// <param name="Accuracy">Fraction of samples whose arg-max class is the label.</param>
+/// <param name="Count">Samples evaluated.</param>
+public sealed record Evaluation(float Loss, float Accuracy, int Count);
+
+/// <summary>The trained parameters, the optimizer's final state and the history.</summary>
+/// <param name="Parameters">Parameters after the last step.</param>
+/// <param name="OptimizerState">The optimizer's state after the last step.</param>
+/// <param name="History">One entry per epoch.</param>
+public sealed record TrainResult(Parameters Parameters, OptimizerState OptimizerState, IReadOnlyList<EpochStats> History);
+
+/// <summary>The training loop: shuffled mini-batches, softmax cross-entropy, one optimizer step per batch.</summary>
+public static class Trainer
+{
+    /// <summary>
+    /// Trains <paramref name="network"/> from <paramref name="initial"/> parameters on <paramref name="train"/>.
+    /// The same seed, data and thread count give bitwise-identical results.
+    /// </summary>
+    /// <exception cref="CnnException">The data does not fit the network (shape or number of classes), or the loss became NaN or infinite.</exception>
+    public static TrainResult Fit(Network network, Parameters initial, LabeledData train, TrainOptions options,
+        LabeledData? validation = null, IProgress<TrainProgress>? progress = null, Action<EpochStats>? onEpoch = null,
+        CancellationToken cancellation = default)
+    {
+        if (options.Epochs < 1 || options.BatchSize < 1)
+            throw new CnnException($"Training needs epochs >= 1 and batch size >= 1; found {options.Epochs} and {options.BatchSize}.");
+        CheckFits(network, train, "training data");
+        if (validation is not null) CheckFits(network, validation, "validation data");
+        var p = initial;
+        var state = options.Optimizer.Init(p);
+        var rng = new Random(options.Seed);
+        var history = new List<EpochStats>();
+        int n = train.Count, batches = (n + options.BatchSize - 1) / options.BatchSize;
+        var order = Enumerable.Range(0, n).ToArray();
+        long step = 0;
+        for (int epoch = 1; epoch <= options.Epochs && !cancellation.IsCancellationRequested; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            rng.Shuffle(order);
+            double lossSum = 0;
+            long correct = 0, seen = 0;
+            for (int b = 0; b < batches && !cancellation.IsCancellationRequested; b++)
+            {
+                int start = b * options.BatchSize, count = Math.Min(options.BatchSize, n - start);
+                var rows = order.AsSpan(start, count);
+                var x = train.Images.Gather(rows);
+                var y = new int[count];
+                for (int i = 0; i < count; i++) y[i] = train.Labels[rows[i]];
+                var g = Loss.SoftmaxCrossEntropy(network, p, x, y, Mode.Train);
+                step++;
+                if (!float.IsFinite(g.Loss))
+                    throw new CnnException($"Training stopped: the loss is {g.Loss} at epoch {epoch}, batch {b + 1} (step {step}). Lower the learning rate or check the input for NaN.");
+                var next = options.Optimizer.Step(p, g.Gradients, state);
+                p = next.Parameters;
+                state = next.State;
+                lossSum += g.Loss * count;
+                correct += CountCorrect(g.Output, y);
+                seen += count;
+                progress?.Report(new TrainProgress(epoch, b + 1, batches, (float)(lossSum / seen), (float)correct / seen, clock.Elapsed));
+            }
+            if (seen == 0) break;
+            var val = validation is null ? null : Evaluate(network, p, validation, Math.Max(options.BatchSize, 256));
+            var stats = new EpochStats(epoch, (float)(lossSum / seen), (float)correct / seen, val, clock.Elapsed);
+            history.Add(stats);
+            onEpoch?.Invoke(stats);
+        }
+        return new TrainResult(p, state, history);
+    }
+
+    /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>
+    public static Evaluation Evaluate(Network network, Parameters parameters, LabeledData data, int batchSize = 256)
+    {
+        CheckFits(network, data, "evaluation data");
+        double lossSum = 0;
+        long correct = 0;
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            int count = Math.Min(batchSize, data.Count - start);
+            var logits = Apply.Forward(network, parameters, data.Images.Slice(start, count), Mode.Eval);
+            var y = new int[count];
+            for (int i = 0; i < count; i++) y[i] = data.Labels[start + i];
+            lossSum += Losses.SoftmaxCrossEntropy(logits, y).Value * count;
+            correct += CountCorrect(logits, y);
+        }
+        return new Evaluation((float)(lossSum / Math.Max(1, data.Count)), (float)correct / Math.Max(1, data.Count), data.Count);
+    }
+
+    /// <summary>The arg-max class of each row of <c>[N, K]</c> scores (the first maximum on ties).</summary>
+    public static int[] ArgMax(Tensor scores)
+    {
+        if (scores.Shape.Rank != 2) throw new ShapeException($"ArgMax: expected [N, K] scores; found {scores.Shape}.");
+        int n = scores.Shape[0], k = scores.Shape[1];
+        var r = new int[n];
+        for (int i = 0; i < n; i++) r[i] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Span.Slice(i * k, k));
+        return r;
+    }
+
+    private static long CountCorrect(Tensor logits, ReadOnlySpan<int> labels)
+    {
+        var pred = ArgMax(logits);
+        long c = 0;
+        for (int i = 0; i < pred.Length; i++) if (pred[i] == labels[i]) c++;
+        return c;
+    }
+
+    private static void CheckFits(Network network, LabeledData data, string what)
+    {
+        if (data.Images.Shape.DropBatch() != network.InputShape)
+            throw new ShapeException($"The {what} has samples of shape {data.Images.Shape.DropBatch()}; the network expects {network.InputShape}.");
+        if (network.OutputShape.Rank != 1 || network.OutputShape[0] != data.Classes)
+            throw new CnnException($"The {what} has {data.Classes} classes; the network's output is {network.OutputShape} (expected [{data.Classes}]).");
+    }
+}
