@@ -45,7 +45,8 @@ public sealed class Network
     {
         ArgumentNullException.ThrowIfNull(root);
         ArgumentNullException.ThrowIfNull(inputShape);
-        var node = Resolve(root, root.Name ?? "", inputShape, strict);
+        // An unnamed leaf at the root is named as a Serial would name it, so errors and parameter paths read well.
+        var node = Resolve(root, root.Name ?? (root is LeafLayer ? root.Kind + "1" : ""), inputShape, strict);
         return new Network(root, inputShape, node, strict);
     }
 

@@ -30,7 +30,14 @@ public static class Activations
         if (logits.Shape.Rank != 2) throw new ShapeException($"Softmax: expected [N, K] logits; found {logits.Shape}.");
         int n = logits.Shape[0], k = logits.Shape[1];
         var p = new float[logits.Size];
-        for (int i = 0; i < n; i++) TensorPrimitives.SoftMax(logits.Span.Slice(i * k, k), p.AsSpan(i * k, k));
+        for (int i = 0; i < n; i++)
+        {
+            // TensorPrimitives.SoftMax exponentiates the logits as they are, so logits above ~88 overflow to NaN.
+            var row = p.AsSpan(i * k, k);
+            var z = logits.Span.Slice(i * k, k);
+            TensorPrimitives.Subtract(z, TensorPrimitives.Max(z), row);
+            TensorPrimitives.SoftMax(row, row);
+        }
         return Tensor.Own(p, logits.Shape);
     }
 }

@@ -1,0 +1,142 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// The Goto/BLIS loop nest over one rectangle of C: NC columns of B > KC deep (pack B into NR-wide panels)
+/// > MC rows of A (pack A into MR-tall panels) > NR x MR micro-tiles. Packing absorbs all four transpose
+/// cases and zero-pads the edges, so the micro-kernel sees a single layout.
+/// </summary>
+internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
+{
+    /// <summary>Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread.</summary>
+    public static void Run(in GemmJob job, int m0, int m1, int n0, int n1)
+    {
+        int mr = TK.MR, nr = TK.NR, k = job.K;
+        // Equal-sized blocks: a last K block of a few steps would pay a full load and store of C for
+        // little work. Blocking never changes results: each element stays one FMA chain in k order.
+        int kc = CeilDiv(k, CeilDiv(k, TK.KC));
+        int mRange = m1 - m0, mcBlocks = CeilDiv(mRange, TK.MC);
+        int mc = Math.Min(RoundUp(CeilDiv(mRange, mcBlocks), mr), TK.MC);
+        int ncMax = Math.Min(TK.NC, RoundUp(n1 - n0, nr));
+
+        var buffers = GemmPackBuffers.Current;
+        float* pa = buffers.A(RoundUp(mc, mr) * kc);
+        float* pb = buffers.B(ncMax * kc);
+        nint ldc = job.N;
+
+        for (int jc = n0; jc < n1; jc += TK.NC)
+        {
+            int nc = Math.Min(TK.NC, n1 - jc);
+            for (int pc = 0; pc < k; pc += kc)
+            {
+                int kb = Math.Min(kc, k - pc);
+                bool load = job.Accumulate || pc > 0;
+                PackB(job, pc, kb, jc, nc, pb);
+                for (int ic = m0; ic < m1; ic += mc)
+                {
+                    int mb = Math.Min(mc, m1 - ic);
+                    PackA(job, ic, mb, pc, kb, pa);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        float* bPanel = pb + (nint)jr * kb;
+                        int cols = Math.Min(nr, nc - jr);
+                        float* cTile = job.C + ic * ldc + jc + jr;
+                        for (int ir = 0; ir < mb; ir += mr)
+                            TK.Tile(kb, pa + (nint)ir * kb, bPanel, cTile + ir * ldc, ldc, Math.Min(mr, mb - ir), cols, load);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs op(A)[ic..ic+mb, pc..pc+kb] as MR-tall panels, each kb steps of MR contiguous floats.</summary>
+    private static void PackA(in GemmJob job, int ic, int mb, int pc, int kb, float* dst)
+    {
+        int mr = TK.MR;
+        for (int ir = 0; ir < mb; ir += mr, dst += (nint)mr * kb)
+        {
+            int rows = Math.Min(mr, mb - ir);
+            if (job.TransA) PackRows(job.A + (nint)pc * job.M + ic + ir, job.M, kb, rows, mr, dst);
+            else PackTransposed(job.A + (nint)(ic + ir) * job.K + pc, job.K, rows, kb, mr, dst);
+        }
+    }
+
+    /// <summary>Packs op(B)[pc..pc+kb, jc..jc+nc] as NR-wide panels, each kb steps of NR contiguous floats.</summary>
+    private static void PackB(in GemmJob job, int pc, int kb, int jc, int nc, float* dst)
+    {
+        int nr = TK.NR;
+        for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kb)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            if (job.TransB) PackTransposed(job.B + (nint)(jc + jr) * job.K + pc, job.K, cols, kb, nr, dst);
+            else PackRows(job.B + (nint)pc * job.N + jc + jr, job.N, kb, cols, nr, dst);
+        }
+    }
+
+    /// <summary><c>dst[p * w + i] = src[p * ld + i]</c> for i &lt; width, zero up to w.</summary>
+    private static void PackRows(float* src, nint ld, int count, int width, int w, float* dst)
+    {
+        if (width == w && w % 4 == 0)
+        {
+            for (int p = 0; p < count; p++, src += ld, dst += w)
+                for (int i = 0; i < w; i += 4)
+                    Vector128.Store(Vector128.Load(src + i), dst + i);
+            return;
+        }
+        for (int p = 0; p < count; p++, src += ld, dst += w)
+        {
+            new ReadOnlySpan<float>(src, width).CopyTo(new Span<float>(dst, width));
+            new Span<float>(dst + width, w - width).Clear();
+        }
+    }
+
+    /// <summary><c>dst[p * w + i] = src[i * ld + p]</c> for i &lt; width, zero up to w.</summary>
+    private static void PackTransposed(float* src, nint ld, int width, int count, int w, float* dst)
+    {
+        int i = 0;
+        if (Sse.IsSupported)
+        {
+            // 4x4 register transposes: reads stay sequential along each source row.
+            for (; i + 4 <= width; i += 4)
+            {
+                float* s0 = src + i * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+                int p = 0;
+                for (; p + 4 <= count; p += 4)
+                {
+                    var r0 = Sse.LoadVector128(s0 + p);
+                    var r1 = Sse.LoadVector128(s1 + p);
+                    var r2 = Sse.LoadVector128(s2 + p);
+                    var r3 = Sse.LoadVector128(s3 + p);
+                    var t0 = Sse.UnpackLow(r0, r1);
+                    var t1 = Sse.UnpackLow(r2, r3);
+                    var t2 = Sse.UnpackHigh(r0, r1);
+                    var t3 = Sse.UnpackHigh(r2, r3);
+                    float* d = dst + (nint)p * w + i;
+                    Sse.Store(d, Sse.MoveLowToHigh(t0, t1));
+                    Sse.Store(d + w, Sse.MoveHighToLow(t1, t0));
+                    Sse.Store(d + 2 * w, Sse.MoveLowToHigh(t2, t3));
+                    Sse.Store(d + 3 * w, Sse.MoveHighToLow(t3, t2));
+                }
+                for (; p < count; p++)
+                {
+                    float* d = dst + (nint)p * w + i;
+                    d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p];
+                }
+            }
+        }
+        for (; i < width; i++)
+        {
+            float* s = src + i * ld;
+            for (int p = 0; p < count; p++) dst[(nint)p * w + i] = s[p];
+        }
+        if (width < w)
+            for (int p = 0; p < count; p++)
+                new Span<float>(dst + (nint)p * w + width, w - width).Clear();
+    }
+
+    private static int CeilDiv(int x, int y) => (x + y - 1) / y;
+
+    private static int RoundUp(int x, int y) => CeilDiv(x, y) * y;
+}

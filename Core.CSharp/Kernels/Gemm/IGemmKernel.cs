@@ -1,0 +1,35 @@
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// A register micro-kernel and the block sizes tuned for it. The driver is generic over this, so the JIT
+/// specialises the packing and blocking loops with the tile sizes as constants.
+/// </summary>
+internal unsafe interface IGemmKernel
+{
+    /// <summary>Rows of a packed A panel (the register tile's height).</summary>
+    static abstract int MR { get; }
+
+    /// <summary>Columns of a packed B panel (the register tile's width).</summary>
+    static abstract int NR { get; }
+
+    /// <summary>Rows of A packed at once; sized so the packed block stays in L2. A multiple of MR.</summary>
+    static abstract int MC { get; }
+
+    /// <summary>Depth of one packed block; sized so one KC x NR panel of B stays in L1.</summary>
+    static abstract int KC { get; }
+
+    /// <summary>Columns of B packed at once. A multiple of NR.</summary>
+    static abstract int NC { get; }
+
+    /// <summary>Row granule the kernel handles without padding waste; thread splits along M are multiples of it.</summary>
+    static abstract int MGrain { get; }
+
+    /// <summary>Column granule the kernel handles without padding waste; thread splits along N are multiples of it.</summary>
+    static abstract int NGrain { get; }
+
+    /// <summary>
+    /// <c>C[0..rows, 0..cols] = (load ? C : 0) + Apanel * Bpanel</c> over <paramref name="kc"/> steps, where every
+    /// element is one fused multiply-add chain in increasing k. Panels are zero-padded to MR and NR.
+    /// </summary>
+    static abstract void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load);
+}

@@ -1,0 +1,14 @@
+namespace Cnn.Onnx;
+
+/// <summary>How <see cref="OnnxPredictor"/> sets up its ONNX Runtime session.</summary>
+public sealed record OnnxPredictorOptions
+{
+    /// <summary>Threads used inside one operator; 0 (the default) lets ONNX Runtime choose (one per physical core).</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>
+    /// Whether ONNX Runtime rewrites the graph before running it (fusions, constant folding; default true).
+    /// Off runs the graph exactly as written, which is what a comparison with the native interpreter wants to test.
+    /// </summary>
+    public bool OptimizeGraph { get; init; } = true;
+}
