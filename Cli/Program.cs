@@ -7,7 +7,7 @@ usage: cnn <command> [options]
 commands:
   run        the main job: fetch 10,000 real MNIST digits, train SimpleConvNet on 8,000, report held-out
              accuracy on 2,000, export model.onnx, check it in ONNX Runtime and check the network against LibTorch
-               --epochs N (5)  --batch-size N (100)  --lr X (0.001, Adam)  --seed N (1)
+               --epochs N (8)  --batch-size N (100)  --lr X (0.001, Adam)  --seed N (1)
                --train N (8000)  --test N (2000)  --out DIR (runs/simple-convnet-<time>)  --force (reuse a non-empty --out)
                --quick (1 epoch, 2000/500 digits: a smoke test)
   summary    print a network's layer table      --model NAME (simple-convnet)

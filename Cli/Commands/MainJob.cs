@@ -25,7 +25,7 @@ internal static class MainJob
     public static int Run(Args args)
     {
         bool quick = args.Flag("quick");
-        int epochs = args.Int("epochs", quick ? 1 : 5, 1);
+        int epochs = args.Int("epochs", quick ? 1 : 8, 1);
         int batch = args.Int("batch-size", 100, 1);
         float lr = args.Float("lr", 1e-3f);
         int seed = args.Int("seed", 1);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -6,11 +7,14 @@ namespace Cnn.Core.Kernels;
 /// <summary>
 /// The Goto/BLIS loop nest over one rectangle of C: NC columns of B > KC deep (pack B into NR-wide panels)
 /// > MC rows of A (pack A into MR-tall panels) > NR x MR micro-tiles. Packing absorbs all four transpose
-/// cases and zero-pads the edges, so the micro-kernel sees a single layout.
+/// cases and zero-pads the edges, so the micro-kernel sees a single layout. Hot methods skip tiered
+/// compilation: their unoptimised first tier (calls for every vector load) would otherwise run for the
+/// first hundreds of products.
 /// </summary>
 internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
 {
     /// <summary>Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(in GemmJob job, int m0, int m1, int n0, int n1)
     {
         int mr = TK.MR, nr = TK.NR, k = job.K;
@@ -52,6 +56,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     }
 
     /// <summary>Packs op(A)[ic..ic+mb, pc..pc+kb] as MR-tall panels, each kb steps of MR contiguous floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(in GemmJob job, int ic, int mb, int pc, int kb, float* dst)
     {
         int mr = TK.MR;
@@ -64,6 +69,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     }
 
     /// <summary>Packs op(B)[pc..pc+kb, jc..jc+nc] as NR-wide panels, each kb steps of NR contiguous floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(in GemmJob job, int pc, int kb, int jc, int nc, float* dst)
     {
         int nr = TK.NR;
@@ -76,6 +82,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     }
 
     /// <summary><c>dst[p * w + i] = src[p * ld + i]</c> for i &lt; width, zero up to w.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackRows(float* src, nint ld, int count, int width, int w, float* dst)
     {
         if (width == w && w % 4 == 0)
@@ -93,6 +100,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     }
 
     /// <summary><c>dst[p * w + i] = src[i * ld + p]</c> for i &lt; width, zero up to w.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackTransposed(float* src, nint ld, int width, int count, int w, float* dst)
     {
         int i = 0;

@@ -19,7 +19,7 @@ internal readonly unsafe struct GemmKernel256 : IGemmKernel
 
     public static bool IsSupported => Vector256.IsHardwareAccelerated && Fma.IsSupported;
 
-    [SkipLocalsInit]
+    [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load)
     {
         if (rows == 6 && cols == 16)

@@ -21,7 +21,7 @@ internal readonly unsafe struct GemmKernel512 : IGemmKernel
 
     public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
-    [SkipLocalsInit]
+    [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load)
     {
         int rowClass = rows > 8 ? 12 : rows > 4 ? 8 : 4;

@@ -16,7 +16,7 @@ internal readonly unsafe struct GemmKernelScalar : IGemmKernel
     public static int MGrain => 4;
     public static int NGrain => 4;
 
-    [SkipLocalsInit]
+    [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load)
     {
         float* t = stackalloc float[16];

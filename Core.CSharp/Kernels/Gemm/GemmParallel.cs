@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace Cnn.Core.Kernels;
 
 /// <summary>
@@ -5,63 +7,65 @@ namespace Cnn.Core.Kernels;
 /// so no element's sum is divided between threads). Products under <see cref="MinParallelFlops"/> run on
 /// the calling thread. A worker another caller holds is not waited for: the call just uses fewer threads,
 /// so concurrent callers (e.g. convolution parallel over the batch) neither deadlock nor oversubscribe.
+/// A part a worker has not started by the time the caller finishes its own is taken back and computed by
+/// the caller, so a slow wake-up or a busy core costs at most the single-threaded time.
 /// </summary>
 internal static class GemmParallel
 {
-    /// <summary>Below this, waking a worker and packing twice cost more than half the product saves.</summary>
+    /// <summary>Below this, posting to a worker and packing the shared operand twice cost more than half the product saves.</summary>
     private const long MinParallelFlops = 3_000_000;
 
     private static readonly GemmWorker?[] s_workers = new GemmWorker?[Math.Max(0, Environment.ProcessorCount - 1)];
     private static readonly object s_create = new();
     private static int s_active;
 
-    public static unsafe void Run(in GemmJob job, int threads)
+    public static void Run(in GemmJob job, int threads)
     {
         int active = Interlocked.Increment(ref s_active);
         try
         {
-            // Cores other in-flight calls are not already using.
+            // Only the cores other in-flight calls are not already using.
             int budget = Math.Min(threads, Environment.ProcessorCount - (active - 1));
-            long flops = 2L * job.M * job.N * job.K;
-            if (budget < 2 || flops < MinParallelFlops)
+            if (budget < 2 || 2L * job.M * job.N * job.K < MinParallelFlops)
             {
                 RunRange(job, 0, job.M, 0, job.N);
                 return;
             }
-            var (mGrain, nGrain) = Grains(job.Isa);
-            int gm = CeilDiv(job.M, mGrain), gn = CeilDiv(job.N, nGrain);
-            // Splitting N makes every thread pack all of A (m x k), splitting M all of B (k x n): duplicate the smaller.
-            bool alongN = job.M <= job.N ? gn >= 2 || gm < 2 : gm < 2;
-            int granules = alongN ? gn : gm, grain = alongN ? nGrain : mGrain;
-            int wanted = Math.Min(budget, granules) - 1;
+            var split = Split.Plan(job);
+            int wanted = Math.Min(budget, split.Granules) - 1;
             if (wanted < 1)
             {
                 RunRange(job, 0, job.M, 0, job.N);
                 return;
             }
-
             Span<int> claimed = stackalloc int[wanted];
             int helpers = 0;
             for (int w = 0; w < s_workers.Length && helpers < wanted; w++)
                 if (Worker(w).TryClaim()) claimed[helpers++] = w;
+            int parts = helpers + 1;
 
-            int parts = helpers + 1, extent = alongN ? job.N : job.M;
-            try
+            for (int p = 1; p < parts; p++)
             {
-                for (int p = 1; p < parts; p++)
-                {
-                    var (lo, hi) = Part(p, parts, granules, grain, extent);
-                    if (alongN) Worker(claimed[p - 1]).Post(job, 0, job.M, lo, hi);
-                    else Worker(claimed[p - 1]).Post(job, lo, hi, 0, job.N);
-                }
-                var (lo0, hi0) = Part(0, parts, granules, grain, extent);
-                if (alongN) RunRange(job, 0, job.M, lo0, hi0);
-                else RunRange(job, lo0, hi0, 0, job.N);
+                var (m0, m1, n0, n1) = split.Bounds(job, p, parts);
+                Worker(claimed[p - 1]).Post(job, m0, m1, n0, n1);
             }
-            finally
+            Exception? error = null;
+            try { RunPart(job, split, 0, parts); }
+            catch (Exception e) { error = e; }
+
+            // Every worker is done with the job (or never started it) before anything else can throw,
+            // since the job points into memory that is pinned only until this call returns.
+            Span<bool> retracted = stackalloc bool[helpers];
+            for (int p = 1; p < parts; p++)
             {
-                for (int p = 1; p < parts; p++) Worker(claimed[p - 1]).Join();
+                var worker = Worker(claimed[p - 1]);
+                retracted[p - 1] = worker.Retract(out var workerError);
+                worker.Release();
+                error ??= workerError;
             }
+            if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
+            for (int p = 1; p < parts; p++)
+                if (retracted[p - 1]) RunPart(job, split, p, parts);
         }
         finally
         {
@@ -80,15 +84,11 @@ internal static class GemmParallel
         }
     }
 
-    private static (int M, int N) Grains(GemmInstructionSet isa) => isa switch
+    private static void RunPart(in GemmJob job, Split split, int p, int parts)
     {
-        GemmInstructionSet.Vector512 => (GemmKernel512.MGrain, GemmKernel512.NGrain),
-        GemmInstructionSet.Vector256 => (GemmKernel256.MGrain, GemmKernel256.NGrain),
-        _ => (GemmKernelScalar.MGrain, GemmKernelScalar.NGrain),
-    };
-
-    private static (int Lo, int Hi) Part(int p, int parts, int granules, int grain, int extent) =>
-        ((int)((long)granules * p / parts) * grain, Math.Min(extent, (int)((long)granules * (p + 1) / parts) * grain));
+        var (m0, m1, n0, n1) = split.Bounds(job, p, parts);
+        RunRange(job, m0, m1, n0, n1);
+    }
 
     private static GemmWorker Worker(int index)
     {
@@ -97,5 +97,29 @@ internal static class GemmParallel
         lock (s_create) return s_workers[index] ??= new GemmWorker(index + 1);
     }
 
-    private static int CeilDiv(int x, int y) => (x + y - 1) / y;
+    /// <summary>Which dimension is divided, in whole granules of the kernel so no part adds padding waste.</summary>
+    private readonly record struct Split(bool AlongN, int Granules, int Grain)
+    {
+        public static Split Plan(in GemmJob job)
+        {
+            var (mGrain, nGrain) = job.Isa switch
+            {
+                GemmInstructionSet.Vector512 => (GemmKernel512.MGrain, GemmKernel512.NGrain),
+                GemmInstructionSet.Vector256 => (GemmKernel256.MGrain, GemmKernel256.NGrain),
+                _ => (GemmKernelScalar.MGrain, GemmKernelScalar.NGrain),
+            };
+            int gm = (job.M + mGrain - 1) / mGrain, gn = (job.N + nGrain - 1) / nGrain;
+            // Splitting N makes every thread pack all of A (m x k), splitting M all of B (k x n): duplicate the smaller.
+            bool alongN = job.M <= job.N ? gn >= 2 || gm < 2 : gm < 2;
+            return alongN ? new Split(true, gn, nGrain) : new Split(false, gm, mGrain);
+        }
+
+        public (int M0, int M1, int N0, int N1) Bounds(in GemmJob job, int p, int parts)
+        {
+            int extent = AlongN ? job.N : job.M;
+            int lo = (int)((long)Granules * p / parts) * Grain;
+            int hi = Math.Min(extent, (int)((long)Granules * (p + 1) / parts) * Grain);
+            return AlongN ? (0, job.M, lo, hi) : (lo, hi, 0, job.N);
+        }
+    }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.ExceptionServices;
 using System.Runtime.Intrinsics.X86;
 
 namespace Cnn.Core.Kernels;
@@ -7,9 +6,9 @@ namespace Cnn.Core.Kernels;
 /// <summary>
 /// A persistent thread that computes one rectangle of a product while the caller computes the rest.
 /// Posting costs about a microsecond while the worker spins; after <see cref="SpinTime"/> idle it blocks,
-/// so it does not hold one of the cores between training steps. A caller must win <see cref="TryClaim"/>
-/// before <see cref="Post"/> and always <see cref="Join"/> afterwards, even on error, because the job
-/// holds pointers into memory the caller has pinned.
+/// so it does not hold one of the cores between training steps. Protocol for a caller: win
+/// <see cref="TryClaim"/>, <see cref="Post"/>, compute its own part, then always <see cref="Retract"/> and
+/// <see cref="Release"/>, even on error, because the job holds pointers into memory the caller has pinned.
 /// </summary>
 internal sealed class GemmWorker
 {
@@ -42,42 +41,53 @@ internal sealed class GemmWorker
             lock (_gate) Monitor.Pulse(_gate);
     }
 
-    public void Join()
+    /// <summary>
+    /// Takes the posted rectangle back if the worker has not started it (it is still waking up, or another
+    /// process holds its core): returns true and the caller must compute it. Otherwise waits for the worker
+    /// to finish and returns false, with the worker's exception if it failed.
+    /// </summary>
+    public bool Retract(out Exception? error)
     {
+        error = null;
+        if (Interlocked.CompareExchange(ref _pending, 0, 1) == 1) return true;
         var spinner = new SpinWait();
         while (Volatile.Read(ref _done) == 0) spinner.SpinOnce(sleep1Threshold: -1);
-        var error = _error;
-        Volatile.Write(ref _claimed, 0);
-        if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
+        error = _error;
+        return false;
     }
+
+    public void Release() => Volatile.Write(ref _claimed, 0);
 
     private void Loop()
     {
         while (true)
         {
             WaitForJob();
-            _pending = 0;
             try { GemmParallel.RunRange(_job, _m0, _m1, _n0, _n1); }
             catch (Exception e) { _error = e; }
             Volatile.Write(ref _done, 1);
         }
     }
 
+    /// <summary>Returns once this thread has taken a posted job (a caller may retract it first).</summary>
     private void WaitForJob()
     {
-        long start = Stopwatch.GetTimestamp();
-        for (int i = 1; Volatile.Read(ref _pending) == 0; i++)
+        while (true)
         {
-            if (X86Base.IsSupported) X86Base.Pause();
-            else Thread.SpinWait(1);
-            if ((i & 255) != 0 || Stopwatch.GetTimestamp() - start < SpinTime) continue;
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 1; ; i++)
+            {
+                if (Volatile.Read(ref _pending) == 1 && Interlocked.CompareExchange(ref _pending, 0, 1) == 1) return;
+                if (X86Base.IsSupported) X86Base.Pause();
+                else Thread.SpinWait(1);
+                if ((i & 255) == 0 && Stopwatch.GetTimestamp() - start > SpinTime) break;
+            }
             lock (_gate)
             {
                 Interlocked.Exchange(ref _sleeping, 1);
                 while (Volatile.Read(ref _pending) == 0) Monitor.Wait(_gate);
                 _sleeping = 0;
             }
-            return;
         }
     }
 }
