@@ -50,25 +50,60 @@ public sealed class Network
         return new Network(root, inputShape, node, strict);
     }
 
-    private static Node Resolve(Layer layer, string path, Shape input, bool strict)
+    private static Node Resolve(Layer layer, string path, Shape input, bool strict, bool frozen = false)
     {
         switch (layer)
         {
             case LeafLayer leaf:
-                return new Node(leaf, path, input, leaf.OutputShape(input, path, strict), Array.Empty<Node>());
+                return new Node(leaf, path, input, leaf.OutputShape(input, path, strict), Array.Empty<Node>(), frozen);
             case Serial serial:
+            {
                 var names = serial.ChildNames();
                 var children = new Node[serial.Layers.Count];
                 var shape = input;
                 for (int i = 0; i < children.Length; i++)
                 {
-                    children[i] = Resolve(serial.Layers[i], Join(path, names[i]), shape, strict);
+                    children[i] = Resolve(serial.Layers[i], Join(path, names[i]), shape, strict, frozen);
                     shape = children[i].Output;
                 }
-                return new Node(serial, path, input, shape, children);
+                return new Node(serial, path, input, shape, children, frozen);
+            }
+            case Parallel par:
+            {
+                var names = par.ChildNames();
+                var children = par.Branches.Select((b, i) => Resolve(b, Join(path, names[i]), input, strict, frozen)).ToArray();
+                return new Node(par, path, input, JoinShape(par.Join, children, path), children, frozen);
+            }
+            case Residual res:
+            {
+                var children = res.Parts.Select(p => Resolve(p.Layer, Join(path, p.Name), input, strict, frozen)).ToArray();
+                return new Node(res, path, input, JoinShape(Dsl.Join.Sum, children, path), children, frozen);
+            }
+            case Freeze f:
+            {
+                var inner = Resolve(f.Inner, path, input, strict, frozen: true);
+                return new Node(f, path, input, inner.Output, new[] { inner }, true);
+            }
             default:
                 throw new ShapeException($"Layer '{path}': no shape rule for layer type {layer.GetType().Name}.");
         }
+    }
+
+    private static Shape JoinShape(Join join, Node[] branches, string path)
+    {
+        string Shapes() => string.Join(", ", branches.Select(b => $"'{b.Path}' {b.Output}"));
+        var first = branches[0].Output;
+        if (join == Dsl.Join.Sum)
+        {
+            if (branches.Any(b => b.Output != first))
+                throw new ShapeException($"Layer '{path}': branches joined by sum must give equal shapes; found {Shapes()}.");
+            return first;
+        }
+        if (branches.Any(b => b.Output.Rank != first.Rank || !b.Output.Skip(1).SequenceEqual(first.Skip(1))))
+            throw new ShapeException($"Layer '{path}': branches joined by concatenation must agree on every axis but channels; found {Shapes()}.");
+        var dims = first.ToArray();
+        dims[0] = branches.Sum(b => b.Output[0]);
+        return new Shape(dims);
     }
 
     /// <summary>Joins two path segments with '/'.</summary>
@@ -81,7 +116,8 @@ public sealed class Network
 /// <param name="Input">Per-sample input shape.</param>
 /// <param name="Output">Per-sample output shape.</param>
 /// <param name="Children">Resolved children of a combinator; empty for a leaf.</param>
-public sealed record Node(Layer Layer, string Path, Shape Input, Shape Output, IReadOnlyList<Node> Children)
+/// <param name="Frozen">True under a <see cref="Freeze"/>: no gradient, no update, inference-mode normalisation.</param>
+public sealed record Node(Layer Layer, string Path, Shape Input, Shape Output, IReadOnlyList<Node> Children, bool Frozen)
 {
     /// <summary>The leaves under this node, in execution order.</summary>
     public IEnumerable<Node> Leaves() =>
@@ -90,4 +126,8 @@ public sealed record Node(Layer Layer, string Path, Shape Input, Shape Output, I
     /// <summary>The parameter specs of this leaf, with full paths.</summary>
     public IEnumerable<(string Path, ParameterSpec Spec)> ParameterSpecs() =>
         Layer is LeafLayer leaf ? leaf.ParameterSpecs(Input).Select(s => (Network.Join(Path, s.Name), s)) : Enumerable.Empty<(string, ParameterSpec)>();
+
+    /// <summary>The state specs of this leaf, with full paths.</summary>
+    public IEnumerable<(string Path, StateSpec Spec)> StateSpecs() =>
+        Layer is LeafLayer leaf ? leaf.StateSpecs(Input).Select(s => (Network.Join(Path, s.Name), s)) : Enumerable.Empty<(string, StateSpec)>();
 }

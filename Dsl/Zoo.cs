@@ -2,13 +2,15 @@ using Cnn.Core;
 
 namespace Cnn.Dsl;
 
-/// <summary>Networks of the classic CNN curriculum, as descriptions with their input shapes.</summary>
+/// <summary>
+/// Networks of the classic CNN curriculum, as descriptions with their input shapes. Each is built from the same
+/// layer records a user writes; nothing here is special-cased by any interpreter.
+/// </summary>
 public static class Zoo
 {
     /// <summary>
     /// The textbook "SimpleConvNet" (chapter 7 of "Deep Learning from Scratch"): Conv(30, 5x5, stride 1, pad 0)
     /// -> ReLU -> MaxPool(2x2, stride 2) -> Dense(100) -> ReLU -> Dense(10), for 1x28x28 digits.
-    /// Trained with softmax cross-entropy.
     /// </summary>
     public static Network SimpleConvNet() => Network.Create(
         new Serial(
@@ -21,14 +23,186 @@ public static class Zoo
             new Dense(10)),
         new Shape(1, 28, 28));
 
+    /// <summary>
+    /// LeNet-5 (LeCun et al., 1998) for 1x28x28 digits: the first convolution pads by 2 to see the 32x32 field
+    /// of the original; C1 6@5x5 -> tanh -> S2 average 2x2 -> C3 16@5x5 -> tanh -> S4 average 2x2 -> F5 120 -> tanh
+    /// -> F6 84 -> tanh -> 10 outputs (logits, in place of the original's RBF units). 61,706 parameters.
+    /// </summary>
+    public static Network LeNet5() => Network.Create(
+        new Serial(
+            new Conv2d(6, 5, 5, PadH: 2, PadW: 2), new Tanh(), new AvgPool2d(2, 2, 2, 2),
+            new Conv2d(16, 5, 5), new Tanh(), new AvgPool2d(2, 2, 2, 2),
+            new Flatten(),
+            new Dense(120), new Tanh(),
+            new Dense(84), new Tanh(),
+            new Dense(10)),
+        new Shape(1, 28, 28));
+
+    /// <summary>
+    /// AlexNet (Krizhevsky et al., 2012) for 3x227x227 images: five convolutions (the second, fourth and fifth in two
+    /// groups, as the original's two GPUs), ReLU, local response normalisation with the paper's constants
+    /// (n 5, α 1e-4, β 0.75, k 2), overlapping 3x3 stride-2 max pooling, and three dense layers with dropout 0.5.
+    /// </summary>
+    public static Network AlexNet(int classes = 1000) => Network.Create(
+        new Serial(
+            new Conv2d(96, 11, 11, 4, 4), new Relu(), Lrn.FromPaper(5, 1e-4f, 0.75f, 2f), new MaxPool2d(3, 3, 2, 2),
+            new Conv2d(256, 5, 5, PadH: 2, PadW: 2, Groups: 2), new Relu(), Lrn.FromPaper(5, 1e-4f, 0.75f, 2f), new MaxPool2d(3, 3, 2, 2),
+            new Conv2d(384, 3, 3, PadH: 1, PadW: 1), new Relu(),
+            new Conv2d(384, 3, 3, PadH: 1, PadW: 1, Groups: 2), new Relu(),
+            new Conv2d(256, 3, 3, PadH: 1, PadW: 1, Groups: 2), new Relu(), new MaxPool2d(3, 3, 2, 2),
+            new Flatten(),
+            new Dropout(0.5f), new Dense(4096), new Relu(),
+            new Dropout(0.5f), new Dense(4096), new Relu(),
+            new Dense(classes)),
+        new Shape(3, 227, 227));
+
+    /// <summary>
+    /// VGG-16 (Simonyan and Zisserman, configuration D) for 3x224x224 images: stacks of 3x3 convolutions with
+    /// padding 1, 2x2 max pooling after each stack, three dense layers with dropout. 138,357,544 parameters.
+    /// </summary>
+    public static Network Vgg16(int classes = 1000) => Network.Create(
+        new Serial(
+            VggStack("block1", 64, 2), VggStack("block2", 128, 2), VggStack("block3", 256, 3),
+            VggStack("block4", 512, 3), VggStack("block5", 512, 3),
+            new Flatten(),
+            new Dense(4096), new Relu(), new Dropout(0.5f),
+            new Dense(4096), new Relu(), new Dropout(0.5f),
+            new Dense(classes)),
+        new Shape(3, 224, 224));
+
+    /// <summary>
+    /// A small VGG-style network for 3x32x32 images, showing the 1x1 convolutions of VGG's configuration C: two 3x3
+    /// stacks, then a 3x3 and a 1x1 convolution, global average pooling and a dense classifier.
+    /// </summary>
+    public static Network VggSmall(int classes = 10) => Network.Create(
+        new Serial(
+            VggStack("block1", 32, 2), VggStack("block2", 64, 2),
+            new Serial(Conv3x3(128), new Relu(), new Conv2d(128, 1, 1), new Relu()).Named("block3"),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes)),
+        new Shape(3, 32, 32));
+
+    /// <summary>
+    /// GoogLeNet (Szegedy et al., 2014) for 3x224x224 images: the stem, nine inception modules (1x1, 3x3 and 5x5
+    /// branches behind 1x1 reductions, and a pooling branch, joined by concatenation), global average pooling,
+    /// dropout 0.4 and a dense classifier (the auxiliary classifiers of training are left out, as torchvision does by default).
+    /// </summary>
+    public static Network GoogLeNet(int classes = 1000) => Network.Create(
+        new Serial(
+            new Conv2d(64, 7, 7, 2, 2, 3, 3), new Relu(), new MaxPool2d(3, 3, 2, 2, CeilMode: true), Lrn.FromPaper(5, 1e-4f, 0.75f, 2f),
+            new Conv2d(64, 1, 1), new Relu(), Conv3x3(192), new Relu(), Lrn.FromPaper(5, 1e-4f, 0.75f, 2f), new MaxPool2d(3, 3, 2, 2, CeilMode: true),
+            Inception("inception3a", 64, 96, 128, 16, 32, 32), Inception("inception3b", 128, 128, 192, 32, 96, 64),
+            new MaxPool2d(3, 3, 2, 2, CeilMode: true),
+            Inception("inception4a", 192, 96, 208, 16, 48, 64), Inception("inception4b", 160, 112, 224, 24, 64, 64),
+            Inception("inception4c", 128, 128, 256, 24, 64, 64), Inception("inception4d", 112, 144, 288, 32, 64, 64),
+            Inception("inception4e", 256, 160, 320, 32, 128, 128),
+            new MaxPool2d(3, 3, 2, 2, CeilMode: true),
+            Inception("inception5a", 256, 160, 320, 32, 128, 128), Inception("inception5b", 384, 192, 384, 48, 128, 128),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dropout(0.4f), new Dense(classes)),
+        new Shape(3, 224, 224));
+
+    /// <summary>
+    /// ResNet-18 (He et al., 2015) for 3x224x224 images: a 7x7 stem with batch normalisation and max pooling, four
+    /// stages of two basic residual blocks (3x3 conv, BN, ReLU, 3x3 conv, BN, plus the shortcut; a 1x1 strided
+    /// projection with BN where the shape changes), global average pooling and a dense classifier. 11,689,512 parameters.
+    /// </summary>
+    public static Network ResNet18(int classes = 1000) => Network.Create(
+        new Serial(
+            new Conv2d(64, 7, 7, 2, 2, 3, 3, UseBias: false).Named("conv1"), new BatchNorm().Named("bn1"), new Relu(),
+            new MaxPool2d(3, 3, 2, 2, 1, 1),
+            ResStage("layer1", 64, 64, 1), ResStage("layer2", 64, 128, 2), ResStage("layer3", 128, 256, 2), ResStage("layer4", 256, 512, 2),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes).Named("fc")),
+        new Shape(3, 224, 224));
+
+    /// <summary>
+    /// The Keras example CNN for CIFAR-10 (<c>cifar10_cnn.py</c>) for 3x32x32 images: two blocks of two 3x3
+    /// convolutions (the first 'same'-padded) with ReLU, 2x2 max pooling and dropout 0.25, then Dense(512), ReLU,
+    /// dropout 0.5, Dense(10); Glorot-uniform initialisation, as Keras does. 1,250,858 parameters.
+    /// </summary>
+    public static Network KerasCifar() => Network.Create(
+        new Serial(
+            Conv3x3(32), new Relu(), new Conv2d(32, 3, 3), new Relu(), new MaxPool2d(2, 2, 2, 2), new Dropout(0.25f),
+            Conv3x3(64), new Relu(), new Conv2d(64, 3, 3), new Relu(), new MaxPool2d(2, 2, 2, 2), new Dropout(0.25f),
+            new Flatten(), new Dense(512), new Relu(), new Dropout(0.5f), new Dense(10)) { WeightInit = Init.GlorotUniform },
+        new Shape(3, 32, 32));
+
+    /// <summary>
+    /// The DCGAN generator (Radford et al., 2015; the PyTorch example) from a 100-d noise vector shaped 100x1x1 to a
+    /// 3x64x64 image: transposed convolutions 4x4 (stride 1 then 2, padding 0 then 1) without bias, batch normalisation
+    /// and ReLU, a tanh output; weights normal with standard deviation 0.02.
+    /// </summary>
+    public static Network DcganGenerator(int noise = 100, int features = 64) => Network.Create(
+        new Serial(
+            new ConvTranspose2d(features * 8, 4, 1, 0, UseBias: false), new BatchNorm(), new Relu(),
+            new ConvTranspose2d(features * 4, 4, 2, 1, UseBias: false), new BatchNorm(), new Relu(),
+            new ConvTranspose2d(features * 2, 4, 2, 1, UseBias: false), new BatchNorm(), new Relu(),
+            new ConvTranspose2d(features, 4, 2, 1, UseBias: false), new BatchNorm(), new Relu(),
+            new ConvTranspose2d(3, 4, 2, 1, UseBias: false), new Tanh()) { WeightInit = Init.Normal(0.02f) },
+        new Shape(noise, 1, 1));
+
+    /// <summary>A 1-d convolutional classifier of 1x128 signals: two Conv1d/ReLU/MaxPool1d stages, global average pooling, Dense(10).</summary>
+    public static Network Conv1dSignal(int classes = 10) => Network.Create(
+        new Serial(
+            new Conv1d(16, 5, Pad: 2), new Relu(), new PoolNd(PoolOp.Max, 2, 2),
+            new Conv1d(32, 5, Pad: 2), new Relu(), new PoolNd(PoolOp.Max, 2, 2),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes)),
+        new Shape(1, 128));
+
+    /// <summary>A 3-d convolutional classifier of 1x16x16x16 volumes: two Conv3d/ReLU stages with 3-d max pooling, global average pooling, Dense(10).</summary>
+    public static Network Conv3dVolume(int classes = 10) => Network.Create(
+        new Serial(
+            new Conv3d(8, 3, Pad: 1), new Relu(), new PoolNd(PoolOp.Max, 2, 2),
+            new Conv3d(16, 3, Pad: 1), new Relu(), new PoolNd(PoolOp.Max, 2, 2),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes)),
+        new Shape(1, 16, 16, 16));
+
     /// <summary>The names <see cref="ByName"/> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } = new[] { "simple-convnet" };
+    public static IReadOnlyList<string> Names { get; } = new[]
+    {
+        "simple-convnet", "lenet5", "alexnet", "vgg16", "vgg-small", "googlenet", "resnet18", "keras-cifar", "dcgan-generator", "conv1d-signal", "conv3d-volume",
+    };
 
     /// <summary>A zoo network by its command-line name.</summary>
     /// <exception cref="CnnException">The name is unknown; the message lists the known ones.</exception>
     public static Network ByName(string name) => name switch
     {
         "simple-convnet" => SimpleConvNet(),
+        "lenet5" => LeNet5(),
+        "alexnet" => AlexNet(),
+        "vgg16" => Vgg16(),
+        "vgg-small" => VggSmall(),
+        "googlenet" => GoogLeNet(),
+        "resnet18" => ResNet18(),
+        "keras-cifar" => KerasCifar(),
+        "dcgan-generator" => DcganGenerator(),
+        "conv1d-signal" => Conv1dSignal(),
+        "conv3d-volume" => Conv3dVolume(),
         _ => throw new CnnException($"Unknown network '{name}'. Known: {string.Join(", ", Names)}."),
     };
+
+    private static Conv2d Conv3x3(int filters, int stride = 1, bool bias = true) => new(filters, 3, 3, stride, stride, 1, 1, UseBias: bias);
+
+    private static Layer VggStack(string name, int filters, int convs) =>
+        new Serial(Enumerable.Range(0, convs).SelectMany(_ => new Layer[] { Conv3x3(filters), new Relu() })
+            .Append(new MaxPool2d(2, 2, 2, 2))).Named(name);
+
+    private static Layer Inception(string name, int b1, int b3Reduce, int b3, int b5Reduce, int b5, int poolProj) =>
+        Parallel.Concat(
+            new Serial(new Conv2d(b1, 1, 1), new Relu()).Named("branch1x1"),
+            new Serial(new Conv2d(b3Reduce, 1, 1), new Relu(), Conv3x3(b3), new Relu()).Named("branch3x3"),
+            new Serial(new Conv2d(b5Reduce, 1, 1), new Relu(), new Conv2d(b5, 5, 5, PadH: 2, PadW: 2), new Relu()).Named("branch5x5"),
+            new Serial(new MaxPool2d(3, 3, 1, 1, 1, 1), new Conv2d(poolProj, 1, 1), new Relu()).Named("branch_pool")).Named(name);
+
+    private static Layer ResStage(string name, int inChannels, int channels, int stride) =>
+        new Serial(BasicBlock(inChannels, channels, stride).Named("block1"), BasicBlock(channels, channels, 1).Named("block2")).Named(name);
+
+    private static Layer BasicBlock(int inChannels, int channels, int stride)
+    {
+        var body = new Serial(
+            Conv3x3(channels, stride, bias: false), new BatchNorm(), new Relu(),
+            Conv3x3(channels, 1, bias: false), new BatchNorm());
+        Layer? shortcut = stride != 1 || inChannels != channels
+            ? new Serial(new Conv2d(channels, 1, 1, stride, stride, UseBias: false), new BatchNorm())
+            : null;
+        return new Serial(new Residual(body, shortcut), new Relu());
+    }
 }

@@ -8,8 +8,17 @@ namespace Cnn.Dsl;
 /// <param name="Type">The layer's type name.</param>
 /// <param name="OutputShape">Per-sample output shape (batch omitted).</param>
 /// <param name="Parameters">Scalar parameters the layer owns.</param>
+/// <param name="Trainable">False under a <see cref="Freeze"/>.</param>
 /// <param name="MultiplyAdds">Multiply-accumulate operations per sample in the forward pass.</param>
-public sealed record SummaryRow(string Path, string Type, Shape OutputShape, long Parameters, long MultiplyAdds);
+public sealed record SummaryRow(string Path, string Type, Shape OutputShape, long Parameters, bool Trainable, long MultiplyAdds);
+
+/// <summary>The totals of a summary.</summary>
+/// <param name="Parameters">All scalar parameters.</param>
+/// <param name="Trainable">Parameters that train.</param>
+/// <param name="NonTrainable">Frozen parameters.</param>
+/// <param name="MultiplyAdds">Forward multiply-accumulates per sample.</param>
+/// <param name="ActivationBytes">Bytes of float32 activations one sample produces in a forward pass (what training keeps for backward).</param>
+public sealed record SummaryTotals(long Parameters, long Trainable, long NonTrainable, long MultiplyAdds, long ActivationBytes);
 
 /// <summary>The summary interpreter: a Keras-style table of a network's leaves, computed from shapes alone.</summary>
 public static class Summary
@@ -18,33 +27,48 @@ public static class Summary
     public static IReadOnlyList<SummaryRow> Rows(Network network) =>
         network.RootNode.Leaves().Select(n => new SummaryRow(
             n.Path, n.Layer.GetType().Name, n.Output,
-            n.ParameterSpecs().Sum(s => (long)s.Spec.Shape.Size),
+            n.ParameterSpecs().Sum(s => (long)s.Spec.Shape.Size), !n.Frozen,
             MultiplyAdds(n))).ToArray();
 
+    /// <summary>The totals.</summary>
+    public static SummaryTotals Totals(Network network)
+    {
+        var rows = Rows(network);
+        long all = rows.Sum(r => r.Parameters), trainable = rows.Where(r => r.Trainable).Sum(r => r.Parameters);
+        return new SummaryTotals(all, trainable, all - trainable, rows.Sum(r => r.MultiplyAdds), 4L * rows.Sum(r => (long)r.OutputShape.Size));
+    }
+
     /// <summary>The total number of scalar parameters.</summary>
-    public static long ParameterCount(Network network) => Rows(network).Sum(r => r.Parameters);
+    public static long ParameterCount(Network network) => Totals(network).Parameters;
 
     /// <summary>The table as text, with totals.</summary>
     public static string Format(Network network)
     {
         var rows = Rows(network);
+        var t = Totals(network);
+        int pathWidth = Math.Max(22, rows.Max(r => r.Path.Length) + 1);
         var sb = new StringBuilder();
-        string Line(string a, string b, string c, string d, string e) => $"{a,-22} {b,-12} {c,-18} {d,12} {e,14}";
-        var rule = new string('-', 82);
+        string Line(string a, string b, string c, string d, string e) => $"{a.PadRight(pathWidth)} {b,-16} {c,-20} {d,12} {e,15}";
+        var rule = new string('-', pathWidth + 67);
         sb.AppendLine(Line("Layer (path)", "Type", "Output shape", "Param #", "MACs/sample"));
         sb.AppendLine(rule);
         sb.AppendLine(Line("input", "Input", "(N, " + string.Join(", ", network.InputShape) + ")", "0", "0"));
         foreach (var r in rows)
-            sb.AppendLine(Line(r.Path, r.Type, "(N, " + string.Join(", ", r.OutputShape) + ")", r.Parameters.ToString("N0"), r.MultiplyAdds.ToString("N0")));
+            sb.AppendLine(Line(r.Path, r.Type, "(N, " + string.Join(", ", r.OutputShape) + ")",
+                r.Parameters.ToString("N0") + (r.Trainable || r.Parameters == 0 ? "" : "*"), r.MultiplyAdds.ToString("N0")));
         sb.AppendLine(rule);
-        sb.AppendLine($"Total params: {rows.Sum(r => r.Parameters):N0} (trainable {rows.Sum(r => r.Parameters):N0}, non-trainable 0)");
-        sb.AppendLine($"Forward MACs per sample: {rows.Sum(r => r.MultiplyAdds):N0}");
+        sb.AppendLine($"Total params: {t.Parameters:N0} (trainable {t.Trainable:N0}, non-trainable {t.NonTrainable:N0}{(t.NonTrainable > 0 ? ", marked *" : "")})");
+        sb.AppendLine($"Forward MACs per sample: {t.MultiplyAdds:N0} ({2.0 * t.MultiplyAdds / 1e6:F1} MFLOP)");
+        sb.AppendLine($"Activations per sample: {t.ActivationBytes / 1024.0:N1} KiB; parameters: {4.0 * t.Parameters / (1024 * 1024):N2} MiB");
         return sb.ToString();
     }
 
     private static long MultiplyAdds(Node n) => n.Layer switch
     {
-        Conv2d c => (long)n.Output.Size * n.Input[0] * c.KernelH * c.KernelW,
+        Conv2d c => (long)n.Output.Size * (n.Input[0] / c.Groups) * c.KernelH * c.KernelW,
+        Conv1d c => (long)n.Output.Size * (n.Input[0] / c.Groups) * c.Kernel,
+        Conv3d c => (long)n.Output.Size * n.Input[0] * c.Kernel * c.Kernel * c.Kernel,
+        ConvTranspose2d c => (long)n.Input.Size * c.Filters * c.Kernel * c.Kernel,
         Dense => (long)n.Output.Size * n.Input.Size,
         _ => 0,
     };

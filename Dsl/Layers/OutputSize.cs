@@ -6,19 +6,33 @@ namespace Cnn.Dsl;
 public static class OutputSize
 {
     /// <summary>
-    /// <c>(size + 2*pad - dilation*(kernel-1) - 1) / stride + 1</c>, floored as PyTorch and ONNX do.
+    /// <c>(size + padBegin + padEnd - dilation*(kernel-1) - 1) / stride + 1</c>, floored as PyTorch and ONNX do,
+    /// or rounded up with <paramref name="ceilMode"/> (PyTorch's rule: the last window must start inside the
+    /// input or its leading padding).
     /// </summary>
     /// <exception cref="ShapeException">The size is below 1, or (with <paramref name="strict"/>) the window does not tile the input.</exception>
-    public static int Compute(int size, int kernel, int stride, int pad, int dilation, string path, string axis, Shape input, bool strict)
+    public static int Compute(int size, int kernel, int stride, int pad, int dilation, string path, string axis, Shape input, bool strict, bool ceilMode = false) =>
+        Compute(size, kernel, stride, pad, pad, dilation, path, axis, input, strict, ceilMode);
+
+    /// <summary>The output size with different padding before and after the axis.</summary>
+    /// <exception cref="ShapeException">The size is below 1, or (with <paramref name="strict"/>) the window does not tile the input.</exception>
+    public static int Compute(int size, int kernel, int stride, int padBegin, int padEnd, int dilation, string path, string axis, Shape input, bool strict, bool ceilMode)
     {
-        int span = size + 2 * pad - dilation * (kernel - 1) - 1;
-        string formula = $"({size} + 2*{pad} - {dilation}*({kernel}-1) - 1) / {stride} + 1";
+        int span = size + padBegin + padEnd - dilation * (kernel - 1) - 1;
+        string pads = padBegin == padEnd ? $"2*{padBegin}" : $"{padBegin} + {padEnd}";
+        string formula = $"({size} + {pads} - {dilation}*({kernel}-1) - 1) / {stride} + 1";
         if (span < 0)
             throw new ShapeException(
-                $"Layer '{path}': input {input} is too small along {axis}: output size {formula} is below 1 (kernel {kernel}, padding {pad}).");
+                $"Layer '{path}': input {input} is too small along {axis}: output size {formula} is below 1 (kernel {kernel}, padding {padBegin}+{padEnd}).");
         if (strict && span % stride != 0)
             throw new ShapeException(
                 $"Layer '{path}': window does not tile input {input} along {axis}: {formula} leaves remainder {span % stride} (strict mode).");
-        return span / stride + 1;
+        int output = span / stride + 1;
+        if (ceilMode && span % stride != 0)
+        {
+            output++;
+            if ((output - 1) * stride >= size + padBegin) output--;
+        }
+        return output;
     }
 }

@@ -14,7 +14,7 @@ namespace Cnn.Interop.LibTorch;
 /// </summary>
 /// <remarks>
 /// Every native tensor a call makes is disposed before it returns; results are copied into <see cref="Tensor"/>s.
-/// Adding a layer kind means adding one case to <see cref="ForwardTorch"/>.
+/// Adding a layer kind means adding one case to the switch over layer kinds in this file.
 /// </remarks>
 public static class TorchNetwork
 {

@@ -43,11 +43,11 @@ public sealed class LibTorchLoadsTests
     [Fact]
     public void The_LibTorch_interpreter_gives_the_hand_computed_values()
     {
-        var net = Network.Create(new Conv2d(1, 2, 2), new Shape(1, 3, 3));
+        var net = Network.Create(new Conv2d(1, 2, 2).Named("conv"), new Shape(1, 3, 3));
         var p = Parameters.Of(new[]
         {
-            KeyValuePair.Create("weight", Tensor.FromArray(K, 1, 1, 2, 2)),
-            KeyValuePair.Create("bias", Tensor.FromArray(new[] { 0.5f }, 1)),
+            KeyValuePair.Create("conv/weight", Tensor.FromArray(K, 1, 1, 2, 2)),
+            KeyValuePair.Create("conv/bias", Tensor.FromArray(new[] { 0.5f }, 1)),
         });
         var y = TorchNetwork.Forward(net, p, Tensor.FromArray(X, 1, 1, 3, 3));
         Assert.Equal(new Shape(1, 1, 2, 2), y.Shape);
