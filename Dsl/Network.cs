@@ -68,7 +68,7 @@ public sealed class Network
                 }
                 return new Node(serial, path, input, shape, children, frozen);
             }
-            case Parallel par:
+            case FanOut par:
             {
                 var names = par.ChildNames();
                 var children = par.Branches.Select((b, i) => Resolve(b, Join(path, names[i]), input, strict, frozen)).ToArray();

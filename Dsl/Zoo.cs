@@ -186,7 +186,7 @@ public static class Zoo
             .Append(new MaxPool2d(2, 2, 2, 2))).Named(name);
 
     private static Layer Inception(string name, int b1, int b3Reduce, int b3, int b5Reduce, int b5, int poolProj) =>
-        Parallel.Concat(
+        FanOut.Concat(
             new Serial(new Conv2d(b1, 1, 1), new Relu()).Named("branch1x1"),
             new Serial(new Conv2d(b3Reduce, 1, 1), new Relu(), Conv3x3(b3), new Relu()).Named("branch3x3"),
             new Serial(new Conv2d(b5Reduce, 1, 1), new Relu(), new Conv2d(b5, 5, 5, PadH: 2, PadW: 2), new Relu()).Named("branch5x5"),

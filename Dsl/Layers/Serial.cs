@@ -43,21 +43,21 @@ public enum Join
 }
 
 /// <summary>
-/// Branches fed by the same input (stax's FanOut), joined by <see cref="Join"/>. Children are named as in
+/// Branches fed by the same input (stax's FanOut followed by FanInSum or FanInConcat), joined by <see cref="Join"/>. Children are named as in
 /// <see cref="Serial"/>: by their names, or by kind and position.
 /// </summary>
-public sealed record Parallel : Layer
+public sealed record FanOut : Layer
 {
     /// <summary>Creates parallel branches (at least one) joined by <paramref name="join"/>.</summary>
-    public Parallel(Join join, IEnumerable<Layer> branches)
+    public FanOut(Join join, IEnumerable<Layer> branches)
     {
         Join = join;
         Branches = branches.ToArray();
-        if (Branches.Count == 0) throw new Core.ShapeException("Parallel needs at least one branch; found none.");
+        if (Branches.Count == 0) throw new Core.ShapeException("FanOut needs at least one branch; found none.");
     }
 
     /// <summary>Creates parallel branches (at least one) joined by <paramref name="join"/>.</summary>
-    public Parallel(Join join, params Layer[] branches) : this(join, (IEnumerable<Layer>)branches) { }
+    public FanOut(Join join, params Layer[] branches) : this(join, (IEnumerable<Layer>)branches) { }
 
     /// <summary>The join.</summary>
     public Join Join { get; }
@@ -69,16 +69,16 @@ public sealed record Parallel : Layer
     public override string Kind => Join == Join.Sum ? "sum" : "concat";
 
     /// <summary>The path segment of each branch.</summary>
-    public IReadOnlyList<string> ChildNames() => ChildNaming.Names(Branches, "Parallel");
+    public IReadOnlyList<string> ChildNames() => ChildNaming.Names(Branches, "FanOut");
 
     /// <summary>Branches whose outputs are summed (stax's FanOut then FanInSum).</summary>
-    public static Parallel Sum(params Layer[] branches) => new(Join.Sum, branches);
+    public static FanOut Sum(params Layer[] branches) => new(Join.Sum, branches);
 
     /// <summary>Branches whose outputs are concatenated along channels (stax's FanOut then FanInConcat).</summary>
-    public static Parallel Concat(params Layer[] branches) => new(Join.Concat, branches);
+    public static FanOut Concat(params Layer[] branches) => new(Join.Concat, branches);
 
     /// <inheritdoc />
-    public bool Equals(Parallel? other) =>
+    public bool Equals(FanOut? other) =>
         other is not null && Name == other.Name && WeightInit == other.WeightInit && Join == other.Join && Branches.SequenceEqual(other.Branches);
 
     /// <inheritdoc />
