@@ -6,12 +6,15 @@ namespace Cnn.Core.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>A packed, register-blocked SGEMM (BLIS loop nest; a 12x32 AVX-512, 6x16 AVX2/FMA or 4x4 scalar tile)
-/// that splits large products between the caller and a persistent pool worker. Safe to call from several
-/// threads at once; the packing workspace is per thread and reused, so calls allocate nothing in the steady state.</para>
-/// <para>Determinism: every element of C is computed as one fused multiply-add chain over k in increasing
-/// order, starting from 0 (or from C's value when accumulating). Blocking, tile position, thread count and
-/// instruction set never change that chain, so the result is bit-identical run to run, for any
-/// <see cref="Threads"/> and any <see cref="GemmInstructionSet"/>. It can differ in the last bits from an
+/// that splits large products between the caller and a persistent pool worker. Products with at most four rows
+/// read B in place instead of packing it. Safe to call from several threads at once; the packing workspace is
+/// per thread and reused, so calls allocate nothing in the steady state.</para>
+/// <para>Determinism: threads split M or N, never K, so the result is bit-identical run to run and for any
+/// <see cref="Threads"/>: it depends only on the operands, the shapes and transposes, and the instruction set.
+/// Each element of C is one fused multiply-add chain over k in increasing order, starting from 0 (or from C
+/// when accumulating), whatever the blocking, tiling or split, so the instruction sets agree bit for bit too,
+/// with one exception: on the vector paths, products with at most four rows and B transposed are dot products
+/// whose per-lane partial sums depend on the vector width. Any of these can differ in the last bits from an
 /// unfused or differently ordered sum.</para>
 /// </remarks>
 public static class Gemm

@@ -11,12 +11,20 @@ public sealed record PoolResult(Tensor Output, ReadOnlyMemory<int> ArgMax);
 /// </summary>
 public static class MaxPool2dKernel
 {
-    /// <summary>Pools <paramref name="x"/> and records the winners.</summary>
-    public static PoolResult Forward(Tensor x, Window2d g)
+    /// <summary>Pools <paramref name="x"/> and records the winners (output size floored).</summary>
+    /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
+    public static PoolResult Forward(Tensor x, Window2d g) => Forward(x, g, ceilMode: false);
+
+    /// <summary>
+    /// Pools <paramref name="x"/> and records the winners; with <paramref name="ceilMode"/> the output size is rounded
+    /// up (<see cref="PoolingSize.Output(int, int, int, int, bool)"/>) and the last window, which may overhang the padded
+    /// input, takes the maximum of the elements it covers.
+    /// </summary>
+    /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
+    public static PoolResult Forward(Tensor x, Window2d g, bool ceilMode)
     {
-        g.Validate("MaxPool2d", x.Shape);
+        var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "MaxPool2d");
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        int oh = g.OutH(h), ow = g.OutW(w);
         var y = new float[n * c * oh * ow];
         var arg = new int[y.Length];
         BatchParallel.For(n * c, (_, start, end) =>

@@ -3,22 +3,30 @@ using Cnn.Core.Kernels;
 
 namespace Cnn.Dsl;
 
-/// <summary>The output of a forward pass and the pullback that maps an output gradient to input and parameter gradients.</summary>
+/// <summary>
+/// The output of a forward pass, the state after it, and the pullback that maps an output gradient to
+/// input and parameter gradients.
+/// </summary>
 public sealed class ForwardResult
 {
     private readonly Func<Tensor, GradientSink, Tensor> _pullback;
 
-    internal ForwardResult(Tensor output, Func<Tensor, GradientSink, Tensor> pullback)
+    internal ForwardResult(Tensor output, Parameters state, Func<Tensor, GradientSink, Tensor> pullback)
     {
         Output = output;
+        State = state;
         _pullback = pullback;
     }
 
     /// <summary>The network's output for the batch.</summary>
     public Tensor Output { get; }
 
+    /// <summary>The state after this pass: updated running statistics in training mode, unchanged in inference.</summary>
+    public Parameters State { get; }
+
     /// <summary>
-    /// The vector-Jacobian product: given dL/dOutput, the gradient with respect to the input and to every parameter.
+    /// The vector-Jacobian product: given dL/dOutput, the gradient with respect to the input and to every
+    /// trainable parameter (frozen parameters get none).
     /// </summary>
     public Pulled Pullback(Tensor outputGradient)
     {
@@ -32,7 +40,7 @@ public sealed class ForwardResult
 
 /// <summary>Gradients returned by a pullback.</summary>
 /// <param name="Input">dL/dInput.</param>
-/// <param name="Parameters">dL/dParameter for every parameter, by path.</param>
+/// <param name="Parameters">dL/dParameter for every trainable parameter, by path.</param>
 public sealed record Pulled(Tensor Input, Parameters Parameters);
 
 /// <summary>Collects parameter gradients by path during a pullback.</summary>
@@ -46,80 +54,260 @@ internal sealed class GradientSink
 }
 
 /// <summary>
-/// The apply interpreter: runs a network forward on the im2col backend and builds its pullback,
-/// one rule per layer kind and combinator.
+/// The apply interpreter: runs a network forward on the im2col backend and builds its pullback, one rule per
+/// layer kind and combinator. Mode, state and the seed of stochastic layers are arguments, so a call is a pure
+/// function of its inputs.
 /// </summary>
 public static class Apply
 {
     /// <summary>The network's output for a batch <paramref name="x"/> (batch first).</summary>
-    public static Tensor Forward(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval) =>
-        WithPullback(network, parameters, x, mode).Output;
+    /// <param name="network">The network.</param>
+    /// <param name="parameters">Its parameters.</param>
+    /// <param name="x">The batch, <c>[N, ...input shape]</c>.</param>
+    /// <param name="mode">Inference (default) or training.</param>
+    /// <param name="state">The state (batch-norm running statistics); required when the network has any.</param>
+    /// <param name="seed">Seeds the dropout masks of a training pass.</param>
+    public static Tensor Forward(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0) =>
+        WithPullback(network, parameters, x, mode, state, seed).Output;
 
-    /// <summary>The network's output for a batch, with its pullback.</summary>
+    /// <summary>The network's output for a batch, the updated state, and the pullback.</summary>
     /// <exception cref="ShapeException">The batch's shape is not <c>[N, ...input shape]</c>.</exception>
-    public static ForwardResult WithPullback(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval)
+    /// <exception cref="CnnException">The network has state and none was given, or a parameter is missing.</exception>
+    public static ForwardResult WithPullback(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(x);
         if (x.Shape.Rank != network.InputShape.Rank + 1 || x.Shape.DropBatch() != network.InputShape)
             throw new ShapeException($"Network input: expected a batch [N, {string.Join(", ", network.InputShape)}]; found {x.Shape}.");
-        var (y, back) = Run(network.RootNode, parameters, x, mode);
-        return new ForwardResult(y, back);
+        if (x.Shape[0] < 1) throw new ShapeException($"Network input: the batch is empty ({x.Shape}).");
+        var st = state ?? Parameters.Empty;
+        var missing = network.RootNode.Leaves().SelectMany(n => n.StateSpecs()).Select(s => s.Path).FirstOrDefault(p => !st.Contains(p));
+        if (missing is not null)
+            throw new CnnException($"The network has state ('{missing}', batch-norm running statistics): pass the state from Initializer.InitState or from training.");
+        var run = new Run(parameters, st, mode, seed);
+        var (y, back) = run.Node(network.RootNode, x);
+        return new ForwardResult(y, run.NewState(), back);
     }
 
-    private static (Tensor, Func<Tensor, GradientSink, Tensor>) Run(Node node, Parameters p, Tensor x, Mode mode)
+    /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
+    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed)
     {
-        string Path(string name) => Network.Join(node.Path, name);
-        switch (node.Layer)
+        private readonly Dictionary<string, Tensor> _newState = new(StringComparer.Ordinal);
+
+        public Parameters NewState() => Parameters.Of(state.Entries.Select(kv => KeyValuePair.Create(kv.Key, _newState.GetValueOrDefault(kv.Key, kv.Value))));
+
+        public (Tensor, Func<Tensor, GradientSink, Tensor>) Node(Node node, Tensor x)
         {
-            case Serial:
+            switch (node.Layer)
             {
-                var backs = new Func<Tensor, GradientSink, Tensor>[node.Children.Count];
-                var h = x;
-                for (int i = 0; i < backs.Length; i++) (h, backs[i]) = Run(node.Children[i], p, h, mode);
-                return (h, (dy, sink) =>
+                case Serial:
                 {
-                    for (int i = backs.Length - 1; i >= 0; i--) dy = backs[i](dy, sink);
-                    return dy;
-                });
+                    var backs = new Func<Tensor, GradientSink, Tensor>[node.Children.Count];
+                    var h = x;
+                    for (int i = 0; i < backs.Length; i++) (h, backs[i]) = Node(node.Children[i], h);
+                    return (h, (dy, sink) =>
+                    {
+                        for (int i = backs.Length - 1; i >= 0; i--) dy = backs[i](dy, sink);
+                        return dy;
+                    });
+                }
+                case FanOut or Residual:
+                {
+                    var outs = node.Children.Select(c => Node(c, x)).ToArray();
+                    bool concat = node.Layer is FanOut { Join: Join.Concat };
+                    var y = concat ? TensorOps.ConcatChannels(outs.Select(o => o.Item1).ToArray())
+                        : outs.Skip(1).Aggregate(outs[0].Item1, (acc, o) => TensorOps.Add(acc, o.Item1));
+                    var channels = node.Children.Select(c => c.Output[0]).ToArray();
+                    return (y, (dy, sink) =>
+                    {
+                        var parts = concat ? TensorOps.SplitChannels(dy, channels) : Enumerable.Repeat(dy, outs.Length).ToArray();
+                        Tensor? dx = null;
+                        for (int i = 0; i < outs.Length; i++)
+                        {
+                            var d = outs[i].Item2(parts[i], sink);
+                            dx = dx is null ? d : TensorOps.Add(dx, d);
+                        }
+                        return dx!;
+                    });
+                }
+                case Freeze:
+                    return Node(node.Children[0], x);
+                case LeafLayer:
+                    return Leaf(node, x);
+                default:
+                    throw new CnnException($"Layer '{node.Path}': the apply interpreter has no rule for {node.Layer.GetType().Name}.");
             }
-            case Conv2d c:
+        }
+
+        private Tensor Param(Node node, string name) => p[Network.Join(node.Path, name)];
+
+        /// <summary>Records a parameter gradient unless the layer is frozen.</summary>
+        private static void Grad(GradientSink sink, Node node, string name, Tensor? g)
+        {
+            if (g is not null && !node.Frozen) sink.Add(Network.Join(node.Path, name), g);
+        }
+
+        private static Tensor Same(Tensor dx) => dx;
+
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Conv(Node node, Tensor x, bool useBias, ConvGeometry g)
+        {
+            var w = Param(node, "weight");
+            var y = ConvKernel.Forward(x, w, useBias ? Param(node, "bias") : null, g);
+            return (y, (dy, sink) =>
             {
-                var g = new Window2d(c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadH, c.PadW);
-                var w = p[Path("weight")];
-                var y = Conv2dKernel.Forward(x, w, c.UseBias ? p[Path("bias")] : null, g);
+                var r = ConvKernel.Backward(x, w, useBias, dy, g);
+                Grad(sink, node, "weight", r.Weight);
+                Grad(sink, node, "bias", r.Bias);
+                return r.Input;
+            });
+        }
+
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Leaf(Node node, Tensor x)
+        {
+            bool train = mode == Mode.Train && !node.Frozen;
+            switch (node.Layer)
+            {
+                case Conv2d c:
+                    return Conv(node, x, c.UseBias, ConvGeometry.Create(new[] { c.KernelH, c.KernelW }, new[] { c.StrideH, c.StrideW },
+                        new[] { c.PadH, c.PadW }, new[] { c.PadH, c.PadW }, new[] { c.DilationH, c.DilationW }, c.Groups));
+                case Conv1d c:
+                    return Conv(node, x, c.UseBias, ConvGeometry.Create(new[] { c.Kernel }, new[] { c.Stride }, new[] { c.Pad }, new[] { c.Pad }, new[] { c.Dilation }, c.Groups));
+                case Conv3d c:
+                    return Conv(node, x, c.UseBias, ConvGeometry.Create(Enumerable.Repeat(c.Kernel, 3).ToArray(), Enumerable.Repeat(c.Stride, 3).ToArray(),
+                        Enumerable.Repeat(c.Pad, 3).ToArray(), Enumerable.Repeat(c.Pad, 3).ToArray()));
+                case ConvTranspose2d t:
+                {
+                    var w = Param(node, "weight");
+                    var y = ConvTranspose2dKernel.Forward(x, w, t.UseBias ? Param(node, "bias") : null, t.Stride, t.Stride, t.Pad, t.Pad, t.OutputPad, t.OutputPad);
+                    return (y, (dy, sink) =>
+                    {
+                        var r = ConvTranspose2dKernel.Backward(x, w, t.UseBias, dy, t.Stride, t.Stride, t.Pad, t.Pad, t.OutputPad, t.OutputPad);
+                        Grad(sink, node, "weight", r.Weight);
+                        Grad(sink, node, "bias", r.Bias);
+                        return r.Input;
+                    });
+                }
+                case Dense d:
+                {
+                    var w = Param(node, "weight");
+                    var y = DenseKernel.Forward(x, w, d.UseBias ? Param(node, "bias") : null);
+                    return (y, (dy, sink) =>
+                    {
+                        var r = DenseKernel.Backward(x, w, d.UseBias, dy);
+                        Grad(sink, node, "weight", r.Weight);
+                        Grad(sink, node, "bias", r.Bias);
+                        return r.Input;
+                    });
+                }
+                case MaxPool2d m:
+                {
+                    var r = MaxPool2dKernel.Forward(x, new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW), m.CeilMode);
+                    return (r.Output, (dy, _) => MaxPool2dKernel.Backward(dy, r.ArgMax, x.Shape));
+                }
+                case AvgPool2d a:
+                {
+                    var g = new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW);
+                    return (AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad),
+                        (dy, _) => AvgPool2dKernel.Backward(dy, x.Shape, g, a.CeilMode, a.CountIncludePad));
+                }
+                case PoolNd pn:
+                {
+                    int axes = x.Shape.Rank - 2;
+                    var g = ConvGeometry.Create(Enumerable.Repeat(pn.Kernel, axes).ToArray(), Enumerable.Repeat(pn.Stride, axes).ToArray(),
+                        Enumerable.Repeat(pn.Pad, axes).ToArray(), Enumerable.Repeat(pn.Pad, axes).ToArray());
+                    if (pn.Op == PoolOp.Max)
+                    {
+                        var r = PoolNdKernel.MaxForward(x, g);
+                        return (r.Output, (dy, _) => PoolNdKernel.MaxBackward(dy, r.ArgMax, x.Shape));
+                    }
+                    return (PoolNdKernel.AverageForward(x, g, pn.CountIncludePad), (dy, _) => PoolNdKernel.AverageBackward(dy, x.Shape, g, pn.CountIncludePad));
+                }
+                case GlobalPool gp when gp.Op == PoolOp.Average:
+                    return (GlobalPoolKernel.AverageForward(x), (dy, _) => GlobalPoolKernel.AverageBackward(dy, x.Shape));
+                case GlobalPool:
+                {
+                    var r = GlobalPoolKernel.MaxForward(x);
+                    return (r.Output, (dy, _) => GlobalPoolKernel.MaxBackward(dy, r.ArgMax, x.Shape));
+                }
+                case ChannelMaxPool cm:
+                {
+                    var r = ChannelMaxPoolKernel.Forward(x, cm.Kernel, cm.Stride);
+                    return (r.Output, (dy, _) => ChannelMaxPoolKernel.Backward(dy, r.ArgMax, x.Shape));
+                }
+                case Relu:
+                    return (Activations.Relu(x), (dy, _) => Activations.ReluBackward(x, dy));
+                case LeakyRelu l:
+                    return (Activations.LeakyRelu(x, l.Slope), (dy, _) => Activations.LeakyReluBackward(x, dy, l.Slope));
+                case Elu e:
+                    return (Activations.Elu(x, e.Alpha), (dy, _) => Activations.EluBackward(x, dy, e.Alpha));
+                case Sigmoid:
+                {
+                    var y = Activations.Sigmoid(x);
+                    return (y, (dy, _) => Activations.SigmoidBackward(y, dy));
+                }
+                case Tanh:
+                {
+                    var y = Activations.Tanh(x);
+                    return (y, (dy, _) => Activations.TanhBackward(y, dy));
+                }
+                case Softmax s:
+                {
+                    var y = Activations.Softmax(x, s.Axis);
+                    return (y, (dy, _) => Activations.SoftmaxBackward(y, dy, s.Axis));
+                }
+                case LogSoftmax s:
+                {
+                    var y = Activations.LogSoftmax(x, s.Axis);
+                    return (y, (dy, _) => Activations.LogSoftmaxBackward(y, dy, s.Axis));
+                }
+                case Lrn l:
+                    return (LrnKernel.Forward(x, l.Size, l.Alpha, l.Beta, l.K), (dy, _) => LrnKernel.Backward(x, dy, l.Size, l.Alpha, l.Beta, l.K));
+                case Dropout d when train && d.P > 0f:
+                {
+                    var r = DropoutKernel.Forward(x, d.P, PathHash.Generator(seed, node.Path));
+                    return (r.Output, (dy, _) => DropoutKernel.Backward(dy, r.Mask));
+                }
+                case Dropout or Identity:
+                    return (x, (dy, _) => Same(dy));
+                case BatchNorm bn:
+                    return BatchNorm(node, bn, x, train);
+                case Flatten or Reshape:
+                    return (x.Reshape(node.Output.PrependBatch(x.Shape[0])), (dy, _) => dy.Reshape(x.Shape));
+                default:
+                    throw new CnnException($"Layer '{node.Path}': the apply interpreter has no rule for {node.Layer.GetType().Name}.");
+            }
+        }
+
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) BatchNorm(Node node, BatchNorm bn, Tensor x, bool train)
+        {
+            var gamma = Param(node, "weight");
+            var beta = Param(node, "bias");
+            string meanPath = Network.Join(node.Path, "running_mean"), varPath = Network.Join(node.Path, "running_var");
+            var rm = state[meanPath];
+            var rv = state[varPath];
+            if (!train)
+            {
+                var y = BatchNormKernel.Eval(x, gamma, beta, rm, rv, bn.Epsilon);
                 return (y, (dy, sink) =>
                 {
-                    var grads = Conv2dKernel.Backward(x, w, c.UseBias, dy, g);
-                    sink.Add(Path("weight"), grads.Weight);
-                    if (grads.Bias is not null) sink.Add(Path("bias"), grads.Bias);
-                    return grads.Input;
+                    var r = BatchNormKernel.EvalBackward(x, gamma, rm, rv, bn.Epsilon, dy);
+                    Grad(sink, node, "weight", r.Gamma);
+                    Grad(sink, node, "bias", r.Beta);
+                    return r.Input;
                 });
             }
-            case MaxPool2d m:
+            var f = BatchNormKernel.Train(x, gamma, beta, bn.Epsilon);
+            int perChannel = x.Size / x.Shape[1];
+            _newState[meanPath] = BatchNormKernel.UpdateRunning(rm, f.Mean, bn.Momentum);
+            _newState[varPath] = BatchNormKernel.UpdateRunning(rv, BatchNormKernel.UnbiasedVariance(f, perChannel), bn.Momentum);
+            return (f.Output, (dy, sink) =>
             {
-                var r = MaxPool2dKernel.Forward(x, new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW));
-                return (r.Output, (dy, _) => MaxPool2dKernel.Backward(dy, r.ArgMax, x.Shape));
-            }
-            case Relu:
-                return (Activations.Relu(x), (dy, _) => Activations.ReluBackward(x, dy));
-            case Flatten:
-                return (x.Reshape(x.Shape[0], x.Size / Math.Max(1, x.Shape[0])), (dy, _) => dy.Reshape(x.Shape));
-            case Dense d:
-            {
-                var w = p[Path("weight")];
-                var y = DenseKernel.Forward(x, w, d.UseBias ? p[Path("bias")] : null);
-                return (y, (dy, sink) =>
-                {
-                    var grads = DenseKernel.Backward(x, w, d.UseBias, dy);
-                    sink.Add(Path("weight"), grads.Weight);
-                    if (grads.Bias is not null) sink.Add(Path("bias"), grads.Bias);
-                    return grads.Input;
-                });
-            }
-            default:
-                throw new CnnException($"Layer '{node.Path}': the apply interpreter has no rule for {node.Layer.GetType().Name}.");
+                var r = BatchNormKernel.TrainBackward(x, gamma, f, dy);
+                Grad(sink, node, "weight", r.Gamma);
+                Grad(sink, node, "bias", r.Beta);
+                return r.Input;
+            });
         }
     }
 }

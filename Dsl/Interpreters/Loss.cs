@@ -3,25 +3,85 @@ using Cnn.Core.Kernels;
 
 namespace Cnn.Dsl;
 
-/// <summary>The loss of a batch, the network's output, and the gradient of the loss with respect to every parameter.</summary>
-/// <param name="Loss">The mean loss over the batch.</param>
-/// <param name="Output">The network's output (logits).</param>
-/// <param name="Gradients">dLoss/dParameter, by path.</param>
-/// <param name="InputGradient">dLoss/dInput.</param>
-public sealed record GradientResult(float Loss, Tensor Output, Parameters Gradients, Tensor InputGradient);
+/// <summary>
+/// A loss over a batch of integer class labels, as a value (a closed choice: use the static members).
+/// Every loss is averaged over the batch, as PyTorch's <c>reduction='mean'</c>.
+/// </summary>
+public abstract record LossFunction
+{
+    private LossFunction() { }
 
-/// <summary>Loss and gradient of a classifier network.</summary>
+    /// <summary>Softmax cross-entropy on logits (PyTorch's <c>cross_entropy</c>; Keras's sparse categorical cross-entropy from logits).</summary>
+    public static LossFunction SoftmaxCrossEntropy { get; } = new CrossEntropy();
+
+    /// <summary>Negative log-likelihood on log-probabilities (a network ending in <see cref="LogSoftmax"/>), PyTorch's <c>nll_loss</c>.</summary>
+    public static LossFunction NegativeLogLikelihood { get; } = new Nll();
+
+    /// <summary>Mean squared error between the output and the one-hot encoding of the labels (the textbook's classification with MSE).</summary>
+    public static LossFunction MeanSquaredError { get; } = new Mse();
+
+    /// <summary>The loss of <paramref name="output"/> against <paramref name="labels"/>, and its gradient.</summary>
+    public abstract LossResult Compute(Tensor output, ReadOnlySpan<int> labels);
+
+    private sealed record CrossEntropy : LossFunction
+    {
+        public override LossResult Compute(Tensor output, ReadOnlySpan<int> labels) => Losses.SoftmaxCrossEntropy(output, labels);
+
+        public override string ToString() => "softmax cross-entropy";
+    }
+
+    private sealed record Nll : LossFunction
+    {
+        public override LossResult Compute(Tensor output, ReadOnlySpan<int> labels) => Losses.NegativeLogLikelihood(output, labels);
+
+        public override string ToString() => "negative log-likelihood";
+    }
+
+    private sealed record Mse : LossFunction
+    {
+        public override LossResult Compute(Tensor output, ReadOnlySpan<int> labels)
+        {
+            if (output.Shape.Rank != 2) throw new ShapeException($"Mean squared error on labels: expected [N, K] outputs; found {output.Shape}.");
+            int n = output.Shape[0], k = output.Shape[1];
+            if (labels.Length != n) throw new CnnException($"Mean squared error: expected {n} labels; found {labels.Length}.");
+            var onehot = new float[n * k];
+            for (int i = 0; i < n; i++)
+            {
+                if ((uint)labels[i] >= (uint)k) throw new CnnException($"Mean squared error: label {labels[i]} at batch row {i} is outside [0, {k}).");
+                onehot[i * k + labels[i]] = 1f;
+            }
+            return Losses.MeanSquaredError(output, Tensor.Own(onehot, output.Shape));
+        }
+
+        public override string ToString() => "mean squared error";
+    }
+}
+
+/// <summary>The loss of a batch, the network's output, the gradients, and the state after the pass.</summary>
+/// <param name="Loss">The mean loss over the batch.</param>
+/// <param name="Output">The network's output.</param>
+/// <param name="Gradients">dLoss/dParameter for every trainable parameter, by path.</param>
+/// <param name="InputGradient">dLoss/dInput.</param>
+/// <param name="State">The state after the pass (updated running statistics in training mode).</param>
+public sealed record GradientResult(float Loss, Tensor Output, Parameters Gradients, Tensor InputGradient, Parameters State);
+
+/// <summary>Loss and gradient of a network on a labelled batch.</summary>
 public static class Loss
 {
-    /// <summary>
-    /// Softmax cross-entropy of the network's logits against integer labels, with every parameter's gradient.
-    /// </summary>
+    /// <summary>The loss of the network on a batch and the gradient of every trainable parameter.</summary>
     /// <exception cref="CnnException">A label is outside [0, classes), or the label count differs from the batch.</exception>
-    public static GradientResult SoftmaxCrossEntropy(Network network, Parameters parameters, Tensor x, ReadOnlySpan<int> labels, Mode mode = Mode.Train)
+    public static GradientResult Gradient(Network network, Parameters parameters, Tensor x, ReadOnlySpan<int> labels, LossFunction loss,
+        Mode mode = Mode.Train, Parameters? state = null, int seed = 0)
     {
-        var fwd = Apply.WithPullback(network, parameters, x, mode);
-        var loss = Losses.SoftmaxCrossEntropy(fwd.Output, labels);
-        var pulled = fwd.Pullback(loss.Gradient);
-        return new GradientResult(loss.Value, fwd.Output, pulled.Parameters, pulled.Input);
+        var fwd = Apply.WithPullback(network, parameters, x, mode, state, seed);
+        var l = loss.Compute(fwd.Output, labels);
+        var pulled = fwd.Pullback(l.Gradient);
+        return new GradientResult(l.Value, fwd.Output, pulled.Parameters, pulled.Input, fwd.State);
     }
+
+    /// <summary>Softmax cross-entropy of the network's logits against integer labels, with every trainable parameter's gradient.</summary>
+    /// <exception cref="CnnException">A label is outside [0, classes), or the label count differs from the batch.</exception>
+    public static GradientResult SoftmaxCrossEntropy(Network network, Parameters parameters, Tensor x, ReadOnlySpan<int> labels,
+        Mode mode = Mode.Train, Parameters? state = null, int seed = 0) =>
+        Gradient(network, parameters, x, labels, LossFunction.SoftmaxCrossEntropy, mode, state, seed);
 }

@@ -9,8 +9,13 @@ namespace Cnn.Dsl;
 /// <param name="Epochs">Passes over the training data.</param>
 /// <param name="BatchSize">Samples per step; the last batch of an epoch may be smaller.</param>
 /// <param name="Optimizer">The update rule.</param>
-/// <param name="Seed">Seeds the shuffling of every epoch (and, later, dropout and augmentation).</param>
-public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer, int Seed = 0);
+/// <param name="Seed">Seeds the shuffling of every epoch and the dropout masks of every step.</param>
+/// <param name="Loss">The loss (default: softmax cross-entropy).</param>
+public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer, int Seed = 0, LossFunction? Loss = null)
+{
+    /// <summary>The loss in use.</summary>
+    public LossFunction LossOrDefault => Loss ?? LossFunction.SoftmaxCrossEntropy;
+}
 
 /// <summary>What training reports after each batch.</summary>
 /// <param name="Epoch">1-based epoch.</param>
@@ -35,30 +40,43 @@ public sealed record EpochStats(int Epoch, float TrainLoss, float TrainAccuracy,
 /// <param name="Count">Samples evaluated.</param>
 public sealed record Evaluation(float Loss, float Accuracy, int Count);
 
-/// <summary>The trained parameters, the optimizer's final state and the history.</summary>
+/// <summary>The trained parameters and state, the optimizer's final state and the history.</summary>
 /// <param name="Parameters">Parameters after the last step.</param>
+/// <param name="State">The network's state (batch-norm running statistics) after the last step.</param>
 /// <param name="OptimizerState">The optimizer's state after the last step.</param>
 /// <param name="History">One entry per epoch.</param>
-public sealed record TrainResult(Parameters Parameters, OptimizerState OptimizerState, IReadOnlyList<EpochStats> History);
+public sealed record TrainResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, IReadOnlyList<EpochStats> History);
 
-/// <summary>The training loop: shuffled mini-batches, softmax cross-entropy, one optimizer step per batch.</summary>
+/// <summary>The training loop: shuffled mini-batches, a loss, one optimizer step per batch.</summary>
 public static class Trainer
 {
     /// <summary>
     /// Trains <paramref name="network"/> from <paramref name="initial"/> parameters on <paramref name="train"/>.
     /// The same seed, data and thread count give bitwise-identical results.
     /// </summary>
+    /// <param name="network">The network.</param>
+    /// <param name="initial">The initial parameters (from <see cref="Initializer.Init"/> or a checkpoint).</param>
+    /// <param name="train">The training data.</param>
+    /// <param name="options">Epochs, batch size, optimizer, seed and loss.</param>
+    /// <param name="validation">Data evaluated after each epoch, in inference mode.</param>
+    /// <param name="progress">Receives a report after each batch.</param>
+    /// <param name="onEpoch">Called after each epoch with its figures.</param>
+    /// <param name="initialState">The initial state; by default <see cref="Initializer.InitState"/>.</param>
+    /// <param name="cancellation">Stops training after the current batch; the result holds the state reached.</param>
     /// <exception cref="CnnException">The data does not fit the network (shape or number of classes), or the loss became NaN or infinite.</exception>
     public static TrainResult Fit(Network network, Parameters initial, LabeledData train, TrainOptions options,
         LabeledData? validation = null, IProgress<TrainProgress>? progress = null, Action<EpochStats>? onEpoch = null,
-        CancellationToken cancellation = default)
+        Parameters? initialState = null, CancellationToken cancellation = default)
     {
         if (options.Epochs < 1 || options.BatchSize < 1)
             throw new CnnException($"Training needs epochs >= 1 and batch size >= 1; found {options.Epochs} and {options.BatchSize}.");
         CheckFits(network, train, "training data");
         if (validation is not null) CheckFits(network, validation, "validation data");
         var p = initial;
-        var state = options.Optimizer.Init(p);
+        var netState = initialState ?? Initializer.InitState(network);
+        var trainablePaths = TrainablePaths(network);
+        var trainable = Parameters.Of(p.Entries.Where(kv => trainablePaths.Contains(kv.Key)));
+        var state = options.Optimizer.Init(trainable);
         var rng = new Random(options.Seed);
         var history = new List<EpochStats>();
         int n = train.Count, batches = (n + options.BatchSize - 1) / options.BatchSize;
@@ -77,40 +95,48 @@ public static class Trainer
                 var x = train.Images.Gather(rows);
                 var y = new int[count];
                 for (int i = 0; i < count; i++) y[i] = train.Labels[rows[i]];
-                var g = Loss.SoftmaxCrossEntropy(network, p, x, y, Mode.Train);
                 step++;
+                var g = Loss.Gradient(network, p, x, y, options.LossOrDefault, Mode.Train, netState, unchecked(options.Seed * 1_000_003 + (int)step));
                 if (!float.IsFinite(g.Loss))
                     throw new CnnException($"Training stopped: the loss is {g.Loss} at epoch {epoch}, batch {b + 1} (step {step}). Lower the learning rate or check the input for NaN.");
                 var next = options.Optimizer.Step(p, g.Gradients, state);
                 p = next.Parameters;
                 state = next.State;
+                netState = g.State;
                 lossSum += g.Loss * count;
                 correct += CountCorrect(g.Output, y);
                 seen += count;
                 progress?.Report(new TrainProgress(epoch, b + 1, batches, (float)(lossSum / seen), (float)correct / seen, clock.Elapsed));
             }
             if (seen == 0) break;
-            var val = validation is null ? null : Evaluate(network, p, validation, Math.Max(options.BatchSize, 256));
+            var val = validation is null ? null : Evaluate(network, p, validation, Math.Max(options.BatchSize, 256), netState, options.LossOrDefault);
             var stats = new EpochStats(epoch, (float)(lossSum / seen), (float)correct / seen, val, clock.Elapsed);
             history.Add(stats);
             onEpoch?.Invoke(stats);
         }
-        return new TrainResult(p, state, history);
+        return new TrainResult(p, netState, state, history);
     }
 
     /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>
-    public static Evaluation Evaluate(Network network, Parameters parameters, LabeledData data, int batchSize = 256)
+    /// <param name="network">The network.</param>
+    /// <param name="parameters">Its parameters.</param>
+    /// <param name="data">The labelled data.</param>
+    /// <param name="batchSize">Samples per forward pass.</param>
+    /// <param name="state">The network's state, when it has any (batch-norm running statistics).</param>
+    /// <param name="loss">The loss to report (default: softmax cross-entropy).</param>
+    public static Evaluation Evaluate(Network network, Parameters parameters, LabeledData data, int batchSize = 256, Parameters? state = null, LossFunction? loss = null)
     {
+        loss ??= LossFunction.SoftmaxCrossEntropy;
         CheckFits(network, data, "evaluation data");
         double lossSum = 0;
         long correct = 0;
         for (int start = 0; start < data.Count; start += batchSize)
         {
             int count = Math.Min(batchSize, data.Count - start);
-            var logits = Apply.Forward(network, parameters, data.Images.Slice(start, count), Mode.Eval);
+            var logits = Apply.Forward(network, parameters, data.Images.Slice(start, count), Mode.Eval, state);
             var y = new int[count];
             for (int i = 0; i < count; i++) y[i] = data.Labels[start + i];
-            lossSum += Losses.SoftmaxCrossEntropy(logits, y).Value * count;
+            lossSum += loss.Compute(logits, y).Value * count;
             correct += CountCorrect(logits, y);
         }
         return new Evaluation((float)(lossSum / Math.Max(1, data.Count)), (float)correct / Math.Max(1, data.Count), data.Count);
@@ -125,6 +151,10 @@ public static class Trainer
         for (int i = 0; i < n; i++) r[i] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Span.Slice(i * k, k));
         return r;
     }
+
+    /// <summary>The paths of the parameters that train: every parameter outside a <see cref="Freeze"/>.</summary>
+    public static IReadOnlySet<string> TrainablePaths(Network network) =>
+        network.RootNode.Leaves().Where(n => !n.Frozen).SelectMany(n => n.ParameterSpecs()).Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
 
     private static long CountCorrect(Tensor logits, ReadOnlySpan<int> labels)
     {

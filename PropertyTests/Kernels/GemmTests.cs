@@ -48,7 +48,7 @@ public sealed class GemmTests
     [Fact]
     public void Generator_covers_every_path_and_the_boundaries()
     {
-        var cases = Cases.Sample(3000, 1);
+        var cases = Cases.Sample(3000, 50);
         foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
             Assert.Contains(cases, c => c.TransA == ta && c.TransB == tb);
         foreach (var isa in Paths) Assert.Contains(cases, c => c.Isa == isa);
@@ -81,43 +81,49 @@ public sealed class GemmTests
     }
 
     /// <summary>
-    /// Every element is one FMA chain in k order whatever the split, blocking and vector width, so one and two
-    /// threads, and every instruction-set path, give the same bits. Sizes are large enough to be split.
+    /// Threads split M or N, never K, so one and two threads give the same bits on every path. Every element is one
+    /// FMA chain in k order whatever the split, blocking and vector width, so the paths agree with each other too,
+    /// except where at most four rows meet a transposed B (dot products with per-lane partial sums). Sizes are large
+    /// enough to be split; one case in three has 1 to 4 rows (the in-place small-product kernels).
     /// </summary>
     [Property(MaxTest = 40)]
     public Property Results_are_bit_identical_across_thread_counts_and_paths() =>
-        Prop.ForAll((from m in Gen.Choose(100, 300)
+        Prop.ForAll((from m in Gen.Frequency((2, Gen.Choose(100, 300)), (1, Gen.Choose(1, 4)))
                      from n in Gen.Choose(100, 300)
-                     from k in Gen.Choose(150, 300)
+                     from k in m <= 4 ? Gen.Choose(2000, 4000) : Gen.Choose(150, 300)
                      from ta in Gen.Elements(false, true)
                      from tb in Gen.Elements(false, true)
                      from acc in Gen.Elements(false, true)
                      from seed in Gen.Choose(0, int.MaxValue)
-                     select new SgemmCase(m, n, k, ta, tb, acc, GemmInstructionSet.Auto, 1, seed)).ToArbitrary(), c =>
+                     select new SgemmCase(m, n, k, ta, tb, acc, GemmInstructionSet.Scalar, 1, seed)).ToArbitrary(), c =>
         {
             var (a, b, c0) = Operands(c);
-            var reference = Run(c, a, b, c0);
+            var scalar = Bits(Run(c, a, b, c0));
             foreach (var isa in Paths)
-                foreach (int threads in new[] { 1, 2 })
-                    Assert.Equal(reference, Run(c with { Isa = isa, Threads = threads }, a, b, c0));
+            {
+                var one = Bits(Run(c with { Isa = isa }, a, b, c0));
+                Assert.Equal(one, Bits(Run(c with { Isa = isa, Threads = 2 }, a, b, c0)));
+                if (c.M > 4 || !c.TransB) Assert.Equal(scalar, one);
+            }
         });
 
     [Fact]
-    public void Concurrent_callers_get_the_same_bits_as_a_lone_caller()
+    public async Task Concurrent_callers_get_the_same_bits_as_a_lone_caller()
     {
         var cases = Enumerable.Range(0, 4).Select(i => new SgemmCase(160 + 31 * i, 300 - 17 * i, 200 + 9 * i,
             i % 2 == 1, i >= 2, false, GemmInstructionSet.Auto, 2, 100 + i)).ToArray();
         var inputs = cases.Select(Operands).ToArray();
-        var expected = cases.Select((c, i) => Run(c with { Threads = 1 }, inputs[i].A, inputs[i].B, inputs[i].C0)).ToArray();
+        var expected = cases.Select((c, i) => Bits(Run(c with { Threads = 1 }, inputs[i].A, inputs[i].B, inputs[i].C0))).ToArray();
         var callers = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
         {
             for (int r = 0; r < 30; r++)
             {
                 int i = (t + r) % cases.Length;
-                Assert.Equal(expected[i], Run(cases[i], inputs[i].A, inputs[i].B, inputs[i].C0));
+                Assert.Equal(expected[i], Bits(Run(cases[i], inputs[i].A, inputs[i].B, inputs[i].C0)));
             }
         })).ToArray();
-        Assert.True(Task.WaitAll(callers, TimeSpan.FromMinutes(2)), "Concurrent GEMM callers did not finish: deadlock?");
+        // A deadlock surfaces as a TimeoutException rather than a hung test run.
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromMinutes(2));
     }
 
     [Theory]
@@ -186,6 +192,8 @@ public sealed class GemmTests
         Gemm.Multiply(c.TransA, c.TransB, c.M, c.N, c.K, a, b, got, c.Accumulate, c.Options);
         return got;
     }
+
+    private static int[] Bits(float[] v) => v.Select(BitConverter.SingleToInt32Bits).ToArray();
 
     private static (float[] A, float[] B, float[] C0) Operands(SgemmCase c)
     {

@@ -6,6 +6,12 @@ internal interface IConstant
     static abstract int Value { get; }
 }
 
+internal readonly struct Rows1 : IConstant { public static int Value => 1; }
+
+internal readonly struct Rows2 : IConstant { public static int Value => 2; }
+
+internal readonly struct Rows3 : IConstant { public static int Value => 3; }
+
 internal readonly struct Rows4 : IConstant { public static int Value => 4; }
 
 internal readonly struct Rows8 : IConstant { public static int Value => 8; }
@@ -15,3 +21,17 @@ internal readonly struct Rows12 : IConstant { public static int Value => 12; }
 internal readonly struct Cols16 : IConstant { public static int Value => 16; }
 
 internal readonly struct Cols32 : IConstant { public static int Value => 32; }
+
+/// <summary>Every lane of every vector is inside the operand.</summary>
+internal readonly struct Full : IConstant { public static int Value => 0; }
+
+/// <summary>Loads and stores go through lane masks: a ragged edge.</summary>
+internal readonly struct Masked : IConstant { public static int Value => 1; }
+
+internal readonly struct Vectors1 : IConstant { public static int Value => 1; }
+
+internal readonly struct Vectors2 : IConstant { public static int Value => 2; }
+
+internal readonly struct Vectors4 : IConstant { public static int Value => 4; }
+
+internal readonly struct Vectors8 : IConstant { public static int Value => 8; }

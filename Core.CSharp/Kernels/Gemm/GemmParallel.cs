@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.ExceptionServices;
 
 namespace Cnn.Core.Kernels;
@@ -12,8 +13,14 @@ namespace Cnn.Core.Kernels;
 /// </summary>
 internal static class GemmParallel
 {
-    /// <summary>Below this, posting to a worker and packing the shared operand twice cost more than half the product saves.</summary>
-    private const long MinParallelFlops = 3_000_000;
+    /// <summary>
+    /// Below this, halving the product saves a microsecond or less, not worth waking a core (measured: with the
+    /// worker spinning, a 1.6 MFLOP product ran 1.8x faster on two threads; 0.5 MFLOP ones about 1 µs faster).
+    /// </summary>
+    private const long MinParallelFlops = 1_500_000;
+
+    /// <summary>Products with at most this many rows read B in place (<see cref="GemmSmallM{TOps, TV}"/>) on the vector paths.</summary>
+    public const int SmallRows = 4;
 
     private static readonly GemmWorker?[] s_workers = new GemmWorker?[Math.Max(0, Environment.ProcessorCount - 1)];
     private static readonly object s_create = new();
@@ -76,6 +83,13 @@ internal static class GemmParallel
     /// <summary>Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread with the job's kernel.</summary>
     public static void RunRange(in GemmJob job, int m0, int m1, int n0, int n1)
     {
+        if (job.M <= SmallRows && job.Isa != GemmInstructionSet.Scalar)
+        {
+            // Split plans never divide M this small, so [m0, m1) is all of it.
+            if (job.Isa == GemmInstructionSet.Vector512) GemmSmallM<VectorOps512, Vector512<float>>.Run(job, n0, n1);
+            else GemmSmallM<VectorOps256, Vector256<float>>.Run(job, n0, n1);
+            return;
+        }
         switch (job.Isa)
         {
             case GemmInstructionSet.Vector512: GemmDriver<GemmKernel512>.Run(job, m0, m1, n0, n1); break;
@@ -110,7 +124,7 @@ internal static class GemmParallel
             };
             int gm = (job.M + mGrain - 1) / mGrain, gn = (job.N + nGrain - 1) / nGrain;
             // Splitting N makes every thread pack all of A (m x k), splitting M all of B (k x n): duplicate the smaller.
-            bool alongN = job.M <= job.N ? gn >= 2 || gm < 2 : gm < 2;
+            bool alongN = job.M <= SmallRows || (job.M <= job.N ? gn >= 2 || gm < 2 : gm < 2);
             return alongN ? new Split(true, gn, nGrain) : new Split(false, gm, mGrain);
         }
 

@@ -43,7 +43,7 @@ internal sealed class GemmWorker
 
     /// <summary>
     /// Takes the posted rectangle back if the worker has not started it (it is still waking up, or another
-    /// process holds its core): returns true and the caller must compute it. Otherwise waits for the worker
+    /// thread holds its core): returns true and the caller must compute it. Otherwise waits for the worker
     /// to finish and returns false, with the worker's exception if it failed.
     /// </summary>
     public bool Retract(out Exception? error)
@@ -78,9 +78,12 @@ internal sealed class GemmWorker
             for (int i = 1; ; i++)
             {
                 if (Volatile.Read(ref _pending) == 1 && Interlocked.CompareExchange(ref _pending, 0, 1) == 1) return;
-                if (X86Base.IsSupported) X86Base.Pause();
+                // Pause at first for the fastest hand-off between back-to-back products; then yield, so a
+                // thread of the caller's (e.g. the other half of a batch-parallel convolution) gets the core.
+                if (i >= 1024) Thread.Yield();
+                else if (X86Base.IsSupported) X86Base.Pause();
                 else Thread.SpinWait(1);
-                if ((i & 255) == 0 && Stopwatch.GetTimestamp() - start > SpinTime) break;
+                if ((i & 63) == 0 && Stopwatch.GetTimestamp() - start > SpinTime) break;
             }
             lock (_gate)
             {

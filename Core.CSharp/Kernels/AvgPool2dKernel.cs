@@ -1,0 +1,86 @@
+using System.Numerics.Tensors;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// 2-d average pooling over NCHW batches with PyTorch's divisor rules. A window covers
+/// <c>[start, min(start + kernel, size + pad))</c> on each axis, <c>start = o * stride - pad</c>: clipped to the padded input,
+/// which only matters with ceil mode, where the last window may overhang it. The divisor is that clipped window's area
+/// with <c>countIncludePad</c> (padding counts, the overhang beyond the padding does not), or the number of real input
+/// elements in the window without it.
+/// </summary>
+public static class AvgPool2dKernel
+{
+    /// <summary>Averages each window of <paramref name="x"/>.</summary>
+    /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
+    public static Tensor Forward(Tensor x, Window2d g, bool ceilMode, bool countIncludePad)
+    {
+        var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "AvgPool2d");
+        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
+        var y = new float[n * c * oh * ow];
+        BatchParallel.For(n * c, (_, start, end) =>
+        {
+            var xs = x.Span;
+            for (int p = start; p < end; p++)
+            {
+                var plane = xs.Slice(p * h * w, h * w);
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    var (y0, y1, dh) = Extent(oy, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
+                    for (int ox = 0; ox < ow; ox++)
+                    {
+                        var (x0, x1, dw) = Extent(ox, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
+                        float sum = 0f;
+                        for (int iy = y0; iy < y1; iy++) sum += TensorPrimitives.Sum(plane.Slice(iy * w + x0, x1 - x0));
+                        y[(p * oh + oy) * ow + ox] = sum / (dh * dw);
+                    }
+                }
+            }
+        });
+        return Tensor.Own(y, new Shape(n, c, oh, ow));
+    }
+
+    /// <summary>Spreads each upstream gradient evenly, divided by its window's divisor, over the input elements the window covers.</summary>
+    /// <exception cref="ShapeException">The input shape or window does not fit, or <paramref name="dy"/> is not the forward output's shape.</exception>
+    public static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, bool ceilMode, bool countIncludePad)
+    {
+        var (oh, ow) = PoolingSize.Output2d(g, inputShape, ceilMode, "AvgPool2d backward");
+        int n = inputShape[0], c = inputShape[1], h = inputShape[2], w = inputShape[3];
+        var expected = new Shape(n, c, oh, ow);
+        if (dy.Shape != expected)
+            throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
+        var dx = new float[inputShape.Size];
+        BatchParallel.For(n * c, (_, start, end) =>
+        {
+            var ds = dy.Span;
+            for (int p = start; p < end; p++)
+            {
+                var plane = dx.AsSpan(p * h * w, h * w);
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    var (y0, y1, dh) = Extent(oy, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
+                    for (int ox = 0; ox < ow; ox++)
+                    {
+                        var (x0, x1, dw) = Extent(ox, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
+                        float share = ds[(p * oh + oy) * ow + ox] / (dh * dw);
+                        for (int iy = y0; iy < y1; iy++)
+                        {
+                            var row = plane.Slice(iy * w + x0, x1 - x0);
+                            TensorPrimitives.Add(row, share, row);
+                        }
+                    }
+                }
+            }
+        });
+        return Tensor.Own(dx, inputShape);
+    }
+
+    // The input range [lo, hi) window o covers on one axis, and its share of the divisor.
+    private static (int Lo, int Hi, int Divisor) Extent(int o, int stride, int pad, int kernel, int size, bool countIncludePad)
+    {
+        int start = o * stride - pad;
+        int end = Math.Min(start + kernel, size + pad);
+        int lo = Math.Max(start, 0), hi = Math.Min(end, size);
+        return (lo, hi, countIncludePad ? end - start : hi - lo);
+    }
+}

@@ -1,0 +1,88 @@
+using System.Numerics.Tensors;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>Structural tensor operations the combinators need: sums of branches, channel concatenation and its pullback.</summary>
+public static class TensorOps
+{
+    /// <summary>The element-wise sum of two tensors of the same shape (a residual connection; its pullback passes dy to both).</summary>
+    /// <exception cref="ShapeException">The shapes differ.</exception>
+    public static Tensor Add(Tensor a, Tensor b)
+    {
+        if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
+        var y = new float[a.Size];
+        TensorPrimitives.Add(a.Span, b.Span, y);
+        return Tensor.Own(y, a.Shape);
+    }
+
+    /// <summary>Concatenates tensors along axis 1 (channels); every other axis must agree.</summary>
+    /// <exception cref="ShapeException">No parts, a part of rank below 2, or parts that differ on an axis other than 1.</exception>
+    public static Tensor ConcatChannels(IReadOnlyList<Tensor> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Count == 0) throw new ShapeException("Concat (channels): expected at least one tensor; found none.");
+        var first = parts[0].Shape;
+        if (first.Rank < 2) throw new ShapeException($"Concat (channels): expected tensors [N, C, ...] of rank >= 2; found {first} at position 0.");
+        int total = 0;
+        for (int i = 0; i < parts.Count; i++)
+        {
+            var s = parts[i].Shape;
+            bool fits = s.Rank == first.Rank;
+            for (int a = 0; fits && a < s.Rank; a++) fits = a == 1 || s[a] == first[a];
+            if (!fits)
+                throw new ShapeException($"Concat (channels): expected every part to match {first} on all axes but 1; found {s} at position {i}.");
+            total += s[1];
+        }
+        var dims = first.ToArray();
+        dims[1] = total;
+        var shape = new Shape(dims);
+        int n = first[0];
+        int inner = shape.Size == 0 || n == 0 || total == 0 ? 0 : shape.Size / (n * total);
+        var y = new float[shape.Size];
+        for (int i = 0; i < n; i++)
+        {
+            int offset = i * total * inner;
+            foreach (var part in parts)
+            {
+                int block = part.Shape[1] * inner;
+                part.Span.Slice(i * block, block).CopyTo(y.AsSpan(offset, block));
+                offset += block;
+            }
+        }
+        return Tensor.Own(y, shape);
+    }
+
+    /// <summary>
+    /// Splits <paramref name="dy"/> along axis 1 into consecutive parts of the given channel counts: the pullback of
+    /// <see cref="ConcatChannels"/>.
+    /// </summary>
+    /// <exception cref="ShapeException">The counts are negative or do not add up to the channels of <paramref name="dy"/>.</exception>
+    public static IReadOnlyList<Tensor> SplitChannels(Tensor dy, IReadOnlyList<int> channels)
+    {
+        ArgumentNullException.ThrowIfNull(channels);
+        if (dy.Shape.Rank < 2) throw new ShapeException($"Split (channels): expected a tensor [N, C, ...] of rank >= 2; found {dy.Shape}.");
+        int total = 0;
+        foreach (var c in channels)
+        {
+            if (c < 0) throw new ShapeException($"Split (channels): channel counts must be >= 0; found [{string.Join(", ", channels)}].");
+            total += c;
+        }
+        if (total != dy.Shape[1])
+            throw new ShapeException($"Split (channels): expected channel counts adding up to {dy.Shape[1]} (axis 1 of {dy.Shape}); found [{string.Join(", ", channels)}] = {total}.");
+        int n = dy.Shape[0];
+        int inner = dy.Size == 0 ? 0 : dy.Size / (n * total);
+        var result = new Tensor[channels.Count];
+        int start = 0;
+        for (int k = 0; k < channels.Count; k++)
+        {
+            var dims = dy.Shape.ToArray();
+            dims[1] = channels[k];
+            int block = channels[k] * inner;
+            var part = new float[n * block];
+            for (int i = 0; i < n; i++) dy.Span.Slice(i * total * inner + start, block).CopyTo(part.AsSpan(i * block, block));
+            result[k] = Tensor.Own(part, new Shape(dims));
+            start += block;
+        }
+        return result;
+    }
+}
