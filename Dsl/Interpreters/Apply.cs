@@ -75,8 +75,16 @@ public static class Apply
     /// <exception cref="CnnException">The network has state and none was given, or a parameter is missing.</exception>
     public static ForwardResult WithPullback(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0)
     {
-        ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(parameters);
+        Check(network, x, state);
+        var run = new Run(parameters, state ?? Parameters.Empty, mode, seed);
+        var (y, back) = run.Node(network.RootNode, x);
+        return new ForwardResult(y, run.NewState(), back);
+    }
+
+    private static void Check(Network network, Tensor x, Parameters? state)
+    {
+        ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(x);
         if (x.Shape.Rank != network.InputShape.Rank + 1 || x.Shape.DropBatch() != network.InputShape)
             throw new ShapeException($"Network input: expected a batch [N, {string.Join(", ", network.InputShape)}]; found {x.Shape}.");
@@ -85,13 +93,40 @@ public static class Apply
         var missing = network.RootNode.Leaves().SelectMany(n => n.StateSpecs()).Select(s => s.Path).FirstOrDefault(p => !st.Contains(p));
         if (missing is not null)
             throw new CnnException($"The network has state ('{missing}', batch-norm running statistics): pass the state from Initializer.InitState or from training.");
-        var run = new Run(parameters, st, mode, seed);
-        var (y, back) = run.Node(network.RootNode, x);
-        return new ForwardResult(y, run.NewState(), back);
+    }
+
+    /// <summary>
+    /// Runs the network forward and returns every leaf's output by path, in execution order: for pictures of
+    /// feature maps, and to find the first layer whose output is not finite.
+    /// </summary>
+    public static IReadOnlyList<KeyValuePair<string, Tensor>> Trace(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0)
+    {
+        var trace = new List<KeyValuePair<string, Tensor>>();
+        Check(network, x, state);
+        new Run(parameters, state ?? Parameters.Empty, mode, seed, trace).Node(network.RootNode, x);
+        return trace;
+    }
+
+    /// <summary>
+    /// Where a non-finite value first appears in a forward pass: <c>"input"</c> when the batch itself holds NaN or
+    /// infinity, else the path of the first layer whose output does; null when every value is finite.
+    /// </summary>
+    public static string? FirstNonFinite(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0)
+    {
+        if (!IsFinite(x)) return "input";
+        foreach (var (path, y) in Trace(network, parameters, x, mode, state, seed))
+            if (!IsFinite(y)) return path;
+        return null;
+    }
+
+    private static bool IsFinite(Tensor t)
+    {
+        foreach (var v in t.Span) if (!float.IsFinite(v)) return false;
+        return true;
     }
 
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
-    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed)
+    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null)
     {
         private readonly Dictionary<string, Tensor> _newState = new(StringComparer.Ordinal);
 
@@ -134,7 +169,9 @@ public static class Apply
                 case Freeze:
                     return Node(node.Children[0], x);
                 case LeafLayer:
-                    return Leaf(node, x);
+                    var leaf = Leaf(node, x);
+                    trace?.Add(KeyValuePair.Create(node.Path, leaf.Item1));
+                    return leaf;
                 default:
                     throw new CnnException($"Layer '{node.Path}': the apply interpreter has no rule for {node.Layer.GetType().Name}.");
             }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Cnn.Core;
 using Cnn.Core.Kernels;
 using Cnn.Dsl.Data;
+using Cnn.Dsl.IO;
 
 namespace Cnn.Dsl;
 
@@ -40,12 +41,13 @@ public sealed record EpochStats(int Epoch, float TrainLoss, float TrainAccuracy,
 /// <param name="Count">Samples evaluated.</param>
 public sealed record Evaluation(float Loss, float Accuracy, int Count);
 
-/// <summary>The trained parameters and state, the optimizer's final state and the history.</summary>
+/// <summary>The trained parameters and state, the optimizer's final state, the history, and where training stopped.</summary>
 /// <param name="Parameters">Parameters after the last step.</param>
 /// <param name="State">The network's state (batch-norm running statistics) after the last step.</param>
 /// <param name="OptimizerState">The optimizer's state after the last step.</param>
-/// <param name="History">One entry per epoch.</param>
-public sealed record TrainResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, IReadOnlyList<EpochStats> History);
+/// <param name="History">One entry per completed epoch.</param>
+/// <param name="Checkpoint">Everything needed to resume: after a cancellation, training continues from here exactly.</param>
+public sealed record TrainResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, IReadOnlyList<EpochStats> History, TrainingCheckpoint Checkpoint);
 
 /// <summary>The training loop: shuffled mini-batches, a loss, one optimizer step per batch.</summary>
 public static class Trainer
@@ -63,42 +65,60 @@ public static class Trainer
     /// <param name="onEpoch">Called after each epoch with its figures.</param>
     /// <param name="initialState">The initial state; by default <see cref="Initializer.InitState"/>.</param>
     /// <param name="cancellation">Stops training after the current batch; the result holds the state reached.</param>
+    /// <param name="resume">A checkpoint to continue from (its parameters, state, optimizer state and position replace
+    /// <paramref name="initial"/> and <paramref name="initialState"/>): with the same data, options and thread count, the
+    /// result is bitwise equal to an uninterrupted run's.</param>
+    /// <param name="onCheckpoint">Called at the end of every epoch, and when cancelled, with a checkpoint to save.</param>
     /// <exception cref="CnnException">The data does not fit the network (shape or number of classes), or the loss became NaN or infinite.</exception>
     public static TrainResult Fit(Network network, Parameters initial, LabeledData train, TrainOptions options,
         LabeledData? validation = null, IProgress<TrainProgress>? progress = null, Action<EpochStats>? onEpoch = null,
-        Parameters? initialState = null, CancellationToken cancellation = default)
+        Parameters? initialState = null, CancellationToken cancellation = default,
+        TrainingCheckpoint? resume = null, Action<TrainingCheckpoint>? onCheckpoint = null)
     {
         if (options.Epochs < 1 || options.BatchSize < 1)
             throw new CnnException($"Training needs epochs >= 1 and batch size >= 1; found {options.Epochs} and {options.BatchSize}.");
         CheckFits(network, train, "training data");
         if (validation is not null) CheckFits(network, validation, "validation data");
-        var p = initial;
-        var netState = initialState ?? Initializer.InitState(network);
+        var p = resume?.Parameters ?? initial;
+        var netState = resume?.State ?? initialState ?? Initializer.InitState(network);
         var trainablePaths = TrainablePaths(network);
-        var trainable = Parameters.Of(p.Entries.Where(kv => trainablePaths.Contains(kv.Key)));
-        var state = options.Optimizer.Init(trainable);
-        var rng = new Random(options.Seed);
+        var state = resume?.OptimizerState ?? options.Optimizer.Init(Parameters.Of(p.Entries.Where(kv => trainablePaths.Contains(kv.Key))));
+        var meta = resume?.Metadata ?? new Dictionary<string, string>();
         var history = new List<EpochStats>();
         int n = train.Count, batches = (n + options.BatchSize - 1) / options.BatchSize;
-        var order = Enumerable.Range(0, n).ToArray();
-        long step = 0;
-        for (int epoch = 1; epoch <= options.Epochs && !cancellation.IsCancellationRequested; epoch++)
+        int epoch = resume?.Epoch ?? 1, firstBatch = resume?.Batch ?? 0;
+        if (firstBatch > batches)
+            throw new CnnException($"The checkpoint is at batch {firstBatch} of epoch {epoch}, but an epoch of this data has {batches} batches: resume with the same data and batch size.");
+        TrainingCheckpoint Here(int e, int b) => new(p, netState, state, e, b, meta);
+        for (; epoch <= options.Epochs; epoch++, firstBatch = 0)
         {
             var clock = Stopwatch.StartNew();
-            rng.Shuffle(order);
+            var order = EpochOrder(n, options.Seed, epoch);
             double lossSum = 0;
             long correct = 0, seen = 0;
-            for (int b = 0; b < batches && !cancellation.IsCancellationRequested; b++)
+            for (int b = firstBatch; b < batches; b++)
             {
+                if (cancellation.IsCancellationRequested)
+                {
+                    var stop = Here(epoch, b);
+                    onCheckpoint?.Invoke(stop);
+                    return new TrainResult(p, netState, state, history, stop);
+                }
                 int start = b * options.BatchSize, count = Math.Min(options.BatchSize, n - start);
                 var rows = order.AsSpan(start, count);
                 var x = train.Images.Gather(rows);
                 var y = new int[count];
                 for (int i = 0; i < count; i++) y[i] = train.Labels[rows[i]];
-                step++;
-                var g = Loss.Gradient(network, p, x, y, options.LossOrDefault, Mode.Train, netState, unchecked(options.Seed * 1_000_003 + (int)step));
+                long step = state.Step + 1;
+                int seed = unchecked(options.Seed * 1_000_003 + (int)step);
+                var g = Loss.Gradient(network, p, x, y, options.LossOrDefault, Mode.Train, netState, seed);
                 if (!float.IsFinite(g.Loss))
-                    throw new CnnException($"Training stopped: the loss is {g.Loss} at epoch {epoch}, batch {b + 1} (step {step}). Lower the learning rate or check the input for NaN.");
+                {
+                    var where = Apply.FirstNonFinite(network, p, x, Mode.Train, netState, seed) ?? "the loss";
+                    throw new CnnException($"Training stopped: the loss is {g.Loss} at epoch {epoch}, batch {b + 1} (step {step}); " +
+                        $"the first non-finite value appears in {(where == "input" ? "the input batch" : where == "the loss" ? "the loss" : $"the output of layer '{where}'")}. " +
+                        "Lower the learning rate or check the data for NaN; the last checkpoint is unchanged.");
+                }
                 var next = options.Optimizer.Step(p, g.Gradients, state);
                 p = next.Parameters;
                 state = next.State;
@@ -108,13 +128,13 @@ public static class Trainer
                 seen += count;
                 progress?.Report(new TrainProgress(epoch, b + 1, batches, (float)(lossSum / seen), (float)correct / seen, clock.Elapsed));
             }
-            if (seen == 0) break;
             var val = validation is null ? null : Evaluate(network, p, validation, Math.Max(options.BatchSize, 256), netState, options.LossOrDefault);
-            var stats = new EpochStats(epoch, (float)(lossSum / seen), (float)correct / seen, val, clock.Elapsed);
+            var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), seen == 0 ? float.NaN : (float)correct / seen, val, clock.Elapsed);
             history.Add(stats);
             onEpoch?.Invoke(stats);
+            onCheckpoint?.Invoke(Here(epoch + 1, 0));
         }
-        return new TrainResult(p, netState, state, history);
+        return new TrainResult(p, netState, state, history, Here(epoch, 0));
     }
 
     /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>
@@ -150,6 +170,17 @@ public static class Trainer
         var r = new int[n];
         for (int i = 0; i < n; i++) r[i] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Span.Slice(i * k, k));
         return r;
+    }
+
+    /// <summary>
+    /// The order of the samples in an epoch: a function of the seed and the epoch alone, so a resumed run
+    /// shuffles exactly as an uninterrupted one.
+    /// </summary>
+    public static int[] EpochOrder(int count, int seed, int epoch)
+    {
+        var order = Enumerable.Range(0, count).ToArray();
+        new Random(unchecked(seed * 7919 + epoch)).Shuffle(order);
+        return order;
     }
 
     /// <summary>The paths of the parameters that train: every parameter outside a <see cref="Freeze"/>.</summary>

@@ -1,0 +1,84 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Cnn.Core;
+
+namespace Cnn.Dsl.IO;
+
+/// <summary>
+/// Everything needed to continue training exactly where it stopped: parameters, network state (batch-norm
+/// running statistics), optimizer state, and the position (epoch, batches done in it, steps). The shuffling
+/// order and dropout masks are functions of the seed, epoch and step, so no generator state needs saving.
+/// </summary>
+/// <param name="Parameters">The parameters.</param>
+/// <param name="State">The network's state.</param>
+/// <param name="OptimizerState">The optimizer's step count and slots.</param>
+/// <param name="Epoch">The 1-based epoch in progress (or the next one, when <paramref name="Batch"/> is 0).</param>
+/// <param name="Batch">Batches of that epoch already trained.</param>
+/// <param name="Metadata">Free text: the network's zoo name, the seed, the loss, anything the caller wants to keep.</param>
+public sealed record TrainingCheckpoint(Parameters Parameters, Parameters State, OptimizerState OptimizerState, int Epoch, int Batch,
+    IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Optimizer steps taken.</summary>
+    public long Step => OptimizerState.Step;
+}
+
+/// <summary>
+/// Reads and writes <see cref="TrainingCheckpoint"/>s as one safetensors file (atomically written): tensors
+/// <c>param/PATH</c>, <c>state/PATH</c> and <c>opt/SLOT/PATH</c>, and the position in the metadata. A file with
+/// parameters only (as the main job writes) loads as a checkpoint at epoch 1 with a fresh optimizer state.
+/// </summary>
+public static class Checkpoint
+{
+    private const string Format = "cnn-dsl-checkpoint/1";
+
+    /// <summary>Writes a checkpoint atomically: a crash mid-write leaves the previous file whole.</summary>
+    public static void Save(string path, TrainingCheckpoint checkpoint)
+    {
+        var tensors = checkpoint.Parameters.Entries.Select(kv => KeyValuePair.Create("param/" + kv.Key, kv.Value))
+            .Concat(checkpoint.State.Entries.Select(kv => KeyValuePair.Create("state/" + kv.Key, kv.Value)))
+            .Concat(checkpoint.OptimizerState.Slots.SelectMany(slot => slot.Value.Entries.Select(kv => KeyValuePair.Create($"opt/{slot.Key}/{kv.Key}", kv.Value))));
+        var meta = new Dictionary<string, string>(checkpoint.Metadata, StringComparer.Ordinal)
+        {
+            ["format"] = Format,
+            ["epoch"] = checkpoint.Epoch.ToString(CultureInfo.InvariantCulture),
+            ["batch"] = checkpoint.Batch.ToString(CultureInfo.InvariantCulture),
+            ["step"] = checkpoint.Step.ToString(CultureInfo.InvariantCulture),
+        };
+        SafeTensors.Write(path, Parameters.Of(tensors), meta);
+    }
+
+    /// <summary>Reads a checkpoint, or a plain safetensors file of parameters.</summary>
+    /// <exception cref="Core.FormatException">The file is malformed or its metadata is inconsistent.</exception>
+    public static TrainingCheckpoint Load(string path)
+    {
+        var content = SafeTensors.Read(path);
+        var meta = content.Metadata;
+        if (!meta.TryGetValue("format", out var format))
+            return new TrainingCheckpoint(content.Tensors, Parameters.Empty, new OptimizerState(0, ImmutableSortedDictionary<string, Parameters>.Empty), 1, 0, meta);
+        if (format != Format) throw new Core.FormatException($"'{path}': checkpoint format '{format}' is not {Format}.");
+        var groups = new Dictionary<string, List<KeyValuePair<string, Tensor>>>(StringComparer.Ordinal);
+        var parameters = new List<KeyValuePair<string, Tensor>>();
+        var state = new List<KeyValuePair<string, Tensor>>();
+        foreach (var (name, t) in content.Tensors.Entries)
+        {
+            if (name.StartsWith("param/", StringComparison.Ordinal)) parameters.Add(KeyValuePair.Create(name[6..], t));
+            else if (name.StartsWith("state/", StringComparison.Ordinal)) state.Add(KeyValuePair.Create(name[6..], t));
+            else if (name.StartsWith("opt/", StringComparison.Ordinal) && name.IndexOf('/', 4) is var slash and > 4)
+            {
+                var slot = name[4..slash];
+                if (!groups.TryGetValue(slot, out var list)) groups[slot] = list = new();
+                list.Add(KeyValuePair.Create(name[(slash + 1)..], t));
+            }
+            else throw new Core.FormatException($"'{path}': tensor '{name}' is neither param/, state/ nor opt/SLOT/.");
+        }
+        int Int(string key) => meta.TryGetValue(key, out var v) && int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) && i >= 0
+            ? i : throw new Core.FormatException($"'{path}': metadata '{key}' is missing or not a non-negative integer.");
+        long step = meta.TryGetValue("step", out var s) && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var st) && st >= 0
+            ? st : throw new Core.FormatException($"'{path}': metadata 'step' is missing or not a non-negative integer.");
+        var slots = groups.ToImmutableSortedDictionary(g => g.Key, g => Parameters.Of(g.Value), StringComparer.Ordinal);
+        var userMeta = meta.Where(kv => kv.Key is not ("format" or "epoch" or "batch" or "step")).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        int epoch = Int("epoch");
+        if (epoch < 1) throw new Core.FormatException($"'{path}': metadata 'epoch' must be at least 1; found {epoch}.");
+        return new TrainingCheckpoint(Parameters.Of(parameters), Parameters.Of(state), new OptimizerState(step, slots), epoch, Int("batch"), userMeta);
+    }
+}
