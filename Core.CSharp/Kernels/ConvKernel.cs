@@ -139,12 +139,12 @@ public static class ConvKernel
     {
         var dims = x.ToArray();
         dims[1] = s.F;
-        for (int a = 0; a < s.Out.Length; a++) dims[2 + a] = s.Out[a];
+        for (int a = 0; a < s.Plan.Output.Length; a++) dims[2 + a] = s.Plan.Output[a];
         return new Shape(dims);
     }
 
     /// <summary>The sizes of one convolution call: channels, filters, groups, column rows, and the window plan.</summary>
-    private readonly record struct Setup(int N, int C, int F, int Groups, int FG, int RowsG, int Rows, bool Direct, int[] Out, WindowPlan Plan);
+    private readonly record struct Setup(int N, int C, int F, int Groups, int FG, int RowsG, int Rows, bool Direct, WindowPlan Plan);
 
     private static Setup Check(Tensor x, Tensor w, Tensor? bias, ConvGeometry g)
     {
@@ -172,8 +172,7 @@ public static class ConvKernel
             throw new ShapeException($"{op}: expected a bias [{f}]; found {bias.Shape}.");
         var spatial = x.Shape.ToArray()[2..];
         var plan = new WindowPlan(spatial, g, $"{op} with input {x.Shape}");
-        var o = g.OutputSize(spatial, op);
         int rowsG = c / groups * plan.Taps;
-        return new Setup(n, c, f, groups, f / groups, rowsG, rowsG * groups, g.IsPointwise, o, plan);
+        return new Setup(n, c, f, groups, f / groups, rowsG, rowsG * groups, g.IsPointwise, plan);
     }
 }

@@ -201,7 +201,7 @@ public static class PoolNdKernel
         }
         var spatial = x.ToArray()[2..];
         var plan = new WindowPlan(spatial, g, $"{op} with input {x}");
-        var o = g.OutputSize(spatial, op);
+        var o = plan.Output;
         for (int a = 0; a < g.Rank; a++)
             for (int i = 0; i < o[a]; i++)
             {

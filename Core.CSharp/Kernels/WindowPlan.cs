@@ -10,9 +10,12 @@ internal readonly struct WindowPlan
     public readonly int InD, InH, InW, OutD, OutH, OutW;
     public readonly int KD, KH, KW, SD, SH, SW, PD, PH, PW, DD, DH, DW;
 
+    /// <summary>The output size along each of the geometry's own axes (not widened).</summary>
+    public readonly int[] Output;
+
     public WindowPlan(IReadOnlyList<int> spatial, ConvGeometry g, string op)
     {
-        var o = g.OutputSize(spatial, op);
+        var o = Output = g.OutputSize(spatial, op);
         int lead = 3 - g.Rank;
         InD = Axis(spatial, lead, 0, 1); InH = Axis(spatial, lead, 1, 1); InW = Axis(spatial, lead, 2, 1);
         OutD = Axis(o, lead, 0, 1); OutH = Axis(o, lead, 1, 1); OutW = Axis(o, lead, 2, 1);

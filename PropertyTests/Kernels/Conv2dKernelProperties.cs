@@ -11,7 +11,8 @@ using static TorchSharp.torch.nn.functional;
 namespace Cnn.Tests.Kernels;
 
 /// <summary>
-/// Conv2dKernel and Im2Col against TorchSharp's conv2d, its autograd, unfold and fold.
+/// Conv2dKernel (the 2-d front of ConvKernel) against TorchSharp's conv2d and its autograd. The im2col properties moved
+/// to <see cref="ConvNdProperties"/>, which checks ImToCol in 1, 2 and 3 dimensions.
 /// Tolerance for convolution: |a-b| &lt;= 1e-5 + 1e-4 max|b|, because each output is a float32 sum of up to
 /// C*KH*KW = 80 products (dx: F*KH*KW; dW and db: N*OH*OW, up to ~850) that LibTorch adds in another order.
 /// </summary>
@@ -71,41 +72,5 @@ public sealed class Conv2dKernelProperties
         Close(grads.Weight, Grad(tw), Atol, Rtol, "conv2d dW");
         if (tb is null) Assert.Null(grads.Bias);
         else Close(grads.Bias ?? throw new Xunit.Sdk.XunitException("db missing"), Grad(tb), Atol, Rtol, "conv2d db");
-    }));
-
-    /// <summary>Unfold only copies (or writes padding zeros), so it must equal torch's unfold bit for bit.</summary>
-    [Property(MaxTest = 100)]
-    public Property Im2Col_unfold_matches_torch_unfold() => Prop.ForAll(ConvCase.Arbitrary, c => Scoped(() =>
-    {
-        var rng = new Random(c.Seed);
-        var x = RandomTensor(rng, 1f, 1, c.C, c.H, c.W);
-        int rows = c.C * c.KH * c.KW, cols = c.OH * c.OW;
-        var buffer = new float[rows * cols + 3];
-        Array.Fill(buffer, float.NaN);
-
-        Im2Col.Unfold(x.Span, c.C, c.H, c.W, c.Window, buffer);
-
-        var expected = unfold(T(x), (c.KH, c.KW), padding: (c.PH, c.PW), stride: (c.SH, c.SW));
-        Exact(Tensor.FromArray(buffer[..(rows * cols)], 1, rows, cols), expected, "im2col unfold");
-        Assert.All(buffer[(rows * cols)..], v => Assert.True(float.IsNaN(v), "Unfold wrote past the column matrix."));
-    }));
-
-    /// <summary>
-    /// FoldAdd is the adjoint of unfold, torch's fold. Each image element is a sum of at most KH*KW column entries,
-    /// added to what was already there: |a-b| &lt;= 1e-6 + 1e-5 max|b|.
-    /// </summary>
-    [Property(MaxTest = 100)]
-    public Property Im2Col_fold_add_matches_torch_fold() => Prop.ForAll(ConvCase.Arbitrary, c => Scoped(() =>
-    {
-        var rng = new Random(c.Seed);
-        int rows = c.C * c.KH * c.KW, cols = c.OH * c.OW;
-        var columns = RandomTensor(rng, 1f, 1, rows, cols);
-        var initial = RandomTensor(rng, 1f, 1, c.C, c.H, c.W);
-        var dx = initial.ToArray();
-
-        Im2Col.FoldAdd(columns.Span, c.C, c.H, c.W, c.Window, dx);
-
-        var expected = T(initial) + fold(T(columns), (c.H, c.W), (c.KH, c.KW), padding: (c.PH, c.PW), stride: (c.SH, c.SW));
-        Close(Tensor.FromArray(dx, 1, c.C, c.H, c.W), expected, 1e-6, 1e-5, "im2col fold-add");
     }));
 }

@@ -109,7 +109,7 @@ public sealed class ConvNdProperties
 {
     /// <summary>
     /// |a-b| &lt;= 1e-5 + 1e-4 max|b|: each output is a float32 sum of up to C/groups * taps = 3*27 products (dX: up to
-    /// F/groups * taps; dW and db: up to N * outputs = 4*256) that LibTorch adds in another order, and the sum of
+    /// F/groups * taps; dW and db: up to N * outputs = 4 * 10^3 for 3-d) that LibTorch adds in another order, and the sum of
     /// uniform [-1, 1) terms cancels, so the bound scales with the largest reference value, not with each element.
     /// </summary>
     private const double Atol = 1e-5, Rtol = 1e-4;
