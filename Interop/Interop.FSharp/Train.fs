@@ -1,0 +1,150 @@
+namespace Cnn.FSharp
+
+open System
+open System.Threading
+open Cnn.Dsl
+open Cnn.Dsl.Data
+
+/// The loss a network is trained on, against integer class labels; averaged over the batch.
+type Loss =
+    /// Softmax cross-entropy on logits (PyTorch's `cross_entropy`); the default.
+    | SoftmaxCrossEntropy
+    /// Negative log-likelihood on log-probabilities (a network ending in `logSoftmax`).
+    | NegativeLogLikelihood
+    /// Mean squared error against the one-hot labels.
+    | MeanSquaredError
+
+/// The update rule, with PyTorch's formulations and defaults.
+type Optimizer =
+    /// Plain stochastic gradient descent.
+    | Sgd of learningRate: float
+    /// SGD with momentum: v = momentum v + g; w -= learningRate v.
+    | Momentum of learningRate: float * momentum: float
+    /// SGD with Nesterov momentum.
+    | Nesterov of learningRate: float * momentum: float
+    /// Adam with beta1 0.9, beta2 0.999, epsilon 1e-8.
+    | Adam of learningRate: float
+    /// Adam with every constant given.
+    | AdamWith of learningRate: float * beta1: float * beta2: float * epsilon: float
+
+/// Loss and accuracy of a model on a data set.
+type Evaluation =
+    { /// Mean loss.
+      Loss: float
+      /// Fraction of samples whose arg-max class is the label.
+      Accuracy: float
+      /// Samples evaluated.
+      Count: int }
+
+/// The figures of one epoch.
+type EpochStats =
+    { /// 1-based epoch.
+      Epoch: int
+      /// Mean training loss over the epoch's batches.
+      TrainLoss: float
+      /// Training accuracy over the epoch (measured while training).
+      TrainAccuracy: float
+      /// Loss and accuracy on `TrainOptions.Validation`, when given.
+      Validation: Evaluation option
+      /// Wall time of the epoch, validation included.
+      Elapsed: TimeSpan }
+
+/// Settings of `Train.fit`; start from `TrainOptions.defaults`.
+type TrainOptions =
+    { /// Passes over the training data (default 1).
+      Epochs: int
+      /// Samples per step (default 32); the last batch of an epoch may be smaller.
+      BatchSize: int
+      /// The update rule (default `Adam 1e-3`).
+      Optimizer: Optimizer
+      /// The loss (default `SoftmaxCrossEntropy`).
+      Loss: Loss
+      /// Seeds the shuffling of every epoch and the dropout masks (default 0). The same seed, data and thread count
+      /// give bitwise-identical training.
+      Seed: int
+      /// Data evaluated after each epoch, in inference (default `None`).
+      Validation: LabeledData option
+      /// Called after each epoch with its figures (default `ignore`).
+      OnEpoch: EpochStats -> unit
+      /// Stops training after the current batch; the result holds what was reached (default: never).
+      Cancellation: CancellationToken }
+
+/// The defaults of `Train.fit`.
+[<RequireQualifiedAccess>]
+module TrainOptions =
+    /// One epoch, batches of 32, `Adam 1e-3`, softmax cross-entropy, seed 0, no validation.
+    let defaults: TrainOptions =
+        { Epochs = 1
+          BatchSize = 32
+          Optimizer = Adam 1e-3
+          Loss = SoftmaxCrossEntropy
+          Seed = 0
+          Validation = None
+          OnEpoch = ignore
+          Cancellation = CancellationToken.None }
+
+/// What `Train.fit` returns.
+type TrainResult =
+    { /// The model with the trained parameters and state.
+      Model: Model
+      /// One entry per completed epoch, in order.
+      History: EpochStats list
+      /// The optimizer's state after the last step (step count and moments).
+      OptimizerState: OptimizerState }
+
+/// Training and evaluation as a pipeline: `network |> Model.init 1 |> Train.fit options train`.
+[<RequireQualifiedAccess>]
+module Train =
+    /// The C# loss value for an F# loss.
+    let lossFunction (loss: Loss) : LossFunction =
+        match loss with
+        | SoftmaxCrossEntropy -> LossFunction.SoftmaxCrossEntropy
+        | NegativeLogLikelihood -> LossFunction.NegativeLogLikelihood
+        | MeanSquaredError -> LossFunction.MeanSquaredError
+
+    /// The C# optimizer value for an F# optimizer.
+    let optimizer (rule: Optimizer) : Cnn.Dsl.Optimizer =
+        match rule with
+        | Sgd lr -> Cnn.Dsl.Sgd(float32 lr)
+        | Momentum (lr, m) -> Cnn.Dsl.Sgd(float32 lr, float32 m)
+        | Nesterov (lr, m) -> Cnn.Dsl.Sgd(float32 lr, float32 m, true)
+        | Adam lr -> Cnn.Dsl.Adam(float32 lr)
+        | AdamWith (lr, b1, b2, eps) -> Cnn.Dsl.Adam(float32 lr, float32 b1, float32 b2, float32 eps)
+
+    let private evaluation (e: Cnn.Dsl.Evaluation) : Evaluation =
+        { Loss = float e.Loss; Accuracy = float e.Accuracy; Count = e.Count }
+
+    let private epochStats (s: Cnn.Dsl.EpochStats) : EpochStats =
+        { Epoch = s.Epoch
+          TrainLoss = float s.TrainLoss
+          TrainAccuracy = float s.TrainAccuracy
+          Validation = s.Validation |> Option.ofObj |> Option.map evaluation
+          Elapsed = s.Elapsed }
+
+    /// Trains `model` on `data` with shuffled mini-batches, one optimizer step per batch, starting from the model's
+    /// parameters and state. Raises `Cnn.Core.CnnException` when the data does not fit the network or the loss
+    /// becomes NaN.
+    let fit (options: TrainOptions) (data: LabeledData) (model: Model) : TrainResult =
+        let settings =
+            Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss)
+        let r =
+            Trainer.Fit(
+                model.Network,
+                model.Parameters,
+                data,
+                settings,
+                validation = Option.toObj options.Validation,
+                onEpoch = (fun s -> options.OnEpoch(epochStats s)),
+                initialState = model.State,
+                cancellation = options.Cancellation
+            )
+        { Model = { model with Parameters = r.Parameters; State = r.State }
+          History = r.History |> Seq.map epochStats |> List.ofSeq
+          OptimizerState = r.OptimizerState }
+
+    /// Mean loss and accuracy of `model` on `data` with the given loss, in inference.
+    let evaluateWith (loss: Loss) (data: LabeledData) (model: Model) : Evaluation =
+        Trainer.Evaluate(model.Network, model.Parameters, data, state = model.State, loss = lossFunction loss) |> evaluation
+
+    /// Mean softmax cross-entropy and accuracy of `model` on `data`, in inference.
+    let evaluate (data: LabeledData) (model: Model) : Evaluation = evaluateWith SoftmaxCrossEntropy data model
