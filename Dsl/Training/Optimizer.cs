@@ -24,6 +24,12 @@ public abstract record Optimizer
     /// <summary>The learning rate.</summary>
     public abstract float LearningRate { get; init; }
 
+    /// <summary>
+    /// L2 weight decay λ, added to every gradient as <c>λ w</c> before the update (PyTorch's <c>weight_decay</c>;
+    /// for Adam this is the coupled form, as <c>torch.optim.Adam</c>, not AdamW). Default 0.
+    /// </summary>
+    public float WeightDecay { get; init; }
+
     /// <summary>The initial state for a parameter set.</summary>
     public abstract OptimizerState Init(Parameters parameters);
 
@@ -38,7 +44,14 @@ public abstract record Optimizer
             var w = parameters[path];
             if (g.Shape != w.Shape) throw new ShapeException($"Optimizer: gradient of '{path}' has shape {g.Shape}; the parameter has {w.Shape}.");
             var updated = w.ToArray();
-            Update(path, updated, g.Span, t, slots);
+            ReadOnlySpan<float> grad = g.Span;
+            if (WeightDecay != 0f)
+            {
+                var decayed = new float[grad.Length];
+                TensorPrimitives.MultiplyAdd(w.Span, WeightDecay, grad, decayed);
+                grad = decayed;
+            }
+            Update(path, updated, grad, t, slots);
             p = p.With(path, Tensor.Own(updated, w.Shape));
         }
         return new OptimizerStep(p, new OptimizerState(t, slots.ToImmutableSortedDictionary(StringComparer.Ordinal)));

@@ -12,7 +12,10 @@ namespace Cnn.Dsl;
 /// <param name="Optimizer">The update rule.</param>
 /// <param name="Seed">Seeds the shuffling of every epoch and the dropout masks of every step.</param>
 /// <param name="Loss">The loss (default: softmax cross-entropy).</param>
-public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer, int Seed = 0, LossFunction? Loss = null)
+/// <param name="Schedule">The learning-rate schedule (default: constant).</param>
+/// <param name="Callbacks">Called after every epoch, in order (early stopping, checkpoints, CSV log, ...).</param>
+public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer, int Seed = 0, LossFunction? Loss = null,
+    Schedule? Schedule = null, IReadOnlyList<Callback>? Callbacks = null)
 {
     /// <summary>The loss in use.</summary>
     public LossFunction LossOrDefault => Loss ?? LossFunction.SoftmaxCrossEntropy;
@@ -83,13 +86,22 @@ public static class Trainer
         var netState = resume?.State ?? initialState ?? Initializer.InitState(network);
         var trainablePaths = TrainablePaths(network);
         var state = resume?.OptimizerState ?? options.Optimizer.Init(Parameters.Of(p.Entries.Where(kv => trainablePaths.Contains(kv.Key))));
-        var meta = resume?.Metadata ?? new Dictionary<string, string>();
+        var meta = new Dictionary<string, string>(resume?.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        // A plateau callback's reductions persist in the checkpoint, so a resumed run keeps the reduced rate.
+        float lrScale = meta.TryGetValue(LearningRateScaleKey, out var sc) && float.TryParse(sc, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var scv) ? scv : 1f;
+        var schedule = options.Schedule ?? Schedule.Constant;
+        var callbacks = (options.Callbacks ?? Array.Empty<Callback>()).Select(c => c.Start()).ToArray();
+        float lr = options.Optimizer.LearningRate;
         var history = new List<EpochStats>();
         int n = train.Count, batches = (n + options.BatchSize - 1) / options.BatchSize;
         int epoch = resume?.Epoch ?? 1, firstBatch = resume?.Batch ?? 0;
         if (firstBatch > batches)
             throw new CnnException($"The checkpoint is at batch {firstBatch} of epoch {epoch}, but an epoch of this data has {batches} batches: resume with the same data and batch size.");
-        TrainingCheckpoint Here(int e, int b) => new(p, netState, state, e, b, meta);
+        TrainingCheckpoint Here(int e, int b)
+        {
+            meta[LearningRateScaleKey] = lrScale.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+            return new(p, netState, state, e, b, new Dictionary<string, string>(meta, StringComparer.Ordinal));
+        }
         for (; epoch <= options.Epochs; epoch++, firstBatch = 0)
         {
             var clock = Stopwatch.StartNew();
@@ -119,7 +131,8 @@ public static class Trainer
                         $"the first non-finite value appears in {(where == "input" ? "the input batch" : where == "the loss" ? "the loss" : $"the output of layer '{where}'")}. " +
                         "Lower the learning rate or check the data for NaN; the last checkpoint is unchanged.");
                 }
-                var next = options.Optimizer.Step(p, g.Gradients, state);
+                lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
+                var next = (options.Optimizer with { LearningRate = lr }).Step(p, g.Gradients, state);
                 p = next.Parameters;
                 state = next.State;
                 netState = g.State;
@@ -132,7 +145,16 @@ public static class Trainer
             var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), seen == 0 ? float.NaN : (float)correct / seen, val, clock.Elapsed);
             history.Add(stats);
             onEpoch?.Invoke(stats);
+            bool stopRequested = false;
+            foreach (var callback in callbacks)
+            {
+                var d = callback(new EpochContext(stats, p, netState, lr, Here(epoch + 1, 0)));
+                stopRequested |= d.Stop;
+                lrScale *= d.LearningRateScale;
+                if (d.Restore is { } best) (p, netState) = best;
+            }
             onCheckpoint?.Invoke(Here(epoch + 1, 0));
+            if (stopRequested) return new TrainResult(p, netState, state, history, Here(epoch + 1, 0));
         }
         return new TrainResult(p, netState, state, history, Here(epoch, 0));
     }
@@ -171,6 +193,8 @@ public static class Trainer
         for (int i = 0; i < n; i++) r[i] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.Span.Slice(i * k, k));
         return r;
     }
+
+    private const string LearningRateScaleKey = "learning_rate_scale";
 
     /// <summary>
     /// The order of the samples in an epoch: a function of the seed and the epoch alone, so a resumed run

@@ -1,0 +1,77 @@
+namespace Cnn.Dsl;
+
+/// <summary>
+/// A learning-rate schedule: the rate of every step as a pure function of the base rate, the step (1-based
+/// optimizer step) and the epoch (1-based), so a resumed run follows the same curve.
+/// </summary>
+public abstract record Schedule
+{
+    private Schedule() { }
+
+    /// <summary>The learning rate at an optimizer step.</summary>
+    /// <param name="baseRate">The optimizer's configured rate.</param>
+    /// <param name="step">1-based optimizer step.</param>
+    /// <param name="epoch">1-based epoch.</param>
+    /// <param name="stepsPerEpoch">Optimizer steps in one epoch.</param>
+    /// <param name="epochs">Epochs of the whole run.</param>
+    public abstract float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs);
+
+    /// <summary>The base rate throughout.</summary>
+    public static Schedule Constant { get; } = new ConstantRate();
+
+    /// <summary>PyTorch's <c>StepLR</c>: the rate times <paramref name="gamma"/> every <paramref name="epochs"/> epochs.</summary>
+    public static Schedule StepDecay(int epochs, float gamma) =>
+        epochs >= 1 && gamma > 0 ? new StepRate(epochs, gamma) : throw new Core.CnnException($"A step schedule needs epochs >= 1 and gamma > 0; found {epochs} and {gamma}.");
+
+    /// <summary>PyTorch's <c>ExponentialLR</c>: the rate times <paramref name="gamma"/> after every epoch.</summary>
+    public static Schedule Exponential(float gamma) =>
+        gamma > 0 ? new ExponentialRate(gamma) : throw new Core.CnnException($"An exponential schedule needs gamma > 0; found {gamma}.");
+
+    /// <summary>Keras's legacy <c>decay</c>: <c>lr / (1 + decay * iterations)</c>, iterations counted from 0.</summary>
+    public static Schedule KerasDecay(float decay) =>
+        decay >= 0 ? new KerasRate(decay) : throw new Core.CnnException($"Keras decay must be >= 0; found {decay}.");
+
+    /// <summary>
+    /// One-cycle (Smith): a warm-up from <c>max/div</c> to the maximum over <paramref name="warmupFraction"/> of all steps,
+    /// then cosine annealing to <c>max/(div*finalDiv)</c>, as fastai's and PyTorch's <c>OneCycleLR</c>. The optimizer's
+    /// rate is the maximum.
+    /// </summary>
+    public static Schedule OneCycle(float warmupFraction = 0.25f, float div = 25f, float finalDiv = 1e4f) =>
+        warmupFraction is > 0 and < 1 && div >= 1 && finalDiv >= 1 ? new OneCycleRate(warmupFraction, div, finalDiv)
+        : throw new Core.CnnException($"One-cycle needs 0 < warm-up fraction < 1 and divisors >= 1; found {warmupFraction}, {div}, {finalDiv}.");
+
+    private sealed record ConstantRate : Schedule
+    {
+        public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs) => baseRate;
+    }
+
+    private sealed record StepRate(int Every, float Gamma) : Schedule
+    {
+        public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs) =>
+            baseRate * MathF.Pow(Gamma, (epoch - 1) / Every);
+    }
+
+    private sealed record ExponentialRate(float Gamma) : Schedule
+    {
+        public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs) =>
+            baseRate * MathF.Pow(Gamma, epoch - 1);
+    }
+
+    private sealed record KerasRate(float Decay) : Schedule
+    {
+        public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs) =>
+            baseRate / (1f + Decay * (step - 1));
+    }
+
+    private sealed record OneCycleRate(float Warmup, float Div, float FinalDiv) : Schedule
+    {
+        public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs)
+        {
+            double total = Math.Max(2, (long)stepsPerEpoch * epochs), up = Math.Max(1, Math.Floor(Warmup * total));
+            double start = baseRate / Div, end = start / FinalDiv, t = step - 1;
+            if (t <= up) return (float)(start + (baseRate - start) * (1 - Math.Cos(Math.PI * t / up)) / 2);
+            double f = Math.Min(1, (t - up) / Math.Max(1, total - 1 - up));
+            return (float)(end + (baseRate - end) * (1 + Math.Cos(Math.PI * f)) / 2);
+        }
+    }
+}
