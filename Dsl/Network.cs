@@ -99,7 +99,7 @@ public sealed class Network
                 throw new ShapeException($"Layer '{path}': branches joined by sum must give equal shapes; found {Shapes()}.");
             return first;
         }
-        if (branches.Any(b => b.Output.Rank != first.Rank || !b.Output.Skip(1).SequenceEqual(first.Skip(1))))
+        if (branches.Any(b => b.Output.Rank == 0 || b.Output.Rank != first.Rank || !b.Output.Skip(1).SequenceEqual(first.Skip(1))))
             throw new ShapeException($"Layer '{path}': branches joined by concatenation must agree on every axis but channels; found {Shapes()}.");
         var dims = first.ToArray();
         dims[0] = branches.Sum(b => b.Output[0]);

@@ -26,13 +26,26 @@ public sealed record TrainingCheckpoint(Parameters Parameters, Parameters State,
 /// Reads and writes <see cref="TrainingCheckpoint"/>s as one safetensors file (atomically written): tensors
 /// <c>param/PATH</c>, <c>state/PATH</c> and <c>opt/SLOT/PATH</c>, and the position in the metadata. A file with
 /// parameters only (as the main job writes) loads as a checkpoint at epoch 1 with a fresh optimizer state.
+/// A checkpoint saved with its network carries the network's description (<see cref="NetworkJson"/>) in the
+/// metadata key <see cref="NetworkKey"/>; <see cref="LoadNetwork"/> reads it back.
 /// </summary>
 public static class Checkpoint
 {
     private const string Format = "cnn-dsl-checkpoint/1";
 
+    /// <summary>The metadata key that holds the network's description, as <see cref="NetworkJson.Serialize"/> writes it.</summary>
+    public const string NetworkKey = "network_json";
+
     /// <summary>Writes a checkpoint atomically: a crash mid-write leaves the previous file whole.</summary>
-    public static void Save(string path, TrainingCheckpoint checkpoint)
+    /// <param name="path">The file to write.</param>
+    /// <param name="checkpoint">The checkpoint.</param>
+    /// <param name="network">
+    /// The network the parameters belong to; when given, its description is stored under <see cref="NetworkKey"/>
+    /// (replacing any in the checkpoint's metadata), so that the file describes its network. When null, the metadata is
+    /// written as it is (a description loaded with the checkpoint is kept).
+    /// </param>
+    /// <exception cref="ArgumentException">The network cannot be described (see <see cref="NetworkJson.Serialize"/>).</exception>
+    public static void Save(string path, TrainingCheckpoint checkpoint, Network? network = null)
     {
         var tensors = checkpoint.Parameters.Entries.Select(kv => KeyValuePair.Create("param/" + kv.Key, kv.Value))
             .Concat(checkpoint.State.Entries.Select(kv => KeyValuePair.Create("state/" + kv.Key, kv.Value)))
@@ -44,7 +57,18 @@ public static class Checkpoint
             ["batch"] = checkpoint.Batch.ToString(CultureInfo.InvariantCulture),
             ["step"] = checkpoint.Step.ToString(CultureInfo.InvariantCulture),
         };
+        if (network is not null) meta[NetworkKey] = NetworkJson.Serialize(network);
         SafeTensors.Write(path, Parameters.Of(tensors), meta);
+    }
+
+    /// <summary>The network described in a checkpoint's metadata (key <see cref="NetworkKey"/>), or null when it has none.</summary>
+    /// <param name="checkpoint">A checkpoint, as <see cref="Load"/> returns it.</param>
+    /// <param name="source">Where the checkpoint came from (its file name), for error messages.</param>
+    /// <exception cref="Core.FormatException">The description is malformed or does not fit its input shape; the message names the source and the JSON path.</exception>
+    public static Network? LoadNetwork(TrainingCheckpoint checkpoint, string source = "checkpoint")
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        return checkpoint.Metadata.TryGetValue(NetworkKey, out var json) ? NetworkJson.Deserialize(json, $"{source}, metadata {NetworkKey}") : null;
     }
 
     /// <summary>Reads a checkpoint, or a plain safetensors file of parameters.</summary>

@@ -21,6 +21,15 @@ public abstract record Init
     /// <summary>Normal weights with the given standard deviation (DCGAN uses 0.02), zero biases.</summary>
     public static Init Normal(float std) => new NormalStd(std);
 
+    /// <summary>
+    /// The scheme's name as network descriptions write it (<see cref="IO.NetworkJson"/>): <c>pytorch</c>,
+    /// <c>glorot_uniform</c>, <c>he_normal</c>, <c>zeros</c> or <c>normal</c>.
+    /// </summary>
+    public abstract string Scheme { get; }
+
+    /// <summary>The standard deviation of a <see cref="Normal"/> scheme; null for the other schemes.</summary>
+    public virtual float? Std => null;
+
     /// <summary>Draws one weight.</summary>
     internal abstract float Weight(Random rng, int fanIn, int fanOut);
 
@@ -29,28 +38,34 @@ public abstract record Init
 
     private sealed record PyTorchDefault : Init
     {
+        public override string Scheme => "pytorch";
         internal override float Weight(Random rng, int fanIn, int fanOut) => Uniform(rng, 1 / Math.Sqrt(fanIn));
         internal override float Bias(Random rng, int fanIn) => Uniform(rng, 1 / Math.Sqrt(fanIn));
     }
 
     private sealed record Glorot : Init
     {
+        public override string Scheme => "glorot_uniform";
         internal override float Weight(Random rng, int fanIn, int fanOut) => Uniform(rng, Math.Sqrt(6.0 / (fanIn + fanOut)));
     }
 
     private sealed record He : Init
     {
+        public override string Scheme => "he_normal";
         internal override float Weight(Random rng, int fanIn, int fanOut) => (float)(Gaussian(rng) * Math.Sqrt(2.0 / fanIn));
     }
 
     private sealed record Constant : Init
     {
+        public override string Scheme => "zeros";
         internal override float Weight(Random rng, int fanIn, int fanOut) => 0f;
     }
 
-    private sealed record NormalStd(float Std) : Init
+    private sealed record NormalStd(float Deviation) : Init
     {
-        internal override float Weight(Random rng, int fanIn, int fanOut) => (float)(Gaussian(rng) * Std);
+        public override string Scheme => "normal";
+        public override float? Std => Deviation;
+        internal override float Weight(Random rng, int fanIn, int fanOut) => (float)(Gaussian(rng) * Deviation);
     }
 
     private static float Uniform(Random rng, double bound) => (float)((rng.NextDouble() * 2 - 1) * bound);
