@@ -10,13 +10,24 @@ commands:
                --epochs N (8)  --batch-size N (100)  --lr X (0.001, Adam)  --seed N (1)
                --train N (8000)  --test N (2000)  --out DIR (runs/simple-convnet-<time>)  --force (reuse a non-empty --out)
                --quick (1 epoch, 2000/500 digits: a smoke test)
-  summary    print a network's layer table      --model NAME (simple-convnet)
-  help       print this text
+  summary    print a network's layer table      --model NAME (simple-convnet) | --checkpoint F  --json
+  train      train a zoo network on mnist, IDX or CIFAR-10 data into a run folder (checkpoints, metrics, pictures)
+  show       make the pictures of a checkpoint (filters, feature maps, confusion matrix, curves)
+  convolve   filter an image or a .npy array: true convolution or correlation, modes and boundaries
+  params     write every parameter of a network as .npy files named by path ('/' -> '.')
+  forward    write a network's output for a .npy input
+  grad       write the loss and every parameter's gradient for a .npy input and .npy labels
+  export     write a zoo network or a checkpoint as an ONNX model, checked by ONNX Runtime
+  predict    run an ONNX model in ONNX Runtime: accuracy on a data set, or outputs for a .npy batch
+  verify     compare the im2col backend, LibTorch and ONNX Runtime on a seeded batch: outputs, loss, every gradient, state
+  help       print this text (cnn COMMAND --help: a command's options and examples)
 
 examples:
   cnn run
   cnn run --quick --out /tmp/smoke
   cnn summary --model simple-convnet
+  cnn train --epochs 3 --out runs/first
+  cnn convolve --input photo.jpg --kernel laplacian --out edges.png
 """;
 
 if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
@@ -30,7 +41,16 @@ try
     return args[0] switch
     {
         "run" => MainJob.Run(new Args(rest, new HashSet<string> { "quick", "force" })),
-        "summary" => SummaryCommand.Run(new Args(rest, new HashSet<string>())),
+        "summary" => SummaryCommand.Run(rest),
+        "train" => TrainCommand.Run(rest),
+        "show" => ShowCommand.Run(rest),
+        "convolve" => ConvolveCommand.Run(rest),
+        "params" => ParamsCommand.Run(rest),
+        "forward" => ForwardCommand.Run(rest),
+        "grad" => GradCommand.Run(rest),
+        "export" => ExportCommand.Run(rest),
+        "predict" => PredictCommand.Run(rest),
+        "verify" => VerifyCommand.Run(rest),
         _ => throw new UsageException($"unknown command '{args[0]}'"),
     };
 }

@@ -82,6 +82,84 @@ public static class Zoo
         new Shape(3, 32, 32));
 
     /// <summary>
+    /// A small AlexNet for 1x28x28 digits (or 3x32x32 images, or any input of at least 19x19): the
+    /// original's ingredients at a size that trains on a CPU. Conv 32@5x5 (padding 2) -> ReLU -> LRN -> overlapping max
+    /// pooling 3x3 stride 2; Conv 64@3x3 in two groups -> ReLU -> LRN -> max pool 3/2; Conv 96@3x3, Conv 96@3x3 and
+    /// Conv 64@3x3 (the last two in two groups) with ReLU -> max pool 3/2; then dropout 0.5 -> Dense 256 -> ReLU -> dropout
+    /// 0.5 -> Dense 256 -> ReLU -> Dense(classes). LRN with the paper's constants (n 5, α 1e-4, β 0.75, k 2).
+    /// 268,938 parameters for 1x28x28 and 10 classes (spatial 28 -> 13 -> 6 -> 2).
+    /// </summary>
+    /// <param name="input">One sample's shape [C, H, W]; 1x28x28 by default.</param>
+    /// <param name="classes">Output classes.</param>
+    public static Network AlexNetMini(Shape? input = null, int classes = 10) => Network.Create(
+        new Serial(
+            new Conv2d(32, 5, 5, PadH: 2, PadW: 2), new Relu(), Lrn.FromPaper(5, 1e-4f, 0.75f, 2f), new MaxPool2d(3, 3, 2, 2),
+            new Conv2d(64, 3, 3, PadH: 1, PadW: 1, Groups: 2), new Relu(), Lrn.FromPaper(5, 1e-4f, 0.75f, 2f), new MaxPool2d(3, 3, 2, 2),
+            Conv3x3(96), new Relu(),
+            new Conv2d(96, 3, 3, PadH: 1, PadW: 1, Groups: 2), new Relu(),
+            new Conv2d(64, 3, 3, PadH: 1, PadW: 1, Groups: 2), new Relu(), new MaxPool2d(3, 3, 2, 2),
+            new Flatten(),
+            new Dropout(0.5f), new Dense(256), new Relu(),
+            new Dropout(0.5f), new Dense(256), new Relu(),
+            new Dense(classes)),
+        input ?? new Shape(1, 28, 28));
+
+    /// <summary>
+    /// A small VGG-style network for 3x32x32 images (CIFAR-10) with VGG's three kinds of convolution, all with ReLU:
+    /// <c>block1</c> two 3x3 convolutions of 16 filters; <c>block2</c> a 3x3 factorised as 1x3 then 3x1 (as Inception-v3
+    /// and the VGG paper's argument for stacks suggest: the same field with fewer weights), then a 3x3, 32 filters;
+    /// <c>block3</c> a 3x3 then a 1x1 convolution (VGG's configuration C), 64 filters; 2x2 max pooling after each block;
+    /// then Dense 128 -> ReLU -> dropout 0.5 -> Dense(classes). 171,834 parameters for 3x32x32 and 10 classes.
+    /// </summary>
+    /// <param name="input">One sample's shape [C, H, W]; 3x32x32 by default (1x28x28 digits also fit).</param>
+    /// <param name="classes">Output classes.</param>
+    public static Network VggMini(Shape? input = null, int classes = 10) => Network.Create(
+        new Serial(
+            VggStack("block1", 16, 2),
+            new Serial(
+                new Conv2d(32, 1, 3, PadW: 1).Named("conv1x3"), new Relu(),
+                new Conv2d(32, 3, 1, PadH: 1).Named("conv3x1"), new Relu(),
+                Conv3x3(32).Named("conv3x3"), new Relu(),
+                new MaxPool2d(2, 2, 2, 2)).Named("block2"),
+            new Serial(
+                Conv3x3(64).Named("conv3x3"), new Relu(),
+                new Conv2d(64, 1, 1).Named("conv1x1"), new Relu(),
+                new MaxPool2d(2, 2, 2, 2)).Named("block3"),
+            new Flatten(), new Dense(128), new Relu(), new Dropout(0.5f), new Dense(classes)),
+        input ?? new Shape(3, 32, 32));
+
+    /// <summary>
+    /// A small GoogLeNet for 3x32x32 images: a stem (Conv 32@3x3, padding 1 -> ReLU -> max pool 2x2), one inception
+    /// module of four branches fed by the same input and concatenated along channels (1x1 conv 16; 1x1 conv 16 then 3x3
+    /// conv 32; 1x1 conv 8 then 5x5 conv 16; 3x3 max pool stride 1 then 1x1 conv 16; 80 channels in all, each conv
+    /// followed by ReLU), global average pooling and Dense(classes). 11,410 parameters for 3x32x32 and 10 classes.
+    /// </summary>
+    /// <param name="input">One sample's shape [C, H, W]; 3x32x32 by default (1x28x28 digits also fit).</param>
+    /// <param name="classes">Output classes.</param>
+    public static Network InceptionMini(Shape? input = null, int classes = 10) => Network.Create(
+        new Serial(
+            new Serial(Conv3x3(32), new Relu(), new MaxPool2d(2, 2, 2, 2)).Named("stem"),
+            Inception("inception", 16, 16, 32, 8, 16, 16),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes)),
+        input ?? new Shape(3, 32, 32));
+
+    /// <summary>
+    /// A small ResNet for 3x32x32 images (in the manner of the CIFAR ResNets of He et al.): Conv 16@3x3 without bias
+    /// -> batch norm -> ReLU, then three basic residual blocks (3x3 conv, BN, ReLU, 3x3 conv, BN, plus the shortcut,
+    /// then ReLU): <c>block1</c> 16 channels with the identity shortcut, <c>block2</c> 32 and <c>block3</c> 64 channels
+    /// at stride 2 with a projection shortcut (1x1 strided conv and BN) where the shape changes; global average pooling
+    /// and Dense(classes) named <c>fc</c>. 78,042 parameters for 3x32x32 and 10 classes.
+    /// </summary>
+    /// <param name="input">One sample's shape [C, H, W]; 3x32x32 by default (1x28x28 digits also fit).</param>
+    /// <param name="classes">Output classes.</param>
+    public static Network ResNetMini(Shape? input = null, int classes = 10) => Network.Create(
+        new Serial(
+            Conv3x3(16, bias: false).Named("conv1"), new BatchNorm().Named("bn1"), new Relu(),
+            BasicBlock(16, 16, 1).Named("block1"), BasicBlock(16, 32, 2).Named("block2"), BasicBlock(32, 64, 2).Named("block3"),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes).Named("fc")),
+        input ?? new Shape(3, 32, 32));
+
+    /// <summary>
     /// GoogLeNet (Szegedy et al., 2014) for 3x224x224 images: the stem, nine inception modules (1x1, 3x3 and 5x5
     /// branches behind 1x1 reductions, and a pooling branch, joined by concatenation), global average pooling,
     /// dropout 0.4 and a dense classifier (the auxiliary classifiers of training are left out, as torchvision does by default).
@@ -126,20 +204,40 @@ public static class Zoo
         new Shape(3, 32, 32));
 
     /// <summary>
-    /// The DCGAN generator (Radford et al., 2015; the PyTorch example) from a 100-d noise vector shaped 100x1x1 to a
-    /// 3x64x64 image: transposed convolutions 4x4 (stride 1 then 2, padding 0 then 1) without bias, batch normalisation
-    /// and ReLU, a tanh output; weights normal with standard deviation 0.02.
+    /// The CIFAR-10 network of the TensorFlow/Keras "Convolutional Neural Network (CNN)" tutorial, for 3x32x32 images:
+    /// Conv2D(32, 3x3, relu) 896 -> MaxPool 2x2 -> Conv2D(64, 3x3, relu) 18,496 -> MaxPool 2x2 -> Conv2D(64, 3x3, relu)
+    /// 36,928 -> Flatten 1024 -> Dense(64, relu) 65,600 -> Dense(10) 650 (logits: train with softmax cross-entropy);
+    /// 'valid' padding and Glorot-uniform initialisation, as Keras does. 122,570 parameters.
     /// </summary>
+    public static Network KerasTutorial() => Network.Create(
+        new Serial(
+            new Conv2d(32, 3, 3), new Relu(), new MaxPool2d(2, 2, 2, 2),
+            new Conv2d(64, 3, 3), new Relu(), new MaxPool2d(2, 2, 2, 2),
+            new Conv2d(64, 3, 3), new Relu(),
+            new Flatten(), new Dense(64), new Relu(), new Dense(10)) { WeightInit = Init.GlorotUniform },
+        new Shape(3, 32, 32));
+
+    /// <summary>
+    /// A DCGAN generator (Radford et al., 2015) for 28x28 digits: a noise vector shaped <c>noise</c>x1x1 goes through a
+    /// 7x7 transposed convolution to <c>2*features</c>x7x7, then two 4x4 transposed convolutions of stride 2 and padding 1
+    /// to <c>features</c>x14x14 and 1x28x28; no biases, batch normalisation and ReLU between, a tanh output (images in
+    /// [-1, 1]); weights normal with standard deviation 0.02, as the paper. With the defaults (100, 64), 759,680 parameters.
+    /// </summary>
+    /// <param name="noise">Length of the latent vector (the input's channels).</param>
+    /// <param name="features">Channels of the 14x14 layer; the 7x7 layer has twice as many.</param>
     public static Network DcganGenerator(int noise = 100, int features = 64) => Network.Create(
         new Serial(
-            new ConvTranspose2d(features * 8, 4, 1, 0, UseBias: false), new BatchNorm(), new Relu(),
-            new ConvTranspose2d(features * 4, 4, 2, 1, UseBias: false), new BatchNorm(), new Relu(),
-            new ConvTranspose2d(features * 2, 4, 2, 1, UseBias: false), new BatchNorm(), new Relu(),
+            new ConvTranspose2d(features * 2, 7, 1, 0, UseBias: false), new BatchNorm(), new Relu(),
             new ConvTranspose2d(features, 4, 2, 1, UseBias: false), new BatchNorm(), new Relu(),
-            new ConvTranspose2d(3, 4, 2, 1, UseBias: false), new Tanh()) { WeightInit = Init.Normal(0.02f) },
+            new ConvTranspose2d(1, 4, 2, 1, UseBias: false), new Tanh()) { WeightInit = Init.Normal(0.02f) },
         new Shape(noise, 1, 1));
 
-    /// <summary>A 1-d convolutional classifier of 1x128 signals: two Conv1d/ReLU/MaxPool1d stages, global average pooling, Dense(10).</summary>
+    /// <summary>
+    /// The zoo's <c>conv1d-mini</c> (also accepted as <c>conv1d-signal</c>): a 1-d convolutional classifier of 1x128
+    /// signals: two stages of Conv1d (5 taps, padding 2; 16 then 32 filters), ReLU and 1-d max pooling 2, then global
+    /// average pooling and Dense(classes). 3,018 parameters for 10 classes.
+    /// </summary>
+    /// <param name="classes">Output classes.</param>
     public static Network Conv1dSignal(int classes = 10) => Network.Create(
         new Serial(
             new Conv1d(16, 5, Pad: 2), new Relu(), new PoolNd(PoolOp.Max, 2, 2),
@@ -147,7 +245,12 @@ public static class Zoo
             new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes)),
         new Shape(1, 128));
 
-    /// <summary>A 3-d convolutional classifier of 1x16x16x16 volumes: two Conv3d/ReLU stages with 3-d max pooling, global average pooling, Dense(10).</summary>
+    /// <summary>
+    /// The zoo's <c>conv3d-mini</c> (also accepted as <c>conv3d-volume</c>): a 3-d convolutional classifier of 1x16x16x16
+    /// volumes (or one-channel clips of 16 frames): two stages of Conv3d (3x3x3, padding 1; 8 then 16 filters), ReLU and
+    /// 2x2x2 max pooling, then global average pooling and Dense(classes). 3,866 parameters for 10 classes.
+    /// </summary>
+    /// <param name="classes">Output classes.</param>
     public static Network Conv3dVolume(int classes = 10) => Network.Create(
         new Serial(
             new Conv3d(8, 3, Pad: 1), new Relu(), new PoolNd(PoolOp.Max, 2, 2),
@@ -155,27 +258,47 @@ public static class Zoo
             new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes)),
         new Shape(1, 16, 16, 16));
 
-    /// <summary>The names <see cref="ByName"/> accepts.</summary>
+    /// <summary>
+    /// Every name <see cref="ByName"/> accepts, in the order of the curriculum: <c>simple-convnet</c>, <c>lenet5</c>,
+    /// <c>keras-cifar</c>, <c>keras-tutorial</c>, <c>alexnet</c>, <c>alexnet-mini</c>, <c>vgg16</c>, <c>vgg-mini</c>,
+    /// <c>vgg-small</c>, <c>googlenet</c>, <c>inception-mini</c>, <c>resnet18</c>, <c>resnet-mini</c>, <c>conv1d-mini</c>,
+    /// <c>conv3d-mini</c>, <c>dcgan-generator</c>, and the older names of <see cref="Aliases"/> (<c>conv1d-signal</c>,
+    /// <c>conv3d-volume</c>), last.
+    /// </summary>
     public static IReadOnlyList<string> Names { get; } = new[]
     {
-        "simple-convnet", "lenet5", "alexnet", "vgg16", "vgg-small", "googlenet", "resnet18", "keras-cifar", "dcgan-generator", "conv1d-signal", "conv3d-volume",
+        "simple-convnet", "lenet5", "keras-cifar", "keras-tutorial", "alexnet", "alexnet-mini", "vgg16", "vgg-mini", "vgg-small",
+        "googlenet", "inception-mini", "resnet18", "resnet-mini", "conv1d-mini", "conv3d-mini", "dcgan-generator",
+        "conv1d-signal", "conv3d-volume",
     };
 
-    /// <summary>A zoo network by its command-line name.</summary>
+    /// <summary>Names <see cref="ByName"/> also accepts for another entry of <see cref="Names"/>: the alias and the name it stands for.</summary>
+    public static IReadOnlyDictionary<string, string> Aliases { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["conv1d-signal"] = "conv1d-mini",
+        ["conv3d-volume"] = "conv3d-mini",
+    };
+
+    /// <summary>A zoo network by its command-line name (one of <see cref="Names"/>), with its default classes and input shape.</summary>
     /// <exception cref="CnnException">The name is unknown; the message lists the known ones.</exception>
     public static Network ByName(string name) => name switch
     {
         "simple-convnet" => SimpleConvNet(),
         "lenet5" => LeNet5(),
+        "keras-cifar" => KerasCifar(),
+        "keras-tutorial" => KerasTutorial(),
         "alexnet" => AlexNet(),
+        "alexnet-mini" => AlexNetMini(),
         "vgg16" => Vgg16(),
+        "vgg-mini" => VggMini(),
         "vgg-small" => VggSmall(),
         "googlenet" => GoogLeNet(),
+        "inception-mini" => InceptionMini(),
         "resnet18" => ResNet18(),
-        "keras-cifar" => KerasCifar(),
+        "resnet-mini" => ResNetMini(),
+        "conv1d-mini" or "conv1d-signal" => Conv1dSignal(),
+        "conv3d-mini" or "conv3d-volume" => Conv3dVolume(),
         "dcgan-generator" => DcganGenerator(),
-        "conv1d-signal" => Conv1dSignal(),
-        "conv3d-volume" => Conv3dVolume(),
         _ => throw new CnnException($"Unknown network '{name}'. Known: {string.Join(", ", Names)}."),
     };
 

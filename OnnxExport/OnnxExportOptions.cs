@@ -8,11 +8,15 @@ public sealed record OnnxExportOptions
 
     /// <summary>
     /// The ONNX IR version written to the model (default 8, which ONNX 1.10 and later read, with opsets up to 17).
-    /// At least 4: from IR 4 on, initializers need not be listed among the graph inputs.
+    /// From <see cref="OnnxExporter.MinIrVersion"/> (4: initializers need not be listed among the graph inputs) to
+    /// <see cref="OnnxExporter.MaxIrVersion"/> (13, the newest ONNX Runtime 1.31 loads).
     /// </summary>
     public long IrVersion { get; init; } = 8;
 
-    /// <summary>The version of the default (<c>ai.onnx</c>) operator set (default 17). At least 11: Gemm's bias is optional from 11.</summary>
+    /// <summary>
+    /// The version of the default (<c>ai.onnx</c>) operator set (default 17), from <see cref="OnnxExporter.MinOpset"/>
+    /// (13: Softmax along one axis) to <see cref="OnnxExporter.MaxOpset"/> (26, the newest ONNX Runtime 1.31 implements).
+    /// </summary>
     public long Opset { get; init; } = 17;
 
     /// <summary>Free-form key-value pairs written to the model's <c>metadata_props</c> (in ordinal key order).</summary>

@@ -24,53 +24,94 @@ public static class OnnxExporter
     /// <summary>The symbolic name of the batch axis of the graph's input and output.</summary>
     public const string BatchDimension = "batch";
 
-    private const long MinIrVersion = 4;
-    private const long MinOpset = 11;
+    /// <summary>The lowest IR version written: from IR 4 on, initializers need not be listed among the graph inputs.</summary>
+    public const long MinIrVersion = 4;
 
-    /// <summary>The network with its parameters as a serialized, validated ONNX model.</summary>
+    /// <summary>The highest IR version written: the newest that ONNX Runtime 1.31 loads.</summary>
+    public const long MaxIrVersion = 13;
+
+    /// <summary>The lowest opset written: Softmax and LogSoftmax normalise along one axis (not a flattened tail) from opset 13 on.</summary>
+    public const long MinOpset = 13;
+
+    /// <summary>The highest opset written: the newest default-domain opset that ONNX Runtime 1.31 implements.</summary>
+    public const long MaxOpset = 26;
+
+    /// <summary>The network with its parameters as a serialized, validated ONNX model, for a network without state.</summary>
     /// <param name="network">The resolved network; its input shape (without batch) becomes the graph input's shape.</param>
     /// <param name="parameters">A tensor for every parameter path of the network (<c>conv1/weight</c>, ...).</param>
     /// <param name="options">Names, versions and metadata; the defaults when null.</param>
     /// <returns>The bytes of an ONNX <c>ModelProto</c>.</returns>
     /// <exception cref="CnnException">
     /// A layer kind has no export rule (the message names its path and type), a parameter is missing or has the
-    /// wrong shape, the options are invalid, or the model failed validation.
+    /// wrong shape, the network has state (batch normalisation: use the overload that takes it), the options are
+    /// invalid, or the model failed validation.
     /// </exception>
-    public static byte[] ToBytes(Network network, Parameters parameters, OnnxExportOptions? options = null)
+    public static byte[] ToBytes(Network network, Parameters parameters, OnnxExportOptions? options = null) =>
+        ToBytes(network, parameters, state: null, options);
+
+    /// <summary>The network with its parameters and state as a serialized, validated ONNX model.</summary>
+    /// <param name="network">The resolved network; its input shape (without batch) becomes the graph input's shape.</param>
+    /// <param name="parameters">A tensor for every parameter path of the network (<c>conv1/weight</c>, ...).</param>
+    /// <param name="state">
+    /// The network's state (batch-norm running statistics, from <see cref="Initializer.InitState"/> or training);
+    /// may be null when the network has none.
+    /// </param>
+    /// <param name="options">Names, versions and metadata; the defaults when null.</param>
+    /// <returns>The bytes of an ONNX <c>ModelProto</c>.</returns>
+    /// <exception cref="CnnException">As for <see cref="ToBytes(Network, Parameters, OnnxExportOptions?)"/>, or a state tensor is missing or has the wrong shape.</exception>
+    public static byte[] ToBytes(Network network, Parameters parameters, Parameters? state, OnnxExportOptions? options = null)
     {
-        var model = BuildModel(network, parameters, options ?? new OnnxExportOptions());
+        var model = BuildModel(network, parameters, state, options ?? new OnnxExportOptions());
         var bytes = model.ToByteArray();
         OnnxValidator.Validate(model, bytes);
         return bytes;
     }
 
     /// <summary>
-    /// Writes the network with its parameters as an ONNX model file. The file is written whole or not at all:
-    /// to a temporary file in the same folder, flushed to disk, then renamed over <paramref name="path"/>.
+    /// Writes a network without state with its parameters as an ONNX model file. The file is written whole or not
+    /// at all: to a temporary file in the same folder, flushed to disk, then renamed over <paramref name="path"/>.
     /// </summary>
     /// <param name="network">The resolved network.</param>
     /// <param name="parameters">A tensor for every parameter path of the network.</param>
     /// <param name="path">The target file; replaced if it exists. Its folder must exist.</param>
     /// <param name="options">Names, versions and metadata; the defaults when null.</param>
-    /// <exception cref="CnnException">As for <see cref="ToBytes"/>, or the file could not be written.</exception>
-    public static void Export(Network network, Parameters parameters, string path, OnnxExportOptions? options = null)
+    /// <exception cref="CnnException">As for <see cref="ToBytes(Network, Parameters, OnnxExportOptions?)"/>, or the file could not be written.</exception>
+    public static void Export(Network network, Parameters parameters, string path, OnnxExportOptions? options = null) =>
+        Export(network, parameters, state: null, path, options);
+
+    /// <summary>
+    /// Writes the network with its parameters and state as an ONNX model file, whole or not at all (temporary file,
+    /// flush, rename).
+    /// </summary>
+    /// <param name="network">The resolved network.</param>
+    /// <param name="parameters">A tensor for every parameter path of the network.</param>
+    /// <param name="state">The network's state (batch-norm running statistics); may be null when it has none.</param>
+    /// <param name="path">The target file; replaced if it exists. Its folder must exist.</param>
+    /// <param name="options">Names, versions and metadata; the defaults when null.</param>
+    /// <exception cref="CnnException">As for <see cref="ToBytes(Network, Parameters, Parameters?, OnnxExportOptions?)"/>, or the file could not be written.</exception>
+    public static void Export(Network network, Parameters parameters, Parameters? state, string path, OnnxExportOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var bytes = ToBytes(network, parameters, options);
+        var bytes = ToBytes(network, parameters, state, options);
         WriteAtomically(path, bytes);
     }
 
-    /// <summary>Builds the model without validating it (the tests corrupt it to check the validator).</summary>
-    internal static ModelProto BuildModel(Network network, Parameters parameters, OnnxExportOptions options)
+    /// <summary>Builds the model of a network without state, without validating it (the tests corrupt it to check the validator).</summary>
+    internal static ModelProto BuildModel(Network network, Parameters parameters, OnnxExportOptions options) =>
+        BuildModel(network, parameters, null, options);
+
+    /// <summary>Builds the model without validating it.</summary>
+    internal static ModelProto BuildModel(Network network, Parameters parameters, Parameters? state, OnnxExportOptions options)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(options);
         CheckOptions(options);
 
-        var builder = new GraphBuilder(network, parameters, options);
+        var builder = new GraphBuilder(network, parameters, state ?? Parameters.Empty, state is not null, options);
         builder.Graph.Input.Add(ValueInfo(options.InputName, network.InputShape));
-        builder.Emit(network.RootNode, options.InputName, options.OutputName);
+        var result = builder.Emit(network.RootNode, options.InputName);
+        builder.NameOutput(result, options.OutputName);
         builder.Graph.Output.Add(ValueInfo(options.OutputName, network.OutputShape));
 
         var model = new ModelProto
@@ -88,10 +129,12 @@ public static class OnnxExporter
 
     private static void CheckOptions(OnnxExportOptions o)
     {
-        if (o.IrVersion < MinIrVersion)
-            throw new CnnException($"ONNX export: IR version must be at least {MinIrVersion} (initializers that are not graph inputs); found {o.IrVersion}.");
-        if (o.Opset < MinOpset)
-            throw new CnnException($"ONNX export: opset must be at least {MinOpset} (Gemm without bias); found {o.Opset}.");
+        if (o.IrVersion is < MinIrVersion or > MaxIrVersion)
+            throw new CnnException(
+                $"ONNX export: IR version must be between {MinIrVersion} (initializers that are not graph inputs) and {MaxIrVersion} (the newest ONNX Runtime 1.31 loads); found {o.IrVersion}.");
+        if (o.Opset is < MinOpset or > MaxOpset)
+            throw new CnnException(
+                $"ONNX export: opset must be between {MinOpset} (Softmax along one axis) and {MaxOpset} (the newest ONNX Runtime 1.31 implements); found {o.Opset}.");
         if (string.IsNullOrEmpty(o.ModelName)) throw new CnnException("ONNX export: the model name must not be empty.");
         if (string.IsNullOrEmpty(o.InputName) || string.IsNullOrEmpty(o.OutputName) || o.InputName == o.OutputName)
             throw new CnnException($"ONNX export: input and output names must be non-empty and distinct; found '{o.InputName}' and '{o.OutputName}'.");
@@ -143,17 +186,24 @@ public static class OnnxExporter
     private sealed class GraphBuilder
     {
         private readonly Parameters _parameters;
+        private readonly Parameters _state;
+        private readonly bool _stateGiven;
+        private readonly long _opset;
         private readonly HashSet<string> _valueNames = new(StringComparer.Ordinal);
         private readonly HashSet<string> _nodeNames = new(StringComparer.Ordinal);
 
-        public GraphBuilder(Network network, Parameters parameters, OnnxExportOptions options)
+        public GraphBuilder(Network network, Parameters parameters, Parameters state, bool stateGiven, OnnxExportOptions options)
         {
             _parameters = parameters;
+            _state = state;
+            _stateGiven = stateGiven;
+            _opset = options.Opset;
             Graph = new GraphProto { Name = options.ModelName };
             _valueNames.Add(options.InputName);
             _valueNames.Add(options.OutputName);
-            // Reserve every parameter path first, so that no intermediate value can take one.
-            foreach (var (path, _) in network.RootNode.Leaves().SelectMany(n => n.ParameterSpecs()))
+            // Reserve every parameter and state path first, so that no intermediate value can take one.
+            var leaves = network.RootNode.Leaves().ToArray();
+            foreach (var path in leaves.SelectMany(n => n.ParameterSpecs().Select(s => s.Path).Concat(n.StateSpecs().Select(s => s.Path))))
                 if (!_valueNames.Add(path))
                     throw new CnnException(
                         $"ONNX export: parameter path '{path}' collides with the graph's input or output name ('{options.InputName}', '{options.OutputName}').");
@@ -162,30 +212,73 @@ public static class OnnxExporter
         public GraphProto Graph { get; }
 
         /// <summary>
-        /// Emits <paramref name="node"/> reading value <paramref name="input"/>; returns the name of its output value,
-        /// which is <paramref name="output"/> when given (the graph output) and a fresh name otherwise.
+        /// Emits <paramref name="node"/> reading value <paramref name="x"/>; returns the name of its output value
+        /// (<paramref name="x"/> itself for a layer that is the identity at inference, such as dropout).
         /// </summary>
-        public string Emit(Node node, string input, string? output)
+        public string Emit(Node node, string x)
         {
             switch (node.Layer)
             {
                 case Serial:
+                    return node.Children.Aggregate(x, (h, child) => Emit(child, h));
+                case Freeze:
+                    // Freezing only matters to training: the inner layers are exported as they are.
+                    return Emit(node.Children[0], x);
+                case FanOut fan:
                 {
-                    var h = input;
-                    for (int i = 0; i < node.Children.Count; i++)
-                        h = Emit(node.Children[i], h, i == node.Children.Count - 1 ? output : null);
-                    return h;
+                    var branches = node.Children.Select(c => Emit(c, x)).ToArray();
+                    return fan.Join == Join.Sum
+                        ? JoinNode(node, "Sum", branches)
+                        : JoinNode(node, "Concat", branches, Int("axis", 1));
                 }
+                case Residual res:
+                {
+                    // Add (not Sum) marks a residual block, so that import gives back a Residual. A null shortcut is
+                    // the identity and emits nothing; an explicit Identity layer emits its Identity node.
+                    var block = Emit(node.Children[0], x);
+                    var shortcut = res.Shortcut is null ? x : Emit(node.Children[1], x);
+                    return JoinNode(node, "Add", new[] { block, shortcut });
+                }
+                case Dropout:
+                    // Inference semantics: dropout is the identity and is left out.
+                    return x;
                 case LeafLayer:
                 {
-                    string y = output ?? FreshValue(node);
-                    EmitLeaf(node, input, y);
-                    if (output is null) Graph.ValueInfo.Add(ValueInfo(y, node.Output));
+                    string y = FreshValue(node);
+                    EmitLeaf(node, x, y);
+                    Graph.ValueInfo.Add(ValueInfo(y, node.Output));
                     return y;
                 }
                 default:
                     throw Unsupported(node);
             }
+        }
+
+        /// <summary>Makes value <paramref name="result"/> the graph output named <paramref name="output"/>.</summary>
+        public void NameOutput(string result, string output)
+        {
+            var producer = Graph.Node.LastOrDefault(n => n.Output.Contains(result));
+            if (producer is null)
+            {
+                // The whole network is the identity at inference (dropout only): the output still needs a node.
+                var node = new NodeProto { Name = Fresh(_nodeNames, "identity"), OpType = "Identity", Domain = "" };
+                node.Input.Add(result);
+                node.Output.Add(output);
+                Graph.Node.Add(node);
+                return;
+            }
+            // The network's final value is read by no other node, so renaming it is safe.
+            producer.Output[producer.Output.IndexOf(result)] = output;
+            var info = Graph.ValueInfo.Single(v => v.Name == result);
+            Graph.ValueInfo.Remove(info);
+        }
+
+        private string JoinNode(Node node, string opType, string[] inputs, params AttributeProto[] attributes)
+        {
+            string y = FreshValue(node);
+            AddNode(node, opType, inputs, y, attributes);
+            Graph.ValueInfo.Add(ValueInfo(y, node.Output));
+            return y;
         }
 
         /// <summary>The export rule of each leaf kind: nodes reading <paramref name="x"/> and writing <paramref name="y"/>.</summary>
@@ -198,22 +291,131 @@ public static class OnnxExporter
                         Ints("kernel_shape", c.KernelH, c.KernelW),
                         Ints("strides", c.StrideH, c.StrideW),
                         Ints("pads", c.PadH, c.PadW, c.PadH, c.PadW),
+                        Ints("dilations", c.DilationH, c.DilationW),
+                        Int("group", c.Groups));
+                    break;
+                case Conv1d c:
+                    AddNode(node, "Conv", Inputs(x, Weight(node), c.UseBias ? Bias(node) : null), y,
+                        Ints("kernel_shape", c.Kernel),
+                        Ints("strides", c.Stride),
+                        Ints("pads", c.Pad, c.Pad),
+                        Ints("dilations", c.Dilation),
+                        Int("group", c.Groups));
+                    break;
+                case Conv3d c:
+                    AddNode(node, "Conv", Inputs(x, Weight(node), c.UseBias ? Bias(node) : null), y,
+                        Ints("kernel_shape", c.Kernel, c.Kernel, c.Kernel),
+                        Ints("strides", c.Stride, c.Stride, c.Stride),
+                        Ints("pads", Repeat(c.Pad, 6)),
+                        Ints("dilations", 1, 1, 1),
+                        Int("group", 1));
+                    break;
+                case ConvTranspose2d t:
+                    // The weight [C, Filters, k, k] is PyTorch's layout and ONNX's [C, M/group, k, k].
+                    AddNode(node, "ConvTranspose", Inputs(x, Weight(node), t.UseBias ? Bias(node) : null), y,
+                        Ints("kernel_shape", t.Kernel, t.Kernel),
+                        Ints("strides", t.Stride, t.Stride),
+                        Ints("pads", t.Pad, t.Pad, t.Pad, t.Pad),
+                        Ints("output_padding", t.OutputPad, t.OutputPad),
                         Ints("dilations", 1, 1),
                         Int("group", 1));
                     break;
                 case MaxPool2d m:
+                {
+                    var (ceil, pads) = Window(node, new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, m.CeilMode, false);
                     AddNode(node, "MaxPool", Inputs(x), y,
                         Ints("kernel_shape", m.KernelH, m.KernelW),
                         Ints("strides", m.StrideH, m.StrideW),
-                        Ints("pads", m.PadH, m.PadW, m.PadH, m.PadW),
+                        Ints("pads", pads),
                         Ints("dilations", 1, 1),
-                        Int("ceil_mode", 0));
+                        Int("ceil_mode", ceil ? 1 : 0),
+                        Int("storage_order", 0));
+                    break;
+                }
+                case AvgPool2d a:
+                {
+                    var (ceil, pads) = Window(node, new[] { a.KernelH, a.KernelW }, new[] { a.StrideH, a.StrideW }, new[] { a.PadH, a.PadW }, a.CeilMode, a.CountIncludePad);
+                    // ONNX's count_include_pad defaults to 0 and PyTorch's to true: always written.
+                    AddNode(node, "AveragePool", Inputs(x), y,
+                        Ints("kernel_shape", a.KernelH, a.KernelW),
+                        Ints("strides", a.StrideH, a.StrideW),
+                        Ints("pads", pads),
+                        Int("ceil_mode", ceil ? 1 : 0),
+                        Int("count_include_pad", a.CountIncludePad ? 1 : 0));
+                    break;
+                }
+                case PoolNd p:
+                {
+                    int axes = node.Input.Rank - 1;
+                    var window = new[]
+                    {
+                        Ints("kernel_shape", Repeat(p.Kernel, axes)),
+                        Ints("strides", Repeat(p.Stride, axes)),
+                        Ints("pads", Repeat(p.Pad, 2 * axes)),
+                        Int("ceil_mode", 0),
+                    };
+                    if (p.Op == PoolOp.Max)
+                        AddNode(node, "MaxPool", Inputs(x), y, window.Append(Ints("dilations", Repeat(1, axes))).Append(Int("storage_order", 0)).ToArray());
+                    else
+                        AddNode(node, "AveragePool", Inputs(x), y, window.Append(Int("count_include_pad", p.CountIncludePad ? 1 : 0)).ToArray());
+                    break;
+                }
+                case GlobalPool g:
+                    AddNode(node, g.Op == PoolOp.Max ? "GlobalMaxPool" : "GlobalAveragePool", Inputs(x), y);
+                    break;
+                case ChannelMaxPool cm:
+                    EmitChannelMaxPool(node, cm, x, y);
                     break;
                 case Relu:
                     AddNode(node, "Relu", Inputs(x), y);
                     break;
+                case LeakyRelu l:
+                    AddNode(node, "LeakyRelu", Inputs(x), y, Float("alpha", l.Slope));
+                    break;
+                case Elu e:
+                    AddNode(node, "Elu", Inputs(x), y, Float("alpha", e.Alpha));
+                    break;
+                case Sigmoid:
+                    AddNode(node, "Sigmoid", Inputs(x), y);
+                    break;
+                case Tanh:
+                    AddNode(node, "Tanh", Inputs(x), y);
+                    break;
+                case Softmax s:
+                    AddNode(node, "Softmax", Inputs(x), y, Int("axis", s.Axis));
+                    break;
+                case LogSoftmax s:
+                    AddNode(node, "LogSoftmax", Inputs(x), y, Int("axis", s.Axis));
+                    break;
+                case Lrn l:
+                    if (l.Size % 2 == 0)
+                        throw new CnnException(
+                            $"ONNX export: layer '{node.Path}' is an LRN of even size {l.Size}. ONNX's LRN window is floor((size-1)/2) channels before and " +
+                            $"ceil((size-1)/2) after, the mirror of PyTorch's (and this project's) size/2 before and (size-1)/2 after, so the two agree only " +
+                            "for odd sizes; use an odd size.");
+                    if (node.Input.Rank == 3)
+                        AddNode(node, "LRN", Inputs(x), y, LrnAttributes(l));
+                    else
+                        EmitFlatLrn(node, l, x, y);
+                    break;
+                case BatchNorm bn:
+                {
+                    var inputs = Inputs(x, Initializer(node, "weight"), Initializer(node, "bias"), State(node, "running_mean"), State(node, "running_var"));
+                    // ONNX's momentum weighs the old statistics (PyTorch's 0.1 is ONNX's 0.9); it does not matter at inference.
+                    var attributes = new List<AttributeProto> { Float("epsilon", bn.Epsilon), Float("momentum", (float)(1.0 - bn.Momentum)) };
+                    if (_opset >= 14) attributes.Add(Int("training_mode", 0));
+                    AddNode(node, "BatchNormalization", inputs, y, attributes.ToArray());
+                    break;
+                }
+                case Identity:
+                    AddNode(node, "Identity", Inputs(x), y);
+                    break;
                 case Flatten:
                     AddNode(node, "Flatten", Inputs(x), y, Int("axis", 1));
+                    break;
+                case Reshape:
+                    // 0 copies the batch size from the input, so the batch axis stays symbolic.
+                    AddNode(node, "Reshape", Inputs(x, ShapeConstant(node, node.Output)), y, ReshapeAttributes());
                     break;
                 case Dense d:
                     // Weight is [units, features] (PyTorch's layout), so Gemm transposes B: y = x W^T + b.
@@ -228,6 +430,78 @@ public static class OnnxExporter
             }
         }
 
+        /// <summary>
+        /// Channel max pooling as Reshape to <c>[N, 1, C, spatial]</c>, a <c>[k, 1]</c> MaxPool that slides along the
+        /// channels, and Reshape back: exact (the same maxima of the same elements) and with no transposition.
+        /// </summary>
+        private void EmitChannelMaxPool(Node node, ChannelMaxPool cm, string x, string y)
+        {
+            int channels = node.Input[0], positions = node.Input.Size / Math.Max(1, channels);
+            var folded = new Shape(1, channels, positions);
+            var pooled = new Shape(1, node.Output[0], positions);
+            string a = Fresh(_valueNames, node.Path + "/folded"), b = Fresh(_valueNames, node.Path + "/pooled");
+            AddNode(node, "Reshape", Inputs(x, ShapeConstant(node, folded)), a, ReshapeAttributes());
+            Graph.ValueInfo.Add(ValueInfo(a, folded));
+            AddNode(node, "MaxPool", Inputs(a), b,
+                Ints("kernel_shape", cm.Kernel, 1),
+                Ints("strides", cm.Stride, 1),
+                Ints("pads", 0, 0, 0, 0),
+                Ints("dilations", 1, 1),
+                Int("ceil_mode", 0),
+                Int("storage_order", 0));
+            Graph.ValueInfo.Add(ValueInfo(b, pooled));
+            AddNode(node, "Reshape", Inputs(b, ShapeConstant(node, node.Output)), y, ReshapeAttributes());
+        }
+
+        /// <summary>
+        /// ONNX's ceil mode and pads for a 2-d pooling window. In ceil mode our window follows PyTorch's rule (no window
+        /// starts in the end padding), which ONNX's shape inference lacks: where the rule drops a window, the same windows
+        /// are written with ceil mode off or with less end padding (see <see cref="PoolWindows"/>).
+        /// </summary>
+        private static (bool Ceil, long[] Pads) Window(Node node, int[] kernel, int[] stride, int[] pad, bool ceil, bool padCounts)
+        {
+            var size = new[] { node.Input[1], node.Input[2] };
+            var found = PoolWindows.ToOnnx(size, kernel, stride, pad, ceil, padCounts)
+                ?? throw new CnnException(
+                    $"ONNX export: layer '{node.Path}' ({node.Layer}) on input {node.Input}: no ONNX pooling window has the same windows and divisors " +
+                    "(ceil mode drops a last window that starts in the padding, and an average that counts padding divides the windows at the edge " +
+                    "differently); use ceil mode off or an average that does not count padding.");
+            return (found.Ceil, new long[] { pad[0], pad[1], found.End[0], found.End[1] });
+        }
+
+        private static AttributeProto[] LrnAttributes(Lrn l) =>
+            new[] { Float("alpha", l.Alpha), Float("beta", l.Beta), Float("bias", l.K), Int("size", l.Size) };
+
+        /// <summary>
+        /// LRN of a sample that is not <c>[C, H, W]</c>: ONNX Runtime's kernel takes only 4-d input, and the
+        /// normalisation runs across channels alone, so the spatial axes are folded into one (<c>[N, C, positions, 1]</c>)
+        /// around it.
+        /// </summary>
+        private void EmitFlatLrn(Node node, Lrn l, string x, string y)
+        {
+            int channels = node.Input[0];
+            var folded = new Shape(channels, node.Input.Size / Math.Max(1, channels), 1);
+            string a = Fresh(_valueNames, node.Path + "/folded"), b = Fresh(_valueNames, node.Path + "/normalised");
+            AddNode(node, "Reshape", Inputs(x, ShapeConstant(node, folded)), a, ReshapeAttributes());
+            Graph.ValueInfo.Add(ValueInfo(a, folded));
+            AddNode(node, "LRN", Inputs(a), b, LrnAttributes(l));
+            Graph.ValueInfo.Add(ValueInfo(b, folded));
+            AddNode(node, "Reshape", Inputs(b, ShapeConstant(node, node.Output)), y, ReshapeAttributes());
+        }
+
+        private AttributeProto[] ReshapeAttributes() => _opset >= 14 ? new[] { Int("allowzero", 0) } : Array.Empty<AttributeProto>();
+
+        /// <summary>An int64 initializer <c>[0, ...perSample]</c> for Reshape: 0 keeps the input's batch size.</summary>
+        private string ShapeConstant(Node node, Shape perSample)
+        {
+            var proto = new TensorProto { Name = Fresh(_valueNames, node.Path + "/shape"), DataType = (int)TensorProto.Types.DataType.Int64 };
+            proto.Dims.Add(perSample.Rank + 1);
+            proto.Int64Data.Add(0);
+            foreach (var d in perSample) proto.Int64Data.Add(d);
+            Graph.Initializer.Add(proto);
+            return proto.Name;
+        }
+
         private static CnnException Unsupported(Node node) => new(
             $"ONNX export: layer '{(node.Path.Length > 0 ? node.Path : "(root)")}' of type {node.Layer.GetType().Name} has no export rule.");
 
@@ -239,15 +513,32 @@ public static class OnnxExporter
         private string Initializer(Node node, string local)
         {
             var spec = node.ParameterSpecs().Single(s => s.Spec.Name == local);
-            var tensor = _parameters[spec.Path];
-            if (tensor.Shape != spec.Spec.Shape)
+            return AddTensor(spec.Path, spec.Spec.Shape, _parameters[spec.Path], node, "parameter");
+        }
+
+        /// <summary>Adds the state tensor of <paramref name="node"/> with local name <paramref name="local"/> as an initializer named by its path.</summary>
+        private string State(Node node, string local)
+        {
+            var spec = node.StateSpecs().Single(s => s.Spec.Name == local);
+            if (!_stateGiven)
                 throw new CnnException(
-                    $"ONNX export: parameter '{spec.Path}' of layer '{node.Path}' should have shape {spec.Spec.Shape} for input {node.Input}; found {tensor.Shape}.");
-            var proto = new TensorProto { Name = spec.Path, DataType = (int)TensorProto.Types.DataType.Float };
+                    $"ONNX export: layer '{node.Path}' ({node.Layer.GetType().Name}) needs the network's state ('{spec.Path}', its running statistics): " +
+                    "pass the state from Initializer.InitState or from training to ToBytes/Export.");
+            if (!_state.Contains(spec.Path))
+                throw new CnnException($"ONNX export: the state has no tensor '{spec.Path}' for layer '{node.Path}'. Paths present: {string.Join(", ", _state.Paths)}.");
+            return AddTensor(spec.Path, spec.Spec.Shape, _state[spec.Path], node, "state tensor");
+        }
+
+        private string AddTensor(string path, Shape expected, Tensor tensor, Node node, string what)
+        {
+            if (tensor.Shape != expected)
+                throw new CnnException(
+                    $"ONNX export: {what} '{path}' of layer '{node.Path}' should have shape {expected} for input {node.Input}; found {tensor.Shape}.");
+            var proto = new TensorProto { Name = path, DataType = (int)TensorProto.Types.DataType.Float };
             foreach (var d in tensor.Shape) proto.Dims.Add(d);
             proto.RawData = RawLittleEndian(tensor.Span);
             Graph.Initializer.Add(proto);
-            return spec.Path;
+            return path;
         }
 
         private static ByteString RawLittleEndian(ReadOnlySpan<float> values)
@@ -270,9 +561,14 @@ public static class OnnxExporter
 
         private static string[] Inputs(params string?[] names) => names.OfType<string>().ToArray();
 
+        private static long[] Repeat(int value, int count) => Enumerable.Repeat((long)value, count).ToArray();
+
         private string FreshValue(Node node) => Fresh(_valueNames, node.Path.Length > 0 ? node.Path : node.Layer.Kind);
 
-        /// <summary>The layer's path for its first node; a layer that emits several nodes gets <c>path/OpType</c> for the rest.</summary>
+        /// <summary>
+        /// The layer's path for its first node; a layer that emits several nodes gets <c>path/OpType</c> for the rest.
+        /// The importer reads the paths back from these names.
+        /// </summary>
         private string FreshNodeName(Node node, string opType)
         {
             string path = node.Path.Length > 0 ? node.Path : node.Layer.Kind;

@@ -9,8 +9,9 @@ namespace Cnn.Onnx;
 
 /// <summary>
 /// Runs a one-input, one-output float ONNX model (such as one written by <see cref="OnnxExporter"/>) in
-/// ONNX Runtime, taking and returning <see cref="Tensor"/>s. <see cref="Run"/> and <see cref="PredictClasses"/>
-/// may be called from several threads at once; <see cref="Dispose"/> must not race with them.
+/// ONNX Runtime, taking and returning <see cref="Tensor"/>s. <see cref="Run"/>, <see cref="PredictClasses"/> and
+/// <see cref="Predict"/> may be called from several threads at once (ONNX Runtime's <c>Run</c> is thread-safe and this
+/// object holds no other mutable state); <see cref="Dispose"/> must not race with them.
 /// </summary>
 public sealed class OnnxPredictor : IDisposable
 {
@@ -19,6 +20,7 @@ public sealed class OnnxPredictor : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly long[] _inputDimensions;
+    private readonly OutputKind _outputKind;
     private volatile bool _disposed;
 
     /// <summary>Loads the model in file <paramref name="path"/>.</summary>
@@ -26,22 +28,23 @@ public sealed class OnnxPredictor : IDisposable
     /// <param name="options">Session settings; the defaults when null.</param>
     /// <exception cref="CnnException">The file does not exist, is not a model ONNX Runtime can load (<see cref="FormatException"/>), or the model does not have one float input and one float output.</exception>
     public OnnxPredictor(string path, OnnxPredictorOptions? options = null)
-        : this(Open(path, options), $"'{path}'")
+        : this(Open(path, options), $"'{path}'", options?.Output ?? OutputKind.Auto)
     {
     }
 
-    /// <summary>Loads a model from its serialized bytes (as <see cref="OnnxExporter.ToBytes"/> returns).</summary>
+    /// <summary>Loads a model from its serialized bytes (as <see cref="OnnxExporter.ToBytes(Cnn.Dsl.Network, Cnn.Dsl.Parameters, OnnxExportOptions?)"/> returns).</summary>
     /// <param name="model">The bytes of an ONNX <c>ModelProto</c>.</param>
     /// <param name="options">Session settings; the defaults when null.</param>
     /// <exception cref="CnnException">The bytes are not a model ONNX Runtime can load (<see cref="FormatException"/>), or the model does not have one float input and one float output.</exception>
     public OnnxPredictor(byte[] model, OnnxPredictorOptions? options = null)
-        : this(Open(model, options), "the model bytes")
+        : this(Open(model, options), "the model bytes", options?.Output ?? OutputKind.Auto)
     {
     }
 
-    private OnnxPredictor(InferenceSession session, string source)
+    private OnnxPredictor(InferenceSession session, string source, OutputKind outputKind)
     {
         _session = session;
+        _outputKind = outputKind;
         try
         {
             if (session.InputMetadata.Count != 1 || session.OutputMetadata.Count != 1)
@@ -115,6 +118,39 @@ public sealed class OnnxPredictor : IDisposable
         var result = new int[rows];
         for (int r = 0; r < rows; r++) result[r] = TensorPrimitives.IndexOfMax(scores.Span.Slice(r * classes, classes));
         return result;
+    }
+
+    /// <summary>
+    /// The predicted class of each sample of a batch, with the probability of every class: the softmax of the
+    /// model's output rows, unless they are probabilities already (see <see cref="OnnxPredictorOptions.Output"/>).
+    /// </summary>
+    /// <param name="batch">The input batch (images <c>[N, C, H, W]</c> for an image classifier).</param>
+    /// <returns>One prediction per sample, in batch order.</returns>
+    /// <exception cref="CnnException">As for <see cref="Run"/>, or the model's output is not <c>[batch, classes]</c>.</exception>
+    public IReadOnlyList<Prediction> Predict(Tensor batch)
+    {
+        var scores = Run(batch);
+        if (scores.Shape.Rank != 2 || scores.Shape[1] == 0)
+            throw new CnnException($"Predict needs a model whose output is [batch, classes]; its output has shape {scores.Shape}.");
+        int rows = scores.Shape[0], classes = scores.Shape[1];
+        var result = new Prediction[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            var row = scores.Span.Slice(r * classes, classes);
+            var p = new float[classes];
+            if (_outputKind == OutputKind.Probabilities || (_outputKind == OutputKind.Auto && IsDistribution(row))) row.CopyTo(p);
+            else TensorPrimitives.SoftMax(row, p);
+            int best = TensorPrimitives.IndexOfMax(p);
+            result[r] = new Prediction(best, p[best], Array.AsReadOnly(p));
+        }
+        return result;
+    }
+
+    private static bool IsDistribution(ReadOnlySpan<float> row)
+    {
+        foreach (var v in row)
+            if (!(v >= 0f)) return false;
+        return MathF.Abs(TensorPrimitives.Sum(row) - 1f) <= 1e-4f;
     }
 
     /// <summary>Releases the ONNX Runtime session.</summary>

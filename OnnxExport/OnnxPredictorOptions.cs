@@ -11,4 +11,7 @@ public sealed record OnnxPredictorOptions
     /// Off runs the graph exactly as written, which is what a comparison with the native interpreter wants to test.
     /// </summary>
     public bool OptimizeGraph { get; init; } = true;
+
+    /// <summary>What the model's output rows hold, for <see cref="OnnxPredictor.Predict"/> (default <see cref="OutputKind.Auto"/>).</summary>
+    public OutputKind Output { get; init; } = OutputKind.Auto;
 }

@@ -96,11 +96,9 @@ let kerasCifar =
 
 let dcganGenerator features =
     let up filters = convTranspose2dWith { ConvTranspose2d.defaults with Stride = 2; Padding = 1; Bias = false } filters 4
-    convTranspose2dWith { ConvTranspose2d.defaults with Bias = false } (features * 8) 4 >-> batchNorm >-> relu
-    >-> up (features * 4) >-> batchNorm >-> relu
-    >-> up (features * 2) >-> batchNorm >-> relu
+    convTranspose2dWith { ConvTranspose2d.defaults with Bias = false } (features * 2) 7 >-> batchNorm >-> relu
     >-> up features >-> batchNorm >-> relu
-    >-> up 3 >-> tanh'
+    >-> up 1 >-> tanh'
     |> initWith (Normal 0.02)
 
 let conv1dSignal classes =

@@ -7,7 +7,7 @@ using DataType = Cnn.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace Cnn.Tests.Onnx;
 
-/// <summary>The file <see cref="OnnxExporter.Export"/> writes, read back with the generated protobuf parser.</summary>
+/// <summary>The file <see cref="OnnxExporter.Export(Network, Parameters, string, OnnxExportOptions?)"/> writes, read back with the generated protobuf parser.</summary>
 public sealed class OnnxFileTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("onnx-export-tests-").FullName;

@@ -44,10 +44,31 @@ internal static class OnnxTestSupport
     }
 
     /// <summary>Exports, loads in ONNX Runtime and runs <paramref name="x"/>.</summary>
-    public static Tensor RunExported(Network network, Parameters parameters, Tensor x, bool optimize)
+    public static Tensor RunExported(Network network, Parameters parameters, Tensor x, bool optimize, Parameters? state = null)
     {
-        using var predictor = new OnnxPredictor(OnnxExporter.ToBytes(network, parameters), new OnnxPredictorOptions { OptimizeGraph = optimize });
+        using var predictor = new OnnxPredictor(OnnxExporter.ToBytes(network, parameters, state), new OnnxPredictorOptions { OptimizeGraph = optimize });
         return predictor.Run(x);
+    }
+
+    /// <summary>
+    /// Parameters from the initialiser, with batch-norm scales and shifts redrawn, and a random state (running means in
+    /// [-0.5, 0.5), variances in [0.5, 1.5)): the initial γ = 1, β = 0, mean 0, variance 1 would make batch
+    /// normalisation nearly the identity and hide a wrong export.
+    /// </summary>
+    public static (Parameters Parameters, Parameters State) RandomParametersAndState(Network network, int seed)
+    {
+        var rng = new Random(seed);
+        Tensor Uniform(Shape shape, float low, float high)
+        {
+            var d = new float[shape.Size];
+            for (int i = 0; i < d.Length; i++) d[i] = low + (float)rng.NextDouble() * (high - low);
+            return Tensor.FromArray(d, shape);
+        }
+        var bnPaths = network.Leaves.Where(n => n.Layer is BatchNorm).SelectMany(n => n.ParameterSpecs().Select(s => s.Path)).ToHashSet();
+        var parameters = Initializer.Init(network, seed).Map((path, t) => bnPaths.Contains(path) ? Uniform(t.Shape, 0.5f, 1.5f) : t);
+        var state = Initializer.InitState(network).Map((path, t) =>
+            path.EndsWith("running_var", StringComparison.Ordinal) ? Uniform(t.Shape, 0.5f, 1.5f) : Uniform(t.Shape, -0.5f, 0.5f));
+        return (parameters, state);
     }
 
     /// <summary>A readable description of a network for failure messages: input shape and the leaves with their paths.</summary>

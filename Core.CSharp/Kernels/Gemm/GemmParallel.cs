@@ -1,5 +1,5 @@
-using System.Runtime.Intrinsics;
 using System.Runtime.ExceptionServices;
+using System.Runtime.Intrinsics;
 
 namespace Cnn.Core.Kernels;
 
@@ -9,7 +9,7 @@ namespace Cnn.Core.Kernels;
 /// the calling thread. A worker another caller holds is not waited for: the call just uses fewer threads,
 /// so concurrent callers (e.g. convolution parallel over the batch) neither deadlock nor oversubscribe.
 /// A part a worker has not started by the time the caller finishes its own is taken back and computed by
-/// the caller, so a slow wake-up or a busy core costs at most the single-threaded time.
+/// the caller, so a worker slow to wake (or whose core is busy) costs little more than running single-threaded.
 /// </summary>
 internal static class GemmParallel
 {
@@ -19,7 +19,7 @@ internal static class GemmParallel
     /// </summary>
     private const long MinParallelFlops = 1_500_000;
 
-    /// <summary>Products with at most this many rows read B in place (<see cref="GemmSmallM{TOps, TV}"/>) on the vector paths.</summary>
+    /// <summary>Products with at most this many rows read B in place on the vector paths (<see cref="GemmSmallM{TOps, TV}"/>).</summary>
     public const int SmallRows = 4;
 
     private static readonly GemmWorker?[] s_workers = new GemmWorker?[Math.Max(0, Environment.ProcessorCount - 1)];

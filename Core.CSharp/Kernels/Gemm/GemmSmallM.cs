@@ -3,8 +3,9 @@ using System.Runtime.CompilerServices;
 namespace Cnn.Core.Kernels;
 
 /// <summary>
-/// Products with at most <see cref="GemmParallel.SmallRows"/> rows of C, such as a dense layer at batch 1. Their cost is reading B,
-/// not multiplying: packing B first would cost as much as the whole product, so these kernels read B in place.
+/// Products with at most <see cref="GemmParallel.SmallRows"/> rows of C, such as a dense layer at batch 1. Their
+/// cost is reading B, not multiplying: packing B first would cost as much as the whole product, so these kernels
+/// read B in place.
 /// With B not transposed each element is still one FMA chain in k order, bit-identical to the packed kernels.
 /// With B transposed, rows of A and B are dotted along k: each of the vector's lanes keeps its own FMA chain and
 /// the lanes are summed at the end, an order fixed by the vector width (so not the packed kernels' bits).
@@ -38,7 +39,8 @@ internal static unsafe class GemmSmallM<TOps, TV> where TOps : struct, IVectorOp
         nint rowStep = job.TransA ? 1 : job.K, depthStep = job.TransA ? job.M : 1;
         var none = default(TV);
         int j = n0;
-        // Eight accumulators whatever the row count: fewer independent FMA chains would wait on FMA latency.
+        // Tiles of six to eight accumulators whatever the row count: with fewer independent FMA chains the
+        // kernel would wait on FMA latency (one row of two vectors ran at half the speed of old axpy code).
         if (TR.Value == 1)
             for (; j + 8 * w <= n1; j += 8 * w)
                 AxpyTile<TR, Vectors8, Full>(job, rowStep, depthStep, j, none);
@@ -87,7 +89,7 @@ internal static unsafe class GemmSmallM<TOps, TV> where TOps : struct, IVectorOp
     }
 
     /// <summary>
-    /// Columns [j, j + TV.Value * width) of C's TR rows, each one FMA chain in k order. A masked tile is one vector
+    /// Columns [j, j + TVecs.Value * width) of C's TR rows, each one FMA chain in k order. A masked tile is one vector
     /// whose lanes past the mask are neither read nor written.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

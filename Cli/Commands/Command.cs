@@ -1,0 +1,46 @@
+namespace Cnn.Cli;
+
+/// <summary>What every command shares: <c>--help</c> prints its help (exit 0); a wrong argument prints one line and its usage (exit 2).</summary>
+internal static class Command
+{
+    public static int Run(string name, string help, IEnumerable<string> args, IReadOnlySet<string> flags, Func<Args, int> body)
+    {
+        var list = args.ToList();
+        if (list.Contains("--help") || list.Contains("-h"))
+        {
+            Console.WriteLine(help.TrimEnd());
+            return 0;
+        }
+        try
+        {
+            return body(new Args(list, flags));
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"cnn {name}: {e.Message}");
+            Console.Error.WriteLine(help.TrimEnd());
+            return 2;
+        }
+    }
+
+    /// <summary>A required option.</summary>
+    public static string Required(Args args, string name) =>
+        args.String(name) ?? throw new UsageException($"--{name} is required");
+
+    /// <summary>One of a fixed set of words.</summary>
+    public static string Choice(Args args, string name, string fallback, params string[] allowed)
+    {
+        var v = args.String(name) ?? fallback;
+        return allowed.Contains(v) ? v : throw new UsageException($"--{name} expects one of {string.Join(", ", allowed)}; found '{v}'");
+    }
+
+    /// <summary>An output folder: created; refused when it exists and is not empty, unless <paramref name="force"/>.</summary>
+    public static string OutputFolder(string path, bool force)
+    {
+        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any() && !force)
+            throw new Core.CnnException($"The output folder '{path}' exists and is not empty; choose another --out or pass --force to write into it.");
+        if (File.Exists(path)) throw new Core.CnnException($"The output folder '{path}' is a file.");
+        Directory.CreateDirectory(path);
+        return path;
+    }
+}

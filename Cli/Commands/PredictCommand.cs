@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using Cnn.Core;
+using Cnn.Dsl.Data;
+using Cnn.Dsl.IO;
+using Cnn.Onnx;
+
+namespace Cnn.Cli;
+
+/// <summary><c>cnn predict</c>: an ONNX model in ONNX Runtime, on a labelled data set (accuracy) or on a .npy batch (outputs).</summary>
+internal static class PredictCommand
+{
+    public static readonly string Help = $"""
+        usage: cnn predict --model FILE.onnx (--data SPEC [--seed N] [--limit N] | --input X.npy --output Y.npy) [options]
+
+        Runs a one-input, one-output float ONNX model (such as cnn export writes) in ONNX Runtime.
+        With --data, predicts the class of every held-out example and prints the accuracy; when the model's
+        metadata records a normalisation (a checkpoint trained with --normalize), the images are normalised first.
+        With --input, writes the model's raw output for the batch as float32 .npy.
+
+        options:
+          --model FILE.onnx  the model (required)
+          --data SPEC        {DataSource.Help}; the validation part is used
+          --seed N           the split's seed for mnist (1, as cnn run and cnn train)
+          --limit N          use at most N examples
+          --input X.npy      a batch [N, ...input] (or one example [...input]) of any numeric type
+          --output Y.npy     where to write the output for --input
+          --batch-size N     examples per ONNX Runtime call (256)
+          --threads N        ONNX Runtime's threads per operator (0: its choice)
+          --no-optimize      run the graph exactly as written (no fusions)
+
+        examples:
+          cnn predict --model runs/x/model.onnx --data mnist
+          cnn predict --model model.onnx --input x.npy --output logits.npy
+        """;
+
+    public static int Run(IEnumerable<string> args) =>
+        Command.Run("predict", Help, args, new HashSet<string> { "no-optimize" }, Predict);
+
+    private static int Predict(Args a)
+    {
+        var modelPath = Command.Required(a, "model");
+        var dataSpec = a.String("data");
+        var input = a.String("input");
+        var output = a.String("output");
+        int seed = a.Int("seed", 1);
+        int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
+        int batchSize = a.Int("batch-size", 256, 1);
+        int threads = a.Int("threads", 0, 0);
+        bool optimize = !a.Flag("no-optimize");
+        a.RejectUnknown();
+        if ((dataSpec is null) == (input is null)) throw new UsageException("give either --data SPEC or --input X.npy");
+        if ((input is null) != (output is null)) throw new UsageException("--input and --output go together");
+
+        using var predictor = new OnnxPredictor(modelPath, new OnnxPredictorOptions { IntraOpThreads = threads, OptimizeGraph = optimize });
+        return input is not null ? WriteOutputs(predictor, input, output!) : Evaluate(predictor, modelPath, dataSpec!, seed, limit, batchSize);
+    }
+
+    private static int WriteOutputs(OnnxPredictor predictor, string input, string output)
+    {
+        var x = Npy.ReadTensor(input);
+        var perSample = predictor.InputDimensions.Skip(1).ToArray();
+        if (x.Shape.Rank == perSample.Length && x.Shape.Select(d => (long)d).Zip(perSample).All(p => p.Second < 0 || p.First == p.Second))
+            x = x.Reshape(x.Shape.PrependBatch(1));
+        var y = predictor.Run(x);
+        Npy.Write(output, y);
+        Console.WriteLine($"{input} {x.Shape} -> {output} {y.Shape}");
+        return 0;
+    }
+
+    private static int Evaluate(OnnxPredictor predictor, string modelPath, string spec, int seed, int? limit, int batchSize)
+    {
+        var test = DataSource.Load(spec, seed, limit).Validation;
+        if (predictor.Metadata.TryGetValue("normalization", out var text))
+        {
+            var normalization = Normalization.Parse(text);
+            test = normalization.Apply(test);
+            Console.WriteLine($"normalising the images as the model's metadata records: {text}");
+        }
+        var clock = Stopwatch.StartNew();
+        int correct = 0;
+        double confidence = 0;
+        for (int start = 0; start < test.Count; start += batchSize)
+        {
+            var batch = test.Batch(start, Math.Min(batchSize, test.Count - start));
+            var predictions = predictor.Predict(batch.Images);
+            for (int i = 0; i < predictions.Count; i++)
+            {
+                if (predictions[i].Class == batch.Labels[i]) correct++;
+                confidence += predictions[i].Probability;
+            }
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"{modelPath} on {test.Count} held-out examples of '{spec}' (seed {seed}) in ONNX Runtime:");
+        Console.WriteLine($"  accuracy {(double)correct / test.Count:P2} ({correct}/{test.Count}), mean confidence {confidence / test.Count:P1}, " +
+                          $"{seconds:F2} s ({test.Count / Math.Max(seconds, 1e-9):F0} examples/s)");
+        return 0;
+    }
+}

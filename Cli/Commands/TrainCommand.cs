@@ -1,0 +1,194 @@
+using System.Globalization;
+using Cnn.Cli.Pictures;
+using Cnn.Core;
+using Cnn.Core.Kernels;
+using Cnn.Dsl;
+using Cnn.Dsl.Data;
+using Cnn.Dsl.IO;
+
+namespace Cnn.Cli;
+
+/// <summary><c>cnn train</c>: trains a zoo network on a data set and fills a run folder with checkpoints, metrics and pictures.</summary>
+internal static class TrainCommand
+{
+    /// <summary>The exit code after Ctrl+C: 128 + SIGINT, as shells report it.</summary>
+    public const int InterruptedExitCode = 130;
+
+    public const string CheckpointFile = "checkpoint.safetensors";
+    public const string MetricsFile = "metrics.csv";
+
+    public const string Help = $"""
+        usage: cnn train [options]
+
+        Trains a zoo network and writes everything into a run folder:
+          {CheckpointFile}   parameters, network state and optimizer state (safetensors; metadata names the
+                                   network, data, seed, optimizer and normalisation), rewritten after every epoch
+          {MetricsFile}              epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds
+          loss.png, accuracy.png   training and validation curves
+          filters-initial.png, filters-final.png   the first convolution's filters, one tile per filter
+          input.png, features-LAYER.png            one validation input and its maps at every convolution
+          confusion.png            the confusion matrix on the validation set
+          summary.txt              the network's layer table
+        On a terminal a progress bar shows batches, loss, accuracy, speed and time left; otherwise plain lines.
+        Ctrl+C stops after the current batch, saves a checkpoint that --resume continues exactly, draws the
+        pictures and exits with code 130.
+
+        options:
+          --model NAME           zoo network (simple-convnet); see `cnn summary --help` for the names
+          --data SPEC            {DataSource.Help} (mnist)
+          --epochs N             passes over the training data (5)
+          --batch-size N         examples per step (100)
+          --optimizer NAME       sgd | momentum (0.9) | nesterov (0.9) | adam (adam)
+          --lr X                 learning rate (0.001 for adam, 0.05 otherwise)
+          --seed N               initialisation, split, shuffling, dropout and augmentation (1)
+          --augment              random transforms each epoch: shifts <= 2 px and rotations <= 10 degrees for
+                                 digits; horizontal flips and 4-px-padded random crops for CIFAR-10
+          --normalize            standardise each channel with the training set's mean and deviation
+          --limit N              use at most N training and N validation examples (quick runs)
+          --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force
+          --force                write into a non-empty --out
+          --resume F             continue from a checkpoint of this command (same data and options)
+          --quiet                print nothing but errors
+          --json                 print one JSON object per line: an "epoch" event per epoch, a "done" event at the end
+
+        examples:
+          cnn train --epochs 3
+          cnn train --model lenet5 --optimizer momentum --lr 0.05 --augment --out runs/lenet
+          cnn train --model keras-cifar --data cifar:/data/cifar-10-batches-bin --normalize --augment
+          cnn train --data idx:/data/fashion --epochs 10 --json > log.jsonl
+          cnn train --model vgg-small --data folder:photos --normalize --epochs 20
+          cnn train --resume runs/lenet/{CheckpointFile} --out runs/lenet --epochs 6
+        """;
+
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static int Run(IEnumerable<string> args) =>
+        Command.Run("train", Help, args, new HashSet<string> { "augment", "normalize", "force", "quiet", "json" }, Train);
+
+    private static int Train(Args a)
+    {
+        var modelName = a.String("model") ?? "simple-convnet";
+        var dataSpec = a.String("data") ?? "mnist";
+        int epochs = a.Int("epochs", 5, 1);
+        int batchSize = a.Int("batch-size", 100, 1);
+        var optName = Command.Choice(a, "optimizer", "adam", "sgd", "momentum", "nesterov", "adam");
+        float lr = a.Float("lr", optName == "adam" ? 1e-3f : 0.05f);
+        int seed = a.Int("seed", 1);
+        bool augment = a.Flag("augment"), normalize = a.Flag("normalize"), force = a.Flag("force"), quiet = a.Flag("quiet"), json = a.Flag("json");
+        int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
+        var resumePath = a.String("resume");
+        var outDir = a.String("out") ?? (resumePath is not null ? Path.GetDirectoryName(Path.GetFullPath(resumePath))!
+            : Path.Combine("runs", $"{modelName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", Inv)}"));
+        a.RejectUnknown();
+        if (quiet && json) throw new UsageException("--quiet and --json exclude each other");
+        DataSource.CheckSpec(dataSpec);
+        if (!Zoo.Names.Contains(modelName)) throw new UsageException($"--model: unknown network '{modelName}'; known: {string.Join(", ", Zoo.Names)}");
+        Optimizer optimizer = optName switch
+        {
+            "sgd" => new Sgd(lr),
+            "momentum" => new Sgd(lr, 0.9f),
+            "nesterov" => new Sgd(lr, 0.9f, Nesterov: true),
+            _ => new Adam(lr),
+        };
+
+        var style = json ? ReportStyle.Json : quiet ? ReportStyle.Quiet : Console.IsOutputRedirected ? ReportStyle.Lines : ReportStyle.Bar;
+        var report = new TrainReporter(style, epochs, batchSize, Console.Out);
+        var net = Zoo.ByName(modelName);
+        TrainingCheckpoint? resume = resumePath is null ? null : Checkpoint.Load(resumePath);
+        if (resume is not null && resume.Metadata.GetValueOrDefault(Model.NetworkKey) != modelName)
+            throw new CnnException($"The checkpoint '{resumePath}' is of network '{resume.Metadata.GetValueOrDefault(Model.NetworkKey)}'; --model is '{modelName}'.");
+
+        report.Info($"data: {dataSpec}");
+        var data = DataSource.Load(dataSpec, seed, limit, net.InputShape);
+        if (data.Train.Images.Shape.DropBatch() != net.InputShape)
+            throw new CnnException($"The data '{dataSpec}' has examples of shape {data.Train.Images.Shape.DropBatch()}; network '{modelName}' takes {net.InputShape}. " +
+                "Networks for 1x28x28 digits: simple-convnet, lenet5; for 3x32x32 CIFAR-10: keras-cifar, vgg-small.");
+        var (train, validation) = (data.Train, data.Validation);
+        Normalization? norm = null;
+        if (resume?.Metadata.TryGetValue("normalization", out var saved) == true) norm = Normalization.Parse(saved);
+        else if (normalize) norm = Normalization.Fit(train.Images);
+        if (norm is not null) (train, validation) = (norm.Apply(train), norm.Apply(validation));
+
+        Command.OutputFolder(outDir, force || resume is not null);
+        var checkpointPath = Path.Combine(outDir, CheckpointFile);
+        var metricsPath = Path.Combine(outDir, MetricsFile);
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, "summary.txt"),
+            System.Text.Encoding.UTF8.GetBytes($"Network '{modelName}', input (N, {string.Join(", ", net.InputShape)})\n{Summary.Format(net)}"));
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [Model.NetworkKey] = modelName, ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName,
+            ["lr"] = lr.ToString("R", Inv), ["batch_size"] = batchSize.ToString(Inv), ["augment"] = augment ? "true" : "false",
+            ["classes"] = string.Join(",", data.ClassNames),
+        };
+        if (norm is not null) meta["normalization"] = norm.Format();
+
+        var init = Initializer.Init(net, seed);
+        if (resume is null) PictureSet.WriteFilters(outDir, net, init, "initial");
+        var rows = resume is not null && File.Exists(metricsPath)
+            ? EpochRow.ReadCsv(metricsPath).Where(r => r.Epoch < resume.Epoch).ToList()
+            : new List<EpochRow>();
+        report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {lr}, batch {batchSize}, " +
+            $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}, {BatchParallel.Workers} thread(s); run folder {outDir}"));
+
+        void OnEpoch(EpochStats e)
+        {
+            rows.Add(new EpochRow(e.Epoch, e.TrainLoss, e.TrainAccuracy, e.Validation!.Loss, e.Validation.Accuracy, e.Elapsed.TotalSeconds));
+            EpochRow.WriteCsv(metricsPath, rows);
+            report.Epoch(e, checkpointPath);
+        }
+        void OnCheckpoint(TrainingCheckpoint cp) => Checkpoint.Save(checkpointPath, cp with { Metadata = meta });
+
+        using var stop = new CancellationTokenSource();
+        void OnCtrlC(object? sender, ConsoleCancelEventArgs e)
+        {
+            e.Cancel = true;
+            stop.Cancel();
+            report.Info("Ctrl+C: stopping after the current batch and saving a checkpoint…");
+        }
+        Console.CancelKeyPress += OnCtrlC;
+        TrainResult result;
+        try
+        {
+            var options = new TrainOptions(epochs, batchSize, optimizer, seed);
+            var progress = style is ReportStyle.Bar or ReportStyle.Lines ? report : null;
+            if (!augment)
+            {
+                result = Trainer.Fit(net, init, train, options, validation, progress, OnEpoch, null, stop.Token, resume, OnCheckpoint);
+            }
+            else
+            {
+                // One call per epoch, each on freshly augmented data; the checkpoint carries the optimizer state across calls.
+                var cp = resume;
+                do
+                {
+                    int epoch = cp?.Epoch ?? 1;
+                    var augmented = Augment.Apply(train, data.Augmentation, unchecked(seed * 7919 + epoch));
+                    result = Trainer.Fit(net, init, augmented, options with { Epochs = Math.Min(epoch, epochs) }, validation, progress, OnEpoch, null, stop.Token, cp, OnCheckpoint);
+                    cp = result.Checkpoint;
+                }
+                while (cp.Epoch <= epochs && cp.Batch == 0 && !stop.IsCancellationRequested);
+            }
+        }
+        finally
+        {
+            Console.CancelKeyPress -= OnCtrlC;
+        }
+        report.EndBar();
+        bool interrupted = result.Checkpoint.Epoch <= epochs;
+
+        var model = new Model(modelName, net, result.Parameters, result.State, meta);
+        var pictures = PictureSet.Write(outDir, model, "final", validation, data.ClassNames, rows);
+        var last = rows.LastOrDefault();
+        report.Info(interrupted
+            ? $"interrupted at epoch {result.Checkpoint.Epoch}, batch {result.Checkpoint.Batch}: checkpoint {checkpointPath} (continue with --resume)"
+            : string.Create(Inv, $"done: validation accuracy {last?.ValidationAccuracy * 100:F2}%; checkpoint {checkpointPath}"));
+        report.Info($"pictures: {string.Join(", ", pictures.Select(Path.GetFileName))}");
+        report.Done(new Dictionary<string, object?>
+        {
+            ["event"] = "done", ["interrupted"] = interrupted, ["epochs_completed"] = rows.Count,
+            ["val_accuracy"] = last?.ValidationAccuracy, ["val_loss"] = last?.ValidationLoss,
+            ["checkpoint"] = checkpointPath, ["metrics"] = metricsPath, ["pictures"] = pictures,
+        });
+        return interrupted ? InterruptedExitCode : 0;
+    }
+}

@@ -1,0 +1,119 @@
+using TorchSharp;
+using static TorchSharp.torch.nn.functional;
+using TorchTensor = TorchSharp.torch.Tensor;
+using TorchModuleBase = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Cnn.Interop.LibTorch;
+
+// The modules TorchSharp lacks. Each registers its children, parameters and buffers under the names the paths use, and
+// turns off the registration of fields by reflection, which would register the same children a second time under the
+// fields' names.
+
+/// <summary>Branches run on the same input, their outputs summed or concatenated along channels (the DSL's <c>FanOut</c>).</summary>
+internal sealed class FanOutModule : TorchModuleBase
+{
+    private readonly TorchModuleBase[] _branches;
+    private readonly bool _concat;
+
+    public FanOutModule(IReadOnlyList<(string Name, TorchModuleBase Module)> branches, bool concat) : base(concat ? "FanOutConcat" : "FanOutSum")
+    {
+        _branches = branches.Select(b => b.Module).ToArray();
+        _concat = concat;
+        foreach (var (name, module) in branches) register_module(name, module);
+    }
+
+    public override TorchTensor forward(TorchTensor input)
+    {
+        if (_concat) return torch.cat(_branches.Select(b => b.call(input)).ToArray(), 1);
+        var sum = _branches[0].call(input);
+        for (int i = 1; i < _branches.Length; i++) sum = sum + _branches[i].call(input);
+        return sum;
+    }
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary><c>block(x) + shortcut(x)</c>, the children named <c>block</c> and <c>shortcut</c> as the DSL's paths are.</summary>
+internal sealed class ResidualModule : TorchModuleBase
+{
+    private readonly TorchModuleBase _block;
+    private readonly TorchModuleBase _shortcut;
+
+    public ResidualModule(TorchModuleBase block, TorchModuleBase shortcut) : base("Residual")
+    {
+        _block = block;
+        _shortcut = shortcut;
+        register_module("block", block);
+        register_module("shortcut", shortcut);
+    }
+
+    public override TorchTensor forward(TorchTensor input) => _block.call(input) + _shortcut.call(input);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>Max pooling across channels (the DSL's <c>ChannelMaxPool</c>).</summary>
+internal sealed class ChannelMaxPoolModule(int kernel, int stride) : TorchModuleBase("ChannelMaxPool")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.ChannelMaxPool(input, kernel, stride);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>Global max or average pooling over every spatial axis, where no adaptive pooling module serves (more than three spatial axes; 3-d max).</summary>
+internal sealed class GlobalPoolModule(bool max) : TorchModuleBase(max ? "GlobalMaxPool" : "GlobalAvgPool")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.GlobalPool(input, max);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>3-d average pooling of an input smaller than the window, which <c>nn.AvgPool3d</c> rejects (see <see cref="TorchOps.AvgPool3d"/>).</summary>
+internal sealed class AvgPool3dModule(int kernel, int stride, int pad, bool countIncludePad) : TorchModuleBase("AvgPool3d")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.AvgPool3d(input, kernel, stride, pad, countIncludePad);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>Gives each sample a new shape (the DSL's <c>Reshape</c>; <c>nn.Unflatten</c> only splits one axis).</summary>
+internal sealed class ReshapeModule(long[] sampleShape) : TorchModuleBase("Reshape")
+{
+    public override TorchTensor forward(TorchTensor input) => input.reshape(new[] { input.shape[0] }.Concat(sampleShape).ToArray());
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>
+/// Batch normalisation under a <c>Freeze</c>: always in inference mode, whatever <c>train()</c> says, with fixed running
+/// statistics and parameters that do not require gradients (Keras's <c>trainable = False</c>, as the DSL defines it).
+/// The parameters and buffers carry nn.BatchNorm's names, so a saved file reads the same.
+/// </summary>
+internal sealed class FrozenBatchNormModule : TorchModuleBase
+{
+    private readonly TorchTensor _weight;
+    private readonly TorchTensor _bias;
+    private readonly TorchTensor _runningMean;
+    private readonly TorchTensor _runningVar;
+    private readonly double _epsilon;
+
+    public FrozenBatchNormModule(long features, double epsilon) : base("FrozenBatchNorm")
+    {
+        _epsilon = epsilon;
+        var weight = new TorchSharp.Modules.Parameter(torch.ones(features), requires_grad: false);
+        var bias = new TorchSharp.Modules.Parameter(torch.zeros(features), requires_grad: false);
+        _weight = weight;
+        _bias = bias;
+        _runningMean = torch.zeros(features);
+        _runningVar = torch.ones(features);
+        register_parameter("weight", weight);
+        register_parameter("bias", bias);
+        register_buffer("running_mean", _runningMean);
+        register_buffer("running_var", _runningVar);
+    }
+
+    public override TorchTensor forward(TorchTensor input) =>
+        batch_norm(input, _runningMean, _runningVar, _weight, _bias, training: false, eps: _epsilon);
+
+    protected override void RegisterComponents() { }
+}

@@ -1,0 +1,63 @@
+using TorchSharp;
+using static TorchSharp.torch.nn.functional;
+using TorchTensor = TorchSharp.torch.Tensor;
+
+namespace Cnn.Interop.LibTorch;
+
+/// <summary>
+/// The few layer computations LibTorch has no single operation for, shared by the functional interpreter
+/// (<see cref="TorchNetwork"/>) and the module translator (<see cref="TorchModule"/>) so that both compute them alike.
+/// </summary>
+internal static class TorchOps
+{
+    /// <summary>
+    /// Max pooling across channels of <c>[N, C, spatial...]</c>: channels are moved to the last axis and pooled with
+    /// <c>max_pool1d</c>, whose gradient goes to the first maximum of each window, as the im2col kernel's does.
+    /// </summary>
+    public static TorchTensor ChannelMaxPool(TorchTensor x, int kernel, int stride)
+    {
+        var shape = x.shape;
+        var bySite = x.flatten(2).transpose(1, 2);
+        var pooled = max_pool1d(bySite, kernel, stride);
+        var dims = (long[])shape.Clone();
+        dims[1] = pooled.shape[2];
+        return pooled.transpose(1, 2).reshape(dims);
+    }
+
+    /// <summary>
+    /// The maximum or mean of each channel over every spatial axis, kept as axes of size one, for any rank (the
+    /// adaptive pooling modules stop at three spatial axes). The maximum's gradient goes to one element, as the kernel's does.
+    /// </summary>
+    public static TorchTensor GlobalPool(TorchTensor x, bool max)
+    {
+        var dims = x.shape.Select((d, i) => i < 2 ? d : 1L).ToArray();
+        var sites = x.flatten(2);
+        var pooled = max ? sites.max(2, keepdim: true).values : sites.mean(new long[] { 2 }, keepdim: true);
+        return pooled.reshape(dims);
+    }
+
+    /// <summary>Whether <c>avg_pool3d</c> accepts an input of this per-sample shape <c>[C, D, H, W]</c> for this window.</summary>
+    /// <remarks>
+    /// LibTorch's <c>avg_pool3d</c> (unlike its 1-d and 2-d average pooling and every max pooling) rejects an input smaller
+    /// than the window before padding, although the padded input holds whole windows; the DSL allows it, as ONNX does.
+    /// </remarks>
+    public static bool AvgPool3dAccepts(IEnumerable<long> sampleShape, int kernel) => sampleShape.Skip(1).All(d => d >= kernel);
+
+    /// <summary>
+    /// 3-d average pooling for every input the DSL allows: <c>avg_pool3d</c> itself where it accepts the input, else the same
+    /// padding applied explicitly first. With <paramref name="countIncludePad"/> the divisor is the whole window either way;
+    /// without, the average of the padded input is divided by the share of real elements in each window.
+    /// </summary>
+    public static TorchTensor AvgPool3d(TorchTensor x, int kernel, int stride, int pad, bool countIncludePad)
+    {
+        long[] k = { kernel, kernel, kernel }, s = { stride, stride, stride };
+        if (AvgPool3dAccepts(x.shape.Skip(1), kernel))
+            return avg_pool3d(x, k, s, new long[] { pad, pad, pad }, count_include_pad: countIncludePad);
+        var pads = Enumerable.Repeat((long)pad, 6).ToArray();
+        var sum = avg_pool3d(torch.nn.functional.pad(x, pads), k, s);
+        if (countIncludePad) return sum;
+        TorchTensor share;
+        using (torch.no_grad()) share = avg_pool3d(torch.nn.functional.pad(torch.ones_like(x), pads), k, s);
+        return sum / share;
+    }
+}

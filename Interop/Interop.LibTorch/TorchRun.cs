@@ -1,0 +1,138 @@
+using Cnn.Core;
+using Cnn.Core.Kernels;
+using Cnn.Dsl;
+using TorchSharp;
+using static TorchSharp.torch.nn.functional;
+using TorchTensor = TorchSharp.torch.Tensor;
+
+namespace Cnn.Interop.LibTorch;
+
+/// <summary>
+/// One forward pass of the LibTorch interpreter: the rule of every layer kind and combinator, written with TorchSharp's
+/// functional operations. Adding a layer kind means adding one case to the switch in <see cref="Leaf"/>.
+/// </summary>
+/// <remarks>
+/// It follows <see cref="Apply"/> rule for rule where the two must agree to be comparable: layers under a
+/// <see cref="Freeze"/> run in inference mode; dropout in training multiplies by the mask Apply draws for the same
+/// seed and path; batch norm in training updates the running statistics it is given, in place, as PyTorch's
+/// <c>batch_norm</c> does. Nothing is disposed here: the caller runs it inside a dispose scope.
+/// </remarks>
+internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> parameters, IReadOnlyDictionary<string, TorchTensor> state, Mode mode, int seed)
+{
+    public TorchTensor Node(Node node, TorchTensor x)
+    {
+        switch (node.Layer)
+        {
+            case Serial:
+                foreach (var child in node.Children) x = Node(child, x);
+                return x;
+            case FanOut { Join: Join.Concat }:
+                return torch.cat(node.Children.Select(c => Node(c, x)).ToArray(), 1);
+            case FanOut or Residual:
+            {
+                TorchTensor? sum = null;
+                foreach (var child in node.Children)
+                {
+                    var y = Node(child, x);
+                    sum = sum is null ? y : sum + y;
+                }
+                return sum!;
+            }
+            case Freeze:
+                return Node(node.Children[0], x);
+            case LeafLayer:
+                return Leaf(node, x);
+            default:
+                throw NoRule(node);
+        }
+    }
+
+    private TorchTensor Leaf(Node node, TorchTensor x)
+    {
+        bool train = mode == Mode.Train && !node.Frozen;
+        TorchTensor Param(string name) => Lookup(parameters, node, name, "parameter");
+        TorchTensor? Bias(bool used) => used ? Param("bias") : null;
+        switch (node.Layer)
+        {
+            case Conv2d c:
+                return conv2d(x, Param("weight"), Bias(c.UseBias), new long[] { c.StrideH, c.StrideW }, new long[] { c.PadH, c.PadW },
+                    new long[] { c.DilationH, c.DilationW }, c.Groups);
+            case Conv1d c:
+                return conv1d(x, Param("weight"), Bias(c.UseBias), c.Stride, c.Pad, c.Dilation, c.Groups);
+            case Conv3d c:
+                return conv3d(x, Param("weight"), Bias(c.UseBias), Three(c.Stride), Three(c.Pad));
+            case ConvTranspose2d t:
+                return conv_transpose2d(x, Param("weight"), Bias(t.UseBias), Two(t.Stride), Two(t.Pad), Two(t.OutputPad));
+            case Dense d:
+                return linear(x, Param("weight"), Bias(d.UseBias));
+            case MaxPool2d m:
+                return max_pool2d(x, new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
+            case AvgPool2d a:
+                return avg_pool2d(x, new long[] { a.KernelH, a.KernelW }, new long[] { a.StrideH, a.StrideW }, new long[] { a.PadH, a.PadW },
+                    ceil_mode: a.CeilMode, count_include_pad: a.CountIncludePad);
+            case PoolNd { Op: PoolOp.Max } pn when node.Input.Rank == 2:
+                return max_pool1d(x, pn.Kernel, pn.Stride, pn.Pad);
+            case PoolNd pn when node.Input.Rank == 2:
+                return avg_pool1d(x, pn.Kernel, pn.Stride, pn.Pad, count_include_pad: pn.CountIncludePad);
+            case PoolNd { Op: PoolOp.Max } pn:
+                return max_pool3d(x, Three(pn.Kernel), Three(pn.Stride), Three(pn.Pad));
+            case PoolNd pn:
+                return TorchOps.AvgPool3d(x, pn.Kernel, pn.Stride, pn.Pad, pn.CountIncludePad);
+            case GlobalPool gp:
+                return TorchOps.GlobalPool(x, gp.Op == PoolOp.Max);
+            case ChannelMaxPool cm:
+                return TorchOps.ChannelMaxPool(x, cm.Kernel, cm.Stride);
+            case Relu:
+                return relu(x);
+            case LeakyRelu l:
+                return leaky_relu(x, l.Slope);
+            case Elu e:
+                return elu(x, e.Alpha);
+            case Sigmoid:
+                return torch.sigmoid(x);
+            case Tanh:
+                return torch.tanh(x);
+            case Softmax s:
+                return softmax(x, s.Axis);
+            case LogSoftmax s:
+                return log_softmax(x, s.Axis);
+            case Lrn l:
+                return local_response_norm(x, l.Size, l.Alpha, l.Beta, l.K);
+            case Dropout d when train && d.P > 0f:
+            {
+                // Our mask, not LibTorch's generator: the mask depends only on the shape, the seed and the path, so the
+                // kernel's mask for a zero tensor of x's shape is the one Apply multiplies by.
+                var shape = new Shape(x.shape.Select(v => checked((int)v)).ToArray());
+                var mask = DropoutKernel.Forward(Tensor.Zeros(shape), d.P, PathHash.Generator(seed, node.Path)).Mask;
+                return x * TorchTensors.ToTorch(mask);
+            }
+            case Dropout or Identity:
+                return x;
+            case BatchNorm bn:
+                // In training, batch_norm normalises with the batch's statistics and updates the running ones in place,
+                // the variance unbiased, exactly as PyTorch's nn.BatchNorm does.
+                return batch_norm(x, Lookup(state, node, "running_mean", "state tensor"), Lookup(state, node, "running_var", "state tensor"),
+                    Param("weight"), Param("bias"), train, bn.Momentum, bn.Epsilon);
+            case Flatten or Reshape:
+                return x.reshape(node.Output.PrependBatch(checked((int)x.shape[0])).Select(d => (long)d).ToArray());
+            default:
+                throw NoRule(node);
+        }
+    }
+
+    private static long[] Two(int v) => new long[] { v, v };
+
+    private static long[] Three(int v) => new long[] { v, v, v };
+
+    private static TorchTensor Lookup(IReadOnlyDictionary<string, TorchTensor> from, Node node, string name, string what)
+    {
+        string path = Network.Join(node.Path, name);
+        return from.TryGetValue(path, out var t) ? t
+            : throw new CnnException($"Layer '{Describe(node)}' ({node.Layer.GetType().Name}): no {what} at path '{path}'.");
+    }
+
+    public static string Describe(Node node) => node.Path.Length == 0 ? "<root>" : node.Path;
+
+    private static CnnException NoRule(Node node) =>
+        new($"Layer '{Describe(node)}': the LibTorch interpreter has no rule for layer type {node.Layer.GetType().Name}.");
+}

@@ -1,0 +1,165 @@
+using Cnn.Core;
+using Cnn.Dsl;
+using FormatException = Cnn.Core.FormatException;
+
+namespace Cnn.Onnx;
+
+/// <summary>
+/// Builds the layer tree of an imported graph. The exporter names each node after its layer's path
+/// (<c>block1/conv2</c>), so the tree is first rebuilt from the names: consecutive items that share a first path
+/// segment form a nested <see cref="Serial"/> of that name, and each layer takes its last segment; a model exported
+/// here thus comes back with its nesting and its parameter paths. When the names do not describe a tree whose paths
+/// are those names (a model made elsewhere, such as <c>/features/Conv_0</c>), the tree is built flat, with default names.
+/// </summary>
+internal sealed class ImportTree
+{
+    private readonly Dictionary<Layer, LeafItem?> _leaves = new(ReferenceEqualityComparer.Instance);
+    private readonly bool _named;
+
+    private ImportTree(bool named) => _named = named;
+
+    /// <summary>The network and, for each leaf that came from the graph, its resolved node and item.</summary>
+    public static (Network Network, List<(Node Node, LeafItem Item)> Leaves) Build(IReadOnlyList<ImportItem> items, Shape input, string source)
+    {
+        try
+        {
+            var named = new ImportTree(named: true);
+            var network = Network.Create(named.Root(items), input);
+            var leaves = named.Match(network);
+            if (leaves.All(l => l.Node.Path == l.Item.NodeName)) return (network, leaves);
+        }
+        catch (Exception e) when (e is NamingMismatch or ShapeException)
+        {
+            // The names are only a hint; the flat tree below is always valid.
+        }
+        var plain = new ImportTree(named: false);
+        try
+        {
+            var network = Network.Create(plain.Root(items), input);
+            return (network, plain.Match(network));
+        }
+        catch (ShapeException e)
+        {
+            throw new FormatException($"ONNX model from {source}: the imported layers do not fit together: {e.Message}", e);
+        }
+    }
+
+    private Layer Root(IReadOnlyList<ImportItem> items)
+    {
+        if (items.Count == 0) return new Serial(Record(new Identity(), null));
+        if (!_named) return new Serial(items.Select(Plain));
+        // An unnamed root adds nothing to paths, so a root Serial named "net" comes back as its only child.
+        return new Serial(Sequence(items, ""));
+    }
+
+    private List<(Node Node, LeafItem Item)> Match(Network network)
+    {
+        var result = new List<(Node Node, LeafItem Item)>();
+        foreach (var node in network.Leaves)
+        {
+            // A leaf not recorded is the identity shortcut a Residual adds for itself.
+            if (_leaves.TryGetValue(node.Layer, out var item) && item is not null) result.Add((node, item));
+        }
+        if (result.Count != _leaves.Values.Count(i => i is not null)) throw new NamingMismatch();
+        return result;
+    }
+
+    private Layer Record(LeafLayer layer, LeafItem? item)
+    {
+        _leaves.Add(layer, item);
+        return layer;
+    }
+
+    private Layer Plain(ImportItem item) => item switch
+    {
+        LeafItem leaf => Record(leaf.Layer, leaf),
+        JoinItem { Op: "Add" } j => new Residual(PlainBranch(j.Branches[0]), j.Shortcut is null ? null : PlainBranch(j.Shortcut)),
+        JoinItem j => new FanOut(j.Op == "Sum" ? Join.Sum : Join.Concat, j.Branches.Select(PlainBranch)),
+        _ => throw new InvalidOperationException(item.GetType().Name),
+    };
+
+    private Layer PlainBranch(IReadOnlyList<ImportItem> items) => items.Count switch
+    {
+        0 => Record(new Identity(), null),
+        1 => Plain(items[0]),
+        _ => new Serial(items.Select(Plain)),
+    };
+
+    /// <summary>The layers of a chain of items whose node names all lie under path <paramref name="prefix"/>.</summary>
+    private List<Layer> Sequence(IReadOnlyList<ImportItem> items, string prefix)
+    {
+        items = Absorb(items);
+        var layers = new List<Layer>();
+        for (int i = 0; i < items.Count;)
+        {
+            var segments = Relative(items[i].NodeName, prefix);
+            if (segments.Length == 1)
+            {
+                layers.Add(Named(items[i], prefix, segments[0]));
+                i++;
+                continue;
+            }
+            int end = i + 1;
+            while (end < items.Count && Relative(items[end].NodeName, prefix) is { Length: > 1 } s && s[0] == segments[0]) end++;
+            layers.Add(new Serial(Sequence(items.Skip(i).Take(end - i).ToArray(), Network.Join(prefix, segments[0]))) { Name = segments[0] });
+            i = end;
+        }
+        return layers;
+    }
+
+    /// <summary>
+    /// A FanOut of one branch does not fork: its branch's nodes come before its Sum or Concat in the chain. The
+    /// names tell them apart from the layers before the FanOut (<c>sum1/conv1</c> lies under <c>sum1</c>).
+    /// </summary>
+    private static List<ImportItem> Absorb(IReadOnlyList<ImportItem> items)
+    {
+        var result = new List<ImportItem>();
+        foreach (var item in items)
+        {
+            if (item is JoinItem { Op: "Sum" or "Concat", Branches: [{ Count: 0 }] } join)
+            {
+                int start = result.Count;
+                while (start > 0 && result[start - 1].NodeName.StartsWith(join.NodeName + "/", StringComparison.Ordinal)) start--;
+                if (start < result.Count)
+                {
+                    var branch = result.GetRange(start, result.Count - start);
+                    result.RemoveRange(start, branch.Count);
+                    result.Add(join with { Branches = new[] { branch } });
+                    continue;
+                }
+            }
+            result.Add(item);
+        }
+        return result;
+    }
+
+    private Layer Named(ImportItem item, string prefix, string name)
+    {
+        string path = Network.Join(prefix, name);
+        return item switch
+        {
+            LeafItem leaf => Record(leaf.Layer with { Name = name }, leaf),
+            JoinItem { Op: "Add" } j => new Residual(NamedBranch(j.Branches[0], path), j.Shortcut is null ? null : NamedBranch(j.Shortcut, path)) { Name = name },
+            JoinItem j => new FanOut(j.Op == "Sum" ? Join.Sum : Join.Concat, j.Branches.Select(b => NamedBranch(b, path))) { Name = name },
+            _ => throw new InvalidOperationException(item.GetType().Name),
+        };
+    }
+
+    private Layer NamedBranch(IReadOnlyList<ImportItem> items, string path)
+    {
+        if (items.Count == 0) return Record(new Identity(), null);
+        var layers = Sequence(items, path);
+        return layers.Count == 1 ? layers[0] : throw new NamingMismatch();
+    }
+
+    private static string[] Relative(string name, string prefix)
+    {
+        if (prefix.Length > 0 && !name.StartsWith(prefix + "/", StringComparison.Ordinal)) throw new NamingMismatch();
+        var segments = (prefix.Length > 0 ? name[(prefix.Length + 1)..] : name).Split('/');
+        if (segments.Any(s => s.Length == 0)) throw new NamingMismatch();
+        return segments;
+    }
+
+    /// <summary>The node names do not describe a tree; the flat tree is used instead.</summary>
+    private sealed class NamingMismatch : Exception;
+}

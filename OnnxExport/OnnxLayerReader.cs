@@ -1,0 +1,579 @@
+using Cnn.Core;
+using Cnn.Dsl;
+using Cnn.Onnx.Proto;
+using AttributeType = Cnn.Onnx.Proto.AttributeProto.Types.AttributeType;
+using FormatException = Cnn.Core.FormatException;
+
+namespace Cnn.Onnx;
+
+/// <summary>A piece of an imported graph: a leaf layer or a join of branches, with the name of its (first) node and its per-sample output shape.</summary>
+internal abstract record ImportItem(string NodeName, Shape Output);
+
+/// <summary>One leaf layer read from one ONNX node (or a few), with its parameters and state by local name.</summary>
+internal sealed record LeafItem(LeafLayer Layer, string NodeName, Shape Output,
+    IReadOnlyList<(string Local, Tensor Value)> Parameters, IReadOnlyList<(string Local, Tensor Value)> State) : ImportItem(NodeName, Output);
+
+/// <summary>
+/// Branches from one value that meet in a Sum, Concat (a <see cref="FanOut"/>) or Add (a <see cref="Residual"/>: the first
+/// branch is the block, the second the shortcut, null for the identity).
+/// </summary>
+internal sealed record JoinItem(string Op, string NodeName, Shape Output, IReadOnlyList<IReadOnlyList<ImportItem>> Branches, IReadOnlyList<ImportItem>? Shortcut)
+    : ImportItem(NodeName, Output);
+
+/// <summary>
+/// The import rule of each supported operation: the mirror of the exporter's <c>EmitLeaf</c>, in one switch. Each
+/// rule reads the node's attributes (every attribute it does not know is refused, so that nothing is silently
+/// ignored), resolves ONNX's conventions (auto_pad, output_shape, transB, Gemm's alpha and beta, Reshape's 0 and
+/// -1) into the layer's parameters, and refuses what no layer of this project expresses with a
+/// <see cref="OnnxUnsupportedException"/> that names the operation and the node.
+/// </summary>
+internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> constants, long opset, int? staticBatch, string source, Func<string, bool> isRead)
+{
+    /// <summary>The operations read as one leaf layer.</summary>
+    public static readonly IReadOnlySet<string> LeafOperations = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Elu",
+        "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LRN", "BatchNormalization", "Dropout", "Identity", "Flatten", "Reshape", "Gemm",
+    };
+
+    /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block) and Concat (a FanOut's concatenation).</summary>
+    public static readonly IReadOnlySet<string> JoinOperations = new HashSet<string>(StringComparer.Ordinal) { "Sum", "Add", "Concat" };
+
+    /// <summary>Reads <paramref name="node"/>, whose one data input has per-sample shape <paramref name="input"/>.</summary>
+    public LeafItem Read(NodeProto node, Shape input)
+    {
+        var a = new Attributes(node, Where(node));
+        CheckExtraOutputs(node);
+        var parameters = new List<(string, Tensor)>();
+        var state = new List<(string, Tensor)>();
+        LeafLayer layer;
+        switch (node.OpType)
+        {
+            case "Conv":
+                layer = Conv(node, a, input, parameters);
+                break;
+            case "ConvTranspose":
+                layer = ConvTranspose(node, a, input, parameters);
+                break;
+            case "MaxPool":
+            case "AveragePool":
+                layer = Pool(node, a, input);
+                break;
+            case "GlobalAveragePool":
+                a.Allow();
+                layer = new GlobalPool(PoolOp.Average);
+                break;
+            case "GlobalMaxPool":
+                a.Allow();
+                layer = new GlobalPool(PoolOp.Max);
+                break;
+            case "Relu":
+                a.Allow();
+                layer = new Relu();
+                break;
+            case "Sigmoid":
+                a.Allow();
+                layer = new Sigmoid();
+                break;
+            case "Tanh":
+                a.Allow();
+                layer = new Tanh();
+                break;
+            case "Identity":
+                a.Allow();
+                layer = new Identity();
+                break;
+            case "LeakyRelu":
+                a.Allow("alpha");
+                layer = new LeakyRelu(a.Float("alpha", 0.01f));
+                break;
+            case "Elu":
+                a.Allow("alpha");
+                layer = new Elu(a.Float("alpha", 1f));
+                break;
+            case "Softmax":
+            case "LogSoftmax":
+                layer = Softmax(node, a, input);
+                break;
+            case "LRN":
+            {
+                a.Allow("size", "alpha", "beta", "bias");
+                int size = checked((int)a.RequiredInt("size"));
+                if (size % 2 == 0)
+                    throw Unsupported(node,
+                        $"an even size {size}: ONNX's window (floor((size-1)/2) channels before, ceil((size-1)/2) after) is the mirror of this project's " +
+                        "(PyTorch's size/2 before, (size-1)/2 after), and the two agree only for odd sizes");
+                layer = new Lrn(size, a.Float("alpha", 1e-4f), a.Float("beta", 0.75f), a.Float("bias", 1f));
+                break;
+            }
+            case "BatchNormalization":
+                layer = BatchNorm(node, a, input, parameters, state);
+                break;
+            case "Dropout":
+                layer = Dropout(node, a);
+                break;
+            case "Flatten":
+            {
+                a.Allow("axis");
+                long axis = a.Int("axis", 1);
+                if (axis != 1 && axis != 1 - (input.Rank + 1))
+                    throw Unsupported(node, $"axis {axis}: only axis 1 keeps the batch axis apart (input [N, {string.Join(", ", input)}])");
+                layer = new Flatten();
+                break;
+            }
+            case "Reshape":
+                layer = Reshape(node, a, input);
+                break;
+            case "Gemm":
+                layer = Gemm(node, a, input, parameters);
+                break;
+            default:
+                throw Unsupported(node, "an operation the importer does not support");
+        }
+        return new LeafItem(layer, node.Name, OutputShape(layer, node, input), parameters, state);
+    }
+
+    /// <summary>
+    /// The exporter's lowerings of one layer to Reshape, an operation, Reshape: channel max pooling, and LRN of a
+    /// sample that is not <c>[C, H, W]</c>. Null when the three nodes are anything else (they are then read one by one).
+    /// </summary>
+    public LeafItem? TryFolded(NodeProto fold, NodeProto middle, NodeProto unfold, Shape input) => middle.OpType switch
+    {
+        "MaxPool" => TryChannelMaxPool(fold, middle, unfold, input),
+        "LRN" => TryFlatLrn(fold, middle, unfold, input),
+        _ => null,
+    };
+
+    /// <summary>LRN between Reshape to <c>[N, C, positions, 1]</c> and Reshape back to the input's shape.</summary>
+    private LeafItem? TryFlatLrn(NodeProto fold, NodeProto lrn, NodeProto unfold, Shape input)
+    {
+        if (fold.OpType != "Reshape" || unfold.OpType != "Reshape" || input.Rank is < 2 or 3 || lrn.Output.Count != 1) return null;
+        var folded = new Shape(input[0], input.Size / Math.Max(1, input[0]), 1);
+        if (TryReshapeTarget(fold, input) != folded || TryReshapeTarget(unfold, folded) != input) return null;
+        var item = Read(lrn, folded);
+        return new LeafItem(item.Layer, fold.Name, input, item.Parameters, item.State);
+    }
+
+    /// <summary>Reshape to <c>[N, 1, C, P]</c>, MaxPool with window <c>[k, 1]</c>, Reshape to <c>[N, C', spatial...]</c>.</summary>
+    private LeafItem? TryChannelMaxPool(NodeProto fold, NodeProto pool, NodeProto unfold, Shape input)
+    {
+        if (fold.OpType != "Reshape" || unfold.OpType != "Reshape" || input.Rank < 2) return null;
+        if (pool.Output.Count != 1 || fold.Output.Count != 1) return null;
+        int channels = input[0], positions = input.Size / Math.Max(1, channels);
+        var folded = TryReshapeTarget(fold, input);
+        if (folded is null || folded != new Shape(1, channels, positions)) return null;
+        var a = new Attributes(pool, Where(pool));
+        if (pool.Attribute.Any(x => x.Name is not ("kernel_shape" or "strides" or "pads" or "dilations" or "ceil_mode" or "storage_order" or "auto_pad"))) return null;
+        var k = a.Ints("kernel_shape");
+        var s = a.Ints("strides") ?? new long[] { 1, 1 };
+        var p = a.Ints("pads") ?? new long[4];
+        var d = a.Ints("dilations") ?? new long[] { 1, 1 };
+        if (k is not { Length: 2 } || k[1] != 1 || s.Length != 2 || s[1] != 1 || p.Any(v => v != 0) || d.Any(v => v != 1)
+            || a.Int("ceil_mode", 0) != 0 || a.String("auto_pad", "NOTSET") is not ("NOTSET" or "VALID") || k[0] < 1 || s[0] < 1 || k[0] > channels)
+            return null;
+        var layer = new ChannelMaxPool((int)k[0], (int)s[0]);
+        var output = OutputShape(layer, fold, input);
+        var unfolded = TryReshapeTarget(unfold, new Shape(1, output[0], positions));
+        return unfolded == output ? new LeafItem(layer, fold.Name, output, Array.Empty<(string, Tensor)>(), Array.Empty<(string, Tensor)>()) : null;
+    }
+
+    private Shape? TryReshapeTarget(NodeProto node, Shape input)
+    {
+        try
+        {
+            return Reshape(node, new Attributes(node, Where(node)), input).Target;
+        }
+        catch (CnnException)
+        {
+            return null;
+        }
+    }
+
+    private LeafLayer Conv(NodeProto node, Attributes a, Shape input, List<(string, Tensor)> parameters)
+    {
+        a.Allow("kernel_shape", "strides", "pads", "dilations", "group", "auto_pad");
+        var w = Constant(node, 1, "weight");
+        int spatial = w.Dims.Length - 2;
+        if (spatial is < 1 or > 3) throw Unsupported(node, $"a weight of rank {w.Dims.Length}; 1-d, 2-d and 3-d convolutions are supported");
+        CheckRank(node, input, spatial + 1);
+        var kernel = w.Dims.Skip(2).ToArray();
+        CheckKernelShape(node, a, kernel);
+        var strides = a.Ints("strides") ?? Ones(spatial);
+        var dilations = a.Ints("dilations") ?? Ones(spatial);
+        CheckLength(node, "strides", strides, spatial);
+        CheckLength(node, "dilations", dilations, spatial);
+        var (pads, ends) = Padding(node, a, input, kernel, strides, dilations);
+        for (int i = 0; i < spatial; i++)
+        {
+            // Zero padding after the last window is never read: unequal padding is the same convolution when it gives as many windows.
+            long reach = (kernel[i] - 1) * dilations[i] + 1;
+            if (ends[i] != pads[i] && PoolWindows.OnnxCount(input[i + 1], reach, strides[i], pads[i], ends[i], false) != PoolWindows.OnnxCount(input[i + 1], reach, strides[i], pads[i], pads[i], false))
+                throw Unsupported(node, $"asymmetric padding ({pads[i]} before, {ends[i]} after along spatial axis {i}); convolutions pad both sides equally");
+        }
+        int group = checked((int)a.Int("group", 1));
+        int filters = checked((int)w.Dims[0]);
+        bool bias = HasInput(node, 2);
+        parameters.Add(("weight", w.ToTensor(Where(node))));
+        if (bias) parameters.Add(("bias", Constant(node, 2, "bias").ToTensor(Where(node))));
+        int I(long v) => checked((int)v);
+        switch (spatial)
+        {
+            case 1:
+                return new Conv1d(filters, I(kernel[0]), I(strides[0]), I(pads[0]), bias, I(dilations[0]), group);
+            case 2:
+                return new Conv2d(filters, I(kernel[0]), I(kernel[1]), I(strides[0]), I(strides[1]), I(pads[0]), I(pads[1]), bias,
+                    I(dilations[0]), I(dilations[1]), group);
+            default:
+                if (kernel.Distinct().Count() != 1 || strides.Distinct().Count() != 1 || pads.Distinct().Count() != 1 || dilations.Any(d => d != 1) || group != 1)
+                    throw Unsupported(node, "a 3-d convolution with different sizes per axis, dilation or groups; Conv3d has one kernel size, stride and padding and no groups");
+                return new Conv3d(filters, I(kernel[0]), I(strides[0]), I(pads[0]), bias);
+        }
+    }
+
+    private LeafLayer ConvTranspose(NodeProto node, Attributes a, Shape input, List<(string, Tensor)> parameters)
+    {
+        a.Allow("kernel_shape", "strides", "pads", "dilations", "group", "auto_pad", "output_padding", "output_shape");
+        var w = Constant(node, 1, "weight");
+        if (w.Dims.Length != 4) throw Unsupported(node, $"a weight of rank {w.Dims.Length}; only the 2-d transposed convolution is supported");
+        CheckRank(node, input, 3);
+        var kernel = w.Dims.Skip(2).ToArray();
+        CheckKernelShape(node, a, kernel);
+        var strides = a.Ints("strides") ?? Ones(2);
+        var dilations = a.Ints("dilations") ?? Ones(2);
+        var outputPadding = a.Ints("output_padding") ?? new long[2];
+        CheckLength(node, "strides", strides, 2);
+        CheckLength(node, "dilations", dilations, 2);
+        CheckLength(node, "output_padding", outputPadding, 2);
+        if (a.Int("group", 1) != 1) throw Unsupported(node, "groups; ConvTranspose2d has none");
+        if (dilations.Any(d => d != 1)) throw Unsupported(node, "dilation; ConvTranspose2d has none");
+        var outputShape = a.Ints("output_shape");
+        string autoPad = a.String("auto_pad", "NOTSET");
+        var begin = new long[2];
+        var end = new long[2];
+        for (int i = 0; i < 2; i++)
+        {
+            long full = strides[i] * (input[i + 1] - 1) + outputPadding[i] + kernel[i];
+            if (outputShape is not null || autoPad is "SAME_UPPER" or "SAME_LOWER")
+            {
+                if (outputShape is not null) CheckLength(node, "output_shape", outputShape, 2);
+                long total = full - (outputShape is not null ? outputShape[i] : input[i + 1] * strides[i]);
+                if (total < 0) throw Unsupported(node, $"an output larger than the transposed convolution produces (padding {total})");
+                (begin[i], end[i]) = autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2);
+            }
+            else if (autoPad is "NOTSET" or "VALID")
+            {
+                var pads = autoPad == "VALID" ? new long[4] : a.Ints("pads") ?? new long[4];
+                CheckLength(node, "pads", pads, 4);
+                (begin[i], end[i]) = (pads[i], pads[i + 2]);
+            }
+            else throw new FormatException($"{Where(node)}: auto_pad '{autoPad}' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID.");
+        }
+        // Padding p at both ends and output padding q give the rows [p, full - p + q) of the full output, as ONNX's (begin, end)
+        // gives [begin, full - end): so p = begin and q = output_padding + begin - end, which must stay below the stride.
+        var q = new[] { outputPadding[0] + begin[0] - end[0], outputPadding[1] + begin[1] - end[1] };
+        if (kernel[0] != kernel[1] || strides[0] != strides[1] || begin[0] != begin[1] || q[0] != q[1])
+            throw Unsupported(node, "a transposed convolution that differs between height and width; ConvTranspose2d has one kernel size, stride, padding and output padding");
+        if (q[0] < 0 || q[0] >= strides[0])
+            throw Unsupported(node, $"padding ({begin[0]}, {end[0]}) with output padding {outputPadding[0]}, which no symmetric padding with 0 <= output padding < stride expresses");
+        bool bias = HasInput(node, 2);
+        parameters.Add(("weight", w.ToTensor(Where(node))));
+        if (bias) parameters.Add(("bias", Constant(node, 2, "bias").ToTensor(Where(node))));
+        return new ConvTranspose2d(checked((int)w.Dims[1]), (int)kernel[0], (int)strides[0], (int)begin[0], (int)q[0], bias);
+    }
+
+    private LeafLayer Pool(NodeProto node, Attributes a, Shape input)
+    {
+        bool max = node.OpType == "MaxPool";
+        if (max) a.Allow("kernel_shape", "strides", "pads", "dilations", "ceil_mode", "storage_order", "auto_pad");
+        else a.Allow("kernel_shape", "strides", "pads", "dilations", "ceil_mode", "count_include_pad", "auto_pad");
+        var kernel = a.Ints("kernel_shape") ?? throw new FormatException($"{Where(node)} has no kernel_shape.");
+        int spatial = kernel.Length;
+        if (spatial is < 1 or > 3) throw Unsupported(node, $"a {spatial}-d window; 1-d, 2-d and 3-d pooling are supported");
+        CheckRank(node, input, spatial + 1);
+        var strides = a.Ints("strides") ?? Ones(spatial);
+        var dilations = a.Ints("dilations") ?? Ones(spatial);
+        CheckLength(node, "strides", strides, spatial);
+        CheckLength(node, "dilations", dilations, spatial);
+        if (dilations.Any(d => d != 1)) throw Unsupported(node, "a dilated window; pooling layers have no dilation");
+        var (pads, ends) = Padding(node, a, input, kernel, strides, dilations);
+        bool onnxCeil = a.Int("ceil_mode", 0) != 0;
+        bool countPad = !max && a.Int("count_include_pad", 0) != 0;
+        for (int i = 0; i < spatial; i++)
+            if (2 * pads[i] > kernel[i])
+                throw Unsupported(node, $"padding {pads[i]} larger than half the window {kernel[i]}; pooling layers allow at most half");
+        // Our windows pad both sides by the leading padding; of the two ceil modes, take one whose windows (and divisors) are ONNX's.
+        bool? ceilFound = null;
+        foreach (bool candidate in spatial == 2 ? new[] { onnxCeil, !onnxCeil } : new[] { false })
+            if (Enumerable.Range(0, spatial).All(i => PoolWindows.Same(input[i + 1], kernel[i], strides[i], pads[i], candidate, ends[i], onnxCeil, countPad)))
+            {
+                ceilFound = candidate;
+                break;
+            }
+        if (ceilFound is not bool ceil)
+            throw Unsupported(node,
+                $"padding [{string.Join(", ", pads.Concat(ends))}] with ceil_mode {(onnxCeil ? 1 : 0)} on input [N, {string.Join(", ", input)}], whose windows no layer " +
+                "reproduces (layers pad both sides equally, and in ceil mode drop a last window that starts in the padding)");
+        int I(long v) => checked((int)v);
+        if (spatial == 2)
+            return max
+                ? new MaxPool2d(I(kernel[0]), I(kernel[1]), I(strides[0]), I(strides[1]), I(pads[0]), I(pads[1]), ceil)
+                : new AvgPool2d(I(kernel[0]), I(kernel[1]), I(strides[0]), I(strides[1]), I(pads[0]), I(pads[1]), ceil, countPad);
+        if (kernel.Distinct().Count() != 1 || strides.Distinct().Count() != 1 || pads.Distinct().Count() != 1)
+            throw Unsupported(node, "1-d or 3-d pooling with sizes that differ per axis; PoolNd has one kernel size, stride and padding");
+        // Counting padding means nothing to a maximum: it keeps the record's default.
+        return new PoolNd(max ? PoolOp.Max : PoolOp.Average, I(kernel[0]), I(strides[0]), I(pads[0]), max || countPad);
+    }
+
+    private LeafLayer Softmax(NodeProto node, Attributes a, Shape input)
+    {
+        a.Allow("axis");
+        int rank = input.Rank + 1;
+        // Before opset 13 the axis (default 1) split the tensor in two and normalised the flattened tail: the same as one axis only for the last.
+        long axis = a.Int("axis", opset >= 13 ? -1 : 1);
+        long resolved = axis < 0 ? axis + rank : axis;
+        if (resolved < 0 || resolved >= rank) throw new FormatException($"{Where(node)}: axis {axis} is out of range for input [N, {string.Join(", ", input)}].");
+        if (resolved == 0) throw Unsupported(node, "normalisation over the batch axis 0");
+        if (opset < 13 && resolved != rank - 1)
+            throw Unsupported(node, $"axis {axis} before opset 13, which normalises the flattened axes {axis}.. together");
+        return node.OpType == "Softmax" ? new Softmax((int)axis) : new LogSoftmax((int)axis);
+    }
+
+    private LeafLayer BatchNorm(NodeProto node, Attributes a, Shape input, List<(string, Tensor)> parameters, List<(string, Tensor)> state)
+    {
+        a.Allow("epsilon", "momentum", "training_mode", "spatial");
+        if (a.Int("training_mode", 0) != 0) throw Unsupported(node, "training mode; only inference-mode batch normalisation (running statistics) is imported");
+        if (a.Int("spatial", 1) != 1) throw Unsupported(node, "spatial = 0 (statistics per element, not per channel)");
+        if (input.Rank < 1) throw Unsupported(node, "an input without a channel axis");
+        parameters.Add(("weight", Constant(node, 1, "scale").ToTensor(Where(node))));
+        parameters.Add(("bias", Constant(node, 2, "B").ToTensor(Where(node))));
+        state.Add(("running_mean", Constant(node, 3, "input_mean").ToTensor(Where(node))));
+        state.Add(("running_var", Constant(node, 4, "input_var").ToTensor(Where(node))));
+        float momentum = a.Float("momentum", 0.9f);
+        if (momentum is < 0f or > 1f) throw Unsupported(node, $"momentum {momentum} outside [0, 1]");
+        return new BatchNorm(MomentumFromOnnx(momentum), a.Float("epsilon", 1e-5f));
+    }
+
+    /// <summary>
+    /// PyTorch's momentum from ONNX's (its complement). Floats near 1 are sparser than floats near 0.1, so the
+    /// complement does not round-trip bit for bit; of the momenta that give back <paramref name="onnx"/>, the one with
+    /// the shortest decimal form is chosen (0.9 gives 0.1, not 0.100000024), which is the one a person wrote.
+    /// </summary>
+    internal static float MomentumFromOnnx(float onnx)
+    {
+        double exact = 1.0 - onnx;
+        for (int digits = 1; digits <= 9; digits++)
+        {
+            float candidate = (float)Math.Round(exact, digits);
+            if ((float)(1.0 - candidate) == onnx && candidate is >= 0f and <= 1f) return candidate;
+        }
+        return (float)exact;
+    }
+
+    private LeafLayer Dropout(NodeProto node, Attributes a)
+    {
+        a.Allow("ratio", "seed", "is_test");
+        float ratio = a.Float("ratio", 0.5f);
+        if (HasInput(node, 1))
+        {
+            var r = Constant(node, 1, "ratio");
+            if (r.Floats is not { Length: 1 }) throw Unsupported(node, "a ratio that is not one float");
+            ratio = r.Floats[0];
+        }
+        if (HasInput(node, 2))
+        {
+            var t = Constant(node, 2, "training_mode");
+            if (t.Integers is not { Length: 1 }) throw Unsupported(node, "a training_mode that is not one boolean");
+            if (t.Integers[0] != 0) throw Unsupported(node, "training mode; dropout is imported with inference semantics (the identity)");
+        }
+        if (ratio is < 0f or >= 1f) throw Unsupported(node, $"ratio {ratio} outside [0, 1)");
+        return new Dropout(ratio);
+    }
+
+    private Reshape Reshape(NodeProto node, Attributes a, Shape input)
+    {
+        a.Allow("allowzero");
+        var shape = Constant(node, 1, "shape");
+        if (shape.Integers is null || shape.Dims.Length != 1) throw new FormatException($"{Where(node)}: the shape input '{shape.Name}' is not a 1-d integer tensor.");
+        var t = shape.Integers;
+        bool allowZero = a.Int("allowzero", 0) != 0;
+        if (t.Length == 0) throw Unsupported(node, "a reshape to a scalar, which drops the batch axis");
+        if (t.Count(v => v == -1) > 1 || t.Any(v => v < -1)) throw new FormatException($"{Where(node)}: shape [{string.Join(", ", t)}] is not a valid Reshape target.");
+        if (allowZero && t.Contains(0)) throw Unsupported(node, "an empty (zero-sized) reshape target");
+        // The per-sample target: 0 copies the input's dimension at that index, -1 is inferred from the sample's size.
+        var dims = new long[t.Length - 1];
+        for (int i = 1; i < t.Length; i++)
+            dims[i - 1] = t[i] == 0 ? (i <= input.Rank ? input[i - 1] : throw new FormatException($"{Where(node)}: shape entry {i} is 0 but the input has no axis {i}.")) : t[i];
+        long known = dims.Where(d => d != -1).Aggregate(1L, (x, y) => x * y);
+        bool batchKept = t[0] == 0 || (staticBatch is int b && t[0] == b) || (t[0] == -1 && !dims.Contains(-1) && known == input.Size);
+        if (!batchKept)
+            throw Unsupported(node, $"shape [{string.Join(", ", t)}], which does not keep the batch axis (it must start with 0, -1 or the batch size)");
+        if (dims.Contains(-1))
+        {
+            if (known == 0 || input.Size % known != 0)
+                throw new FormatException($"{Where(node)}: cannot reshape a sample of shape {input} to [{string.Join(", ", t)}].");
+            dims[Array.IndexOf(dims, -1L)] = input.Size / known;
+        }
+        return new Reshape(new Shape(dims.Select(d => checked((int)d)).ToArray()));
+    }
+
+    private LeafLayer Gemm(NodeProto node, Attributes a, Shape input, List<(string, Tensor)> parameters)
+    {
+        a.Allow("alpha", "beta", "transA", "transB");
+        if (a.Int("transA", 0) != 0) throw Unsupported(node, "transA = 1 (the data input transposed)");
+        if (input.Rank != 1) throw Unsupported(node, $"an input of rank {input.Rank + 1}; Dense takes [N, features]");
+        var b = Constant(node, 1, "B");
+        if (b.Floats is null || b.Dims.Length != 2) throw new FormatException($"{Where(node)}: B '{b.Name}' is not a 2-d float tensor.");
+        bool transB = a.Int("transB", 0) != 0;
+        int units = checked((int)(transB ? b.Dims[0] : b.Dims[1])), features = checked((int)(transB ? b.Dims[1] : b.Dims[0]));
+        if (features != input[0]) throw new FormatException($"{Where(node)}: B '{b.Name}' has shape [{string.Join(", ", b.Dims)}], which does not fit {input[0]} input features.");
+        float alpha = a.Float("alpha", 1f), beta = a.Float("beta", 1f);
+        var w = new float[units * features];
+        for (int u = 0; u < units; u++)
+            for (int f = 0; f < features; f++)
+            {
+                float v = transB ? b.Floats[u * features + f] : b.Floats[f * units + u];
+                w[u * features + f] = alpha == 1f ? v : v * alpha;
+            }
+        parameters.Add(("weight", Tensor.Own(w, new Shape(units, features))));
+        bool useBias = HasInput(node, 2) && beta != 0f;
+        if (useBias)
+        {
+            var c = Constant(node, 2, "C");
+            if (c.Floats is null) throw new FormatException($"{Where(node)}: C '{c.Name}' is not a float tensor.");
+            var rows = c.Dims.Length == 2 ? c.Dims[0] : 1;
+            var cols = c.Dims.Length == 0 ? 1 : c.Dims[^1];
+            if (c.Dims.Length > 2 || rows != 1 || (cols != 1 && cols != units))
+                throw Unsupported(node, $"a bias C of shape [{string.Join(", ", c.Dims)}], which is not one value per output (Dense adds the same bias to every row)");
+            var bias = new float[units];
+            for (int u = 0; u < units; u++)
+            {
+                float v = c.Floats[cols == 1 ? 0 : u];
+                bias[u] = beta == 1f ? v : v * beta;
+            }
+            parameters.Add(("bias", Tensor.Own(bias, new Shape(units))));
+        }
+        return new Dense(units, useBias);
+    }
+
+    /// <summary>The padding before and after each spatial axis, from <c>pads</c> or <c>auto_pad</c>.</summary>
+    private (long[] Begin, long[] End) Padding(NodeProto node, Attributes a, Shape input, long[] kernel, long[] strides, long[] dilations)
+    {
+        int n = kernel.Length;
+        string autoPad = a.String("auto_pad", "NOTSET");
+        var begin = new long[n];
+        var end = new long[n];
+        switch (autoPad)
+        {
+            case "NOTSET":
+            {
+                var pads = a.Ints("pads") ?? new long[2 * n];
+                CheckLength(node, "pads", pads, 2 * n);
+                if (pads.Any(p => p < 0)) throw new FormatException($"{Where(node)}: negative padding [{string.Join(", ", pads)}].");
+                Array.Copy(pads, 0, begin, 0, n);
+                Array.Copy(pads, n, end, 0, n);
+                break;
+            }
+            case "VALID":
+                break;
+            case "SAME_UPPER":
+            case "SAME_LOWER":
+                for (int i = 0; i < n; i++)
+                {
+                    long size = input[i + 1], output = (size + strides[i] - 1) / strides[i];
+                    long total = Math.Max(0, (output - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size);
+                    (begin[i], end[i]) = autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2);
+                }
+                break;
+            default:
+                throw new FormatException($"{Where(node)}: auto_pad '{autoPad}' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID.");
+        }
+        return (begin, end);
+    }
+
+    private void CheckExtraOutputs(NodeProto node)
+    {
+        if (node.Output.Count == 0 || node.Output[0].Length == 0) throw new FormatException($"{Where(node)} has no output.");
+        foreach (var extra in node.Output.Skip(1))
+            if (extra.Length > 0 && isRead(extra))
+                throw Unsupported(node, $"a second output '{extra}' that is read; only the main output of an inference layer is supported");
+    }
+
+    private void CheckKernelShape(NodeProto node, Attributes a, long[] kernel)
+    {
+        var declared = a.Ints("kernel_shape");
+        if (declared is not null && !declared.SequenceEqual(kernel))
+            throw new FormatException($"{Where(node)}: kernel_shape [{string.Join(", ", declared)}] disagrees with the weight's [{string.Join(", ", kernel)}].");
+    }
+
+    private void CheckRank(NodeProto node, Shape input, int perSampleRank)
+    {
+        if (input.Rank != perSampleRank)
+            throw new FormatException($"{Where(node)}: expected an input of rank {perSampleRank + 1}; found [N, {string.Join(", ", input)}].");
+    }
+
+    private void CheckLength(NodeProto node, string attribute, long[] values, int expected)
+    {
+        if (values.Length != expected)
+            throw new FormatException($"{Where(node)}: attribute '{attribute}' has {values.Length} values; expected {expected}.");
+        if (attribute is "strides" or "dilations" && values.Any(v => v < 1))
+            throw new FormatException($"{Where(node)}: attribute '{attribute}' [{string.Join(", ", values)}] must be positive.");
+    }
+
+    private static long[] Ones(int n) => Enumerable.Repeat(1L, n).ToArray();
+
+    private static bool HasInput(NodeProto node, int index) => node.Input.Count > index && node.Input[index].Length > 0;
+
+    private OnnxConstant Constant(NodeProto node, int index, string role)
+    {
+        if (!HasInput(node, index)) throw new FormatException($"{Where(node)} has no input {index} ({role}).");
+        var name = node.Input[index];
+        return constants.TryGetValue(name, out var c) ? c
+            : throw Unsupported(node, $"its {role} '{name}' computed at run time; it must be an initializer or a Constant");
+    }
+
+    private Shape OutputShape(LeafLayer layer, NodeProto node, Shape input)
+    {
+        try
+        {
+            return layer.OutputShape(input, node.Name, strict: false);
+        }
+        catch (ShapeException e)
+        {
+            throw new FormatException($"{Where(node)} does not fit its input [N, {string.Join(", ", input)}]: {e.Message}", e);
+        }
+    }
+
+    private string Where(NodeProto node) => OnnxImporter.Where(source, node);
+
+    private OnnxUnsupportedException Unsupported(NodeProto node, string what) => OnnxImporter.Unsupported(source, node, what);
+
+    /// <summary>Typed access to a node's attributes; an attribute of the wrong type is a format error.</summary>
+    private sealed class Attributes(NodeProto node, string where)
+    {
+        /// <summary>Refuses every attribute not named.</summary>
+        public void Allow(params string[] names)
+        {
+            foreach (var attribute in node.Attribute)
+                if (!names.Contains(attribute.Name))
+                    throw new OnnxUnsupportedException($"{where}: attribute '{attribute.Name}' is not supported for {node.OpType}.");
+        }
+
+        private AttributeProto? Find(string name, AttributeType type)
+        {
+            var found = node.Attribute.LastOrDefault(x => x.Name == name);
+            if (found is not null && found.Type != type)
+                throw new FormatException($"{where}: attribute '{name}' should be of type {type}; found {found.Type}.");
+            return found;
+        }
+
+        public long Int(string name, long fallback) => Find(name, AttributeType.Int)?.I ?? fallback;
+
+        public long RequiredInt(string name) => Find(name, AttributeType.Int)?.I ?? throw new FormatException($"{where} has no attribute '{name}'.");
+
+        public float Float(string name, float fallback) => Find(name, AttributeType.Float)?.F ?? fallback;
+
+        public long[]? Ints(string name) => Find(name, AttributeType.Ints)?.Ints.ToArray();
+
+        public string String(string name, string fallback) => Find(name, AttributeType.String)?.S.ToStringUtf8() ?? fallback;
+    }
+}

@@ -1,0 +1,106 @@
+using Xunit;
+using Cnn.Core;
+using Cnn.Dsl;
+using Cnn.Onnx;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using static Cnn.Tests.Onnx.OnnxTestSupport;
+
+namespace Cnn.Tests.Onnx;
+
+/// <summary>Export then import is the identity, and export matches the native interpreter, on random networks of every layer kind.</summary>
+public sealed class ImportRoundTripProperties
+{
+    /// <summary>
+    /// The tree as export keeps it: names and initialisers dropped (the paths are compared separately), freezing
+    /// (a training matter) and dropout (the identity at inference, left out) removed, a root that is a Serial
+    /// around one Serial unwrapped (an unnamed root adds nothing to paths, so the two are the same network), and a
+    /// pooling ceil mode that changes nothing for the layer's input shape turned off (ONNX has then no way to say it
+    /// was on: the same windows are written with ceil mode off), and a max pooling's count-padding flag (meaningless
+    /// for a maximum) set to its default.
+    /// </summary>
+    public static Layer Canonical(Network network)
+    {
+        var layer = Strip(network.RootNode) ?? new Serial(new Identity());
+        while (layer is Serial { Layers: [Serial inner] }) layer = inner;
+        return layer;
+    }
+
+    private static Layer? Strip(Node node) => node.Layer switch
+    {
+        Freeze => Strip(node.Children[0]),
+        Dropout => null,
+        Serial => node.Children.Select(Strip).OfType<Layer>().ToArray() is { Length: > 0 } kept ? new Serial(kept) : null,
+        FanOut f => new FanOut(f.Join, node.Children.Select(b => Strip(b) ?? new Identity())),
+        Residual r => new Residual(Strip(node.Children[0]) ?? new Identity(), r.Shortcut is null ? null : Strip(node.Children[1])),
+        MaxPool2d { CeilMode: true } m when Inert(m with { CeilMode = false }, node) => m with { CeilMode = false, Name = null, WeightInit = null },
+        AvgPool2d { CeilMode: true } a when Inert(a with { CeilMode = false }, node) => a with { CeilMode = false, Name = null, WeightInit = null },
+        PoolNd { Op: PoolOp.Max } p => p with { CountIncludePad = true, Name = null, WeightInit = null },
+        _ => node.Layer with { Name = null, WeightInit = null },
+    };
+
+    private static bool Inert(LeafLayer floored, Node node) => floored.OutputShape(node.Input, "", false) == node.Output;
+
+    public static Arbitrary<int> Seeds() => Arb.From(Gen.Choose(0, int.MaxValue - 1));
+
+    [Property(MaxTest = 150, Arbitrary = new[] { typeof(ImportRoundTripProperties) })]
+    public void Export_then_import_is_the_identity_and_runs_as_the_native_network(int seed)
+    {
+        var net = RandomLayerTrees.Create(seed);
+        var (p, state) = RandomParametersAndState(net, seed);
+        var bytes = OnnxExporter.ToBytes(net, p, state);
+        var imported = OnnxImporter.FromBytes(bytes);
+        string context = $"seed {seed}: {Describe(net)}";
+
+        Assert.True(Canonical(net).Equals(Canonical(imported.Network)), $"{context}\nimported: {Describe(imported.Network)}");
+        Assert.Equal(net.InputShape, imported.Network.InputShape);
+        Assert.Equal(net.OutputShape, imported.Network.OutputShape);
+        foreach (var (original, back) in new[] { (p, imported.Parameters), (state, imported.State) })
+        {
+            Assert.Equal(original.Paths, back.Paths);
+            foreach (var path in original.Paths)
+            {
+                Assert.Equal(original[path].Shape, back[path].Shape);
+                Assert.True(original[path].Span.SequenceEqual(back[path].Span), $"{context}: tensor '{path}' differs");
+            }
+        }
+
+        var x = RandomBatch(net.InputShape, 1 + seed % 3, seed);
+        var expected = Apply.Forward(net, p, x, Mode.Eval, state);
+        Assert.True(expected.Span.SequenceEqual(Apply.Forward(imported.Network, imported.Parameters, x, Mode.Eval, imported.State).Span), $"{context}: imported network computes otherwise");
+        using var predictor = new OnnxPredictor(bytes, new OnnxPredictorOptions { OptimizeGraph = seed % 2 == 0 });
+        AssertClose(expected, predictor.Run(x), context);
+    }
+
+    /// <summary>A property that generates only trivial networks is a defect: every layer kind and combinator must come up.</summary>
+    [Fact]
+    public void Generator_covers_every_layer_kind_and_combinator()
+    {
+        var nets = Enumerable.Range(0, 600).Select(RandomLayerTrees.Create).ToArray();
+        var layers = nets.SelectMany(n => All(n.RootNode)).Select(n => n.Layer).ToArray();
+        var kinds = layers.Select(l => l.GetType()).ToHashSet();
+        foreach (var t in new[]
+                 {
+                     typeof(Conv1d), typeof(Conv2d), typeof(Conv3d), typeof(ConvTranspose2d), typeof(MaxPool2d), typeof(AvgPool2d), typeof(PoolNd),
+                     typeof(GlobalPool), typeof(ChannelMaxPool), typeof(Relu), typeof(LeakyRelu), typeof(Elu), typeof(Sigmoid), typeof(Tanh),
+                     typeof(Softmax), typeof(LogSoftmax), typeof(Lrn), typeof(BatchNorm), typeof(Dropout), typeof(Flatten), typeof(Reshape),
+                     typeof(Identity), typeof(Dense), typeof(Serial), typeof(FanOut), typeof(Residual), typeof(Freeze),
+                 })
+            Assert.Contains(t, kinds);
+        Assert.Contains(layers, l => l is MaxPool2d { CeilMode: true });
+        Assert.Contains(layers, l => l is AvgPool2d { CeilMode: true, CountIncludePad: true });
+        Assert.Contains(layers, l => l is Conv2d { Groups: 2 });
+        Assert.Contains(layers, l => l is Conv2d { DilationH: 2 });
+        Assert.Contains(layers, l => l is ConvTranspose2d { OutputPad: > 0 });
+        Assert.Contains(layers, l => l is FanOut { Join: Join.Concat });
+        Assert.Contains(layers, l => l is FanOut { Join: Join.Sum, Branches.Count: 1 });
+        Assert.Contains(layers, l => l is Residual { Shortcut: null });
+        Assert.Contains(layers, l => l is Residual { Shortcut: not null });
+        Assert.Contains(nets, n => All(n.RootNode).Count(x => x.Layer is FanOut or Residual) >= 2);
+        Assert.Contains(nets, n => n.InputShape.Rank == 2);
+        Assert.Contains(nets, n => n.InputShape.Rank == 4);
+    }
+
+    private static IEnumerable<Node> All(Node node) => node.Children.SelectMany(All).Prepend(node);
+}
