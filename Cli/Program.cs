@@ -12,6 +12,8 @@ commands:
                --quick (1 epoch, 2000/500 digits: a smoke test)
   summary    print a network's layer table      --model NAME (simple-convnet) | --checkpoint F  --json
   train      train a zoo network on mnist, IDX or CIFAR-10 data into a run folder (checkpoints, metrics, pictures)
+  lr-find    the learning-rate range test: loss against an exponentially growing rate, a suggested rate, the plot
+  gradcam    the Grad-CAM class-activation map of an input at a layer, overlaid on the input as a PNG
   show       make the pictures of a checkpoint (filters, feature maps, confusion matrix, curves)
   convolve   filter an image or a .npy array: true convolution or correlation, modes and boundaries
   params     write every parameter of a network as .npy files named by path ('/' -> '.')
@@ -20,6 +22,7 @@ commands:
   export     write a zoo network or a checkpoint as an ONNX model, checked by ONNX Runtime
   predict    run an ONNX model in ONNX Runtime: accuracy on a data set, or outputs for a .npy batch
   verify     compare the im2col backend, LibTorch and ONNX Runtime on a seeded batch: outputs, loss, every gradient, state
+  bench      time the im2col backend against LibTorch (and ONNX Runtime) in one process: GEMM, conv, pooling, training steps
   help       print this text (cnn COMMAND --help: a command's options and examples)
 
 examples:
@@ -43,6 +46,8 @@ try
         "run" => MainJob.Run(new Args(rest, new HashSet<string> { "quick", "force" })),
         "summary" => SummaryCommand.Run(rest),
         "train" => TrainCommand.Run(rest),
+        "lr-find" => LrFindCommand.Run(rest),
+        "gradcam" => GradCamCommand.Run(rest),
         "show" => ShowCommand.Run(rest),
         "convolve" => ConvolveCommand.Run(rest),
         "params" => ParamsCommand.Run(rest),
@@ -51,6 +56,7 @@ try
         "export" => ExportCommand.Run(rest),
         "predict" => PredictCommand.Run(rest),
         "verify" => VerifyCommand.Run(rest),
+        "bench" => BenchCommand.Run(rest),
         _ => throw new UsageException($"unknown command '{args[0]}'"),
     };
 }

@@ -48,6 +48,9 @@ internal sealed class ImportTree
     {
         if (items.Count == 0) return new Serial(Record(new Identity(), null));
         if (!_named) return new Serial(items.Select(Plain));
+        // A FanOut or Residual at the root (path "") names its node after its kind, but its branches' paths have no prefix.
+        if (items is [JoinItem join] && !Flatten(join).Any(i => i.NodeName.StartsWith(join.NodeName + "/", StringComparison.Ordinal)))
+            return Joined(join, "", null);
         // An unnamed root adds nothing to paths, so a root Serial named "net" comes back as its only child.
         return new Serial(Sequence(items, ""));
     }
@@ -133,16 +136,32 @@ internal sealed class ImportTree
         return result;
     }
 
-    private Layer Named(ImportItem item, string prefix, string name)
+    private Layer Named(ImportItem item, string prefix, string name) => item switch
     {
-        string path = Network.Join(prefix, name);
-        return item switch
+        LeafItem leaf => Record(leaf.Layer with { Name = name }, leaf),
+        JoinItem j => Joined(j, Network.Join(prefix, name), name),
+        _ => throw new InvalidOperationException(item.GetType().Name),
+    };
+
+    private Layer Joined(JoinItem j, string path, string? name) => j.Op == "Add"
+        ? new Residual(NamedBranch(j.Branches[0], path), j.Shortcut is null ? null : NamedBranch(j.Shortcut, path)) { Name = name }
+        : new FanOut(j.Op == "Sum" ? Join.Sum : Join.Concat, Distinct(j.Branches.Select(b => NamedBranch(b, path)).ToArray())) { Name = name };
+
+    private static IEnumerable<ImportItem> Flatten(JoinItem join) =>
+        join.Branches.Append(join.Shortcut ?? Array.Empty<ImportItem>()).SelectMany(b => b).SelectMany(i => i is JoinItem inner ? Flatten(inner).Prepend(i) : new[] { i });
+
+    /// <summary>Names the identities of empty branches (a dropout left out) apart from their named siblings.</summary>
+    private static Layer[] Distinct(Layer[] branches)
+    {
+        var taken = branches.Select(b => b.Name).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        int next = 1;
+        for (int i = 0; i < branches.Length; i++)
         {
-            LeafItem leaf => Record(leaf.Layer with { Name = name }, leaf),
-            JoinItem { Op: "Add" } j => new Residual(NamedBranch(j.Branches[0], path), j.Shortcut is null ? null : NamedBranch(j.Shortcut, path)) { Name = name },
-            JoinItem j => new FanOut(j.Op == "Sum" ? Join.Sum : Join.Concat, j.Branches.Select(b => NamedBranch(b, path))) { Name = name },
-            _ => throw new InvalidOperationException(item.GetType().Name),
-        };
+            if (branches[i].Name is not null) continue;
+            while (!taken.Add($"identity{next}")) next++;
+            branches[i] = branches[i].Named($"identity{next}");
+        }
+        return branches;
     }
 
     private Layer NamedBranch(IReadOnlyList<ImportItem> items, string path)

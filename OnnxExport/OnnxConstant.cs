@@ -45,6 +45,7 @@ internal sealed record OnnxConstant(string Name, long[] Dims, float[]? Floats, l
         foreach (var d in t.Dims)
         {
             if (d < 0) throw new FormatException($"{where} has a negative dimension in [{string.Join(", ", t.Dims)}].");
+            if (d > int.MaxValue) throw new FormatException($"{where}: dimension {d} in [{string.Join(", ", t.Dims)}] exceeds {int.MaxValue}.");
             if (d > 0 && count > int.MaxValue / d)
                 throw new FormatException($"{where}: dimensions [{string.Join(", ", t.Dims)}] hold more than {int.MaxValue} elements.");
             count *= d;

@@ -19,7 +19,10 @@ public sealed record OnnxExportOptions
     /// </summary>
     public long Opset { get; init; } = 17;
 
-    /// <summary>Free-form key-value pairs written to the model's <c>metadata_props</c> (in ordinal key order).</summary>
+    /// <summary>
+    /// Free-form key-value pairs written to the model's <c>metadata_props</c> (in ordinal key order): the class labels,
+    /// the input normalisation (<c>cnn predict</c> applies a <c>normalization</c> entry before predicting), the seed, ...
+    /// </summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 
     /// <summary>The name of the graph's one input (default <c>input</c>).</summary>

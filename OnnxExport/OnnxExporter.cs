@@ -8,13 +8,16 @@ namespace Cnn.Onnx;
 
 /// <summary>
 /// The ONNX export interpreter: walks a resolved <see cref="Network"/> and emits one ONNX node (or a few)
-/// per layer, with the parameters as initializers. Nothing is traced: the graph is read off the description.
-/// Every model is checked structurally and loaded by ONNX Runtime, with strict shape inference, before it is
-/// returned or written.
+/// per layer, with the parameters and batch-norm running statistics as initializers named by their paths, and
+/// each node named by its layer's path. Nothing is traced: the graph is read off the description. Inference
+/// semantics: dropout is left out, batch normalisation uses its running statistics, freezing is transparent.
+/// A FanOut's sum is a Sum node, a residual block's an Add node, a concatenation a Concat on axis 1; every
+/// attribute whose ONNX default differs from ours is written (count_include_pad, epsilon, ...). Every model is
+/// checked structurally and loaded by ONNX Runtime, with strict shape inference, before it is returned or written.
 /// </summary>
 /// <remarks>
 /// To export a new layer kind, add a case to <c>EmitLeaf</c> (or, for a combinator, to <c>Emit</c>); both
-/// are in this file.
+/// are in this file. Its import rule goes in <c>OnnxLayerReader</c>.
 /// </remarks>
 public static class OnnxExporter
 {

@@ -30,6 +30,9 @@ public static class OnnxImporter
     /// <summary>How deeply branches may nest inside branches.</summary>
     public const int MaxBranchNesting = 64;
 
+    /// <summary>The most nodes a graph may have (GoogLeNet has about 150): finding where branches meet costs time quadratic in them.</summary>
+    public const int MaxNodes = 20_000;
+
     /// <summary>Reads an ONNX model file.</summary>
     /// <param name="path">The <c>.onnx</c> file.</param>
     /// <exception cref="FormatException">The file is not a well-formed ONNX model (the message names the defect).</exception>
@@ -83,6 +86,8 @@ public static class OnnxImporter
         var opsets = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").ToArray();
         if (opsets.Length != 1) throw new FormatException($"ONNX model from {source} imports the default operator set {opsets.Length} times; expected once.");
         long opset = opsets[0].Version;
+        if (graph.Node.Count > MaxNodes)
+            throw new FormatException($"ONNX model from {source} has {graph.Node.Count} nodes; the importer reads at most {MaxNodes}.");
 
         foreach (var node in graph.Node)
         {
@@ -391,6 +396,8 @@ public static class OnnxImporter
                 int stray = all.Except(covered).First();
                 throw Unsupported(_source, _nodes[stray], $"a branch from value '{v}' that does not reach node '{join.Name}'");
             }
+            if (shape.Rank == 0)
+                throw Unsupported(_source, join, "branches of tensors with no axis besides the batch; layers join samples of shape [C, ...]");
             var branches = new List<IReadOnlyList<ImportItem>>();
             var shapes = new List<Shape>();
             for (int i = 0; i < ends.Length; i++)

@@ -29,7 +29,9 @@ internal static class TrainCommand
           input.png, features-LAYER.png            one validation input and its maps at every convolution
           confusion.png            the confusion matrix on the validation set
           summary.txt              the network's layer table
-        On a terminal a progress bar shows batches, loss, accuracy, speed and time left; otherwise plain lines.
+        Keras-style output: "Epoch 3/10", then a bar with steps done/total, time left, time per step and the
+        running means of loss and accuracy, closed by the epoch's time and its validation loss and accuracy. The bar
+        is redrawn on a terminal; otherwise it is printed as a plain line every tenth of an epoch.
         Ctrl+C stops after the current batch, saves a checkpoint that --resume continues exactly, draws the
         pictures and exits with code 130.
 
@@ -48,11 +50,17 @@ internal static class TrainCommand
           --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force
           --force                write into a non-empty --out
           --resume F             continue from a checkpoint of this command (same data and options)
-          --quiet                print nothing but errors
+          --one-cycle            one-cycle schedule: warm-up to --lr over the first 25 % of the steps, then cosine
+                                 annealing (use the rate `cnn lr-find` suggests as --lr)
+          --early-stopping N     stop when the validation loss has not improved for N epochs, keeping the best
+                                 epoch's weights
+          --verbose 0|1|2        0: nothing but errors; 1: the progress bar (default); 2: one line per epoch
+          --quiet                print nothing but errors (--verbose 0)
           --json                 print one JSON object per line: an "epoch" event per epoch, a "done" event at the end
 
         examples:
           cnn train --epochs 3
+          cnn train --model lenet5 --one-cycle --lr 0.01 --early-stopping 2 --verbose 2
           cnn train --model lenet5 --optimizer momentum --lr 0.05 --augment --out runs/lenet
           cnn train --model keras-cifar --data cifar:/data/cifar-10-batches-bin --normalize --augment
           cnn train --data idx:/data/fashion --epochs 10 --json > log.jsonl
@@ -63,7 +71,7 @@ internal static class TrainCommand
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("train", Help, args, new HashSet<string> { "augment", "normalize", "force", "quiet", "json" }, Train);
+        Command.Run("train", Help, args, new HashSet<string> { "augment", "normalize", "force", "quiet", "json", "one-cycle" }, Train);
 
     private static int Train(Args a)
     {
@@ -75,12 +83,18 @@ internal static class TrainCommand
         float lr = a.Float("lr", optName == "adam" ? 1e-3f : 0.05f);
         int seed = a.Int("seed", 1);
         bool augment = a.Flag("augment"), normalize = a.Flag("normalize"), force = a.Flag("force"), quiet = a.Flag("quiet"), json = a.Flag("json");
+        bool oneCycle = a.Flag("one-cycle");
+        int? patience = a.String("early-stopping") is null ? null : a.Int("early-stopping", 0, 1);
+        int? verbose = a.String("verbose") is null ? null : a.Int("verbose", 1, 0);
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         var resumePath = a.String("resume");
         var outDir = a.String("out") ?? (resumePath is not null ? Path.GetDirectoryName(Path.GetFullPath(resumePath))!
             : Path.Combine("runs", $"{modelName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", Inv)}"));
         a.RejectUnknown();
         if (quiet && json) throw new UsageException("--quiet and --json exclude each other");
+        if (verbose > 2) throw new UsageException($"--verbose expects 0, 1 or 2; found '{verbose}'");
+        if (verbose is not null && json) throw new UsageException("--verbose and --json exclude each other");
+        if (quiet && verbose is > 0) throw new UsageException("--quiet and --verbose 1|2 exclude each other");
         DataSource.CheckSpec(dataSpec);
         if (!Zoo.Names.Contains(modelName)) throw new UsageException($"--model: unknown network '{modelName}'; known: {string.Join(", ", Zoo.Names)}");
         Optimizer optimizer = optName switch
@@ -91,8 +105,13 @@ internal static class TrainCommand
             _ => new Adam(lr),
         };
 
-        var style = json ? ReportStyle.Json : quiet ? ReportStyle.Quiet : Console.IsOutputRedirected ? ReportStyle.Lines : ReportStyle.Bar;
-        var report = new TrainReporter(style, epochs, batchSize, Console.Out);
+        var style = json ? ReportStyle.Json : (quiet ? 0 : verbose ?? 1) switch
+        {
+            0 => ReportStyle.Quiet,
+            2 => ReportStyle.EpochLine,
+            _ => Console.IsOutputRedirected ? ReportStyle.Lines : ReportStyle.Bar,
+        };
+        var report = new TrainReporter(style, epochs, Console.Out);
         var net = Zoo.ByName(modelName);
         TrainingCheckpoint? resume = resumePath is null ? null : Checkpoint.Load(resumePath);
         if (resume is not null && resume.Metadata.GetValueOrDefault(Model.NetworkKey) != modelName)
@@ -121,6 +140,8 @@ internal static class TrainCommand
             ["classes"] = string.Join(",", data.ClassNames),
         };
         if (norm is not null) meta["normalization"] = norm.Format();
+        if (oneCycle) meta["schedule"] = "one-cycle";
+        if (patience is not null) meta["early_stopping"] = patience.Value.ToString(Inv);
 
         var init = Initializer.Init(net, seed);
         if (resume is null) PictureSet.WriteFilters(outDir, net, init, "initial");
@@ -128,7 +149,8 @@ internal static class TrainCommand
             ? EpochRow.ReadCsv(metricsPath).Where(r => r.Epoch < resume.Epoch).ToList()
             : new List<EpochRow>();
         report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {lr}, batch {batchSize}, " +
-            $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}, {BatchParallel.Workers} thread(s); run folder {outDir}"));
+            $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}{(oneCycle ? ", one-cycle" : "")}" +
+            $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s); run folder {outDir}"));
 
         void OnEpoch(EpochStats e)
         {
@@ -147,26 +169,40 @@ internal static class TrainCommand
         }
         Console.CancelKeyPress += OnCtrlC;
         TrainResult result;
+        bool earlyStopped = false;
         try
         {
-            var options = new TrainOptions(epochs, batchSize, optimizer, seed);
-            var progress = style is ReportStyle.Bar or ReportStyle.Lines ? report : null;
+            // Early stopping is started once for the whole command, so its count of epochs without improvement
+            // carries across the one-epoch calls of augmented training; a resumed run starts it afresh.
+            var earlyStopping = patience is null ? null : Callback.EarlyStopping("val_loss", patience: patience.Value, restoreBest: true).Start();
+            var callbacks = new List<Callback>();
+            if (earlyStopping is not null)
+                callbacks.Add(Callback.Custom(ctx =>
+                {
+                    var d = earlyStopping(ctx);
+                    earlyStopped |= d.Stop;
+                    return d;
+                }));
+            var options = new TrainOptions(epochs, batchSize, optimizer, seed, Schedule: oneCycle ? Schedule.OneCycle() : null, Callbacks: callbacks);
+            var progress = style is ReportStyle.Bar or ReportStyle.Lines or ReportStyle.EpochLine ? report : null;
             if (!augment)
             {
                 result = Trainer.Fit(net, init, train, options, validation, progress, OnEpoch, null, stop.Token, resume, OnCheckpoint);
             }
             else
             {
-                // One call per epoch, each on freshly augmented data; the checkpoint carries the optimizer state across calls.
+                // One call per epoch, each on freshly augmented data; the checkpoint carries the optimizer state across
+                // calls. Each call is told the whole run's epochs (the schedule depends on them) and stops after one.
                 var cp = resume;
+                var oneEpoch = options with { Callbacks = [.. callbacks, Callback.Custom(_ => new CallbackDecision(Stop: true))] };
                 do
                 {
                     int epoch = cp?.Epoch ?? 1;
                     var augmented = Augment.Apply(train, data.Augmentation, unchecked(seed * 7919 + epoch));
-                    result = Trainer.Fit(net, init, augmented, options with { Epochs = Math.Min(epoch, epochs) }, validation, progress, OnEpoch, null, stop.Token, cp, OnCheckpoint);
+                    result = Trainer.Fit(net, init, augmented, oneEpoch, validation, progress, OnEpoch, null, stop.Token, cp, OnCheckpoint);
                     cp = result.Checkpoint;
                 }
-                while (cp.Epoch <= epochs && cp.Batch == 0 && !stop.IsCancellationRequested);
+                while (cp.Epoch <= epochs && cp.Batch == 0 && !stop.IsCancellationRequested && !earlyStopped);
             }
         }
         finally
@@ -174,19 +210,22 @@ internal static class TrainCommand
             Console.CancelKeyPress -= OnCtrlC;
         }
         report.EndBar();
-        bool interrupted = result.Checkpoint.Epoch <= epochs;
+        bool interrupted = result.Checkpoint.Epoch <= epochs && !earlyStopped;
 
         var model = new Model(modelName, net, result.Parameters, result.State, meta);
         var pictures = PictureSet.Write(outDir, model, "final", validation, data.ClassNames, rows);
         var last = rows.LastOrDefault();
+        var best = earlyStopped ? Trainer.Evaluate(net, result.Parameters, validation, 256, result.State) : null;
         report.Info(interrupted
             ? $"interrupted at epoch {result.Checkpoint.Epoch}, batch {result.Checkpoint.Batch}: checkpoint {checkpointPath} (continue with --resume)"
+            : best is not null
+            ? string.Create(Inv, $"early stopping after epoch {rows.Count}: kept the best epoch's weights, validation accuracy {best.Accuracy * 100:F2}%; checkpoint {checkpointPath}")
             : string.Create(Inv, $"done: validation accuracy {last?.ValidationAccuracy * 100:F2}%; checkpoint {checkpointPath}"));
         report.Info($"pictures: {string.Join(", ", pictures.Select(Path.GetFileName))}");
         report.Done(new Dictionary<string, object?>
         {
-            ["event"] = "done", ["interrupted"] = interrupted, ["epochs_completed"] = rows.Count,
-            ["val_accuracy"] = last?.ValidationAccuracy, ["val_loss"] = last?.ValidationLoss,
+            ["event"] = "done", ["interrupted"] = interrupted, ["early_stopped"] = earlyStopped, ["epochs_completed"] = rows.Count,
+            ["val_accuracy"] = best?.Accuracy ?? last?.ValidationAccuracy, ["val_loss"] = best?.Loss ?? last?.ValidationLoss,
             ["checkpoint"] = checkpointPath, ["metrics"] = metricsPath, ["pictures"] = pictures,
         });
         return interrupted ? InterruptedExitCode : 0;

@@ -7,7 +7,8 @@ namespace Cnn.Core.Kernels;
 /// 2-d transposed convolution (the adjoint of a convolution, as DCGAN's generator uses it) over NCHW batches, forward
 /// and backward. Weight <c>[Cin, Cout, KH, KW]</c> (PyTorch's layout), bias <c>[Cout]</c>, one group, no dilation.
 /// Output size <c>(in - 1)*stride - 2*pad + kernel + outputPad</c> per axis. Forward is cols = W^T x X, then col2im;
-/// the input gradient is the convolution of dY (im2col, then W x cols), and dW = X x cols^T.
+/// the input gradient is the convolution of dY (im2col, then W x cols), and dW = X x cols^T. Weight and bias gradients are
+/// summed per chunk of the batch and then in chunk order (<see cref="ChunkPartials"/>, shared with <see cref="ConvKernel"/>).
 /// </summary>
 public static class ConvTranspose2dKernel
 {
@@ -27,7 +28,8 @@ public static class ConvTranspose2dKernel
     {
         var s = Check(x, w, bias, strideH, strideW, padH, padW, outputPadH, outputPadW);
         int inSize = s.Plan.OutSize, outSize = s.Plan.InSize, rows = s.Cout * s.Plan.Taps;
-        var y = new float[s.N * s.Cout * outSize];
+        var y = GC.AllocateUninitializedArray<float>(s.N * s.Cout * outSize);
+        var gemm = ConvKernel.GemmFor(s.N);
         BatchParallel.For(s.N, (_, start, end) =>
         {
             float[]? cols = s.Direct ? null : ArrayPool<float>.Shared.Rent(rows * inSize);
@@ -37,10 +39,11 @@ public static class ConvTranspose2dKernel
                 {
                     var xi = x.Span.Slice(i * s.Cin * inSize, s.Cin * inSize);
                     var yi = y.AsSpan(i * s.Cout * outSize, s.Cout * outSize);
-                    if (cols is null) Gemm.Multiply(true, false, rows, inSize, s.Cin, w.Span, xi, yi);
+                    if (cols is null) Gemm.Multiply(true, false, rows, inSize, s.Cin, w.Span, xi, yi, false, gemm);
                     else
                     {
-                        Gemm.Multiply(true, false, rows, inSize, s.Cin, w.Span, xi, cols);
+                        Gemm.Multiply(true, false, rows, inSize, s.Cin, w.Span, xi, cols, false, gemm);
+                        yi.Clear();
                         ImToCol.FoldAdd(cols.AsSpan(0, rows * inSize), s.Cout, s.Plan, yi);
                     }
                     if (bias is not null)
@@ -75,53 +78,35 @@ public static class ConvTranspose2dKernel
         if (dy.Shape != s.OutShape)
             throw new ShapeException($"ConvTranspose2d backward: expected an upstream gradient of shape {s.OutShape} for input {x.Shape}; found {dy.Shape}.");
         int inSize = s.Plan.OutSize, outSize = s.Plan.InSize, rows = s.Cout * s.Plan.Taps, wSize = s.Cin * rows;
-        int chunks = BatchParallel.Chunks(s.N);
-        var dwParts = new float[chunks][];
-        var dbParts = new float[chunks][];
-        var dx = new float[x.Size];
-        try
+        var dx = GC.AllocateUninitializedArray<float>(x.Size);
+        var gemm = ConvKernel.GemmFor(s.N);
+        using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.Cout : 0);
+        BatchParallel.For(s.N, (chunk, start, end) =>
         {
-            BatchParallel.For(s.N, (chunk, start, end) =>
+            var (dwp, dbp) = partials.Start(chunk);
+            float[]? cols = s.Direct ? null : ArrayPool<float>.Shared.Rent(rows * inSize);
+            try
             {
-                var dwp = dwParts[chunk] = ArrayPool<float>.Shared.Rent(wSize);
-                var dbp = dbParts[chunk] = ArrayPool<float>.Shared.Rent(s.Cout);
-                dwp.AsSpan(0, wSize).Clear();
-                dbp.AsSpan(0, s.Cout).Clear();
-                float[]? cols = s.Direct ? null : ArrayPool<float>.Shared.Rent(rows * inSize);
-                try
+                for (int i = start; i < end; i++)
                 {
-                    for (int i = start; i < end; i++)
+                    var xi = x.Span.Slice(i * s.Cin * inSize, s.Cin * inSize);
+                    var dyi = dy.Span.Slice(i * s.Cout * outSize, s.Cout * outSize);
+                    ReadOnlySpan<float> colSpan = dyi;
+                    if (cols is not null)
                     {
-                        var xi = x.Span.Slice(i * s.Cin * inSize, s.Cin * inSize);
-                        var dyi = dy.Span.Slice(i * s.Cout * outSize, s.Cout * outSize);
-                        ReadOnlySpan<float> colSpan = dyi;
-                        if (cols is not null)
-                        {
-                            ImToCol.Unfold(dyi, s.Cout, s.Plan, cols);
-                            colSpan = cols.AsSpan(0, rows * inSize);
-                        }
-                        Gemm.Multiply(false, false, s.Cin, inSize, rows, w.Span, colSpan, dx.AsSpan(i * s.Cin * inSize, s.Cin * inSize));
-                        Gemm.Multiply(false, true, s.Cin, rows, inSize, xi, colSpan, dwp, accumulate: true);
-                        if (hasBias)
-                            for (int o = 0; o < s.Cout; o++) dbp[o] += TensorPrimitives.Sum(dyi.Slice(o * outSize, outSize));
+                        ImToCol.Unfold(dyi, s.Cout, s.Plan, cols);
+                        colSpan = cols.AsSpan(0, rows * inSize);
                     }
+                    Gemm.Multiply(false, false, s.Cin, inSize, rows, w.Span, colSpan, dx.AsSpan(i * s.Cin * inSize, s.Cin * inSize), false, gemm);
+                    Gemm.Multiply(false, true, s.Cin, rows, inSize, xi, colSpan, dwp.AsSpan(0, wSize), true, gemm);
+                    if (hasBias)
+                        for (int o = 0; o < s.Cout; o++) dbp[o] += TensorPrimitives.Sum(dyi.Slice(o * outSize, outSize));
                 }
-                finally { if (cols is not null) ArrayPool<float>.Shared.Return(cols); }
-            });
-            var dw = new float[wSize];
-            var db = hasBias ? new float[s.Cout] : null;
-            for (int p = 0; p < chunks; p++)
-            {
-                TensorPrimitives.Add(dw, dwParts[p].AsSpan(0, wSize), dw);
-                if (db is not null) TensorPrimitives.Add(db, dbParts[p].AsSpan(0, s.Cout), db);
             }
-            return new ConvGradients(Tensor.Own(dx, x.Shape), Tensor.Own(dw, w.Shape), db is null ? null : Tensor.Own(db, new Shape(s.Cout)));
-        }
-        finally
-        {
-            foreach (var part in dwParts) if (part is not null) ArrayPool<float>.Shared.Return(part);
-            foreach (var part in dbParts) if (part is not null) ArrayPool<float>.Shared.Return(part);
-        }
+            finally { if (cols is not null) ArrayPool<float>.Shared.Return(cols); }
+        });
+        var (dw, db) = partials.Sum();
+        return new ConvGradients(Tensor.Own(dx, x.Shape), Tensor.Own(dw, w.Shape), db is null ? null : Tensor.Own(db, new Shape(s.Cout)));
     }
 
     /// <summary>

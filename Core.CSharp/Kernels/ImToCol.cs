@@ -52,11 +52,29 @@ public static class ImToCol
     // WindowPlan.Outputs keeps every index inside the image. A copied row is a few dozen floats, so span slicing and a
     // library call per row cost as much as the copy: against the span-per-row version this took unfold 1.6-1.8x and
     // fold-add 1.7-2.5x faster (28x28 5x5, 12x12 3x3 padded, 32x32 3x3 stride 2).
-    internal static void Unfold(ReadOnlySpan<float> x, int channels, in WindowPlan p, Span<float> cols)
+    internal static void Unfold(ReadOnlySpan<float> x, int channels, in WindowPlan p, Span<float> cols) =>
+        UnfoldRange(x, channels, p, 0, p.OutSize, cols, p.OutSize, 0);
+
+    internal static void FoldAdd(ReadOnlySpan<float> cols, int channels, in WindowPlan p, Span<float> dx) =>
+        FoldAddRange(cols, p.OutSize, 0, channels, p, 0, p.OutSize, dx);
+
+    /// <summary>
+    /// Writes output positions <c>[q0, q1)</c> of one image's column matrix: row r, position q goes to
+    /// <c>cols[r * ld + offset + q - q0]</c>. With <c>[0, OutSize)</c>, <c>ld = OutSize</c> and offset 0 this is
+    /// <see cref="Unfold(ReadOnlySpan{float}, int, in WindowPlan, Span{float})"/>; with a wider <paramref name="ld"/> several
+    /// images (or parts of them) share one column matrix, so the GEMM that consumes it sees one block of columns that fits in
+    /// the cache, whatever the image size.
+    /// </summary>
+    internal static void UnfoldRange(ReadOnlySpan<float> x, int channels, in WindowPlan p, int q0, int q1, Span<float> cols, int ld, int offset)
     {
+        if (q1 <= q0) return;
         ref float xs = ref MemoryMarshal.GetReference(x);
         ref float cs = ref MemoryMarshal.GetReference(cols);
-        int ow = p.OutW, ohw = p.OutH * ow, outSize = p.OutD * ohw, inW = p.InW, inHW = p.InH * inW, sw = p.SW;
+        int ow = p.OutW, inW = p.InW, inHW = p.InH * inW, sw = p.SW;
+        // The range is a partial first line, whole lines, and a partial last line.
+        int head = q0 % ow == 0 ? 0 : Math.Min(q1, (q0 / ow + 1) * ow) - q0;
+        int lineFirst = (q0 + head) / ow, lineEnd = lineFirst + (q1 - q0 - head) / ow;
+        int tail = q1 - q0 - head - (lineEnd - lineFirst) * ow;
         int row = 0;
         for (int ch = 0; ch < channels; ch++)
         {
@@ -73,46 +91,91 @@ public static class ImToCol
                     {
                         int offW = kw * p.DW - p.PW;
                         var (wLo, wHi) = WindowPlan.Outputs(inW, ow, sw, offW);
-                        var dst = cols.Slice(row * outSize, outSize);
-                        if (dLo == dHi || hLo == hHi || wLo == wHi)
+                        var tap = new Tap(plane + offD * inHW + offH * inW + offW, dLo, dHi, hLo, hHi, wLo, wHi);
+                        int d = row * ld + offset;
+                        if (head > 0)
                         {
-                            dst.Clear();
-                            continue;
+                            UnfoldLine(ref xs, ref Unsafe.Add(ref cs, d), p, tap, q0 / ow, q0 % ow, q0 % ow + head);
+                            d += head;
                         }
-                        dst[..(dLo * ohw)].Clear();
-                        dst[(dHi * ohw)..].Clear();
-                        int run = wHi - wLo;
+                        int run = wHi - wLo, srcStep = p.SH * inW;
                         bool edges = wLo > 0 || wHi < ow;
-                        for (int od = dLo; od < dHi; od++)
+                        for (int line = lineFirst; line < lineEnd;)
                         {
-                            var dst2 = dst.Slice(od * ohw, ohw);
-                            dst2[..(hLo * ow)].Clear();
-                            dst2[(hHi * ow)..].Clear();
-                            int src = plane + (od * p.SD + offD) * inHW + (hLo * p.SH + offH) * inW + wLo * sw + offW;
-                            int srcStep = p.SH * inW;
-                            int d = row * outSize + od * ohw + hLo * ow;
-                            for (int oh = hLo; oh < hHi; oh++, src += srcStep, d += ow)
+                            // The lines of one output depth plane: padding rows above and below, and the rows that read the image.
+                            int od = line / p.OutH, oh = line - od * p.OutH, ohEnd = Math.Min(p.OutH, oh + (lineEnd - line));
+                            int lines = ohEnd - oh;
+                            if (run <= 0 || od < dLo || od >= dHi)
                             {
-                                if (edges)
-                                {
-                                    Zero(ref Unsafe.Add(ref cs, d), wLo);
-                                    Zero(ref Unsafe.Add(ref cs, d + wHi), ow - wHi);
-                                }
-                                if (sw == 1) Copy(ref Unsafe.Add(ref cs, d + wLo), ref Unsafe.Add(ref xs, src), run);
-                                else Gather(ref Unsafe.Add(ref cs, d + wLo), ref Unsafe.Add(ref xs, src), run, sw);
+                                Zero(ref Unsafe.Add(ref cs, d), lines * ow);
+                                d += lines * ow;
                             }
+                            else
+                            {
+                                int a = Math.Clamp(hLo, oh, ohEnd), b = Math.Clamp(hHi, a, ohEnd);
+                                Zero(ref Unsafe.Add(ref cs, d), (a - oh) * ow);
+                                d += (a - oh) * ow;
+                                int src = tap.Base + od * p.SD * inHW + a * srcStep + wLo * sw;
+                                for (int h = a; h < b; h++, src += srcStep, d += ow)
+                                {
+                                    if (edges)
+                                    {
+                                        Zero(ref Unsafe.Add(ref cs, d), wLo);
+                                        Zero(ref Unsafe.Add(ref cs, d + wHi), ow - wHi);
+                                    }
+                                    if (sw == 1) Copy(ref Unsafe.Add(ref cs, d + wLo), ref Unsafe.Add(ref xs, src), run);
+                                    else Gather(ref Unsafe.Add(ref cs, d + wLo), ref Unsafe.Add(ref xs, src), run, sw);
+                                }
+                                Zero(ref Unsafe.Add(ref cs, d), (ohEnd - b) * ow);
+                                d += (ohEnd - b) * ow;
+                            }
+                            line += lines;
                         }
+                        if (tail > 0) UnfoldLine(ref xs, ref Unsafe.Add(ref cs, d), p, tap, lineEnd, 0, tail);
                     }
                 }
             }
         }
     }
 
-    internal static void FoldAdd(ReadOnlySpan<float> cols, int channels, in WindowPlan p, Span<float> dx)
+    /// <summary>
+    /// One tap (a row of the column matrix): where it reads the image for output (0, 0, 0) and which outputs read the image
+    /// rather than padding along each axis.
+    /// </summary>
+    private readonly record struct Tap(int Base, int DLo, int DHi, int HLo, int HHi, int WLo, int WHi);
+
+    /// <summary>Outputs [owStart, owEnd) of output line <paramref name="line"/> (depth-major) for one tap, written from dst on.</summary>
+    private static void UnfoldLine(ref float xs, ref float dst, in WindowPlan p, in Tap t, int line, int owStart, int owEnd)
     {
+        int od = line / p.OutH, oh = line - od * p.OutH;
+        int a = Math.Max(owStart, t.WLo), b = Math.Min(owEnd, t.WHi);
+        if (a >= b || od < t.DLo || od >= t.DHi || oh < t.HLo || oh >= t.HHi)
+        {
+            Zero(ref dst, owEnd - owStart);
+            return;
+        }
+        Zero(ref dst, a - owStart);
+        int src = t.Base + od * p.SD * p.InH * p.InW + oh * p.SH * p.InW + a * p.SW;
+        if (p.SW == 1) Copy(ref Unsafe.Add(ref dst, a - owStart), ref Unsafe.Add(ref xs, src), b - a);
+        else Gather(ref Unsafe.Add(ref dst, a - owStart), ref Unsafe.Add(ref xs, src), b - a, p.SW);
+        Zero(ref Unsafe.Add(ref dst, b - owStart), owEnd - b);
+    }
+
+    /// <summary>
+    /// The adjoint of <see cref="UnfoldRange"/>: adds output positions <c>[q0, q1)</c> of a column matrix laid out as there
+    /// (row r, position q at <c>cols[r * ld + offset + q - q0]</c>) into one image's gradient <paramref name="dx"/>.
+    /// Folding a block of columns right after the GEMM that wrote it reads them while they are still in the cache: col2im
+    /// fused with the accumulation into dx, instead of a whole image's columns written out and read back.
+    /// </summary>
+    internal static void FoldAddRange(ReadOnlySpan<float> cols, int ld, int offset, int channels, in WindowPlan p, int q0, int q1, Span<float> dx)
+    {
+        if (q1 <= q0) return;
         ref float xs = ref MemoryMarshal.GetReference(dx);
         ref float cs = ref MemoryMarshal.GetReference(cols);
-        int ow = p.OutW, ohw = p.OutH * ow, outSize = p.OutD * ohw, inW = p.InW, inHW = p.InH * inW, sw = p.SW;
+        int ow = p.OutW, inW = p.InW, inHW = p.InH * inW, sw = p.SW;
+        int head = q0 % ow == 0 ? 0 : Math.Min(q1, (q0 / ow + 1) * ow) - q0;
+        int lineFirst = (q0 + head) / ow, lineEnd = lineFirst + (q1 - q0 - head) / ow;
+        int tail = q1 - q0 - head - (lineEnd - lineFirst) * ow;
         int row = 0;
         for (int ch = 0; ch < channels; ch++)
         {
@@ -130,37 +193,81 @@ public static class ImToCol
                         int offW = kw * p.DW - p.PW;
                         var (wLo, wHi) = WindowPlan.Outputs(inW, ow, sw, offW);
                         int run = wHi - wLo;
-                        if (run == 0) continue;
-                        for (int od = dLo; od < dHi; od++)
+                        if (run <= 0 || dLo >= dHi || hLo >= hHi) continue;
+                        var tap = new Tap(plane + offD * inHW + offH * inW + offW, dLo, dHi, hLo, hHi, wLo, wHi);
+                        int c = row * ld + offset;
+                        if (head > 0)
                         {
-                            int dst = plane + (od * p.SD + offD) * inHW + (hLo * p.SH + offH) * inW + wLo * sw + offW;
-                            int dstStep = p.SH * inW;
-                            int c = row * outSize + od * ohw + hLo * ow + wLo;
-                            for (int oh = hLo; oh < hHi; oh++, dst += dstStep, c += ow)
-                            {
-                                if (sw == 1) AddTo(ref Unsafe.Add(ref xs, dst), ref Unsafe.Add(ref cs, c), run);
-                                else ScatterAdd(ref Unsafe.Add(ref xs, dst), ref Unsafe.Add(ref cs, c), run, sw);
-                            }
+                            FoldLine(ref xs, ref Unsafe.Add(ref cs, c), p, tap, q0 / ow, q0 % ow, q0 % ow + head);
+                            c += head;
                         }
+                        int dstStep = p.SH * inW;
+                        for (int line = lineFirst; line < lineEnd;)
+                        {
+                            int od = line / p.OutH, oh = line - od * p.OutH, ohEnd = Math.Min(p.OutH, oh + (lineEnd - line));
+                            int lines = ohEnd - oh;
+                            if (od >= dLo && od < dHi)
+                            {
+                                int a = Math.Clamp(hLo, oh, ohEnd), b = Math.Clamp(hHi, a, ohEnd);
+                                int dst = tap.Base + od * p.SD * inHW + a * dstStep + wLo * sw;
+                                int cc = c + (a - oh) * ow + wLo;
+                                for (int h = a; h < b; h++, dst += dstStep, cc += ow)
+                                {
+                                    if (sw == 1) AddTo(ref Unsafe.Add(ref xs, dst), ref Unsafe.Add(ref cs, cc), run);
+                                    else ScatterAdd(ref Unsafe.Add(ref xs, dst), ref Unsafe.Add(ref cs, cc), run, sw);
+                                }
+                            }
+                            c += lines * ow;
+                            line += lines;
+                        }
+                        if (tail > 0) FoldLine(ref xs, ref Unsafe.Add(ref cs, c), p, tap, lineEnd, 0, tail);
                     }
                 }
             }
         }
     }
 
-    private static void Copy(ref float dst, ref float src, int n)
+    /// <summary>Adds outputs [owStart, owEnd) of output line <paramref name="line"/> for one tap, read from src on, into the image.</summary>
+    private static void FoldLine(ref float xs, ref float src, in WindowPlan p, in Tap t, int line, int owStart, int owEnd)
     {
-        int i = 0;
-        for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
-            Vector512.LoadUnsafe(ref src, (nuint)i).StoreUnsafe(ref dst, (nuint)i);
-        if (i <= n - Vector256<float>.Count)
-        {
-            Vector256.LoadUnsafe(ref src, (nuint)i).StoreUnsafe(ref dst, (nuint)i);
-            i += Vector256<float>.Count;
-        }
-        for (; i < n; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, i);
+        int od = line / p.OutH, oh = line - od * p.OutH;
+        int a = Math.Max(owStart, t.WLo), b = Math.Min(owEnd, t.WHi);
+        if (a >= b || od < t.DLo || od >= t.DHi || oh < t.HLo || oh >= t.HHi) return;
+        int dst = t.Base + od * p.SD * p.InH * p.InW + oh * p.SH * p.InW + a * p.SW;
+        if (p.SW == 1) AddTo(ref Unsafe.Add(ref xs, dst), ref Unsafe.Add(ref src, a - owStart), b - a);
+        else ScatterAdd(ref Unsafe.Add(ref xs, dst), ref Unsafe.Add(ref src, a - owStart), b - a, p.SW);
     }
 
+    /// <summary>
+    /// Copies n floats. Runs are short (an output row: a few to a few dozen floats), so the tail is one more vector that
+    /// overlaps the last full one rather than a scalar loop: rewriting a few floats with the same values is harmless.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(ref float dst, ref float src, int n)
+    {
+        if (n >= Vector512<float>.Count)
+        {
+            int last = n - Vector512<float>.Count;
+            for (int i = 0; i < last; i += Vector512<float>.Count)
+                Vector512.LoadUnsafe(ref src, (nuint)i).StoreUnsafe(ref dst, (nuint)i);
+            Vector512.LoadUnsafe(ref src, (nuint)last).StoreUnsafe(ref dst, (nuint)last);
+        }
+        else if (n >= Vector256<float>.Count)
+        {
+            Vector256.LoadUnsafe(ref src).StoreUnsafe(ref dst);
+            Vector256.LoadUnsafe(ref src, (nuint)(n - Vector256<float>.Count)).StoreUnsafe(ref dst, (nuint)(n - Vector256<float>.Count));
+        }
+        else if (n >= Vector128<float>.Count)
+        {
+            Vector128.LoadUnsafe(ref src).StoreUnsafe(ref dst);
+            Vector128.LoadUnsafe(ref src, (nuint)(n - Vector128<float>.Count)).StoreUnsafe(ref dst, (nuint)(n - Vector128<float>.Count));
+        }
+        else
+            for (int i = 0; i < n; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, i);
+    }
+
+    /// <summary>dst[i] += src[i] for i &lt; n: whole vectors, then halves and quarters of one, then at most three scalars.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddTo(ref float dst, ref float src, int n)
     {
         int i = 0;
@@ -170,6 +277,11 @@ public static class ImToCol
         {
             (Vector256.LoadUnsafe(ref dst, (nuint)i) + Vector256.LoadUnsafe(ref src, (nuint)i)).StoreUnsafe(ref dst, (nuint)i);
             i += Vector256<float>.Count;
+        }
+        if (i <= n - Vector128<float>.Count)
+        {
+            (Vector128.LoadUnsafe(ref dst, (nuint)i) + Vector128.LoadUnsafe(ref src, (nuint)i)).StoreUnsafe(ref dst, (nuint)i);
+            i += Vector128<float>.Count;
         }
         for (; i < n; i++) Unsafe.Add(ref dst, i) += Unsafe.Add(ref src, i);
     }
@@ -184,8 +296,15 @@ public static class ImToCol
         for (int i = 0; i < n; i++) Unsafe.Add(ref dst, (nint)i * stride) += Unsafe.Add(ref src, i);
     }
 
+    /// <summary>Zeroes n floats; padding runs are usually a float or two, a whole padded row now and then.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Zero(ref float dst, int n)
     {
+        if (n >= Vector512<float>.Count)
+        {
+            MemoryMarshal.CreateSpan(ref dst, n).Clear();
+            return;
+        }
         for (int i = 0; i < n; i++) Unsafe.Add(ref dst, i) = 0f;
     }
 

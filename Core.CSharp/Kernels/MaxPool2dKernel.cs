@@ -1,3 +1,7 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Cnn.Core.Kernels;
 
 /// <summary>The output of max pooling and, for the backward pass, the flat input index of each maximum.</summary>
@@ -25,8 +29,12 @@ public static class MaxPool2dKernel
     {
         var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "MaxPool2d");
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        var y = new float[n * c * oh * ow];
-        var arg = new int[y.Length];
+        // Every element of both is written below.
+        var y = GC.AllocateUninitializedArray<float>(n * c * oh * ow);
+        var arg = GC.AllocateUninitializedArray<int>(y.Length);
+        // Output columns whose windows lie inside the row: there the windows of 16 neighbours are taken at once.
+        int oxLo = (g.PadW + g.StrideW - 1) / g.StrideW, oxHi = Math.Max(oxLo, Math.Min(ow, (w + g.PadW - g.KernelW) / g.StrideW + 1));
+        bool vector = Vector512.IsHardwareAccelerated && (g.StrideW == 1 || (g.StrideW == 2 && Avx512F.IsSupported));
         BatchParallel.For(n * c, (_, start, end) =>
         {
             var xs = x.Span;
@@ -34,31 +42,76 @@ public static class MaxPool2dKernel
             {
                 int inBase = p * h * w, outBase = p * oh * ow;
                 for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++)
                 {
-                    float best = float.NegativeInfinity;
-                    int bestIdx = -1;
-                    int y0 = oy * g.StrideH - g.PadH, x0 = ox * g.StrideW - g.PadW;
-                    for (int ki = 0; ki < g.KernelH; ki++)
-                    {
-                        int iy = y0 + ki;
-                        if ((uint)iy >= (uint)h) continue;
-                        for (int kj = 0; kj < g.KernelW; kj++)
-                        {
-                            int ix = x0 + kj;
-                            if ((uint)ix >= (uint)w) continue;
-                            int idx = inBase + iy * w + ix;
-                            float v = xs[idx];
-                            if (bestIdx < 0 || v > best || (float.IsNaN(v) && !float.IsNaN(best))) { best = v; bestIdx = idx; }
-                        }
-                    }
-                    y[outBase + oy * ow + ox] = best;
-                    arg[outBase + oy * ow + ox] = bestIdx;
+                    var (kiLo, kiHi) = WindowPlan.Taps1(oy, h, g.KernelH, g.StrideH, g.PadH, 1);
+                    int rowBase = inBase + (oy * g.StrideH - g.PadH) * w;
+                    int o = outBase + oy * ow, ox = 0;
+                    for (; ox < oxLo; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
+                    if (vector)
+                        for (; ox + Vector512<float>.Count <= oxHi && rowBase + (kiHi - 1) * w + (ox + 16) * g.StrideW - g.PadW + g.KernelW + 16 <= xs.Length;
+                             ox += Vector512<float>.Count)
+                            Windows16(xs, g, w, rowBase, kiLo, kiHi, ox, y.AsSpan(o + ox), arg.AsSpan(o + ox));
+                    for (; ox < ow; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
                 }
             }
         });
         return new PoolResult(Tensor.Own(y, new Shape(n, c, oh, ow)), arg);
     }
+
+    /// <summary>
+    /// One window, rows [kiLo, kiHi) of the kernel (those inside the image), its columns clipped to the row. The first maximum
+    /// in row-major window order wins; a NaN beats any number.
+    /// </summary>
+    private static void Window(ReadOnlySpan<float> xs, Window2d g, int w, int rowBase, int kiLo, int kiHi, int ox, out float best, out int bestIdx)
+    {
+        var (kjLo, kjHi) = WindowPlan.Taps1(ox, w, g.KernelW, g.StrideW, g.PadW, 1);
+        int x0 = ox * g.StrideW - g.PadW;
+        best = float.NegativeInfinity;
+        bestIdx = -1;
+        for (int ki = kiLo; ki < kiHi; ki++)
+            for (int kj = kjLo; kj < kjHi; kj++)
+            {
+                int idx = rowBase + ki * w + x0 + kj;
+                float v = xs[idx];
+                if (bestIdx < 0 || v > best || (float.IsNaN(v) && !float.IsNaN(best))) { best = v; bestIdx = idx; }
+            }
+    }
+
+    /// <summary>
+    /// Sixteen neighbouring windows that lie inside their rows (horizontal stride 1 or 2), as <see cref="Window"/> takes each:
+    /// the same comparisons lane by lane, so the same winners.
+    /// </summary>
+    private static void Windows16(ReadOnlySpan<float> xs, Window2d g, int w, int rowBase, int kiLo, int kiHi, int ox, Span<float> y, Span<int> arg)
+    {
+        ref float x0 = ref MemoryMarshal.GetReference(xs);
+        int sw = g.StrideW;
+        var lanes = Vector512<int>.Indices * sw;
+        var best = Vector512<float>.Zero;
+        var bestIdx = Vector512<int>.Zero;
+        bool first = true;
+        for (int ki = kiLo; ki < kiHi; ki++)
+            for (int kj = 0; kj < g.KernelW; kj++)
+            {
+                int b = rowBase + ki * w + ox * sw - g.PadW + kj;
+                var v = sw == 1
+                    ? Vector512.LoadUnsafe(ref x0, (nuint)b)
+                    : Avx512F.PermuteVar16x32x2(Vector512.LoadUnsafe(ref x0, (nuint)b), EvenLanes, Vector512.LoadUnsafe(ref x0, (nuint)(b + 16)));
+                var idx = Vector512.Create(b) + lanes;
+                if (first)
+                {
+                    (best, bestIdx, first) = (v, idx, false);
+                    continue;
+                }
+                var take = Vector512.GreaterThan(v, best) | Vector512.AndNot(Vector512.Equals(best, best), Vector512.Equals(v, v));
+                best = Vector512.ConditionalSelect(take, v, best);
+                bestIdx = Vector512.ConditionalSelect(take.AsInt32(), idx, bestIdx);
+            }
+        best.StoreUnsafe(ref MemoryMarshal.GetReference(y));
+        bestIdx.StoreUnsafe(ref MemoryMarshal.GetReference(arg));
+    }
+
+    /// <summary>Lane indices 0, 2, ..., 30 of two concatenated vectors: the even elements, for stride 2.</summary>
+    private static readonly Vector512<int> EvenLanes = Vector512<int>.Indices * 2;
 
     /// <summary>Routes each upstream gradient to the input element that won its window.</summary>
     public static Tensor Backward(Tensor dy, ReadOnlyMemory<int> argMax, Shape inputShape)

@@ -36,6 +36,19 @@ public sealed class ForwardResult
         var dx = _pullback(outputGradient, sink);
         return new Pulled(dx, sink.ToParameters());
     }
+
+    /// <summary>
+    /// The parameter gradients alone, for a pass built by <see cref="Apply.ForTraining"/>, which skips the input gradient
+    /// (a training step never reads it).
+    /// </summary>
+    internal Parameters PullbackParameters(Tensor outputGradient)
+    {
+        if (outputGradient.Shape != Output.Shape)
+            throw new ShapeException($"Pullback: expected an output gradient of shape {Output.Shape}; found {outputGradient.Shape}.");
+        var sink = new GradientSink();
+        _pullback(outputGradient, sink);
+        return sink.ToParameters();
+    }
 }
 
 /// <summary>Gradients returned by a pullback.</summary>
@@ -82,6 +95,22 @@ public static class Apply
         return new ForwardResult(y, run.NewState(), back);
     }
 
+    /// <summary>
+    /// A training-mode pass whose pullback computes parameter gradients only (<see cref="ForwardResult.PullbackParameters"/>):
+    /// the first layer, when it is a convolution reached through serial composition alone, skips its input gradient (the
+    /// data needs none), about a third of its backward pass. The parameter gradients are those of <see cref="WithPullback"/>.
+    /// </summary>
+    internal static ForwardResult ForTraining(Network network, Parameters parameters, Tensor x, Parameters? state = null, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        Check(network, x, state);
+        var first = network.RootNode;
+        while (first.Layer is Serial or Freeze && first.Children.Count > 0) first = first.Children[0];
+        var run = new Run(parameters, state ?? Parameters.Empty, Mode.Train, seed, skipInputGradient: first.Layer is LeafLayer ? first : null);
+        var (y, back) = run.Node(network.RootNode, x);
+        return new ForwardResult(y, run.NewState(), back);
+    }
+
     private static void Check(Network network, Tensor x, Parameters? state)
     {
         ArgumentNullException.ThrowIfNull(network);
@@ -93,6 +122,16 @@ public static class Apply
         var missing = network.RootNode.Leaves().SelectMany(n => n.StateSpecs()).Select(s => s.Path).FirstOrDefault(p => !st.Contains(p));
         if (missing is not null)
             throw new CnnException($"The network has state ('{missing}', batch-norm running statistics): pass the state from Initializer.InitState or from training.");
+    }
+
+    /// <summary>Like <see cref="WithPullback"/>, recording the output of the node at <paramref name="tap"/>'s path and, during the pullback, the gradient that reaches it.</summary>
+    internal static ForwardResult WithTap(Network network, Parameters parameters, Tensor x, LayerTap tap, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        Check(network, x, state);
+        var run = new Run(parameters, state ?? Parameters.Empty, mode, seed, tap: tap);
+        var (y, back) = run.Node(network.RootNode, x);
+        return new ForwardResult(y, run.NewState(), back);
     }
 
     /// <summary>
@@ -126,13 +165,21 @@ public static class Apply
     }
 
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
-    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null)
+    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null,
+        Node? skipInputGradient = null)
     {
         private readonly Dictionary<string, Tensor> _newState = new(StringComparer.Ordinal);
 
         public Parameters NewState() => Parameters.Of(state.Entries.Select(kv => KeyValuePair.Create(kv.Key, _newState.GetValueOrDefault(kv.Key, kv.Value))));
 
+        /// <summary>A node's rule, with the tapped node's output and output gradient recorded (a Freeze shares its child's path: the child is tapped).</summary>
         public (Tensor, Func<Tensor, GradientSink, Tensor>) Node(Node node, Tensor x)
+        {
+            var rule = Rule(node, x);
+            return tap is null || node.Layer is Freeze || node.Path != tap.Path ? rule : tap.Record(rule);
+        }
+
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Rule(Node node, Tensor x)
         {
             switch (node.Layer)
             {
@@ -153,7 +200,7 @@ public static class Apply
                     bool concat = node.Layer is FanOut { Join: Join.Concat };
                     var y = concat ? TensorOps.ConcatChannels(outs.Select(o => o.Item1).ToArray())
                         : outs.Skip(1).Aggregate(outs[0].Item1, (acc, o) => TensorOps.Add(acc, o.Item1));
-                    var channels = node.Children.Select(c => c.Output[0]).ToArray();
+                    var channels = concat ? node.Children.Select(c => c.Output[0]).ToArray() : Array.Empty<int>();
                     return (y, (dy, sink) =>
                     {
                         var parts = concat ? TensorOps.SplitChannels(dy, channels) : Enumerable.Repeat(dy, outs.Length).ToArray();
@@ -191,6 +238,14 @@ public static class Apply
         {
             var w = Param(node, "weight");
             var y = ConvKernel.Forward(x, w, useBias ? Param(node, "bias") : null, g);
+            if (ReferenceEquals(node, skipInputGradient))
+                return (y, (dy, sink) =>
+                {
+                    var (weight, bias) = ConvKernel.ParameterGradients(x, w, useBias, dy, g);
+                    Grad(sink, node, "weight", weight);
+                    Grad(sink, node, "bias", bias);
+                    return null!; // nothing reads the input gradient of a pass built by ForTraining
+                });
             return (y, (dy, sink) =>
             {
                 var r = ConvKernel.Backward(x, w, useBias, dy, g);

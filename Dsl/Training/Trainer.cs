@@ -52,6 +52,14 @@ public sealed record Evaluation(float Loss, float Accuracy, int Count);
 /// <param name="Checkpoint">Everything needed to resume: after a cancellation, training continues from here exactly.</param>
 public sealed record TrainResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, IReadOnlyList<EpochStats> History, TrainingCheckpoint Checkpoint);
 
+/// <summary>What one training step (<see cref="Trainer.Step"/>) returns.</summary>
+/// <param name="Parameters">The parameters after the update.</param>
+/// <param name="State">The network's state after the forward pass (updated running statistics).</param>
+/// <param name="OptimizerState">The optimizer's state after the update.</param>
+/// <param name="Loss">The batch's mean loss, before the update.</param>
+/// <param name="Output">The network's output for the batch, before the update.</param>
+public sealed record StepResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, float Loss, Tensor Output);
+
 /// <summary>The training loop: shuffled mini-batches, a loss, one optimizer step per batch.</summary>
 public static class Trainer
 {
@@ -123,7 +131,8 @@ public static class Trainer
                 for (int i = 0; i < count; i++) y[i] = train.Labels[rows[i]];
                 long step = state.Step + 1;
                 int seed = unchecked(options.Seed * 1_000_003 + (int)step);
-                var g = Loss.Gradient(network, p, x, y, options.LossOrDefault, Mode.Train, netState, seed);
+                lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
+                var g = Step(network, p, netState, options.Optimizer with { LearningRate = lr }, state, x, y, options.LossOrDefault, seed);
                 if (!float.IsFinite(g.Loss))
                 {
                     var where = Apply.FirstNonFinite(network, p, x, Mode.Train, netState, seed) ?? "the loss";
@@ -131,10 +140,8 @@ public static class Trainer
                         $"the first non-finite value appears in {(where == "input" ? "the input batch" : where == "the loss" ? "the loss" : $"the output of layer '{where}'")}. " +
                         "Lower the learning rate or check the data for NaN; the last checkpoint is unchanged.");
                 }
-                lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
-                var next = (options.Optimizer with { LearningRate = lr }).Step(p, g.Gradients, state);
-                p = next.Parameters;
-                state = next.State;
+                p = g.Parameters;
+                state = g.OptimizerState;
                 netState = g.State;
                 lossSum += g.Loss * count;
                 correct += CountCorrect(g.Output, y);
@@ -157,6 +164,34 @@ public static class Trainer
             if (stopRequested) return new TrainResult(p, netState, state, history, Here(epoch + 1, 0));
         }
         return new TrainResult(p, netState, state, history, Here(epoch, 0));
+    }
+
+    /// <summary>
+    /// One training step on a batch: the forward pass in training mode, the loss, the backward pass and the optimizer's
+    /// update, as <see cref="Fit"/> takes it. The gradient of the input batch is not computed (nothing reads it), so the
+    /// first layer skips that part of its backward pass. Pure: the arguments are not changed.
+    /// </summary>
+    /// <param name="network">The network.</param>
+    /// <param name="parameters">Its parameters before the step.</param>
+    /// <param name="state">Its state (batch-norm running statistics) before the step.</param>
+    /// <param name="optimizer">The update rule, with the learning rate of this step.</param>
+    /// <param name="optimizerState">The optimizer's state before the step.</param>
+    /// <param name="x">The batch, <c>[N, ...input shape]</c>.</param>
+    /// <param name="labels">One class label per sample.</param>
+    /// <param name="loss">The loss (default: softmax cross-entropy).</param>
+    /// <param name="seed">Seeds the dropout masks.</param>
+    /// <returns>The parameters, state and optimizer state after the step, the loss before it and the network's output.</returns>
+    /// <exception cref="CnnException">A label is outside [0, classes), or the label count differs from the batch.</exception>
+    public static StepResult Step(Network network, Parameters parameters, Parameters state, Optimizer optimizer, OptimizerState optimizerState,
+        Tensor x, ReadOnlySpan<int> labels, LossFunction? loss = null, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(optimizerState);
+        var forward = Apply.ForTraining(network, parameters, x, state, seed);
+        var l = (loss ?? LossFunction.SoftmaxCrossEntropy).Compute(forward.Output, labels);
+        var gradients = forward.PullbackParameters(l.Gradient);
+        var next = optimizer.Step(parameters, gradients, optimizerState);
+        return new StepResult(next.Parameters, forward.State, next.State, l.Value, forward.Output);
     }
 
     /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>

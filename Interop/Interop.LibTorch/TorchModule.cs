@@ -22,7 +22,6 @@ namespace Cnn.Interop.LibTorch;
 /// runs in inference mode (a custom module), as <see cref="Apply"/> defines freezing. Dropout elsewhere is <c>nn.Dropout</c>,
 /// which draws its masks from LibTorch's generator: a module's training-mode output is therefore not comparable element by
 /// element with <see cref="Apply"/>'s (the functional <see cref="TorchNetwork"/> is, since it uses our masks).</para>
-/// <para>Build modules outside any <c>torch.NewDisposeScope()</c>: a scope would dispose the module's parameters with it.</para>
 /// </remarks>
 public static class TorchModule
 {
@@ -43,7 +42,7 @@ public static class TorchModule
         var missing = StateShapes(network).Keys.FirstOrDefault(p => !st.Contains(p));
         if (missing is not null)
             throw new CnnException($"The network has state ('{missing}', batch-norm running statistics): pass the state from Initializer.InitState or from training.");
-        var module = Translate(network.RootNode);
+        var module = Owned(Translate(network.RootNode));
         try
         {
             using var scope = torch.NewDisposeScope();
@@ -103,7 +102,7 @@ public static class TorchModule
         ArgumentNullException.ThrowIfNull(path);
         LibTorchRuntime.EnsureLoaded();
         if (!File.Exists(path)) throw new CnnException($"Cannot read TorchSharp weights: the file '{path}' does not exist.");
-        using var module = Translate(network.RootNode);
+        using var module = Owned(Translate(network.RootNode));
         try
         {
             module.load(path, strict: true);
@@ -115,6 +114,17 @@ public static class TorchModule
             throw new CnnException($"'{path}' is not a TorchSharp file of this network's module ({e.Message}).", e);
         }
         return new TorchWeights(ReadParameters(network, module), ReadState(network, module));
+    }
+
+    /// <summary>
+    /// The module with its parameters and buffers taken out of any dispose scope the caller has open: they belong to the
+    /// module, which the caller disposes, and a scope would otherwise dispose them under it when it closes.
+    /// </summary>
+    private static TorchModuleBase Owned(TorchModuleBase module)
+    {
+        foreach (var p in module.parameters()) p.DetachFromDisposeScope();
+        foreach (var b in module.buffers()) b.DetachFromDisposeScope();
+        return module;
     }
 
     private static TorchModuleBase Translate(Node node)

@@ -25,7 +25,10 @@ namespace Cnn.Interop.LibTorch;
 /// </remarks>
 public static class TorchNetwork
 {
-    /// <summary>The network's output for a batch <paramref name="x"/> (batch first), computed by LibTorch.</summary>
+    /// <summary>
+    /// The network's output for a batch <paramref name="x"/> (batch first), computed by LibTorch. In training mode the
+    /// state the pass would produce is not returned; <see cref="Gradient"/> and <see cref="Pullback"/> return it.
+    /// </summary>
     /// <param name="network">The network.</param>
     /// <param name="parameters">Its parameters.</param>
     /// <param name="x">The batch, <c>[N, ...input shape]</c>.</param>

@@ -108,6 +108,9 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
             }
             case Dropout or Identity:
                 return x;
+            case BatchNorm when train && x.shape[0] * node.Input.Size / node.Input[0] < 2:
+                throw new CnnException($"Layer '{Describe(node)}': batch norm in training mode needs at least 2 values per channel; " +
+                                       $"a batch of {x.shape[0]} of {node.Input} has {x.shape[0] * node.Input.Size / node.Input[0]}.");
             case BatchNorm bn:
                 // In training, batch_norm normalises with the batch's statistics and updates the running ones in place,
                 // the variance unbiased, exactly as PyTorch's nn.BatchNorm does.

@@ -14,8 +14,9 @@ public sealed record SgemmCase(int M, int N, int K, bool TransA, bool TransB, bo
 }
 
 /// <summary>
-/// The packed, blocked SGEMM against a naive triple loop in double precision, on every instruction-set path the
-/// CPU has, across the tile (4, 6, 12 rows; 4, 16, 32 columns) and block (MC 128/144/192, KC 256) boundaries.
+/// The SGEMM against a naive triple loop in double precision, on every instruction-set path the CPU has, across the
+/// tile (4, 6, 12 rows; 4, 16, 32 columns) and block (MC 128/144/192, KC 256) boundaries, and through the in-place
+/// kernels for products of 1 to 4 rows.
 /// Tolerance: |c - ref| &lt;= 1e-5 * (1 + |c0| + sum_k |a||b|). Each element is one float32 FMA chain of length k;
 /// its error is at most k * 2^-24 times that magnitude sum in the worst case and about sqrt(k) * 2^-24 for the
 /// random signs here, i.e. about 2e-6 at k = 1031, so 1e-5 is loose enough to be stable and tight enough that a
@@ -53,6 +54,7 @@ public sealed class GemmTests
             Assert.Contains(cases, c => c.TransA == ta && c.TransB == tb);
         foreach (var isa in Paths) Assert.Contains(cases, c => c.Isa == isa);
         Assert.Contains(cases, c => c.M == 1 && c.N > 32);
+        Assert.Contains(cases, c => c.M is > 1 and <= 4 && c.TransB && c.K > 16);
         Assert.Contains(cases, c => c.K == 257);
         Assert.Contains(cases, c => c.M > 192 && c.N > 192 && c.K > 256);
         Assert.Contains(cases, c => c.Threads == 2 && 2L * c.M * c.N * c.K > 3_000_000);

@@ -120,6 +120,19 @@ public sealed class NetworkBridgeTests
     }
 
     [Fact]
+    public void Training_batch_norm_on_one_value_per_channel_is_a_CnnException_naming_the_layer_on_both_backends()
+    {
+        var net = Network.Create(new Serial(new Flatten(), new Dense(3), new BatchNorm().Named("norm"), new Dense(2)), new Shape(1, 2, 2));
+        var p = Initializer.Init(net, 1);
+        var state = Initializer.InitState(net);
+        var x = Tensor.Zeros(1, 1, 2, 2);
+        var e = Assert.ThrowsAny<CnnException>(() => TorchNetwork.Gradient(net, p, x, new[] { 0 }, LossFunction.SoftmaxCrossEntropy, Mode.Train, state));
+        Assert.Contains("norm", e.Message);
+        Assert.ThrowsAny<CnnException>(() => Loss.Gradient(net, p, x, new[] { 0 }, LossFunction.SoftmaxCrossEntropy, Mode.Train, state));
+        Assert.Equal(new Shape(1, 2), TorchNetwork.Forward(net, p, x, Mode.Eval, state).Shape);
+    }
+
+    [Fact]
     public void A_parameter_of_the_wrong_shape_is_a_ShapeException_naming_its_path()
     {
         var net = Zoo.SimpleConvNet();

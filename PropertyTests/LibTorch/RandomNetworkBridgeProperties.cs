@@ -26,26 +26,29 @@ public static class BridgeCases
 /// network with training-mode batch norm); float32 through up to 14 layers, each rounding its sums in another order.</para>
 /// <para>State: <c>1e-6 + 1e-5 * max|b|</c>; running statistics are one batch mean or variance blended in, the worst
 /// measured 5e-7 relative.</para>
-/// <para>Gradients (each parameter's and the input's): <c>||a-b|| &lt;= 1e-3 * S * sqrt(n) + rtol * ||b||</c>, S the case's
-/// gradient scale (see <see cref="BridgeComparison.Compare"/>); the worst zero-in-exact-arithmetic gradient measured
-/// 2.8e-4 S per element. rtol is 2e-3 (worst measured 1.2e-3), and 1e-2 when a batch norm runs in training mode, whose
-/// backward pass <c>dy - mean(dy) - x̂ mean(dy x̂)</c> cancels most of what it sums: the worst random case measured 5.1e-3
-/// (2 values per channel, where x̂ is ±1 whatever the input), and ResNet-18's stem 4.2e-3, where a float64 LibTorch run
-/// shows the error is LibTorch's (4.2e-3 from float64) more than ours (4.9e-4 from float64). A wrong rule (a transposed
-/// kernel, a missing term, a mask not applied) is off by tens of percent or more.</para>
+/// <para>Gradients (each parameter's and the input's): <c>||a-b|| &lt;= atol * S * sqrt(n) + rtol * ||b||</c>, S the case's
+/// gradient scale (see <see cref="BridgeComparison.Compare"/>). Without a training-mode batch norm, atol 1e-3 (the worst
+/// zero-in-exact-arithmetic gradient measured 2.8e-4 S per element) and rtol 2e-3 (worst measured 1.2e-3). With one,
+/// whose backward pass <c>(γ/σ)(dy - mean(dy) - x̂ mean(dy x̂))</c> cancels most of what it sums, atol 1e-2 and rtol 2e-2:
+/// a bias before it, zero in exact arithmetic, measured 1.1e-3 S of noise (batch 3, where σ of three values can be small
+/// and γ/σ large); the worst relative error was 5.1e-3 (2 values per channel, where x̂ is ±1 whatever the input), and
+/// 6.8e-3 on ResNet-18 (batch 4, `cnn verify --mode train`), where a float64 LibTorch run shows that both float32 backends
+/// are 4e-3 to 7e-3 from the exact gradient: the error is float32's on this problem, not either backend's. A wrong rule
+/// (a transposed kernel, a missing term, a mask not applied, a slope off by 1 %) is off by far more: each of those four,
+/// planted in the interpreter, failed this property within 40 cases.</para>
 /// </remarks>
 public sealed class RandomNetworkBridgeProperties
 {
     public static readonly Tolerance Output = new(1e-5, 5e-4);
     public static readonly Tolerance State = new(1e-6, 1e-5);
     public static readonly Tolerance Gradient = new(1e-3, 2e-3);
-    public static readonly Tolerance TrainingBatchNormGradient = new(1e-3, 1e-2);
+    public static readonly Tolerance TrainingBatchNormGradient = new(1e-2, 2e-2);
 
     /// <summary>The gradient tolerance for a network in a mode: looser when a batch norm runs in training mode.</summary>
     public static Tolerance GradientFor(Network network, Mode mode) =>
         mode == Mode.Train && network.RootNode.Leaves().Any(l => l.Layer is BatchNorm && !l.Frozen) ? TrainingBatchNormGradient : Gradient;
 
-    [Property(MaxTest = 100, Arbitrary = new[] { typeof(BridgeCases) })]
+    [Property(MaxTest = 200, Arbitrary = new[] { typeof(BridgeCases) })]
     public void LibTorch_computes_what_apply_computes(BridgeCase c)
     {
         var ours = Loss.Gradient(c.Network, c.Parameters, c.X, c.Labels, c.Loss, c.Mode, c.State, c.Seed);

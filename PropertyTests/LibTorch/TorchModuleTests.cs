@@ -23,7 +23,7 @@ public sealed class TorchModuleTests
     private static readonly Tolerance Close = new(1e-6, 1e-5);
     private static readonly Tolerance CloseGradient = new(1e-5, 1e-4);
 
-    [Property(MaxTest = 40, Arbitrary = new[] { typeof(BridgeCases) })]
+    [Property(MaxTest = 60, Arbitrary = new[] { typeof(BridgeCases) })]
     public void Module_computes_what_the_functional_interpreter_computes_and_its_weights_round_trip(BridgeCase c)
     {
         using var module = TorchModule.Build(c.Network, c.Parameters, c.State);
@@ -224,6 +224,27 @@ public sealed class TorchModuleTests
         var net = Network.Create(new Serial(new Conv2d(2, 3, 3), new BatchNorm()), new Shape(1, 5, 5));
         var e = Assert.ThrowsAny<CnnException>(() => TorchModule.Build(net, Initializer.Init(net, 1)));
         Assert.Contains("bn1/running_mean", e.Message);
+    }
+
+    /// <summary>A caller's dispose scope does not take the module's weights with it when it closes.</summary>
+    [Fact]
+    public void A_module_built_inside_a_dispose_scope_outlives_it()
+    {
+        var net = Network.Create(new Serial(new Conv2d(2, 3, 3), new BatchNorm(), new Freeze(new BatchNorm()), new Flatten(), new Dense(3)), new Shape(1, 5, 5));
+        var p = Initializer.Init(net, 1);
+        var state = Initializer.InitState(net);
+        torch.nn.Module<TorchTensor, TorchTensor> module;
+        using (torch.NewDisposeScope())
+            module = TorchModule.Build(net, p, state);
+        using (module)
+        {
+            AssertSame(p, TorchModule.ReadParameters(net, module), "parameters");
+            AssertSame(state, TorchModule.ReadState(net, module), "state");
+            using var scope = torch.NewDisposeScope();
+            module.eval();
+            var x = Tensor.FromArray(Enumerable.Range(0, 50).Select(i => i / 50f).ToArray(), 2, 1, 5, 5);
+            TorchReferenceClose(TorchTensors.FromTorch(module.call(TorchTensors.ToTorch(x))), Apply.Forward(net, p, x, Mode.Eval, state));
+        }
     }
 
     private static void TorchReferenceClose(Tensor actual, Tensor expected) =>

@@ -16,15 +16,15 @@ public sealed class ZooBridgeTests(ITestOutputHelper output)
 {
     private const int Batch = 2;
 
+    /// <summary>
+    /// Every zoo network but AlexNet, VGG-16 and GoogLeNet, whose 61M, 138M and 7M parameters at 224x224 take tens of
+    /// seconds per pass on two cores: `cnn verify --model NAME` checks them the same way.
+    /// </summary>
+    public static IEnumerable<object[]> Networks() =>
+        Zoo.Names.Where(n => n is not ("alexnet" or "vgg16" or "googlenet")).Select(n => new object[] { n });
+
     [Theory]
-    [InlineData("simple-convnet")]
-    [InlineData("lenet5")]
-    [InlineData("keras-cifar")]
-    [InlineData("vgg-small")]
-    [InlineData("dcgan-generator")]
-    [InlineData("conv1d-signal")]
-    [InlineData("conv3d-volume")]
-    [InlineData("resnet18")]
+    [MemberData(nameof(Networks))]
     public void Zoo_network_agrees_with_apply_in_both_modes(string name)
     {
         var net = Zoo.ByName(name);

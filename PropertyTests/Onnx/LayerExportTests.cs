@@ -71,6 +71,22 @@ public sealed class LayerExportTests
         AssertClose(expected, actual, $"{name}, batch {batch}, optimise {optimize}");
     }
 
+    [Fact]
+    public void Every_case_imports_back_with_its_tree_paths_and_tensors()
+    {
+        foreach (var (name, make) in Cases)
+        {
+            var net = make();
+            var (p, state) = RandomParametersAndState(net, seed: 9);
+            var imported = OnnxImporter.FromBytes(OnnxExporter.ToBytes(net, p, state));
+            Assert.True(ImportRoundTripProperties.Canonical(net).Equals(ImportRoundTripProperties.Canonical(imported.Network)), $"{name}: {Describe(imported.Network)}");
+            Assert.Equal(p.Paths, imported.Parameters.Paths);
+            Assert.Equal(state.Paths, imported.State.Paths);
+            foreach (var (path, t) in p.Entries.Concat(state.Entries))
+                Assert.True(t.Span.SequenceEqual((imported.Parameters.Contains(path) ? imported.Parameters : imported.State)[path].Span), $"{name}: {path}");
+        }
+    }
+
     [Theory]
     [InlineData(13L, 7L)]
     [InlineData(14L, 8L)]

@@ -213,8 +213,11 @@ public sealed class OnnxImporterTests
         Assert.Contains("dense1/bias", e.Message);
         Assert.Contains("400 bytes", e.Message);
         t.Dims.Clear();
-        t.Dims.AddRange(new long[] { 1L << 40, 1L << 40 });
+        t.Dims.AddRange(new long[] { 1L << 20, 1L << 20 });
         Assert.Contains("more than", Assert.Throws<FormatException>(() => OnnxImporter.FromBytes(m.ToByteArray())).Message);
+        t.Dims.Clear();
+        t.Dims.AddRange(new long[] { 0, 1L << 40 });
+        Assert.Contains("exceeds", Assert.Throws<FormatException>(() => OnnxImporter.FromBytes(m.ToByteArray())).Message);
     }
 
     [Fact]

@@ -1,0 +1,69 @@
+using Cnn.Cli.Bench;
+using Cnn.Interop.LibTorch;
+
+namespace Cnn.Cli;
+
+/// <summary>
+/// <c>cnn bench</c>: the same work on the im2col backend and on LibTorch (and, for inference, ONNX Runtime) in one process,
+/// with the ratios the performance targets of issue 8 are stated in.
+/// </summary>
+internal static class BenchCommand
+{
+    public const string Help = """
+        usage: cnn bench [--quick] [--json] [--threads N] [--only LIST]
+
+        Times the im2col backend against LibTorch (TorchSharp, the same thread count) in one process, and for inference
+        ONNX Runtime too: GEMM at 256/512/1024/2048; conv2d forward and forward+backward on six shapes (the four of
+        ../shared/notes/libtorch-on-debian12.md, a 1x1 and a strided one); max pooling; a training step (forward, backward,
+        SGD) of simple-convnet, lenet5 and keras-cifar at batch 64 with its allocation; inference at batch 1 and 64; time
+        against batch size (1 to 256) and image size; and the speed-up from 1 to 2 threads on the large shapes.
+
+        Each figure is the median of timed calls after a warm-up; the sides run in alternating blocks, so a change in the
+        machine's load moves both. Ratios are speeds: the other side's time over im2col's, above 1 when im2col is faster.
+        Allocation is managed bytes per call (all threads). Progress goes to stderr, the report to stdout. A full run
+        takes about 3-4 minutes on 2 cores; --quick about one.
+
+        options:
+          --quick        fewer samples and fewer sizes: a smoke test of the whole bench
+          --json         the report as one JSON document
+          --threads N    threads for every engine (default: the processor count)
+          --only LIST    comma-separated sections: gemm, conv, pool, train, infer, batch, image, threads (default: all)
+
+        examples:
+          cnn bench
+          cnn bench --quick --json > bench.json
+          cnn bench --only conv,train
+        """;
+
+    private static readonly string[] Sections = { "gemm", "conv", "pool", "train", "infer", "batch", "image", "threads" };
+
+    public static int Run(IEnumerable<string> args) =>
+        Command.Run("bench", Help, args, new HashSet<string> { "quick", "json" }, Bench);
+
+    private static int Bench(Args a)
+    {
+        bool quick = a.Flag("quick"), json = a.Flag("json");
+        int threads = Math.Min(a.Int("threads", Environment.ProcessorCount, 1), Environment.ProcessorCount);
+        var only = a.String("only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Sections;
+        var unknown = only.FirstOrDefault(s => !Sections.Contains(s));
+        if (unknown is not null) throw new UsageException($"--only: unknown section '{unknown}'; expected some of {string.Join(", ", Sections)}");
+        a.RejectUnknown();
+
+        LibTorchRuntime.EnsureLoaded();
+        var before = BenchContext.LoadAverage();
+        var ctx = new BenchContext(quick ? MeasureSettings.Quick : MeasureSettings.Full, threads, quick, Console.Error);
+        BenchContext.UseThreads(threads);
+        ctx.Log($"cnn bench: {threads} threads{(quick ? ", quick" : "")}; load average {(before is null ? "unknown" : string.Join(" / ", before))}");
+        if (only.Contains("gemm")) GemmBench.Run(ctx);
+        if (only.Contains("conv")) ConvBench.Run(ctx);
+        if (only.Contains("pool")) PoolBench.Run(ctx);
+        if (only.Contains("train")) NetworkBench.RunTraining(ctx);
+        if (only.Contains("infer")) NetworkBench.RunInference(ctx);
+        if (only.Contains("batch")) ScalingBench.Batch(ctx);
+        if (only.Contains("image")) ScalingBench.Image(ctx);
+        if (only.Contains("threads")) ScalingBench.Threads(ctx);
+        var machine = MachineInfo.Describe(ctx, before);
+        Console.WriteLine(json ? BenchReport.Json(machine, ctx.Rows) : BenchReport.Table(machine, ctx.Rows));
+        return 0;
+    }
+}

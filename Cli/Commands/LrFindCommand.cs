@@ -1,0 +1,137 @@
+using System.Globalization;
+using Cnn.Dsl;
+using Cnn.Dsl.Data;
+using Cnn.Dsl.IO;
+using ScottPlot;
+
+namespace Cnn.Cli;
+
+/// <summary><c>cnn lr-find</c>: the learning-rate range test of a zoo network on a data set, with its plot.</summary>
+internal static class LrFindCommand
+{
+    public const string Help = $"""
+        usage: cnn lr-find [options]
+
+        The learning-rate range test (fastai's lr_find): trains a freshly initialised network for up to --steps
+        mini-batches while the rate grows exponentially from --start to --end, stops once the smoothed loss exceeds
+        4 x its minimum, and suggests a rate: the steepest descent of the smoothed loss against log(rate), before
+        its minimum. Use it as --lr of `cnn train --one-cycle` (the one-cycle maximum). Nothing is trained for
+        good: the sweep starts from the initial weights and leaves them as they were.
+        Writes the loss-versus-rate plot (log scale, raw and smoothed loss, the suggestion marked) and prints
+        the suggestion, the rate at the minimum and a tenth of it.
+
+        options:
+          --model NAME        zoo network (simple-convnet); see `cnn summary --help` for the names
+          --data SPEC         {DataSource.Help} (mnist)
+          --optimizer NAME    sgd | momentum (0.9) | nesterov (0.9) | adam (adam)
+          --batch-size N      examples per step (100)
+          --start X           the first rate (1e-7)
+          --end X             the last rate (10)
+          --steps N           mini-batches of the sweep at most (100)
+          --seed N            initialisation, split and batch order (1)
+          --normalize         standardise each channel with the training set's mean and deviation
+          --limit N           use at most N training examples
+          --out F             the plot (lr-find.png)
+          --csv F             also write the curve: step, rate, loss, smoothed_loss
+
+        examples:
+          cnn lr-find --model lenet5
+          cnn lr-find --model simple-convnet --optimizer momentum --end 1 --out lr.png --csv lr.csv
+          cnn train --model lenet5 --one-cycle --lr 0.01 --epochs 5
+        """;
+
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static int Run(IEnumerable<string> args) =>
+        Command.Run("lr-find", Help, args, new HashSet<string> { "normalize" }, Find);
+
+    private static int Find(Args a)
+    {
+        var modelName = a.String("model") ?? "simple-convnet";
+        var dataSpec = a.String("data") ?? "mnist";
+        var optName = Command.Choice(a, "optimizer", "adam", "sgd", "momentum", "nesterov", "adam");
+        int batchSize = a.Int("batch-size", 100, 1);
+        float start = a.Float("start", 1e-7f), end = a.Float("end", 10f);
+        int steps = a.Int("steps", 100, 2);
+        int seed = a.Int("seed", 1);
+        bool normalize = a.Flag("normalize");
+        int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
+        var outPath = a.String("out") ?? "lr-find.png";
+        var csvPath = a.String("csv");
+        a.RejectUnknown();
+        if (!(end > start)) throw new UsageException($"--end must be greater than --start; found {start.ToString(Inv)} and {end.ToString(Inv)}");
+        if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException("--out must end in .png");
+        DataSource.CheckSpec(dataSpec);
+        if (!Zoo.Names.Contains(modelName)) throw new UsageException($"--model: unknown network '{modelName}'; known: {string.Join(", ", Zoo.Names)}");
+        Optimizer optimizer = optName switch
+        {
+            "sgd" => new Sgd(start),
+            "momentum" => new Sgd(start, 0.9f),
+            "nesterov" => new Sgd(start, 0.9f, Nesterov: true),
+            _ => new Adam(start),
+        };
+
+        var net = Zoo.ByName(modelName);
+        var data = DataSource.Load(dataSpec, seed, null, net.InputShape);
+        var train = limit is int n ? data.Train.Batch(0, Math.Min(n, data.Train.Count)) : data.Train;
+        if (normalize) train = Normalization.Fit(train.Images).Apply(train);
+        Console.WriteLine(string.Create(Inv, $"lr-find: {modelName} on {train.Count} examples of {dataSpec}, {optName}, batch {batchSize}, rates {start:G3} to {end:G3} over at most {steps} steps, seed {seed}"));
+        var options = new LearningRateFinderOptions(start, end, steps, batchSize, Seed: seed);
+        var r = LearningRateFinder.Find(net, Initializer.Init(net, seed), train, optimizer, options);
+
+        var last = r.Curve[^1];
+        Console.WriteLine(r.Diverged
+            ? string.Create(Inv, $"stopped at step {last.Step} (rate {last.Rate:G3}): the loss diverged (smoothed loss > {options.DivergeFactor} x its minimum)")
+            : string.Create(Inv, $"swept all {last.Step} steps up to rate {last.Rate:G3} without divergence"));
+        Console.WriteLine(string.Create(Inv, $"suggested learning rate: {r.SuggestedRate:G3} (steepest descent of the smoothed loss)"));
+        Console.WriteLine(string.Create(Inv, $"minimum of the smoothed loss at rate {r.MinimumLossRate:G3}; a tenth of it: {r.MinimumOverTen:G3}"));
+        Plot(outPath, r, modelName);
+        Console.WriteLine($"plot: {outPath}");
+        if (csvPath is not null)
+        {
+            var lines = r.Curve.Select(p => string.Create(Inv, $"{p.Step},{p.Rate:R},{p.Loss:R},{p.SmoothedLoss:R}")).Prepend("step,rate,loss,smoothed_loss");
+            AtomicFile.WriteAllBytes(csvPath, System.Text.Encoding.UTF8.GetBytes(string.Join("\n", lines) + "\n"));
+            Console.WriteLine($"curve: {csvPath}");
+        }
+        return 0;
+    }
+
+    /// <summary>Loss against log10(rate): the raw losses faint, the smoothed loss bold, the suggestion and the minimum as vertical lines.</summary>
+    internal static void Plot(string path, LearningRateFinderResult r, string title)
+    {
+        var plot = new Plot();
+        double[] xs = r.Curve.Select(p => Math.Log10(p.Rate)).ToArray();
+        var raw = plot.Add.Scatter(xs, r.Curve.Select(p => (double)p.Loss).ToArray());
+        raw.LegendText = "loss";
+        raw.MarkerSize = 0;
+        raw.LineWidth = 1;
+        raw.Color = Colors.Gray.WithAlpha(0.6);
+        var smooth = plot.Add.Scatter(xs, r.Curve.Select(p => (double)p.SmoothedLoss).ToArray());
+        smooth.LegendText = "smoothed loss";
+        smooth.MarkerSize = 0;
+        smooth.LineWidth = 2.5f;
+        var s = plot.Add.VerticalLine(Math.Log10(r.SuggestedRate));
+        s.LegendText = string.Create(Inv, $"suggested {r.SuggestedRate:G3}");
+        s.Color = Colors.Red;
+        var m = plot.Add.VerticalLine(Math.Log10(r.MinimumLossRate));
+        m.LegendText = string.Create(Inv, $"minimum {r.MinimumLossRate:G3}");
+        m.Color = Colors.Gray;
+        m.LinePattern = LinePattern.Dashed;
+        var ticks = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            LabelFormatter = v => Math.Abs(v) <= 3 ? Math.Pow(10, v).ToString("0.###", Inv) : string.Create(Inv, $"1e{Math.Round(v)}"),
+            IntegerTicksOnly = true,
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+        };
+        plot.Axes.Bottom.TickGenerator = ticks;
+        plot.Title($"Learning-rate finder: {title}");
+        plot.XLabel("learning rate (log scale)");
+        plot.YLabel("training loss");
+        plot.ShowLegend(Alignment.LowerLeft);
+        // The losses after divergence dwarf the rest: show up to 1.5 x the first smoothed loss.
+        double lo = r.Curve.Min(p => Math.Min(p.Loss, p.SmoothedLoss)), hi = Math.Max(r.Curve[0].SmoothedLoss, r.Curve[0].Loss) * 1.5;
+        plot.Axes.SetLimitsY(Math.Max(0, lo - 0.05 * (hi - lo)), hi);
+        plot.Axes.SetLimitsX(xs[0], xs[^1] + 1e-9);
+        AtomicFile.WriteAllBytes(path, plot.GetImageBytes(800, 500, ImageFormat.Png));
+    }
+}

@@ -1,0 +1,106 @@
+using Xunit;
+using Cnn.Core;
+using Cnn.Dsl;
+using Cnn.Dsl.Data;
+using Cnn.Dsl.IO;
+using Cnn.Onnx;
+using Cnn.Tests.Cli;
+using static Cnn.Tests.Onnx.OnnxTestSupport;
+
+namespace Cnn.Tests.Onnx;
+
+/// <summary><c>cnn export</c> and <c>cnn predict</c>, run in-process.</summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class OnnxCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("onnx-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Export_from_the_zoo_writes_a_model_with_the_chosen_versions_and_metadata()
+    {
+        var path = Path.Combine(_dir, "lenet.onnx");
+        var (code, output, error) = CliRunner.Run("export", "--model", "lenet5", "--seed", "3", "--out", path, "--opset", "21", "--ir", "10");
+        Assert.True(code == 0, error);
+        Assert.Contains("strict shape inference", output);
+
+        var model = Cnn.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        Assert.Equal(10, model.IrVersion);
+        Assert.Equal(21, model.OpsetImport.Single().Version);
+        var imported = OnnxImporter.Import(path);
+        Assert.Equal("lenet5", imported.Metadata["network"]);
+        Assert.Equal("3", imported.Metadata["seed"]);
+        var net = Zoo.LeNet5();
+        var p = Initializer.Init(net, 3);
+        foreach (var (k, t) in p.Entries) Assert.True(t.Span.SequenceEqual(imported.Parameters[k].Span), k);
+    }
+
+    [Fact]
+    public void Export_from_a_checkpoint_keeps_its_parameters()
+    {
+        var net = Zoo.SimpleConvNet();
+        var p = Initializer.Init(net, 9);
+        var checkpoint = Path.Combine(_dir, "p.safetensors");
+        SafeTensors.Write(checkpoint, p, new Dictionary<string, string> { ["network"] = "simple-convnet", ["normalization"] = "0.1307;0.3081" });
+        var path = Path.Combine(_dir, "m.onnx");
+        var (code, _, error) = CliRunner.Run("export", "--checkpoint", checkpoint, "--out", path);
+        Assert.True(code == 0, error);
+        var imported = OnnxImporter.Import(path);
+        Assert.True(p["dense2/weight"].Span.SequenceEqual(imported.Parameters["dense2/weight"].Span));
+        Assert.Equal("0.1307;0.3081", imported.Metadata["normalization"]);
+    }
+
+    [Theory]
+    [InlineData("--opset", "12", "--opset")]
+    [InlineData("--opset", "27", "--opset")]
+    [InlineData("--ir", "14", "--ir")]
+    public void Versions_outside_what_onnx_runtime_takes_are_usage_errors(string option, string value, string expected)
+    {
+        var (code, _, error) = CliRunner.Run("export", "--model", "lenet5", "--out", Path.Combine(_dir, "x.onnx"), option, value);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, error);
+    }
+
+    [Fact]
+    public void Predict_writes_outputs_for_a_npy_batch()
+    {
+        var net = Zoo.LeNet5();
+        var p = Initializer.Init(net, 1);
+        var model = Path.Combine(_dir, "l.onnx");
+        OnnxExporter.Export(net, p, model);
+        var x = RandomBatch(net.InputShape, 5, 4);
+        var input = Path.Combine(_dir, "x.npy");
+        var output = Path.Combine(_dir, "y.npy");
+        Npy.Write(input, x);
+
+        var (code, _, error) = CliRunner.Run("predict", "--model", model, "--input", input, "--output", output);
+        Assert.True(code == 0, error);
+        AssertClose(Apply.Forward(net, p, x), Npy.ReadTensor(output), "cnn predict --input");
+    }
+
+    [Fact]
+    public void Predict_on_a_data_set_prints_the_accuracy_the_native_network_has()
+    {
+        var digits = CliRunner.WriteIdxDigits(Path.Combine(_dir, "digits"));
+        var net = Zoo.SimpleConvNet();
+        var p = Initializer.Init(net, 5);
+        var model = Path.Combine(_dir, "s.onnx");
+        OnnxExporter.Export(net, p, model);
+        var test = Idx.LoadDirectory(digits).Second;
+        var native = Apply.Forward(net, p, test.Images);
+        int correct = Enumerable.Range(0, test.Count).Count(i => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(native.Span.Slice(i * 10, 10)) == test.Labels[i]);
+
+        var (code, output, error) = CliRunner.Run("predict", "--model", model, "--data", "idx:" + digits, "--batch-size", "7");
+        Assert.True(code == 0, error);
+        Assert.Contains($"({correct}/{test.Count})", output);
+    }
+
+    [Fact]
+    public void Predict_needs_data_or_an_input()
+    {
+        var (code, _, error) = CliRunner.Run("predict", "--model", "m.onnx");
+        Assert.Equal(2, code);
+        Assert.Contains("--data", error);
+    }
+}
