@@ -47,10 +47,13 @@ public static class MaxPool2dKernel
                     int rowBase = inBase + (oy * g.StrideH - g.PadH) * w;
                     int o = outBase + oy * ow, ox = 0;
                     for (; ox < oxLo; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
+                    // Up to 16 windows a step; past the row's last one the lanes read on (inside the input, never stored).
                     if (vector)
-                        for (; ox + Vector512<float>.Count <= oxHi && rowBase + (kiHi - 1) * w + (ox + 16) * g.StrideW - g.PadW + g.KernelW + 16 <= xs.Length;
-                             ox += Vector512<float>.Count)
-                            Windows16(xs, g, w, rowBase, kiLo, kiHi, ox, y.AsSpan(o + ox), arg.AsSpan(o + ox));
+                        for (int count; ox < oxHi && rowBase + (kiHi - 1) * w + (ox + 16) * g.StrideW - g.PadW + g.KernelW + 16 <= xs.Length; ox += count)
+                        {
+                            count = Math.Min(Vector512<float>.Count, oxHi - ox);
+                            Windows16(xs, g, w, rowBase, kiLo, kiHi, ox, y.AsSpan(o + ox, count), arg.AsSpan(o + ox, count));
+                        }
                     for (; ox < ow; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
                 }
             }
@@ -78,8 +81,8 @@ public static class MaxPool2dKernel
     }
 
     /// <summary>
-    /// Sixteen neighbouring windows that lie inside their rows (horizontal stride 1 or 2), as <see cref="Window"/> takes each:
-    /// the same comparisons lane by lane, so the same winners.
+    /// Up to sixteen neighbouring windows that lie inside their rows (horizontal stride 1 or 2; as many as
+    /// <paramref name="y"/> is long), as <see cref="Window"/> takes each: the same comparisons lane by lane, so the same winners.
     /// </summary>
     private static void Windows16(ReadOnlySpan<float> xs, Window2d g, int w, int rowBase, int kiLo, int kiHi, int ox, Span<float> y, Span<int> arg)
     {
@@ -106,8 +109,18 @@ public static class MaxPool2dKernel
                 best = Vector512.ConditionalSelect(take, v, best);
                 bestIdx = Vector512.ConditionalSelect(take.AsInt32(), idx, bestIdx);
             }
-        best.StoreUnsafe(ref MemoryMarshal.GetReference(y));
-        bestIdx.StoreUnsafe(ref MemoryMarshal.GetReference(arg));
+        if (y.Length == Vector512<float>.Count)
+        {
+            best.StoreUnsafe(ref MemoryMarshal.GetReference(y));
+            bestIdx.StoreUnsafe(ref MemoryMarshal.GetReference(arg));
+            return;
+        }
+        Span<float> values = stackalloc float[Vector512<float>.Count];
+        Span<int> winners = stackalloc int[Vector512<int>.Count];
+        best.StoreUnsafe(ref MemoryMarshal.GetReference(values));
+        bestIdx.StoreUnsafe(ref MemoryMarshal.GetReference(winners));
+        values[..y.Length].CopyTo(y);
+        winners[..arg.Length].CopyTo(arg);
     }
 
     /// <summary>Lane indices 0, 2, ..., 30 of two concatenated vectors: the even elements, for stride 2.</summary>

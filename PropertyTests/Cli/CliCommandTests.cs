@@ -88,8 +88,8 @@ public sealed class CliCommandTests : IDisposable
         var run = P("run");
         var (code, output, err) = Cnn($"train --data idx:{data} --epochs 2 --batch-size 20 --lr 0.002 --out {run}");
         Assert.True(code == 0, err);
-        Assert.Contains("epoch 2/2: train loss", output);
-        Assert.Contains("validation loss", output);
+        Assert.Contains("Epoch 2/2\n", output);
+        Assert.Contains(" - val_loss: ", output);
         foreach (var f in new[] { "checkpoint.safetensors", "metrics.csv", "summary.txt", "loss.png", "accuracy.png", "filters-initial.png", "filters-final.png",
                                    "input.png", "features-conv1.png", "confusion.png" })
             Assert.True(File.Exists(Path.Combine(run, f)), f);
@@ -161,7 +161,7 @@ public sealed class CliCommandTests : IDisposable
         var data = CliRunner.WriteIdxDigits(P("digits"), train: 400, test: 20);
         using var p = CliRunner.Start("train", "--data", $"idx:{data}", "--epochs", "500", "--batch-size", "10", "--out", P("stopped"));
         string? line;
-        while ((line = p.StandardOutput.ReadLine()) is not null && !line.StartsWith("epoch 1/500:", StringComparison.Ordinal)) { }
+        while ((line = p.StandardOutput.ReadLine()) is not null && !line.StartsWith("Epoch 2/500", StringComparison.Ordinal)) { }
         Assert.NotNull(line);
         using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
         var rest = p.StandardOutput.ReadToEnd();

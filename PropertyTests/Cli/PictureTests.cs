@@ -18,7 +18,7 @@ public sealed class PictureTests : IDisposable
 
     private static SKBitmap Decode(byte[] png) => SKBitmap.Decode(png) ?? throw new InvalidOperationException("not a PNG SkiaSharp can read");
 
-    [Property(MaxTest = 30)]
+    [CnnProperty]
     public Property OurPngEncoderWritesWhatADecoderReadsBack() =>
         Prop.ForAll((from w in Gen.Choose(1, 40) from h in Gen.Choose(1, 40) from seed in Gen.Choose(0, 9999) select (w, h, seed)).ToArbitrary(), t =>
         {
@@ -37,7 +37,7 @@ public sealed class PictureTests : IDisposable
     /// Any number of tiles of any size: the picture is the layout's size, every tile lies inside it without touching
     /// another, every tile pixel is drawn from its tile and every other pixel is the background.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property AGridHasOneTilePerItemAndBackgroundBetween() =>
         Prop.ForAll((from n in Gen.Choose(1, 40) from tw in Gen.Choose(1, 7) from th in Gen.Choose(1, 7) select (n, tw, th)).ToArbitrary(), t =>
         {

@@ -24,7 +24,7 @@ public sealed class NormalizationTests
         Assert.Equal(0f, y[2]); // a constant channel is centred, not divided by 0
     }
 
-    [Property(MaxTest = 50)]
+    [CnnProperty]
     public Property TheTrainingSetComesOutWithZeroMeanAndUnitDeviationAndOtherSetsUseItsFigures() =>
         Prop.ForAll((from n in Gen.Choose(2, 6) from c in Gen.Choose(1, 3) from hw in Gen.Choose(1, 4) from seed in Gen.Choose(0, 9999)
                      select (n, c, hw, seed)).ToArbitrary(), t =>

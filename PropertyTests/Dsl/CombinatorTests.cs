@@ -22,7 +22,7 @@ public class CombinatorTests
         Gen.Constant((Layer)new Tanh()),
         Gen.Constant((Layer)new Serial(new Conv2d(channels, 1, 1), new Sigmoid())));
 
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property SerialWithIdentityIsTheLayerItself() =>
         Prop.ForAll((from c in Gen.Choose(1, 3) from b in Block(c) from seed in Gen.Choose(0, 999) select (c, b, seed)).ToArbitrary(), t =>
         {
@@ -34,7 +34,7 @@ public class CombinatorTests
             return Apply.Forward(alone, p, x).Span.SequenceEqual(Apply.Forward(withId, p, x).Span);
         });
 
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property ResidualIsTheBlockPlusItsInputAndItsGradientFlowsThroughBoth() =>
         Prop.ForAll((from c in Gen.Choose(1, 3) from b in Block(c) from seed in Gen.Choose(0, 999) select (c, b, seed)).ToArbitrary(), t =>
         {

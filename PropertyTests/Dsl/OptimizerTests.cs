@@ -54,7 +54,7 @@ public class OptimizerTests
             });
         });
 
-    [Property(MaxTest = 50)]
+    [CnnProperty]
     public Property OnlyParametersWithAGradientChange() =>
         Prop.ForAll(Vector(4).ToArbitrary(), v =>
         {

@@ -386,7 +386,7 @@ public class NetworkJsonTests
         finally { File.Delete(path); }
     }
 
-    [Property(MaxTest = 40)]
+    [CnnProperty]
     public Property RandomNetworksSavedWithTheirCheckpointReloadIdentically() =>
         Prop.ForAll(Networks().ToArbitrary(), t => SavedWithItsNetworkReloadsIdentically(t.Net, t.Seed));
 

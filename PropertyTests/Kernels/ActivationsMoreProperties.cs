@@ -68,7 +68,7 @@ public sealed class ActivationsMoreProperties
     }
 
     /// <summary>One multiplication and a select per element, as PyTorch does it: bitwise equal.</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property LeakyRelu_matches_torch() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -76,7 +76,7 @@ public sealed class ActivationsMoreProperties
     }));
 
     /// <summary>The pullback selects dy or slope*dy (slope also at 0, as PyTorch): bitwise equal to autograd.</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property LeakyReluBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -90,7 +90,7 @@ public sealed class ActivationsMoreProperties
     /// One exp per negative element, from two libraries' exp approximations (a few ulps each):
     /// |a-b| &lt;= 1e-6 + 1e-6 max|b|.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property Elu_matches_torch() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -98,7 +98,7 @@ public sealed class ActivationsMoreProperties
     }));
 
     /// <summary>dy * alpha * exp(x) on the negative side (alpha at 0, as PyTorch): |a-b| &lt;= 1e-6 + 1e-6 max|b|, as the forward.</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property EluBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -109,7 +109,7 @@ public sealed class ActivationsMoreProperties
     }));
 
     /// <summary>One exp and one division per element, outputs in [0, 1]: |a-b| &lt;= 1e-6 absolute.</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property Sigmoid_matches_torch() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -120,7 +120,7 @@ public sealed class ActivationsMoreProperties
     /// dy*y*(1-y) from our forward output, against autograd from LibTorch's: two products of values within 1e-6, and
     /// |dy| &lt; 1: |a-b| &lt;= 1e-6 absolute.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property SigmoidBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -131,7 +131,7 @@ public sealed class ActivationsMoreProperties
     }));
 
     /// <summary>Outputs in [-1, 1] from vectorised tanh approximations: |a-b| &lt;= 1e-6 absolute.</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property Tanh_matches_torch() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -139,7 +139,7 @@ public sealed class ActivationsMoreProperties
     }));
 
     /// <summary>dy*(1-y^2) from our forward output: |a-b| &lt;= 2e-6 absolute (y^2 doubles the forward's error).</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property TanhBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -153,7 +153,7 @@ public sealed class ActivationsMoreProperties
     /// Probabilities from one exp per element and a sum of at most 300 terms along the axis:
     /// |a-b| &lt;= 1e-6 + 1e-5 max|b|. Magnitude 200 checks that the maximum is subtracted first.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property Softmax_matches_torch_along_any_axis() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -161,7 +161,7 @@ public sealed class ActivationsMoreProperties
     }));
 
     /// <summary>y*(dy - sum(dy*y)) from our forward output; y in [0, 1] and |dy| &lt; 1: |a-b| &lt;= 1e-6 + 1e-5 max|b|.</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property SoftmaxBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -175,7 +175,7 @@ public sealed class ActivationsMoreProperties
     /// x - max - log(sum(exp(x - max))): the subtraction is exact, the log of the sum is within a few ulps of the sum;
     /// values reach -400 at magnitude 200: |a-b| &lt;= 1e-5 + 1e-6 max|b|.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property LogSoftmax_matches_torch_along_any_axis() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -186,7 +186,7 @@ public sealed class ActivationsMoreProperties
     /// dy - exp(y)*sum(dy) from our forward output; the sum has at most 300 terms of magnitude &lt; 1:
     /// |a-b| &lt;= 1e-5 + 1e-5 max|b|.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property LogSoftmaxBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();

@@ -89,7 +89,7 @@ public sealed class BatchNormProperties
     /// output is O(1) and computed as (x - mean) * a + b per channel, where x - mean is exact in float32 for x near the
     /// mean (so offset 10 with spread 0.05 costs nothing): |a-b| &lt;= 1e-5 + 1e-5 max|b|.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property Train_matches_torch_batch_norm_and_its_running_update() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var (x, gamma, beta, rm, rv, _) = c.Data();
@@ -109,7 +109,7 @@ public sealed class BatchNormProperties
     /// |a-b| &lt;= 1e-5 + 1e-4 max|b|. dgamma and dbeta are sums of up to 1080 terms taken in double, and dgamma is
     /// corrected for the mean's rounding: 1e-5 + 1e-5 max|b|.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property TrainBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var (x, gamma, beta, rm, rv, dy) = c.Data();
@@ -126,7 +126,7 @@ public sealed class BatchNormProperties
     /// Evaluation mode is an affine map per channel with the running statistics, folded in double and applied in float32:
     /// two roundings of values up to ~20 at offset 10: |a-b| &lt;= 1e-5 + 1e-5 max|b|.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property Eval_matches_torch_batch_norm() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var (x, gamma, beta, rm, rv, _) = c.Data();
@@ -140,7 +140,7 @@ public sealed class BatchNormProperties
     /// dx = dy*gamma*invStd, one rounded product: 1e-6 + 1e-6 max|b|; dgamma and dbeta are sums of up to 1080 terms
     /// taken in double: 1e-6 + 1e-6 max|b|.
     /// </summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property EvalBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var (x, gamma, beta, rm, rv, dy) = c.Data();

@@ -50,7 +50,7 @@ public sealed class DropoutProperties
     /// The number dropped is Binomial(n, p): within 6 standard deviations of n*p (a false failure has probability about
     /// 2e-9 per case), while a kernel that used p as the keep rate, or never dropped, misses by hundreds of deviations.
     /// </summary>
-    [Property(MaxTest = 30)]
+    [CnnProperty]
     public Property Drop_fraction_is_within_a_binomial_bound_of_p() => Prop.ForAll(Large, s =>
     {
         var x = Tensor.Full(new Shape(s.Count), 1f);
@@ -61,7 +61,7 @@ public sealed class DropoutProperties
     });
 
     /// <summary>The same seed gives the same mask; another seed gives another (for 20k+ elements with 1% &lt;= p &lt;= 99%, equal masks are impossible in practice).</summary>
-    [Property(MaxTest = 20)]
+    [CnnProperty]
     public Property Same_seed_same_mask_other_seed_other_mask() => Prop.ForAll(Large, s =>
     {
         var x = Tensor.Full(new Shape(s.Count), 1f);

@@ -88,7 +88,7 @@ public sealed class GemmTests
     /// except where at most four rows meet a transposed B (dot products with per-lane partial sums). Sizes are large
     /// enough to be split; one case in three has 1 to 4 rows (the in-place small-product kernels).
     /// </summary>
-    [Property(MaxTest = 40)]
+    [CnnProperty]
     public Property Results_are_bit_identical_across_thread_counts_and_paths() =>
         Prop.ForAll((from m in Gen.Frequency((2, Gen.Choose(100, 300)), (1, Gen.Choose(1, 4)))
                      from n in Gen.Choose(100, 300)

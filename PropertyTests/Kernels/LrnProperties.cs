@@ -62,7 +62,7 @@ public sealed class LrnProperties
     /// A sum of at most 7 squares, a power and a product per element; LibTorch averages then scales, we scale by alpha/size:
     /// |a-b| &lt;= 1e-6 + 1e-5 max|b|.
     /// </summary>
-    [Property(MaxTest = 80)]
+    [CnnProperty]
     public Property Forward_matches_torch_local_response_norm() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -74,7 +74,7 @@ public sealed class LrnProperties
     /// The direct term minus up to 7 cross terms, each a product of four factors and a power, which cancel partly; with
     /// beta 2 and alpha 1 the powers span several orders of magnitude: |a-b| &lt;= 1e-6 + 1e-4 max|b|.
     /// </summary>
-    [Property(MaxTest = 80)]
+    [CnnProperty]
     public Property Backward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
     {
         var x = c.Input();

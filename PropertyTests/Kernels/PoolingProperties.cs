@@ -201,7 +201,7 @@ public sealed class PoolingProperties
     };
 
     /// <summary>The mean of up to 216 values in [-1, 1): |a-b| &lt;= 1e-6 + 1e-5 max|b|.</summary>
-    [Property(MaxTest = 80)]
+    [CnnProperty]
     public Property GlobalAverage_matches_torch_adaptive_avg_pool() => Prop.ForAll(GlobalCases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -209,7 +209,7 @@ public sealed class PoolingProperties
     }));
 
     /// <summary>dy / (spatial size) spread over each plane: one division, |a-b| &lt;= 1e-7 + 1e-6 max|b|.</summary>
-    [Property(MaxTest = 80)]
+    [CnnProperty]
     public Property GlobalAverage_backward_matches_torch_autograd() => Prop.ForAll(GlobalCases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -225,7 +225,7 @@ public sealed class PoolingProperties
     /// data only (amax splits a tied gradient evenly, max pooling gives it to one winner); with ties the winner must be
     /// the first maximum of its plane.
     /// </summary>
-    [Property(MaxTest = 80)]
+    [CnnProperty]
     public Property GlobalMax_matches_torch_amax() => Prop.ForAll(GlobalCases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -261,7 +261,7 @@ public sealed class PoolingProperties
     }
 
     /// <summary>The maximum is one of the inputs: bitwise equal to max_pool1d run along the channels.</summary>
-    [Property(MaxTest = 80)]
+    [CnnProperty]
     public Property ChannelMax_matches_torch_max_pool1d_along_channels() => Prop.ForAll(ReduceCases, c => Scoped(() =>
     {
         var x = c.Input();
@@ -269,7 +269,7 @@ public sealed class PoolingProperties
     }));
 
     /// <summary>Each input sums the dy of the windows it won, ties to the first channel as LibTorch: |a-b| &lt;= 1e-6 + 1e-5 max|b|.</summary>
-    [Property(MaxTest = 80)]
+    [CnnProperty]
     public Property ChannelMax_backward_matches_torch_autograd() => Prop.ForAll(ReduceCases, c => Scoped(() =>
     {
         var x = c.Input();

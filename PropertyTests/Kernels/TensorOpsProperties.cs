@@ -34,7 +34,7 @@ public sealed class TensorOpsProperties
         }).ToArray();
 
     /// <summary>One float addition per element, as LibTorch: bitwise equal.</summary>
-    [Property(MaxTest = 60)]
+    [CnnProperty]
     public Property Add_matches_torch_add() => Prop.ForAll(Parts, s => Scoped(() =>
     {
         var rng = new Random(s.Seed);

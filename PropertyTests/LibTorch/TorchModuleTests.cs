@@ -23,7 +23,7 @@ public sealed class TorchModuleTests
     private static readonly Tolerance Close = new(1e-6, 1e-5);
     private static readonly Tolerance CloseGradient = new(1e-5, 1e-4);
 
-    [Property(MaxTest = 60, Arbitrary = new[] { typeof(BridgeCases) })]
+    [CnnProperty(Arbitrary = new[] { typeof(BridgeCases) })]
     public void Module_computes_what_the_functional_interpreter_computes_and_its_weights_round_trip(BridgeCase c)
     {
         using var module = TorchModule.Build(c.Network, c.Parameters, c.State);

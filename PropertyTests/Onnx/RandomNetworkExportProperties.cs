@@ -105,7 +105,7 @@ public static class NetworkCases
 /// <summary>Export is checked against the native interpreter on random small networks.</summary>
 public sealed class RandomNetworkExportProperties
 {
-    [Property(MaxTest = 80, Arbitrary = new[] { typeof(NetworkCases) })]
+    [CnnProperty(Arbitrary = new[] { typeof(NetworkCases) })]
     public void Exported_output_equals_native_output(NetworkCase c)
     {
         var parameters = Initializer.Init(c.Network, c.Seed);
