@@ -69,7 +69,9 @@ let ``parameter counts add up over serial composition and branches`` () =
         let input = pieces.Head.Input.Dims
         let whole = build input (pieces |> List.map _.Layer |> List.reduce (>->))
         Assert.Equal(pieces |> List.sumBy count, Model.parameterCount whole)
-        Assert.Equal(Model.parameterCount whole, (Model.init seed whole).Parameters.ScalarCount)
+        let model = Model.init seed whole
+        // Keras-style counts include the batch-norm running statistics (state) as non-trainable.
+        Assert.Equal(Model.parameterCount whole, model.Parameters.ScalarCount + model.State.ScalarCount)
         let first = pieces.Head
         let branches = [ first.Layer; first.Layer |> named "twin" ]
         Assert.Equal(2L * count first, build input (sum branches) |> Model.parameterCount)
