@@ -29,7 +29,7 @@ internal sealed record Timing(string Side, double MedianMs, double MinMs, double
 /// Times several implementations of the same work in one process: warm-up, then alternating blocks of calls until each has
 /// enough samples; each call is timed on its own and the median reported, which a loaded machine moves less than the mean.
 /// Allocation is measured in separate calls: <see cref="GC.GetTotalAllocatedBytes(bool)"/> (precise, all threads, since the
-/// kernels run on pool threads) before and after, divided by the calls.
+/// kernels run on pool threads) before and after each, the median over the calls.
 /// </summary>
 internal static class Measure
 {
@@ -90,14 +90,22 @@ internal static class Measure
         return last;
     }
 
-    /// <summary>Managed bytes allocated per call, over a few calls (more for short ones).</summary>
+    /// <summary>
+    /// Managed bytes allocated per call in the steady state: the median over at least five calls measured one by one, so a
+    /// one-off (a pool thread's first use of its GEMM packing buffer, a workspace pool growing) does not count.
+    /// </summary>
     private static long Allocation(Action call, double estimateMs)
     {
-        int calls = (int)Math.Clamp(20 / Math.Max(estimateMs, 1e-3), 2, 50);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < calls; i++) call();
-        long after = GC.GetTotalAllocatedBytes(precise: true);
-        return (after - before) / calls;
+        int calls = (int)Math.Clamp(100 / Math.Max(estimateMs, 1e-3), 5, 50);
+        var bytes = new long[calls];
+        for (int i = 0; i < calls; i++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            call();
+            bytes[i] = GC.GetTotalAllocatedBytes(precise: true) - before;
+        }
+        Array.Sort(bytes);
+        return bytes[calls / 2];
     }
 
     private static double Quantile(double[] sorted, double q)

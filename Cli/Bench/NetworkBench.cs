@@ -125,7 +125,8 @@ internal static class NetworkBench
     /// The bytes of the arrays a training step returns by design, counted from the network's shapes: every layer's output and
     /// input gradient (except layers that reshape or pass through without copying), the max-pooling winners and dropout
     /// masks the backward pass reads, every parameter's gradient, the loss gradient, and the new parameters (immutable, so
-    /// the optimizer writes fresh arrays). What a step allocates beyond these is the overhead the 64 KB target bounds.
+    /// the optimizer writes fresh arrays); a first convolution has no input gradient. What a step allocates beyond these is the
+    /// overhead the 64 KB target bounds.
     /// </summary>
     public sealed record Accounting(long ReturnedBytes, int Arrays)
     {
@@ -138,10 +139,14 @@ internal static class NetworkBench
                 bytes += (24 + 4 * elements + 7) / 8 * 8;
                 arrays++;
             }
+            // Trainer.Step skips the input gradient of a first convolution (the data needs none).
+            var first = net.RootNode;
+            while (first.Layer is Serial or Freeze && first.Children.Count > 0) first = first.Children[0];
             foreach (var leaf in net.Leaves)
             {
                 long inN = (long)batch * leaf.Input.Size, outN = (long)batch * leaf.Output.Size;
-                switch (leaf.Layer)
+                if (ReferenceEquals(leaf, first) && leaf.Layer is Conv1d or Conv2d or Conv3d) Array(outN);
+                else switch (leaf.Layer)
                 {
                     case Flatten or Reshape or Identity or Dropout { P: 0f }:
                         break;

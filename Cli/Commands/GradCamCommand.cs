@@ -20,7 +20,7 @@ internal static class GradCamCommand
         options:
           --checkpoint F     a checkpoint of `cnn train` or `cnn run` (its network, weights and normalisation)
           --model NAME       a zoo network (simple-convnet), freshly initialised with --seed, when no checkpoint
-          --seed N           initialisation of --model, and the split of --data mnist (1)
+          --seed N           initialisation of --model, and the split of --data mnist (the checkpoint's seed, else 1)
           --input F          the input: a .npy array [C, H, W] or [1, C, H, W], or a .png/.jpg image (resized,
                              grey for one channel), scaled to [0, 1]
           --data SPEC        else a validation example of: {DataSource.Help} (mnist)
@@ -49,7 +49,8 @@ internal static class GradCamCommand
         var input = a.String("input");
         var dataSpec = a.String("data");
         int index = a.Int("index", 0, 0);
-        int seed = a.Int("seed", 1);
+        // The split of --data mnist is the one the checkpoint was trained with, unless --seed says otherwise.
+        int seed = a.Int("seed", int.TryParse(model.Metadata.GetValueOrDefault("seed"), NumberStyles.Integer, Inv, out var trained) ? trained : 1);
         var layer = a.String("layer");
         int? cls = a.String("class") is null ? null : a.Int("class", 0, 0);
         var outPath = a.String("out") ?? "gradcam.png";

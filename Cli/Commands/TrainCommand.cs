@@ -114,6 +114,8 @@ internal static class TrainCommand
         var report = new TrainReporter(style, epochs, Console.Out);
         var net = Zoo.ByName(modelName);
         TrainingCheckpoint? resume = resumePath is null ? null : Checkpoint.Load(resumePath);
+        // A resumed one-cycle run stays on its schedule (the rate of every step is a function of the step).
+        if (resume?.Metadata.GetValueOrDefault("schedule") == "one-cycle") oneCycle = true;
         if (resume is not null && resume.Metadata.GetValueOrDefault(Model.NetworkKey) != modelName)
             throw new CnnException($"The checkpoint '{resumePath}' is of network '{resume.Metadata.GetValueOrDefault(Model.NetworkKey)}'; --model is '{modelName}'.");
 

@@ -16,7 +16,7 @@ namespace Cnn.Core.Kernels;
 /// once per block instead of once per image and the product is wide enough to run at the micro-kernel's speed. An image that
 /// fills a block alone gets a product of its own, written straight into the output. Backward works image by image:
 /// dW += dY_i x cols_i^T, and dcols = W^T x dY_i is folded into dx_i right after the product that wrote it, while it is in
-/// the cache (col2im fused with the accumulation). Workspaces come from <see cref="ArrayPool{T}"/> and outputs are allocated
+/// the cache (col2im fused with the accumulation). Workspaces come from <see cref="Workspace"/> and outputs are allocated
 /// uninitialised (every element is written), so the steady state allocates only the returned tensors.</para>
 /// <para>A 1x1, stride-1, unpadded convolution of images with at least <see cref="DirectMinColumns"/> positions uses each
 /// image as its own column matrix (no im2col at all).</para>
@@ -52,7 +52,7 @@ public static class ConvKernel
             if (images == 1)
             {
                 // One image per product: the GEMM writes straight into y (from the image itself when pointwise).
-                var cols = s.Direct ? null : ArrayPool<float>.Shared.Rent(s.Rows * outSize);
+                var cols = s.Direct ? null : Workspace.Rent(s.Rows * outSize);
                 try
                 {
                     for (int i = start; i < end; i++)
@@ -70,13 +70,13 @@ public static class ConvKernel
                             }
                     }
                 }
-                finally { if (cols is not null) ArrayPool<float>.Shared.Return(cols); }
+                finally { if (cols is not null) Workspace.Return(cols); }
                 return;
             }
             // Several small images per product: their columns side by side, one GEMM, the result scattered to the images.
             int block = images * outSize;
-            var blockCols = ArrayPool<float>.Shared.Rent(s.Rows * block);
-            var output = ArrayPool<float>.Shared.Rent(s.F * block);
+            var blockCols = Workspace.Rent(s.Rows * block);
+            var output = Workspace.Rent(s.F * block);
             try
             {
                 for (int first = start; first < end; first += images)
@@ -99,8 +99,8 @@ public static class ConvKernel
             }
             finally
             {
-                ArrayPool<float>.Shared.Return(blockCols);
-                ArrayPool<float>.Shared.Return(output);
+                Workspace.Return(blockCols);
+                Workspace.Return(output);
             }
         });
         return Tensor.Own(y, OutputShape(s, x.Shape));
@@ -156,8 +156,8 @@ public static class ConvKernel
             // of several small images, as the forward pass uses, measured no faster here: these products are already
             // long along k or n.)
             var (dwp, dbp) = partials.Start(chunk);
-            var cols = s.Direct ? null : ArrayPool<float>.Shared.Rent(s.Rows * outSize);
-            var dcols = s.Direct || dx is null ? null : ArrayPool<float>.Shared.Rent(s.Rows * outSize);
+            var cols = s.Direct ? null : Workspace.Rent(s.Rows * outSize);
+            var dcols = s.Direct || dx is null ? null : Workspace.Rent(s.Rows * outSize);
             try
             {
                 for (int i = start; i < end; i++)
@@ -189,8 +189,8 @@ public static class ConvKernel
             }
             finally
             {
-                if (cols is not null) ArrayPool<float>.Shared.Return(cols);
-                if (dcols is not null) ArrayPool<float>.Shared.Return(dcols);
+                if (cols is not null) Workspace.Return(cols);
+                if (dcols is not null) Workspace.Return(dcols);
             }
         });
         var (dw, db) = partials.Sum();
@@ -250,26 +250,34 @@ public static class ConvKernel
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(g);
         g.Validate("Convolution");
-        string op = $"Conv{g.Rank}d";
+        // Called for every layer of every step: nothing here allocates unless a check fails, but the plan's output sizes.
+        string op = g.Rank switch { 1 => "Conv1d", 2 => "Conv2d", _ => "Conv3d" };
         string layout = g.Rank switch { 1 => "NCL", 2 => "NCHW", _ => "NCDHW" };
         if (x.Shape.Rank != g.Rank + 2)
             throw new ShapeException($"{op}: expected an {layout} input of rank {g.Rank + 2} for a {g.Rank}-d window; found {x.Shape}.");
         int n = x.Shape[0], c = x.Shape[1], groups = g.Groups;
         if (c % groups != 0)
             throw new ShapeException($"{op}: the input's {c} channels do not split into {groups} groups; input {x.Shape}.");
-        var wantW = new int[g.Rank + 2];
-        wantW[1] = c / groups;
-        for (int a = 0; a < g.Rank; a++) wantW[2 + a] = g.Kernel[a];
-        bool weightFits = w.Shape.Rank == wantW.Length && w.Shape[0] >= 1 && w.Shape[0] % groups == 0;
-        for (int a = 1; weightFits && a < wantW.Length; a++) weightFits = w.Shape[a] == wantW[a];
+        bool weightFits = w.Shape.Rank == g.Rank + 2 && w.Shape[0] >= 1 && w.Shape[0] % groups == 0 && w.Shape[1] == c / groups;
+        for (int a = 0; weightFits && a < g.Rank; a++) weightFits = w.Shape[2 + a] == g.Kernel[a];
         if (!weightFits)
             throw new ShapeException(
                 $"{op}: expected a weight [F, {c / groups}, {string.Join(", ", g.Kernel)}] with F a positive multiple of {groups} groups, for input {x.Shape}; found {w.Shape}.");
         int f = w.Shape[0];
         if (bias is not null && (bias.Shape.Rank != 1 || bias.Shape[0] != f))
             throw new ShapeException($"{op}: expected a bias [{f}]; found {bias.Shape}.");
-        var spatial = x.Shape.ToArray()[2..];
-        var plan = new WindowPlan(spatial, g, $"{op} with input {x.Shape}");
+        var spatial = new int[g.Rank];
+        for (int a = 0; a < spatial.Length; a++) spatial[a] = x.Shape[2 + a];
+        WindowPlan plan;
+        try
+        {
+            plan = new WindowPlan(spatial, g, op);
+        }
+        catch (ShapeException)
+        {
+            // Again, to name the input in the message (built only when it is needed).
+            plan = new WindowPlan(spatial, g, $"{op} with input {x.Shape}");
+        }
         int rowsG = c / groups * plan.Taps;
         return new Setup(n, c, f, groups, f / groups, rowsG, rowsG * groups, g.IsPointwise, plan);
     }
@@ -302,8 +310,8 @@ internal sealed class ChunkPartials : IDisposable
     /// </summary>
     public (float[] Weight, float[] Bias) Start(int chunk)
     {
-        var w = _weight[chunk] = ArrayPool<float>.Shared.Rent(_weightLength);
-        var b = _bias[chunk] = ArrayPool<float>.Shared.Rent(Math.Max(1, _biasLength));
+        var w = _weight[chunk] = Workspace.Rent(_weightLength);
+        var b = _bias[chunk] = Workspace.Rent(Math.Max(1, _biasLength));
         w.AsSpan(0, _weightLength).Clear();
         b.AsSpan(0, _biasLength).Clear();
         return (w, b);
@@ -325,9 +333,44 @@ internal sealed class ChunkPartials : IDisposable
     {
         for (int i = 0; i < _weight.Length; i++)
         {
-            if (_weight[i] is { } w) ArrayPool<float>.Shared.Return(w);
-            if (_bias[i] is { } b) ArrayPool<float>.Shared.Return(b);
+            if (_weight[i] is { } w) Workspace.Return(w);
+            if (_bias[i] is { } b) Workspace.Return(b);
             _weight[i] = _bias[i] = null;
         }
+    }
+}
+
+/// <summary>
+/// Workspace arrays of the convolution kernels (column matrices, partial sums), pooled by power-of-two size and shared by
+/// all threads. Unlike <see cref="ArrayPool{T}.Shared"/>, whose per-thread caches miss whenever <see cref="BatchParallel"/>
+/// lands a chunk on another pool thread and which it trims at every full collection (frequent when a training step allocates
+/// megabytes of tensors), this pool keeps what it is given: measured, a batch-parallel convolution reallocated about 100 KB of
+/// workspace per call from the shared pool, and nothing from this one. It holds at most <see cref="PerSize"/> arrays of each
+/// size, so its memory is bounded by the largest workspaces in use at once.
+/// </summary>
+internal static class Workspace
+{
+    private const int PerSize = 8;
+
+    private static readonly Stack<float[]>[] Pools = Enumerable.Range(0, 32).Select(_ => new Stack<float[]>()).ToArray();
+
+    /// <summary>An array of at least <paramref name="length"/> floats, contents undefined.</summary>
+    public static float[] Rent(int length)
+    {
+        if (length > 1 << 30) return GC.AllocateUninitializedArray<float>(length);
+        int size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(length, 16));
+        var pool = Pools[System.Numerics.BitOperations.Log2((uint)size)];
+        lock (pool)
+            if (pool.TryPop(out var array)) return array;
+        return GC.AllocateUninitializedArray<float>(size);
+    }
+
+    /// <summary>Gives back an array from <see cref="Rent"/>.</summary>
+    public static void Return(float[] array)
+    {
+        if (!System.Numerics.BitOperations.IsPow2(array.Length)) return;
+        var pool = Pools[System.Numerics.BitOperations.Log2((uint)array.Length)];
+        lock (pool)
+            if (pool.Count < PerSize) pool.Push(array);
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace Cnn.Core.Kernels;
@@ -32,7 +31,7 @@ public static class ConvTranspose2dKernel
         var gemm = ConvKernel.GemmFor(s.N);
         BatchParallel.For(s.N, (_, start, end) =>
         {
-            float[]? cols = s.Direct ? null : ArrayPool<float>.Shared.Rent(rows * inSize);
+            float[]? cols = s.Direct ? null : Workspace.Rent(rows * inSize);
             try
             {
                 for (int i = start; i < end; i++)
@@ -54,7 +53,7 @@ public static class ConvTranspose2dKernel
                         }
                 }
             }
-            finally { if (cols is not null) ArrayPool<float>.Shared.Return(cols); }
+            finally { if (cols is not null) Workspace.Return(cols); }
         });
         return Tensor.Own(y, s.OutShape);
     }
@@ -84,7 +83,7 @@ public static class ConvTranspose2dKernel
         BatchParallel.For(s.N, (chunk, start, end) =>
         {
             var (dwp, dbp) = partials.Start(chunk);
-            float[]? cols = s.Direct ? null : ArrayPool<float>.Shared.Rent(rows * inSize);
+            float[]? cols = s.Direct ? null : Workspace.Rent(rows * inSize);
             try
             {
                 for (int i = start; i < end; i++)
@@ -103,7 +102,7 @@ public static class ConvTranspose2dKernel
                         for (int o = 0; o < s.Cout; o++) dbp[o] += TensorPrimitives.Sum(dyi.Slice(o * outSize, outSize));
                 }
             }
-            finally { if (cols is not null) ArrayPool<float>.Shared.Return(cols); }
+            finally { if (cols is not null) Workspace.Return(cols); }
         });
         var (dw, db) = partials.Sum();
         return new ConvGradients(Tensor.Own(dx, x.Shape), Tensor.Own(dw, w.Shape), db is null ? null : Tensor.Own(db, new Shape(s.Cout)));

@@ -164,6 +164,12 @@ public static class Apply
         return true;
     }
 
+    /// <summary>Each 2-d convolution layer's window, by layer instance (a network's layers live as long as the network).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<LeafLayer, ConvGeometry> Geometries = new();
+
+    private static ConvGeometry Geometry2d(Conv2d c) => ConvGeometry.Create(new[] { c.KernelH, c.KernelW }, new[] { c.StrideH, c.StrideW },
+        new[] { c.PadH, c.PadW }, new[] { c.PadH, c.PadW }, new[] { c.DilationH, c.DilationW }, c.Groups);
+
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
     private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null,
         Node? skipInputGradient = null)
@@ -261,8 +267,8 @@ public static class Apply
             switch (node.Layer)
             {
                 case Conv2d c:
-                    return Conv(node, x, c.UseBias, ConvGeometry.Create(new[] { c.KernelH, c.KernelW }, new[] { c.StrideH, c.StrideW },
-                        new[] { c.PadH, c.PadW }, new[] { c.PadH, c.PadW }, new[] { c.DilationH, c.DilationW }, c.Groups));
+                    // The geometry of a layer, made once: a training step should allocate only its tensors.
+                    return Conv(node, x, c.UseBias, Geometries.GetValue(c, static l => Geometry2d((Conv2d)l)));
                 case Conv1d c:
                     return Conv(node, x, c.UseBias, ConvGeometry.Create(new[] { c.Kernel }, new[] { c.Stride }, new[] { c.Pad }, new[] { c.Pad }, new[] { c.Dilation }, c.Groups));
                 case Conv3d c:

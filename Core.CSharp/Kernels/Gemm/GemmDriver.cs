@@ -23,11 +23,12 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
         int kc = CeilDiv(k, CeilDiv(k, TK.KC));
         int mRange = m1 - m0, mcBlocks = CeilDiv(mRange, TK.MC);
         int mc = Math.Min(RoundUp(CeilDiv(mRange, mcBlocks), mr), TK.MC);
-        int ncMax = Math.Min(TK.NC, RoundUp(n1 - n0, nr));
 
+        // Workspaces are sized for the whole product, not this thread's range, so that a caller who takes back
+        // the worker's range (of another size) never grows them after the first call: no steady-state allocation.
         var buffers = GemmPackBuffers.Current;
-        float* pa = buffers.A(RoundUp(mc, mr) * kc);
-        float* pb = buffers.B(ncMax * kc);
+        float* pa = buffers.A(Math.Min(TK.MC, RoundUp(job.M, mr)) * kc);
+        float* pb = buffers.B(Math.Min(TK.NC, RoundUp(job.N, nr)) * kc);
         nint ldc = job.N;
 
         for (int jc = n0; jc < n1; jc += TK.NC)
