@@ -30,6 +30,17 @@ public abstract record Optimizer
     /// </summary>
     public float WeightDecay { get; init; }
 
+    /// <summary>
+    /// This optimizer with its momentum term set, for schedules that cycle momentum: SGD's momentum (when it has
+    /// one) and Adam's β1; an optimizer without momentum is returned unchanged.
+    /// </summary>
+    public Optimizer WithMomentum(float momentum) => this switch
+    {
+        Sgd { Momentum: > 0f } sgd => sgd with { Momentum = momentum },
+        Adam adam => adam with { Beta1 = momentum },
+        _ => this,
+    };
+
     /// <summary>The initial state for a parameter set.</summary>
     public abstract OptimizerState Init(Parameters parameters);
 

@@ -16,6 +16,15 @@ public abstract record Schedule
     /// <param name="epochs">Epochs of the whole run.</param>
     public abstract float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs);
 
+    /// <summary>
+    /// The momentum (SGD's momentum, Adam's β1) at an optimizer step, for schedules that cycle it; null leaves the
+    /// optimizer's own value.
+    /// </summary>
+    /// <param name="step">1-based optimizer step.</param>
+    /// <param name="stepsPerEpoch">Optimizer steps in one epoch.</param>
+    /// <param name="epochs">Epochs of the whole run.</param>
+    public virtual float? Momentum(long step, int stepsPerEpoch, int epochs) => null;
+
     /// <summary>The base rate throughout.</summary>
     public static Schedule Constant { get; } = new ConstantRate();
 
@@ -34,11 +43,13 @@ public abstract record Schedule
     /// <summary>
     /// One-cycle (Smith): a warm-up from <c>max/div</c> to the maximum over <paramref name="warmupFraction"/> of all steps,
     /// then cosine annealing to <c>max/(div*finalDiv)</c>, as fastai's and PyTorch's <c>OneCycleLR</c>. The optimizer's
-    /// rate is the maximum.
+    /// rate is the maximum. Momentum cycles the other way, as theirs does: from <paramref name="maxMomentum"/> down to
+    /// <paramref name="minMomentum"/> while the rate rises, and back while it falls (SGD with momentum, and Adam's β1).
     /// </summary>
-    public static Schedule OneCycle(float warmupFraction = 0.25f, float div = 25f, float finalDiv = 1e4f) =>
-        warmupFraction is > 0 and < 1 && div >= 1 && finalDiv >= 1 ? new OneCycleRate(warmupFraction, div, finalDiv)
-        : throw new Core.CnnException($"One-cycle needs 0 < warm-up fraction < 1 and divisors >= 1; found {warmupFraction}, {div}, {finalDiv}.");
+    public static Schedule OneCycle(float warmupFraction = 0.25f, float div = 25f, float finalDiv = 1e4f, float maxMomentum = 0.95f, float minMomentum = 0.85f) =>
+        warmupFraction is > 0 and < 1 && div >= 1 && finalDiv >= 1 && minMomentum is >= 0 and < 1 && maxMomentum is >= 0 and < 1 && minMomentum <= maxMomentum
+            ? new OneCycleRate(warmupFraction, div, finalDiv, maxMomentum, minMomentum)
+            : throw new Core.CnnException($"One-cycle needs 0 < warm-up fraction < 1, divisors >= 1 and 0 <= min momentum <= max momentum < 1; found {warmupFraction}, {div}, {finalDiv}, {minMomentum}, {maxMomentum}.");
 
     private sealed record ConstantRate : Schedule
     {
@@ -63,15 +74,28 @@ public abstract record Schedule
             baseRate / (1f + Decay * (step - 1));
     }
 
-    private sealed record OneCycleRate(float Warmup, float Div, float FinalDiv) : Schedule
+    private sealed record OneCycleRate(float Warmup, float Div, float FinalDiv, float MaxMomentum, float MinMomentum) : Schedule
     {
         public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs)
         {
-            double total = Math.Max(2, (long)stepsPerEpoch * epochs), up = Math.Max(1, Math.Floor(Warmup * total));
-            double start = baseRate / Div, end = start / FinalDiv, t = step - 1;
-            if (t <= up) return (float)(start + (baseRate - start) * (1 - Math.Cos(Math.PI * t / up)) / 2);
-            double f = Math.Min(1, (t - up) / Math.Max(1, total - 1 - up));
-            return (float)(end + (baseRate - end) * (1 + Math.Cos(Math.PI * f)) / 2);
+            double start = baseRate / Div, end = start / FinalDiv;
+            var (rising, f) = Phase(step, stepsPerEpoch, epochs);
+            return rising ? (float)(start + (baseRate - start) * (1 - Math.Cos(Math.PI * f)) / 2)
+                : (float)(end + (baseRate - end) * (1 + Math.Cos(Math.PI * f)) / 2);
+        }
+
+        public override float? Momentum(long step, int stepsPerEpoch, int epochs)
+        {
+            var (rising, f) = Phase(step, stepsPerEpoch, epochs);
+            return rising ? (float)(MaxMomentum - (MaxMomentum - MinMomentum) * (1 - Math.Cos(Math.PI * f)) / 2)
+                : (float)(MaxMomentum - (MaxMomentum - MinMomentum) * (1 + Math.Cos(Math.PI * f)) / 2);
+        }
+
+        /// <summary>Whether the step is in the warm-up, and how far through its phase (0 to 1) it is.</summary>
+        private (bool Rising, double Fraction) Phase(long step, int stepsPerEpoch, int epochs)
+        {
+            double total = Math.Max(2, (long)stepsPerEpoch * epochs), up = Math.Max(1, Math.Floor(Warmup * total)), t = step - 1;
+            return t <= up ? (true, t / up) : (false, Math.Min(1, (t - up) / Math.Max(1, total - 1 - up)));
         }
     }
 }

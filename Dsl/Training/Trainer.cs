@@ -132,7 +132,10 @@ public static class Trainer
                 long step = state.Step + 1;
                 int seed = unchecked(options.Seed * 1_000_003 + (int)step);
                 lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
-                var g = Step(network, p, netState, options.Optimizer with { LearningRate = lr }, state, x, y, options.LossOrDefault, seed);
+                var optimizer = schedule.Momentum(step, batches, options.Epochs) is float momentum
+                    ? options.Optimizer.WithMomentum(momentum) with { LearningRate = lr }
+                    : options.Optimizer with { LearningRate = lr };
+                var g = Step(network, p, netState, optimizer, state, x, y, options.LossOrDefault, seed);
                 if (!float.IsFinite(g.Loss))
                 {
                     var where = Apply.FirstNonFinite(network, p, x, Mode.Train, netState, seed) ?? "the loss";

@@ -77,6 +77,15 @@ public class CallbackTests
         Assert.Equal(1f, curve.Max(), 3);
         Assert.InRange(Array.IndexOf(curve, curve.Max()), 23, 26);
         Assert.True(curve[^1] < 1e-4f);
+        // Momentum mirrors the rate: high when the rate is low, lowest at the rate's peak.
+        var moms = Enumerable.Range(1, 100).Select(s => oc.Momentum(s, 100, 1)!.Value).ToArray();
+        Assert.Equal(0.95f, moms[0], 5);
+        Assert.Equal(0.85f, moms[Array.IndexOf(curve, curve.Max())], 3);
+        Assert.Equal(0.95f, moms[^1], 3);
+        Assert.Null(Schedule.Constant.Momentum(1, 10, 1));
+        Assert.Equal(0.9f, ((Adam)new Adam().WithMomentum(0.9f)).Beta1);
+        Assert.Equal(0.8f, ((Sgd)new Sgd(0.1f, 0.5f).WithMomentum(0.8f)).Momentum);
+        Assert.Equal(0f, ((Sgd)new Sgd(0.1f).WithMomentum(0.8f)).Momentum);
     }
 
     [Fact]
