@@ -8,8 +8,11 @@ namespace Cnn.Tests.Onnx;
 
 /// <summary>
 /// Every zoo network exports, loads in ONNX Runtime with strict shape inference, and gives the native backend's
-/// output with graph optimisations off and on. Batches of 1 and 7, except GoogLeNet and VGG-16 (1.5 and 15.5
-/// GFLOPs a sample: batch 1 only, to keep the suite fast; their batch axis is the same symbolic axis as everywhere).
+/// output with graph optimisations off and on. Batches of 1 and 7, except VGG-16 at batch 1 only: at batch 7 single
+/// elements differ by up to 2.8e-5 (5e-4 of their own size) from ONNX Runtime's, past the 1e-5 + 1e-4 tolerance.
+/// Its dense layer sums 25,088 products in float32 with cancellation, and at batch 7 our GEMM takes its packed path
+/// (one fused multiply-add chain per element) where batch 1 takes the small-product dot path: both orders are
+/// valid float32 sums, and neither matches ONNX Runtime's order to 1e-4 on an element near zero.
 /// </summary>
 public sealed class ZooExportTests
 {
@@ -18,7 +21,7 @@ public sealed class ZooExportTests
     {
         var data = new TheoryData<string, int[]>();
         foreach (var name in Zoo.Names.Where(n => !Zoo.Aliases.ContainsKey(n)))
-            data.Add(name, name is "vgg16" or "googlenet" ? new[] { 1 } : new[] { 1, 7 });
+            data.Add(name, name is "vgg16" ? new[] { 1 } : new[] { 1, 7 });
         return data;
     }
 
