@@ -8,7 +8,7 @@ namespace Cnn.Cli.Bench;
 
 /// <summary>The machine a run measured on and how loaded it was.</summary>
 internal sealed record MachineInfo(string Cpu, int LogicalCores, bool Avx512, string Runtime, string Os, double[]? LoadBefore, double[]? LoadAfter,
-    double LoadMin, double LoadMax, int Threads, bool Quick, double Seconds)
+    double LoadMin, double LoadMax, int Threads, bool Quick, double Seconds, string Gc)
 {
     public static MachineInfo Describe(BenchContext ctx, double[]? before)
     {
@@ -21,7 +21,8 @@ internal sealed record MachineInfo(string Cpu, int LogicalCores, bool Avx512, st
         catch (UnauthorizedAccessException) { }
         var loads = ctx.LoadSamples.Count > 0 ? ctx.LoadSamples : new List<double> { double.NaN };
         return new MachineInfo(cpu, Environment.ProcessorCount, Vector512.IsHardwareAccelerated, RuntimeInformation.FrameworkDescription,
-            RuntimeInformation.OSDescription, before, BenchContext.LoadAverage(), loads.Min(), loads.Max(), ctx.Threads, ctx.Quick, ctx.Elapsed.TotalSeconds);
+            RuntimeInformation.OSDescription, before, BenchContext.LoadAverage(), loads.Min(), loads.Max(), ctx.Threads, ctx.Quick, ctx.Elapsed.TotalSeconds,
+            System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "batch (no background collections)" : "concurrent (the .NET default)");
     }
 }
 
@@ -35,7 +36,7 @@ internal static class BenchReport
         var sb = new StringBuilder();
         sb.AppendLine($"cnn bench: {m.Cpu}, {m.LogicalCores} logical cores, AVX-512 {(m.Avx512 ? "yes" : "no")}, {m.Runtime}");
         sb.AppendLine($"threads {m.Threads} (im2col batch split and GEMM, LibTorch set_num_threads, ONNX Runtime intra-op){(m.Quick ? ", quick run" : "")}; " +
-                      $"{m.Seconds:0} s in all");
+                      $"{m.Seconds:0} s in all; garbage collector: {m.Gc}");
         sb.AppendLine($"machine load (1-min load average): {Load(m.LoadBefore)} before, {Load(m.LoadAfter)} after, {F(m.LoadMin, "0.0")}-{F(m.LoadMax, "0.0")} during " +
                       $"(on {m.LogicalCores} cores: above {m.LogicalCores} other processes compete for the cores and absolute figures drop; ratios are of the same run)");
         sb.AppendLine("median of timed calls after warm-up; alloc = managed bytes allocated per call (LibTorch's and ONNX Runtime's native memory not included);");
@@ -130,6 +131,7 @@ internal static class BenchReport
                 ["load_1min_max_during"] = Finite(m.LoadMax),
             },
             ["threads"] = m.Threads,
+            ["gc"] = m.Gc,
             ["quick"] = m.Quick,
             ["seconds"] = Math.Round(m.Seconds, 1),
             ["rows"] = rows.Select(r => new Dictionary<string, object?>

@@ -3,7 +3,8 @@ using System.Diagnostics;
 namespace Cnn.Cli.Bench;
 
 /// <summary>How long and how often one comparison runs.</summary>
-/// <param name="WarmupSeconds">Calls of each side before any is timed (at least two), for the JIT, caches and pools.</param>
+/// <param name="WarmupSeconds">Calls of each side before any is timed (at least three), for the JIT (whose first tier is
+/// several times slower in vector code), caches and pools.</param>
 /// <param name="BlockSeconds">Consecutive calls of one side per block: sides alternate in blocks, not call by call, so one
 /// side's spinning worker threads (OpenMP's, ONNX Runtime's, the GEMM's) have gone idle before the other side runs.</param>
 /// <param name="BudgetSeconds">Timed seconds per comparison once every side has <paramref name="MinSamples"/> samples.</param>
@@ -11,9 +12,9 @@ namespace Cnn.Cli.Bench;
 /// <param name="MaxSamples">Timed calls of each side at most.</param>
 internal sealed record MeasureSettings(double WarmupSeconds, double BlockSeconds, double BudgetSeconds, int MinSamples, int MaxSamples)
 {
-    public static MeasureSettings Full { get; } = new(0.15, 0.05, 1.0, 5, 400);
+    public static MeasureSettings Full { get; } = new(0.25, 0.05, 1.0, 5, 400);
 
-    public static MeasureSettings Quick { get; } = new(0.05, 0.03, 0.25, 3, 100);
+    public static MeasureSettings Quick { get; } = new(0.1, 0.03, 0.25, 3, 100);
 }
 
 /// <summary>
@@ -75,17 +76,17 @@ internal static class Measure
         }).ToList();
     }
 
-    /// <summary>Runs the call at least twice and for at least the given time; returns the last call's time in ms.</summary>
+    /// <summary>Runs the call at least three times and for at least the given time; returns the last call's time in ms.</summary>
     private static double Warm(Action call, double seconds)
     {
         var clock = Stopwatch.StartNew();
         double last = 0;
-        for (int i = 0; i < 2 || clock.Elapsed.TotalSeconds < seconds; i++)
+        for (int i = 0; i < 3 || clock.Elapsed.TotalSeconds < seconds; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
             call();
             last = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            if (i >= 1 && last > 1000 * seconds) break;
+            if (i >= 2 && last > 1000 * seconds) break;
         }
         return last;
     }

@@ -1,3 +1,4 @@
+using System.Runtime;
 using Cnn.Cli.Bench;
 using Cnn.Interop.LibTorch;
 
@@ -10,7 +11,7 @@ namespace Cnn.Cli;
 internal static class BenchCommand
 {
     public const string Help = """
-        usage: cnn bench [--quick] [--json] [--threads N] [--only LIST]
+        usage: cnn bench [--quick] [--json] [--threads N] [--only LIST] [--concurrent-gc]
 
         Times the im2col backend against LibTorch (TorchSharp, the same thread count) in one process, and for inference
         ONNX Runtime too: GEMM at 256/512/1024/2048; conv2d forward and forward+backward on six shapes (the four of
@@ -21,13 +22,18 @@ internal static class BenchCommand
         Each figure is the median of timed calls after a warm-up; the sides run in alternating blocks, so a change in the
         machine's load moves both. Ratios are speeds: the other side's time over im2col's, above 1 when im2col is faster.
         Allocation is managed bytes per call (all threads). Progress goes to stderr, the report to stdout. A full run
-        takes about 3-4 minutes on 2 cores; --quick about one.
+        takes about 1.5 minutes on 2 idle cores (up to 4 on a loaded machine); --quick under one.
+
+        The run uses the garbage collector's batch mode (no background collections), as a compute job should: a training
+        step allocates megabytes of tensors, and on two cores a background collection takes a core from the kernels
+        (measured: a conv2d forward 1.8x slower at the median). --concurrent-gc keeps .NET's default to compare.
 
         options:
           --quick        fewer samples and fewer sizes: a smoke test of the whole bench
           --json         the report as one JSON document
           --threads N    threads for every engine (default: the processor count)
           --only LIST    comma-separated sections: gemm, conv, pool, train, infer, batch, image, threads (default: all)
+          --concurrent-gc  keep .NET's default concurrent (background) garbage collection
 
         examples:
           cnn bench
@@ -38,11 +44,11 @@ internal static class BenchCommand
     private static readonly string[] Sections = { "gemm", "conv", "pool", "train", "infer", "batch", "image", "threads" };
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("bench", Help, args, new HashSet<string> { "quick", "json" }, Bench);
+        Command.Run("bench", Help, args, new HashSet<string> { "quick", "json", "concurrent-gc" }, Bench);
 
     private static int Bench(Args a)
     {
-        bool quick = a.Flag("quick"), json = a.Flag("json");
+        bool quick = a.Flag("quick"), json = a.Flag("json"), concurrentGc = a.Flag("concurrent-gc");
         int threads = Math.Min(a.Int("threads", Environment.ProcessorCount, 1), Environment.ProcessorCount);
         var only = a.String("only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Sections;
         var unknown = only.FirstOrDefault(s => !Sections.Contains(s));
@@ -50,6 +56,7 @@ internal static class BenchCommand
         a.RejectUnknown();
 
         LibTorchRuntime.EnsureLoaded();
+        if (!concurrentGc) GCSettings.LatencyMode = GCLatencyMode.Batch;
         var before = BenchContext.LoadAverage();
         var ctx = new BenchContext(quick ? MeasureSettings.Quick : MeasureSettings.Full, threads, quick, Console.Error);
         BenchContext.UseThreads(threads);

@@ -49,7 +49,7 @@ public static class ConvTranspose2dKernel
                         for (int o = 0; o < s.Cout; o++)
                         {
                             var yo = yi.Slice(o * outSize, outSize);
-                            TensorPrimitives.Add(yo, bias[o], yo);
+                            ConvKernel.AddBias(yo, bias[o], yo);
                         }
                 }
             }

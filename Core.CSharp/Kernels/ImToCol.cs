@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Cnn.Core.Kernels;
 
@@ -47,7 +48,9 @@ public static class ImToCol
         FoldAdd(cols, channels, p, dx);
     }
 
-    // The loops below index through refs without bounds checks: every caller has checked that x (or dx) holds
+    // The loops below skip tiered compilation (AggressiveOptimization): their first, unoptimised tier calls a helper for every
+    // vector operation and ran 6x slower, long enough to show in a short run or a benchmark's warm-up.
+    // They index through refs without bounds checks: every caller has checked that x (or dx) holds
     // channels * InSize elements and cols channels * Taps * OutSize (CheckSizes, or the kernels' shape checks), and
     // WindowPlan.Outputs keeps every index inside the image. A copied row is a few dozen floats, so span slicing and a
     // library call per row cost as much as the copy: against the span-per-row version this took unfold 1.6-1.8x and
@@ -65,6 +68,7 @@ public static class ImToCol
     /// images (or parts of them) share one column matrix, so the GEMM that consumes it sees one block of columns that fits in
     /// the cache, whatever the image size.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void UnfoldRange(ReadOnlySpan<float> x, int channels, in WindowPlan p, int q0, int q1, Span<float> cols, int ld, int offset)
     {
         if (q1 <= q0) return;
@@ -145,6 +149,7 @@ public static class ImToCol
     private readonly record struct Tap(int Base, int DLo, int DHi, int HLo, int HHi, int WLo, int WHi);
 
     /// <summary>Outputs [owStart, owEnd) of output line <paramref name="line"/> (depth-major) for one tap, written from dst on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void UnfoldLine(ref float xs, ref float dst, in WindowPlan p, in Tap t, int line, int owStart, int owEnd)
     {
         int od = line / p.OutH, oh = line - od * p.OutH;
@@ -167,6 +172,7 @@ public static class ImToCol
     /// Folding a block of columns right after the GEMM that wrote it reads them while they are still in the cache: col2im
     /// fused with the accumulation into dx, instead of a whole image's columns written out and read back.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void FoldAddRange(ReadOnlySpan<float> cols, int ld, int offset, int channels, in WindowPlan p, int q0, int q1, Span<float> dx)
     {
         if (q1 <= q0) return;
@@ -228,6 +234,7 @@ public static class ImToCol
     }
 
     /// <summary>Adds outputs [owStart, owEnd) of output line <paramref name="line"/> for one tap, read from src on, into the image.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FoldLine(ref float xs, ref float src, in WindowPlan p, in Tap t, int line, int owStart, int owEnd)
     {
         int od = line / p.OutH, oh = line - od * p.OutH;
@@ -286,15 +293,71 @@ public static class ImToCol
         for (; i < n; i++) Unsafe.Add(ref dst, i) += Unsafe.Add(ref src, i);
     }
 
-    private static void Gather(ref float dst, ref float src, int n, int stride)
+    /// <summary><c>dst[i] = src[i * stride]</c> for i &lt; n. Stride 2 (downsampling layers) takes 16 at a time with AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Gather(ref float dst, ref float src, int n, int stride)
     {
+        if (stride == 2 && Avx512F.IsSupported)
+        {
+            // Masked loads read only the elements the outputs need (2*count - 1 of them), so nothing past the run is touched.
+            fixed (float* d = &dst, s = &src)
+                for (int i = 0; i < n; i += 16)
+                {
+                    int count = Math.Min(16, n - i), need = 2 * count - 1;
+                    var lo = Avx512F.MaskLoad(s + 2 * i, Lanes(Math.Min(16, need)), Vector512<float>.Zero);
+                    var hi = need > 16 ? Avx512F.MaskLoad(s + 2 * i + 16, Lanes(need - 16), Vector512<float>.Zero) : Vector512<float>.Zero;
+                    var v = Avx512F.PermuteVar16x32x2(lo, EvenLanes, hi);
+                    if (count == 16) Vector512.Store(v, d + i);
+                    else Avx512F.MaskStore(d + i, Lanes(count), v);
+                }
+            return;
+        }
         for (int i = 0; i < n; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, (nint)i * stride);
     }
 
-    private static void ScatterAdd(ref float dst, ref float src, int n, int stride)
+    /// <summary>
+    /// <c>dst[i * stride] += src[i]</c> for i &lt; n: each element of dst gets one addition, so the vector path for stride 2
+    /// (masked to the even lanes it writes) gives the scalar loop's results.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ScatterAdd(ref float dst, ref float src, int n, int stride)
     {
+        if (stride == 2 && Avx512F.IsSupported)
+        {
+            fixed (float* d = &dst, s = &src)
+                for (int i = 0; i < n; i += 16)
+                {
+                    int count = Math.Min(16, n - i), need = 2 * count - 1;
+                    var v = count == 16 ? Vector512.Load(s + i) : Avx512F.MaskLoad(s + i, Lanes(count), Vector512<float>.Zero);
+                    var loMask = EvenMask & Lanes(Math.Min(16, need));
+                    float* lo = d + 2 * i;
+                    Avx512F.MaskStore(lo, loMask, Avx512F.MaskLoad(lo, loMask, Vector512<float>.Zero) + Vector512.Shuffle(v, SpreadLow));
+                    if (need > 16)
+                    {
+                        var hiMask = EvenMask & Lanes(need - 16);
+                        Avx512F.MaskStore(lo + 16, hiMask, Avx512F.MaskLoad(lo + 16, hiMask, Vector512<float>.Zero) + Vector512.Shuffle(v, SpreadHigh));
+                    }
+                }
+            return;
+        }
         for (int i = 0; i < n; i++) Unsafe.Add(ref dst, (nint)i * stride) += Unsafe.Add(ref src, i);
     }
+
+    /// <summary>A mask of the first <paramref name="count"/> lanes (all bits set in a lane selects it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Lanes(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+
+    /// <summary>Lanes 0, 2, ..., 30 of two concatenated vectors.</summary>
+    private static readonly Vector512<int> EvenLanes = Vector512<int>.Indices * 2;
+
+    /// <summary>The even lanes of a vector.</summary>
+    private static readonly Vector512<float> EvenMask = Vector512.Equals(Vector512<int>.Indices & Vector512.Create(1), Vector512<int>.Zero).AsSingle();
+
+    /// <summary>Lane 2j takes element j (j &lt; 8), and lane 2j + 1 too (masked out): the first half spread to the even lanes.</summary>
+    private static readonly Vector512<int> SpreadLow = Vector512<int>.Indices >> 1;
+
+    /// <summary>The second half spread to the even lanes.</summary>
+    private static readonly Vector512<int> SpreadHigh = (Vector512<int>.Indices >> 1) + Vector512.Create(8);
 
     /// <summary>Zeroes n floats; padding runs are usually a float or two, a whole padded row now and then.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -35,7 +36,7 @@ public static class MaxPool2dKernel
         // Output columns whose windows lie inside the row: there the windows of 16 neighbours are taken at once.
         int oxLo = (g.PadW + g.StrideW - 1) / g.StrideW, oxHi = Math.Max(oxLo, Math.Min(ow, (w + g.PadW - g.KernelW) / g.StrideW + 1));
         bool vector = Vector512.IsHardwareAccelerated && (g.StrideW == 1 || (g.StrideW == 2 && Avx512F.IsSupported));
-        BatchParallel.For(n * c, (_, start, end) =>
+        BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
         {
             var xs = x.Span;
             for (int p = start; p < end; p++)
@@ -65,6 +66,7 @@ public static class MaxPool2dKernel
     /// One window, rows [kiLo, kiHi) of the kernel (those inside the image), its columns clipped to the row. The first maximum
     /// in row-major window order wins; a NaN beats any number.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Window(ReadOnlySpan<float> xs, Window2d g, int w, int rowBase, int kiLo, int kiHi, int ox, out float best, out int bestIdx)
     {
         var (kjLo, kjHi) = WindowPlan.Taps1(ox, w, g.KernelW, g.StrideW, g.PadW, 1);
@@ -84,6 +86,7 @@ public static class MaxPool2dKernel
     /// Up to sixteen neighbouring windows that lie inside their rows (horizontal stride 1 or 2; as many as
     /// <paramref name="y"/> is long), as <see cref="Window"/> takes each: the same comparisons lane by lane, so the same winners.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Windows16(ReadOnlySpan<float> xs, Window2d g, int w, int rowBase, int kiLo, int kiHi, int ox, Span<float> y, Span<int> arg)
     {
         ref float x0 = ref MemoryMarshal.GetReference(xs);

@@ -54,7 +54,8 @@ public abstract record Optimizer
         {
             var w = parameters[path];
             if (g.Shape != w.Shape) throw new ShapeException($"Optimizer: gradient of '{path}' has shape {g.Shape}; the parameter has {w.Shape}.");
-            var updated = w.ToArray();
+            // Parameters are immutable: the update writes a fresh array, reading the old values once (no copy first).
+            var updated = GC.AllocateUninitializedArray<float>(w.Size);
             ReadOnlySpan<float> grad = g.Span;
             if (WeightDecay != 0f)
             {
@@ -62,14 +63,17 @@ public abstract record Optimizer
                 TensorPrimitives.MultiplyAdd(w.Span, WeightDecay, grad, decayed);
                 grad = decayed;
             }
-            Update(path, updated, grad, t, slots);
+            Update(path, w.Span, updated, grad, t, slots);
             p = p.With(path, Tensor.Own(updated, w.Shape));
         }
         return new OptimizerStep(p, new OptimizerState(t, slots.ToImmutableSortedDictionary(StringComparer.Ordinal)));
     }
 
-    /// <summary>Updates one parameter in place (a fresh copy owned by <see cref="Step"/>) and its slots.</summary>
-    private protected abstract void Update(string path, Span<float> w, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots);
+    /// <summary>
+    /// Writes one parameter's new values <paramref name="updated"/> (a fresh array owned by <see cref="Step"/>, every element
+    /// to be written) from its current values <paramref name="w"/>, and updates its slots.
+    /// </summary>
+    private protected abstract void Update(string path, ReadOnlySpan<float> w, Span<float> updated, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots);
 
     /// <summary>A writable copy of one slot tensor, to be stored back with <see cref="Store"/>.</summary>
     private protected static float[] Slot(Dictionary<string, Parameters> slots, string slot, string path) =>
@@ -95,11 +99,11 @@ public sealed record Sgd(float LearningRate, float Momentum = 0f, bool Nesterov 
     public override OptimizerState Init(Parameters parameters) =>
         new(0, Momentum == 0f ? ImmutableSortedDictionary<string, Parameters>.Empty : ZeroSlots(parameters, "velocity"));
 
-    private protected override void Update(string path, Span<float> w, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots)
+    private protected override void Update(string path, ReadOnlySpan<float> w, Span<float> updated, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots)
     {
         if (Momentum == 0f)
         {
-            TensorPrimitives.MultiplyAdd(g, -LearningRate, w, w);
+            TensorPrimitives.MultiplyAdd(g, -LearningRate, w, updated);
             return;
         }
         var v = Slot(slots, "velocity", path);
@@ -108,9 +112,9 @@ public sealed record Sgd(float LearningRate, float Momentum = 0f, bool Nesterov 
         {
             var d = new float[v.Length];
             TensorPrimitives.MultiplyAdd(v, Momentum, g, d);
-            TensorPrimitives.MultiplyAdd(d, -LearningRate, w, w);
+            TensorPrimitives.MultiplyAdd(d, -LearningRate, w, updated);
         }
-        else TensorPrimitives.MultiplyAdd(v, -LearningRate, w, w);
+        else TensorPrimitives.MultiplyAdd(v, -LearningRate, w, updated);
         Store(slots, "velocity", path, v);
     }
 }
@@ -128,7 +132,7 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
     /// <inheritdoc />
     public override OptimizerState Init(Parameters parameters) => new(0, ZeroSlots(parameters, "m", "v"));
 
-    private protected override void Update(string path, Span<float> w, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots)
+    private protected override void Update(string path, ReadOnlySpan<float> w, Span<float> updated, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots)
     {
         var m = Slot(slots, "m", path);
         var v = Slot(slots, "v", path);
@@ -138,7 +142,7 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
         {
             m[i] = Beta1 * m[i] + (1f - Beta1) * g[i];
             v[i] = Beta2 * v[i] + (1f - Beta2) * g[i] * g[i];
-            w[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) / sqrtC2 + Epsilon);
+            updated[i] = w[i] - stepSize * m[i] / (MathF.Sqrt(v[i]) / sqrtC2 + Epsilon);
         }
         Store(slots, "m", path, m);
         Store(slots, "v", path, v);
