@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Buffers;
 using System.Numerics.Tensors;
 
@@ -21,7 +22,24 @@ public static class Activations
         var dx = new float[x.Size];
         var xs = x.Span;
         var ds = dy.Span;
-        for (int i = 0; i < dx.Length; i++) dx[i] = xs[i] > 0f ? ds[i] : 0f;
+        int i = 0;
+        // A select on a vector mask: the scalar loop's branch mispredicts on ReLU's random signs and was the largest
+        // single cost of a small network's training step. NaN compares false in both, so the bits are the same.
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= dx.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var xv = Vector512.Create(xs.Slice(i, Vector512<float>.Count));
+                Vector512.ConditionalSelect(Vector512.GreaterThan(xv, Vector512<float>.Zero), Vector512.Create(ds.Slice(i, Vector512<float>.Count)), Vector512<float>.Zero)
+                    .CopyTo(dx.AsSpan(i));
+            }
+        else if (Vector256.IsHardwareAccelerated)
+            for (; i <= dx.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var xv = Vector256.Create(xs.Slice(i, Vector256<float>.Count));
+                Vector256.ConditionalSelect(Vector256.GreaterThan(xv, Vector256<float>.Zero), Vector256.Create(ds.Slice(i, Vector256<float>.Count)), Vector256<float>.Zero)
+                    .CopyTo(dx.AsSpan(i));
+            }
+        for (; i < dx.Length; i++) dx[i] = xs[i] > 0f ? ds[i] : 0f;
         return Tensor.Own(dx, x.Shape);
     }
 
