@@ -34,6 +34,20 @@ internal static class Command
         return allowed.Contains(v) ? v : throw new UsageException($"--{name} expects one of {string.Join(", ", allowed)}; found '{v}'");
     }
 
+    /// <summary>
+    /// An output file named by option <paramref name="name"/> (or <paramref name="fallback"/>): refused when it exists,
+    /// unless <c>--force</c> is given, so no command silently replaces a user's file. Null when the option is absent and
+    /// there is no fallback.
+    /// </summary>
+    public static string? OutputFile(Args args, string name, string? fallback = null)
+    {
+        var path = args.String(name) ?? fallback;
+        bool force = args.Flag("force");
+        if (path is not null && File.Exists(path) && !force)
+            throw new Core.CnnException($"The output file '{path}' exists; choose another --{name} or pass --force to replace it.");
+        return path;
+    }
+
     /// <summary>An output folder: created; refused when it exists and is not empty, unless <paramref name="force"/>.</summary>
     public static string OutputFolder(string path, bool force)
     {

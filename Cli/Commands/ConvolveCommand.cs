@@ -25,6 +25,7 @@ internal static class ConvolveCommand
                              edge-v (Sobel, vertical edges) | box (3x3 mean) | sharpen (5 in the centre, -1 at the
                              four sides) | a .npy kernel of the input's rank (required)
           --out F            the result, .npy or .png (required)
+          --force            replace the output file if it exists (else an existing file is an error)
           --mode M           full (N+K-1) | same (N, centred as scipy.ndimage) | valid (N-K+1) (same)
           --boundary B       zeros | constant | reflect (d c b a|a b c d|d c b a) | nearest (a a|a b c d|d d) |
                              wrap (c d|a b c d|a b), with scipy.ndimage's meanings (zeros)
@@ -53,13 +54,13 @@ internal static class ConvolveCommand
     };
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("convolve", Help, args, new HashSet<string> { "correlate" }, Convolve);
+        Command.Run("convolve", Help, args, new HashSet<string> { "correlate", "force" }, Convolve);
 
     private static int Convolve(Args a)
     {
         var input = Command.Required(a, "input");
         var kernelSpec = Command.Required(a, "kernel");
-        var output = Command.Required(a, "out");
+        var output = Command.OutputFile(a, "out") ?? throw new UsageException("--out is required");
         var mode = Command.Choice(a, "mode", "same", "full", "same", "valid") switch
         {
             "full" => FilterMode.Full,

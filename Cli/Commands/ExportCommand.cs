@@ -20,6 +20,7 @@ internal static class ExportCommand
           --seed N           its initialisation seed (1)
           --checkpoint F     a checkpoint written by cnn train or cnn run
           --out FILE.onnx    the model file (required)
+          --force            replace the output file if it exists (else an existing file is an error)
           --opset N          the ai.onnx operator set, {OnnxExporter.MinOpset} to {OnnxExporter.MaxOpset} (17)
           --ir N             the ONNX IR version, {OnnxExporter.MinIrVersion} to {OnnxExporter.MaxIrVersion} (8)
           --name TEXT        the graph's name (the network's name)
@@ -30,11 +31,11 @@ internal static class ExportCommand
         """;
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("export", Help, args, new HashSet<string>(), Export);
+        Command.Run("export", Help, args, new HashSet<string> { "force" }, Export);
 
     private static int Export(Args a)
     {
-        var output = Command.Required(a, "out");
+        var output = Command.OutputFile(a, "out") ?? throw new UsageException("--out is required");
         int opset = a.Int("opset", 17, (int)OnnxExporter.MinOpset);
         int ir = a.Int("ir", 8, (int)OnnxExporter.MinIrVersion);
         if (opset > OnnxExporter.MaxOpset) throw new UsageException($"--opset expects {OnnxExporter.MinOpset} to {OnnxExporter.MaxOpset} (what ONNX Runtime 1.31 implements); found {opset}");

@@ -19,6 +19,7 @@ internal static class ForwardCommand
           --checkpoint F     a checkpoint instead
           --input X.npy      the batch (required)
           --out Y.npy        the output (required)
+          --force            replace the output file if it exists (else an existing file is an error)
           --mode M           eval (dropout off, batch norm with running statistics) | train (eval)
           --dropout-seed N   the dropout masks' seed in train mode (0)
 
@@ -28,12 +29,12 @@ internal static class ForwardCommand
         """;
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("forward", Help, args, new HashSet<string>(), Forward);
+        Command.Run("forward", Help, args, new HashSet<string> { "force" }, Forward);
 
     private static int Forward(Args a)
     {
         var input = Command.Required(a, "input");
-        var output = Command.Required(a, "out");
+        var output = Command.OutputFile(a, "out") ?? throw new UsageException("--out is required");
         var mode = Command.Choice(a, "mode", "eval", "eval", "train") == "train" ? Mode.Train : Mode.Eval;
         int dropoutSeed = a.Int("dropout-seed", 0);
         var model = Model.FromArgs(a);

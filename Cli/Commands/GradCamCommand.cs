@@ -28,6 +28,7 @@ internal static class GradCamCommand
           --layer PATH       the layer (default: the last with [C, H, W] output); `cnn summary` lists the paths
           --class K          the class to explain (default: the predicted one)
           --out F            the picture (gradcam.png)
+          --force            replace the output file if it exists (else an existing file is an error)
 
         examples:
           cnn gradcam --checkpoint runs/first/checkpoint.safetensors --index 7
@@ -41,7 +42,7 @@ internal static class GradCamCommand
     private const int PanelSide = 224;
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("gradcam", Help, args, new HashSet<string>(), Cam);
+        Command.Run("gradcam", Help, args, new HashSet<string> { "force" }, Cam);
 
     private static int Cam(Args a)
     {
@@ -53,7 +54,7 @@ internal static class GradCamCommand
         int seed = a.Int("seed", int.TryParse(model.Metadata.GetValueOrDefault("seed"), NumberStyles.Integer, Inv, out var trained) ? trained : 1);
         var layer = a.String("layer");
         int? cls = a.String("class") is null ? null : a.Int("class", 0, 0);
-        var outPath = a.String("out") ?? "gradcam.png";
+        var outPath = Command.OutputFile(a, "out", "gradcam.png")!;
         a.RejectUnknown();
         if (input is not null && dataSpec is not null) throw new UsageException("give --input or --data, not both");
         if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException("--out must end in .png");

@@ -32,6 +32,7 @@ internal static class LrFindCommand
           --normalize         standardise each channel with the training set's mean and deviation
           --limit N           use at most N training examples
           --out F             the plot (lr-find.png)
+          --force             replace the output file if it exists (else an existing file is an error)
           --csv F             also write the curve: step, rate, loss, smoothed_loss
 
         examples:
@@ -43,7 +44,7 @@ internal static class LrFindCommand
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("lr-find", Help, args, new HashSet<string> { "normalize" }, Find);
+        Command.Run("lr-find", Help, args, new HashSet<string> { "normalize", "force" }, Find);
 
     private static int Find(Args a)
     {
@@ -56,7 +57,7 @@ internal static class LrFindCommand
         int seed = a.Int("seed", 1);
         bool normalize = a.Flag("normalize");
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
-        var outPath = a.String("out") ?? "lr-find.png";
+        var outPath = Command.OutputFile(a, "out", "lr-find.png")!;
         var csvPath = a.String("csv");
         a.RejectUnknown();
         if (!(end > start)) throw new UsageException($"--end must be greater than --start; found {start.ToString(Inv)} and {end.ToString(Inv)}");

@@ -24,6 +24,7 @@ internal static class PredictCommand
           --limit N          use at most N examples
           --input X.npy      a batch [N, ...input] (or one example [...input]) of any numeric type
           --output Y.npy     where to write the output for --input
+          --force            replace the output file if it exists (else an existing file is an error)
           --batch-size N     examples per ONNX Runtime call (256)
           --threads N        ONNX Runtime's threads per operator (0: its choice)
           --no-optimize      run the graph exactly as written (no fusions)
@@ -34,14 +35,14 @@ internal static class PredictCommand
         """;
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("predict", Help, args, new HashSet<string> { "no-optimize" }, Predict);
+        Command.Run("predict", Help, args, new HashSet<string> { "no-optimize", "force" }, Predict);
 
     private static int Predict(Args a)
     {
         var modelPath = Command.Required(a, "model");
         var dataSpec = a.String("data");
         var input = a.String("input");
-        var output = a.String("output");
+        var output = Command.OutputFile(a, "output");
         int seed = a.Int("seed", 1);
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         int batchSize = a.Int("batch-size", 256, 1);
