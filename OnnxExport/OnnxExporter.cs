@@ -96,7 +96,9 @@ public static class OnnxExporter
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var bytes = ToBytes(network, parameters, state, options);
-        WriteAtomically(path, bytes);
+        // A missing folder is more likely a mistyped path than a wish for a new folder: refuse it.
+        try { Cnn.Dsl.IO.AtomicFile.WriteAllBytes(path, bytes, createFolder: false); }
+        catch (CnnException e) { throw new CnnException("ONNX export: " + e.Message, e); }
     }
 
     /// <summary>Builds the model of a network without state, without validating it (the tests corrupt it to check the validator).</summary>
@@ -157,33 +159,6 @@ public static class OnnxExporter
         };
     }
 
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        string full = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(full) ?? throw new CnnException($"ONNX export: '{path}' names no file.");
-        string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(bytes);
-                // Without flushing to disk before the rename, a power loss can leave an empty file on ext4.
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            TryDelete(temp);
-            throw new CnnException($"ONNX export: could not write '{full}': {e.Message}", e);
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the original error is what the user needs */ }
-    }
 
     /// <summary>Accumulates one graph: unique node and value names, initializers, value infos.</summary>
     private sealed class GraphBuilder

@@ -34,8 +34,7 @@ internal static class MainJob
         string outDir = args.String("out") ?? Path.Combine("runs", "simple-convnet-" + DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         bool force = args.Flag("force");
         args.RejectUnknown();
-        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !force)
-            throw new CnnException($"The output folder '{outDir}' exists and is not empty; choose another --out or pass --force to overwrite its files.");
+        Command.OutputFolder(outDir, force);
         var total = Stopwatch.StartNew();
         var inv = CultureInfo.InvariantCulture;
 
@@ -64,7 +63,6 @@ internal static class MainJob
         var native = Apply.Forward(net, p, test.Images);
         var nativeClasses = Trainer.ArgMax(native);
 
-        Directory.CreateDirectory(outDir);
         var checkpoint = Path.Combine(outDir, "parameters.safetensors");
         SafeTensors.Write(checkpoint, p, new Dictionary<string, string> { ["network"] = "simple-convnet", ["seed"] = seed.ToString(inv) });
         var onnxPath = Path.Combine(outDir, "model.onnx");

@@ -8,15 +8,19 @@ namespace Cnn.Dsl.IO;
 public static class AtomicFile
 {
     /// <summary>Writes <paramref name="write"/>'s output to <paramref name="path"/> atomically.</summary>
+    /// <param name="path">The target file.</param>
+    /// <param name="write">Writes the content.</param>
+    /// <param name="createFolder">Create a missing folder (default); when false, a missing folder is an error, for
+    /// callers where it more likely means a mistyped path.</param>
     /// <exception cref="Core.CnnException">The folder cannot be written; the message names the path and the cause.</exception>
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write, bool createFolder = true)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? ".";
         var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            Directory.CreateDirectory(dir);
+            if (createFolder) Directory.CreateDirectory(dir);
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
                 write(fs);
@@ -37,11 +41,11 @@ public static class AtomicFile
     }
 
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
-    {
-        var copy = bytes.ToArray();
-        Write(path, s => s.Write(copy));
-    }
+    /// <param name="path">The target file.</param>
+    /// <param name="bytes">The content.</param>
+    /// <param name="createFolder">Create a missing folder (default), or treat it as an error.</param>
+    public static void WriteAllBytes(string path, byte[] bytes, bool createFolder = true) =>
+        Write(path, s => s.Write(bytes), createFolder);
 
     private static void TryDelete(string path)
     {
