@@ -26,6 +26,9 @@ public sealed class Tensor
     /// <summary>The elements as read-only memory, in row-major order.</summary>
     public ReadOnlyMemory<float> Memory => _data;
 
+    /// <summary>The array behind the tensor, for the arena's ownership test; never written.</summary>
+    internal float[] Storage => _data;
+
     /// <summary>The element at a flat (row-major) index.</summary>
     public float this[int index] => _data[index];
 

@@ -19,7 +19,7 @@ public static class AvgPool2dKernel
     {
         var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "AvgPool2d");
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        var y = GC.AllocateUninitializedArray<float>(n * c * oh * ow);
+        var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
         {
             var xs = x.Span;
@@ -51,7 +51,7 @@ public static class AvgPool2dKernel
         var expected = new Shape(n, c, oh, ow);
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
-        var dx = new float[inputShape.Size];
+        var dx = TensorArena.Zeroed<float>(inputShape.Size);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
         {
             var ds = dy.Span;

@@ -36,10 +36,10 @@ public static class BatchNormKernel
         long count = (long)n * s;
         if (count < 2)
             throw new CnnException($"BatchNorm (train): expected more than one value per channel to take a variance over; found input {x.Shape} (N x spatial = {count}).");
-        var mean = new float[c];
-        var variance = new float[c];
-        var invStd = new float[c];
-        var y = new float[x.Size];
+        var mean = TensorArena.Zeroed<float>(c);
+        var variance = TensorArena.Zeroed<float>(c);
+        var invStd = TensorArena.Zeroed<float>(c);
+        var y = TensorArena.Zeroed<float>(x.Size);
         BatchParallel.For(c, (_, start, end) =>
         {
             double[] buf = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
@@ -90,9 +90,9 @@ public static class BatchNormKernel
         var (n, c, s) = Layout("BatchNorm (train) backward", x, gamma, null, forward.Mean, forward.InvStd, 0f);
         SameShape("BatchNorm (train) backward", x, dy);
         long count = (long)n * s;
-        var dx = new float[x.Size];
-        var dgamma = new float[c];
-        var dbeta = new float[c];
+        var dx = TensorArena.Zeroed<float>(x.Size);
+        var dgamma = TensorArena.Zeroed<float>(c);
+        var dbeta = TensorArena.Zeroed<float>(c);
         BatchParallel.For(c, (_, start, end) =>
         {
             double[] bx = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
@@ -151,15 +151,15 @@ public static class BatchNormKernel
     public static Tensor Eval(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVariance, float epsilon)
     {
         var (n, c, s) = Layout("BatchNorm (eval)", x, gamma, beta, runningMean, runningVariance, epsilon);
-        var scale = new float[c];
-        var shift = new float[c];
+        var scale = TensorArena.Zeroed<float>(c);
+        var shift = TensorArena.Zeroed<float>(c);
         for (int ch = 0; ch < c; ch++)
         {
             double a = gamma[ch] / Math.Sqrt((double)runningVariance[ch] + epsilon);
             scale[ch] = (float)a;
             shift[ch] = (float)(beta[ch] - runningMean[ch] * a);
         }
-        var y = new float[x.Size];
+        var y = TensorArena.Zeroed<float>(x.Size);
         BatchParallel.For(n * c, (_, start, end) =>
         {
             for (int p = start; p < end; p++)
@@ -177,9 +177,9 @@ public static class BatchNormKernel
     {
         var (n, c, s) = Layout("BatchNorm (eval) backward", x, gamma, null, runningMean, runningVariance, epsilon);
         SameShape("BatchNorm (eval) backward", x, dy);
-        var dx = new float[x.Size];
-        var dgamma = new float[c];
-        var dbeta = new float[c];
+        var dx = TensorArena.Zeroed<float>(x.Size);
+        var dgamma = TensorArena.Zeroed<float>(c);
+        var dbeta = TensorArena.Zeroed<float>(c);
         BatchParallel.For(c, (_, start, end) =>
         {
             double[] bx = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
@@ -224,7 +224,7 @@ public static class BatchNormKernel
     {
         if (running.Shape != batchStatistic.Shape)
             throw new ShapeException($"BatchNorm running update: expected a batch statistic of the running statistic's shape {running.Shape}; found {batchStatistic.Shape}.");
-        var r = new float[running.Size];
+        var r = TensorArena.Zeroed<float>(running.Size);
         for (int i = 0; i < r.Length; i++) r[i] = (float)((1.0 - momentum) * running[i] + (double)momentum * batchStatistic[i]);
         return Tensor.Own(r, running.Shape);
     }
@@ -240,7 +240,7 @@ public static class BatchNormKernel
         if (countPerChannel < 2)
             throw new CnnException($"BatchNorm: the unbiased variance needs at least 2 values per channel; found {countPerChannel}.");
         double f = countPerChannel / (countPerChannel - 1.0);
-        var v = new float[r.Variance.Size];
+        var v = TensorArena.Zeroed<float>(r.Variance.Size);
         for (int i = 0; i < v.Length; i++) v[i] = (float)(r.Variance[i] * f);
         return Tensor.Own(v, r.Variance.Shape);
     }

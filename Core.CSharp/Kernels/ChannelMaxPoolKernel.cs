@@ -16,8 +16,8 @@ public static class ChannelMaxPoolKernel
         var (n, c, s, oc) = Layout("Channel max pool", x.Shape, kernel, stride);
         var outDims = x.Shape.ToArray();
         outDims[1] = oc;
-        var y = new float[n * oc * s];
-        var arg = new int[y.Length];
+        var y = TensorArena.Zeroed<float>(n * oc * s);
+        var arg = TensorArena.Zeroed<int>(y.Length);
         BatchParallel.For(n * oc, (_, start, end) =>
         {
             var xs = x.Span;
@@ -49,7 +49,7 @@ public static class ChannelMaxPoolKernel
     {
         if (dy.Size != argMax.Length)
             throw new ShapeException($"Channel max pool backward: expected an upstream gradient of {argMax.Length} elements (one per winner); found {dy.Shape}.");
-        var dx = new float[inputShape.Size];
+        var dx = TensorArena.Zeroed<float>(inputShape.Size);
         var a = argMax.Span;
         var d = dy.Span;
         for (int i = 0; i < a.Length; i++)

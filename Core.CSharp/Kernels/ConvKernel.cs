@@ -49,7 +49,7 @@ public static class ConvKernel
     {
         var s = Check(x, w, bias, g);
         int outSize = s.Plan.OutSize;
-        var y = GC.AllocateUninitializedArray<float>(s.N * s.F * outSize);
+        var y = TensorArena.Uninitialized<float>(s.N * s.F * outSize);
         var gemm = GemmFor(s.N);
         BatchParallel.For(s.N, (_, start, end) =>
         {
@@ -152,7 +152,7 @@ public static class ConvKernel
         if (dy.Shape != expected)
             throw new ShapeException($"Conv{g.Rank}d backward: expected an upstream gradient of shape {expected} for input {x.Shape}; found {dy.Shape}.");
         int outSize = s.Plan.OutSize, inSize = s.C * s.Plan.InSize, wSize = s.F * s.RowsG;
-        var dx = inputGradient ? GC.AllocateUninitializedArray<float>(x.Size) : null;
+        var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
         var gemm = GemmFor(s.N);
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
         BatchParallel.For(s.N, (chunk, start, end) =>
@@ -349,7 +349,7 @@ internal sealed class ChunkPartials : IDisposable
 
     private static float[] Total(float[]?[] parts, int length)
     {
-        var total = new float[length];
+        var total = TensorArena.Zeroed<float>(length);
         foreach (var part in parts)
             if (part is not null) TensorPrimitives.Add(total, part.AsSpan(0, length), total);
         return total;

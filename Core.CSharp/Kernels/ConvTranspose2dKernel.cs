@@ -27,7 +27,7 @@ public static class ConvTranspose2dKernel
     {
         var s = Check(x, w, bias, strideH, strideW, padH, padW, outputPadH, outputPadW);
         int inSize = s.Plan.OutSize, outSize = s.Plan.InSize, rows = s.Cout * s.Plan.Taps;
-        var y = GC.AllocateUninitializedArray<float>(s.N * s.Cout * outSize);
+        var y = TensorArena.Uninitialized<float>(s.N * s.Cout * outSize);
         var gemm = ConvKernel.GemmFor(s.N);
         BatchParallel.For(s.N, (_, start, end) =>
         {
@@ -77,7 +77,7 @@ public static class ConvTranspose2dKernel
         if (dy.Shape != s.OutShape)
             throw new ShapeException($"ConvTranspose2d backward: expected an upstream gradient of shape {s.OutShape} for input {x.Shape}; found {dy.Shape}.");
         int inSize = s.Plan.OutSize, outSize = s.Plan.InSize, rows = s.Cout * s.Plan.Taps, wSize = s.Cin * rows;
-        var dx = GC.AllocateUninitializedArray<float>(x.Size);
+        var dx = TensorArena.Uninitialized<float>(x.Size);
         var gemm = ConvKernel.GemmFor(s.N);
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.Cout : 0);
         BatchParallel.For(s.N, (chunk, start, end) =>

@@ -15,7 +15,7 @@ public static class DenseKernel
     public static Tensor Forward(Tensor x, Tensor w, Tensor? bias)
     {
         var (n, f, u) = Check(x, w, bias);
-        var y = new float[n * u];
+        var y = TensorArena.Zeroed<float>(n * u);
         Gemm.Multiply(false, true, n, u, f, x.Span, w.Span, y);
         if (bias is not null)
             for (int i = 0; i < n; i++) TensorPrimitives.Add(y.AsSpan(i * u, u), bias.Span, y.AsSpan(i * u, u));
@@ -27,14 +27,14 @@ public static class DenseKernel
     {
         var (n, f, u) = Check(x, w, null);
         if (dy.Shape != new Shape(n, u)) throw new ShapeException($"Dense backward: expected an upstream gradient [{n}, {u}]; found {dy.Shape}.");
-        var dx = new float[n * f];
+        var dx = TensorArena.Zeroed<float>(n * f);
         Gemm.Multiply(false, false, n, f, u, dy.Span, w.Span, dx);
-        var dw = new float[u * f];
+        var dw = TensorArena.Zeroed<float>(u * f);
         Gemm.Multiply(true, false, u, f, n, dy.Span, x.Span, dw);
         Tensor? db = null;
         if (hasBias)
         {
-            var b = new float[u];
+            var b = TensorArena.Zeroed<float>(u);
             for (int i = 0; i < n; i++) TensorPrimitives.Add(b, dy.Span.Slice(i * u, u), b);
             db = Tensor.Own(b, new Shape(u));
         }

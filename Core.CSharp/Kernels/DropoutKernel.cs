@@ -27,9 +27,9 @@ public static class DropoutKernel
             throw new CnnException($"Dropout: expected a drop probability p in [0, 1); found {p}. (p = 1 would drop everything and scale by 1/0.)");
         if (p == 0f) return new DropoutResult(x, Tensor.Full(x.Shape, 1f));
         float keep = 1f / (1f - p);
-        var mask = new float[x.Size];
+        var mask = TensorArena.Uninitialized<float>(x.Size);
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextDouble() < p ? 0f : keep;
-        var y = new float[x.Size];
+        var y = TensorArena.Uninitialized<float>(x.Size);
         TensorPrimitives.Multiply(x.Span, mask, y);
         return new DropoutResult(Tensor.Own(y, x.Shape), Tensor.Own(mask, x.Shape));
     }
@@ -40,7 +40,7 @@ public static class DropoutKernel
     {
         if (dy.Shape != mask.Shape)
             throw new ShapeException($"Dropout backward: expected an upstream gradient of the mask's shape {mask.Shape}; found {dy.Shape}.");
-        var dx = new float[dy.Size];
+        var dx = TensorArena.Uninitialized<float>(dy.Size);
         TensorPrimitives.Multiply(dy.Span, mask.Span, dx);
         return Tensor.Own(dx, dy.Shape);
     }

@@ -14,7 +14,7 @@ public static class GlobalPoolKernel
     public static Tensor AverageForward(Tensor x)
     {
         var (planes, s, outShape) = Layout("Global average pool", x.Shape);
-        var y = new float[planes];
+        var y = TensorArena.Zeroed<float>(planes);
         var xs = x.Span;
         for (int p = 0; p < planes; p++) y[p] = TensorPrimitives.Sum(xs.Slice(p * s, s)) / s;
         return Tensor.Own(y, outShape);
@@ -26,7 +26,7 @@ public static class GlobalPoolKernel
     {
         var (planes, s, outShape) = Layout("Global average pool backward", inputShape);
         CheckGradient("Global average pool backward", dy, outShape, inputShape);
-        var dx = new float[inputShape.Size];
+        var dx = TensorArena.Zeroed<float>(inputShape.Size);
         for (int p = 0; p < planes; p++) dx.AsSpan(p * s, s).Fill(dy[p] / s);
         return Tensor.Own(dx, inputShape);
     }
@@ -39,7 +39,7 @@ public static class GlobalPoolKernel
     public static PoolResult MaxForward(Tensor x)
     {
         var (planes, s, outShape) = Layout("Global max pool", x.Shape);
-        var y = new float[planes];
+        var y = TensorArena.Zeroed<float>(planes);
         var arg = new int[planes];
         var xs = x.Span;
         for (int p = 0; p < planes; p++)
@@ -59,7 +59,7 @@ public static class GlobalPoolKernel
         CheckGradient("Global max pool backward", dy, outShape, inputShape);
         if (argMax.Length != planes)
             throw new ShapeException($"Global max pool backward: expected {planes} winner indices for input {inputShape}; found {argMax.Length}.");
-        var dx = new float[inputShape.Size];
+        var dx = TensorArena.Zeroed<float>(inputShape.Size);
         var a = argMax.Span;
         for (int p = 0; p < planes; p++) dx[a[p]] += dy[p];
         return Tensor.Own(dx, inputShape);

@@ -44,7 +44,7 @@ public static class Losses
         if (labels.Length != n) throw new CnnException($"{op}: expected {n} labels (one per row of logits {logits.Shape}); found {labels.Length}.");
         double divisor = Divisor(reduction, n, op);
         float scale = (float)(1 / divisor);
-        var grad = new float[n * k];
+        var grad = TensorArena.Zeroed<float>(n * k);
         double total = 0;
         for (int i = 0; i < n; i++)
         {
@@ -85,7 +85,7 @@ public static class Losses
         CheckUnitInterval(targetProbabilities, op, "target probabilities");
         int n = logits.Shape[0], k = logits.Shape[1];
         double divisor = Divisor(reduction, n, op);
-        var grad = new float[n * k];
+        var grad = TensorArena.Zeroed<float>(n * k);
         var p = new double[k];
         double total = 0;
         for (int i = 0; i < n; i++)
@@ -122,7 +122,7 @@ public static class Losses
         if (labels.Length != n) throw new CnnException($"{op}: expected {n} labels (one per row of {logProbabilities.Shape}); found {labels.Length}.");
         double divisor = Divisor(reduction, n, op);
         float step = (float)(-1 / divisor);
-        var grad = new float[n * k];
+        var grad = TensorArena.Zeroed<float>(n * k);
         double total = 0;
         for (int i = 0; i < n; i++)
         {
@@ -147,7 +147,7 @@ public static class Losses
         ArgumentNullException.ThrowIfNull(target);
         if (output.Shape != target.Shape) throw new ShapeException($"{op}: the target's shape {target.Shape} differs from the output's {output.Shape}.");
         double divisor = Divisor(reduction, output.Size, op);
-        var diff = new float[output.Size];
+        var diff = TensorArena.Zeroed<float>(output.Size);
         TensorPrimitives.Subtract(output.Span, target.Span, diff);
         double sum = 0;
         foreach (var d in diff) sum += (double)d * d;
@@ -179,7 +179,7 @@ public static class Losses
         double divisor = Divisor(reduction, probabilities.Size, op);
         var ps = probabilities.Span;
         var ts = targets.Span;
-        var grad = new float[ps.Length];
+        var grad = TensorArena.Zeroed<float>(ps.Length);
         double total = 0;
         for (int e = 0; e < ps.Length; e++)
         {
@@ -212,7 +212,7 @@ public static class Losses
         double divisor = Divisor(reduction, logits.Size, op);
         var zs = logits.Span;
         var ts = targets.Span;
-        var grad = new float[zs.Length];
+        var grad = TensorArena.Zeroed<float>(zs.Length);
         double total = 0;
         for (int e = 0; e < zs.Length; e++)
         {

@@ -29,7 +29,7 @@ public static class LrnKernel
     public static Tensor Forward(Tensor x, int size, float alpha, float beta, float k)
     {
         var (n, c, s) = Layout("LRN", x.Shape, size);
-        var y = new float[x.Size];
+        var y = TensorArena.Zeroed<float>(x.Size);
         int sample = c * s;
         BatchParallel.For(n, (_, start, end) =>
         {
@@ -64,7 +64,7 @@ public static class LrnKernel
     {
         var (n, c, s) = Layout("LRN backward", x.Shape, size);
         if (dy.Shape != x.Shape) throw new ShapeException($"LRN backward: expected an upstream gradient of the input's shape {x.Shape}; found {dy.Shape}.");
-        var dx = new float[x.Size];
+        var dx = TensorArena.Zeroed<float>(x.Size);
         int sample = c * s;
         float coef = -2f * beta * alpha / size;
         BatchParallel.For(n, (_, start, end) =>

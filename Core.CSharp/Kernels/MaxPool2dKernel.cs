@@ -31,8 +31,8 @@ public static class MaxPool2dKernel
         var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "MaxPool2d");
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
         // Every element of both is written below.
-        var y = GC.AllocateUninitializedArray<float>(n * c * oh * ow);
-        var arg = GC.AllocateUninitializedArray<int>(y.Length);
+        var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
+        var arg = TensorArena.Uninitialized<int>(y.Length);
         // Output columns whose windows lie inside the row: there the windows of 16 neighbours are taken at once.
         int oxLo = (g.PadW + g.StrideW - 1) / g.StrideW, oxHi = Math.Max(oxLo, Math.Min(ow, (w + g.PadW - g.KernelW) / g.StrideW + 1));
         bool vector = Vector512.IsHardwareAccelerated && (g.StrideW == 1 || (g.StrideW == 2 && Avx512F.IsSupported));
@@ -134,7 +134,7 @@ public static class MaxPool2dKernel
     {
         if (dy.Size != argMax.Length)
             throw new ShapeException($"MaxPool2d backward: expected an upstream gradient of {argMax.Length} elements; found {dy.Shape}.");
-        var dx = new float[inputShape.Size];
+        var dx = TensorArena.Zeroed<float>(inputShape.Size);
         var a = argMax.Span;
         var d = dy.Span;
         for (int i = 0; i < a.Length; i++) dx[a[i]] += d[i];

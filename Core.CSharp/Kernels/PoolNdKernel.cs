@@ -18,8 +18,8 @@ public static class PoolNdKernel
         ArgumentNullException.ThrowIfNull(x);
         var (p, outShape) = Check(x.Shape, g, "MaxPool", dilated: true);
         int planes = x.Shape[0] * x.Shape[1], inSize = p.InSize, outSize = p.OutSize;
-        var y = new float[planes * outSize];
-        var arg = new int[y.Length];
+        var y = TensorArena.Zeroed<float>(planes * outSize);
+        var arg = TensorArena.Zeroed<int>(y.Length);
         BatchParallel.For(planes, (_, start, end) =>
         {
             var xs = x.Span;
@@ -72,7 +72,7 @@ public static class PoolNdKernel
         ArgumentNullException.ThrowIfNull(inputShape);
         if (dy.Size != argMax.Length)
             throw new ShapeException($"MaxPool backward: expected an upstream gradient of {argMax.Length} elements, one per recorded winner; found {dy.Shape}.");
-        var dx = new float[inputShape.Size];
+        var dx = TensorArena.Zeroed<float>(inputShape.Size);
         var a = argMax.Span;
         var d = dy.Span;
         for (int i = 0; i < a.Length; i++)
@@ -95,7 +95,7 @@ public static class PoolNdKernel
         ArgumentNullException.ThrowIfNull(x);
         var (p, outShape) = Check(x.Shape, g, "AvgPool", dilated: false);
         int planes = x.Shape[0] * x.Shape[1], inSize = p.InSize, outSize = p.OutSize;
-        var y = new float[planes * outSize];
+        var y = TensorArena.Zeroed<float>(planes * outSize);
         BatchParallel.For(planes, (_, start, end) =>
         {
             var xs = x.Span;
@@ -141,7 +141,7 @@ public static class PoolNdKernel
         if (dy.Shape != outShape)
             throw new ShapeException($"AvgPool backward: expected an upstream gradient of shape {outShape} for input {inputShape}; found {dy.Shape}.");
         int planes = inputShape[0] * inputShape[1], inSize = p.InSize, outSize = p.OutSize;
-        var dx = new float[inputShape.Size];
+        var dx = TensorArena.Zeroed<float>(inputShape.Size);
         BatchParallel.For(planes, (_, start, end) =>
         {
             var ds = dy.Span;

@@ -10,7 +10,7 @@ public static class TensorOps
     public static Tensor Add(Tensor a, Tensor b)
     {
         if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
-        var y = new float[a.Size];
+        var y = TensorArena.Zeroed<float>(a.Size);
         TensorPrimitives.Add(a.Span, b.Span, y);
         return Tensor.Own(y, a.Shape);
     }
@@ -38,7 +38,7 @@ public static class TensorOps
         var shape = new Shape(dims);
         int n = first[0];
         int inner = shape.Size == 0 || n == 0 || total == 0 ? 0 : shape.Size / (n * total);
-        var y = new float[shape.Size];
+        var y = TensorArena.Zeroed<float>(shape.Size);
         for (int i = 0; i < n; i++)
         {
             int offset = i * total * inner;
@@ -78,7 +78,7 @@ public static class TensorOps
             var dims = dy.Shape.ToArray();
             dims[1] = channels[k];
             int block = channels[k] * inner;
-            var part = new float[n * block];
+            var part = TensorArena.Zeroed<float>(n * block);
             for (int i = 0; i < n; i++) dy.Span.Slice(i * total * inner + start, block).CopyTo(part.AsSpan(i * block, block));
             result[k] = Tensor.Own(part, new Shape(dims));
             start += block;

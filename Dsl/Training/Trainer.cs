@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
 using Cnn.Core;
 using Cnn.Core.Kernels;
@@ -190,12 +191,49 @@ public static class Trainer
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(optimizerState);
-        var forward = Apply.ForTraining(network, parameters, x, state, seed);
-        var l = (loss ?? LossFunction.SoftmaxCrossEntropy).Compute(forward.Output, labels);
-        var gradients = forward.PullbackParameters(l.Gradient);
-        var next = optimizer.Step(parameters, gradients, optimizerState);
-        return new StepResult(next.Parameters, forward.State, next.State, l.Value, forward.Output);
+        loss ??= LossFunction.SoftmaxCrossEntropy;
+        // Inside a caller's arena the step allocates from it, and keeping what it returns is the caller's business.
+        if (TensorArena.ActiveOnThisThread)
+        {
+            var forward = Apply.ForTraining(network, parameters, x, state, seed);
+            var l = loss.Compute(forward.Output, labels);
+            var next = optimizer.Step(parameters, forward.PullbackParameters(l.Gradient), optimizerState);
+            return new StepResult(next.Parameters, forward.State, next.State, l.Value, forward.Output);
+        }
+        var arena = t_arena ??= new TensorArena();
+        try
+        {
+            ForwardResult forward;
+            LossResult l;
+            Parameters gradients;
+            // The activations, masks and gradients live only within the step: their arrays come from the arena and go
+            // back to it, so the next step of the same shapes allocates none of them.
+            using (arena.Activate())
+            {
+                forward = Apply.ForTraining(network, parameters, x, state, seed);
+                l = loss.Compute(forward.Output, labels);
+                gradients = forward.PullbackParameters(l.Gradient);
+            }
+            var next = optimizer.Step(parameters, gradients, optimizerState);
+            // Whatever the step returns is copied out of the arena before it recycles (only what is in it: in practice
+            // the output when it is large; the optimizer and the batch-norm statistics allocate outside it).
+            var slots = next.State.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal);
+            return new StepResult(Keep(arena, next.Parameters), Keep(arena, forward.State), next.State with { Slots = slots },
+                l.Value, arena.Keep(forward.Output));
+        }
+        finally
+        {
+            arena.Recycle();
+        }
     }
+
+    /// <summary>
+    /// Each training thread's arena: it holds the arrays of one step's intermediate tensors between steps (the largest
+    /// step's, released when a step no longer uses them), as PyTorch's caching allocator holds freed blocks.
+    /// </summary>
+    [ThreadStatic] private static TensorArena? t_arena;
+
+    private static Parameters Keep(TensorArena arena, Parameters parameters) => parameters.Map((_, t) => arena.Keep(t));
 
     /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>
     /// <param name="network">The network.</param>
@@ -213,11 +251,22 @@ public static class Trainer
         for (int start = 0; start < data.Count; start += batchSize)
         {
             int count = Math.Min(batchSize, data.Count - start);
-            var logits = Apply.Forward(network, parameters, data.Images.Slice(start, count), Mode.Eval, state);
+            var x = data.Images.Slice(start, count);
             var y = new int[count];
             for (int i = 0; i < count; i++) y[i] = data.Labels[start + i];
-            lossSum += loss.Compute(logits, y).Value * count;
-            correct += CountCorrect(logits, y);
+            // Nothing of a batch's forward pass outlives it: its arrays are recycled for the next batch.
+            var arena = TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena();
+            try
+            {
+                using var scope = arena?.Activate();
+                var logits = Apply.Forward(network, parameters, x, Mode.Eval, state);
+                lossSum += loss.Compute(logits, y).Value * count;
+                correct += CountCorrect(logits, y);
+            }
+            finally
+            {
+                arena?.Recycle();
+            }
         }
         return new Evaluation((float)(lossSum / Math.Max(1, data.Count)), (float)correct / Math.Max(1, data.Count), data.Count);
     }
