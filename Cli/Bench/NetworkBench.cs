@@ -30,8 +30,8 @@ internal static class NetworkBench
             long measured = row.Of(Sides.Im2col)!.AllocatedBytes;
             ctx.Rows.Add(new BenchRow("training step allocation, batch 64 (im2col, steady state)", name, 0, row.Timings.Take(1).ToList(),
                 Target.AllocationBeyond(step.ReturnedBytes, 64 * 1024),
-                $"{Kb(measured)} per step, of which returned tensors {Kb(step.ReturnedBytes)} ({step.Arrays} arrays: outputs, gradients, " +
-                "pooling winners, dropout masks, new parameters)"));
+                $"{Kb(measured)} per step, of which returned tensors {Kb(step.ReturnedBytes)} ({step.Arrays} arrays: new parameters, " +
+                "batch-norm statistics, output)"));
         }
     }
 
@@ -122,11 +122,11 @@ internal static class NetworkBench
     public static double TrainFlops(Network net, int batch) => 3 * ForwardFlops(net, batch);
 
     /// <summary>
-    /// The bytes of the arrays a training step returns by design, counted from the network's shapes: every layer's output and
-    /// input gradient (except layers that reshape or pass through without copying), the max-pooling winners and dropout
-    /// masks the backward pass reads, every parameter's gradient, the loss gradient, and the new parameters (immutable, so
-    /// the optimizer writes fresh arrays); a first convolution has no input gradient. What a step allocates beyond these is the
-    /// overhead the 64 KB target bounds.
+    /// The bytes of the arrays a training step returns, counted from the network's shapes: the new parameters (immutable, so
+    /// the optimizer writes fresh arrays), the new batch-norm statistics and the output. Activations, masks and gradients
+    /// come from the trainer's <see cref="Cnn.Core.TensorArena"/> and are recycled, so in the steady state they cost
+    /// nothing; what a step allocates beyond the returned arrays (small intermediates under the arena's minimum length, the
+    /// interpreter's bookkeeping) is the overhead the 64 KB target bounds.
     /// </summary>
     public sealed record Accounting(long ReturnedBytes, int Arrays)
     {
@@ -139,34 +139,12 @@ internal static class NetworkBench
                 bytes += (24 + 4 * elements + 7) / 8 * 8;
                 arrays++;
             }
-            // Trainer.Step skips the input gradient of a first convolution (the data needs none).
-            var first = net.RootNode;
-            while (first.Layer is Serial or Freeze && first.Children.Count > 0) first = first.Children[0];
             foreach (var leaf in net.Leaves)
             {
-                long inN = (long)batch * leaf.Input.Size, outN = (long)batch * leaf.Output.Size;
-                if (ReferenceEquals(leaf, first) && leaf.Layer is Conv1d or Conv2d or Conv3d) Array(outN);
-                else switch (leaf.Layer)
-                {
-                    case Flatten or Reshape or Identity or Dropout { P: 0f }:
-                        break;
-                    case Dropout:
-                        Array(outN); Array(outN); Array(inN); // output, mask; input gradient
-                        break;
-                    case MaxPool2d:
-                        Array(outN); Array(outN); Array(inN); // output, winners; input gradient
-                        break;
-                    default:
-                        Array(outN); Array(inN);
-                        break;
-                }
-                foreach (var (_, spec) in leaf.ParameterSpecs())
-                {
-                    Array(spec.Shape.Size); // the gradient
-                    Array(spec.Shape.Size); // the updated parameter
-                }
+                foreach (var (_, spec) in leaf.ParameterSpecs()) Array(spec.Shape.Size);
+                foreach (var (_, spec) in leaf.StateSpecs()) Array(spec.Shape.Size);
             }
-            Array((long)batch * net.OutputShape.Size); // the loss gradient
+            Array((long)batch * net.OutputShape.Size);
             return new Accounting(bytes, arrays);
         }
     }
