@@ -20,21 +20,24 @@ public static class AvgPool2dKernel
         var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "AvgPool2d");
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
         var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
+        var rows = Extents.Of(oh, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
+        var cols = Extents.Of(ow, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
         {
             var xs = x.Span;
             for (int p = start; p < end; p++)
             {
                 var plane = xs.Slice(p * h * w, h * w);
+                var outRow = y.AsSpan(p * oh * ow, oh * ow);
                 for (int oy = 0; oy < oh; oy++)
                 {
-                    var (y0, y1, dh) = Extent(oy, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
+                    int y0 = rows.Lo[oy], y1 = rows.Hi[oy], dh = rows.Divisor[oy];
                     for (int ox = 0; ox < ow; ox++)
                     {
-                        var (x0, x1, dw) = Extent(ox, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
+                        int x0 = cols.Lo[ox], len = cols.Hi[ox] - x0;
                         float sum = 0f;
-                        for (int iy = y0; iy < y1; iy++) sum += RowSum(plane.Slice(iy * w + x0, x1 - x0));
-                        y[(p * oh + oy) * ow + ox] = sum / (dh * dw);
+                        for (int iy = y0; iy < y1; iy++) sum += RowSum(plane.Slice(iy * w + x0, len));
+                        outRow[oy * ow + ox] = sum / (dh * cols.Divisor[ox]);
                     }
                 }
             }
@@ -52,23 +55,26 @@ public static class AvgPool2dKernel
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
         var dx = TensorArena.Zeroed<float>(inputShape.Size);
+        var rows = Extents.Of(oh, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
+        var cols = Extents.Of(ow, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
         {
             var ds = dy.Span;
             for (int p = start; p < end; p++)
             {
                 var plane = dx.AsSpan(p * h * w, h * w);
+                var grads = ds.Slice(p * oh * ow, oh * ow);
                 for (int oy = 0; oy < oh; oy++)
                 {
-                    var (y0, y1, dh) = Extent(oy, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
+                    int y0 = rows.Lo[oy], y1 = rows.Hi[oy], dh = rows.Divisor[oy];
                     for (int ox = 0; ox < ow; ox++)
                     {
-                        var (x0, x1, dw) = Extent(ox, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
-                        float share = ds[(p * oh + oy) * ow + ox] / (dh * dw);
+                        int x0 = cols.Lo[ox], len = cols.Hi[ox] - x0;
+                        float share = grads[oy * ow + ox] / (dh * cols.Divisor[ox]);
                         for (int iy = y0; iy < y1; iy++)
                         {
-                            var row = plane.Slice(iy * w + x0, x1 - x0);
-                            if (row.Length < Vector<float>.Count)
+                            var row = plane.Slice(iy * w + x0, len);
+                            if (len < Vector<float>.Count)
                                 for (int i = 0; i < row.Length; i++) row[i] += share;
                             else TensorPrimitives.Add(row, share, row);
                         }
@@ -92,12 +98,24 @@ public static class AvgPool2dKernel
         return s;
     }
 
-    // The input range [lo, hi) window o covers on one axis, and its share of the divisor.
-    private static (int Lo, int Hi, int Divisor) Extent(int o, int stride, int pad, int kernel, int size, bool countIncludePad)
+    /// <summary>
+    /// The input range <c>[Lo, Hi)</c> each window covers on one axis and its share of the divisor, computed once per call:
+    /// working them out per output element cost more than LeNet-5's 2x2 sums themselves.
+    /// </summary>
+    private sealed record Extents(int[] Lo, int[] Hi, int[] Divisor)
     {
-        int start = o * stride - pad;
-        int end = Math.Min(start + kernel, size + pad);
-        int lo = Math.Max(start, 0), hi = Math.Min(end, size);
-        return (lo, hi, countIncludePad ? end - start : hi - lo);
+        public static Extents Of(int outputs, int stride, int pad, int kernel, int size, bool countIncludePad)
+        {
+            var e = new Extents(new int[outputs], new int[outputs], new int[outputs]);
+            for (int o = 0; o < outputs; o++)
+            {
+                int start = o * stride - pad;
+                int end = Math.Min(start + kernel, size + pad);
+                e.Lo[o] = Math.Max(start, 0);
+                e.Hi[o] = Math.Min(end, size);
+                e.Divisor[o] = countIncludePad ? end - start : e.Hi[o] - e.Lo[o];
+            }
+            return e;
+        }
     }
 }
