@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using Cnn.Core;
 using Tensor = Cnn.Core.Tensor;
 
@@ -56,14 +57,14 @@ public abstract record Optimizer
             if (g.Shape != w.Shape) throw new ShapeException($"Optimizer: gradient of '{path}' has shape {g.Shape}; the parameter has {w.Shape}.");
             // Parameters are immutable: the update writes a fresh array, reading the old values once (no copy first).
             var updated = GC.AllocateUninitializedArray<float>(w.Size);
-            ReadOnlySpan<float> grad = g.Span;
+            ReadOnlyMemory<float> grad = g.Memory;
             if (WeightDecay != 0f)
             {
-                var decayed = new float[grad.Length];
-                TensorPrimitives.MultiplyAdd(w.Span, WeightDecay, grad, decayed);
+                var decayed = GC.AllocateUninitializedArray<float>(w.Size);
+                Elementwise(w.Size, (s, e) => TensorPrimitives.MultiplyAdd(w.Span[s..e], WeightDecay, g.Span[s..e], decayed.AsSpan(s..e)));
                 grad = decayed;
             }
-            Update(path, w.Span, updated, grad, t, slots);
+            Update(path, w.Memory, updated, grad, t, slots);
             p = p.With(path, Tensor.Own(updated, w.Shape));
         }
         return new OptimizerStep(p, new OptimizerState(t, slots.ToImmutableSortedDictionary(StringComparer.Ordinal)));
@@ -73,11 +74,27 @@ public abstract record Optimizer
     /// Writes one parameter's new values <paramref name="updated"/> (a fresh array owned by <see cref="Step"/>, every element
     /// to be written) from its current values <paramref name="w"/>, and updates its slots.
     /// </summary>
-    private protected abstract void Update(string path, ReadOnlySpan<float> w, Span<float> updated, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots);
+    private protected abstract void Update(string path, ReadOnlyMemory<float> w, float[] updated, ReadOnlyMemory<float> g, long step, Dictionary<string, Parameters> slots);
 
-    /// <summary>A writable copy of one slot tensor, to be stored back with <see cref="Store"/>.</summary>
-    private protected static float[] Slot(Dictionary<string, Parameters> slots, string slot, string path) =>
-        slots[slot][path].ToArray();
+    /// <summary>
+    /// Runs an element-wise update over <c>[0, length)</c> in ranges, on the kernels' worker threads when the parameter is
+    /// large (a network's big dense matrix is most of its parameters, and a serial update was a tenth of a training step on
+    /// two threads). Every element's arithmetic is the same wherever the ranges fall, so results do not depend on threads.
+    /// </summary>
+    private protected static void Elementwise(int length, Action<int, int> range)
+    {
+        if (length < ParallelLength) range(0, length);
+        else Cnn.Core.Kernels.BatchParallel.For(length, (_, start, end) => range(start, end));
+    }
+
+    private const int ParallelLength = 1 << 16;
+
+    /// <summary>The old values of one slot tensor and a fresh array for its new values, stored with <see cref="Store"/>.</summary>
+    private protected static (ReadOnlyMemory<float> Old, float[] New) Slot(Dictionary<string, Parameters> slots, string slot, string path)
+    {
+        var old = slots[slot][path];
+        return (old.Memory, GC.AllocateUninitializedArray<float>(old.Size));
+    }
 
     private protected static void Store(Dictionary<string, Parameters> slots, string slot, string path, float[] value) =>
         slots[slot] = slots[slot].With(path, Tensor.Own(value, slots[slot][path].Shape));
@@ -99,22 +116,29 @@ public sealed record Sgd(float LearningRate, float Momentum = 0f, bool Nesterov 
     public override OptimizerState Init(Parameters parameters) =>
         new(0, Momentum == 0f ? ImmutableSortedDictionary<string, Parameters>.Empty : ZeroSlots(parameters, "velocity"));
 
-    private protected override void Update(string path, ReadOnlySpan<float> w, Span<float> updated, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots)
+    private protected override void Update(string path, ReadOnlyMemory<float> w, float[] updated, ReadOnlyMemory<float> g, long step, Dictionary<string, Parameters> slots)
     {
-        if (Momentum == 0f)
+        float lr = LearningRate, mu = Momentum;
+        if (mu == 0f)
         {
-            TensorPrimitives.MultiplyAdd(g, -LearningRate, w, updated);
+            Elementwise(w.Length, (s, e) => TensorPrimitives.MultiplyAdd(g.Span[s..e], -lr, w.Span[s..e], updated.AsSpan(s..e)));
             return;
         }
-        var v = Slot(slots, "velocity", path);
-        TensorPrimitives.MultiplyAdd(v, Momentum, g, v);
-        if (Nesterov)
+        var (v0, v) = Slot(slots, "velocity", path);
+        bool nesterov = Nesterov;
+        Elementwise(w.Length, (s, e) =>
         {
-            var d = new float[v.Length];
-            TensorPrimitives.MultiplyAdd(v, Momentum, g, d);
-            TensorPrimitives.MultiplyAdd(d, -LearningRate, w, updated);
-        }
-        else TensorPrimitives.MultiplyAdd(v, -LearningRate, w, updated);
+            var vs = v.AsSpan(s..e);
+            TensorPrimitives.MultiplyAdd(v0.Span[s..e], mu, g.Span[s..e], vs);
+            if (nesterov)
+            {
+                // d = μ v + g, written into the output first and then turned into w - lr d in place.
+                var d = updated.AsSpan(s..e);
+                TensorPrimitives.MultiplyAdd(vs, mu, g.Span[s..e], d);
+                TensorPrimitives.MultiplyAdd(d, -lr, w.Span[s..e], d);
+            }
+            else TensorPrimitives.MultiplyAdd(vs, -lr, w.Span[s..e], updated.AsSpan(s..e));
+        });
         Store(slots, "velocity", path, v);
     }
 }
@@ -132,19 +156,44 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
     /// <inheritdoc />
     public override OptimizerState Init(Parameters parameters) => new(0, ZeroSlots(parameters, "m", "v"));
 
-    private protected override void Update(string path, ReadOnlySpan<float> w, Span<float> updated, ReadOnlySpan<float> g, long step, Dictionary<string, Parameters> slots)
+    private protected override void Update(string path, ReadOnlyMemory<float> w, float[] updated, ReadOnlyMemory<float> g, long step, Dictionary<string, Parameters> slots)
     {
-        var m = Slot(slots, "m", path);
-        var v = Slot(slots, "v", path);
-        float c1 = 1f - MathF.Pow(Beta1, step), c2 = 1f - MathF.Pow(Beta2, step);
-        float stepSize = LearningRate / c1, sqrtC2 = MathF.Sqrt(c2);
-        for (int i = 0; i < w.Length; i++)
-        {
-            m[i] = Beta1 * m[i] + (1f - Beta1) * g[i];
-            v[i] = Beta2 * v[i] + (1f - Beta2) * g[i] * g[i];
-            updated[i] = w[i] - stepSize * m[i] / (MathF.Sqrt(v[i]) / sqrtC2 + Epsilon);
-        }
+        var (m0, m) = Slot(slots, "m", path);
+        var (v0, v) = Slot(slots, "v", path);
+        var k = new AdamConstants(Beta1, Beta2, LearningRate / (1f - MathF.Pow(Beta1, step)), MathF.Sqrt(1f - MathF.Pow(Beta2, step)), Epsilon);
+        Elementwise(w.Length, (s, e) => AdamRange(k, w.Span[s..e], g.Span[s..e], m0.Span[s..e], v0.Span[s..e], m.AsSpan(s..e), v.AsSpan(s..e), updated.AsSpan(s..e)));
         Store(slots, "m", path, m);
         Store(slots, "v", path, v);
+    }
+
+    private readonly record struct AdamConstants(float Beta1, float Beta2, float StepSize, float SqrtC2, float Epsilon);
+
+    /// <summary>
+    /// <c>m = β1 m + (1-β1) g; v = β2 v + ((1-β2) g) g; w - (stepSize m) / (sqrt(v) / sqrt(c2) + ε)</c>, sixteen elements at a
+    /// time and then one by one: the same operations in the same order in both (no fused multiply-add), so the bits do
+    /// not depend on where the vector part ends.
+    /// </summary>
+    private static void AdamRange(in AdamConstants k, ReadOnlySpan<float> w, ReadOnlySpan<float> g, ReadOnlySpan<float> m0, ReadOnlySpan<float> v0,
+        Span<float> m, Span<float> v, Span<float> updated)
+    {
+        float b1 = k.Beta1, b2 = k.Beta2, a1 = 1f - k.Beta1, a2 = 1f - k.Beta2;
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= w.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var gi = Vector512.Create(g.Slice(i, Vector512<float>.Count));
+                var mi = Vector512.Create(b1) * Vector512.Create(m0.Slice(i, Vector512<float>.Count)) + Vector512.Create(a1) * gi;
+                var vi = Vector512.Create(b2) * Vector512.Create(v0.Slice(i, Vector512<float>.Count)) + Vector512.Create(a2) * gi * gi;
+                var step = Vector512.Create(k.StepSize) * mi / (Vector512.Sqrt(vi) / Vector512.Create(k.SqrtC2) + Vector512.Create(k.Epsilon));
+                mi.CopyTo(m.Slice(i));
+                vi.CopyTo(v.Slice(i));
+                (Vector512.Create(w.Slice(i, Vector512<float>.Count)) - step).CopyTo(updated.Slice(i));
+            }
+        for (; i < w.Length; i++)
+        {
+            m[i] = b1 * m0[i] + a1 * g[i];
+            v[i] = b2 * v0[i] + a2 * g[i] * g[i];
+            updated[i] = w[i] - k.StepSize * m[i] / (MathF.Sqrt(v[i]) / k.SqrtC2 + k.Epsilon);
+        }
     }
 }
