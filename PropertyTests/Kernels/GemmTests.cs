@@ -17,10 +17,10 @@ public sealed record SgemmCase(int M, int N, int K, bool TransA, bool TransB, bo
 /// The SGEMM against a naive triple loop in double precision, on every instruction-set path the CPU has, across the
 /// tile (4, 6, 12 rows; 4, 16, 32 columns) and block (MC 128/144/192, KC 256) boundaries, and through the in-place
 /// kernels for products of 1 to 4 rows.
-/// Tolerance: |c - ref| &lt;= 1e-5 * (1 + |c0| + sum_k |a||b|). Each element is one float32 FMA chain of length k;
-/// its error is at most k * 2^-24 times that magnitude sum in the worst case and about sqrt(k) * 2^-24 for the
-/// random signs here, i.e. about 2e-6 at k = 1031, so 1e-5 is loose enough to be stable and tight enough that a
-/// dropped, doubled or misplaced product (an error of order one term) fails.
+/// Tolerance: |c - ref| &lt;= 1e-5 * (1 + |c0| + sum_k |a||b|). Each element is float32 FMA chains of at most 256
+/// steps whose sums are added in order; its error is at most k * 2^-24 times that magnitude sum in the worst case and
+/// about sqrt(k) * 2^-24 for the random signs here, i.e. about 2e-6 at k = 1031, so 1e-5 is loose enough to be stable
+/// and tight enough that a dropped, doubled or misplaced product (an error of order one term) fails.
 /// </summary>
 public sealed class GemmTests
 {
@@ -83,8 +83,9 @@ public sealed class GemmTests
     }
 
     /// <summary>
-    /// Threads split M or N, never K, so one and two threads give the same bits on every path. Every element is one
-    /// FMA chain in k order whatever the split, blocking and vector width, so the paths agree with each other too,
+    /// Threads split M or N, never K, so one and two threads give the same bits on every path. Every element is summed
+    /// in the same depth blocks (one FMA chain each, added in k order) whatever the split, tiling and vector width, so
+    /// the paths agree with each other too,
     /// except where at most four rows meet a transposed B (dot products with per-lane partial sums). Sizes are large
     /// enough to be split; one case in three has 1 to 4 rows (the in-place small-product kernels).
     /// </summary>
@@ -108,6 +109,32 @@ public sealed class GemmTests
                 if (c.M > 4 || !c.TransB) Assert.Equal(scalar, one);
             }
         });
+
+    /// <summary>
+    /// A long product is summed in blocks of at most 256 steps, each from zero, and the blocks' sums added in order,
+    /// not as one chain: after a product of 1, each of 511 products of 2^-24 is lost in a chain (1 + 2^-24 rounds to 1),
+    /// while the second block's 256 of them add up exactly and survive as 2^-16. On every path, at 1 row (the in-place
+    /// kernel) and 7 (the packed kernels), with and without accumulation.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void Long_products_are_summed_in_blocks(int m)
+    {
+        const int k = 512, n = 40;
+        float tiny = MathF.ScaleB(1f, -24);
+        var a = new float[m * k];
+        for (int i = 0; i < m; i++)
+            for (int p = 0; p < k; p++) a[i * k + p] = p == 0 ? 1f : tiny;
+        var b = Enumerable.Repeat(1f, k * n).ToArray();
+        foreach (var isa in Paths)
+            foreach (bool accumulate in new[] { false, true })
+            {
+                var c = new float[m * n];
+                Gemm.Multiply(false, false, m, n, k, a, b, c, accumulate, new GemmOptions { InstructionSet = isa, Threads = 1 });
+                Assert.All(c, v => Assert.Equal(1f + MathF.ScaleB(1f, -16), v));
+            }
+    }
 
     [Fact]
     public async Task Concurrent_callers_get_the_same_bits_as_a_lone_caller()

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Cnn.Core.Kernels;
 
 /// <summary>
-/// The Goto/BLIS loop nest over one rectangle of C: NC columns of B > KC deep (pack B into NR-wide panels)
+/// The Goto/BLIS loop nest over one rectangle of C: NC columns of B > KC (<see cref="GemmDepth"/>) deep (pack B into NR-wide panels)
 /// > MC rows of A (pack A into MR-tall panels) > NR x MR micro-tiles. Packing absorbs all four transpose
 /// cases and zero-pads the edges, so the micro-kernel sees a single layout. Hot methods skip tiered
 /// compilation: their unoptimised first tier (calls for every vector load) would otherwise run for the
@@ -18,9 +18,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     public static void Run(in GemmJob job, int m0, int m1, int n0, int n1)
     {
         int mr = TK.MR, nr = TK.NR, k = job.K;
-        // Equal-sized blocks: a last K block of a few steps would pay a full load and store of C for
-        // little work. Blocking never changes results: each element stays one FMA chain in k order.
-        int kc = CeilDiv(k, CeilDiv(k, TK.KC));
+        int kc = GemmDepth.Block(k);
         int mRange = m1 - m0, mcBlocks = CeilDiv(mRange, TK.MC);
         int mc = Math.Min(RoundUp(CeilDiv(mRange, mcBlocks), mr), TK.MC);
 
@@ -144,4 +142,30 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     private static int CeilDiv(int x, int y) => (x + y - 1) / y;
 
     private static int RoundUp(int x, int y) => CeilDiv(x, y) * y;
+}
+
+/// <summary>
+/// How every path cuts the inner dimension: into equal blocks of at most <see cref="MaxBlock"/> steps, each summed by
+/// one fused multiply-add chain from zero in k order, the blocks' sums added to C in order (as ONNX Runtime's MLAS
+/// kernels do). This fixes each element's summation order, so the result does not depend on the instruction set, the
+/// thread split or the tile an element lands in (the small-product kernels with B not transposed follow it too), and it
+/// keeps float32 chains short: the rounding error of one chain grows with its length. Summed as one chain, VGG-16's
+/// first dense layer (25,088 inputs, batch 7) was 7x further from a float64 reference than ONNX Runtime (rms 5.2e-6
+/// against 0.7e-6), and the network's outputs missed ONNX Runtime's by 1.8x the export tests' tolerance; in blocks it
+/// is as close as ONNX Runtime (0.7e-6). Free: the block's load of C moves from before the loop to after it.
+/// </summary>
+internal static class GemmDepth
+{
+    /// <summary>The most steps in one block: a KC x NR panel of packed B stays in L1 for every kernel.</summary>
+    public const int MaxBlock = 256;
+
+    /// <summary>
+    /// The block length for depth <paramref name="k"/>: equal-sized blocks, since a last block of a few steps would pay
+    /// a full load and store of C for little work.
+    /// </summary>
+    public static int Block(int k)
+    {
+        int blocks = Math.Max(1, (k + MaxBlock - 1) / MaxBlock);
+        return (k + blocks - 1) / blocks;
+    }
 }

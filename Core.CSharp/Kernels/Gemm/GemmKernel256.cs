@@ -12,7 +12,6 @@ internal readonly unsafe struct GemmKernel256 : IGemmKernel
     public static int MR => 6;
     public static int NR => 16;
     public static int MC => 144;
-    public static int KC => 256;
     public static int NC => 4096;
     public static int MGrain => 6;
     public static int NGrain => 16;
@@ -42,15 +41,6 @@ internal readonly unsafe struct GemmKernel256 : IGemmKernel
     {
         Vector256<float> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default;
         Vector256<float> hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default;
-        if (load)
-        {
-            lo0 = Vector256.Load(c + 0 * ldc); hi0 = Vector256.Load(c + 0 * ldc + 8);
-            lo1 = Vector256.Load(c + 1 * ldc); hi1 = Vector256.Load(c + 1 * ldc + 8);
-            lo2 = Vector256.Load(c + 2 * ldc); hi2 = Vector256.Load(c + 2 * ldc + 8);
-            lo3 = Vector256.Load(c + 3 * ldc); hi3 = Vector256.Load(c + 3 * ldc + 8);
-            lo4 = Vector256.Load(c + 4 * ldc); hi4 = Vector256.Load(c + 4 * ldc + 8);
-            lo5 = Vector256.Load(c + 5 * ldc); hi5 = Vector256.Load(c + 5 * ldc + 8);
-        }
         for (int p = 0; p < kc; p++, a += 6, b += 16)
         {
             var b0 = Vector256.Load(b);
@@ -62,6 +52,16 @@ internal readonly unsafe struct GemmKernel256 : IGemmKernel
             av = Vector256.Create(a[3]); lo3 = Fma.MultiplyAdd(av, b0, lo3); hi3 = Fma.MultiplyAdd(av, b1, hi3);
             av = Vector256.Create(a[4]); lo4 = Fma.MultiplyAdd(av, b0, lo4); hi4 = Fma.MultiplyAdd(av, b1, hi4);
             av = Vector256.Create(a[5]); lo5 = Fma.MultiplyAdd(av, b0, lo5); hi5 = Fma.MultiplyAdd(av, b1, hi5);
+        }
+        // The block's sum starts from zero and is added to C once (see GemmDepth).
+        if (load)
+        {
+            lo0 += Vector256.Load(c + 0 * ldc); hi0 += Vector256.Load(c + 0 * ldc + 8);
+            lo1 += Vector256.Load(c + 1 * ldc); hi1 += Vector256.Load(c + 1 * ldc + 8);
+            lo2 += Vector256.Load(c + 2 * ldc); hi2 += Vector256.Load(c + 2 * ldc + 8);
+            lo3 += Vector256.Load(c + 3 * ldc); hi3 += Vector256.Load(c + 3 * ldc + 8);
+            lo4 += Vector256.Load(c + 4 * ldc); hi4 += Vector256.Load(c + 4 * ldc + 8);
+            lo5 += Vector256.Load(c + 5 * ldc); hi5 += Vector256.Load(c + 5 * ldc + 8);
         }
         lo0.Store(c + 0 * ldc); hi0.Store(c + 0 * ldc + 8);
         lo1.Store(c + 1 * ldc); hi1.Store(c + 1 * ldc + 8);

@@ -14,7 +14,6 @@ internal readonly unsafe struct GemmKernel512 : IGemmKernel
     public static int MR => 12;
     public static int NR => 32;
     public static int MC => 192;
-    public static int KC => 256;
     public static int NC => 4096;
     public static int MGrain => 4;
     public static int NGrain => 16;
@@ -70,27 +69,6 @@ internal readonly unsafe struct GemmKernel512 : IGemmKernel
         Vector512<float> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default, lo8 = default, lo9 = default, lo10 = default, lo11 = default;
         Vector512<float> hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default, hi8 = default, hi9 = default, hi10 = default, hi11 = default;
         bool wide = TC.Value == 32;
-        if (load)
-        {
-            lo0 = Vector512.Load(c + 0 * ldc); if (wide) hi0 = Vector512.Load(c + 0 * ldc + 16);
-            lo1 = Vector512.Load(c + 1 * ldc); if (wide) hi1 = Vector512.Load(c + 1 * ldc + 16);
-            lo2 = Vector512.Load(c + 2 * ldc); if (wide) hi2 = Vector512.Load(c + 2 * ldc + 16);
-            lo3 = Vector512.Load(c + 3 * ldc); if (wide) hi3 = Vector512.Load(c + 3 * ldc + 16);
-            if (TR.Value >= 8)
-            {
-                lo4 = Vector512.Load(c + 4 * ldc); if (wide) hi4 = Vector512.Load(c + 4 * ldc + 16);
-                lo5 = Vector512.Load(c + 5 * ldc); if (wide) hi5 = Vector512.Load(c + 5 * ldc + 16);
-                lo6 = Vector512.Load(c + 6 * ldc); if (wide) hi6 = Vector512.Load(c + 6 * ldc + 16);
-                lo7 = Vector512.Load(c + 7 * ldc); if (wide) hi7 = Vector512.Load(c + 7 * ldc + 16);
-            }
-            if (TR.Value >= 12)
-            {
-                lo8 = Vector512.Load(c + 8 * ldc); if (wide) hi8 = Vector512.Load(c + 8 * ldc + 16);
-                lo9 = Vector512.Load(c + 9 * ldc); if (wide) hi9 = Vector512.Load(c + 9 * ldc + 16);
-                lo10 = Vector512.Load(c + 10 * ldc); if (wide) hi10 = Vector512.Load(c + 10 * ldc + 16);
-                lo11 = Vector512.Load(c + 11 * ldc); if (wide) hi11 = Vector512.Load(c + 11 * ldc + 16);
-            }
-        }
         for (int p = 0; p < kc; p++, a += 12, b += 32)
         {
             var b0 = Vector512.Load(b);
@@ -113,6 +91,28 @@ internal readonly unsafe struct GemmKernel512 : IGemmKernel
                 av = Vector512.Create(a[9]); lo9 = Avx512F.FusedMultiplyAdd(av, b0, lo9); if (wide) hi9 = Avx512F.FusedMultiplyAdd(av, b1, hi9);
                 av = Vector512.Create(a[10]); lo10 = Avx512F.FusedMultiplyAdd(av, b0, lo10); if (wide) hi10 = Avx512F.FusedMultiplyAdd(av, b1, hi10);
                 av = Vector512.Create(a[11]); lo11 = Avx512F.FusedMultiplyAdd(av, b0, lo11); if (wide) hi11 = Avx512F.FusedMultiplyAdd(av, b1, hi11);
+            }
+        }
+        // The block's sum starts from zero and is added to C once (see GemmDepth).
+        if (load)
+        {
+            lo0 += Vector512.Load(c + 0 * ldc); if (wide) hi0 += Vector512.Load(c + 0 * ldc + 16);
+            lo1 += Vector512.Load(c + 1 * ldc); if (wide) hi1 += Vector512.Load(c + 1 * ldc + 16);
+            lo2 += Vector512.Load(c + 2 * ldc); if (wide) hi2 += Vector512.Load(c + 2 * ldc + 16);
+            lo3 += Vector512.Load(c + 3 * ldc); if (wide) hi3 += Vector512.Load(c + 3 * ldc + 16);
+            if (TR.Value >= 8)
+            {
+                lo4 += Vector512.Load(c + 4 * ldc); if (wide) hi4 += Vector512.Load(c + 4 * ldc + 16);
+                lo5 += Vector512.Load(c + 5 * ldc); if (wide) hi5 += Vector512.Load(c + 5 * ldc + 16);
+                lo6 += Vector512.Load(c + 6 * ldc); if (wide) hi6 += Vector512.Load(c + 6 * ldc + 16);
+                lo7 += Vector512.Load(c + 7 * ldc); if (wide) hi7 += Vector512.Load(c + 7 * ldc + 16);
+            }
+            if (TR.Value >= 12)
+            {
+                lo8 += Vector512.Load(c + 8 * ldc); if (wide) hi8 += Vector512.Load(c + 8 * ldc + 16);
+                lo9 += Vector512.Load(c + 9 * ldc); if (wide) hi9 += Vector512.Load(c + 9 * ldc + 16);
+                lo10 += Vector512.Load(c + 10 * ldc); if (wide) hi10 += Vector512.Load(c + 10 * ldc + 16);
+                lo11 += Vector512.Load(c + 11 * ldc); if (wide) hi11 += Vector512.Load(c + 11 * ldc + 16);
             }
         }
         lo0.Store(c + 0 * ldc); if (wide) hi0.Store(c + 0 * ldc + 16);

@@ -6,7 +6,7 @@ namespace Cnn.Core.Kernels;
 /// Products with at most <see cref="GemmParallel.SmallRows"/> rows of C, such as a dense layer at batch 1. Their
 /// cost is reading B, not multiplying: packing B first would cost as much as the whole product, so these kernels
 /// read B in place.
-/// With B not transposed each element is still one FMA chain in k order, bit-identical to the packed kernels.
+/// With B not transposed each element is summed in the packed kernels' depth blocks and order, bit-identical to them.
 /// With B transposed, rows of A and B are dotted along k: each of the vector's lanes keeps its own FMA chain and
 /// the lanes are summed at the end, an order fixed by the vector width (so not the packed kernels' bits).
 /// </summary>
@@ -89,40 +89,33 @@ internal static unsafe class GemmSmallM<TOps, TV> where TOps : struct, IVectorOp
     }
 
     /// <summary>
-    /// Columns [j, j + TVecs.Value * width) of C's TR rows, each one FMA chain in k order. A masked tile is one vector
-    /// whose lanes past the mask are neither read nor written.
+    /// Columns [j, j + TVecs.Value * width) of C's TR rows. A masked tile is one vector whose lanes past the mask are
+    /// neither read nor written. The depth is cut into the packed path's blocks (<see cref="GemmDepth"/>), each one
+    /// FMA chain from zero in k order added to C: the packed kernels' order, so their bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AxpyTile<TR, TVecs, TM>(in GemmJob job, nint rowStep, nint depthStep, int j, TV mask)
         where TR : struct, IConstant where TVecs : struct, IConstant where TM : struct, IConstant
     {
-        int w = TOps.Width, k = job.K;
-        nint ldb = job.N, ldc = job.N;
-        float* a = job.A, b = job.B + j, c = job.C + j;
+        int k = job.K, kc = GemmDepth.Block(k);
+        nint ldb = job.N;
+        for (int pc = 0; pc < k; pc += kc)
+            AxpyBlock<TR, TVecs, TM>(Math.Min(kc, k - pc), job.A + pc * depthStep, job.B + j + pc * ldb, job.C + j, rowStep, depthStep,
+                ldb, job.N, mask, job.Accumulate || pc > 0);
+    }
+
+    /// <summary>C rows (+)= kb steps of A(i, p) * B row p, summed from zero and then added to C when <paramref name="add"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AxpyBlock<TR, TVecs, TM>(int kb, float* a, float* b, float* c, nint rowStep, nint depthStep, nint ldb, nint ldc,
+        TV mask, bool add)
+        where TR : struct, IConstant where TVecs : struct, IConstant where TM : struct, IConstant
+    {
+        int w = TOps.Width;
         TV r0v0 = default, r0v1 = default, r0v2 = default, r0v3 = default, r0v4 = default, r0v5 = default, r0v6 = default, r0v7 = default,
             r1v0 = default, r1v1 = default, r1v2 = default, r1v3 = default,
             r2v0 = default, r2v1 = default,
             r3v0 = default, r3v1 = default;
-        if (job.Accumulate)
-        {
-            r0v0 = Load<TM>(c + 0 * ldc + 0 * w, mask);
-            if (TVecs.Value > 1) r0v1 = Load<TM>(c + 0 * ldc + 1 * w, mask);
-            if (TVecs.Value > 2) r0v2 = Load<TM>(c + 0 * ldc + 2 * w, mask);
-            if (TVecs.Value > 3) r0v3 = Load<TM>(c + 0 * ldc + 3 * w, mask);
-            if (TVecs.Value > 4) r0v4 = Load<TM>(c + 0 * ldc + 4 * w, mask);
-            if (TVecs.Value > 5) r0v5 = Load<TM>(c + 0 * ldc + 5 * w, mask);
-            if (TVecs.Value > 6) r0v6 = Load<TM>(c + 0 * ldc + 6 * w, mask);
-            if (TVecs.Value > 7) r0v7 = Load<TM>(c + 0 * ldc + 7 * w, mask);
-            if (TR.Value > 1) r1v0 = Load<TM>(c + 1 * ldc + 0 * w, mask);
-            if (TR.Value > 1 && TVecs.Value > 1) r1v1 = Load<TM>(c + 1 * ldc + 1 * w, mask);
-            if (TR.Value > 1 && TVecs.Value > 2) r1v2 = Load<TM>(c + 1 * ldc + 2 * w, mask);
-            if (TR.Value > 1 && TVecs.Value > 3) r1v3 = Load<TM>(c + 1 * ldc + 3 * w, mask);
-            if (TR.Value > 2) r2v0 = Load<TM>(c + 2 * ldc + 0 * w, mask);
-            if (TR.Value > 2 && TVecs.Value > 1) r2v1 = Load<TM>(c + 2 * ldc + 1 * w, mask);
-            if (TR.Value > 3) r3v0 = Load<TM>(c + 3 * ldc + 0 * w, mask);
-            if (TR.Value > 3 && TVecs.Value > 1) r3v1 = Load<TM>(c + 3 * ldc + 1 * w, mask);
-        }
-        for (int p = 0; p < k; p++, a += depthStep, b += ldb)
+        for (int p = 0; p < kb; p++, a += depthStep, b += ldb)
         {
             TV b0 = Load<TM>(b, mask), b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default, av;
             if (TVecs.Value > 1) b1 = TOps.Load(b + 1 * w);
@@ -163,6 +156,25 @@ internal static unsafe class GemmSmallM<TOps, TV> where TOps : struct, IVectorOp
                 r3v0 = TOps.MulAdd(av, b0, r3v0);
                 if (TVecs.Value > 1) r3v1 = TOps.MulAdd(av, b1, r3v1);
             }
+        }
+        if (add)
+        {
+            r0v0 = TOps.Add(r0v0, Load<TM>(c + 0 * ldc + 0 * w, mask));
+            if (TVecs.Value > 1) r0v1 = TOps.Add(r0v1, Load<TM>(c + 0 * ldc + 1 * w, mask));
+            if (TVecs.Value > 2) r0v2 = TOps.Add(r0v2, Load<TM>(c + 0 * ldc + 2 * w, mask));
+            if (TVecs.Value > 3) r0v3 = TOps.Add(r0v3, Load<TM>(c + 0 * ldc + 3 * w, mask));
+            if (TVecs.Value > 4) r0v4 = TOps.Add(r0v4, Load<TM>(c + 0 * ldc + 4 * w, mask));
+            if (TVecs.Value > 5) r0v5 = TOps.Add(r0v5, Load<TM>(c + 0 * ldc + 5 * w, mask));
+            if (TVecs.Value > 6) r0v6 = TOps.Add(r0v6, Load<TM>(c + 0 * ldc + 6 * w, mask));
+            if (TVecs.Value > 7) r0v7 = TOps.Add(r0v7, Load<TM>(c + 0 * ldc + 7 * w, mask));
+            if (TR.Value > 1) r1v0 = TOps.Add(r1v0, Load<TM>(c + 1 * ldc + 0 * w, mask));
+            if (TR.Value > 1 && TVecs.Value > 1) r1v1 = TOps.Add(r1v1, Load<TM>(c + 1 * ldc + 1 * w, mask));
+            if (TR.Value > 1 && TVecs.Value > 2) r1v2 = TOps.Add(r1v2, Load<TM>(c + 1 * ldc + 2 * w, mask));
+            if (TR.Value > 1 && TVecs.Value > 3) r1v3 = TOps.Add(r1v3, Load<TM>(c + 1 * ldc + 3 * w, mask));
+            if (TR.Value > 2) r2v0 = TOps.Add(r2v0, Load<TM>(c + 2 * ldc + 0 * w, mask));
+            if (TR.Value > 2 && TVecs.Value > 1) r2v1 = TOps.Add(r2v1, Load<TM>(c + 2 * ldc + 1 * w, mask));
+            if (TR.Value > 3) r3v0 = TOps.Add(r3v0, Load<TM>(c + 3 * ldc + 0 * w, mask));
+            if (TR.Value > 3 && TVecs.Value > 1) r3v1 = TOps.Add(r3v1, Load<TM>(c + 3 * ldc + 1 * w, mask));
         }
         Store<TM>(c + 0 * ldc + 0 * w, mask, r0v0);
         if (TVecs.Value > 1) Store<TM>(c + 0 * ldc + 1 * w, mask, r0v1);

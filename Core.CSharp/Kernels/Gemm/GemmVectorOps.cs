@@ -15,6 +15,7 @@ internal unsafe interface IVectorOps<TV> where TV : struct
     static abstract void Store(float* p, TV v);
     static abstract TV Broadcast(float x);
     static abstract TV MulAdd(TV a, TV b, TV c);
+    static abstract TV Add(TV a, TV b);
 
     /// <summary>All bits set in the first <paramref name="count"/> lanes.</summary>
     static abstract TV Mask(int count);
@@ -41,6 +42,9 @@ internal readonly unsafe struct VectorOps512 : IVectorOps<Vector512<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Avx512F.FusedMultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Mask(int count) =>
@@ -71,6 +75,9 @@ internal readonly unsafe struct VectorOps256 : IVectorOps<Vector256<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Mask(int count) =>

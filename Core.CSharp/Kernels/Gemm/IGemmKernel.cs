@@ -15,9 +15,6 @@ internal unsafe interface IGemmKernel
     /// <summary>Rows of A packed at once; sized so the packed block stays in L2. A multiple of MR.</summary>
     static abstract int MC { get; }
 
-    /// <summary>Depth of one packed block; sized so one KC x NR panel of B stays in L1.</summary>
-    static abstract int KC { get; }
-
     /// <summary>Columns of B packed at once. A multiple of NR.</summary>
     static abstract int NC { get; }
 
@@ -29,7 +26,8 @@ internal unsafe interface IGemmKernel
 
     /// <summary>
     /// <c>C[0..rows, 0..cols] = (load ? C : 0) + Apanel * Bpanel</c> over <paramref name="kc"/> steps, where every
-    /// element is one fused multiply-add chain in increasing k. Panels are zero-padded to MR and NR.
+    /// element's product is one fused multiply-add chain from zero in increasing k, added to C once when
+    /// <paramref name="load"/> (<see cref="GemmDepth"/>). Panels are zero-padded to MR and NR.
     /// </summary>
     static abstract void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load);
 }
