@@ -250,7 +250,7 @@ public static class ImToCol
     /// overlaps the last full one rather than a scalar loop: rewriting a few floats with the same values is harmless.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Copy(ref float dst, ref float src, int n)
+    internal static void Copy(ref float dst, ref float src, int n)
     {
         if (n >= Vector512<float>.Count)
         {
@@ -295,7 +295,7 @@ public static class ImToCol
 
     /// <summary><c>dst[i] = src[i * stride]</c> for i &lt; n. Stride 2 (downsampling layers) takes 16 at a time with AVX-512.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Gather(ref float dst, ref float src, int n, int stride)
+    internal static unsafe void Gather(ref float dst, ref float src, int n, int stride)
     {
         if (stride == 2 && Avx512F.IsSupported)
         {

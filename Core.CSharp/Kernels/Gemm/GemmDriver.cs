@@ -82,7 +82,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
 
     /// <summary><c>dst[p * w + i] = src[p * ld + i]</c> for i &lt; width, zero up to w.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackRows(float* src, nint ld, int count, int width, int w, float* dst)
+    internal static void PackRows(float* src, nint ld, int count, int width, int w, float* dst)
     {
         if (width == w && w % 4 == 0)
         {
@@ -98,7 +98,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
 
     /// <summary><c>dst[p * w + i] = src[i * ld + p]</c> for i &lt; width, zero up to w.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackTransposed(float* src, nint ld, int width, int count, int w, float* dst)
+    internal static void PackTransposed(float* src, nint ld, int width, int count, int w, float* dst)
     {
         if (width < w) new Span<float>(dst, count * w).Clear();
         int i = 0;
