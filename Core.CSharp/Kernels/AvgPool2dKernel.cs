@@ -54,7 +54,7 @@ public static class AvgPool2dKernel
         var expected = new Shape(n, c, oh, ow);
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
-        var dx = TensorArena.Zeroed<float>(inputShape.Size);
+        var dx = TensorArena.Uninitialized<float>(inputShape.Size);
         var rows = Extents.Of(oh, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
         var cols = Extents.Of(ow, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
@@ -62,7 +62,9 @@ public static class AvgPool2dKernel
             var ds = dy.Span;
             for (int p = start; p < end; p++)
             {
+                // Cleared here, while the plane is in the cache, rather than the whole gradient in a pass of its own.
                 var plane = dx.AsSpan(p * h * w, h * w);
+                plane.Clear();
                 var grads = ds.Slice(p * oh * ow, oh * ow);
                 for (int oy = 0; oy < oh; oy++)
                 {

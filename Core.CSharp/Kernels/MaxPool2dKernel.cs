@@ -134,10 +134,20 @@ public static class MaxPool2dKernel
     {
         if (dy.Size != argMax.Length)
             throw new ShapeException($"MaxPool2d backward: expected an upstream gradient of {argMax.Length} elements; found {dy.Shape}.");
-        var dx = TensorArena.Zeroed<float>(inputShape.Size);
-        var a = argMax.Span;
-        var d = dy.Span;
-        for (int i = 0; i < a.Length; i++) dx[a[i]] += d[i];
+        // A window never leaves its plane, so planes are independent: each is cleared and filled by one worker while it
+        // is in the cache (one pass over memory, not a clear of the whole gradient and then a scatter), and its elements
+        // get their sums in the same order as a serial loop.
+        if (inputShape.Rank != 4 || inputShape[0] * inputShape[1] == 0 || dy.Size % (inputShape[0] * inputShape[1]) != 0)
+            throw new ShapeException($"MaxPool2d backward: expected an NCHW input shape whose planes divide the {dy.Size} upstream gradients; found {inputShape}.");
+        int planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3], outPlane = dy.Size / Math.Max(1, planes);
+        var dx = TensorArena.Uninitialized<float>(inputShape.Size);
+        BatchParallel.For(planes, (_, start, end) =>
+        {
+            var a = argMax.Span;
+            var d = dy.Span;
+            dx.AsSpan(start * inPlane, (end - start) * inPlane).Clear();
+            for (int i = start * outPlane; i < end * outPlane; i++) dx[a[i]] += d[i];
+        });
         return Tensor.Own(dx, inputShape);
     }
 }
