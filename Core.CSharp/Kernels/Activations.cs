@@ -63,7 +63,7 @@ public static class Activations
     /// <summary>Leaky ReLU: <c>x</c> where <c>x &gt; 0</c>, else <c>slope * x</c> (PyTorch's <c>leaky_relu</c>).</summary>
     public static Tensor LeakyRelu(Tensor x, float slope)
     {
-        var y = TensorArena.Zeroed<float>(x.Size);
+        var y = TensorArena.Uninitialized<float>(x.Size);
         // max(x, slope*x) picks x for x > 0 and slope*x for x < 0 whenever slope <= 1; min does for slope >= 1.
         TensorPrimitives.Multiply(x.Span, slope, y);
         if (slope <= 1f) TensorPrimitives.Max(x.Span, y, y);
@@ -75,7 +75,7 @@ public static class Activations
     public static Tensor LeakyReluBackward(Tensor x, Tensor dy, float slope)
     {
         SameShape("LeakyReLU backward", x, dy);
-        var dx = TensorArena.Zeroed<float>(x.Size);
+        var dx = TensorArena.Uninitialized<float>(x.Size);
         var xs = x.Span;
         var ds = dy.Span;
         for (int i = 0; i < dx.Length; i++) dx[i] = xs[i] > 0f ? ds[i] : ds[i] * slope;
@@ -85,8 +85,8 @@ public static class Activations
     /// <summary>ELU: <c>x</c> where <c>x &gt; 0</c>, else <c>alpha * (exp(x) - 1)</c> (PyTorch's <c>elu</c>).</summary>
     public static Tensor Elu(Tensor x, float alpha)
     {
-        var y = TensorArena.Zeroed<float>(x.Size);
-        var t = TensorArena.Zeroed<float>(x.Size);
+        var y = TensorArena.Uninitialized<float>(x.Size);
+        var t = TensorArena.Uninitialized<float>(x.Size);
         // max(x, 0) + alpha * expm1(min(x, 0)): one branch is always exactly zero, and NaN propagates through both.
         TensorPrimitives.Min(x.Span, 0f, t);
         TensorPrimitives.ExpM1<float>(t, t);
@@ -102,7 +102,7 @@ public static class Activations
     public static Tensor EluBackward(Tensor x, Tensor dy, float alpha)
     {
         SameShape("ELU backward", x, dy);
-        var dx = TensorArena.Zeroed<float>(x.Size);
+        var dx = TensorArena.Uninitialized<float>(x.Size);
         TensorPrimitives.Min(x.Span, 0f, dx);
         TensorPrimitives.Exp(dx, dx);
         TensorPrimitives.Multiply(dx, alpha, dx);
@@ -115,7 +115,7 @@ public static class Activations
     /// <summary>The logistic sigmoid <c>1 / (1 + exp(-x))</c> element-wise.</summary>
     public static Tensor Sigmoid(Tensor x)
     {
-        var y = TensorArena.Zeroed<float>(x.Size);
+        var y = TensorArena.Uninitialized<float>(x.Size);
         TensorPrimitives.Sigmoid(x.Span, y);
         return Tensor.Own(y, x.Shape);
     }
@@ -124,7 +124,7 @@ public static class Activations
     public static Tensor SigmoidBackward(Tensor y, Tensor dy)
     {
         SameShape("Sigmoid backward", y, dy);
-        var dx = TensorArena.Zeroed<float>(y.Size);
+        var dx = TensorArena.Uninitialized<float>(y.Size);
         TensorPrimitives.Subtract(1f, y.Span, dx);
         TensorPrimitives.Multiply(dx, y.Span, dx);
         TensorPrimitives.Multiply(dx, dy.Span, dx);
@@ -134,7 +134,7 @@ public static class Activations
     /// <summary>The hyperbolic tangent element-wise.</summary>
     public static Tensor Tanh(Tensor x)
     {
-        var y = TensorArena.Zeroed<float>(x.Size);
+        var y = TensorArena.Uninitialized<float>(x.Size);
         TensorPrimitives.Tanh(x.Span, y);
         return Tensor.Own(y, x.Shape);
     }
@@ -143,7 +143,7 @@ public static class Activations
     public static Tensor TanhBackward(Tensor y, Tensor dy)
     {
         SameShape("Tanh backward", y, dy);
-        var dx = TensorArena.Zeroed<float>(y.Size);
+        var dx = TensorArena.Uninitialized<float>(y.Size);
         TensorPrimitives.Multiply(y.Span, y.Span, dx);
         TensorPrimitives.Subtract(1f, dx, dx);
         TensorPrimitives.Multiply(dx, dy.Span, dx);
