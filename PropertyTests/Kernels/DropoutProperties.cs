@@ -72,6 +72,85 @@ public sealed class DropoutProperties
         Assert.NotEqual(a, c);
     });
 
+    /// <summary>
+    /// The documented generator, written out independently: the key is 8 bytes of <c>Random.NextBytes</c>
+    /// (little-endian); element i is dropped when the top 31 bits of SplitMix64's output i + 1 from that key are below
+    /// ceil(p * 2^31).
+    /// </summary>
+    internal static float[] ReferenceMask(int count, float p, Random rng)
+    {
+        var bytes = new byte[8];
+        rng.NextBytes(bytes);
+        ulong key = BitConverter.ToUInt64(bytes);
+        long threshold = (long)Math.Ceiling(p * 2147483648.0);
+        float keep = 1f / (1f - p);
+        var mask = new float[count];
+        ulong state = key;
+        for (int i = 0; i < count; i++)
+        {
+            unchecked
+            {
+                state += 0x9E3779B97F4A7C15UL;
+                ulong z = state;
+                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                z ^= z >> 31;
+                mask[i] = (long)(z >> 33) < threshold ? 0f : keep;
+            }
+        }
+        return mask;
+    }
+
+    /// <summary>
+    /// The vector paths (and the chunks of large masks) give exactly the scalar definition, at every length modulo the
+    /// vector widths; a large case (past the parallel threshold, odd length) is included every time.
+    /// </summary>
+    [CnnProperty]
+    public Property Mask_is_the_documented_counter_based_generator() => Prop.ForAll(
+        (from count in Gen.Frequency((6, Gen.Choose(1, 300)), (1, Gen.Choose(100_000, 400_000)))
+         from p in Gen.Choose(1, 99).Select(i => i / 100f)
+         from seed in Gen.Choose(0, 1_000_000_000)
+         select (count, p, seed)).ToArbitrary(), s =>
+    {
+        var x = RandomTensor(new Random(s.seed), 2f, s.count);
+        var r = DropoutKernel.Forward(x, s.p, new Random(s.seed + 7));
+        var expected = ReferenceMask(s.count, s.p, new Random(s.seed + 7));
+        Assert.Equal(expected, r.Mask.ToArray());
+        for (int i = 0; i < s.count; i++) Assert.Equal(x[i] * expected[i], r.Output[i]);
+    });
+
+    [Fact]
+    public void A_large_mask_is_the_documented_generator_too() =>
+        Assert.Equal(ReferenceMask(1_000_003, 0.37f, new Random(5)), DropoutKernel.Forward(Tensor.Zeros(1_000_003), 0.37f, new Random(5)).Mask.ToArray());
+
+    /// <summary>
+    /// Neighbouring elements (in a lane, across lanes and across vectors) are independent: the number of adjacent pairs both
+    /// dropped is within 6 standard deviations of (n-1)p^2 (variance of a sum of overlapping pair indicators:
+    /// n(p^2(1-p^2) + 2(p^3 - p^4))), and so are pairs 8 and 16 apart (a vector's width).
+    /// </summary>
+    [CnnProperty]
+    public Property Neighbouring_drops_are_independent() => Prop.ForAll(Large, s =>
+    {
+        var m = DropoutKernel.Forward(Tensor.Full(new Shape(s.Count), 1f), s.P, new Random(s.Seed)).Mask.ToArray();
+        double p = s.P;
+        foreach (int gap in new[] { 1, 8, 16 })
+        {
+            int pairs = s.Count - gap, both = 0;
+            for (int i = 0; i < pairs; i++) if (m[i] == 0f && m[i + gap] == 0f) both++;
+            double mean = pairs * p * p, sd = Math.Sqrt(pairs * (p * p * (1 - p * p) + 2 * (p * p * p - p * p * p * p)));
+            Assert.True(Math.Abs(both - mean) <= 6 * sd + 1, $"gap {gap}: {both} of {pairs} pairs both dropped at p = {s.P}; expected {mean:F0} +- {6 * sd:F0}.");
+        }
+    });
+
+    /// <summary>The mask of a tensor is the start of the mask of a longer one drawn with the same seed, whatever the shape.</summary>
+    [Fact]
+    public void A_shorter_mask_is_a_prefix_of_a_longer_one()
+    {
+        var a = DropoutKernel.Forward(Tensor.Zeros(3, 5, 7), 0.5f, new Random(9)).Mask.ToArray();
+        var b = DropoutKernel.Forward(Tensor.Zeros(1000), 0.5f, new Random(9)).Mask.ToArray();
+        Assert.Equal(b.Take(a.Length), a);
+    }
+
     /// <summary>The pullback is exactly dy * mask.</summary>
     [Property(MaxTest = 100)]
     public Property Backward_is_dy_times_mask() => Prop.ForAll(Small, s =>
@@ -107,4 +186,23 @@ public sealed class DropoutProperties
     [Fact]
     public void Backward_rejects_a_gradient_of_another_shape() =>
         Assert.Throws<ShapeException>(() => DropoutKernel.Backward(Tensor.Zeros(2, 3), Tensor.Zeros(3, 2)));
+}
+
+/// <summary>Dropout masks do not depend on the batch-parallel worker count (large masks are filled in chunks).</summary>
+[Collection(WorkerCountCollection.Name)]
+public sealed class DropoutWorkerCountTests
+{
+    [Fact]
+    public void The_mask_is_the_same_for_any_worker_count()
+    {
+        var x = RandomTensor(new Random(3), 1f, 64, 32, 16, 16 + 1);
+        var one = WorkerCountCollection.With(1, () => DropoutKernel.Forward(x, 0.25f, new Random(4)));
+        foreach (int workers in new[] { 2, 3, 5 })
+        {
+            var other = WorkerCountCollection.With(workers, () => DropoutKernel.Forward(x, 0.25f, new Random(4)));
+            Assert.Equal(one.Mask.ToArray(), other.Mask.ToArray());
+            Assert.Equal(one.Output.ToArray(), other.Output.ToArray());
+        }
+        Assert.Equal(DropoutProperties.ReferenceMask(x.Size, 0.25f, new Random(4)), one.Mask.ToArray());
+    }
 }

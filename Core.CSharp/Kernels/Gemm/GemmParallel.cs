@@ -22,17 +22,15 @@ internal static class GemmParallel
     /// <summary>Products with at most this many rows read B in place on the vector paths (<see cref="GemmSmallM{TOps, TV}"/>).</summary>
     public const int SmallRows = 4;
 
-    private static readonly GemmWorker?[] s_workers = new GemmWorker?[Math.Max(0, Environment.ProcessorCount - 1)];
-    private static readonly object s_create = new();
-    private static int s_active;
+    /// <summary>One reusable item per pool worker: a claimed worker's item belongs to its claimer, so posting allocates nothing.</summary>
+    private static readonly GemmRange[] s_ranges = Enumerable.Range(0, WorkerPool.Count).Select(_ => new GemmRange()).ToArray();
 
     public static void Run(in GemmJob job, int threads)
     {
-        int active = Interlocked.Increment(ref s_active);
+        // Only the cores other in-flight calls (products, batch-parallel loops) are not already using.
+        int budget = WorkerPool.Enter(threads);
         try
         {
-            // Only the cores other in-flight calls are not already using.
-            int budget = Math.Min(threads, Environment.ProcessorCount - (active - 1));
             if (budget < 2 || 2L * job.M * job.N * job.K < MinParallelFlops)
             {
                 RunRange(job, 0, job.M, 0, job.N);
@@ -46,15 +44,15 @@ internal static class GemmParallel
                 return;
             }
             Span<int> claimed = stackalloc int[wanted];
-            int helpers = 0;
-            for (int w = 0; w < s_workers.Length && helpers < wanted; w++)
-                if (Worker(w).TryClaim()) claimed[helpers++] = w;
+            int helpers = WorkerPool.Claim(claimed);
             int parts = helpers + 1;
 
             for (int p = 1; p < parts; p++)
             {
-                var (m0, m1, n0, n1) = split.Bounds(job, p, parts);
-                Worker(claimed[p - 1]).Post(job, m0, m1, n0, n1);
+                var range = s_ranges[claimed[p - 1]];
+                range.Job = job;
+                (range.M0, range.M1, range.N0, range.N1) = split.Bounds(job, p, parts);
+                WorkerPool.Worker(claimed[p - 1]).Post(range);
             }
             Exception? error = null;
             try { RunPart(job, split, 0, parts); }
@@ -65,7 +63,7 @@ internal static class GemmParallel
             Span<bool> retracted = stackalloc bool[helpers];
             for (int p = 1; p < parts; p++)
             {
-                var worker = Worker(claimed[p - 1]);
+                var worker = WorkerPool.Worker(claimed[p - 1]);
                 retracted[p - 1] = worker.Retract(out var workerError);
                 worker.Release();
                 error ??= workerError;
@@ -76,7 +74,7 @@ internal static class GemmParallel
         }
         finally
         {
-            Interlocked.Decrement(ref s_active);
+            WorkerPool.Exit();
         }
     }
 
@@ -104,11 +102,13 @@ internal static class GemmParallel
         RunRange(job, m0, m1, n0, n1);
     }
 
-    private static GemmWorker Worker(int index)
+    /// <summary>A rectangle of one product, as a pool worker's item.</summary>
+    private sealed class GemmRange : WorkItem
     {
-        var worker = Volatile.Read(ref s_workers[index]);
-        if (worker is not null) return worker;
-        lock (s_create) return s_workers[index] ??= new GemmWorker(index + 1);
+        public GemmJob Job;
+        public int M0, M1, N0, N1;
+
+        public override void Run() => RunRange(Job, M0, M1, N0, N1);
     }
 
     /// <summary>Which dimension is divided, in whole granules of the kernel so no part adds padding waste.</summary>
