@@ -93,7 +93,7 @@ public static class Gemm
         _ => true,
     };
 
-    private static GemmInstructionSet Resolve(GemmInstructionSet isa)
+    internal static GemmInstructionSet Resolve(GemmInstructionSet isa)
     {
         if (isa == GemmInstructionSet.Auto)
             return GemmKernel512.IsSupported ? GemmInstructionSet.Vector512
