@@ -56,7 +56,7 @@ internal static class ConvBench
         var (tx, tw, tb) = ToTorch(ctx, x, w, b, grad: false);
         return new[]
         {
-            new Side(Sides.Im2col, () => ConvKernel.Forward(x, w, b, g)),
+            new Side(Sides.Im2col, InArena.Call(() => ConvKernel.Forward(x, w, b, g))),
             new Side(Sides.LibTorch, () =>
             {
                 using var y = conv2d(tx, tw, tb, new long[] { s.Stride, s.Stride }, new long[] { s.Pad, s.Pad });
@@ -72,11 +72,11 @@ internal static class ConvBench
         var tdy = ctx.Keep(TorchTensors.ToTorch(dy));
         return new[]
         {
-            new Side(Sides.Im2col, () =>
+            new Side(Sides.Im2col, InArena.Call(() =>
             {
                 ConvKernel.Forward(x, w, b, g);
                 ConvKernel.Backward(x, w, true, dy, g);
-            }),
+            })),
             new Side(Sides.LibTorch, () =>
             {
                 using var scope = torch.NewDisposeScope();

@@ -32,7 +32,7 @@ internal static class PoolBench
             var tx = ctx.Keep(TorchTensors.ToTorch(x));
             ctx.Run("max pooling forward", s.ToString(), 0, new[]
             {
-                new Side(Sides.Im2col, () => MaxPool2dKernel.Forward(x, win)),
+                new Side(Sides.Im2col, InArena.Call(() => MaxPool2dKernel.Forward(x, win))),
                 new Side(Sides.LibTorch, () =>
                 {
                     using var y = max_pool2d(tx, k, st);
@@ -42,11 +42,11 @@ internal static class PoolBench
             var tdy = ctx.Keep(TorchTensors.ToTorch(dy));
             ctx.Run("max pooling forward+backward", s.ToString(), 0, new[]
             {
-                new Side(Sides.Im2col, () =>
+                new Side(Sides.Im2col, InArena.Call(() =>
                 {
                     var r = MaxPool2dKernel.Forward(x, win);
                     MaxPool2dKernel.Backward(dy, r.ArgMax, x.Shape);
-                }),
+                })),
                 new Side(Sides.LibTorch, () =>
                 {
                     using var scope = torch.NewDisposeScope();

@@ -21,7 +21,9 @@ internal static class BenchCommand
 
         Each figure is the median of timed calls after a warm-up; the sides run in alternating blocks, so a change in the
         machine's load moves both. Ratios are speeds: the other side's time over im2col's, above 1 when im2col is faster.
-        Allocation is managed bytes per call (all threads). Progress goes to stderr, the report to stdout. A full run
+        Allocation is managed bytes per call (all threads). The im2col side of the convolution and pooling rows runs in a
+        TensorArena, as the kernels of a training step do, so those rows time the kernels, not the garbage collector's
+        fresh pages; inference rows call Apply.Forward as a user does. Progress goes to stderr, the report to stdout. A full run
         takes about 1.5 minutes on 2 idle cores (up to 4 on a loaded machine); --quick under one.
 
         The run uses the garbage collector's batch mode (no background collections), as a compute job should: a training
