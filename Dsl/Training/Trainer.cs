@@ -87,6 +87,33 @@ public static class Trainer
         Parameters? initialState = null, CancellationToken cancellation = default,
         TrainingCheckpoint? resume = null, Action<TrainingCheckpoint>? onCheckpoint = null)
     {
+        // The arrays kept between steps serve this run only; a finished run gives them back to the collector.
+        try
+        {
+            return FitRun(network, initial, train, options, validation, progress, onEpoch, initialState, cancellation, resume, onCheckpoint);
+        }
+        finally
+        {
+            ReleaseCachedMemory();
+        }
+    }
+
+    /// <summary>
+    /// Drops the arrays this thread's training arena keeps between steps (one step's activations, masks and gradients,
+    /// kept so the next step of the same shapes allocates none of them), as <c>torch.cuda.empty_cache</c> does for
+    /// PyTorch's caching allocator. <see cref="Fit"/> calls it when it returns; call it after a loop of your own
+    /// <see cref="Step"/> calls. The next step simply allocates again.
+    /// </summary>
+    public static void ReleaseCachedMemory()
+    {
+        if (t_arena is { IsActive: false }) t_arena = null;
+    }
+
+    private static TrainResult FitRun(Network network, Parameters initial, LabeledData train, TrainOptions options,
+        LabeledData? validation, IProgress<TrainProgress>? progress, Action<EpochStats>? onEpoch,
+        Parameters? initialState, CancellationToken cancellation,
+        TrainingCheckpoint? resume, Action<TrainingCheckpoint>? onCheckpoint)
+    {
         if (options.Epochs < 1 || options.BatchSize < 1)
             throw new CnnException($"Training needs epochs >= 1 and batch size >= 1; found {options.Epochs} and {options.BatchSize}.");
         CheckFits(network, train, "training data");

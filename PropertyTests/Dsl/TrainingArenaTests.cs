@@ -77,4 +77,25 @@ public sealed class TrainingArenaTests
         var actual = Snapshot(inside);
         for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i]);
     }
+
+    /// <summary>This thread's training arena (a private field: what it holds is otherwise invisible).</summary>
+    private static TensorArena? ThreadArena() =>
+        (TensorArena?)typeof(Trainer).GetField("t_arena", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.GetValue(null);
+
+    [Fact]
+    public void Steps_keep_their_arrays_until_released_and_fit_releases_them()
+    {
+        var p = Initializer.Init(Net, 6);
+        var state = Initializer.InitState(Net);
+        var opt = new Sgd(0.1f, 0.9f).Init(p);
+        Step(p, state, opt, seed: 2);
+        Assert.True(ThreadArena() is { RetainedBytes: > 0 }, "a step keeps its arrays for the next one");
+        Trainer.ReleaseCachedMemory();
+        Assert.Null(ThreadArena());
+
+        var (x, labels) = Batch(3);
+        var data = new Cnn.Dsl.Data.LabeledData(x, labels, 1500);
+        Trainer.Fit(Net, p, data, new TrainOptions(1, 2, new Sgd(0.1f)), initialState: state);
+        Assert.Null(ThreadArena());
+    }
 }
