@@ -219,15 +219,7 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(optimizerState);
         loss ??= LossFunction.SoftmaxCrossEntropy;
-        // Inside a caller's arena the step allocates from it, and keeping what it returns is the caller's business.
-        if (TensorArena.ActiveOnThisThread)
-        {
-            var forward = Apply.ForTraining(network, parameters, x, state, seed);
-            var l = loss.Compute(forward.Output, labels);
-            var next = optimizer.Step(parameters, forward.PullbackParameters(l.Gradient), optimizerState);
-            return new StepResult(next.Parameters, forward.State, next.State, l.Value, forward.Output);
-        }
-        var arena = t_arena ??= new TensorArena();
+        var arena = OwnArena;
         try
         {
             ForwardResult forward;
@@ -235,7 +227,7 @@ public static class Trainer
             Parameters gradients;
             // The activations, masks and gradients live only within the step: their arrays come from the arena and go
             // back to it, so the next step of the same shapes allocates none of them.
-            using (arena.Activate())
+            using (arena?.Activate())
             {
                 forward = Apply.ForTraining(network, parameters, x, state, seed);
                 l = loss.Compute(forward.Output, labels);
@@ -246,11 +238,11 @@ public static class Trainer
             // the output when it is large; the optimizer and the batch-norm statistics allocate outside it).
             var slots = next.State.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal);
             return new StepResult(Keep(arena, next.Parameters), Keep(arena, forward.State), next.State with { Slots = slots },
-                l.Value, arena.Keep(forward.Output));
+                l.Value, arena?.Keep(forward.Output) ?? forward.Output);
         }
         finally
         {
-            arena.Recycle();
+            arena?.Recycle();
         }
     }
 
@@ -260,7 +252,13 @@ public static class Trainer
     /// </summary>
     [ThreadStatic] private static TensorArena? t_arena;
 
-    private static Parameters Keep(TensorArena arena, Parameters parameters) => parameters.Map((_, t) => arena.Keep(t));
+    /// <summary>
+    /// This thread's arena, or null when the caller has an arena of its own active: then the work allocates from the
+    /// caller's, and keeping what it returns is the caller's business.
+    /// </summary>
+    private static TensorArena? OwnArena => TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena();
+
+    private static Parameters Keep(TensorArena? arena, Parameters parameters) => arena is null ? parameters : parameters.Map((_, t) => arena.Keep(t));
 
     /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>
     /// <param name="network">The network.</param>
@@ -282,7 +280,7 @@ public static class Trainer
             var y = new int[count];
             for (int i = 0; i < count; i++) y[i] = data.Labels[start + i];
             // Nothing of a batch's forward pass outlives it: its arrays are recycled for the next batch.
-            var arena = TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena();
+            var arena = OwnArena;
             try
             {
                 using var scope = arena?.Activate();
