@@ -14,8 +14,9 @@ public sealed class ImportRoundTripProperties
 {
     /// <summary>
     /// The tree as export keeps it: names and initialisers dropped (the paths are compared separately), freezing
-    /// (a training matter) and dropout (the identity at inference, left out) removed, a root that is a Serial
-    /// around one Serial or leaf unwrapped (an unnamed root adds nothing to paths, so the two are the same network), and a
+    /// (a training matter) and dropout (the identity at inference, left out) removed, a root or fan-out branch that is a
+    /// Serial around one layer unwrapped (an unnamed Serial adds nothing to paths, so the two are the same network; a
+    /// root Serial around a fan-out whose one branch held only dropout imports as the bare fan-out), and a
     /// pooling ceil mode that changes nothing for the layer's input shape turned off (ONNX has then no way to say it
     /// was on: the same windows are written with ceil mode off), and a max pooling's count-padding flag (meaningless
     /// for a maximum) set to its default.
@@ -23,7 +24,13 @@ public sealed class ImportRoundTripProperties
     public static Layer Canonical(Network network)
     {
         var layer = Strip(network.RootNode) ?? new Serial(new Identity());
-        while (layer is Serial { Layers: [Serial or LeafLayer] } s) layer = s.Layers[0];
+        return Unwrap(layer);
+    }
+
+    /// <summary>An unnamed Serial around one layer is that layer (for paths the wrapper adds nothing).</summary>
+    private static Layer Unwrap(Layer layer)
+    {
+        while (layer is Serial { Layers: [var only] }) layer = only;
         return layer;
     }
 
@@ -32,7 +39,7 @@ public sealed class ImportRoundTripProperties
         Freeze => Strip(node.Children[0]),
         Dropout => null,
         Serial => node.Children.Select(Strip).OfType<Layer>().ToArray() is { Length: > 0 } kept ? new Serial(kept) : null,
-        FanOut f => new FanOut(f.Join, node.Children.Select(b => Strip(b) ?? new Identity())),
+        FanOut f => new FanOut(f.Join, node.Children.Select(b => Unwrap(Strip(b) ?? new Identity()))),
         Residual r => new Residual(Strip(node.Children[0]) ?? new Identity(), r.Shortcut is null ? null : Strip(node.Children[1])),
         MaxPool2d { CeilMode: true } m when Inert(m with { CeilMode = false }, node) => m with { CeilMode = false, Name = null, WeightInit = null },
         AvgPool2d { CeilMode: true } a when Inert(a with { CeilMode = false }, node) => a with { CeilMode = false, Name = null, WeightInit = null },
@@ -46,6 +53,7 @@ public sealed class ImportRoundTripProperties
 
     [Theory]
     [InlineData(1687141381)]
+    [InlineData(48744976)]
     public void Regressions(int seed) => Export_then_import_is_the_identity_and_runs_as_the_native_network(seed);
 
     [Property(MaxTest = 150, Arbitrary = new[] { typeof(ImportRoundTripProperties) })]
