@@ -101,7 +101,7 @@ public static class MaxPool2dKernel
                 int b = rowBase + ki * w + ox * sw - g.PadW + kj;
                 var v = sw == 1
                     ? Vector512.LoadUnsafe(ref x0, (nuint)b)
-                    : Avx512F.PermuteVar16x32x2(Vector512.LoadUnsafe(ref x0, (nuint)b), EvenLanes, Vector512.LoadUnsafe(ref x0, (nuint)(b + 16)));
+                    : Avx512F.PermuteVar16x32x2(Vector512.LoadUnsafe(ref x0, (nuint)b), ImToCol.EvenLanes(), Vector512.LoadUnsafe(ref x0, (nuint)(b + 16)));
                 var idx = Vector512.Create(b) + lanes;
                 if (first)
                 {
@@ -126,9 +126,6 @@ public static class MaxPool2dKernel
         winners[..arg.Length].CopyTo(arg);
     }
 
-    /// <summary>Lane indices 0, 2, ..., 30 of two concatenated vectors: the even elements, for stride 2.</summary>
-    private static readonly Vector512<int> EvenLanes = Vector512<int>.Indices * 2;
-
     /// <summary>Routes each upstream gradient to the input element that won its window.</summary>
     public static Tensor Backward(Tensor dy, ReadOnlyMemory<int> argMax, Shape inputShape)
     {
@@ -139,7 +136,7 @@ public static class MaxPool2dKernel
         // get their sums in the same order as a serial loop.
         if (inputShape.Rank != 4 || inputShape[0] * inputShape[1] == 0 || dy.Size % (inputShape[0] * inputShape[1]) != 0)
             throw new ShapeException($"MaxPool2d backward: expected an NCHW input shape whose planes divide the {dy.Size} upstream gradients; found {inputShape}.");
-        int planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3], outPlane = dy.Size / Math.Max(1, planes);
+        int planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3], outPlane = dy.Size / planes;
         var dx = TensorArena.Uninitialized<float>(inputShape.Size);
         BatchParallel.For(planes, (_, start, end) =>
         {

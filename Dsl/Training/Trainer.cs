@@ -236,8 +236,7 @@ public static class Trainer
             var next = optimizer.Step(parameters, gradients, optimizerState);
             // Whatever the step returns is copied out of the arena before it recycles (only what is in it: in practice
             // the output when it is large; the optimizer and the batch-norm statistics allocate outside it).
-            var slots = next.State.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal);
-            return new StepResult(Keep(arena, next.Parameters), Keep(arena, forward.State), next.State with { Slots = slots },
+            return new StepResult(Keep(arena, next.Parameters), Keep(arena, forward.State), Keep(arena, next.State),
                 l.Value, arena?.Keep(forward.Output) ?? forward.Output);
         }
         finally
@@ -259,6 +258,9 @@ public static class Trainer
     private static TensorArena? OwnArena => TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena();
 
     private static Parameters Keep(TensorArena? arena, Parameters parameters) => arena is null ? parameters : parameters.Map((_, t) => arena.Keep(t));
+
+    private static OptimizerState Keep(TensorArena? arena, OptimizerState state) => arena is null ? state :
+        state with { Slots = state.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal) };
 
     /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>
     /// <param name="network">The network.</param>
