@@ -112,6 +112,9 @@ let ``every loss and optimizer maps onto its C# value`` () =
     Assert.Equal<Cnn.Dsl.Optimizer>(Cnn.Dsl.Sgd(0.1f, 0.9f, true), Train.optimizer (Nesterov(0.1, 0.9)))
     Assert.Equal<Cnn.Dsl.Optimizer>(Cnn.Dsl.Adam(1e-3f), Train.optimizer (Adam 1e-3))
     Assert.Equal<Cnn.Dsl.Optimizer>(Cnn.Dsl.Adam(2e-3f, 0.8f, 0.99f, 1e-7f), Train.optimizer (AdamWith(2e-3, 0.8, 0.99, 1e-7)))
+    Assert.Equal<Cnn.Dsl.Optimizer>(Cnn.Dsl.AdamW(1e-3f, 0.05f), Train.optimizer (AdamW(1e-3, 0.05)))
+    Assert.Equal<Cnn.Dsl.Optimizer>(Cnn.Dsl.RmsProp(0.01f), Train.optimizer (RmsProp 0.01))
+    Assert.Equal<Cnn.Dsl.Optimizer>(Cnn.Dsl.RmsProp(0.01f, 0.9f, 1e-7f, 0.5f, true), Train.optimizer (RmsPropWith(0.01, 0.9, 1e-7, 0.5, true)))
 
 [<Fact>]
 let ``data and tensor helpers keep shapes and labels`` () =

@@ -39,6 +39,8 @@ public abstract record Optimizer
     {
         Sgd { Momentum: > 0f } sgd => sgd with { Momentum = momentum },
         Adam adam => adam with { Beta1 = momentum },
+        AdamW adamW => adamW with { Beta1 = momentum },
+        RmsProp { Momentum: > 0f } rms => rms with { Momentum = momentum },
         _ => this,
     };
 
@@ -160,20 +162,24 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
     {
         var (m0, m) = Slot(slots, "m", path);
         var (v0, v) = Slot(slots, "v", path);
-        var k = new AdamConstants(Beta1, Beta2, LearningRate / (1f - MathF.Pow(Beta1, step)), MathF.Sqrt(1f - MathF.Pow(Beta2, step)), Epsilon);
+        var k = new AdamConstants(Beta1, Beta2, LearningRate / (1f - MathF.Pow(Beta1, step)), MathF.Sqrt(1f - MathF.Pow(Beta2, step)), Epsilon, Keep: 1f);
         Elementwise(w.Length, (s, e) => AdamRange(k, w.Span[s..e], g.Span[s..e], m0.Span[s..e], v0.Span[s..e], m.AsSpan(s..e), v.AsSpan(s..e), updated.AsSpan(s..e)));
         Store(slots, "m", path, m);
         Store(slots, "v", path, v);
     }
 
-    private readonly record struct AdamConstants(float Beta1, float Beta2, float StepSize, float SqrtC2, float Epsilon);
+    /// <summary>
+    /// The constants of one Adam step. <c>Keep</c> scales the weights before the step: <c>1 - lr λ</c> for AdamW's decoupled
+    /// decay, exactly 1 for Adam (a product with 1 is the same float, so Adam's bits do not change).
+    /// </summary>
+    internal readonly record struct AdamConstants(float Beta1, float Beta2, float StepSize, float SqrtC2, float Epsilon, float Keep);
 
     /// <summary>
-    /// <c>m = β1 m + (1-β1) g; v = β2 v + ((1-β2) g) g; w - (stepSize m) / (sqrt(v) / sqrt(c2) + ε)</c>, sixteen elements at a
+    /// <c>m = β1 m + (1-β1) g; v = β2 v + ((1-β2) g) g; w keep - (stepSize m) / (sqrt(v) / sqrt(c2) + ε)</c>, sixteen elements at a
     /// time and then one by one: the same operations in the same order in both (no fused multiply-add), so the bits do
     /// not depend on where the vector part ends.
     /// </summary>
-    private static void AdamRange(in AdamConstants k, ReadOnlySpan<float> w, ReadOnlySpan<float> g, ReadOnlySpan<float> m0, ReadOnlySpan<float> v0,
+    internal static void AdamRange(in AdamConstants k, ReadOnlySpan<float> w, ReadOnlySpan<float> g, ReadOnlySpan<float> m0, ReadOnlySpan<float> v0,
         Span<float> m, Span<float> v, Span<float> updated)
     {
         float b1 = k.Beta1, b2 = k.Beta2, a1 = 1f - k.Beta1, a2 = 1f - k.Beta2;
@@ -187,13 +193,13 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
                 var step = Vector512.Create(k.StepSize) * mi / (Vector512.Sqrt(vi) / Vector512.Create(k.SqrtC2) + Vector512.Create(k.Epsilon));
                 mi.CopyTo(m.Slice(i));
                 vi.CopyTo(v.Slice(i));
-                (Vector512.Create(w.Slice(i, Vector512<float>.Count)) - step).CopyTo(updated.Slice(i));
+                (Vector512.Create(w.Slice(i, Vector512<float>.Count)) * Vector512.Create(k.Keep) - step).CopyTo(updated.Slice(i));
             }
         for (; i < w.Length; i++)
         {
             m[i] = b1 * m0[i] + a1 * g[i];
             v[i] = b2 * v0[i] + a2 * g[i] * g[i];
-            updated[i] = w[i] - k.StepSize * m[i] / (MathF.Sqrt(v[i]) / k.SqrtC2 + k.Epsilon);
+            updated[i] = w[i] * k.Keep - k.StepSize * m[i] / (MathF.Sqrt(v[i]) / k.SqrtC2 + k.Epsilon);
         }
     }
 }

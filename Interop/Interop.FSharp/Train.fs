@@ -26,6 +26,12 @@ type Optimizer =
     | Adam of learningRate: float
     /// Adam with every constant given.
     | AdamWith of learningRate: float * beta1: float * beta2: float * epsilon: float
+    /// AdamW: Adam with decoupled weight decay (w *= 1 - learningRate decay before each step), as `torch.optim.AdamW`.
+    | AdamW of learningRate: float * decay: float
+    /// RMSprop with alpha 0.99, epsilon 1e-8, no momentum, not centered (`torch.optim.RMSprop`'s defaults).
+    | RmsProp of learningRate: float
+    /// RMSprop with every option given.
+    | RmsPropWith of learningRate: float * alpha: float * epsilon: float * momentum: float * centered: bool
 
 /// Loss and accuracy of a model on a data set.
 type Evaluation =
@@ -110,6 +116,9 @@ module Train =
         | Nesterov (lr, m) -> Cnn.Dsl.Sgd(float32 lr, float32 m, true)
         | Adam lr -> Cnn.Dsl.Adam(float32 lr)
         | AdamWith (lr, b1, b2, eps) -> Cnn.Dsl.Adam(float32 lr, float32 b1, float32 b2, float32 eps)
+        | AdamW (lr, decay) -> Cnn.Dsl.AdamW(float32 lr, float32 decay)
+        | RmsProp lr -> Cnn.Dsl.RmsProp(float32 lr)
+        | RmsPropWith (lr, alpha, eps, m, centered) -> Cnn.Dsl.RmsProp(float32 lr, float32 alpha, float32 eps, float32 m, centered)
 
     let private evaluation (e: Cnn.Dsl.Evaluation) : Evaluation =
         { Loss = float e.Loss; Accuracy = float e.Accuracy; Count = e.Count }
