@@ -20,6 +20,12 @@ public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer
 {
     /// <summary>The loss in use.</summary>
     public LossFunction LossOrDefault => Loss ?? LossFunction.SoftmaxCrossEntropy;
+
+    /// <summary>
+    /// Keras's <c>verbose</c>: 0 prints nothing (the default: a library is silent unless asked); 1 a progress bar per epoch on
+    /// the console (plain lines when the output is redirected); 2 one line per epoch. See <see cref="ConsoleProgress"/>.
+    /// </summary>
+    public int Verbose { get; init; }
 }
 
 /// <summary>What training reports after each batch.</summary>
@@ -87,6 +93,14 @@ public static class Trainer
         Parameters? initialState = null, CancellationToken cancellation = default,
         TrainingCheckpoint? resume = null, Action<TrainingCheckpoint>? onCheckpoint = null)
     {
+        if (options.Verbose is < 0 or > 2)
+            throw new CnnException($"TrainOptions.Verbose is 0 (silent), 1 (progress bar) or 2 (one line per epoch); found {options.Verbose}.");
+        if (ConsoleProgress.ForVerbose(options.Verbose, options.Epochs) is { } console)
+        {
+            var user = progress;
+            progress = user is null ? console : new SyncProgress(p => { console.Report(p); user.Report(p); });
+            onEpoch = (Action<EpochStats>)console.Epoch + onEpoch;
+        }
         // The arrays kept between steps serve this run only; a finished run gives them back to the collector.
         try
         {
@@ -107,6 +121,12 @@ public static class Trainer
     public static void ReleaseCachedMemory()
     {
         if (t_arena is { IsActive: false }) t_arena = null;
+    }
+
+    /// <summary>Reports synchronously to two receivers (<see cref="Progress{T}"/> would post to the thread pool).</summary>
+    private sealed class SyncProgress(Action<TrainProgress> report) : IProgress<TrainProgress>
+    {
+        public void Report(TrainProgress value) => report(value);
     }
 
     private static TrainResult FitRun(Network network, Parameters initial, LabeledData train, TrainOptions options,

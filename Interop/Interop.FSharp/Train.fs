@@ -73,12 +73,15 @@ type TrainOptions =
       /// Called after each epoch with its figures (default `ignore`).
       OnEpoch: EpochStats -> unit
       /// Stops training after the current batch; the result holds what was reached (default: never).
-      Cancellation: CancellationToken }
+      Cancellation: CancellationToken
+      /// Keras's `verbose`: 0 silent (default), 1 a progress bar per epoch on the console (plain lines when the output is
+      /// redirected), 2 one line per epoch.
+      Verbose: int }
 
 /// The defaults of `Train.fit`.
 [<RequireQualifiedAccess>]
 module TrainOptions =
-    /// One epoch, batches of 32, `Adam 1e-3`, softmax cross-entropy, seed 0, no validation.
+    /// One epoch, batches of 32, `Adam 1e-3`, softmax cross-entropy, seed 0, no validation, silent (`Verbose = 0`).
     let defaults: TrainOptions =
         { Epochs = 1
           BatchSize = 32
@@ -87,7 +90,8 @@ module TrainOptions =
           Seed = 0
           Validation = None
           OnEpoch = ignore
-          Cancellation = CancellationToken.None }
+          Cancellation = CancellationToken.None
+          Verbose = 0 }
 
 /// What `Train.fit` returns.
 type TrainResult =
@@ -135,7 +139,8 @@ module Train =
     /// becomes NaN.
     let fit (options: TrainOptions) (data: LabeledData) (model: Model) : TrainResult =
         let settings =
-            Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss)
+            Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss,
+                Verbose = options.Verbose)
         let r =
             Trainer.Fit(
                 model.Network,

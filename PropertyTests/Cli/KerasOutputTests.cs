@@ -1,3 +1,5 @@
+using Cnn.Core;
+using Cnn.Dsl.Data;
 using System.Buffers.Binary;
 using Cnn.Cli;
 using Cnn.Dsl;
@@ -42,7 +44,7 @@ public sealed class KerasOutputTests : IDisposable
     public void OnATerminalTheBarIsRedrawnInPlaceAndVerbose2PrintsOneLinePerEpoch()
     {
         var w = new StringWriter();
-        var r = new TrainReporter(ReportStyle.Bar, 10, w);
+        var r = new TrainReporter(ReportStyle.Bar, 10, w, width: 160);
         for (int b = 1; b <= 20; b++) r.Report(Progress(b));
         r.Epoch(Stats, "cp");
         var text = w.ToString();
@@ -58,15 +60,66 @@ public sealed class KerasOutputTests : IDisposable
         Assert.Equal("Epoch 3/10 - 20/20 - 2s 100ms/step - loss: 0.3012 - accuracy: 0.9123 - val_loss: 0.2512 - val_accuracy: 0.9345\n", one.ToString());
     }
 
+    /// <summary>
+    /// On an 80-column terminal every redraw (and the closing line) leaves the last column free, so the terminal never
+    /// wraps the bar into a new line per step; at 160 columns the full Keras bar is kept. Long runs (10,000 steps, an hour
+    /// left) are the widest lines.
+    /// </summary>
+    [Theory]
+    [InlineData(80)]
+    [InlineData(60)]
+    [InlineData(40)]
+    [InlineData(160)]
+    public void A_redrawn_bar_fits_the_terminal_width(int columns)
+    {
+        var w = new StringWriter();
+        var r = new TrainReporter(ReportStyle.Bar, 100, w, columns);
+        for (int b = 1; b <= 10_000; b += 997)
+            r.Report(new TrainProgress(100, b, 10_000, 12.3456f, 0.1234f, TimeSpan.FromSeconds(0.41 * b)));
+        r.Epoch(new EpochStats(100, 0.3012f, 0.9123f, new Evaluation(0.2512f, 0.9345f, 500), TimeSpan.FromSeconds(4100)), "cp");
+        var redraws = w.ToString().Split('\r', '\n').Where(s => s.Length > 0).ToList();
+        Assert.Equal(13, redraws.Count); // the header, eleven bars, the closing line
+        Assert.All(redraws, s => Assert.True(s.Length < columns, $"{s.Length} characters at {columns} columns: '{s}'"));
+        Assert.All(redraws.Skip(1), s => Assert.Contains("loss: ", s));
+        if (columns >= 160) Assert.Contains("[==============================] - 1:08:20 410ms/step - loss: 0.3012 - accuracy: 0.9123 - val_loss", redraws[^1]);
+        if (columns == 80) Assert.Contains("val_acc", redraws[^1]);
+    }
+
+    [Fact]
+    public void Verbose_in_the_library_prints_synchronously_in_order()
+    {
+        var digits = new LabeledData(Tensor.FromArray(Enumerable.Range(0, 40 * 784).Select(i => (i % 7) / 7f).ToArray(), 40, 1, 28, 28),
+            Enumerable.Range(0, 40).Select(i => i % 10).ToArray(), 10);
+        var net = Zoo.SimpleConvNet();
+        var w = new StringWriter();
+        var saved = Console.Out;
+        Console.SetOut(w);
+        try
+        {
+            Trainer.Fit(net, Initializer.Init(net, 1), digits, new TrainOptions(2, 10, new Sgd(0.01f)) { Verbose = 1 }, validation: digits);
+        }
+        finally
+        {
+            Console.SetOut(saved);
+        }
+        var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        // Redirected output: plain lines; each epoch's header, its first batch and the closing line last, in order.
+        Assert.Equal("Epoch 1/2", lines[0]);
+        Assert.StartsWith("1/4 [", lines[1]);
+        Assert.StartsWith("4/4 [==============================] - ", lines[Array.IndexOf(lines, "Epoch 2/2") - 1]);
+        Assert.Contains(" - val_accuracy: ", lines[^1]);
+        Assert.Throws<CnnException>(() => Trainer.Fit(net, Initializer.Init(net, 1), digits, new TrainOptions(1, 10, new Sgd(0.01f)) { Verbose = 3 }));
+    }
+
     [Fact]
     public void KerasDurationsAndStepTimes()
     {
-        Assert.Equal("7s", TrainReporter.Duration(7.4));
-        Assert.Equal("1:05", TrainReporter.Duration(65));
-        Assert.Equal("1:02:03", TrainReporter.Duration(3723));
-        Assert.Equal("850us/step", TrainReporter.PerStep(850e-6));
-        Assert.Equal("41ms/step", TrainReporter.PerStep(0.041));
-        Assert.Equal("2s/step", TrainReporter.PerStep(2.2));
+        Assert.Equal("7s", ConsoleProgress.Duration(7.4));
+        Assert.Equal("1:05", ConsoleProgress.Duration(65));
+        Assert.Equal("1:02:03", ConsoleProgress.Duration(3723));
+        Assert.Equal("850us/step", ConsoleProgress.PerStep(850e-6));
+        Assert.Equal("41ms/step", ConsoleProgress.PerStep(0.041));
+        Assert.Equal("2s/step", ConsoleProgress.PerStep(2.2));
     }
 
     [Fact]
