@@ -25,10 +25,10 @@ internal static class LrFindCommand
                               {Command.ZooNames(22)}
           --data SPEC         {DataSource.Help} (mnist)
           --optimizer NAME    sgd | momentum (0.9) | nesterov (0.9) | adam (adam)
-          --batch-size N      examples per step (100)
-          --start X           the first rate (1e-7)
-          --end X             the last rate (10)
-          --steps N           mini-batches of the sweep at most (100)
+          --batch-size N      examples per step, 1 to {Opt.MaxBatchSize} (100)
+          --start X           the first rate, above 0 and at most 1e6 (1e-7)
+          --end X             the last rate, above 0 and at most 1e6 (10)
+          --steps N           mini-batches of the sweep at most, 2 to 100000 (100)
           --seed N            initialisation, split and batch order (1)
           --normalize         standardise each channel with the training set's mean and deviation
           --limit N           use at most N training examples
@@ -62,7 +62,6 @@ internal static class LrFindCommand
         if (!(end > start)) throw new UsageException($"--end must be greater than --start; found {start.ToString(Inv)} and {end.ToString(Inv)}");
         if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException("--out must end in .png");
         DataSource.CheckSpec(dataSpec);
-        if (!Zoo.Names.Contains(modelName)) throw new UsageException($"--model: unknown network '{modelName}'; known: {string.Join(", ", Zoo.Names)}");
         Optimizer optimizer = optName switch
         {
             "sgd" => new Sgd(start),

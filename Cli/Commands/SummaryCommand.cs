@@ -37,8 +37,6 @@ internal static class SummaryCommand
         bool json = a.Flag("json");
         if (networkFile is not null && (name is not null || checkpoint is not null))
             throw new UsageException("--network excludes --model and --checkpoint");
-        if (name is not null && checkpoint is null && !Zoo.Names.Contains(name))
-            throw new UsageException($"--model: unknown network '{name}'; known: {string.Join(", ", Zoo.Names)}");
         Model? model = checkpoint is null ? null : Model.Load(checkpoint, name);
         name = model?.Name ?? name ?? networkFile ?? "simple-convnet";
         var net = model?.Network ?? (networkFile is not null ? ReadNetwork(networkFile) : Zoo.ByName(name));
