@@ -13,12 +13,15 @@ namespace Cnn.Cli;
 /// (<see cref="CnnException"/>, or an I/O error naming a path), 70 for anything else, which is a bug in cnn.
 /// </summary>
 /// <remarks>
-/// System.CommandLine 3.0.0 is the newest version the package mirror serves that restores on net10.0; it is the
-/// stable line (2.0 left beta in November 2025, 3.0 keeps its API) maintained with the .NET SDK, whose own
-/// <c>dotnet</c> command uses it. It gives what the hand-written parser lacked: aliases, <c>--name=value</c>,
-/// <c>-h</c>/<c>--help</c>/<c>--version</c>, errors for unknown tokens and per-option validators. Its own help layout
-/// and error printing are not used: the commands keep their hand-written help (descriptions, defaults, examples), and
-/// errors stay one line, with a "did you mean" from <see cref="Suggest"/>.
+/// Why System.CommandLine 3.0.0: it is the parser the .NET SDK's own <c>dotnet</c> command is built on, maintained by
+/// the .NET team with the runtime, and 3.0.0 is the newest version the package mirror serves; it restores on net10.0
+/// and the API used here (<c>Option&lt;T&gt;</c> with aliases and validators, <c>RootCommand.Parse</c>,
+/// <c>ParseResult</c>) is the stable 2.0 API, unchanged. The 2.0.x line would do as well; CommandLineParser 2.9.1
+/// and McMaster.Extensions.CommandLineUtils 2.3.0 are older and see little development, and Cocona builds on a
+/// hosting stack cnn does not need. The parser gives what the hand-written one lacked: aliases, <c>--name=value</c>,
+/// <c>-h</c>/<c>--help</c> on every command, <c>--version</c>, errors for unknown tokens and per-option validators.
+/// Its help layout and error printing are not used: the commands keep their hand-written help (descriptions,
+/// defaults, examples), and errors stay one line, with a "did you mean" from <see cref="Suggest"/>.
 /// </remarks>
 internal static class CommandLine
 {
@@ -79,10 +82,13 @@ internal static class CommandLine
         PredictCommand.Spec, VerifyCommand.Spec, BenchCommand.Spec, CrashTestCommand.Spec,
     ];
 
-    /// <summary>The version of cnn: the assembly's informational version.</summary>
+    /// <summary>
+    /// The version of cnn: that of the library it runs (Cnn.Dsl's informational version, from build/Packaging.props,
+    /// with the commit it was built from), so the command and the packages never disagree.
+    /// </summary>
     public static string Version =>
-        typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
-        ?? typeof(CommandLine).Assembly.GetName().Version?.ToString() ?? "unknown";
+        typeof(Zoo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(Zoo).Assembly.GetName().Version?.ToString() ?? "unknown";
 
     private static int _handlersInstalled;
 
