@@ -1,48 +1,34 @@
+using System.CommandLine;
 using System.Globalization;
 
 namespace Cnn.Cli;
 
-/// <summary>A command-line mistake: reported as one line plus the usage, exit code 2.</summary>
+/// <summary>A command-line mistake: reported as one line plus the command's usage line, exit code 2.</summary>
 internal sealed class UsageException(string message) : Exception(message);
 
-/// <summary>Parses <c>--name value</c> and <c>--flag</c> options; every option must be consumed.</summary>
+/// <summary>
+/// The values of one parsed command line, read by option name (<c>"epochs"</c> for <c>--epochs</c>). The parser
+/// (System.CommandLine) has already rejected unknown options, missing values and values out of their declared range
+/// (see <see cref="Opt"/>), so a command's body reads values; it does not parse them.
+/// </summary>
 internal sealed class Args
 {
-    private readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    private readonly ParseResult _result;
+    private readonly Dictionary<string, Option> _options;
 
-    public Args(IEnumerable<string> args, IReadOnlySet<string> flags)
+    public Args(ParseResult result, IEnumerable<Option> options)
     {
-        var list = args.ToList();
-        for (int i = 0; i < list.Count; i++)
-        {
-            var a = list[i];
-            if (!a.StartsWith("--", StringComparison.Ordinal) || a.Length == 2) throw new UsageException($"unexpected argument '{a}'");
-            var name = a[2..];
-            string? value = null;
-            int eq = name.IndexOf('=');
-            if (eq >= 0) (name, value) = (name[..eq], name[(eq + 1)..]);
-            else if (!flags.Contains(name))
-            {
-                if (i + 1 >= list.Count) throw new UsageException($"option --{name} needs a value");
-                value = list[++i];
-            }
-            if (!_options.TryAdd(name, value)) throw new UsageException($"option --{name} given twice");
-        }
+        _result = result;
+        _options = options.ToDictionary(o => o.Name[2..], StringComparer.Ordinal);
     }
 
-    public bool Flag(string name)
-    {
-        _used.Add(name);
-        return _options.ContainsKey(name);
-    }
+    /// <summary>Whether the flag was given.</summary>
+    public bool Flag(string name) => _result.GetValue((Option<bool>)Declared(name));
 
-    public string? String(string name)
-    {
-        _used.Add(name);
-        return _options.GetValueOrDefault(name);
-    }
+    /// <summary>The option's text, or null when it was not given.</summary>
+    public string? String(string name) => _result.GetValue((Option<string>)Declared(name));
 
+    /// <summary>An integer option (its range is checked by its declaration), or <paramref name="fallback"/> when absent.</summary>
     public int Int(string name, int fallback, int min = int.MinValue)
     {
         var s = String(name);
@@ -52,6 +38,7 @@ internal sealed class Args
         return v;
     }
 
+    /// <summary>A positive number option (its range is checked by its declaration), or <paramref name="fallback"/> when absent.</summary>
     public float Float(string name, float fallback)
     {
         var s = String(name);
@@ -61,10 +48,7 @@ internal sealed class Args
         return v;
     }
 
-    /// <summary>Rejects options the command did not read, so a typo is an error, not a silent default.</summary>
-    public void RejectUnknown()
-    {
-        var unknown = _options.Keys.Where(k => !_used.Contains(k)).ToList();
-        if (unknown.Count > 0) throw new UsageException($"unknown option --{unknown[0]}");
-    }
+    // Reading an option the command does not declare is a defect of cnn, not of the command line: it ends as exit 70.
+    private Option Declared(string name) =>
+        _options.TryGetValue(name, out var o) ? o : throw new InvalidOperationException($"option --{name} is read but not declared by the command");
 }

@@ -10,7 +10,7 @@ namespace Cnn.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public const string Help = """
+    public static readonly string Help = $"""
         usage: cnn bench [--quick] [--json] [--threads N] [--only LIST] [--concurrent-gc]
 
         Times the im2col backend against LibTorch (TorchSharp, the same thread count) in one process, and for inference
@@ -33,7 +33,8 @@ internal static class BenchCommand
         options:
           --quick        fewer samples and fewer sizes: a smoke test of the whole bench
           --json         the report as one JSON document
-          --threads N    threads for every engine (default: the processor count)
+          --threads N    threads for every engine, 1 to {Opt.MaxThreads} (4 x the processor count); more than the
+                         processor count runs as many as there are processors (default: the processor count)
           --only LIST    comma-separated sections: gemm, conv, pool, train, infer, batch, image, threads (default: all)
           --concurrent-gc  keep .NET's default concurrent (background) garbage collection
 
@@ -45,17 +46,15 @@ internal static class BenchCommand
 
     private static readonly string[] Sections = { "gemm", "conv", "pool", "train", "infer", "batch", "image", "threads" };
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("bench", Help, args, new HashSet<string> { "quick", "json", "concurrent-gc" }, Bench);
+    public static Command Spec { get; } = new("bench", Help, [Opt.Flag("quick"), Opt.Json(), Opt.Threads(1), Opt.Text("only"), Opt.Flag("concurrent-gc")], Bench);
 
     private static int Bench(Args a)
     {
         bool quick = a.Flag("quick"), json = a.Flag("json"), concurrentGc = a.Flag("concurrent-gc");
-        int threads = Math.Min(a.Int("threads", Environment.ProcessorCount, 1), Environment.ProcessorCount);
+        int threads = Math.Min(a.Int("threads", Environment.ProcessorCount), Environment.ProcessorCount);
         var only = a.String("only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Sections;
         var unknown = only.FirstOrDefault(s => !Sections.Contains(s));
         if (unknown is not null) throw new UsageException($"--only: unknown section '{unknown}'; expected some of {string.Join(", ", Sections)}");
-        a.RejectUnknown();
 
         LibTorchRuntime.EnsureLoaded();
         if (!concurrentGc) GCSettings.LatencyMode = GCLatencyMode.Batch;

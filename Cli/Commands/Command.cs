@@ -1,25 +1,35 @@
+using System.CommandLine;
+
 namespace Cnn.Cli;
 
-/// <summary>What every command shares: <c>--help</c> prints its help (exit 0); a wrong argument prints one line and its usage (exit 2).</summary>
-internal static class Command
+/// <summary>
+/// One <c>cnn</c> command: its name, its help text (printed by <c>-h</c>/<c>--help</c>, exit 0), the options it
+/// declares to the parser, and its body. A wrong argument prints one line and the usage line (exit 2).
+/// </summary>
+/// <param name="Name">The command's name (<c>train</c>).</param>
+/// <param name="Help">The help text: begins with the usage line, ends with examples.</param>
+/// <param name="Options">Every option the body reads.</param>
+/// <param name="Body">The command's work, given the parsed values; returns the exit code.</param>
+/// <param name="Hidden">Left out of the usage, the help and the suggestions (test-only commands).</param>
+internal sealed record Command(string Name, string Help, IReadOnlyList<Option> Options, Func<Args, int> Body, bool Hidden = false)
 {
-    public static int Run(string name, string help, IEnumerable<string> args, IReadOnlySet<string> flags, Func<Args, int> body)
+    /// <summary>The first line of the help: <c>usage: cnn NAME ...</c>.</summary>
+    public string UsageLine => Help.TrimStart().Split('\n')[0].TrimEnd();
+
+    /// <summary>
+    /// The zoo's names, from <see cref="Dsl.Zoo.Names"/> (never a copied list), wrapped for the option column of a help
+    /// text: lines after the first are indented <paramref name="column"/> spaces, as that column is.
+    /// </summary>
+    public static string ZooNames(int column)
     {
-        var list = args.ToList();
-        if (list.Contains("--help") || list.Contains("-h"))
         {
-            Console.WriteLine(help.TrimEnd());
-            return 0;
-        }
-        try
-        {
-            return body(new Args(list, flags));
-        }
-        catch (UsageException e)
-        {
-            Console.Error.WriteLine($"cnn {name}: {e.Message}");
-            Console.Error.WriteLine(help.TrimEnd());
-            return 2;
+            var lines = new List<string> { "" };
+            foreach (var name in Dsl.Zoo.Names)
+            {
+                if (lines[^1].Length > 0 && lines[^1].Length + name.Length > 80) lines.Add("");
+                lines[^1] += (lines[^1].Length > 0 ? " " : "") + name + (name == Dsl.Zoo.Names[^1] ? "" : ",");
+            }
+            return string.Join("\n" + new string(' ', column), lines);
         }
     }
 
@@ -31,7 +41,7 @@ internal static class Command
     public static string Choice(Args args, string name, string fallback, params string[] allowed)
     {
         var v = args.String(name) ?? fallback;
-        return allowed.Contains(v) ? v : throw new UsageException($"--{name} expects one of {string.Join(", ", allowed)}; found '{v}'");
+        return allowed.Contains(v) ? v : throw new UsageException($"--{name} expects one of {string.Join(", ", allowed)}; found '{v}'{Suggest.DidYouMean(v, allowed)}");
     }
 
     /// <summary>

@@ -53,8 +53,7 @@ internal static class ConvolveCommand
         _ => throw new UsageException($"--kernel expects laplacian, edge-h, edge-v, box, sharpen or a .npy file; found '{name}'"),
     };
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("convolve", Help, args, new HashSet<string> { "correlate", "force" }, Convolve);
+    public static Command Spec { get; } = new("convolve", Help, [Opt.Text("input"), Opt.Text("kernel"), Opt.Out(), Opt.Force(), Opt.Choice("mode", "full", "same", "valid"), Opt.Choice("boundary", "zeros", "constant", "reflect", "nearest", "wrap"), Opt.Text("constant"), Opt.Flag("correlate"), Opt.Choice("png-scale", "auto", "clip", "minmax", "abs")], Convolve);
 
     private static int Convolve(Args a)
     {
@@ -74,7 +73,6 @@ internal static class ConvolveCommand
             throw new UsageException($"--constant expects a number; found '{constantText}'");
         bool correlate = a.Flag("correlate");
         var scale = Command.Choice(a, "png-scale", "auto", "auto", "clip", "minmax", "abs");
-        a.RejectUnknown();
         var ext = Path.GetExtension(output).ToLowerInvariant();
         if (ext is not (".npy" or ".png")) throw new UsageException($"--out must end in .npy or .png; found '{output}'");
         var kernel = kernelSpec.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? Npy.ReadTensor(kernelSpec) : NamedKernel(kernelSpec);

@@ -16,7 +16,8 @@ internal static class ExportCommand
         all. The checkpoint's metadata (network, seed, normalisation, ...) goes into the model's metadata_props.
 
         options:
-          --model NAME       a zoo network (simple-convnet); with --checkpoint, overrides the network it names
+          --model NAME       a zoo network (simple-convnet); with --checkpoint, overrides the network it names; one of:
+                             {Command.ZooNames(21)}
           --seed N           its initialisation seed (1)
           --checkpoint F     a checkpoint written by cnn train or cnn run
           --out FILE.onnx    the model file (required)
@@ -30,21 +31,18 @@ internal static class ExportCommand
           cnn export --checkpoint runs/x/checkpoint.safetensors --out model.onnx --opset 21 --ir 10
         """;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("export", Help, args, new HashSet<string> { "force" }, Export);
+    public static Command Spec { get; } = new("export", Help, [Opt.Model(), Opt.Seed(), Opt.Checkpoint(), Opt.Out(), Opt.Force(), Opt.Int("opset", OnnxExporter.MinOpset, OnnxExporter.MaxOpset), Opt.Int("ir", OnnxExporter.MinIrVersion, OnnxExporter.MaxIrVersion), Opt.Text("name")], Export);
 
     private static int Export(Args a)
     {
         var output = Command.OutputFile(a, "out") ?? throw new UsageException("--out is required");
-        int opset = a.Int("opset", 17, (int)OnnxExporter.MinOpset);
-        int ir = a.Int("ir", 8, (int)OnnxExporter.MinIrVersion);
-        if (opset > OnnxExporter.MaxOpset) throw new UsageException($"--opset expects {OnnxExporter.MinOpset} to {OnnxExporter.MaxOpset} (what ONNX Runtime 1.31 implements); found {opset}");
-        if (ir > OnnxExporter.MaxIrVersion) throw new UsageException($"--ir expects {OnnxExporter.MinIrVersion} to {OnnxExporter.MaxIrVersion} (what ONNX Runtime 1.31 loads); found {ir}");
+        // The ranges (what ONNX Runtime 1.31 implements and loads) are checked by the options' declarations.
+        int opset = a.Int("opset", 17);
+        int ir = a.Int("ir", 8);
         var graphName = a.String("name");
         bool fromZoo = a.String("checkpoint") is null;
         int seed = a.Int("seed", 1);
         var model = Model.FromArgs(a);
-        a.RejectUnknown();
 
         var metadata = new Dictionary<string, string>(model.Metadata, StringComparer.Ordinal) { [Model.NetworkKey] = model.Name };
         if (fromZoo) metadata["seed"] = seed.ToString(CultureInfo.InvariantCulture);

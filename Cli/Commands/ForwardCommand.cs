@@ -6,7 +6,7 @@ namespace Cnn.Cli;
 /// <summary><c>cnn forward</c>: a network's output for a .npy input.</summary>
 internal static class ForwardCommand
 {
-    public const string Help = """
+    public static readonly string Help = $"""
         usage: cnn forward (--model NAME [--seed N] | --checkpoint F) --input X.npy --out Y.npy [options]
 
         Runs the network on a batch and writes its output (the logits, before any softmax) as float32 .npy.
@@ -14,7 +14,8 @@ internal static class ForwardCommand
         numeric type, used as it is: a checkpoint trained with --normalize expects normalised input.
 
         options:
-          --model NAME       a zoo network (simple-convnet)
+          --model NAME       a zoo network (simple-convnet), one of:
+                             {Command.ZooNames(21)}
           --seed N           its initialisation seed (1)
           --checkpoint F     a checkpoint instead
           --input X.npy      the batch (required)
@@ -28,8 +29,7 @@ internal static class ForwardCommand
           cnn forward --checkpoint runs/x/checkpoint.safetensors --input x.npy --out logits.npy
         """;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("forward", Help, args, new HashSet<string> { "force" }, Forward);
+    public static Command Spec { get; } = new("forward", Help, [Opt.Model(), Opt.Seed(), Opt.Checkpoint(), Opt.Text("input"), Opt.Out(), Opt.Force(), Opt.Choice("mode", "eval", "train"), Opt.Int("dropout-seed", int.MinValue, int.MaxValue)], Forward);
 
     private static int Forward(Args a)
     {
@@ -38,7 +38,6 @@ internal static class ForwardCommand
         var mode = Command.Choice(a, "mode", "eval", "eval", "train") == "train" ? Mode.Train : Mode.Eval;
         int dropoutSeed = a.Int("dropout-seed", 0);
         var model = Model.FromArgs(a);
-        a.RejectUnknown();
         var x = TensorFiles.Input(input, model.Network);
         var y = Apply.Forward(model.Network, model.Parameters, x, mode, model.State, dropoutSeed);
         Npy.Write(output, y);

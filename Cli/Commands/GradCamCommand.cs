@@ -9,7 +9,7 @@ namespace Cnn.Cli;
 /// <summary><c>cnn gradcam</c>: the Grad-CAM class-activation map of an input, overlaid on it as a PNG.</summary>
 internal static class GradCamCommand
 {
-    public const string Help = $"""
+    public static readonly string Help = $"""
         usage: cnn gradcam [options]
 
         Grad-CAM: which parts of an input a layer's evidence for a class comes from. The layer's channels are
@@ -19,7 +19,8 @@ internal static class GradCamCommand
 
         options:
           --checkpoint F     a checkpoint of `cnn train` or `cnn run` (its network, weights and normalisation)
-          --model NAME       a zoo network (simple-convnet), freshly initialised with --seed, when no checkpoint
+          --model NAME       a zoo network (simple-convnet), freshly initialised with --seed, when no checkpoint; one of:
+                             {Command.ZooNames(21)}
           --seed N           initialisation of --model, and the split of --data mnist (the checkpoint's seed, else 1)
           --input F          the input: a .npy array [C, H, W] or [1, C, H, W], or a .png/.jpg image (resized,
                              grey for one channel), scaled to [0, 1]
@@ -41,8 +42,7 @@ internal static class GradCamCommand
     /// <summary>Pixels of the picture's panels per input pixel, at least.</summary>
     private const int PanelSide = 224;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("gradcam", Help, args, new HashSet<string> { "force" }, Cam);
+    public static Command Spec { get; } = new("gradcam", Help, [Opt.Checkpoint(), Opt.Model(), Opt.Seed(), Opt.Text("input"), Opt.Data(), Opt.Int("index", 0, int.MaxValue), Opt.Text("layer"), Opt.Int("class", 0, int.MaxValue), Opt.Out(), Opt.Force()], Cam);
 
     private static int Cam(Args a)
     {
@@ -55,7 +55,6 @@ internal static class GradCamCommand
         var layer = a.String("layer");
         int? cls = a.String("class") is null ? null : a.Int("class", 0, 0);
         var outPath = Command.OutputFile(a, "out", "gradcam.png")!;
-        a.RejectUnknown();
         if (input is not null && dataSpec is not null) throw new UsageException("give --input or --data, not both");
         if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException("--out must end in .png");
         var net = model.Network;

@@ -7,7 +7,7 @@ namespace Cnn.Cli;
 /// <summary><c>cnn grad</c>: the loss and every parameter's gradient for a .npy batch and .npy labels.</summary>
 internal static class GradCommand
 {
-    public const string Help = $"""
+    public static readonly string Help = $"""
         usage: cnn grad (--model NAME [--seed N] | --checkpoint F) --input X.npy --labels Y.npy --out DIR [options]
 
         Computes the mean loss of a batch and the gradient of every trainable parameter, and writes them to DIR:
@@ -17,7 +17,8 @@ internal static class GradCommand
           PATH.npy             dLoss/dParameter for each parameter, named as `cnn params` names the parameter
         {TensorFiles.Naming}
         options:
-          --model NAME       a zoo network (simple-convnet)
+          --model NAME       a zoo network (simple-convnet), one of:
+                             {Command.ZooNames(21)}
           --seed N           its initialisation seed (1)
           --checkpoint F     a checkpoint instead
           --input X.npy      the batch [N, ...input shape] (required)
@@ -34,8 +35,7 @@ internal static class GradCommand
           cnn grad --checkpoint runs/x/checkpoint.safetensors --input x.npy --labels y.npy --mode eval --out g
         """;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("grad", Help, args, new HashSet<string> { "force" }, Grad);
+    public static Command Spec { get; } = new("grad", Help, [Opt.Model(), Opt.Seed(), Opt.Checkpoint(), Opt.Text("input"), Opt.Text("labels"), Opt.Out(), Opt.Force(), Opt.Choice("loss", "cross-entropy", "nll", "mse"), Opt.Choice("mode", "eval", "train"), Opt.Int("dropout-seed", int.MinValue, int.MaxValue)], Grad);
 
     private static int Grad(Args a)
     {
@@ -52,7 +52,6 @@ internal static class GradCommand
         var mode = Command.Choice(a, "mode", "train", "eval", "train") == "train" ? Mode.Train : Mode.Eval;
         int dropoutSeed = a.Int("dropout-seed", 0);
         var model = Model.FromArgs(a);
-        a.RejectUnknown();
         var x = TensorFiles.Input(input, model.Network);
         var labels = Npy.Read(labelsPath);
         if (labels.Shape.Rank != 1 || labels.Size != x.Shape[0])

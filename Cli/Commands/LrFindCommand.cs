@@ -9,7 +9,7 @@ namespace Cnn.Cli;
 /// <summary><c>cnn lr-find</c>: the learning-rate range test of a zoo network on a data set, with its plot.</summary>
 internal static class LrFindCommand
 {
-    public const string Help = $"""
+    public static readonly string Help = $"""
         usage: cnn lr-find [options]
 
         The learning-rate range test (fastai's lr_find): trains a freshly initialised network for up to --steps
@@ -21,13 +21,14 @@ internal static class LrFindCommand
         the suggestion, the rate at the minimum and a tenth of it.
 
         options:
-          --model NAME        zoo network (simple-convnet); see `cnn summary --help` for the names
+          --model NAME        zoo network (simple-convnet), one of:
+                              {Command.ZooNames(22)}
           --data SPEC         {DataSource.Help} (mnist)
           --optimizer NAME    sgd | momentum (0.9) | nesterov (0.9) | adam (adam)
-          --batch-size N      examples per step (100)
-          --start X           the first rate (1e-7)
-          --end X             the last rate (10)
-          --steps N           mini-batches of the sweep at most (100)
+          --batch-size N      examples per step, 1 to {Opt.MaxBatchSize} (100)
+          --start X           the first rate, above 0 and at most 1e6 (1e-7)
+          --end X             the last rate, above 0 and at most 1e6 (10)
+          --steps N           mini-batches of the sweep at most, 2 to 100000 (100)
           --seed N            initialisation, split and batch order (1)
           --normalize         standardise each channel with the training set's mean and deviation
           --limit N           use at most N training examples
@@ -43,8 +44,7 @@ internal static class LrFindCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("lr-find", Help, args, new HashSet<string> { "normalize", "force" }, Find);
+    public static Command Spec { get; } = new("lr-find", Help, [Opt.Model(), Opt.Data(), Opt.Choice("optimizer", "sgd", "momentum", "nesterov", "adam"), Opt.BatchSize(), Opt.Positive("start", 1e6f), Opt.Positive("end", 1e6f), Opt.Int("steps", 2, 100_000), Opt.Seed(), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("csv")], Find);
 
     private static int Find(Args a)
     {
@@ -59,11 +59,9 @@ internal static class LrFindCommand
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         var outPath = Command.OutputFile(a, "out", "lr-find.png")!;
         var csvPath = a.String("csv");
-        a.RejectUnknown();
         if (!(end > start)) throw new UsageException($"--end must be greater than --start; found {start.ToString(Inv)} and {end.ToString(Inv)}");
         if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException("--out must end in .png");
         DataSource.CheckSpec(dataSpec);
-        if (!Zoo.Names.Contains(modelName)) throw new UsageException($"--model: unknown network '{modelName}'; known: {string.Join(", ", Zoo.Names)}");
         Optimizer optimizer = optName switch
         {
             "sgd" => new Sgd(start),

@@ -10,7 +10,7 @@ namespace Cnn.Cli;
 internal static class PredictCommand
 {
     public static readonly string Help = $"""
-        usage: cnn predict --model FILE.onnx (--data SPEC [--seed N] [--limit N] | --input X.npy --output Y.npy) [options]
+        usage: cnn predict --onnx FILE.onnx (--data SPEC [--seed N] [--limit N] | --input X.npy --out Y.npy) [options]
 
         Runs a one-input, one-output float ONNX model (such as cnn export writes) in ONNX Runtime.
         With --data, predicts the class of every held-out example and prints the accuracy; when the model's
@@ -18,39 +18,37 @@ internal static class PredictCommand
         With --input, writes the model's raw output for the batch as float32 .npy.
 
         options:
-          --model FILE.onnx  the model (required)
+          --onnx FILE.onnx   the model (required); --model FILE.onnx, the older spelling, is accepted
           --data SPEC        {DataSource.Help}; the validation part is used
           --seed N           the split's seed for mnist (1, as cnn run and cnn train)
           --limit N          use at most N examples
           --input X.npy      a batch [N, ...input] (or one example [...input]) of any numeric type
-          --output Y.npy     where to write the output for --input
+          --out Y.npy        where to write the output for --input; --output, the older spelling, is accepted
           --force            replace the output file if it exists (else an existing file is an error)
-          --batch-size N     examples per ONNX Runtime call (256)
-          --threads N        ONNX Runtime's threads per operator (0: its choice)
+          --batch-size N     examples per ONNX Runtime call, 1 to {Opt.MaxBatchSize} (256)
+          --threads N        ONNX Runtime's threads per operator, 0 to {Opt.MaxThreads} (4 x the processor count) (0: its choice)
           --no-optimize      run the graph exactly as written (no fusions)
 
         examples:
-          cnn predict --model runs/x/model.onnx --data mnist
-          cnn predict --model model.onnx --input x.npy --output logits.npy
+          cnn predict --onnx runs/x/model.onnx --data mnist
+          cnn predict --onnx model.onnx --input x.npy --out logits.npy
         """;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("predict", Help, args, new HashSet<string> { "no-optimize", "force" }, Predict);
+    public static Command Spec { get; } = new("predict", Help, [Opt.Text("onnx", "model"), Opt.Data(), Opt.Seed(), Opt.Limit(), Opt.Text("input"), Opt.Out("output"), Opt.Force(), Opt.BatchSize(), Opt.Threads(0), Opt.Flag("no-optimize")], Predict);
 
     private static int Predict(Args a)
     {
-        var modelPath = Command.Required(a, "model");
+        var modelPath = Command.Required(a, "onnx");
         var dataSpec = a.String("data");
         var input = a.String("input");
-        var output = Command.OutputFile(a, "output");
+        var output = Command.OutputFile(a, "out");
         int seed = a.Int("seed", 1);
-        int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
-        int batchSize = a.Int("batch-size", 256, 1);
-        int threads = a.Int("threads", 0, 0);
+        int? limit = a.String("limit") is null ? null : a.Int("limit", 0);
+        int batchSize = a.Int("batch-size", 256);
+        int threads = a.Int("threads", 0);
         bool optimize = !a.Flag("no-optimize");
-        a.RejectUnknown();
         if ((dataSpec is null) == (input is null)) throw new UsageException("give either --data SPEC or --input X.npy");
-        if ((input is null) != (output is null)) throw new UsageException("--input and --output go together");
+        if ((input is null) != (output is null)) throw new UsageException("--input and --out go together");
 
         using var predictor = new OnnxPredictor(modelPath, new OnnxPredictorOptions { IntraOpThreads = threads, OptimizeGraph = optimize });
         return input is not null ? WriteOutputs(predictor, input, output!) : Evaluate(predictor, modelPath, dataSpec!, seed, limit, batchSize);

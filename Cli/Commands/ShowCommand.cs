@@ -6,7 +6,7 @@ namespace Cnn.Cli;
 /// <summary><c>cnn show</c>: the pictures of a checkpoint.</summary>
 internal static class ShowCommand
 {
-    public const string Help = $"""
+    public static readonly string Help = $"""
         usage: cnn show --checkpoint F [options]
 
         Makes the pictures of a checkpoint (written by `cnn train` or `cnn run`):
@@ -18,7 +18,8 @@ internal static class ShowCommand
 
         options:
           --checkpoint F     the checkpoint (required)
-          --model NAME       the network, when the checkpoint does not name it
+          --model NAME       the network, when the checkpoint does not name it; one of:
+                             {Command.ZooNames(21)}
           --out DIR          where the pictures go (F's folder/pictures); never overwritten if not empty, unless --force
           --force            write into a non-empty --out
           --data SPEC        other validation data: {DataSource.Help}; or none (filters only)
@@ -30,8 +31,7 @@ internal static class ShowCommand
           cnn show --checkpoint runs/x/parameters.safetensors --data mnist --limit 500 --out /tmp/pictures
         """;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("show", Help, args, new HashSet<string> { "force" }, Show);
+    public static Command Spec { get; } = new("show", Help, [Opt.Checkpoint(), Opt.Model(), Opt.Out(), Opt.Force(), Opt.Data(alsoNone: true), Opt.Seed(), Opt.Limit()], Show);
 
     private static int Show(Args a)
     {
@@ -42,7 +42,6 @@ internal static class ShowCommand
         var dataSpec = a.String("data");
         var seedText = a.String("seed");
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
-        a.RejectUnknown();
         if (dataSpec is not null && dataSpec != "none") DataSource.CheckSpec(dataSpec);
         var model = Model.Load(path, modelName);
         dataSpec ??= model.Metadata.GetValueOrDefault("data") ?? (model.Network.InputShape.SequenceEqual(new[] { 1, 28, 28 }) ? "mnist" : "none");

@@ -6,15 +6,15 @@ namespace Cnn.Cli;
 /// <summary><c>cnn summary</c>: the Keras-style table of a zoo network or of a checkpoint's network.</summary>
 internal static class SummaryCommand
 {
-    public const string Help = """
+    public static readonly string Help = $$"""
         usage: cnn summary [--model NAME | --checkpoint F | --network F.json] [--json]
 
         Prints a network's layer table: each layer's path and type, output shape, parameter count and
         multiply-adds per sample, and the totals.
 
         options:
-          --model NAME       a zoo network (simple-convnet): simple-convnet, lenet5, alexnet, vgg16, vgg-small,
-                             googlenet, resnet18, keras-cifar, dcgan-generator, conv1d-signal, conv3d-volume
+          --model NAME       a zoo network (simple-convnet), one of:
+                             {{Command.ZooNames(21)}}
           --checkpoint F     the network a checkpoint names (its metadata); its parameters are counted too
           --network F.json   a network described in JSON (the DSL's NetworkJson format)
           --json             one JSON object: network, input, layers [{path, type, output, parameters,
@@ -27,8 +27,7 @@ internal static class SummaryCommand
           cnn summary --network my-net.json --json
         """;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("summary", Help, args, new HashSet<string> { "json" }, Summarise);
+    public static Command Spec { get; } = new("summary", Help, [Opt.Model(), Opt.Checkpoint(), Opt.Text("network"), Opt.Json()], Summarise);
 
     private static int Summarise(Args a)
     {
@@ -36,11 +35,8 @@ internal static class SummaryCommand
         var checkpoint = a.String("checkpoint");
         var networkFile = a.String("network");
         bool json = a.Flag("json");
-        a.RejectUnknown();
         if (networkFile is not null && (name is not null || checkpoint is not null))
             throw new UsageException("--network excludes --model and --checkpoint");
-        if (name is not null && checkpoint is null && !Zoo.Names.Contains(name))
-            throw new UsageException($"--model: unknown network '{name}'; known: {string.Join(", ", Zoo.Names)}");
         Model? model = checkpoint is null ? null : Model.Load(checkpoint, name);
         name = model?.Name ?? name ?? networkFile ?? "simple-convnet";
         var net = model?.Network ?? (networkFile is not null ? ReadNetwork(networkFile) : Zoo.ByName(name));

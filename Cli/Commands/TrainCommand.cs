@@ -17,7 +17,7 @@ internal static class TrainCommand
     public const string CheckpointFile = "checkpoint.safetensors";
     public const string MetricsFile = "metrics.csv";
 
-    public const string Help = $"""
+    public static readonly string Help = $"""
         usage: cnn train [options]
 
         Trains a zoo network and writes everything into a run folder:
@@ -36,10 +36,11 @@ internal static class TrainCommand
         pictures and exits with code 130.
 
         options:
-          --model NAME           zoo network (simple-convnet); see `cnn summary --help` for the names
+          --model NAME           zoo network (simple-convnet), one of:
+                                 {Command.ZooNames(25)}
           --data SPEC            {DataSource.Help} (mnist)
-          --epochs N             passes over the training data (5)
-          --batch-size N         examples per step (100)
+          --epochs N             passes over the training data, 1 to {Opt.MaxEpochs} (5)
+          --batch-size N         examples per step, 1 to {Opt.MaxBatchSize} (100)
           --optimizer NAME       sgd | momentum (0.9) | nesterov (0.9) | adam (adam)
           --lr X                 learning rate (0.001 for adam, 0.05 otherwise)
           --seed N               initialisation, split, shuffling, dropout and augmentation (1)
@@ -49,7 +50,8 @@ internal static class TrainCommand
           --limit N              use at most N training and N validation examples (quick runs)
           --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force
           --force                write into a non-empty --out
-          --resume F             continue from a checkpoint of this command (same data and options)
+          --resume F             continue from a checkpoint of this command: its network (a different --model is an
+                                 error) and its data (unless --data is given); give the same other options
           --one-cycle            one-cycle schedule: warm-up to --lr over the first 25 % of the steps, then cosine
                                  annealing (use the rate `cnn lr-find` suggests as --lr)
           --early-stopping N     stop when the validation loss has not improved for N epochs, keeping the best
@@ -70,13 +72,14 @@ internal static class TrainCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("train", Help, args, new HashSet<string> { "augment", "normalize", "force", "quiet", "json", "one-cycle" }, Train);
+    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", "sgd", "momentum", "nesterov", "adam"), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json()], Train);
 
     private static int Train(Args a)
     {
-        var modelName = a.String("model") ?? "simple-convnet";
-        var dataSpec = a.String("data") ?? "mnist";
+        var modelOption = a.String("model");
+        var modelName = modelOption ?? "simple-convnet";
+        var dataOption = a.String("data");
+        var dataSpec = dataOption ?? "mnist";
         int epochs = a.Int("epochs", 5, 1);
         int batchSize = a.Int("batch-size", 100, 1);
         var optName = Command.Choice(a, "optimizer", "adam", "sgd", "momentum", "nesterov", "adam");
@@ -90,13 +93,10 @@ internal static class TrainCommand
         var resumePath = a.String("resume");
         var outDir = a.String("out") ?? (resumePath is not null ? Path.GetDirectoryName(Path.GetFullPath(resumePath))!
             : Path.Combine("runs", $"{modelName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", Inv)}"));
-        a.RejectUnknown();
         if (quiet && json) throw new UsageException("--quiet and --json exclude each other");
-        if (verbose > 2) throw new UsageException($"--verbose expects 0, 1 or 2; found '{verbose}'");
         if (verbose is not null && json) throw new UsageException("--verbose and --json exclude each other");
         if (quiet && verbose is > 0) throw new UsageException("--quiet and --verbose 1|2 exclude each other");
         DataSource.CheckSpec(dataSpec);
-        if (!Zoo.Names.Contains(modelName)) throw new UsageException($"--model: unknown network '{modelName}'; known: {string.Join(", ", Zoo.Names)}");
         Optimizer optimizer = optName switch
         {
             "sgd" => new Sgd(lr),
@@ -112,18 +112,28 @@ internal static class TrainCommand
             _ => Console.IsOutputRedirected ? ReportStyle.Lines : ReportStyle.Bar,
         };
         var report = new TrainReporter(style, epochs, Console.Out);
-        var net = Zoo.ByName(modelName);
         TrainingCheckpoint? resume = resumePath is null ? null : Checkpoint.Load(resumePath);
+        // A resumed run takes its network (and, unless --data is given, its data) from the checkpoint; a --model
+        // that names another network is an error, not a silent choice between the two.
+        if (resume is not null)
+        {
+            var savedNetwork = resume.Metadata.GetValueOrDefault(Model.NetworkKey);
+            if (savedNetwork is null && modelOption is null)
+                throw new CnnException($"The checkpoint '{resumePath}' does not name its network (metadata '{Model.NetworkKey}'); pass --model NAME.");
+            if (savedNetwork is not null && modelOption is not null && Canonical(modelOption) != Canonical(savedNetwork))
+                throw new CnnException($"The checkpoint '{resumePath}' is of network '{savedNetwork}'; --model is '{modelOption}'. Leave --model out to resume: the network comes from the checkpoint.");
+            modelName = savedNetwork ?? modelName;
+            if (dataOption is null && resume.Metadata.GetValueOrDefault("data") is { } savedData) dataSpec = savedData;
+        }
+        var net = Zoo.ByName(modelName);
         // A resumed one-cycle run stays on its schedule (the rate of every step is a function of the step).
         if (resume?.Metadata.GetValueOrDefault("schedule") == "one-cycle") oneCycle = true;
-        if (resume is not null && resume.Metadata.GetValueOrDefault(Model.NetworkKey) != modelName)
-            throw new CnnException($"The checkpoint '{resumePath}' is of network '{resume.Metadata.GetValueOrDefault(Model.NetworkKey)}'; --model is '{modelName}'.");
 
         report.Info($"data: {dataSpec}");
         var data = DataSource.Load(dataSpec, seed, limit, net.InputShape);
         if (data.Train.Images.Shape.DropBatch() != net.InputShape)
             throw new CnnException($"The data '{dataSpec}' has examples of shape {data.Train.Images.Shape.DropBatch()}; network '{modelName}' takes {net.InputShape}. " +
-                "Networks for 1x28x28 digits: simple-convnet, lenet5; for 3x32x32 CIFAR-10: keras-cifar, vgg-small.");
+                $"Zoo networks that take {data.Train.Images.Shape.DropBatch()}: {string.Join(", ", NetworksTaking(data.Train.Images.Shape.DropBatch()))}.");
         var (train, validation) = (data.Train, data.Validation);
         Normalization? norm = null;
         if (resume?.Metadata.TryGetValue("normalization", out var saved) == true) norm = Normalization.Parse(saved);
@@ -231,5 +241,14 @@ internal static class TrainCommand
             ["checkpoint"] = checkpointPath, ["metrics"] = metricsPath, ["pictures"] = pictures,
         });
         return interrupted ? InterruptedExitCode : 0;
+    }
+
+    private static string Canonical(string name) => Zoo.Aliases.GetValueOrDefault(name, name);
+
+    /// <summary>The zoo's networks (from <see cref="Zoo.Names"/>, aliases left out) whose input is <paramref name="shape"/>.</summary>
+    private static IEnumerable<string> NetworksTaking(Shape shape)
+    {
+        var names = Zoo.Names.Where(n => !Zoo.Aliases.ContainsKey(n) && Zoo.ByName(n).InputShape == shape).ToList();
+        return names.Count > 0 ? names : ["none"];
     }
 }

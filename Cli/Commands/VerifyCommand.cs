@@ -13,8 +13,11 @@ namespace Cnn.Cli;
 /// </summary>
 internal static class VerifyCommand
 {
+    /// <summary>The largest --batch-size: a batch of GoogLeNet's 224x224 images this size already needs gigabytes.</summary>
+    public const int MaxBatch = 256;
+
     public static readonly string Help = $"""
-        usage: cnn verify [--model NAME | --checkpoint F] [--seed N] [--batch N] [--mode eval|train] [--json]
+        usage: cnn verify [--model NAME | --checkpoint F] [--seed N] [--batch-size N] [--mode eval|train] [--json]
 
         Runs a seeded batch through the im2col backend and through LibTorch with the same weights, and compares
         the output, the loss (softmax cross-entropy on seeded labels; for a network whose output is not a
@@ -34,17 +37,18 @@ internal static class VerifyCommand
         relative bound it cannot meet.
 
         options:
-          --model NAME       a zoo network (simple-convnet): {string.Join(", ", Zoo.Names)}
+          --model NAME       a zoo network (simple-convnet), one of:
+                             {Command.ZooNames(21)}
           --checkpoint F     a safetensors checkpoint written by `cnn run` or `cnn train`; its 'network'
                              metadata names the zoo network
           --seed N           initialises a zoo network, and draws the batch, labels and dropout masks (1)
-          --batch N          examples in the batch (4)
+          --batch-size N     examples in the batch, 1 to {MaxBatch} (4); --batch, the older spelling, is accepted
           --mode M           eval (running statistics, no dropout) | train (batch statistics, dropout) (eval)
           --json             the same report as one JSON object
 
         examples:
           cnn verify
-          cnn verify --model resnet18 --batch 2 --mode train
+          cnn verify --model resnet18 --batch-size 2 --mode train
           cnn verify --checkpoint runs/x/parameters.safetensors --json
         """;
 
@@ -57,18 +61,16 @@ internal static class VerifyCommand
     private const double GradientScaleAbsolute = 1e-3, GradientRelative = 2e-3;
     private const double TrainingBatchNormGradientScaleAbsolute = 1e-2, TrainingBatchNormGradientRelative = 2e-2;
 
-    public static int Run(IEnumerable<string> args) =>
-        Command.Run("verify", Help, args, new HashSet<string> { "json" }, Verify);
+    public static Command Spec { get; } = new("verify", Help, [Opt.Model(), Opt.Checkpoint(), Opt.Seed(), Opt.Int("batch-size", 1, VerifyCommand.MaxBatch, "batch"), Opt.Choice("mode", "eval", "train"), Opt.Json()], Verify);
 
     private static int Verify(Args a)
     {
         int seed = a.Int("seed", 1);
-        int batch = a.Int("batch", 4, 1);
+        int batch = a.Int("batch-size", 4);
         var mode = Command.Choice(a, "mode", "eval", "eval", "train") == "train" ? Mode.Train : Mode.Eval;
         bool json = a.Flag("json");
         var checkpoint = a.String("checkpoint");
         var model = Model.FromArgs(a);
-        a.RejectUnknown();
         var net = model.Network;
         LibTorchRuntime.EnsureLoaded();
 

@@ -21,28 +21,11 @@ public sealed class CliCommandTests : IDisposable
     private static (int Code, string Out, string Err) Cnn(string line) => CliRunner.Run(line.Split(' ', StringSplitOptions.RemoveEmptyEntries));
 
     [Theory]
-    [InlineData("train")]
-    [InlineData("show")]
-    [InlineData("convolve")]
-    [InlineData("summary")]
-    [InlineData("params")]
-    [InlineData("forward")]
-    [InlineData("grad")]
-    public void EveryCommandHasHelpWithExamples(string command)
-    {
-        var (code, output, _) = CliRunner.Run(command, "--help");
-        Assert.Equal(0, code);
-        Assert.StartsWith($"usage: cnn {command}", output);
-        Assert.Contains("examples:", output);
-        Assert.Contains($"\n  {command} ", CliRunner.Run("--help").Out);
-    }
-
-    [Theory]
-    [InlineData("train --epochs zero", "cnn train: --epochs expects an integer >= 1; found 'zero'", "usage: cnn train")]
+    [InlineData("train --epochs zero", "cnn train: --epochs expects an integer from 1 to 100000; found 'zero'", "usage: cnn train")]
     [InlineData("train --optimizer rmsprop", "cnn train: --optimizer expects one of sgd, momentum, nesterov, adam; found 'rmsprop'", "usage: cnn train")]
     [InlineData("train --model nope", "cnn train: --model: unknown network 'nope'", "usage: cnn train")]
     [InlineData("train --quiet --json", "cnn train: --quiet and --json exclude each other", "usage: cnn train")]
-    [InlineData("train --bogus 1", "cnn train: unknown option --bogus", "usage: cnn train")]
+    [InlineData("train --bogus 1", "cnn train: unknown option '--bogus'", "usage: cnn train")]
     [InlineData("train --data ftp:x", "cnn train: --data expects mnist, idx:DIR, cifar:DIR or folder:DIR; found 'ftp:x'", "usage: cnn train")]
     [InlineData("convolve --kernel box --out x.png", "cnn convolve: --input is required", "usage: cnn convolve")]
     [InlineData("convolve --input a.npy --kernel gauss --out x.png", "cnn convolve: --kernel expects laplacian", "usage: cnn convolve")]
@@ -55,14 +38,16 @@ public sealed class CliCommandTests : IDisposable
     [InlineData("summary --model", "cnn summary: option --model needs a value", "usage: cnn summary")]
     [InlineData("summary --model nope", "cnn summary: --model: unknown network 'nope'", "usage: cnn summary")]
     [InlineData("frobnicate", "cnn: unknown command 'frobnicate'", "usage: cnn <command>")]
-    public void AWrongArgumentGivesOneLineThenTheUsageAndExitCode2(string line, string message, string usage)
+    public void AWrongArgumentGivesOneLineThenTheUsageLineAndExitCode2(string line, string message, string usage)
     {
         var (code, output, err) = Cnn(line);
         Assert.Equal(2, code);
         Assert.Equal("", output);
-        var lines = err.Split('\n');
+        var lines = err.TrimEnd().Split('\n');
+        Assert.Equal(2, lines.Length);
         Assert.StartsWith(message, lines[0]);
         Assert.StartsWith(usage, lines[1]);
+        Assert.Contains("--help", lines[1]);
     }
 
     [Fact]

@@ -139,10 +139,10 @@ public sealed class KerasOutputTests : IDisposable
         Assert.Equal((0, ""), (quiet.Code, quiet.Out));
         foreach (var (line, message) in new[]
         {
-            ("--verbose 3", "--verbose expects 0, 1 or 2"),
+            ("--verbose 3", "--verbose expects an integer from 0 to 2; found '3'"),
             ("--verbose 1 --json", "--verbose and --json exclude each other"),
             ("--quiet --verbose 2", "--quiet and --verbose 1|2 exclude each other"),
-            ("--early-stopping 0", "--early-stopping expects an integer >= 1"),
+            ("--early-stopping 0", "--early-stopping expects an integer from 1 to 100000; found '0'"),
         })
         {
             var bad = Cnn($"train --data idx:{data} {line} --out {P("bad")}");

@@ -74,7 +74,7 @@ public sealed class OnnxCliTests : IDisposable
         var output = Path.Combine(_dir, "y.npy");
         Npy.Write(input, x);
 
-        var (code, _, error) = CliRunner.Run("predict", "--model", model, "--input", input, "--output", output);
+        var (code, _, error) = CliRunner.Run("predict", "--onnx", model, "--input", input, "--out", output);
         Assert.True(code == 0, error);
         AssertClose(Apply.Forward(net, p, x), Npy.ReadTensor(output), "cnn predict --input");
     }
