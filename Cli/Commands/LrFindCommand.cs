@@ -24,7 +24,7 @@ internal static class LrFindCommand
           --model NAME        zoo network (simple-convnet), one of:
                               {Command.ZooNames(22)}
           --data SPEC         {DataSource.Help} (mnist)
-          --optimizer NAME    sgd | momentum (0.9) | nesterov (0.9) | adam (adam)
+          --optimizer NAME    {OptimizerChoice.Help} (adam)
           --batch-size N      examples per step, 1 to {Opt.MaxBatchSize} (100)
           --start X           the first rate, above 0 and at most 1e6 (1e-7)
           --end X             the last rate, above 0 and at most 1e6 (10)
@@ -44,13 +44,13 @@ internal static class LrFindCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("lr-find", Help, [Opt.Model(), Opt.Data(), Opt.Choice("optimizer", "sgd", "momentum", "nesterov", "adam"), Opt.BatchSize(), Opt.Positive("start", 1e6f), Opt.Positive("end", 1e6f), Opt.Int("steps", 2, 100_000), Opt.Seed(), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("csv")], Find);
+    public static Command Spec { get; } = new("lr-find", Help, [Opt.Model(), Opt.Data(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.BatchSize(), Opt.Positive("start", 1e6f), Opt.Positive("end", 1e6f), Opt.Int("steps", 2, 100_000), Opt.Seed(), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("csv")], Find);
 
     private static int Find(Args a)
     {
         var modelName = a.String("model") ?? "simple-convnet";
         var dataSpec = a.String("data") ?? "mnist";
-        var optName = Command.Choice(a, "optimizer", "adam", "sgd", "momentum", "nesterov", "adam");
+        var optName = Command.Choice(a, "optimizer", "adam", OptimizerChoice.Names);
         int batchSize = a.Int("batch-size", 100, 1);
         float start = a.Float("start", 1e-7f), end = a.Float("end", 10f);
         int steps = a.Int("steps", 100, 2);
@@ -62,13 +62,7 @@ internal static class LrFindCommand
         if (!(end > start)) throw new UsageException($"--end must be greater than --start; found {start.ToString(Inv)} and {end.ToString(Inv)}");
         if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException("--out must end in .png");
         DataSource.CheckSpec(dataSpec);
-        Optimizer optimizer = optName switch
-        {
-            "sgd" => new Sgd(start),
-            "momentum" => new Sgd(start, 0.9f),
-            "nesterov" => new Sgd(start, 0.9f, Nesterov: true),
-            _ => new Adam(start),
-        };
+        Optimizer optimizer = OptimizerChoice.Create(optName, start);
 
         var net = Zoo.ByName(modelName);
         var data = DataSource.Load(dataSpec, seed, null, net.InputShape);

@@ -41,8 +41,8 @@ internal static class TrainCommand
           --data SPEC            {DataSource.Help} (mnist)
           --epochs N             passes over the training data, 1 to {Opt.MaxEpochs} (5)
           --batch-size N         examples per step, 1 to {Opt.MaxBatchSize} (100)
-          --optimizer NAME       sgd | momentum (0.9) | nesterov (0.9) | adam (adam)
-          --lr X                 learning rate (0.001 for adam, 0.05 otherwise)
+          --optimizer NAME       {OptimizerChoice.Help} (adam)
+          --lr X                 learning rate (0.001 for adam and adamw, 0.01 for rmsprop, 0.05 otherwise)
           --seed N               initialisation, split, shuffling, dropout and augmentation (1)
           --augment              random transforms each epoch: shifts <= 2 px and rotations <= 10 degrees for
                                  digits; horizontal flips and 4-px-padded random crops for CIFAR-10
@@ -72,7 +72,7 @@ internal static class TrainCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", "sgd", "momentum", "nesterov", "adam"), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json()], Train);
+    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json()], Train);
 
     private static int Train(Args a)
     {
@@ -82,8 +82,8 @@ internal static class TrainCommand
         var dataSpec = dataOption ?? "mnist";
         int epochs = a.Int("epochs", 5, 1);
         int batchSize = a.Int("batch-size", 100, 1);
-        var optName = Command.Choice(a, "optimizer", "adam", "sgd", "momentum", "nesterov", "adam");
-        float lr = a.Float("lr", optName == "adam" ? 1e-3f : 0.05f);
+        var optName = Command.Choice(a, "optimizer", "adam", OptimizerChoice.Names);
+        float lr = a.Float("lr", OptimizerChoice.DefaultRate(optName));
         int seed = a.Int("seed", 1);
         bool augment = a.Flag("augment"), normalize = a.Flag("normalize"), force = a.Flag("force"), quiet = a.Flag("quiet"), json = a.Flag("json");
         bool oneCycle = a.Flag("one-cycle");
@@ -97,13 +97,7 @@ internal static class TrainCommand
         if (verbose is not null && json) throw new UsageException("--verbose and --json exclude each other");
         if (quiet && verbose is > 0) throw new UsageException("--quiet and --verbose 1|2 exclude each other");
         DataSource.CheckSpec(dataSpec);
-        Optimizer optimizer = optName switch
-        {
-            "sgd" => new Sgd(lr),
-            "momentum" => new Sgd(lr, 0.9f),
-            "nesterov" => new Sgd(lr, 0.9f, Nesterov: true),
-            _ => new Adam(lr),
-        };
+        Optimizer optimizer = OptimizerChoice.Create(optName, lr);
 
         var style = json ? ReportStyle.Json : (quiet ? 0 : verbose ?? 1) switch
         {

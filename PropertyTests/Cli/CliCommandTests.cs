@@ -22,7 +22,7 @@ public sealed class CliCommandTests : IDisposable
 
     [Theory]
     [InlineData("train --epochs zero", "cnn train: --epochs expects an integer from 1 to 100000; found 'zero'", "usage: cnn train")]
-    [InlineData("train --optimizer rmsprop", "cnn train: --optimizer expects one of sgd, momentum, nesterov, adam; found 'rmsprop'", "usage: cnn train")]
+    [InlineData("train --optimizer rmsprob", "cnn train: --optimizer expects one of sgd, momentum, nesterov, adam, adamw, rmsprop; found 'rmsprob'", "usage: cnn train")]
     [InlineData("train --model nope", "cnn train: --model: unknown network 'nope'", "usage: cnn train")]
     [InlineData("train --quiet --json", "cnn train: --quiet and --json exclude each other", "usage: cnn train")]
     [InlineData("train --bogus 1", "cnn train: unknown option '--bogus'", "usage: cnn train")]
@@ -114,6 +114,19 @@ public sealed class CliCommandTests : IDisposable
         var filtersOnly = Cnn($"show --checkpoint {Path.Combine(run, "checkpoint.safetensors")} --data none --out {P("filters-only")}");
         Assert.Equal(0, filtersOnly.Code);
         Assert.Equal(["accuracy.png", "filters-checkpoint.png", "loss.png"], Directory.GetFiles(P("filters-only")).Select(f => Path.GetFileName(f)).Order().ToArray());
+    }
+
+    /// <summary>AdamW and RMSprop train from the command line, and their checkpoint carries their own slots.</summary>
+    [Theory]
+    [InlineData("adamw", "opt/m/")]
+    [InlineData("rmsprop", "opt/square_avg/")]
+    public void AdamWAndRmsPropTrain(string optimizer, string slot)
+    {
+        var data = CliRunner.WriteIdxDigits(P("digits"), train: 100, test: 20);
+        var run = Cnn($"train --data idx:{data} --epochs 1 --batch-size 25 --optimizer {optimizer} --quiet --out {P(optimizer)}");
+        Assert.True(run.Code == 0, run.Err);
+        var names = SafeTensors.Read(P(optimizer, "checkpoint.safetensors")).Tensors.Paths;
+        Assert.Contains(names, n => n.StartsWith(slot, StringComparison.Ordinal));
     }
 
     [Fact]
