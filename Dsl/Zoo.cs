@@ -302,6 +302,22 @@ public static class Zoo
         _ => throw new CnnException($"Unknown network '{name}'. Known: {string.Join(", ", Names)}."),
     };
 
+    /// <summary>
+    /// A zoo network by name, built for samples of shape <paramref name="input"/> where the network adapts to its input
+    /// (<c>alexnet-mini</c>, <c>vgg-mini</c>, <c>inception-mini</c>, <c>resnet-mini</c>: their layers end in global pooling,
+    /// or size their classifier from the input); the others keep the input they were designed for, so a caller compares
+    /// <see cref="Network.InputShape"/> with its data and reports a mismatch.
+    /// </summary>
+    /// <exception cref="CnnException">The name is unknown, or the input is too small for the network's layers.</exception>
+    public static Network ForInput(string name, Shape input) => name switch
+    {
+        "alexnet-mini" => AlexNetMini(input),
+        "vgg-mini" => VggMini(input),
+        "inception-mini" => InceptionMini(input),
+        "resnet-mini" => ResNetMini(input),
+        _ => ByName(name),
+    };
+
     private static Conv2d Conv3x3(int filters, int stride = 1, bool bias = true) => new(filters, 3, 3, stride, stride, 1, 1, UseBias: bias);
 
     private static Layer VggStack(string name, int filters, int convs) =>

@@ -16,6 +16,12 @@ internal sealed record Model(string Name, Network Network, Parameters Parameters
     /// <summary>The metadata key that names the network (the main job and <c>cnn train</c> write it).</summary>
     public const string NetworkKey = "network";
 
+    /// <summary>
+    /// The metadata key that holds the network itself as JSON (<see cref="NetworkJson"/>): a network built for its data
+    /// (resnet-mini on 28x28 digits) or imported from ONNX is not what its zoo name alone would build.
+    /// </summary>
+    public const string NetworkJsonKey = "network_json";
+
     /// <summary>The normalisation the network was trained with, when the checkpoint records one.</summary>
     public Normalization? Normalization =>
         Metadata.TryGetValue("normalization", out var n) ? Dsl.Data.Normalization.Parse(n) : null;
@@ -40,9 +46,11 @@ internal sealed record Model(string Name, Network Network, Parameters Parameters
     public static Model Load(string path, string? modelOverride = null)
     {
         var cp = Checkpoint.Load(path);
+        var json = modelOverride is null ? cp.Metadata.GetValueOrDefault(NetworkJsonKey) : null;
         var name = modelOverride ?? (cp.Metadata.TryGetValue(NetworkKey, out var n) ? n
-            : throw new CnnException($"The checkpoint '{path}' does not name its network (metadata '{NetworkKey}'); pass --model NAME."));
-        var net = Zoo.ByName(name);
+            : json is not null ? Path.GetFileNameWithoutExtension(path)
+            : throw new CnnException($"The checkpoint '{path}' does not name its network (metadata '{NetworkKey}' or '{NetworkJsonKey}'); pass --model NAME."));
+        var net = json is not null ? NetworkJson.Deserialize(json, $"the checkpoint '{path}' (metadata '{NetworkJsonKey}')") : Zoo.ByName(name);
         var state = cp.State.Count == 0 ? Initializer.InitState(net) : cp.State;
         foreach (var (p, spec) in net.RootNode.Leaves().SelectMany(l => l.ParameterSpecs()))
         {

@@ -125,6 +125,8 @@ internal static class TrainCommand
 
         report.Info($"data: {dataSpec}");
         var data = DataSource.Load(dataSpec, seed, limit, net.InputShape);
+        // A network that adapts to its input (resnet-mini on 1x28x28 digits) is built for the data's shape.
+        if (data.Train.Images.Shape.DropBatch() is var sample && sample != net.InputShape) net = Zoo.ForInput(modelName, sample);
         if (data.Train.Images.Shape.DropBatch() != net.InputShape)
             throw new CnnException($"The data '{dataSpec}' has examples of shape {data.Train.Images.Shape.DropBatch()}; network '{modelName}' takes {net.InputShape}. " +
                 $"Zoo networks that take {data.Train.Images.Shape.DropBatch()}: {string.Join(", ", NetworksTaking(data.Train.Images.Shape.DropBatch()))}.");
@@ -141,7 +143,7 @@ internal static class TrainCommand
             System.Text.Encoding.UTF8.GetBytes($"Network '{modelName}', input (N, {string.Join(", ", net.InputShape)})\n{Summary.Format(net)}"));
         var meta = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            [Model.NetworkKey] = modelName, ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName,
+            [Model.NetworkKey] = modelName, [Model.NetworkJsonKey] = NetworkJson.Serialize(net), ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName,
             ["lr"] = lr.ToString("R", Inv), ["batch_size"] = batchSize.ToString(Inv), ["augment"] = augment ? "true" : "false",
             ["classes"] = string.Join(",", data.ClassNames),
         };

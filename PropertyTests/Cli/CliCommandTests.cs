@@ -129,6 +129,26 @@ public sealed class CliCommandTests : IDisposable
         Assert.Contains(names, n => n.StartsWith(slot, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// The networks that adapt to their input train on 1x28x28 digits (resnet-mini's documentation says they fit; it used
+    /// to fail with a shape error), and the checkpoint carries the network as built, so <c>forward</c> runs it.
+    /// </summary>
+    [Theory]
+    [InlineData("resnet-mini")]
+    [InlineData("inception-mini")]
+    public void NetworksThatAdaptToTheirInputTrainOnDigitsAndTheirCheckpointRuns(string model)
+    {
+        var data = CliRunner.WriteIdxDigits(P("digits"), train: 40, test: 10);
+        var run = Cnn($"train --model {model} --data idx:{data} --epochs 1 --batch-size 20 --quiet --out {P(model)}");
+        Assert.True(run.Code == 0, run.Err);
+        var cp = Checkpoint.Load(P(model, "checkpoint.safetensors"));
+        Assert.Equal(new Shape(1, 28, 28), NetworkJson.Deserialize(cp.Metadata["network_json"], "test").InputShape);
+        Npy.Write(P("x.npy"), Tensor.Zeros(2, 1, 28, 28));
+        var forward = Cnn($"forward --checkpoint {P(model, "checkpoint.safetensors")} --input {P("x.npy")} --out {P(model + ".npy")}");
+        Assert.True(forward.Code == 0, forward.Err);
+        Assert.Equal(new Shape(2, 10), Npy.ReadTensor(P(model + ".npy")).Shape);
+    }
+
     [Fact]
     public void JsonModePrintsOneObjectPerLineAndAugmentedRunsResumeExactly()
     {
