@@ -40,7 +40,7 @@ internal static class ForwardCommand
         var model = Model.FromArgs(a);
         a.RejectUnknown();
         var x = TensorFiles.Input(input, model.Network);
-        var y = Apply.Forward(model.Network, model.Parameters, x, mode, model.State, dropoutSeed);
+        var y = Apply.ForwardInBatches(model.Network, model.Parameters, x, mode, model.State, dropoutSeed);
         Npy.Write(output, y);
         Console.WriteLine($"'{model.Name}' ({mode.ToString().ToLowerInvariant()} mode): {input} {x.Shape} -> {output} {y.Shape}");
         return 0;

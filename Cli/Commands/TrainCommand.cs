@@ -47,9 +47,13 @@ internal static class TrainCommand
                                  digits; horizontal flips and 4-px-padded random crops for CIFAR-10
           --normalize            standardise each channel with the training set's mean and deviation
           --limit N              use at most N training and N validation examples (quick runs)
-          --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force
+          --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force;
+                                 locked while the run lasts (a second run into it fails, naming the holder)
           --force                write into a non-empty --out
-          --resume F             continue from a checkpoint of this command (same data and options)
+          --resume F             continue from a checkpoint of this command: every option it records (model, data,
+                                 seed, optimizer, lr, batch size, augment, normalize) must be given the same; into
+                                 its own folder, or an empty --out (another non-empty one needs --force)
+          --allow-changes        with --resume: accept changed options; the changes are recorded in the checkpoint
           --one-cycle            one-cycle schedule: warm-up to --lr over the first 25 % of the steps, then cosine
                                  annealing (use the rate `cnn lr-find` suggests as --lr)
           --early-stopping N     stop when the validation loss has not improved for N epochs, keeping the best
@@ -71,7 +75,7 @@ internal static class TrainCommand
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(IEnumerable<string> args) =>
-        Command.Run("train", Help, args, new HashSet<string> { "augment", "normalize", "force", "quiet", "json", "one-cycle" }, Train);
+        Command.Run("train", Help, args, new HashSet<string> { "augment", "normalize", "force", "quiet", "json", "one-cycle", "allow-changes" }, Train);
 
     private static int Train(Args a)
     {
@@ -83,7 +87,7 @@ internal static class TrainCommand
         float lr = a.Float("lr", optName == "adam" ? 1e-3f : 0.05f);
         int seed = a.Int("seed", 1);
         bool augment = a.Flag("augment"), normalize = a.Flag("normalize"), force = a.Flag("force"), quiet = a.Flag("quiet"), json = a.Flag("json");
-        bool oneCycle = a.Flag("one-cycle");
+        bool oneCycle = a.Flag("one-cycle"), allowChanges = a.Flag("allow-changes");
         int? patience = a.String("early-stopping") is null ? null : a.Int("early-stopping", 0, 1);
         int? verbose = a.String("verbose") is null ? null : a.Int("verbose", 1, 0);
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
@@ -118,6 +122,13 @@ internal static class TrainCommand
         if (resume?.Metadata.GetValueOrDefault("schedule") == "one-cycle") oneCycle = true;
         if (resume is not null && resume.Metadata.GetValueOrDefault(Model.NetworkKey) != modelName)
             throw new CnnException($"The checkpoint '{resumePath}' is of network '{resume.Metadata.GetValueOrDefault(Model.NetworkKey)}'; --model is '{modelName}'.");
+        var changes = resume is null ? null : ResumeOptions.Check(resumePath!, resume.Metadata, new Dictionary<string, string>
+        {
+            ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName, ["lr"] = lr.ToString("R", Inv),
+            ["batch_size"] = batchSize.ToString(Inv), ["augment"] = augment ? "true" : "false", ["normalize"] = normalize ? "true" : "false",
+        }, resume.Epoch, allowChanges);
+        if (resume is not null) ResumeOptions.CheckOptimizerState(resumePath!, resume, optimizer, net);
+        using var runLock = RunFolder.PrepareAndLock(outDir, force, resumePath);
 
         report.Info($"data: {dataSpec}");
         var data = DataSource.Load(dataSpec, seed, limit, net.InputShape);
@@ -130,7 +141,6 @@ internal static class TrainCommand
         else if (normalize) norm = Normalization.Fit(train.Images);
         if (norm is not null) (train, validation) = (norm.Apply(train), norm.Apply(validation));
 
-        Command.OutputFolder(outDir, force || resume is not null);
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var metricsPath = Path.Combine(outDir, MetricsFile);
         AtomicFile.WriteAllBytes(Path.Combine(outDir, "summary.txt"),
@@ -144,6 +154,7 @@ internal static class TrainCommand
         if (norm is not null) meta["normalization"] = norm.Format();
         if (oneCycle) meta["schedule"] = "one-cycle";
         if (patience is not null) meta["early_stopping"] = patience.Value.ToString(Inv);
+        if (changes is not null) meta[ResumeOptions.ChangesKey] = changes;
 
         var init = Initializer.Init(net, seed);
         if (resume is null) PictureSet.WriteFilters(outDir, net, init, "initial");
