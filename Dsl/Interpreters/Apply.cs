@@ -108,16 +108,24 @@ public static class Apply
         if (mode == Mode.Train || n <= batchSize) return Forward(network, parameters, x, mode, state, seed);
         float[]? all = null;
         Shape? outShape = null;
+        // Each batch's activations come from an arena and go back to it, so the passes reuse one batch's memory instead
+        // of leaving large-object garbage for the collector (measured: 680 MB peak for 20,000 digits without it).
+        var arena = TensorArena.ActiveOnThisThread ? null : new TensorArena();
         for (int start = 0; start < n; start += batchSize)
         {
             int count = Math.Min(batchSize, n - start);
-            var y = Forward(network, parameters, x.Slice(start, count), mode, state, seed);
-            if (all is null)
+            var batch = x.Slice(start, count);
+            using (arena?.Activate())
             {
-                outShape = y.Shape.WithBatch(n);
-                all = new float[outShape.Size];
+                var y = Forward(network, parameters, batch, mode, state, seed);
+                if (all is null)
+                {
+                    outShape = y.Shape.WithBatch(n);
+                    all = new float[outShape.Size];
+                }
+                y.Span.CopyTo(all.AsSpan(start * (y.Size / count)));
             }
-            y.Span.CopyTo(all.AsSpan(start * (y.Size / count)));
+            arena?.Recycle();
         }
         return Tensor.Own(all!, outShape!);
     }
