@@ -25,9 +25,6 @@ internal sealed class ConstantTable(Dictionary<string, OnnxConstant> known, IRea
     /// <summary>Whether <paramref name="name"/> is known before the graph runs (possibly only once shapes are inferred).</summary>
     public bool Contains(string name) => known.ContainsKey(name) || deferred.ContainsKey(name);
 
-    /// <summary>The constants known without inferring shapes.</summary>
-    public IReadOnlyDictionary<string, OnnxConstant> Known => known;
-
     /// <summary>The value <paramref name="name"/>, evaluating its shape subgraph if need be; false when it is computed from data.</summary>
     public bool TryGet(string name, out OnnxConstant value)
     {

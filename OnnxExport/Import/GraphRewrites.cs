@@ -1,3 +1,4 @@
+using Cnn.Core;
 using Cnn.Onnx.Proto;
 using AttributeType = Cnn.Onnx.Proto.AttributeProto.Types.AttributeType;
 
@@ -57,9 +58,18 @@ internal static class GraphRewrites
     private static bool IsZeroPad(NodeProto node, ConstantTable constants, long opset)
     {
         string mode = node.Attribute.FirstOrDefault(a => a.Name == "mode")?.S.ToStringUtf8() ?? "constant";
-        long[]? pads = opset < 11
-            ? node.Attribute.FirstOrDefault(a => a.Name == "pads" && a.Type == AttributeType.Ints)?.Ints.ToArray()
-            : node.Input.Count > 1 && node.Input[1].Length > 0 && constants.TryGet(node.Input[1], out var p) ? p.Integers : null;
+        long[]? pads;
+        try
+        {
+            pads = opset < 11
+                ? node.Attribute.FirstOrDefault(a => a.Name == "pads" && a.Type == AttributeType.Ints)?.Ints.ToArray()
+                : node.Input.Count > 1 && node.Input[1].Length > 0 && constants.TryGet(node.Input[1], out var p) ? p.Integers : null;
+        }
+        catch (CnnException)
+        {
+            // Pads computed from shapes not yet inferred: the node is read (and refused with its reason) in the walk.
+            return false;
+        }
         bool axes = node.Input.Count > 3 && node.Input[3].Length > 0;
         return pads is not null && pads.All(v => v == 0) && !axes && mode is "constant" or "reflect" or "edge" or "wrap";
     }

@@ -119,6 +119,29 @@ np.save(out + '.input.npy', x.numpy()); np.save(out + '.output.npy', y.numpy())
     [InlineData("vgg11_bn", 224, 17)]
     public void Large_networks_import_and_compute_what_torch_computes(string network, int size, int opset) => Check(network, size, opset);
 
+    /// <summary>
+    /// Networks that need layer kinds the importer may not have (ReLU6 as Clip, hard swish, SiLU and squeeze-and-excitation
+    /// as products of branches, channel shuffle as Reshape-Transpose-Reshape): each either imports and computes what torch
+    /// computes, or is refused with an <see cref="OnnxUnsupportedException"/> that names the node and the operation.
+    /// </summary>
+    [TorchvisionTheory]
+    [InlineData("mobilenet_v2")]
+    [InlineData("mobilenet_v3_small")]
+    [InlineData("shufflenet_v2_x0_5")]
+    [InlineData("efficientnet_b0")]
+    public void Networks_that_need_other_layer_kinds_import_or_are_refused_with_the_node(string network)
+    {
+        try
+        {
+            Check(network, 32, 13);
+        }
+        catch (OnnxUnsupportedException e)
+        {
+            output.WriteLine($"{network}: {e.Message}");
+            Assert.Matches(@"node '[^']+' \([A-Za-z]+\)|operation '[A-Za-z]+' of node", e.Message);
+        }
+    }
+
     private void Check(string network, int size, int opset)
     {
         var dir = Export(network, size, opset);
