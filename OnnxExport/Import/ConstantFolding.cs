@@ -106,6 +106,15 @@ internal static class ConstantFolding
 
     private static OnnxUnsupportedException Unsupported(NodeProto node, string source, string what) => OnnxImporter.Unsupported(source, node, what);
 
+    /// <summary>The most elements a folded constant may have: a hostile file must not make a small graph allocate gigabytes.</summary>
+    public const long MaxElements = 1 << 24;
+
+    private static void CheckSize(long elements, string where)
+    {
+        if (elements > MaxElements)
+            throw new FormatException($"{where}: folding it would make a constant of {elements} elements; the importer folds at most {MaxElements}.");
+    }
+
     /// <summary>Small helpers over tensors that hold either floats or integers.</summary>
     private static class Tensor
     {
@@ -168,6 +177,7 @@ internal static class ConstantFolding
         long n = data.Dims[axis];
         var dims = data.Dims.Take(axis).Concat(indices.Dims).Concat(data.Dims.Skip(axis + 1)).ToArray();
         long outer = Tensor.Size(data.Dims.Take(axis).ToArray()), inner = Tensor.Size(data.Dims.Skip(axis + 1).ToArray());
+        CheckSize(outer * idx.Length * inner, where);
         var take = new List<int>();
         for (long o = 0; o < outer; o++)
             foreach (var k in idx)
@@ -280,6 +290,7 @@ internal static class ConstantFolding
             dims[i] = da[i] == db[i] || db[i] == 1 ? da[i] : da[i] == 1 ? db[i] : throw new FormatException($"{where}: shapes [{string.Join(", ", a.Dims)}] and [{string.Join(", ", b.Dims)}] do not broadcast.");
         long[] sa = Tensor.Strides(da), sb = Tensor.Strides(db);
         long n = Tensor.Size(dims);
+        CheckSize(n, where);
         var ia = new int[n];
         var ib = new int[n];
         for (long o = 0; o < n; o++)
@@ -340,7 +351,7 @@ internal static class ConstantFolding
         var dims = shape.Integers ?? throw new FormatException($"{OnnxImporter.Where(source, node)}: the shape should hold integers.");
         if (dims.Contains(ConstantTable.Batch)) throw Unsupported(node, source, "a constant as large as the batch, which the model does not fix");
         long n = Tensor.Size(dims);
-        if (n > 1 << 24) throw Unsupported(node, source, $"a constant of {n} elements");
+        CheckSize(n, OnnxImporter.Where(source, node));
         var value = node.Attribute.FirstOrDefault(a => a.Name == "value") is { T: { } t } ? OnnxConstant.Read(t, source) : new OnnxConstant("", new long[] { 1 }, new[] { 0f }, null);
         return value.Floats is { } f
             ? new OnnxConstant("", dims, Enumerable.Repeat(f[0], (int)n).ToArray(), null)

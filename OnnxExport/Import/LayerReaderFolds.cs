@@ -77,6 +77,8 @@ internal sealed partial class OnnxLayerReader
             for (int k = 0; k < channels; k++) bias[k] += values[k];
         }
         Set("bias", Tensor.Own(bias, new Shape(channels)));
+        // The layer's tensors are no longer copies of the initializers it read: the report must not list them as shared.
+        Uses.RemoveAll(u => u.Node == previous.NodeName);
         return previous with { Layer = withBias, Parameters = parameters };
     }
 

@@ -4,6 +4,7 @@ using Cnn.Dsl;
 using Cnn.Onnx;
 using Cnn.Onnx.Proto;
 using Google.Protobuf;
+using FormatException = Cnn.Core.FormatException;
 using static Cnn.Tests.Onnx.GraphBuilder;
 using static Cnn.Tests.Onnx.OnnxTestSupport;
 
@@ -179,6 +180,22 @@ public sealed class ImportGraphMachineryTests
         Assert.Equal(new Shape(6, 4, 4), imported.Network.OutputShape);
         Assert.Equal(3, imported.Report.Rewrites.Count);
         AssertComputesAsOnnxRuntime(model, imported, new Shape(2, 4, 4), 2);
+    }
+
+    [Fact]
+    public void Folding_that_would_make_a_huge_constant_is_refused()
+    {
+        // Two small initializers that broadcast to 2^26 elements: a hostile file must not make the importer allocate them.
+        var b = new GraphBuilder(8, 13);
+        b.Floats("column", new long[] { 8192, 1 });
+        b.Floats("row", new long[] { 1, 8192 });
+        b.Node("Add", new[] { "column", "row" }, "big");
+        b.Node("Relu", new[] { "x" }, "y");
+        var model = b.Model("x", new long[] { 4 }, "y");
+
+        var e = Assert.Throws<FormatException>(() => OnnxImporter.FromModel(model, "hostile"));
+        Assert.Contains("'/big' (Add)", e.Message);
+        Assert.Contains("67108864 elements", e.Message);
     }
 
     private static IEnumerable<Node> All(Node node) => node.Children.SelectMany(All).Prepend(node);
