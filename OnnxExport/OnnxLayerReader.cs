@@ -146,7 +146,7 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
                 layer = Reduce(node, a, input);
                 break;
             case "Pad":
-                throw Unsupported(node, "padding other than zeros on every side; no layer pads a tensor by itself (pad a convolution or pooling instead)");
+                throw Unsupported(node, "padding other than zeros on every side; no layer pads a tensor by itself, and a Pad is not folded into the layer after it");
             default:
                 throw Unsupported(node, "an operation the importer does not support");
         }
