@@ -7,4 +7,8 @@ namespace Cnn.Onnx;
 /// <param name="Parameters">A tensor for every parameter path of the network.</param>
 /// <param name="State">The batch-norm running statistics, by path; empty when the network has none.</param>
 /// <param name="Metadata">The model's <c>metadata_props</c>.</param>
-public sealed record ImportedModel(Network Network, Parameters Parameters, Parameters State, IReadOnlyDictionary<string, string> Metadata);
+public sealed record ImportedModel(Network Network, Parameters Parameters, Parameters State, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Aliases, shared weights, folded constants and rewritten nodes met on the way.</summary>
+    public ImportReport Report { get; init; } = ImportReport.Empty;
+}

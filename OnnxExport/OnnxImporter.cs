@@ -81,14 +81,8 @@ public static class OnnxImporter
             throw new FormatException($"ONNX model from {source} has {graph.Node.Count} nodes; the importer reads at most {MaxNodes}.");
 
         foreach (var node in graph.Node)
-        {
             if (node.Domain is not ("" or "ai.onnx"))
                 throw Unsupported(source, node, $"an operation of domain '{node.Domain}'");
-            if (!OnnxLayerReader.LeafOperations.Contains(node.OpType) && !OnnxLayerReader.JoinOperations.Contains(node.OpType) && node.OpType != "Constant")
-                throw new OnnxUnsupportedException(
-                    $"ONNX model from {source}: operation '{node.OpType}' of node {Display(node)} is not supported. The importer reads " +
-                    string.Join(", ", OnnxLayerReader.LeafOperations.Concat(OnnxLayerReader.JoinOperations).Append("Constant").Order(StringComparer.Ordinal)) + ".");
-        }
 
         var constants = new Dictionary<string, OnnxConstant>(StringComparer.Ordinal);
         foreach (var t in graph.Initializer)
@@ -108,10 +102,29 @@ public static class OnnxImporter
         var (inputShape, staticBatch) = InputShape(inputs[0], source);
         string inputName = inputs[0].Name, outputName = graph.Output[0].Name;
 
-        var nodes = graph.Node.Where(n => n.OpType != "Constant").ToArray();
+        // Shape subgraphs and constant arithmetic are evaluated, not read as layers; the nodes left compute from the data.
+        var aliases = new Dictionary<string, string>(StringComparer.Ordinal);
+        var computed = graph.Node.Where(n => n.OpType != "Constant").Select(n => n.Clone()).ToList();
+        var (dataNodes, deferred) = ConstantFolding.Split(computed, constants, aliases, opset, source);
+        var folded = computed.Except(dataNodes).Select(n => $"{n.Name} ({n.OpType})").ToList();
+        var table = new ConstantTable(constants, deferred, opset, source) { StaticBatch = staticBatch };
+        var rewrites = new List<string>();
+        GraphRewrites.Apply(dataNodes, table, outputName, opset, rewrites);
+        foreach (var node in dataNodes)
+        {
+            if (!OnnxLayerReader.LeafOperations.Contains(node.OpType) && !OnnxLayerReader.JoinOperations.Contains(node.OpType)
+                && !OnnxLayerReader.FoldedOperations.Contains(node.OpType))
+                throw new OnnxUnsupportedException(
+                    $"ONNX model from {source}: operation '{node.OpType}' of node {Display(node)} is not supported. The importer reads " +
+                    string.Join(", ", OnnxLayerReader.LeafOperations.Concat(OnnxLayerReader.JoinOperations).Concat(OnnxLayerReader.FoldedOperations)
+                        .Concat(ConstantFolding.Operations).Append("Constant").Distinct().Order(StringComparer.Ordinal)) +
+                    $" (the last group only where they compute constants or shapes).");
+        }
+
+        var nodes = dataNodes.ToArray();
         var read = new HashSet<string>(nodes.SelectMany(n => n.Input).Append(outputName), StringComparer.Ordinal);
-        var reader = new OnnxLayerReader(constants, opset, staticBatch, source, read.Contains);
-        var walker = new GraphWalker(nodes, constants, inputName, source, reader);
+        var reader = new OnnxLayerReader(table, opset, staticBatch, source, read.Contains);
+        var walker = new GraphWalker(nodes, table, inputName, source, reader, rewrites);
         var items = walker.Walk(outputName, inputShape);
 
         var (network, leaves) = ImportTree.Build(items, inputShape, source);
@@ -125,7 +138,20 @@ public static class OnnxImporter
         CheckDeclaredOutput(graph.Output[0], network, source);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var entry in model.MetadataProps) metadata[entry.Key] = entry.Value;
-        return new ImportedModel(network, Parameters.Of(parameters), Parameters.Of(state), metadata);
+        var report = new ImportReport(aliases, SharedWeights(reader.Uses, aliases, leaves), folded, rewrites);
+        return new ImportedModel(network, Parameters.Of(parameters), Parameters.Of(state), metadata) { Report = report };
+    }
+
+    /// <summary>The initializers (aliases resolved) that more than one layer parameter was read from.</summary>
+    private static Dictionary<string, IReadOnlyList<string>> SharedWeights(
+        IReadOnlyList<(string Node, string Local, string Constant)> uses, Dictionary<string, string> aliases, List<(Node Node, LeafItem Item)> leaves)
+    {
+        var paths = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (node, item) in leaves) paths.TryAdd(item.NodeName, node.Path);
+        return uses
+            .GroupBy(u => aliases.GetValueOrDefault(u.Constant, u.Constant), StringComparer.Ordinal)
+            .Where(g => g.Select(u => (u.Node, u.Local)).Distinct().Count() > 1)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(u => Network.Join(paths.GetValueOrDefault(u.Node, u.Node), u.Local)).Distinct().ToList(), StringComparer.Ordinal);
     }
 
     private static void Collect(Node node, LeafItem item, IReadOnlyList<(string Local, Tensor Value)> found, IEnumerable<(string Path, string Local, Shape Shape)> specs,
@@ -234,7 +260,8 @@ public static class OnnxImporter
     private sealed class GraphWalker
     {
         private readonly NodeProto[] _nodes;
-        private readonly IReadOnlyDictionary<string, OnnxConstant> _constants;
+        private readonly ConstantTable _constants;
+        private readonly List<string> _rewrites;
         private readonly string _input;
         private readonly string _source;
         private readonly OnnxLayerReader _reader;
@@ -243,8 +270,9 @@ public static class OnnxImporter
         private readonly int[] _rank;
         private readonly bool[] _used;
 
-        public GraphWalker(NodeProto[] nodes, IReadOnlyDictionary<string, OnnxConstant> constants, string input, string source, OnnxLayerReader reader)
+        public GraphWalker(NodeProto[] nodes, ConstantTable constants, string input, string source, OnnxLayerReader reader, List<string> rewrites)
         {
+            _rewrites = rewrites;
             _nodes = nodes;
             _constants = constants;
             _input = input;
@@ -256,7 +284,7 @@ public static class OnnxImporter
                 var node = nodes[i];
                 if (node.Output.Count == 0 || node.Output[0].Length == 0) throw new FormatException($"{Where(source, node)} has no output.");
                 foreach (var y in node.Output.Where(y => y.Length > 0))
-                    if (y == input || constants.ContainsKey(y) || !_producer.TryAdd(y, i))
+                    if (y == input || constants.Contains(y) || !_producer.TryAdd(y, i))
                         throw new FormatException($"{Where(source, node)}: value '{y}' is defined twice.");
             }
             for (int i = 0; i < nodes.Length; i++)
@@ -278,13 +306,14 @@ public static class OnnxImporter
             var region = Enumerable.Range(0, _nodes.Length).ToHashSet();
             var shape = inputShape;
             var items = Chain(_input, output, region, ref shape, 0);
+            _constants.RuntimeShapes[output] = shape;
             int unused = Array.IndexOf(_used, false);
             if (unused >= 0)
                 throw Unsupported(_source, _nodes[unused], "an output that does not lead to the graph output (the graph has one input and one output, and every node lies between them)");
             return items;
         }
 
-        private IEnumerable<string> DataInputs(int node) => _nodes[node].Input.Where(x => x.Length > 0 && !_constants.ContainsKey(x));
+        private IEnumerable<string> DataInputs(int node) => _nodes[node].Input.Where(x => x.Length > 0 && !_constants.Contains(x));
 
         private IEnumerable<int> Consumers(string value, HashSet<int> region) =>
             _consumers.TryGetValue(value, out var list) ? list.Where(region.Contains) : Enumerable.Empty<int>();
@@ -321,10 +350,23 @@ public static class OnnxImporter
             string v = from;
             while (v != to)
             {
+                _constants.RuntimeShapes[v] = shape;
                 var edges = Consumers(v, region).Distinct().ToArray();
                 if (edges.Length == 0)
                     throw new FormatException($"ONNX model from {_source}: value '{v}' is read by no node on the way to '{to}'.");
                 ImportItem item;
+                if (edges.Length == 1 && OnnxLayerReader.FoldedOperations.Contains(_nodes[edges[0]].OpType) && DataInputs(edges[0]).Count() == 1)
+                {
+                    var node = _nodes[edges[0]];
+                    if (items.Count == 0 || items[^1] is not LeafItem previous)
+                        throw Unsupported(_source, node, $"a constant operand with no layer right before it to fold into (value '{v}'); no layer {OnnxLayerReader.FoldedVerb(node.OpType)} a constant tensor");
+                    items[^1] = _reader.Fold(previous, node);
+                    _used[edges[0]] = true;
+                    _rewrites.Add($"node '{node.Name}' ({node.OpType}): its constant operand was folded into layer node '{previous.NodeName}'");
+                    v = Out(edges[0]);
+                    shape = items[^1].Output;
+                    continue;
+                }
                 if (edges.Length == 1 && !IsJoin(edges[0]))
                 {
                     item = Leaf(edges[0], region, shape, out int last);
@@ -370,7 +412,7 @@ public static class OnnxImporter
             var join = _nodes[j];
             if (!IsJoin(j))
                 throw Unsupported(_source, join, $"branches from value '{v}' that meet in it; branches must meet in a Sum, Add or Concat");
-            if (join.Input.Any(x => x.Length == 0 || _constants.ContainsKey(x)))
+            if (join.Input.Any(x => x.Length == 0 || _constants.Contains(x)))
                 throw Unsupported(_source, join, "a constant operand; every operand must be computed from the input");
             if (join.Output.Count != 1) throw new FormatException($"{Where(_source, join)} should have one output.");
             var ends = join.Input.ToArray();

@@ -27,14 +27,24 @@ internal sealed record JoinItem(string Op, string NodeName, Shape Output, IReadO
 /// -1) into the layer's parameters, and refuses what no layer of this project expresses with a
 /// <see cref="OnnxUnsupportedException"/> that names the operation and the node.
 /// </summary>
-internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> constants, long opset, int? staticBatch, string source, Func<string, bool> isRead)
+internal sealed partial class OnnxLayerReader(ConstantTable constants, long opset, int? staticBatch, string source, Func<string, bool> isRead)
 {
     /// <summary>The operations read as one leaf layer.</summary>
     public static readonly IReadOnlySet<string> LeafOperations = new HashSet<string>(StringComparer.Ordinal)
     {
         "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Elu",
         "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LRN", "BatchNormalization", "Dropout", "Identity", "Flatten", "Reshape", "Gemm",
+        "MatMul", "ReduceMean", "ReduceMax", "Pad",
     };
+
+    private static readonly Dictionary<string, string> ParameterRoles = new(StringComparer.Ordinal)
+    {
+        ["weight"] = "weight", ["weight B"] = "weight", ["bias"] = "bias", ["scale"] = "weight", ["B"] = "bias", ["C"] = "bias",
+        ["input_mean"] = "running_mean", ["input_var"] = "running_var",
+    };
+
+    /// <summary>The constants each node read, by node name, local role and constant name, for the import report.</summary>
+    public List<(string Node, string Local, string Constant)> Uses { get; } = new();
 
     /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block) and Concat (a FanOut's concatenation).</summary>
     public static readonly IReadOnlySet<string> JoinOperations = new HashSet<string>(StringComparer.Ordinal) { "Sum", "Add", "Concat" };
@@ -127,6 +137,16 @@ internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> 
             case "Gemm":
                 layer = Gemm(node, a, input, parameters);
                 break;
+            case "MatMul":
+                a.Allow();
+                layer = MatMul(node, input, parameters);
+                break;
+            case "ReduceMean":
+            case "ReduceMax":
+                layer = Reduce(node, a, input);
+                break;
+            case "Pad":
+                throw Unsupported(node, "padding other than zeros on every side; no layer pads a tensor by itself, and a Pad is not folded into the layer after it");
             default:
                 throw Unsupported(node, "an operation the importer does not support");
         }
@@ -397,14 +417,16 @@ internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> 
         var t = shape.Integers;
         bool allowZero = a.Int("allowzero", 0) != 0;
         if (t.Length == 0) throw Unsupported(node, "a reshape to a scalar, which drops the batch axis");
-        if (t.Count(v => v == -1) > 1 || t.Any(v => v < -1)) throw new FormatException($"{Where(node)}: shape [{string.Join(", ", t)}] is not a valid Reshape target.");
+        if (t.Count(v => v == -1) > 1 || t.Any(v => v < -1 && v != ConstantTable.Batch)) throw new FormatException($"{Where(node)}: shape [{string.Join(", ", t)}] is not a valid Reshape target.");
         if (allowZero && t.Contains(0)) throw Unsupported(node, "an empty (zero-sized) reshape target");
         // The per-sample target: 0 copies the input's dimension at that index, -1 is inferred from the sample's size.
         var dims = new long[t.Length - 1];
         for (int i = 1; i < t.Length; i++)
             dims[i - 1] = t[i] == 0 ? (i <= input.Rank ? input[i - 1] : throw new FormatException($"{Where(node)}: shape entry {i} is 0 but the input has no axis {i}.")) : t[i];
         long known = dims.Where(d => d != -1).Aggregate(1L, (x, y) => x * y);
-        bool batchKept = t[0] == 0 || (staticBatch is int b && t[0] == b) || (t[0] == -1 && !dims.Contains(-1) && known == input.Size);
+        if (t.Skip(1).Contains(ConstantTable.Batch))
+            throw Unsupported(node, $"a target shape that puts the batch size on axis {Array.IndexOf(t, ConstantTable.Batch, 1)}; only axis 0 may hold it");
+        bool batchKept = t[0] == 0 || t[0] == ConstantTable.Batch || (staticBatch is int b && t[0] == b) || (t[0] == -1 && !dims.Contains(-1) && known == input.Size);
         if (!batchKept)
             throw Unsupported(node, $"shape [{string.Join(", ", t)}], which does not keep the batch axis (it must start with 0, -1 or the batch size)");
         if (dims.Contains(-1))
@@ -421,7 +443,7 @@ internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> 
         a.Allow("alpha", "beta", "transA", "transB");
         if (a.Int("transA", 0) != 0) throw Unsupported(node, "transA = 1 (the data input transposed)");
         if (input.Rank != 1) throw Unsupported(node, $"an input of rank {input.Rank + 1}; Dense takes [N, features]");
-        var b = Constant(node, 1, "B");
+        var b = Constant(node, 1, "weight B");
         if (b.Floats is null || b.Dims.Length != 2) throw new FormatException($"{Where(node)}: B '{b.Name}' is not a 2-d float tensor.");
         bool transB = a.Int("transB", 0) != 0;
         int units = checked((int)(transB ? b.Dims[0] : b.Dims[1])), features = checked((int)(transB ? b.Dims[1] : b.Dims[0]));
@@ -527,8 +549,10 @@ internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> 
     {
         if (!HasInput(node, index)) throw new FormatException($"{Where(node)} has no input {index} ({role}).");
         var name = node.Input[index];
-        return constants.TryGetValue(name, out var c) ? c
-            : throw Unsupported(node, $"its {role} '{name}' computed at run time; it must be an initializer or a Constant");
+        if (!constants.TryGet(name, out var c))
+            throw Unsupported(node, $"its {role} '{name}' computed at run time; it must be an initializer or a Constant");
+        if (ParameterRoles.TryGetValue(role, out var local)) Uses.Add((node.Name, local, name));
+        return c;
     }
 
     private Shape OutputShape(LeafLayer layer, NodeProto node, Shape input)
