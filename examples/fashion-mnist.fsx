@@ -37,7 +37,7 @@ let timing = steps > 0
 let train = if timing then data.Train.Batch(0, min data.Train.Count (steps * recipe.BatchSize)) else data.Train
 let run = TrainOptions((if timing then 1 else epochs), options.BatchSize, options.Optimizer, seed, Schedule = options.Schedule, Pipeline = options.Pipeline)
 printfn "%s: %d epoch(s) of batches of %d, %A, %A" recipe.Network run.Epochs run.BatchSize run.Optimizer recipe.Augment
-let start = clock.Elapsed
+let start, cpuStart = clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime
 let result =
     Trainer.Fit(net, Initializer.Init(net, seed), train, run, validation = (if timing then null else data.Test),
         onEpoch = fun e ->
@@ -45,4 +45,7 @@ let result =
             printfn "epoch %d: %.1f s (%.0f ms/step, a full epoch of 469 steps %.0f s), data wait %.2f %%, loss %.4f, train acc %.2f %%%s"
                 e.Epoch e.Elapsed.TotalSeconds (1000.0 * perStep) (469.0 * perStep) (100.0 * e.DataWaitFraction) e.TrainLoss (100.0 * float e.TrainAccuracy)
                 (match e.Validation with null -> "" | v -> sprintf ", test acc %.2f %%" (100.0 * float v.Accuracy)))
-printfn "trained in %.1f min; peak working set %d MB" (clock.Elapsed - start).TotalMinutes (Process.GetCurrentProcess().PeakWorkingSet64 / 1_000_000L)
+let me = Process.GetCurrentProcess()
+// The processor time says what the wall time would be on idle cores, when the machine is shared.
+printfn "trained in %.1f s, %.1f s of processor time (%d threads of the kernels); peak working set %d MB"
+    (clock.Elapsed - start).TotalSeconds (me.TotalProcessorTime - cpuStart).TotalSeconds Cnn.Core.Kernels.BatchParallel.Workers (me.PeakWorkingSet64 / 1_000_000L)
