@@ -4,8 +4,8 @@
 //   apt-get install dataset-fashion-mnist     (once: the four IDX files in /usr/share/datasets/fashion-mnist)
 //   dotnet build -c Release                   (once: the script references the built assemblies)
 //   dotnet fsi examples/fashion-mnist.fsx                 the full recipe, test accuracy after every epoch
-//   dotnet fsi examples/fashion-mnist.fsx 9 1             the same with 9 epochs and seed 1 (the defaults)
-//   dotnet fsi examples/fashion-mnist.fsx 9 1 300         only the first 300 steps: a timing run, no validation
+//   dotnet fsi examples/fashion-mnist.fsx 11 1            the same with 11 epochs and seed 1 (the defaults)
+//   dotnet fsi examples/fashion-mnist.fsx 11 1 300        only the first 300 steps: a timing run, no validation
 //
 // Each epoch prints its time, the share of the steps' time spent waiting for data, and the test accuracy.
 
