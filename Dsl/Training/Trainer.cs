@@ -26,6 +26,12 @@ public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer
     /// the console (plain lines when the output is redirected); 2 one line per epoch. See <see cref="ConsoleProgress"/>.
     /// </summary>
     public int Verbose { get; init; }
+
+    /// <summary>
+    /// How the batches are made ahead of the step (augmentation, normalisation, threads, prefetch); by default no
+    /// augmentation or normalisation, one thread. The batches, and so the results, do not depend on the threads.
+    /// </summary>
+    public PipelineOptions? Pipeline { get; init; }
 }
 
 /// <summary>What training reports after each batch.</summary>
@@ -43,7 +49,17 @@ public sealed record TrainProgress(int Epoch, int Batch, int Batches, float Runn
 /// <param name="TrainAccuracy">Training accuracy over the epoch (measured during the epoch, in training mode).</param>
 /// <param name="Validation">Loss and accuracy on the validation data, when given.</param>
 /// <param name="Elapsed">Wall time of the epoch, validation included.</param>
-public sealed record EpochStats(int Epoch, float TrainLoss, float TrainAccuracy, Evaluation? Validation, TimeSpan Elapsed);
+public sealed record EpochStats(int Epoch, float TrainLoss, float TrainAccuracy, Evaluation? Validation, TimeSpan Elapsed)
+{
+    /// <summary>The time of the epoch's training steps, waits for data included and validation excluded.</summary>
+    public TimeSpan TrainingElapsed { get; init; }
+
+    /// <summary>The time the training steps of the epoch waited for the batch pipeline to make a batch.</summary>
+    public TimeSpan DataWait { get; init; }
+
+    /// <summary><see cref="DataWait"/> as a fraction of <see cref="TrainingElapsed"/> (0 when nothing was timed).</summary>
+    public double DataWaitFraction => TrainingElapsed > TimeSpan.Zero ? DataWait / TrainingElapsed : 0;
+}
 
 /// <summary>Loss and accuracy of a network on a data set.</summary>
 /// <param name="Loss">Mean softmax cross-entropy.</param>
@@ -67,8 +83,11 @@ public sealed record TrainResult(Parameters Parameters, Parameters State, Optimi
 /// <param name="Output">The network's output for the batch, before the update.</param>
 public sealed record StepResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, float Loss, Tensor Output);
 
-/// <summary>The training loop: shuffled mini-batches, a loss, one optimizer step per batch.</summary>
-public static class Trainer
+/// <summary>
+/// The training loop: shuffled mini-batches made ahead of the step by a <see cref="BatchPipeline"/>, a loss, one
+/// optimizer step per batch.
+/// </summary>
+public static partial class Trainer
 {
     /// <summary>
     /// Trains <paramref name="network"/> from <paramref name="initial"/> parameters on <paramref name="train"/>.
@@ -77,7 +96,8 @@ public static class Trainer
     /// <param name="network">The network.</param>
     /// <param name="initial">The initial parameters (from <see cref="Initializer.Init"/> or a checkpoint).</param>
     /// <param name="train">The training data.</param>
-    /// <param name="options">Epochs, batch size, optimizer, seed and loss.</param>
+    /// <param name="options">Epochs, batch size, optimizer, seed, loss and the batch pipeline (whose normalisation also
+    /// applies to <paramref name="validation"/>).</param>
     /// <param name="validation">Data evaluated after each epoch, in inference mode.</param>
     /// <param name="progress">Receives a report after each batch.</param>
     /// <param name="onEpoch">Called after each epoch with its figures.</param>
@@ -93,18 +113,12 @@ public static class Trainer
         Parameters? initialState = null, CancellationToken cancellation = default,
         TrainingCheckpoint? resume = null, Action<TrainingCheckpoint>? onCheckpoint = null)
     {
-        if (options.Verbose is < 0 or > 2)
-            throw new CnnException($"TrainOptions.Verbose is 0 (silent), 1 (progress bar) or 2 (one line per epoch); found {options.Verbose}.");
-        if (ConsoleProgress.ForVerbose(options.Verbose, options.Epochs) is { } console)
-        {
-            var user = progress;
-            progress = user is null ? console : new SyncProgress(p => { console.Report(p); user.Report(p); });
-            onEpoch = (Action<EpochStats>)console.Epoch + onEpoch;
-        }
         // The arrays kept between steps serve this run only; a finished run gives them back to the collector.
         try
         {
-            return FitRun(network, initial, train, options, validation, progress, onEpoch, initialState, cancellation, resume, onCheckpoint);
+            ArgumentNullException.ThrowIfNull(train);
+            return FitRun(network, initial, SampleSource.Of(train), options, validation is null ? null : SampleSource.Of(validation), progress, onEpoch,
+                initialState, cancellation, resume, onCheckpoint);
         }
         finally
         {
@@ -115,7 +129,7 @@ public static class Trainer
     /// <summary>
     /// Drops the arrays this thread's training arena keeps between steps (one step's activations, masks and gradients,
     /// kept so the next step of the same shapes allocates none of them), as <c>torch.cuda.empty_cache</c> does for
-    /// PyTorch's caching allocator. <see cref="Fit"/> calls it when it returns; call it after a loop of your own
+    /// PyTorch's caching allocator. <c>Fit</c> calls it when it returns; call it after a loop of your own
     /// <see cref="Step"/> calls. The next step simply allocates again.
     /// </summary>
     public static void ReleaseCachedMemory()
@@ -129,11 +143,19 @@ public static class Trainer
         public void Report(TrainProgress value) => report(value);
     }
 
-    private static TrainResult FitRun(Network network, Parameters initial, LabeledData train, TrainOptions options,
-        LabeledData? validation, IProgress<TrainProgress>? progress, Action<EpochStats>? onEpoch,
+    private static TrainResult FitRun(Network network, Parameters initial, SampleSource train, TrainOptions options,
+        SampleSource? validation, IProgress<TrainProgress>? progress, Action<EpochStats>? onEpoch,
         Parameters? initialState, CancellationToken cancellation,
         TrainingCheckpoint? resume, Action<TrainingCheckpoint>? onCheckpoint)
     {
+        if (options.Verbose is < 0 or > 2)
+            throw new CnnException($"TrainOptions.Verbose is 0 (silent), 1 (progress bar) or 2 (one line per epoch); found {options.Verbose}.");
+        if (ConsoleProgress.ForVerbose(options.Verbose, options.Epochs) is { } console)
+        {
+            var user = progress;
+            progress = user is null ? console : new SyncProgress(p => { console.Report(p); user.Report(p); });
+            onEpoch = (Action<EpochStats>)console.Epoch + onEpoch;
+        }
         if (options.Epochs < 1 || options.BatchSize < 1)
             throw new CnnException($"Training needs epochs >= 1 and batch size >= 1; found {options.Epochs} and {options.BatchSize}.");
         CheckFits(network, train, "training data");
@@ -154,6 +176,7 @@ public static class Trainer
         float lr = options.Optimizer.LearningRate;
         var history = new List<EpochStats>();
         int n = train.Count, batches = (n + options.BatchSize - 1) / options.BatchSize;
+        var pipelineOptions = options.Pipeline ?? PipelineOptions.Default;
         int epoch = resume?.Epoch ?? 1, firstBatch = resume?.Batch ?? 0;
         if (firstBatch > batches)
             throw new CnnException($"The checkpoint is at batch {firstBatch} of epoch {epoch}, but an epoch of this data has {batches} batches: resume with the same data and batch size.");
@@ -162,10 +185,12 @@ public static class Trainer
             meta[LearningRateScaleKey] = lrScale.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
             return new(p, netState, state, e, b, new Dictionary<string, string>(meta, StringComparer.Ordinal));
         }
+        // The pipeline makes every batch from here to the end of the run, ahead of the steps that take them.
+        using var pipeline = new BatchPipeline(train, options.BatchSize, options.Seed, pipelineOptions, options.Epochs, epoch, firstBatch, CancellationToken.None);
         for (; epoch <= options.Epochs; epoch++, firstBatch = 0)
         {
             var clock = Stopwatch.StartNew();
-            var order = EpochOrder(n, options.Seed, epoch);
+            var waitedBefore = pipeline.Waited;
             double lossSum = 0;
             long correct = 0, seen = 0;
             for (int b = firstBatch; b < batches; b++)
@@ -176,11 +201,11 @@ public static class Trainer
                     onCheckpoint?.Invoke(stop);
                     return new TrainResult(p, netState, state, history, stop);
                 }
-                int start = b * options.BatchSize, count = Math.Min(options.BatchSize, n - start);
-                var rows = order.AsSpan(start, count);
-                var x = train.Images.Gather(rows);
-                var y = new int[count];
-                for (int i = 0; i < count; i++) y[i] = train.Labels[rows[i]];
+                var batch = pipeline.Next();
+                Debug.Assert(batch.Epoch == epoch && batch.Index == b);
+                var x = batch.Images;
+                var y = batch.LabelSpan;
+                int count = y.Length;
                 long step = state.Step + 1;
                 int seed = unchecked(options.Seed * 1_000_003 + (int)step);
                 lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
@@ -203,8 +228,14 @@ public static class Trainer
                 seen += count;
                 progress?.Report(new TrainProgress(epoch, b + 1, batches, (float)(lossSum / seen), (float)correct / seen, clock.Elapsed));
             }
-            var val = validation is null ? null : Evaluate(network, p, validation, Math.Max(options.BatchSize, 256), netState, options.LossOrDefault);
-            var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), seen == 0 ? float.NaN : (float)correct / seen, val, clock.Elapsed);
+            var trainingElapsed = clock.Elapsed;
+            var val = validation is null ? null
+                : EvaluateSource(network, p, validation, Math.Max(options.BatchSize, 256), netState, options.LossOrDefault, pipelineOptions.Normalize);
+            var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), seen == 0 ? float.NaN : (float)correct / seen, val, clock.Elapsed)
+            {
+                TrainingElapsed = trainingElapsed,
+                DataWait = pipeline.Waited - waitedBefore,
+            };
             history.Add(stats);
             onEpoch?.Invoke(stats);
             bool stopRequested = false;
@@ -223,7 +254,7 @@ public static class Trainer
 
     /// <summary>
     /// One training step on a batch: the forward pass in training mode, the loss, the backward pass and the optimizer's
-    /// update, as <see cref="Fit"/> takes it. The gradient of the input batch is not computed (nothing reads it), so the
+    /// update, as <c>Fit</c> takes it. The gradient of the input batch is not computed (nothing reads it), so the
     /// first layer skips that part of its backward pass. Pure: the arguments are not changed.
     /// </summary>
     /// <param name="network">The network.</param>
@@ -295,16 +326,24 @@ public static class Trainer
     /// <param name="loss">The loss to report (default: softmax cross-entropy).</param>
     public static Evaluation Evaluate(Network network, Parameters parameters, LabeledData data, int batchSize = 256, Parameters? state = null, LossFunction? loss = null)
     {
-        loss ??= LossFunction.SoftmaxCrossEntropy;
+        ArgumentNullException.ThrowIfNull(data);
+        return EvaluateSource(network, parameters, SampleSource.Of(data), batchSize, state, loss ?? LossFunction.SoftmaxCrossEntropy, null);
+    }
+
+    private static Evaluation EvaluateSource(Network network, Parameters parameters, SampleSource data, int batchSize, Parameters? state,
+        LossFunction loss, Normalization? normalize)
+    {
         CheckFits(network, data, "evaluation data");
+        var options = new PipelineOptions(Normalize: normalize);
+        options.Check(data.SampleShape);
         double lossSum = 0;
         long correct = 0;
         for (int start = 0; start < data.Count; start += batchSize)
         {
             int count = Math.Min(batchSize, data.Count - start);
-            var x = data.Images.Slice(start, count);
-            var y = new int[count];
-            for (int i = 0; i < count; i++) y[i] = data.Labels[start + i];
+            var rows = new int[count];
+            for (int i = 0; i < count; i++) rows[i] = start + i;
+            var (x, y) = BatchPipeline.Assemble(data, rows, options, 0);
             // Nothing of a batch's forward pass outlives it: its arrays are recycled for the next batch.
             var arena = OwnArena;
             try
@@ -357,10 +396,10 @@ public static class Trainer
         return c;
     }
 
-    private static void CheckFits(Network network, LabeledData data, string what)
+    private static void CheckFits(Network network, SampleSource data, string what)
     {
-        if (data.Images.Shape.DropBatch() != network.InputShape)
-            throw new ShapeException($"The {what} has samples of shape {data.Images.Shape.DropBatch()}; the network expects {network.InputShape}.");
+        if (data.SampleShape != network.InputShape)
+            throw new ShapeException($"The {what} has samples of shape {data.SampleShape}; the network expects {network.InputShape}.");
         if (network.OutputShape.Rank != 1 || network.OutputShape[0] != data.Classes)
             throw new CnnException($"The {what} has {data.Classes} classes; the network's output is {network.OutputShape} (expected [{data.Classes}]).");
     }

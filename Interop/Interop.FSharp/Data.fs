@@ -10,6 +10,24 @@ module Data =
     /// integrity-checked and cached.
     let mnist () : LabeledData = MnistNpm.Load()
 
+    /// Fashion-MNIST's 60,000 training and 10,000 test images (1x28x28 bytes, 10 classes: `fashionMnistClasses`) from
+    /// Debian's package `dataset-fashion-mnist` in /usr/share/datasets/fashion-mnist; raises `Cnn.Core.CnnException`
+    /// saying how to install it (`apt-get install dataset-fashion-mnist`) when the files are missing.
+    let fashionMnist () : ByteImageSet * ByteImageSet =
+        let s = FashionMnist.Load()
+        s.Train, s.Test
+
+    /// Fashion-MNIST from the IDX files in `directory` (plain or .gz), the training and the test set.
+    let fashionMnistFrom (directory: string) : ByteImageSet * ByteImageSet =
+        let s = FashionMnist.Load(directory)
+        s.Train, s.Test
+
+    /// The names of Fashion-MNIST's classes, in label order (T-shirt/top, Trouser, ..., Ankle boot).
+    let fashionMnistClasses : string list = List.ofSeq FashionMnist.ClassNames
+
+    /// Byte images as floats k / 255 (four times the memory).
+    let toFloats (images: ByteImageSet) : LabeledData = images.ToLabeledData()
+
     /// Examples and their labels in [0, classes); raises `Cnn.Core.CnnException` if they do not fit together.
     let create (classes: int) (labels: int seq) (images: Tensor) : LabeledData = LabeledData(images, Array.ofSeq labels, classes)
 

@@ -26,7 +26,7 @@ public sealed class CliCommandTests : IDisposable
     [InlineData("train --model nope", "cnn train: --model: unknown network 'nope'", "usage: cnn train")]
     [InlineData("train --quiet --json", "cnn train: --quiet and --json exclude each other", "usage: cnn train")]
     [InlineData("train --bogus 1", "cnn train: unknown option '--bogus'", "usage: cnn train")]
-    [InlineData("train --data ftp:x", "cnn train: --data expects mnist, idx:DIR, cifar:DIR or folder:DIR; found 'ftp:x'", "usage: cnn train")]
+    [InlineData("train --data ftp:x", "cnn train: --data expects mnist, fashion-mnist, idx:DIR, cifar:DIR or folder:DIR; found 'ftp:x'", "usage: cnn train")]
     [InlineData("convolve --kernel box --out x.png", "cnn convolve: --input is required", "usage: cnn convolve")]
     [InlineData("convolve --input a.npy --kernel gauss --out x.png", "cnn convolve: --kernel expects laplacian", "usage: cnn convolve")]
     [InlineData("convolve --input a.npy --kernel box --out x.bmp", "cnn convolve: --out must end in .npy or .png", "usage: cnn convolve")]

@@ -102,9 +102,10 @@ public sealed class IdxTests : IDisposable
             { "lying header", IdxBytes(Idx.ImagesMagic, [60000, 28, 28], new byte[10]), "need 47040016 bytes" },
             { "overflow", IdxBytes(Idx.ImagesMagic, [int.MaxValue, int.MaxValue, 2], new byte[10]), "more than" },
             { "negative size", IdxBytes(Idx.ImagesMagic, [-1, 2, 2], new byte[10]), "exceeds" },
-            { "gz truncated", Gzip(img)[..20], "(truncated)" },
-            { "gz lying", Gzip(IdxBytes(Idx.ImagesMagic, [60000, 28, 28], new byte[10])), "truncated" },
-            { "gz trailing", Gzip([.. img, 1, 2]), "has more" },
+            { "gz truncated", Gzip(img)[..20], "gzip trailer" },
+            { "gz lying", Gzip(IdxBytes(Idx.ImagesMagic, [60000, 28, 28], new byte[10])), "need 47040016 bytes inflated, but the gzip trailer (the file's last 4 bytes) says 26" },
+            { "gz more data", Gzip([.. img, 1, 2]), "says 54" },
+            { "gz trailing garbage", [.. Gzip(img), 0x42, 0x42, 0x42, 0x42], "has bytes after its gzip member" },
             { "gz corrupt", Gzip(img) is var z ? [.. z[..12], .. z[12..].Select(b => (byte)~b)] : z, "gzip" },
         };
     }

@@ -38,6 +38,9 @@ public class ZooTests
     // stem 432 + BN 32; block1 2*2,304 + 2*32; block2 4,608 + 9,216 + 2*64 + projection 512 + 64; block3 18,432 + 36,864 + 2*128 + 2,048 + 128; fc 650.
     // Batch-norm channels 16 + 2*16 + 3*32 + 3*64.
     [InlineData("resnet-mini", 464 + 4_672 + 14_528 + 57_728 + 650, 2 * 336)]
+    // stem 1*9*32 + BN 64; widen1 32*9*48 + BN 96; res1 2*48*9*48 + 2 BN 96; widen2 48*9*96 + BN 192; res2 2*96*9*96 + 2 BN 192; fc 96*10+10.
+    // Batch-norm channels 32 + 3*48 + 3*96.
+    [InlineData("fashion-resnet", 352 + 13_920 + 41_664 + 41_664 + 166_272 + 970, 2 * 464)]
     // 100*128*7*7 + BN 256; 128*64*4*4 + BN 128; 64*1*4*4 (no biases); batch-norm channels 128 + 64.
     [InlineData("dcgan-generator", 627_200 + 256 + 131_072 + 128 + 1_024, 2 * 192)]
     [InlineData("conv1d-mini", 96 + 2_592 + 330)]
@@ -154,7 +157,7 @@ public class ZooTests
     }
 
     /// <summary>
-    /// One optimizer step through <see cref="Trainer.Fit"/> (the generator, whose output is an image: one step of
+    /// One optimizer step through <c>Trainer.Fit</c> (the generator, whose output is an image: one step of
     /// mean-squared error towards a target image). Every trainable parameter must move and stay finite.
     /// </summary>
     [Theory]

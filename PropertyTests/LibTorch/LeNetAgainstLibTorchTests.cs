@@ -11,7 +11,7 @@ namespace Cnn.Tests.LibTorch;
 
 /// <summary>
 /// The acceptance run: LeNet-5 trained on 8,000 of the real digits (2,000 held out) with Adam at lr 1e-3, batch 100,
-/// for 10 epochs, on our backend with <see cref="Trainer.Fit"/> and in LibTorch (the <see cref="TorchModule"/> translation with
+/// for 10 epochs, on our backend with <c>Trainer.Fit</c> and in LibTorch (the <see cref="TorchModule"/> translation with
 /// <c>torch.optim.Adam</c>), from the same initial weights, on the same data and with the same batches in the same order
 /// (<see cref="Trainer.EpochOrder"/>). Our held-out accuracy must reach 96 % and land within 0.5 points of LibTorch's.
 /// </summary>
