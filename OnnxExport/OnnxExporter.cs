@@ -19,7 +19,7 @@ namespace Cnn.Onnx;
 /// To export a new layer kind, add a case to <c>EmitLeaf</c> (or, for a combinator, to <c>Emit</c>); both
 /// are in this file. Its import rule goes in <c>OnnxLayerReader</c>.
 /// </remarks>
-public static class OnnxExporter
+public static partial class OnnxExporter
 {
     /// <summary>The <c>producer_name</c> written to every model.</summary>
     public const string ProducerName = "Cnn.Dsl";
@@ -161,7 +161,7 @@ public static class OnnxExporter
 
 
     /// <summary>Accumulates one graph: unique node and value names, initializers, value infos.</summary>
-    private sealed class GraphBuilder
+    private sealed partial class GraphBuilder
     {
         private readonly Parameters _parameters;
         private readonly Parameters _state;
@@ -358,6 +358,9 @@ public static class OnnxExporter
                     break;
                 case Tanh:
                     AddNode(node, "Tanh", Inputs(x), y);
+                    break;
+                case HardTanh or HardSigmoid or HardSwish or Silu or Gelu:
+                    EmitMobileActivation(node, x, y);
                     break;
                 case Softmax s:
                     AddNode(node, "Softmax", Inputs(x), y, Int("axis", s.Axis));

@@ -90,14 +90,8 @@ public static class OnnxImporter
             throw new FormatException($"ONNX model from {source} has {graph.Node.Count} nodes; the importer reads at most {MaxNodes}.");
 
         foreach (var node in graph.Node)
-        {
             if (node.Domain is not ("" or "ai.onnx"))
                 throw Unsupported(source, node, $"an operation of domain '{node.Domain}'");
-            if (!OnnxLayerReader.LeafOperations.Contains(node.OpType) && !OnnxLayerReader.JoinOperations.Contains(node.OpType) && node.OpType != "Constant")
-                throw new OnnxUnsupportedException(
-                    $"ONNX model from {source}: operation '{node.OpType}' of node {Display(node)} is not supported. The importer reads " +
-                    string.Join(", ", OnnxLayerReader.LeafOperations.Concat(OnnxLayerReader.JoinOperations).Append("Constant").Order(StringComparer.Ordinal)) + ".");
-        }
 
         var constants = new Dictionary<string, OnnxConstant>(StringComparer.Ordinal);
         foreach (var t in graph.Initializer)
@@ -117,7 +111,13 @@ public static class OnnxImporter
         var (inputShape, staticBatch) = InputShape(inputs[0], source);
         string inputName = inputs[0].Name, outputName = graph.Output[0].Name;
 
-        var nodes = graph.Node.Where(n => n.OpType != "Constant").ToArray();
+        var nodes = OnnxActivationFusion.Fuse(graph.Node.Where(n => n.OpType != "Constant").ToArray(), constants);
+        foreach (var node in nodes)
+            if (node.Domain != OnnxActivationFusion.Domain && !OnnxLayerReader.LeafOperations.Contains(node.OpType) && !OnnxLayerReader.JoinOperations.Contains(node.OpType))
+                throw new OnnxUnsupportedException(
+                    $"ONNX model from {source}: operation '{node.OpType}' of node {Display(node)} is not supported. The importer reads " +
+                    string.Join(", ", OnnxLayerReader.LeafOperations.Concat(OnnxLayerReader.JoinOperations).Append("Constant").Order(StringComparer.Ordinal)) +
+                    " (and SiLU, hard swish and GELU written as their decompositions).");
         var read = new HashSet<string>(nodes.SelectMany(n => n.Input).Append(outputName), StringComparer.Ordinal);
         var reader = new OnnxLayerReader(constants, opset, staticBatch, source, read.Contains);
         var walker = new GraphWalker(nodes, constants, inputName, source, reader);

@@ -27,13 +27,14 @@ internal sealed record JoinItem(string Op, string NodeName, Shape Output, IReadO
 /// -1) into the layer's parameters, and refuses what no layer of this project expresses with a
 /// <see cref="OnnxUnsupportedException"/> that names the operation and the node.
 /// </summary>
-internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> constants, long opset, int? staticBatch, string source, Func<string, bool> isRead)
+internal sealed partial class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> constants, long opset, int? staticBatch, string source, Func<string, bool> isRead)
 {
     /// <summary>The operations read as one leaf layer.</summary>
     public static readonly IReadOnlySet<string> LeafOperations = new HashSet<string>(StringComparer.Ordinal)
     {
         "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Elu",
         "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LRN", "BatchNormalization", "Dropout", "Identity", "Flatten", "Reshape", "Gemm",
+        "Clip", "HardSigmoid", "HardSwish", "Gelu",
     };
 
     /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block) and Concat (a FanOut's concatenation).</summary>
@@ -126,6 +127,9 @@ internal sealed class OnnxLayerReader(IReadOnlyDictionary<string, OnnxConstant> 
                 break;
             case "Gemm":
                 layer = Gemm(node, a, input, parameters);
+                break;
+            case "Clip" or "HardSigmoid" or "HardSwish" or "Gelu" or OnnxActivationFusion.Silu:
+                layer = MobileActivation(node, a);
                 break;
             default:
                 throw Unsupported(node, "an operation the importer does not support");

@@ -130,9 +130,10 @@ public static class NetworkJson
             case ChannelMaxPool p:
                 w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
                 break;
-            case Relu or Sigmoid or Tanh or Flatten or Identity:
+            case Relu or Sigmoid or Tanh or HardSigmoid or HardSwish or Silu or Gelu or Flatten or Identity:
                 break;
             case LeakyRelu a: F("slope", a.Slope); break;
+            case HardTanh h: F("min", h.Min); F("max", h.Max); break;
             case Elu a: F("alpha", a.Alpha); break;
             case Softmax a: w.WriteNumber("axis", a.Axis); break;
             case LogSoftmax a: w.WriteNumber("axis", a.Axis); break;
@@ -162,7 +163,7 @@ public static class NetworkJson
     private static string TypeName(Layer layer, string path) => layer switch
     {
         Conv1d or Conv2d or Conv3d or ConvTranspose2d or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool
-            or Relu or LeakyRelu or Elu or Sigmoid or Tanh or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
+            or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
             or Flatten or Reshape or Identity or Dense or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
     };
@@ -304,6 +305,13 @@ public static class NetworkJson
             case "Elu": layer = new Elu(o.Float("alpha", float.MinValue, float.MaxValue, "a finite number")); break;
             case "Sigmoid": layer = new Sigmoid(); break;
             case "Tanh": layer = new Tanh(); break;
+            case "HardTanh":
+                layer = new HardTanh(o.Float("min", float.MinValue, float.MaxValue, "a finite number"), o.Float("max", float.MinValue, float.MaxValue, "a finite number"));
+                break;
+            case "HardSigmoid": layer = new HardSigmoid(); break;
+            case "HardSwish": layer = new HardSwish(); break;
+            case "Silu": layer = new Silu(); break;
+            case "Gelu": layer = new Gelu(); break;
             case "Softmax": layer = new Softmax(ReadAxis(o)); break;
             case "LogSoftmax": layer = new LogSoftmax(ReadAxis(o)); break;
             case "BatchNorm":
@@ -337,7 +345,7 @@ public static class NetworkJson
             case "Freeze": layer = new Freeze(Child("inner")); break;
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose2d, MaxPool2d, AvgPool2d, PoolNd, " +
-                                      "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
+                                      "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
                                       "Flatten, Reshape, Identity, Dense, Serial, FanOut, Residual, Freeze)");
         }
         o.End();

@@ -349,6 +349,16 @@ public static class Apply
                     var y = Activations.Tanh(x);
                     return (y, (dy, _) => Activations.TanhBackward(y, dy));
                 }
+                case HardTanh h:
+                    return (Activations.HardTanh(x, h.Min, h.Max), (dy, _) => Activations.HardTanhBackward(x, dy, h.Min, h.Max));
+                case HardSigmoid:
+                    return (Activations.HardSigmoid(x), (dy, _) => Activations.HardSigmoidBackward(x, dy));
+                case HardSwish:
+                    return (Activations.HardSwish(x), (dy, _) => Activations.HardSwishBackward(x, dy));
+                case Silu:
+                    return (Activations.Silu(x), (dy, _) => Activations.SiluBackward(x, dy));
+                case Gelu:
+                    return (Activations.Gelu(x), (dy, _) => Activations.GeluBackward(x, dy));
                 case Softmax s:
                 {
                     var y = Activations.Softmax(x, s.Axis);

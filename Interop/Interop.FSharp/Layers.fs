@@ -112,6 +112,24 @@ let sigmoid : Layer = Sigmoid()
 /// The hyperbolic tangent (primed, so that F#'s own `tanh` stays visible).
 let tanh' : Layer = Tanh()
 
+/// The input clipped to [min, max] (PyTorch's Hardtanh; ONNX's Clip): `hardTanh -1.0 1.0`.
+let hardTanh (min: float) (max: float) : Layer = HardTanh(float32 min, float32 max)
+
+/// ReLU6, min(max(x, 0), 6): MobileNet's activation (hard tanh with bounds 0 and 6).
+let relu6 : Layer = HardTanh.Relu6
+
+/// Hard sigmoid relu6(x + 3) / 6 (PyTorch's Hardsigmoid).
+let hardSigmoid : Layer = HardSigmoid()
+
+/// Hard swish x * relu6(x + 3) / 6 (PyTorch's Hardswish): MobileNet v3's activation.
+let hardSwish : Layer = HardSwish()
+
+/// SiLU (swish) x * sigmoid(x): EfficientNet's activation.
+let silu : Layer = Silu()
+
+/// GELU x * Φ(x), the exact form (PyTorch's GELU with approximate "none").
+let gelu : Layer = Gelu()
+
 /// Softmax along the last axis. For classification, train on logits instead (the default loss applies softmax).
 let softmax : Layer = Softmax()
 

@@ -60,6 +60,14 @@ internal sealed class ChannelMaxPoolModule(int kernel, int stride) : TorchModule
     protected override void RegisterComponents() { }
 }
 
+/// <summary>Hard tanh (the DSL's <c>HardTanh</c>, ReLU6 among them), as <see cref="TorchOps.HardTanh"/> computes it.</summary>
+internal sealed class HardTanhModule(float min, float max) : TorchModuleBase("Hardtanh")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.HardTanh(input, min, max);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>Global max or average pooling over every spatial axis, where no adaptive pooling module serves (more than three spatial axes; 3-d max).</summary>
 internal sealed class GlobalPoolModule(bool max) : TorchModuleBase(max ? "GlobalMaxPool" : "GlobalAvgPool")
 {

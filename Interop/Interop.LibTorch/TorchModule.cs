@@ -229,6 +229,16 @@ public static class TorchModule
                 return torch.nn.Sigmoid();
             case Tanh:
                 return torch.nn.Tanh();
+            case HardTanh h:
+                return new HardTanhModule(h.Min, h.Max);
+            case HardSigmoid:
+                return torch.nn.Hardsigmoid();
+            case HardSwish:
+                return torch.nn.Hardswish();
+            case Silu:
+                return torch.nn.SiLU();
+            case Gelu:
+                return torch.nn.GELU();
             case Softmax s:
                 return torch.nn.Softmax(s.Axis);
             case LogSoftmax s:

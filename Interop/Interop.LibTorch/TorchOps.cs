@@ -36,6 +36,17 @@ internal static class TorchOps
         return pooled.reshape(dims);
     }
 
+    /// <summary>
+    /// PyTorch's hard tanh: the input clamped to [min, max], with the gradient 1 strictly inside and 0 at and beyond the bounds
+    /// (<c>clamp</c>'s own gradient is 1 at the bounds too). TorchSharp 0.107's <c>hardtanh</c> and <c>nn.Hardtanh</c> return
+    /// their input unclipped, so the clamp is taken apart: the input where it lies inside, the detached clamp elsewhere.
+    /// </summary>
+    public static TorchTensor HardTanh(TorchTensor x, float min, float max)
+    {
+        var inside = x.gt(min).logical_and(x.lt(max));
+        return torch.where(inside, x, x.clamp(min, max).detach());
+    }
+
     /// <summary>Whether <c>avg_pool3d</c> accepts an input of this per-sample shape <c>[C, D, H, W]</c> for this window.</summary>
     /// <remarks>
     /// LibTorch's <c>avg_pool3d</c> (unlike its 1-d and 2-d average pooling and every max pooling) rejects an input smaller

@@ -92,6 +92,16 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return torch.sigmoid(x);
             case Tanh:
                 return torch.tanh(x);
+            case HardTanh h:
+                return TorchOps.HardTanh(x, h.Min, h.Max);
+            case HardSigmoid:
+                return hardsigmoid(x);
+            case HardSwish:
+                return hardswish(x);
+            case Silu:
+                return silu(x);
+            case Gelu:
+                return gelu(x);
             case Softmax s:
                 return softmax(x, s.Axis);
             case LogSoftmax s:

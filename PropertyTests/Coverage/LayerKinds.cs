@@ -69,6 +69,12 @@ public static class LayerKinds
         new("sigmoid", new Sigmoid(), new Shape(2, 3, 3), () => F.sigmoid),
         // F# names the layer tanh' (a plain tanh would hide F#'s own), which C# cannot spell.
         new("tanh", new Tanh(), new Shape(2, 3, 3), () => (Layer)typeof(F).GetProperty("tanh'")!.GetValue(null)!),
+        new("hard-tanh", new HardTanh(-0.5f, 0.5f), new Shape(2, 3, 3), () => F.hardTanh(-0.5, 0.5)),
+        new("relu6", HardTanh.Relu6, new Shape(2, 3, 3), () => F.relu6),
+        new("hard-sigmoid", new HardSigmoid(), new Shape(2, 3, 3), () => F.hardSigmoid),
+        new("hard-swish", new HardSwish(), new Shape(2, 3, 3), () => F.hardSwish),
+        new("silu", new Silu(), new Shape(2, 3, 3), () => F.silu),
+        new("gelu", new Gelu(), new Shape(2, 3, 3), () => F.gelu),
         new("softmax", new Softmax(), new Shape(2, 3, 3), () => F.softmax),
         new("log-softmax", new LogSoftmax(), new Shape(2, 3, 3), () => F.logSoftmax),
         new("batch-norm", new BatchNorm(), new Shape(3, 4, 4), () => F.batchNorm),

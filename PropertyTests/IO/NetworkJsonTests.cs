@@ -65,6 +65,11 @@ public class NetworkJsonTests
         AnyFinite().Select(a => (Layer)new Elu(a)),
         Gen.Constant((Layer)new Sigmoid()),
         Gen.Constant((Layer)new Tanh()),
+        from lo in AnyFinite() from hi in AnyFinite() select (Layer)new HardTanh(lo, hi),
+        Gen.Constant((Layer)new HardSigmoid()),
+        Gen.Constant((Layer)new HardSwish()),
+        Gen.Constant((Layer)new Silu()),
+        Gen.Constant((Layer)new Gelu()),
         Gen.Elements(-1, 1, 2, -3, int.MinValue, int.MaxValue).Select(a => (Layer)new Softmax(a)),
         Gen.Elements(-1, 1, 3).Select(a => (Layer)new LogSoftmax(a)),
         from m in Gen.OneOf(Unit(), Gen.Constant(1f)) from e in Gen.OneOf(Gen.Elements(1e-5f, 1e-3f, float.Epsilon, float.MaxValue), AnyFinite().Where(x => x > 0))

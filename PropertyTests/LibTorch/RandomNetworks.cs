@@ -128,12 +128,18 @@ public static class RandomNetworks
 
         private int Filters() => _rng.Next(1, 7);
 
-        private Layer Activation() => _rng.Next(5) switch
+        private Layer Activation() => _rng.Next(10) switch
         {
             0 => new Relu(),
             1 => new LeakyRelu((float)(0.01 + 0.3 * _rng.NextDouble())),
             2 => new Elu((float)(0.5 + _rng.NextDouble())),
             3 => new Sigmoid(),
+            // Bounds inside the data's range, so that both clip and both kinks are reached.
+            4 => new HardTanh((float)(-0.1 - 0.8 * _rng.NextDouble()), (float)(0.1 + 0.8 * _rng.NextDouble())),
+            5 => new HardSigmoid(),
+            6 => new HardSwish(),
+            7 => new Silu(),
+            8 => new Gelu(),
             _ => new Tanh(),
         };
 

@@ -124,8 +124,13 @@ public static class RandomLayerTrees
             return new FanOut(Join.Concat, branches);
         }
 
-        private Layer Activation(Shape shape) => rng.Next(9) switch
+        private Layer Activation(Shape shape) => rng.Next(14) switch
         {
+            9 => new HardTanh(-(float)rng.NextDouble(), (float)rng.NextDouble() + 0.01f),
+            10 => new HardSigmoid(),
+            11 => new HardSwish(),
+            12 => new Silu(),
+            13 => new Gelu(),
             0 => new Relu(),
             1 => new LeakyRelu(0.01f + (float)rng.NextDouble() * 0.3f),
             2 => new Elu(0.5f + (float)rng.NextDouble()),
