@@ -11,7 +11,7 @@ namespace Cnn.Onnx;
 /// per layer, with the parameters and batch-norm running statistics as initializers named by their paths, and
 /// each node named by its layer's path. Nothing is traced: the graph is read off the description. Inference
 /// semantics: dropout is left out, batch normalisation uses its running statistics, freezing is transparent.
-/// A FanOut's sum is a Sum node, a residual block's an Add node, a concatenation a Concat on axis 1; every
+/// A FanOut's sum is a Sum node, its product a Mul, a residual block's an Add node, a concatenation a Concat on axis 1; every
 /// attribute whose ONNX default differs from ours is written (count_include_pad, epsilon, ...). Every model is
 /// checked structurally and loaded by ONNX Runtime, with strict shape inference, before it is returned or written.
 /// </summary>
@@ -205,9 +205,13 @@ public static partial class OnnxExporter
                 case FanOut fan:
                 {
                     var branches = node.Children.Select(c => Emit(c, x)).ToArray();
-                    return fan.Join == Join.Sum
-                        ? JoinNode(node, "Sum", branches)
-                        : JoinNode(node, "Concat", branches, Int("axis", 1));
+                    return fan.Join switch
+                    {
+                        Join.Sum => JoinNode(node, "Sum", branches),
+                        // Two branches (shape inference checks it), broadcast as ONNX's Mul does.
+                        Join.Product => JoinNode(node, "Mul", branches),
+                        _ => JoinNode(node, "Concat", branches, Int("axis", 1)),
+                    };
                 }
                 case Residual res:
                 {

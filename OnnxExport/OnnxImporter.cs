@@ -378,7 +378,7 @@ public static class OnnxImporter
             int j = _producer[meet];
             var join = _nodes[j];
             if (!IsJoin(j))
-                throw Unsupported(_source, join, $"branches from value '{v}' that meet in it; branches must meet in a Sum, Add or Concat");
+                throw Unsupported(_source, join, $"branches from value '{v}' that meet in it; branches must meet in a Sum, Add, Concat or Mul");
             if (join.Input.Any(x => x.Length == 0 || _constants.ContainsKey(x)))
                 throw Unsupported(_source, join, "a constant operand; every operand must be computed from the input");
             if (join.Output.Count != 1) throw new FormatException($"{Where(_source, join)} should have one output.");
@@ -412,6 +412,7 @@ public static class OnnxImporter
             {
                 "Concat" => new JoinItem("Concat", join.Name, ConcatShape(join, shapes), branches, null),
                 "Sum" => new JoinItem("Sum", join.Name, SumShape(join, shapes), branches, null),
+                "Mul" => new JoinItem("Mul", join.Name, ProductShape(join, shapes), branches, null),
                 _ => Residual(join, ends, v, branches, SumShape(join, shapes)),
             };
         }
@@ -429,6 +430,20 @@ public static class OnnxImporter
             if (shapes.Any(s => s != shapes[0]))
                 throw Unsupported(_source, join, $"operands of different shapes ({string.Join(", ", shapes)}) that broadcast; branches must give equal shapes");
             return shapes[0];
+        }
+
+        private Shape ProductShape(NodeProto join, List<Shape> shapes)
+        {
+            if (join.Attribute.Count > 0) throw new OnnxUnsupportedException($"{Where(_source, join)}: attribute '{join.Attribute[0].Name}' is not supported.");
+            if (shapes.Count != 2) throw new FormatException($"{Where(_source, join)} should have two inputs.");
+            try
+            {
+                return Core.Kernels.BroadcastKernel.Shape(shapes[0], shapes[1]);
+            }
+            catch (ShapeException)
+            {
+                throw Unsupported(_source, join, $"operands {shapes[0]} and {shapes[1]}, which do not broadcast axis by axis at one rank");
+            }
         }
 
         private Shape ConcatShape(NodeProto join, List<Shape> shapes)

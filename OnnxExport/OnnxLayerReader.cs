@@ -37,8 +37,8 @@ internal sealed partial class OnnxLayerReader(IReadOnlyDictionary<string, OnnxCo
         "Clip", "HardSigmoid", "HardSwish", "Gelu",
     };
 
-    /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block) and Concat (a FanOut's concatenation).</summary>
-    public static readonly IReadOnlySet<string> JoinOperations = new HashSet<string>(StringComparer.Ordinal) { "Sum", "Add", "Concat" };
+    /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block), Concat (a FanOut's concatenation) and Mul (a FanOut's product).</summary>
+    public static readonly IReadOnlySet<string> JoinOperations = new HashSet<string>(StringComparer.Ordinal) { "Sum", "Add", "Concat", "Mul" };
 
     /// <summary>Reads <paramref name="node"/>, whose one data input has per-sample shape <paramref name="input"/>.</summary>
     public LeafItem Read(NodeProto node, Shape input)

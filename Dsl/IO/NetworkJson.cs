@@ -192,6 +192,7 @@ public static class NetworkJson
     {
         Join.Sum => "sum",
         Join.Concat => "concat",
+        Join.Product => "product",
         _ => throw new ArgumentException($"{path}.join: {join} is not a join.", nameof(join)),
     };
 
@@ -334,7 +335,8 @@ public static class NetworkJson
                 {
                     "sum" => Join.Sum,
                     "concat" => Join.Concat,
-                    var other => throw o.Error("join", $"expected \"sum\" or \"concat\"; found \"{other}\""),
+                    "product" => Join.Product,
+                    var other => throw o.Error("join", $"expected \"sum\", \"concat\" or \"product\"; found \"{other}\""),
                 };
                 layer = new FanOut(join, Children("branches"));
                 break;

@@ -200,6 +200,17 @@ public static class Apply
                         return dy;
                     });
                 }
+                case FanOut { Join: Join.Product }:
+                {
+                    var (a, backA) = Node(node.Children[0], x);
+                    var (b, backB) = Node(node.Children[1], x);
+                    return (BroadcastKernel.Multiply(a, b), (dy, sink) =>
+                    {
+                        var da = backA(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, b), a.Shape), sink);
+                        var db = backB(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, a), b.Shape), sink);
+                        return TensorOps.Add(da, db);
+                    });
+                }
                 case FanOut or Residual:
                 {
                     var outs = node.Children.Select(c => Node(c, x)).ToArray();

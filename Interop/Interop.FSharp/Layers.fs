@@ -192,12 +192,18 @@ let concat (branches: Layer list) : Layer = FanOut(Cnn.Dsl.Join.Concat, branches
 /// Branches fed by the same input, their outputs summed element-wise (every branch must give the same shape).
 let sum (branches: Layer list) : Layer = FanOut(Cnn.Dsl.Join.Sum, branches)
 
+/// Two branches fed by the same input, their outputs multiplied element-wise; they broadcast against each other (each axis
+/// equal, or 1 in one), so a squeeze-and-excitation gate is `product identity (globalAvgPool >-> ... >-> sigmoid)`.
+let product (first: Layer) (second: Layer) : Layer = FanOut.Product(first, second)
+
 /// How `fanOut` joins its branches.
 type Join =
     /// Element-wise sum.
     | Sum
     /// Concatenation along channels.
     | Concat
+    /// Element-wise product of two branches, broadcasting.
+    | Product
 
 /// Branches fed by the same input, joined as said (stax's FanOut then FanInSum or FanInConcat):
 /// `fanOut Concat [ a; b ]` is `concat [ a; b ]`. (F# reserves the word `parallel`.)
@@ -205,6 +211,7 @@ let fanOut (join: Join) (branches: Layer list) : Layer =
     match join with
     | Sum -> sum branches
     | Concat -> concat branches
+    | Product -> FanOut(Cnn.Dsl.Join.Product, branches)
 
 /// A residual block with an identity shortcut: `block(x) + x`.
 let residual (block: Layer) : Layer = Residual(block)

@@ -9,25 +9,25 @@ namespace Cnn.Interop.LibTorch;
 // turns off the registration of fields by reflection, which would register the same children a second time under the
 // fields' names.
 
-/// <summary>Branches run on the same input, their outputs summed or concatenated along channels (the DSL's <c>FanOut</c>).</summary>
+/// <summary>Branches run on the same input, their outputs summed, concatenated along channels or multiplied (the DSL's <c>FanOut</c>).</summary>
 internal sealed class FanOutModule : TorchModuleBase
 {
     private readonly TorchModuleBase[] _branches;
-    private readonly bool _concat;
+    private readonly Cnn.Dsl.Join _join;
 
-    public FanOutModule(IReadOnlyList<(string Name, TorchModuleBase Module)> branches, bool concat) : base(concat ? "FanOutConcat" : "FanOutSum")
+    public FanOutModule(IReadOnlyList<(string Name, TorchModuleBase Module)> branches, Cnn.Dsl.Join join) : base("FanOut" + join)
     {
         _branches = branches.Select(b => b.Module).ToArray();
-        _concat = concat;
+        _join = join;
         foreach (var (name, module) in branches) register_module(name, module);
     }
 
     public override TorchTensor forward(TorchTensor input)
     {
-        if (_concat) return torch.cat(_branches.Select(b => b.call(input)).ToArray(), 1);
-        var sum = _branches[0].call(input);
-        for (int i = 1; i < _branches.Length; i++) sum = sum + _branches[i].call(input);
-        return sum;
+        if (_join == Cnn.Dsl.Join.Concat) return torch.cat(_branches.Select(b => b.call(input)).ToArray(), 1);
+        var result = _branches[0].call(input);
+        for (int i = 1; i < _branches.Length; i++) result = _join == Cnn.Dsl.Join.Product ? result * _branches[i].call(input) : result + _branches[i].call(input);
+        return result;
     }
 
     protected override void RegisterComponents() { }

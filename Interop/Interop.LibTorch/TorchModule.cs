@@ -134,7 +134,7 @@ public static class TorchModule
             case Serial serial:
                 return torch.nn.Sequential(Children(node, serial.ChildNames()));
             case FanOut fan:
-                return new FanOutModule(Children(node, fan.ChildNames()), fan.Join == Join.Concat);
+                return new FanOutModule(Children(node, fan.ChildNames()), fan.Join);
             case Residual:
             {
                 var parts = Children(node, new[] { "block", "shortcut" });

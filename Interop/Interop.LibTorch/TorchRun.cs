@@ -28,6 +28,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return x;
             case FanOut { Join: Join.Concat }:
                 return torch.cat(node.Children.Select(c => Node(c, x)).ToArray(), 1);
+            case FanOut { Join: Join.Product }:
+                return Node(node.Children[0], x) * Node(node.Children[1], x);
             case FanOut or Residual:
             {
                 TorchTensor? sum = null;

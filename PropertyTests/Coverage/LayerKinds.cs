@@ -89,6 +89,8 @@ public static class LayerKinds
             () => F.sum(FList.OfArray(new[] { F.conv2d(2, 1, 1), F.identity }))),
         new("fan-out-concat", FanOut.Concat(new Conv2d(2, 1, 1), new Relu()), new Shape(2, 3, 3),
             () => F.concat(FList.OfArray(new[] { F.conv2d(2, 1, 1), F.relu }))),
+        new("fan-out-product", FanOut.Product(new Identity(), new Serial(new GlobalPool(), new Sigmoid())), new Shape(2, 3, 3),
+            () => F.product(F.identity, F.op_GreaterMinusGreater(F.globalAvgPool, F.sigmoid))),
         new("residual", new Residual(new Conv2d(2, 1, 1)), new Shape(2, 3, 3), () => F.residual(F.conv2d(2, 1, 1))),
         new("freeze", new Freeze(new Conv2d(2, 1, 1)), new Shape(2, 3, 3), () => F.freeze(F.conv2d(2, 1, 1)), TrainingOnly),
     };

@@ -91,7 +91,7 @@ public class NetworkJsonTests
         : Gen.Frequency(
             (3, Decorated(Gen.OneOf(LeafGens))),
             (2, Decorated(Gen.Choose(1, 4).SelectMany(n => Gen.ArrayOf(Tree(size / n), n)).Select(c => (Layer)new Serial(c)))),
-            (2, Decorated(from j in Gen.Elements(Join.Sum, Join.Concat) from n in Gen.Choose(1, 3) from c in Gen.ArrayOf(Tree(size / n), n)
+            (2, Decorated(from j in Gen.Elements(Join.Sum, Join.Concat, Join.Product) from n in Gen.Choose(1, 3) from c in Gen.ArrayOf(Tree(size / n), n)
                 select (Layer)new FanOut(j, c))),
             (2, Decorated(from b in Tree(size / 2) from s in Gen.OneOf(Gen.Constant<Layer?>(null), Tree(size / 2).Select(l => (Layer?)l))
                 select (Layer)new Residual(b, s))),
@@ -243,7 +243,7 @@ public class NetworkJsonTests
         Assert.Contains("$.slope: expected a finite number; found 1e39", Refused("\"LeakyRelu\",\"slope\":1e39"));
         Assert.Contains("$.axis: axis 0 is the batch axis", Refused("\"Softmax\",\"axis\":0"));
         Assert.Contains("$.op: expected \"max\" or \"average\"", Refused("\"GlobalPool\",\"op\":\"Max\""));
-        Assert.Contains("$.join: expected \"sum\" or \"concat\"", Refused("\"FanOut\",\"join\":\"add\",\"branches\":[]"));
+        Assert.Contains("$.join: expected \"sum\", \"concat\" or \"product\"", Refused("\"FanOut\",\"join\":\"add\",\"branches\":[]"));
         Assert.Contains("$.name: the property appears twice", Refused("\"Relu\",\"name\":\"b\""));
         Assert.Contains("$.outputPad: expected an integer in [0, 1]; found 2",
             Refused("\"ConvTranspose2d\",\"filters\":1,\"kernel\":1,\"stride\":2,\"pad\":0,\"outputPad\":2,\"useBias\":true"));

@@ -225,6 +225,7 @@ public static class RandomNetworks
         /// <summary>Two or three branches that keep the spatial size, concatenated, or summed after a convolution to common channels.</summary>
         private Layer FanOutLayer(Shape input, int depth)
         {
+            if (_rng.Next(3) == 0) return Gated(input, depth);
             bool concat = _rng.Next(2) == 0;
             int target = concat ? 0 : _rng.Next(1, 7);
             var branches = new List<Layer>();
@@ -237,6 +238,20 @@ public static class RandomNetworks
                 branches.Add(body.Count == 1 ? body[0] : new Serial(body));
             }
             return new FanOut(concat ? Join.Concat : Join.Sum, branches);
+        }
+
+        /// <summary>
+        /// A product of a shape-keeping body and a gate broadcast from each channel's global pool (squeeze-and-excitation),
+        /// in either order.
+        /// </summary>
+        private Layer Gated(Shape input, int depth)
+        {
+            var s = input;
+            var body = Body(ref s, depth + 1, preserve: true, count: _rng.Next(1, 3));
+            if (s[0] != input[0]) body.Add(Count(Conv(s, preserve: true, filters: input[0])));
+            var gate = new Serial(Count(new GlobalPool(_rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max)), Count(_rng.Next(2) == 0 ? new Sigmoid() : new HardSigmoid()));
+            Layer main = body.Count == 1 ? body[0] : new Serial(body);
+            return _rng.Next(2) == 0 ? FanOut.Product(main, gate) : FanOut.Product(gate, main);
         }
 
         /// <summary>A block that keeps the shape with the identity shortcut, or a strided block with a strided 1x1 projection.</summary>

@@ -58,7 +58,7 @@ public static class RandomLayerTrees
 
         private Layer Any(ref Shape shape, int depth)
         {
-            int pick = rng.Next(depth < 2 ? 14 : 10);
+            int pick = rng.Next(depth < 2 ? 15 : 10);
             if (pick >= 10)
             {
                 var d = depth + 1;
@@ -68,6 +68,8 @@ public static class RandomLayerTrees
                     0 => FanOut.Sum(Enumerable.Range(0, rng.Next(1, 4)).Select(_ => Preserving(s, d)).ToArray()),
                     1 => Concat(ref s, d),
                     2 => new Residual(Preserving(s, d), rng.Next(3) switch { 0 => null, 1 => new Identity(), _ => Preserving(s, d) }),
+                    // Squeeze-and-excitation: the input times a per-channel gate broadcast over the other axes.
+                    3 => FanOut.Product(Preserving(s, d), new Serial(new GlobalPool(), rng.Next(2) == 0 ? new Sigmoid() : new HardSigmoid())),
                     _ => new Serial(Sequence(ref s, rng.Next(1, 4), d)).Named($"s{++_names}"),
                 };
                 shape = s;
