@@ -348,6 +348,15 @@ public static partial class OnnxExporter
                 case ChannelMaxPool cm:
                     EmitChannelMaxPool(node, cm, x, y);
                     break;
+                case ChannelShuffle cs:
+                    EmitChannelShuffle(node, cs, x, y);
+                    break;
+                case Pad2d pad:
+                    EmitPad(node, pad, x, y);
+                    break;
+                case ChannelSlice slice:
+                    EmitChannelSlice(node, slice, x, y);
+                    break;
                 case Relu:
                     AddNode(node, "Relu", Inputs(x), y);
                     break;

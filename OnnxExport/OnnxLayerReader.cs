@@ -34,7 +34,9 @@ internal sealed partial class OnnxLayerReader(IReadOnlyDictionary<string, OnnxCo
     {
         "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Elu",
         "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LRN", "BatchNormalization", "Dropout", "Identity", "Flatten", "Reshape", "Gemm",
-        "Clip", "HardSigmoid", "HardSwish", "Gelu",
+        "Clip", "HardSigmoid", "HardSwish", "Gelu", "Pad", "Slice",
+        // Read only between two Reshapes, as a channel shuffle (TryFolded); alone it is refused by name.
+        "Transpose",
     };
 
     /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block), Concat (a FanOut's concatenation) and Mul (a FanOut's product).</summary>
@@ -128,6 +130,12 @@ internal sealed partial class OnnxLayerReader(IReadOnlyDictionary<string, OnnxCo
             case "Gemm":
                 layer = Gemm(node, a, input, parameters);
                 break;
+            case "Pad":
+                layer = Pad(node, a, input);
+                break;
+            case "Slice":
+                layer = Slice(node, a, input);
+                break;
             case "Clip" or "HardSigmoid" or "HardSwish" or "Gelu" or OnnxActivationFusion.Silu:
                 layer = MobileActivation(node, a);
                 break;
@@ -138,13 +146,14 @@ internal sealed partial class OnnxLayerReader(IReadOnlyDictionary<string, OnnxCo
     }
 
     /// <summary>
-    /// The exporter's lowerings of one layer to Reshape, an operation, Reshape: channel max pooling, and LRN of a
+    /// The exporter's lowerings of one layer to Reshape, an operation, Reshape: channel max pooling, channel shuffle, and LRN of a
     /// sample that is not <c>[C, H, W]</c>. Null when the three nodes are anything else (they are then read one by one).
     /// </summary>
     public LeafItem? TryFolded(NodeProto fold, NodeProto middle, NodeProto unfold, Shape input) => middle.OpType switch
     {
         "MaxPool" => TryChannelMaxPool(fold, middle, unfold, input),
         "LRN" => TryFlatLrn(fold, middle, unfold, input),
+        "Transpose" => TryChannelShuffle(fold, middle, unfold, input),
         _ => null,
     };
 

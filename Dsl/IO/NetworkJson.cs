@@ -130,6 +130,12 @@ public static class NetworkJson
             case ChannelMaxPool p:
                 w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
                 break;
+            case ChannelShuffle c: w.WriteNumber("groups", c.Groups); break;
+            case ChannelSlice c: w.WriteNumber("start", c.Start); w.WriteNumber("count", c.Count); break;
+            case Pad2d p:
+                w.WriteNumber("top", p.Top); w.WriteNumber("bottom", p.Bottom); w.WriteNumber("left", p.Left); w.WriteNumber("right", p.Right);
+                w.WriteString("mode", p.Mode switch { PadMode.Reflect => "reflect", PadMode.Edge => "edge", _ => "constant" }); F("value", p.Value);
+                break;
             case Relu or Sigmoid or Tanh or HardSigmoid or HardSwish or Silu or Gelu or Flatten or Identity:
                 break;
             case LeakyRelu a: F("slope", a.Slope); break;
@@ -162,7 +168,7 @@ public static class NetworkJson
     /// <summary>The <c>type</c> of a layer: its record's name, for the types this format knows.</summary>
     private static string TypeName(Layer layer, string path) => layer switch
     {
-        Conv1d or Conv2d or Conv3d or ConvTranspose2d or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool
+        Conv1d or Conv2d or Conv3d or ConvTranspose2d or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelShuffle or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
             or Flatten or Reshape or Identity or Dense or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
@@ -327,6 +333,17 @@ public static class NetworkJson
             case "Flatten": layer = new Flatten(); break;
             case "Reshape": layer = new Reshape(o.Dims("target")); break;
             case "Identity": layer = new Identity(); break;
+            case "ChannelShuffle": layer = new ChannelShuffle(o.Int("groups", 1, Big)); break;
+            case "ChannelSlice": layer = new ChannelSlice(o.Int("start", 0, Big), o.Int("count", 1, Big)); break;
+            case "Pad2d":
+                layer = new Pad2d(o.Int("top", 0, Big), o.Int("bottom", 0, Big), o.Int("left", 0, Big), o.Int("right", 0, Big), o.String("mode") switch
+                {
+                    "constant" => PadMode.Constant,
+                    "reflect" => PadMode.Reflect,
+                    "edge" => PadMode.Edge,
+                    var other => throw o.Error("mode", $"expected \"constant\", \"reflect\" or \"edge\"; found \"{other}\""),
+                }, o.Float("value", float.MinValue, float.MaxValue, "a finite number"));
+                break;
             case "Dense": layer = new Dense(o.Int("units", 1, Big), o.Bool("useBias")); break;
             case "Serial": layer = new Serial(Children("layers")); break;
             case "FanOut":
@@ -348,7 +365,7 @@ public static class NetworkJson
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose2d, MaxPool2d, AvgPool2d, PoolNd, " +
                                       "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
-                                      "Flatten, Reshape, Identity, Dense, Serial, FanOut, Residual, Freeze)");
+                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, Serial, FanOut, Residual, Freeze)");
         }
         o.End();
         return layer with { Name = name, WeightInit = init };

@@ -391,6 +391,16 @@ public static class Apply
                     return (x, (dy, _) => Same(dy));
                 case BatchNorm bn:
                     return BatchNorm(node, bn, x, train);
+                case Pad2d pd:
+                {
+                    var fill = pd.Mode switch { PadMode.Reflect => PadFill.Reflect, PadMode.Edge => PadFill.Edge, _ => PadFill.Constant };
+                    return (Pad2dKernel.Forward(x, pd.Top, pd.Bottom, pd.Left, pd.Right, fill, pd.Value),
+                        (dy, _) => Pad2dKernel.Backward(dy, x.Shape, pd.Top, pd.Bottom, pd.Left, pd.Right, fill));
+                }
+                case ChannelSlice sl:
+                    return (ChannelSliceKernel.Forward(x, sl.Start, sl.Count), (dy, _) => ChannelSliceKernel.Backward(dy, x.Shape, sl.Start));
+                case ChannelShuffle cs:
+                    return (ChannelShuffleKernel.Forward(x, cs.Groups), (dy, _) => ChannelShuffleKernel.Backward(dy, cs.Groups));
                 case Flatten or Reshape:
                     return (x.Reshape(node.Output.PrependBatch(x.Shape[0])), (dy, _) => dy.Reshape(x.Shape));
                 default:

@@ -165,6 +165,19 @@ let flatten : Layer = Flatten()
 /// Gives each sample a new shape with the same number of elements: `reshape [ 128; 7; 7 ]`.
 let reshape (dims: int list) : Layer = Reshape(Shape(dims))
 
+/// Zero padding of [C, H, W] samples: `pad2d (top, bottom, left, right)`.
+let pad2d (top: int, bottom: int, left: int, right: int) : Layer = Pad2d(top, bottom, left, right)
+
+/// Padding with a mode and, for `PadMode.Constant`, a value: `pad2dWith PadMode.Reflect 0.0 (1, 1, 1, 1)`.
+let pad2dWith (mode: PadMode) (value: float) (top: int, bottom: int, left: int, right: int) : Layer =
+    Pad2d(top, bottom, left, right, mode, float32 value)
+
+/// Channels [start, start + count) of each sample (ShuffleNet v2's channel split: `concat [ channelSlice 0 c >-> ...; channelSlice c c ]`).
+let channelSlice (start: int) (count: int) : Layer = ChannelSlice(start, count)
+
+/// ShuffleNet's channel shuffle with `groups` groups (the channels must be a multiple of it).
+let channelShuffle (groups: int) : Layer = ChannelShuffle(groups)
+
 /// The identity (the neutral element of `>->`, as a function).
 let identity : Layer = Identity()
 

@@ -68,6 +68,30 @@ internal sealed class HardTanhModule(float min, float max) : TorchModuleBase("Ha
     protected override void RegisterComponents() { }
 }
 
+/// <summary>A run of channels (the DSL's <c>ChannelSlice</c>).</summary>
+internal sealed class ChannelSliceModule(int start, int count) : TorchModuleBase("ChannelSlice")
+{
+    public override TorchTensor forward(TorchTensor input) => input.narrow(1, start, count);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>Explicit padding (the DSL's <c>Pad2d</c>), as <see cref="TorchOps.Pad"/> computes it.</summary>
+internal sealed class PadModule(Cnn.Dsl.Pad2d layer) : TorchModuleBase("Pad2d")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.Pad(input, layer);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>ShuffleNet's channel shuffle (the DSL's <c>ChannelShuffle</c>), as <see cref="TorchOps.ChannelShuffle"/> computes it.</summary>
+internal sealed class ChannelShuffleModule(int groups) : TorchModuleBase("ChannelShuffle")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.ChannelShuffle(input, groups);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>Global max or average pooling over every spatial axis, where no adaptive pooling module serves (more than three spatial axes; 3-d max).</summary>
 internal sealed class GlobalPoolModule(bool max) : TorchModuleBase(max ? "GlobalMaxPool" : "GlobalAvgPool")
 {

@@ -263,6 +263,12 @@ public static class TorchModule
                 };
             case Flatten:
                 return torch.nn.Flatten();
+            case ChannelSlice sl:
+                return new ChannelSliceModule(sl.Start, sl.Count);
+            case Pad2d pd:
+                return new PadModule(pd);
+            case ChannelShuffle cs:
+                return new ChannelShuffleModule(cs.Groups);
             case Reshape r:
                 return new ReshapeModule(r.Target.Select(d => (long)d).ToArray());
             default:

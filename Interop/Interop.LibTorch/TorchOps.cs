@@ -47,6 +47,23 @@ internal static class TorchOps
         return torch.where(inside, x, x.clamp(min, max).detach());
     }
 
+    /// <summary>The DSL's <c>Pad2d</c>: LibTorch's <c>pad</c> with its constant, reflect or replicate mode.</summary>
+    public static TorchTensor Pad(TorchTensor x, Cnn.Dsl.Pad2d p) =>
+        pad(x, new long[] { p.Left, p.Right, p.Top, p.Bottom },
+            p.Mode switch { Cnn.Dsl.PadMode.Reflect => PaddingModes.Reflect, Cnn.Dsl.PadMode.Edge => PaddingModes.Replicate, _ => PaddingModes.Constant }, p.Value);
+
+    /// <summary>ShuffleNet's channel shuffle of <c>[N, C, spatial...]</c>: channels as <c>[groups, C/groups]</c>, transposed.</summary>
+    public static TorchTensor ChannelShuffle(TorchTensor x, int groups)
+    {
+        var shape = x.shape;
+        var split = new long[shape.Length + 1];
+        split[0] = shape[0];
+        split[1] = groups;
+        split[2] = shape[1] / groups;
+        Array.Copy(shape, 2, split, 3, shape.Length - 2);
+        return x.reshape(split).transpose(1, 2).reshape(shape);
+    }
+
     /// <summary>Whether <c>avg_pool3d</c> accepts an input of this per-sample shape <c>[C, D, H, W]</c> for this window.</summary>
     /// <remarks>
     /// LibTorch's <c>avg_pool3d</c> (unlike its 1-d and 2-d average pooling and every max pooling) rejects an input smaller

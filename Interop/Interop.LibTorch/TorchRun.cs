@@ -128,6 +128,12 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 // the variance unbiased, exactly as PyTorch's nn.BatchNorm does.
                 return batch_norm(x, Lookup(state, node, "running_mean", "state tensor"), Lookup(state, node, "running_var", "state tensor"),
                     Param("weight"), Param("bias"), train, bn.Momentum, bn.Epsilon);
+            case ChannelSlice sl:
+                return x.narrow(1, sl.Start, sl.Count);
+            case Pad2d pd:
+                return TorchOps.Pad(x, pd);
+            case ChannelShuffle cs:
+                return TorchOps.ChannelShuffle(x, cs.Groups);
             case Flatten or Reshape:
                 return x.reshape(node.Output.PrependBatch(checked((int)x.shape[0])).Select(d => (long)d).ToArray());
             default:

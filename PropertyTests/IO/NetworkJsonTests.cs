@@ -79,6 +79,10 @@ public class NetworkJsonTests
         Gen.Constant((Layer)new Flatten()),
         Gen.Choose(0, 4).SelectMany(rank => Gen.ArrayOf(Gen.Choose(0, 30), rank)).Select(d => (Layer)new Reshape(d)),
         Gen.Constant((Layer)new Identity()),
+        Pos().Select(g => (Layer)new ChannelShuffle(g)),
+        from s in NonNeg() from n in Pos() select (Layer)new ChannelSlice(s, n),
+        from t in NonNeg() from b in NonNeg() from m in Gen.Elements(PadMode.Constant, PadMode.Reflect, PadMode.Edge) from v in AnyFinite()
+        select (Layer)new Pad2d(t, b, b, t, m, v),
         from u in Pos() from b in Bool() select (Layer)new Dense(u, b),
     };
 

@@ -159,10 +159,28 @@ public static class RandomLayerTrees
                 (_, 6) => new GlobalPool(rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max),
                 (_, 7) => new Dropout(0.25f),
                 (_, 8) => new Reshape(Reversed(shape)),
+                (3, 10) => Padding(shape),
+                (_, 11) when shape[0] >= 2 => Slice(shape),
+                (_, 9) when shape[0] % 2 == 0 => new ChannelShuffle(shape[0] % 4 == 0 && rng.Next(2) == 0 ? 4 : 2),
                 _ => Activation(shape),
             };
             shape = ((LeafLayer)layer).OutputShape(shape, "", false);
             return layer;
+        }
+
+        /// <summary>Explicit padding in any mode, each side below the axis's size (as reflection needs), a constant other than 0 at times.</summary>
+        private Layer Padding(Shape shape)
+        {
+            var mode = (PadMode)rng.Next(3);
+            float value = mode == PadMode.Constant && rng.Next(2) == 0 ? (float)rng.NextDouble() : 0f;
+            return new Pad2d(rng.Next(0, shape[1]), rng.Next(0, shape[1]), rng.Next(0, shape[2]), rng.Next(0, shape[2]), mode, value);
+        }
+
+        /// <summary>A run of channels, from any channel to any later one.</summary>
+        private Layer Slice(Shape shape)
+        {
+            int start = rng.Next(0, shape[0]);
+            return new ChannelSlice(start, rng.Next(1, shape[0] - start + 1));
         }
 
         private static Shape Reversed(Shape shape) => new(new[] { shape[0] }.Concat(shape.Skip(1).Reverse()).ToArray());
