@@ -100,6 +100,13 @@ public sealed class Network
     {
         string Shapes() => string.Join(", ", branches.Select(b => $"'{b.Path}' {b.Output}"));
         var first = branches[0].Output;
+        if (join == Dsl.Join.Product)
+        {
+            if (branches.Length != 2)
+                throw new ShapeException($"Layer '{path}': a product joins exactly two branches (as ONNX's Mul); found {branches.Length}: {Shapes()}.");
+            try { return Core.Kernels.BroadcastKernel.Shape(first, branches[1].Output); }
+            catch (ShapeException) { throw new ShapeException($"Layer '{path}': branches joined by product must broadcast (same rank; each axis equal, or 1 in one); found {Shapes()}."); }
+        }
         if (join == Dsl.Join.Sum)
         {
             if (branches.Any(b => b.Output != first))

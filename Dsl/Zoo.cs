@@ -182,6 +182,47 @@ public static class Zoo
         new Shape(1, 28, 28));
 
     /// <summary>
+    /// A small MobileNet v2 (Sandler et al., 2018) for 1x28x28 digits: a stem (Conv 16@3x3 stride 2 without bias, batch norm,
+    /// ReLU6), three inverted residual blocks (a 1x1 expansion by the factor t, a 3x3 depthwise convolution, a linear 1x1
+    /// projection, each with batch norm, ReLU6 after the first two, and the identity shortcut where the shape is kept):
+    /// <c>block1</c> t = 1 to 8 channels, <c>block2</c> t = 4 to 16 channels at stride 2, <c>block3</c> t = 4, 16 channels
+    /// with its shortcut; then a 1x1 convolution to 64 channels with batch norm and ReLU6, global average pooling and
+    /// Dense(classes) named <c>fc</c>. Spatial 28 -> 14 -> 7.
+    /// </summary>
+    /// <param name="input">One sample's shape [C, H, W]; 1x28x28 by default.</param>
+    /// <param name="classes">Output classes.</param>
+    public static Network MobileNetMini(Shape? input = null, int classes = 10) => Network.Create(
+        new Serial(
+            new Serial(Conv3x3(16, 2, bias: false), new BatchNorm(), HardTanh.Relu6).Named("stem"),
+            InvertedResidual(16, 8, 1, 1).Named("block1"),
+            InvertedResidual(8, 16, 4, 2).Named("block2"),
+            InvertedResidual(16, 16, 4, 1).Named("block3"),
+            new Serial(new Conv2d(64, 1, 1, UseBias: false), new BatchNorm(), HardTanh.Relu6).Named("head"),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes).Named("fc")),
+        input ?? new Shape(1, 28, 28));
+
+    /// <summary>
+    /// A small EfficientNet (Tan and Le, 2019) for 1x28x28 digits: a stem (Conv 16@3x3 stride 2 without bias, batch norm, SiLU),
+    /// three MBConv blocks (1x1 expansion by the factor t, 3x3 depthwise convolution, squeeze-and-excitation, linear 1x1
+    /// projection; batch norm after each convolution, SiLU after the first two, the identity shortcut where the shape is kept):
+    /// <c>block1</c> t = 1, 16 channels; <c>block2</c> t = 4 to 24 channels at stride 2; <c>block3</c> t = 4, 24 channels.
+    /// Squeeze-and-excitation multiplies the features by a per-channel gate, <c>x * sigmoid(conv(silu(conv(pool(x)))))</c>, a
+    /// product <see cref="FanOut"/> whose gate <c>[C, 1, 1]</c> broadcasts over the image. Then a 1x1 convolution to 64 channels
+    /// with batch norm and SiLU, global average pooling and Dense(classes) named <c>fc</c>. Spatial 28 -> 14 -> 7.
+    /// </summary>
+    /// <param name="input">One sample's shape [C, H, W]; 1x28x28 by default.</param>
+    /// <param name="classes">Output classes.</param>
+    public static Network EfficientNetMini(Shape? input = null, int classes = 10) => Network.Create(
+        new Serial(
+            new Serial(Conv3x3(16, 2, bias: false), new BatchNorm(), new Silu()).Named("stem"),
+            MbConv(16, 16, 1, 1, 4).Named("block1"),
+            MbConv(16, 24, 4, 2, 4).Named("block2"),
+            MbConv(24, 24, 4, 1, 6).Named("block3"),
+            new Serial(new Conv2d(64, 1, 1, UseBias: false), new BatchNorm(), new Silu()).Named("head"),
+            new GlobalPool(PoolOp.Average), new Flatten(), new Dense(classes).Named("fc")),
+        input ?? new Shape(1, 28, 28));
+
+    /// <summary>
     /// GoogLeNet (Szegedy et al., 2014) for 3x224x224 images: the stem, nine inception modules (1x1, 3x3 and 5x5
     /// branches behind 1x1 reductions, and a pooling branch, joined by concatenation), global average pooling,
     /// dropout 0.4 and a dense classifier (the auxiliary classifiers of training are left out, as torchvision does by default).
@@ -283,14 +324,16 @@ public static class Zoo
     /// <summary>
     /// Every name <see cref="ByName"/> accepts, in the order of the curriculum: <c>simple-convnet</c>, <c>lenet5</c>,
     /// <c>keras-cifar</c>, <c>keras-tutorial</c>, <c>alexnet</c>, <c>alexnet-mini</c>, <c>vgg16</c>, <c>vgg-mini</c>,
-    /// <c>vgg-small</c>, <c>googlenet</c>, <c>inception-mini</c>, <c>resnet18</c>, <c>resnet-mini</c>, <c>fashion-resnet</c>, <c>conv1d-mini</c>,
+    /// <c>vgg-small</c>, <c>googlenet</c>, <c>inception-mini</c>, <c>resnet18</c>, <c>resnet-mini</c>, <c>mobilenet-mini</c>, <c>efficientnet-mini</c>,
+    /// <c>fashion-resnet</c>, <c>conv1d-mini</c>,
     /// <c>conv3d-mini</c>, <c>dcgan-generator</c>, and the older names of <see cref="Aliases"/> (<c>conv1d-signal</c>,
     /// <c>conv3d-volume</c>), last.
     /// </summary>
     public static IReadOnlyList<string> Names { get; } = new[]
     {
         "simple-convnet", "lenet5", "keras-cifar", "keras-tutorial", "alexnet", "alexnet-mini", "vgg16", "vgg-mini", "vgg-small",
-        "googlenet", "inception-mini", "resnet18", "resnet-mini", "fashion-resnet", "conv1d-mini", "conv3d-mini", "dcgan-generator",
+        "googlenet", "inception-mini", "resnet18", "resnet-mini", "mobilenet-mini", "efficientnet-mini", "fashion-resnet", "conv1d-mini", "conv3d-mini",
+        "dcgan-generator",
         "conv1d-signal", "conv3d-volume",
     };
 
@@ -318,6 +361,8 @@ public static class Zoo
         "inception-mini" => InceptionMini(),
         "resnet18" => ResNet18(),
         "resnet-mini" => ResNetMini(),
+        "mobilenet-mini" => MobileNetMini(),
+        "efficientnet-mini" => EfficientNetMini(),
         "fashion-resnet" => FashionResNet(),
         "conv1d-mini" or "conv1d-signal" => Conv1dSignal(),
         "conv3d-mini" or "conv3d-volume" => Conv3dVolume(),
@@ -353,6 +398,45 @@ public static class Zoo
             new Serial(new Conv2d(b3Reduce, 1, 1), new Relu(), Conv3x3(b3), new Relu()).Named("branch3x3"),
             new Serial(new Conv2d(b5Reduce, 1, 1), new Relu(), new Conv2d(b5, 5, 5, PadH: 2, PadW: 2), new Relu()).Named("branch5x5"),
             new Serial(new MaxPool2d(3, 3, 1, 1, 1, 1), new Conv2d(poolProj, 1, 1), new Relu()).Named("branch_pool")).Named(name);
+
+    /// <summary>
+    /// MobileNet v2's inverted residual: 1x1 expansion (left out when the factor is 1), 3x3 depthwise convolution, linear 1x1
+    /// projection, each followed by batch norm and the first two by ReLU6; the identity shortcut when the shape is kept.
+    /// </summary>
+    private static Layer InvertedResidual(int inChannels, int outChannels, int expansion, int stride)
+    {
+        int hidden = inChannels * expansion;
+        var layers = new List<Layer>();
+        if (expansion != 1) layers.AddRange(new Layer[] { new Conv2d(hidden, 1, 1, UseBias: false).Named("expand"), new BatchNorm(), HardTanh.Relu6 });
+        layers.AddRange(new Layer[]
+        {
+            new Conv2d(hidden, 3, 3, stride, stride, 1, 1, UseBias: false, Groups: hidden).Named("depthwise"), new BatchNorm(), HardTanh.Relu6,
+            new Conv2d(outChannels, 1, 1, UseBias: false).Named("project"), new BatchNorm(),
+        });
+        var body = new Serial(layers);
+        return stride == 1 && inChannels == outChannels ? new Residual(body) : body;
+    }
+
+    /// <summary>
+    /// EfficientNet's MBConv: MobileNet v2's inverted residual with SiLU, and squeeze-and-excitation (to
+    /// <paramref name="squeeze"/> channels and back) between the depthwise convolution and the projection.
+    /// </summary>
+    private static Layer MbConv(int inChannels, int outChannels, int expansion, int stride, int squeeze)
+    {
+        int hidden = inChannels * expansion;
+        var layers = new List<Layer>();
+        if (expansion != 1) layers.AddRange(new Layer[] { new Conv2d(hidden, 1, 1, UseBias: false).Named("expand"), new BatchNorm(), new Silu() });
+        layers.AddRange(new Layer[]
+        {
+            new Conv2d(hidden, 3, 3, stride, stride, 1, 1, UseBias: false, Groups: hidden).Named("depthwise"), new BatchNorm(), new Silu(),
+            FanOut.Product(new Identity(), new Serial(
+                new GlobalPool(PoolOp.Average), new Conv2d(squeeze, 1, 1).Named("reduce"), new Silu(), new Conv2d(hidden, 1, 1).Named("expand"), new Sigmoid())
+                .Named("gate")).Named("se"),
+            new Conv2d(outChannels, 1, 1, UseBias: false).Named("project"), new BatchNorm(),
+        });
+        var body = new Serial(layers);
+        return stride == 1 && inChannels == outChannels ? new Residual(body) : body;
+    }
 
     private static Layer ResStage(string name, int inChannels, int channels, int stride) =>
         new Serial(BasicBlock(inChannels, channels, stride).Named("block1"), BasicBlock(channels, channels, 1).Named("block2")).Named(name);

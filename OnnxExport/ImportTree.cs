@@ -77,7 +77,7 @@ internal sealed class ImportTree
     {
         LeafItem leaf => Record(leaf.Layer, leaf),
         JoinItem { Op: "Add" } j => new Residual(PlainBranch(j.Branches[0]), j.Shortcut is null ? null : PlainBranch(j.Shortcut)),
-        JoinItem j => new FanOut(j.Op == "Sum" ? Join.Sum : Join.Concat, j.Branches.Select(PlainBranch)),
+        JoinItem j => new FanOut(JoinOf(j.Op), j.Branches.Select(PlainBranch)),
         _ => throw new InvalidOperationException(item.GetType().Name),
     };
 
@@ -145,7 +145,10 @@ internal sealed class ImportTree
 
     private Layer Joined(JoinItem j, string path, string? name) => j.Op == "Add"
         ? new Residual(NamedBranch(j.Branches[0], path), j.Shortcut is null ? null : NamedBranch(j.Shortcut, path)) { Name = name }
-        : new FanOut(j.Op == "Sum" ? Join.Sum : Join.Concat, Distinct(j.Branches.Select(b => NamedBranch(b, path)).ToArray())) { Name = name };
+        : new FanOut(JoinOf(j.Op), Distinct(j.Branches.Select(b => NamedBranch(b, path)).ToArray())) { Name = name };
+
+    /// <summary>The join of a FanOut read from a Sum, a Concat or a Mul.</summary>
+    private static Join JoinOf(string op) => op switch { "Sum" => Join.Sum, "Concat" => Join.Concat, _ => Join.Product };
 
     private static IEnumerable<ImportItem> Flatten(JoinItem join) =>
         join.Branches.Append(join.Shortcut ?? Array.Empty<ImportItem>()).SelectMany(b => b).SelectMany(i => i is JoinItem inner ? Flatten(inner).Prepend(i) : new[] { i });

@@ -11,7 +11,7 @@ namespace Cnn.Onnx;
 /// per layer, with the parameters and batch-norm running statistics as initializers named by their paths, and
 /// each node named by its layer's path. Nothing is traced: the graph is read off the description. Inference
 /// semantics: dropout is left out, batch normalisation uses its running statistics, freezing is transparent.
-/// A FanOut's sum is a Sum node, a residual block's an Add node, a concatenation a Concat on axis 1; every
+/// A FanOut's sum is a Sum node, its product a Mul, a residual block's an Add node, a concatenation a Concat on axis 1; every
 /// attribute whose ONNX default differs from ours is written (count_include_pad, epsilon, ...). Every model is
 /// checked structurally and loaded by ONNX Runtime, with strict shape inference, before it is returned or written.
 /// </summary>
@@ -19,7 +19,7 @@ namespace Cnn.Onnx;
 /// To export a new layer kind, add a case to <c>EmitLeaf</c> (or, for a combinator, to <c>Emit</c>); both
 /// are in this file. Its import rule goes in <c>OnnxLayerReader</c>.
 /// </remarks>
-public static class OnnxExporter
+public static partial class OnnxExporter
 {
     /// <summary>The <c>producer_name</c> written to every model.</summary>
     public const string ProducerName = "Cnn.Dsl";
@@ -161,7 +161,7 @@ public static class OnnxExporter
 
 
     /// <summary>Accumulates one graph: unique node and value names, initializers, value infos.</summary>
-    private sealed class GraphBuilder
+    private sealed partial class GraphBuilder
     {
         private readonly Parameters _parameters;
         private readonly Parameters _state;
@@ -205,9 +205,13 @@ public static class OnnxExporter
                 case FanOut fan:
                 {
                     var branches = node.Children.Select(c => Emit(c, x)).ToArray();
-                    return fan.Join == Join.Sum
-                        ? JoinNode(node, "Sum", branches)
-                        : JoinNode(node, "Concat", branches, Int("axis", 1));
+                    return fan.Join switch
+                    {
+                        Join.Sum => JoinNode(node, "Sum", branches),
+                        // Two branches (shape inference checks it), broadcast as ONNX's Mul does.
+                        Join.Product => JoinNode(node, "Mul", branches),
+                        _ => JoinNode(node, "Concat", branches, Int("axis", 1)),
+                    };
                 }
                 case Residual res:
                 {
@@ -344,6 +348,15 @@ public static class OnnxExporter
                 case ChannelMaxPool cm:
                     EmitChannelMaxPool(node, cm, x, y);
                     break;
+                case ChannelShuffle cs:
+                    EmitChannelShuffle(node, cs, x, y);
+                    break;
+                case Pad2d pad:
+                    EmitPad(node, pad, x, y);
+                    break;
+                case ChannelSlice slice:
+                    EmitChannelSlice(node, slice, x, y);
+                    break;
                 case Relu:
                     AddNode(node, "Relu", Inputs(x), y);
                     break;
@@ -358,6 +371,9 @@ public static class OnnxExporter
                     break;
                 case Tanh:
                     AddNode(node, "Tanh", Inputs(x), y);
+                    break;
+                case HardTanh or HardSigmoid or HardSwish or Silu or Gelu:
+                    EmitMobileActivation(node, x, y);
                     break;
                 case Softmax s:
                     AddNode(node, "Softmax", Inputs(x), y, Int("axis", s.Axis));

@@ -109,19 +109,21 @@ public static class OnnxImporter
         var folded = computed.Except(dataNodes).Select(n => $"{n.Name} ({n.OpType})").ToList();
         var table = new ConstantTable(constants, deferred, opset, source) { StaticBatch = staticBatch };
         var rewrites = new List<string>();
-        GraphRewrites.Apply(dataNodes, table, outputName, opset, rewrites);
-        foreach (var node in dataNodes)
+        // SiLU, hard swish and GELU written as their decompositions become one node each, before the rewrites see them.
+        var dataList = OnnxActivationFusion.Fuse(dataNodes.ToArray(), constants).ToList();
+        GraphRewrites.Apply(dataList, table, outputName, opset, rewrites);
+        foreach (var node in dataList)
         {
-            if (!OnnxLayerReader.LeafOperations.Contains(node.OpType) && !OnnxLayerReader.JoinOperations.Contains(node.OpType)
-                && !OnnxLayerReader.FoldedOperations.Contains(node.OpType))
+            if (node.Domain != OnnxActivationFusion.Domain && !OnnxLayerReader.LeafOperations.Contains(node.OpType)
+                && !OnnxLayerReader.JoinOperations.Contains(node.OpType) && !OnnxLayerReader.FoldedOperations.Contains(node.OpType))
                 throw new OnnxUnsupportedException(
                     $"ONNX model from {source}: operation '{node.OpType}' of node {Display(node)} is not supported. The importer reads " +
                     string.Join(", ", OnnxLayerReader.LeafOperations.Concat(OnnxLayerReader.JoinOperations).Concat(OnnxLayerReader.FoldedOperations)
                         .Concat(ConstantFolding.Operations).Append("Constant").Distinct().Order(StringComparer.Ordinal)) +
-                    $" (the last group only where they compute constants or shapes).");
+                    $" (the last group only where they compute constants or shapes), and SiLU, hard swish and GELU written as their decompositions.");
         }
 
-        var nodes = dataNodes.ToArray();
+        var nodes = dataList.ToArray();
         var read = new HashSet<string>(nodes.SelectMany(n => n.Input).Append(outputName), StringComparer.Ordinal);
         var reader = new OnnxLayerReader(table, opset, staticBatch, source, read.Contains);
         var walker = new GraphWalker(nodes, table, inputName, source, reader, rewrites);
@@ -411,7 +413,7 @@ public static class OnnxImporter
             int j = _producer[meet];
             var join = _nodes[j];
             if (!IsJoin(j))
-                throw Unsupported(_source, join, $"branches from value '{v}' that meet in it; branches must meet in a Sum, Add or Concat");
+                throw Unsupported(_source, join, $"branches from value '{v}' that meet in it; branches must meet in a Sum, Add, Concat or Mul");
             if (join.Input.Any(x => x.Length == 0 || _constants.Contains(x)))
                 throw Unsupported(_source, join, "a constant operand; every operand must be computed from the input");
             if (join.Output.Count != 1) throw new FormatException($"{Where(_source, join)} should have one output.");
@@ -445,6 +447,7 @@ public static class OnnxImporter
             {
                 "Concat" => new JoinItem("Concat", join.Name, ConcatShape(join, shapes), branches, null),
                 "Sum" => new JoinItem("Sum", join.Name, SumShape(join, shapes), branches, null),
+                "Mul" => new JoinItem("Mul", join.Name, ProductShape(join, shapes), branches, null),
                 _ => Residual(join, ends, v, branches, SumShape(join, shapes)),
             };
         }
@@ -462,6 +465,20 @@ public static class OnnxImporter
             if (shapes.Any(s => s != shapes[0]))
                 throw Unsupported(_source, join, $"operands of different shapes ({string.Join(", ", shapes)}) that broadcast; branches must give equal shapes");
             return shapes[0];
+        }
+
+        private Shape ProductShape(NodeProto join, List<Shape> shapes)
+        {
+            if (join.Attribute.Count > 0) throw new OnnxUnsupportedException($"{Where(_source, join)}: attribute '{join.Attribute[0].Name}' is not supported.");
+            if (shapes.Count != 2) throw new FormatException($"{Where(_source, join)} should have two inputs.");
+            try
+            {
+                return Core.Kernels.BroadcastKernel.Shape(shapes[0], shapes[1]);
+            }
+            catch (ShapeException)
+            {
+                throw Unsupported(_source, join, $"operands {shapes[0]} and {shapes[1]}, which do not broadcast axis by axis at one rank");
+            }
         }
 
         private Shape ConcatShape(NodeProto join, List<Shape> shapes)

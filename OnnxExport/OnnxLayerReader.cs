@@ -35,6 +35,9 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Elu",
         "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LRN", "BatchNormalization", "Dropout", "Identity", "Flatten", "Reshape", "Gemm",
         "MatMul", "ReduceMean", "ReduceMax", "Pad",
+        "Clip", "HardSigmoid", "HardSwish", "Gelu", "Slice",
+        // Read only between two Reshapes, as a channel shuffle (TryFolded); alone it is refused by name.
+        "Transpose",
     };
 
     private static readonly Dictionary<string, string> ParameterRoles = new(StringComparer.Ordinal)
@@ -46,8 +49,8 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
     /// <summary>The constants each node read, by node name, local role and constant name, for the import report.</summary>
     public List<(string Node, string Local, string Constant)> Uses { get; } = new();
 
-    /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block) and Concat (a FanOut's concatenation).</summary>
-    public static readonly IReadOnlySet<string> JoinOperations = new HashSet<string>(StringComparer.Ordinal) { "Sum", "Add", "Concat" };
+    /// <summary>The operations that join branches: Sum (a FanOut's sum), Add (a residual block), Concat (a FanOut's concatenation) and Mul (a FanOut's product).</summary>
+    public static readonly IReadOnlySet<string> JoinOperations = new HashSet<string>(StringComparer.Ordinal) { "Sum", "Add", "Concat", "Mul" };
 
     /// <summary>Reads <paramref name="node"/>, whose one data input has per-sample shape <paramref name="input"/>.</summary>
     public LeafItem Read(NodeProto node, Shape input)
@@ -146,7 +149,14 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
                 layer = Reduce(node, a, input);
                 break;
             case "Pad":
-                throw Unsupported(node, "padding other than zeros on every side; no layer pads a tensor by itself, and a Pad is not folded into the layer after it");
+                layer = Pad(node, a, input);
+                break;
+            case "Slice":
+                layer = Slice(node, a, input);
+                break;
+            case "Clip" or "HardSigmoid" or "HardSwish" or "Gelu" or OnnxActivationFusion.Silu:
+                layer = MobileActivation(node, a);
+                break;
             default:
                 throw Unsupported(node, "an operation the importer does not support");
         }
@@ -154,13 +164,14 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
     }
 
     /// <summary>
-    /// The exporter's lowerings of one layer to Reshape, an operation, Reshape: channel max pooling, and LRN of a
+    /// The exporter's lowerings of one layer to Reshape, an operation, Reshape: channel max pooling, channel shuffle, and LRN of a
     /// sample that is not <c>[C, H, W]</c>. Null when the three nodes are anything else (they are then read one by one).
     /// </summary>
     public LeafItem? TryFolded(NodeProto fold, NodeProto middle, NodeProto unfold, Shape input) => middle.OpType switch
     {
         "MaxPool" => TryChannelMaxPool(fold, middle, unfold, input),
         "LRN" => TryFlatLrn(fold, middle, unfold, input),
+        "Transpose" => TryChannelShuffle(fold, middle, unfold, input),
         _ => null,
     };
 

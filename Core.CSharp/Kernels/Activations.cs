@@ -5,7 +5,7 @@ using System.Numerics.Tensors;
 namespace Cnn.Core.Kernels;
 
 /// <summary>Element-wise activations and their pullbacks.</summary>
-public static class Activations
+public static partial class Activations
 {
     /// <summary><c>max(x, 0)</c> element-wise; NaN stays NaN.</summary>
     public static Tensor Relu(Tensor x)

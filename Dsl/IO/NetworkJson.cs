@@ -142,9 +142,16 @@ public static class NetworkJson
             case ChannelMaxPool p:
                 w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
                 break;
-            case Relu or Sigmoid or Tanh or Flatten or Identity:
+            case ChannelShuffle c: w.WriteNumber("groups", c.Groups); break;
+            case ChannelSlice c: w.WriteNumber("start", c.Start); w.WriteNumber("count", c.Count); break;
+            case Pad2d p:
+                w.WriteNumber("top", p.Top); w.WriteNumber("bottom", p.Bottom); w.WriteNumber("left", p.Left); w.WriteNumber("right", p.Right);
+                w.WriteString("mode", p.Mode switch { PadMode.Reflect => "reflect", PadMode.Edge => "edge", _ => "constant" }); F("value", p.Value);
+                break;
+            case Relu or Sigmoid or Tanh or HardSigmoid or HardSwish or Silu or Gelu or Flatten or Identity:
                 break;
             case LeakyRelu a: F("slope", a.Slope); break;
+            case HardTanh h: F("min", h.Min); F("max", h.Max); break;
             case Elu a: F("alpha", a.Alpha); break;
             case Softmax a: w.WriteNumber("axis", a.Axis); break;
             case LogSoftmax a: w.WriteNumber("axis", a.Axis); break;
@@ -173,8 +180,8 @@ public static class NetworkJson
     /// <summary>The <c>type</c> of a layer: its record's name, for the types this format knows.</summary>
     private static string TypeName(Layer layer, string path) => layer switch
     {
-        Conv1d or Conv2d or Conv3d or ConvTranspose2d or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool
-            or Relu or LeakyRelu or Elu or Sigmoid or Tanh or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
+        Conv1d or Conv2d or Conv3d or ConvTranspose2d or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelShuffle or Pad2d or ChannelSlice
+            or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
             or Flatten or Reshape or Identity or Dense or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
     };
@@ -203,6 +210,7 @@ public static class NetworkJson
     {
         Join.Sum => "sum",
         Join.Concat => "concat",
+        Join.Product => "product",
         _ => throw new ArgumentException($"{path}.join: {join} is not a join.", nameof(join)),
     };
 
@@ -344,6 +352,13 @@ public static class NetworkJson
             case "Elu": layer = new Elu(o.Float("alpha", float.MinValue, float.MaxValue, "a finite number")); break;
             case "Sigmoid": layer = new Sigmoid(); break;
             case "Tanh": layer = new Tanh(); break;
+            case "HardTanh":
+                layer = new HardTanh(o.Float("min", float.MinValue, float.MaxValue, "a finite number"), o.Float("max", float.MinValue, float.MaxValue, "a finite number"));
+                break;
+            case "HardSigmoid": layer = new HardSigmoid(); break;
+            case "HardSwish": layer = new HardSwish(); break;
+            case "Silu": layer = new Silu(); break;
+            case "Gelu": layer = new Gelu(); break;
             case "Softmax": layer = new Softmax(ReadAxis(o)); break;
             case "LogSoftmax": layer = new LogSoftmax(ReadAxis(o)); break;
             case "BatchNorm":
@@ -358,6 +373,17 @@ public static class NetworkJson
             case "Flatten": layer = new Flatten(); break;
             case "Reshape": layer = new Reshape(o.Dims("target")); break;
             case "Identity": layer = new Identity(); break;
+            case "ChannelShuffle": layer = new ChannelShuffle(o.Int("groups", 1, Big)); break;
+            case "ChannelSlice": layer = new ChannelSlice(o.Int("start", 0, Big), o.Int("count", 1, Big)); break;
+            case "Pad2d":
+                layer = new Pad2d(o.Int("top", 0, Big), o.Int("bottom", 0, Big), o.Int("left", 0, Big), o.Int("right", 0, Big), o.String("mode") switch
+                {
+                    "constant" => PadMode.Constant,
+                    "reflect" => PadMode.Reflect,
+                    "edge" => PadMode.Edge,
+                    var other => throw o.Error("mode", $"expected \"constant\", \"reflect\" or \"edge\"; found \"{other}\""),
+                }, o.Float("value", float.MinValue, float.MaxValue, "a finite number"));
+                break;
             case "Dense": layer = new Dense(o.Int("units", 1, Big), o.Bool("useBias")); break;
             case "Serial": layer = new Serial(Children("layers")); break;
             case "FanOut":
@@ -366,7 +392,8 @@ public static class NetworkJson
                 {
                     "sum" => Join.Sum,
                     "concat" => Join.Concat,
-                    var other => throw o.Error("join", $"expected \"sum\" or \"concat\"; found \"{other}\""),
+                    "product" => Join.Product,
+                    var other => throw o.Error("join", $"expected \"sum\", \"concat\" or \"product\"; found \"{other}\""),
                 };
                 layer = new FanOut(join, Children("branches"));
                 break;
@@ -377,8 +404,8 @@ public static class NetworkJson
             case "Freeze": layer = new Freeze(Child("inner")); break;
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose2d, MaxPool2d, AvgPool2d, PoolNd, " +
-                                      "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
-                                      "Flatten, Reshape, Identity, Dense, Serial, FanOut, Residual, Freeze)");
+                                      "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
+                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, Serial, FanOut, Residual, Freeze)");
         }
         o.End();
         return layer with { Name = name, WeightInit = init };

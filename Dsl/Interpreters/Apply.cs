@@ -247,6 +247,17 @@ public static class Apply
                         return dy;
                     });
                 }
+                case FanOut { Join: Join.Product }:
+                {
+                    var (a, backA) = Node(node.Children[0], x);
+                    var (b, backB) = Node(node.Children[1], x);
+                    return (BroadcastKernel.Multiply(a, b), (dy, sink) =>
+                    {
+                        var da = backA(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, b), a.Shape), sink);
+                        var db = backB(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, a), b.Shape), sink);
+                        return TensorOps.Add(da, db);
+                    });
+                }
                 case FanOut or Residual:
                 {
                     var outs = node.Children.Select(c => Node(c, x)).ToArray();
@@ -396,6 +407,16 @@ public static class Apply
                     var y = Activations.Tanh(x);
                     return (y, (dy, _) => Activations.TanhBackward(y, dy));
                 }
+                case HardTanh h:
+                    return (Activations.HardTanh(x, h.Min, h.Max), (dy, _) => Activations.HardTanhBackward(x, dy, h.Min, h.Max));
+                case HardSigmoid:
+                    return (Activations.HardSigmoid(x), (dy, _) => Activations.HardSigmoidBackward(x, dy));
+                case HardSwish:
+                    return (Activations.HardSwish(x), (dy, _) => Activations.HardSwishBackward(x, dy));
+                case Silu:
+                    return (Activations.Silu(x), (dy, _) => Activations.SiluBackward(x, dy));
+                case Gelu:
+                    return (Activations.Gelu(x), (dy, _) => Activations.GeluBackward(x, dy));
                 case Softmax s:
                 {
                     var y = Activations.Softmax(x, s.Axis);
@@ -417,6 +438,16 @@ public static class Apply
                     return (x, (dy, _) => Same(dy));
                 case BatchNorm bn:
                     return BatchNorm(node, bn, x, train);
+                case Pad2d pd:
+                {
+                    var fill = pd.Mode switch { PadMode.Reflect => PadFill.Reflect, PadMode.Edge => PadFill.Edge, _ => PadFill.Constant };
+                    return (Pad2dKernel.Forward(x, pd.Top, pd.Bottom, pd.Left, pd.Right, fill, pd.Value),
+                        (dy, _) => Pad2dKernel.Backward(dy, x.Shape, pd.Top, pd.Bottom, pd.Left, pd.Right, fill));
+                }
+                case ChannelSlice sl:
+                    return (ChannelSliceKernel.Forward(x, sl.Start, sl.Count), (dy, _) => ChannelSliceKernel.Backward(dy, x.Shape, sl.Start));
+                case ChannelShuffle cs:
+                    return (ChannelShuffleKernel.Forward(x, cs.Groups), (dy, _) => ChannelShuffleKernel.Backward(dy, cs.Groups));
                 case Flatten or Reshape:
                     return (x.Reshape(node.Output.PrependBatch(x.Shape[0])), (dy, _) => dy.Reshape(x.Shape));
                 default:

@@ -47,6 +47,54 @@ public sealed record Tanh : ElementwiseLayer
 }
 
 /// <summary>
+/// Hard tanh: the input clipped to [<c>Min</c>, <c>Max</c>] (PyTorch's <c>Hardtanh</c>, ONNX's Clip). <see cref="Relu6"/>, the
+/// clip to [0, 6] of MobileNet, is this layer with bounds 0 and 6.
+/// </summary>
+/// <param name="Min">The lower bound (default -1).</param>
+/// <param name="Max">The upper bound (default 1); above <c>Min</c>.</param>
+public sealed record HardTanh(float Min = -1f, float Max = 1f) : ElementwiseLayer
+{
+    /// <summary>ReLU6, <c>min(max(x, 0), 6)</c>: MobileNet's activation.</summary>
+    public static HardTanh Relu6 => new(0f, 6f);
+
+    /// <inheritdoc />
+    public override string Kind => "hardtanh";
+
+    /// <inheritdoc />
+    public override Shape OutputShape(Shape input, string path, bool strict) =>
+        float.IsFinite(Min) && float.IsFinite(Max) && Min < Max ? input
+        : throw new ShapeException($"Layer '{path}': HardTanh needs finite bounds with min < max; found min {Min}, max {Max}.");
+}
+
+/// <summary>Hard sigmoid <c>relu6(x + 3) / 6</c>, PyTorch's <c>Hardsigmoid</c> (ONNX's HardSigmoid with alpha 1/6 and beta 1/2).</summary>
+public sealed record HardSigmoid : ElementwiseLayer
+{
+    /// <inheritdoc />
+    public override string Kind => "hardsigmoid";
+}
+
+/// <summary>Hard swish <c>x * relu6(x + 3) / 6</c>, PyTorch's <c>Hardswish</c>: MobileNet v3's activation.</summary>
+public sealed record HardSwish : ElementwiseLayer
+{
+    /// <inheritdoc />
+    public override string Kind => "hardswish";
+}
+
+/// <summary>SiLU (swish) <c>x * sigmoid(x)</c>, PyTorch's <c>SiLU</c>: EfficientNet's activation.</summary>
+public sealed record Silu : ElementwiseLayer
+{
+    /// <inheritdoc />
+    public override string Kind => "silu";
+}
+
+/// <summary>GELU <c>x * Φ(x)</c>, Φ the standard normal distribution function: PyTorch's exact <c>GELU</c> (approximate "none").</summary>
+public sealed record Gelu : ElementwiseLayer
+{
+    /// <inheritdoc />
+    public override string Kind => "gelu";
+}
+
+/// <summary>
 /// Softmax along an axis of the batched tensor (as PyTorch's <c>dim</c> and ONNX's <c>axis</c>; default -1, the
 /// last). The batch axis 0 is not allowed. For classification, train on logits with softmax cross-entropy
 /// rather than ending the network in Softmax.

@@ -40,10 +40,15 @@ public enum Join
     Sum,
     /// <summary>Concatenation along the channel axis; shapes must agree elsewhere (inception joins, stax's FanInConcat).</summary>
     Concat,
+    /// <summary>
+    /// Element-wise product of exactly two branches, which broadcast against each other: on each axis the sizes agree or one
+    /// is 1, as ONNX's Mul (squeeze-and-excitation multiplies <c>[C, H, W]</c> by a <c>[C, 1, 1]</c> gate).
+    /// </summary>
+    Product,
 }
 
 /// <summary>
-/// Branches fed by the same input (stax's FanOut followed by FanInSum or FanInConcat), joined by <see cref="Join"/>. Children are named as in
+/// Branches fed by the same input (stax's FanOut followed by FanInSum or FanInConcat, or a product), joined by <see cref="Join"/>. Children are named as in
 /// <see cref="Serial"/>: by their names, or by kind and position.
 /// </summary>
 public sealed record FanOut : Layer
@@ -66,7 +71,7 @@ public sealed record FanOut : Layer
     public IReadOnlyList<Layer> Branches { get; }
 
     /// <inheritdoc />
-    public override string Kind => Join == Join.Sum ? "sum" : "concat";
+    public override string Kind => Join switch { Join.Sum => "sum", Join.Concat => "concat", _ => "product" };
 
     /// <summary>The path segment of each branch.</summary>
     public IReadOnlyList<string> ChildNames() => ChildNaming.Names(Branches, "FanOut");
@@ -76,6 +81,9 @@ public sealed record FanOut : Layer
 
     /// <summary>Branches whose outputs are concatenated along channels (stax's FanOut then FanInConcat).</summary>
     public static FanOut Concat(params Layer[] branches) => new(Join.Concat, branches);
+
+    /// <summary>Two branches whose outputs are multiplied element-wise, broadcasting (a squeeze-and-excitation gate).</summary>
+    public static FanOut Product(Layer first, Layer second) => new(Join.Product, first, second);
 
     /// <inheritdoc />
     public bool Equals(FanOut? other) =>

@@ -37,3 +37,20 @@ public sealed record Identity : LeafLayer
     /// <inheritdoc />
     public override Shape OutputShape(Shape input, string path, bool strict) => input;
 }
+
+/// <summary>
+/// ShuffleNet's channel shuffle: the channels, seen as <c>Groups</c> groups of <c>C/Groups</c>, are interleaved (output channel
+/// <c>j*Groups + i</c> is input channel <c>i*(C/Groups) + j</c>), as PyTorch's <c>ChannelShuffle</c>; so that grouped
+/// convolutions that follow see channels of every group.
+/// </summary>
+/// <param name="Groups">The number of groups; the channels must be a multiple of it.</param>
+public sealed record ChannelShuffle(int Groups) : LeafLayer
+{
+    /// <inheritdoc />
+    public override string Kind => "shuffle";
+
+    /// <inheritdoc />
+    public override Shape OutputShape(Shape input, string path, bool strict) =>
+        Groups >= 1 && input.Rank >= 1 && input[0] % Groups == 0 ? input
+        : throw new ShapeException($"Layer '{path}': ChannelShuffle needs [C, ...] per sample with C a multiple of its {Groups} groups (at least 1); found {input}.");
+}

@@ -112,6 +112,24 @@ let sigmoid : Layer = Sigmoid()
 /// The hyperbolic tangent (primed, so that F#'s own `tanh` stays visible).
 let tanh' : Layer = Tanh()
 
+/// The input clipped to [min, max] (PyTorch's Hardtanh; ONNX's Clip): `hardTanh -1.0 1.0`.
+let hardTanh (min: float) (max: float) : Layer = HardTanh(float32 min, float32 max)
+
+/// ReLU6, min(max(x, 0), 6): MobileNet's activation (hard tanh with bounds 0 and 6).
+let relu6 : Layer = HardTanh.Relu6
+
+/// Hard sigmoid relu6(x + 3) / 6 (PyTorch's Hardsigmoid).
+let hardSigmoid : Layer = HardSigmoid()
+
+/// Hard swish x * relu6(x + 3) / 6 (PyTorch's Hardswish): MobileNet v3's activation.
+let hardSwish : Layer = HardSwish()
+
+/// SiLU (swish) x * sigmoid(x): EfficientNet's activation.
+let silu : Layer = Silu()
+
+/// GELU x * Φ(x), the exact form (PyTorch's GELU with approximate "none").
+let gelu : Layer = Gelu()
+
 /// Softmax along the last axis. For classification, train on logits instead (the default loss applies softmax).
 let softmax : Layer = Softmax()
 
@@ -147,6 +165,19 @@ let flatten : Layer = Flatten()
 /// Gives each sample a new shape with the same number of elements: `reshape [ 128; 7; 7 ]`.
 let reshape (dims: int list) : Layer = Reshape(Shape(dims))
 
+/// Zero padding of [C, H, W] samples: `pad2d (top, bottom, left, right)`.
+let pad2d (top: int, bottom: int, left: int, right: int) : Layer = Pad2d(top, bottom, left, right)
+
+/// Padding with a mode and, for `PadMode.Constant`, a value: `pad2dWith PadMode.Reflect 0.0 (1, 1, 1, 1)`.
+let pad2dWith (mode: PadMode) (value: float) (top: int, bottom: int, left: int, right: int) : Layer =
+    Pad2d(top, bottom, left, right, mode, float32 value)
+
+/// Channels [start, start + count) of each sample (ShuffleNet v2's channel split: `concat [ channelSlice 0 c >-> ...; channelSlice c c ]`).
+let channelSlice (start: int) (count: int) : Layer = ChannelSlice(start, count)
+
+/// ShuffleNet's channel shuffle with `groups` groups (the channels must be a multiple of it).
+let channelShuffle (groups: int) : Layer = ChannelShuffle(groups)
+
 /// The identity (the neutral element of `>->`, as a function).
 let identity : Layer = Identity()
 
@@ -174,12 +205,18 @@ let concat (branches: Layer list) : Layer = FanOut(Cnn.Dsl.Join.Concat, branches
 /// Branches fed by the same input, their outputs summed element-wise (every branch must give the same shape).
 let sum (branches: Layer list) : Layer = FanOut(Cnn.Dsl.Join.Sum, branches)
 
+/// Two branches fed by the same input, their outputs multiplied element-wise; they broadcast against each other (each axis
+/// equal, or 1 in one), so a squeeze-and-excitation gate is `product identity (globalAvgPool >-> ... >-> sigmoid)`.
+let product (first: Layer) (second: Layer) : Layer = FanOut.Product(first, second)
+
 /// How `fanOut` joins its branches.
 type Join =
     /// Element-wise sum.
     | Sum
     /// Concatenation along channels.
     | Concat
+    /// Element-wise product of two branches, broadcasting.
+    | Product
 
 /// Branches fed by the same input, joined as said (stax's FanOut then FanInSum or FanInConcat):
 /// `fanOut Concat [ a; b ]` is `concat [ a; b ]`. (F# reserves the word `parallel`.)
@@ -187,6 +224,7 @@ let fanOut (join: Join) (branches: Layer list) : Layer =
     match join with
     | Sum -> sum branches
     | Concat -> concat branches
+    | Product -> FanOut(Cnn.Dsl.Join.Product, branches)
 
 /// A residual block with an identity shortcut: `block(x) + x`.
 let residual (block: Layer) : Layer = Residual(block)

@@ -9,25 +9,25 @@ namespace Cnn.Interop.LibTorch;
 // turns off the registration of fields by reflection, which would register the same children a second time under the
 // fields' names.
 
-/// <summary>Branches run on the same input, their outputs summed or concatenated along channels (the DSL's <c>FanOut</c>).</summary>
+/// <summary>Branches run on the same input, their outputs summed, concatenated along channels or multiplied (the DSL's <c>FanOut</c>).</summary>
 internal sealed class FanOutModule : TorchModuleBase
 {
     private readonly TorchModuleBase[] _branches;
-    private readonly bool _concat;
+    private readonly Cnn.Dsl.Join _join;
 
-    public FanOutModule(IReadOnlyList<(string Name, TorchModuleBase Module)> branches, bool concat) : base(concat ? "FanOutConcat" : "FanOutSum")
+    public FanOutModule(IReadOnlyList<(string Name, TorchModuleBase Module)> branches, Cnn.Dsl.Join join) : base("FanOut" + join)
     {
         _branches = branches.Select(b => b.Module).ToArray();
-        _concat = concat;
+        _join = join;
         foreach (var (name, module) in branches) register_module(name, module);
     }
 
     public override TorchTensor forward(TorchTensor input)
     {
-        if (_concat) return torch.cat(_branches.Select(b => b.call(input)).ToArray(), 1);
-        var sum = _branches[0].call(input);
-        for (int i = 1; i < _branches.Length; i++) sum = sum + _branches[i].call(input);
-        return sum;
+        if (_join == Cnn.Dsl.Join.Concat) return torch.cat(_branches.Select(b => b.call(input)).ToArray(), 1);
+        var result = _branches[0].call(input);
+        for (int i = 1; i < _branches.Length; i++) result = _join == Cnn.Dsl.Join.Product ? result * _branches[i].call(input) : result + _branches[i].call(input);
+        return result;
     }
 
     protected override void RegisterComponents() { }
@@ -56,6 +56,38 @@ internal sealed class ResidualModule : TorchModuleBase
 internal sealed class ChannelMaxPoolModule(int kernel, int stride) : TorchModuleBase("ChannelMaxPool")
 {
     public override TorchTensor forward(TorchTensor input) => TorchOps.ChannelMaxPool(input, kernel, stride);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>Hard tanh (the DSL's <c>HardTanh</c>, ReLU6 among them), as <see cref="TorchOps.HardTanh"/> computes it.</summary>
+internal sealed class HardTanhModule(float min, float max) : TorchModuleBase("Hardtanh")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.HardTanh(input, min, max);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>A run of channels (the DSL's <c>ChannelSlice</c>).</summary>
+internal sealed class ChannelSliceModule(int start, int count) : TorchModuleBase("ChannelSlice")
+{
+    public override TorchTensor forward(TorchTensor input) => input.narrow(1, start, count);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>Explicit padding (the DSL's <c>Pad2d</c>), as <see cref="TorchOps.Pad"/> computes it.</summary>
+internal sealed class PadModule(Cnn.Dsl.Pad2d layer) : TorchModuleBase("Pad2d")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.Pad(input, layer);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>ShuffleNet's channel shuffle (the DSL's <c>ChannelShuffle</c>), as <see cref="TorchOps.ChannelShuffle"/> computes it.</summary>
+internal sealed class ChannelShuffleModule(int groups) : TorchModuleBase("ChannelShuffle")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.ChannelShuffle(input, groups);
 
     protected override void RegisterComponents() { }
 }

@@ -134,7 +134,7 @@ public static class TorchModule
             case Serial serial:
                 return torch.nn.Sequential(Children(node, serial.ChildNames()));
             case FanOut fan:
-                return new FanOutModule(Children(node, fan.ChildNames()), fan.Join == Join.Concat);
+                return new FanOutModule(Children(node, fan.ChildNames()), fan.Join);
             case Residual:
             {
                 var parts = Children(node, new[] { "block", "shortcut" });
@@ -229,6 +229,16 @@ public static class TorchModule
                 return torch.nn.Sigmoid();
             case Tanh:
                 return torch.nn.Tanh();
+            case HardTanh h:
+                return new HardTanhModule(h.Min, h.Max);
+            case HardSigmoid:
+                return torch.nn.Hardsigmoid();
+            case HardSwish:
+                return torch.nn.Hardswish();
+            case Silu:
+                return torch.nn.SiLU();
+            case Gelu:
+                return torch.nn.GELU();
             case Softmax s:
                 return torch.nn.Softmax(s.Axis);
             case LogSoftmax s:
@@ -253,6 +263,12 @@ public static class TorchModule
                 };
             case Flatten:
                 return torch.nn.Flatten();
+            case ChannelSlice sl:
+                return new ChannelSliceModule(sl.Start, sl.Count);
+            case Pad2d pd:
+                return new PadModule(pd);
+            case ChannelShuffle cs:
+                return new ChannelShuffleModule(cs.Groups);
             case Reshape r:
                 return new ReshapeModule(r.Target.Select(d => (long)d).ToArray());
             default:

@@ -36,6 +36,34 @@ internal static class TorchOps
         return pooled.reshape(dims);
     }
 
+    /// <summary>
+    /// PyTorch's hard tanh: the input clamped to [min, max], with the gradient 1 strictly inside and 0 at and beyond the bounds
+    /// (<c>clamp</c>'s own gradient is 1 at the bounds too). TorchSharp 0.107's <c>hardtanh</c> and <c>nn.Hardtanh</c> return
+    /// their input unclipped, so the clamp is taken apart: the input where it lies inside, the detached clamp elsewhere.
+    /// </summary>
+    public static TorchTensor HardTanh(TorchTensor x, float min, float max)
+    {
+        var inside = x.gt(min).logical_and(x.lt(max));
+        return torch.where(inside, x, x.clamp(min, max).detach());
+    }
+
+    /// <summary>The DSL's <c>Pad2d</c>: LibTorch's <c>pad</c> with its constant, reflect or replicate mode.</summary>
+    public static TorchTensor Pad(TorchTensor x, Cnn.Dsl.Pad2d p) =>
+        pad(x, new long[] { p.Left, p.Right, p.Top, p.Bottom },
+            p.Mode switch { Cnn.Dsl.PadMode.Reflect => PaddingModes.Reflect, Cnn.Dsl.PadMode.Edge => PaddingModes.Replicate, _ => PaddingModes.Constant }, p.Value);
+
+    /// <summary>ShuffleNet's channel shuffle of <c>[N, C, spatial...]</c>: channels as <c>[groups, C/groups]</c>, transposed.</summary>
+    public static TorchTensor ChannelShuffle(TorchTensor x, int groups)
+    {
+        var shape = x.shape;
+        var split = new long[shape.Length + 1];
+        split[0] = shape[0];
+        split[1] = groups;
+        split[2] = shape[1] / groups;
+        Array.Copy(shape, 2, split, 3, shape.Length - 2);
+        return x.reshape(split).transpose(1, 2).reshape(shape);
+    }
+
     /// <summary>Whether <c>avg_pool3d</c> accepts an input of this per-sample shape <c>[C, D, H, W]</c> for this window.</summary>
     /// <remarks>
     /// LibTorch's <c>avg_pool3d</c> (unlike its 1-d and 2-d average pooling and every max pooling) rejects an input smaller

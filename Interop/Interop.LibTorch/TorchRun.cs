@@ -28,6 +28,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return x;
             case FanOut { Join: Join.Concat }:
                 return torch.cat(node.Children.Select(c => Node(c, x)).ToArray(), 1);
+            case FanOut { Join: Join.Product }:
+                return Node(node.Children[0], x) * Node(node.Children[1], x);
             case FanOut or Residual:
             {
                 TorchTensor? sum = null;
@@ -92,6 +94,16 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return torch.sigmoid(x);
             case Tanh:
                 return torch.tanh(x);
+            case HardTanh h:
+                return TorchOps.HardTanh(x, h.Min, h.Max);
+            case HardSigmoid:
+                return hardsigmoid(x);
+            case HardSwish:
+                return hardswish(x);
+            case Silu:
+                return silu(x);
+            case Gelu:
+                return gelu(x);
             case Softmax s:
                 return softmax(x, s.Axis);
             case LogSoftmax s:
@@ -116,6 +128,12 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 // the variance unbiased, exactly as PyTorch's nn.BatchNorm does.
                 return batch_norm(x, Lookup(state, node, "running_mean", "state tensor"), Lookup(state, node, "running_var", "state tensor"),
                     Param("weight"), Param("bias"), train, bn.Momentum, bn.Epsilon);
+            case ChannelSlice sl:
+                return x.narrow(1, sl.Start, sl.Count);
+            case Pad2d pd:
+                return TorchOps.Pad(x, pd);
+            case ChannelShuffle cs:
+                return TorchOps.ChannelShuffle(x, cs.Groups);
             case Flatten or Reshape:
                 return x.reshape(node.Output.PrependBatch(checked((int)x.shape[0])).Select(d => (long)d).ToArray());
             default:

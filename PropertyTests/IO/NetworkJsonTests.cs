@@ -65,6 +65,11 @@ public class NetworkJsonTests
         AnyFinite().Select(a => (Layer)new Elu(a)),
         Gen.Constant((Layer)new Sigmoid()),
         Gen.Constant((Layer)new Tanh()),
+        from lo in AnyFinite() from hi in AnyFinite() select (Layer)new HardTanh(lo, hi),
+        Gen.Constant((Layer)new HardSigmoid()),
+        Gen.Constant((Layer)new HardSwish()),
+        Gen.Constant((Layer)new Silu()),
+        Gen.Constant((Layer)new Gelu()),
         Gen.Elements(-1, 1, 2, -3, int.MinValue, int.MaxValue).Select(a => (Layer)new Softmax(a)),
         Gen.Elements(-1, 1, 3).Select(a => (Layer)new LogSoftmax(a)),
         from m in Gen.OneOf(Unit(), Gen.Constant(1f)) from e in Gen.OneOf(Gen.Elements(1e-5f, 1e-3f, float.Epsilon, float.MaxValue), AnyFinite().Where(x => x > 0))
@@ -74,6 +79,10 @@ public class NetworkJsonTests
         Gen.Constant((Layer)new Flatten()),
         Gen.Choose(0, 4).SelectMany(rank => Gen.ArrayOf(Gen.Choose(0, 30), rank)).Select(d => (Layer)new Reshape(d)),
         Gen.Constant((Layer)new Identity()),
+        Pos().Select(g => (Layer)new ChannelShuffle(g)),
+        from s in NonNeg() from n in Pos() select (Layer)new ChannelSlice(s, n),
+        from t in NonNeg() from b in NonNeg() from m in Gen.Elements(PadMode.Constant, PadMode.Reflect, PadMode.Edge) from v in AnyFinite()
+        select (Layer)new Pad2d(t, b, b, t, m, v),
         from u in Pos() from b in Bool() select (Layer)new Dense(u, b),
     };
 
@@ -86,7 +95,7 @@ public class NetworkJsonTests
         : Gen.Frequency(
             (3, Decorated(Gen.OneOf(LeafGens))),
             (2, Decorated(Gen.Choose(1, 4).SelectMany(n => Gen.ArrayOf(Tree(size / n), n)).Select(c => (Layer)new Serial(c)))),
-            (2, Decorated(from j in Gen.Elements(Join.Sum, Join.Concat) from n in Gen.Choose(1, 3) from c in Gen.ArrayOf(Tree(size / n), n)
+            (2, Decorated(from j in Gen.Elements(Join.Sum, Join.Concat, Join.Product) from n in Gen.Choose(1, 3) from c in Gen.ArrayOf(Tree(size / n), n)
                 select (Layer)new FanOut(j, c))),
             (2, Decorated(from b in Tree(size / 2) from s in Gen.OneOf(Gen.Constant<Layer?>(null), Tree(size / 2).Select(l => (Layer?)l))
                 select (Layer)new Residual(b, s))),
@@ -238,7 +247,7 @@ public class NetworkJsonTests
         Assert.Contains("$.slope: expected a finite number; found 1e39", Refused("\"LeakyRelu\",\"slope\":1e39"));
         Assert.Contains("$.axis: axis 0 is the batch axis", Refused("\"Softmax\",\"axis\":0"));
         Assert.Contains("$.op: expected \"max\" or \"average\"", Refused("\"GlobalPool\",\"op\":\"Max\""));
-        Assert.Contains("$.join: expected \"sum\" or \"concat\"", Refused("\"FanOut\",\"join\":\"add\",\"branches\":[]"));
+        Assert.Contains("$.join: expected \"sum\", \"concat\" or \"product\"", Refused("\"FanOut\",\"join\":\"add\",\"branches\":[]"));
         Assert.Contains("$.name: the property appears twice", Refused("\"Relu\",\"name\":\"b\""));
         Assert.Contains("$.outputPad: expected an integer in [0, 1]; found 2",
             Refused("\"ConvTranspose2d\",\"filters\":1,\"kernel\":1,\"stride\":2,\"pad\":0,\"outputPad\":2,\"useBias\":true"));

@@ -109,6 +109,10 @@ public static class RandomNetworks
                 8 => new Dropout(_rng.Next(4) switch { 0 => 0f, 1 => 0.2f, _ => 0.5f }),
                 9 when shape[0] >= 2 => ChannelPool(shape[0]),
                 10 when family == Family.Image && !preserve => new Reshape(shape[0], shape[2], shape[1]),
+                11 when shape[0] % 2 == 0 => new ChannelShuffle(2),
+                12 when family == Family.Image && !preserve => new Pad2d(_rng.Next(0, shape[1]), _rng.Next(0, shape[1]), _rng.Next(0, shape[2]), _rng.Next(0, shape[2]),
+                    (PadMode)_rng.Next(3)),
+                12 when shape[0] >= 2 && !preserve => new ChannelSlice(_rng.Next(0, 2), shape[0] - 1),
                 9 or 10 or 11 or 12 => Activation(),
                 13 => FanOutLayer(shape, depth),
                 14 => ResidualLayer(shape, depth, preserve),
@@ -128,12 +132,18 @@ public static class RandomNetworks
 
         private int Filters() => _rng.Next(1, 7);
 
-        private Layer Activation() => _rng.Next(5) switch
+        private Layer Activation() => _rng.Next(10) switch
         {
             0 => new Relu(),
             1 => new LeakyRelu((float)(0.01 + 0.3 * _rng.NextDouble())),
             2 => new Elu((float)(0.5 + _rng.NextDouble())),
             3 => new Sigmoid(),
+            // Bounds inside the data's range, so that both clip and both kinks are reached.
+            4 => new HardTanh((float)(-0.1 - 0.8 * _rng.NextDouble()), (float)(0.1 + 0.8 * _rng.NextDouble())),
+            5 => new HardSigmoid(),
+            6 => new HardSwish(),
+            7 => new Silu(),
+            8 => new Gelu(),
             _ => new Tanh(),
         };
 
@@ -219,6 +229,7 @@ public static class RandomNetworks
         /// <summary>Two or three branches that keep the spatial size, concatenated, or summed after a convolution to common channels.</summary>
         private Layer FanOutLayer(Shape input, int depth)
         {
+            if (_rng.Next(3) == 0) return Gated(input, depth);
             bool concat = _rng.Next(2) == 0;
             int target = concat ? 0 : _rng.Next(1, 7);
             var branches = new List<Layer>();
@@ -231,6 +242,20 @@ public static class RandomNetworks
                 branches.Add(body.Count == 1 ? body[0] : new Serial(body));
             }
             return new FanOut(concat ? Join.Concat : Join.Sum, branches);
+        }
+
+        /// <summary>
+        /// A product of a shape-keeping body and a gate broadcast from each channel's global pool (squeeze-and-excitation),
+        /// in either order.
+        /// </summary>
+        private Layer Gated(Shape input, int depth)
+        {
+            var s = input;
+            var body = Body(ref s, depth + 1, preserve: true, count: _rng.Next(1, 3));
+            if (s[0] != input[0]) body.Add(Count(Conv(s, preserve: true, filters: input[0])));
+            var gate = new Serial(Count(new GlobalPool(_rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max)), Count(_rng.Next(2) == 0 ? new Sigmoid() : new HardSigmoid()));
+            Layer main = body.Count == 1 ? body[0] : new Serial(body);
+            return _rng.Next(2) == 0 ? FanOut.Product(main, gate) : FanOut.Product(gate, main);
         }
 
         /// <summary>A block that keeps the shape with the identity shortcut, or a strided block with a strided 1x1 projection.</summary>

@@ -58,7 +58,7 @@ public static class RandomLayerTrees
 
         private Layer Any(ref Shape shape, int depth)
         {
-            int pick = rng.Next(depth < 2 ? 14 : 10);
+            int pick = rng.Next(depth < 2 ? 15 : 10);
             if (pick >= 10)
             {
                 var d = depth + 1;
@@ -68,6 +68,8 @@ public static class RandomLayerTrees
                     0 => FanOut.Sum(Enumerable.Range(0, rng.Next(1, 4)).Select(_ => Preserving(s, d)).ToArray()),
                     1 => Concat(ref s, d),
                     2 => new Residual(Preserving(s, d), rng.Next(3) switch { 0 => null, 1 => new Identity(), _ => Preserving(s, d) }),
+                    // Squeeze-and-excitation: the input times a per-channel gate broadcast over the other axes.
+                    3 => FanOut.Product(Preserving(s, d), new Serial(new GlobalPool(), rng.Next(2) == 0 ? new Sigmoid() : new HardSigmoid())),
                     _ => new Serial(Sequence(ref s, rng.Next(1, 4), d)).Named($"s{++_names}"),
                 };
                 shape = s;
@@ -124,8 +126,13 @@ public static class RandomLayerTrees
             return new FanOut(Join.Concat, branches);
         }
 
-        private Layer Activation(Shape shape) => rng.Next(9) switch
+        private Layer Activation(Shape shape) => rng.Next(14) switch
         {
+            9 => new HardTanh(-(float)rng.NextDouble(), (float)rng.NextDouble() + 0.01f),
+            10 => new HardSigmoid(),
+            11 => new HardSwish(),
+            12 => new Silu(),
+            13 => new Gelu(),
             0 => new Relu(),
             1 => new LeakyRelu(0.01f + (float)rng.NextDouble() * 0.3f),
             2 => new Elu(0.5f + (float)rng.NextDouble()),
@@ -152,10 +159,33 @@ public static class RandomLayerTrees
                 (_, 6) => new GlobalPool(rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max),
                 (_, 7) => new Dropout(0.25f),
                 (_, 8) => new Reshape(Reversed(shape)),
+                (3, 10) => Padding(shape),
+                (_, 11) when shape[0] >= 2 => Slice(shape),
+                (_, 9) when shape[0] % 2 == 0 => new ChannelShuffle(shape[0] % 4 == 0 && rng.Next(2) == 0 ? 4 : 2),
                 _ => Activation(shape),
             };
             shape = ((LeafLayer)layer).OutputShape(shape, "", false);
             return layer;
+        }
+
+        /// <summary>
+        /// Explicit padding in any mode, each side below the axis's size (as reflection needs), a constant other than 0 at
+        /// times. Never zero on every side: that pads nothing, and the importer rightly leaves such a Pad out (torch writes
+        /// them), so it would not round-trip as a layer.
+        /// </summary>
+        private Layer Padding(Shape shape)
+        {
+            var mode = (PadMode)rng.Next(3);
+            float value = mode == PadMode.Constant && rng.Next(2) == 0 ? (float)rng.NextDouble() : 0f;
+            var pad = new Pad2d(rng.Next(0, shape[1]), rng.Next(0, shape[1]), rng.Next(0, shape[2]), rng.Next(0, shape[2]), mode, value);
+            return pad is { Top: 0, Bottom: 0, Left: 0, Right: 0 } ? pad with { Top = 1, Mode = PadMode.Constant } : pad;
+        }
+
+        /// <summary>A run of channels, from any channel to any later one.</summary>
+        private Layer Slice(Shape shape)
+        {
+            int start = rng.Next(0, shape[0]);
+            return new ChannelSlice(start, rng.Next(1, shape[0] - start + 1));
         }
 
         private static Shape Reversed(Shape shape) => new(new[] { shape[0] }.Concat(shape.Skip(1).Reverse()).ToArray());

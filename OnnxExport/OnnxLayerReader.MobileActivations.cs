@@ -1,0 +1,62 @@
+using Cnn.Dsl;
+using Cnn.Onnx.Proto;
+
+namespace Cnn.Onnx;
+
+internal sealed partial class OnnxLayerReader
+{
+    /// <summary>
+    /// Clip (to hard tanh), HardSigmoid, HardSwish and Gelu, and the fused SiLU, hard swish and GELU that
+    /// <see cref="OnnxActivationFusion"/> makes of their decompositions.
+    /// </summary>
+    private LeafLayer MobileActivation(NodeProto node, Attributes a)
+    {
+        switch (node.OpType)
+        {
+            case "Clip":
+                return Clip(node, a);
+            case "HardSigmoid":
+            {
+                a.Allow("alpha", "beta");
+                float alpha = a.Float("alpha", 0.2f), beta = a.Float("beta", 0.5f);
+                // Only PyTorch's hard sigmoid is a layer; Keras's (alpha 0.2) clips at ±2.5 instead of ±3.
+                if (MathF.Abs(alpha - 1f / 6f) > 1e-7f || beta != 0.5f)
+                    throw Unsupported(node, $"alpha {alpha} and beta {beta}; HardSigmoid is PyTorch's, alpha 1/6 and beta 1/2");
+                return new HardSigmoid();
+            }
+            case "HardSwish":
+                a.Allow();
+                return new HardSwish();
+            case "Gelu":
+            {
+                a.Allow("approximate");
+                var approximate = a.String("approximate", "none");
+                if (approximate != "none") throw Unsupported(node, $"approximate \"{approximate}\"; Gelu is the exact form");
+                return new Gelu();
+            }
+            default:
+                a.Allow();
+                return new Silu();
+        }
+    }
+
+    /// <summary>Clip with both bounds finite, from its inputs (opset 11 on) or its attributes (before).</summary>
+    private LeafLayer Clip(NodeProto node, Attributes a)
+    {
+        a.Allow("min", "max");
+        float Bound(int index, string name)
+        {
+            if (HasInput(node, index))
+            {
+                var c = Constant(node, index, name);
+                if (c.Floats is not { Length: 1 }) throw Unsupported(node, $"a {name} '{c.Name}' that is not one float");
+                return c.Floats[0];
+            }
+            return a.Float(name, float.NaN);
+        }
+        float min = Bound(1, "min"), max = Bound(2, "max");
+        if (!float.IsFinite(min) || !float.IsFinite(max) || !(min < max))
+            throw Unsupported(node, $"bounds min {min} and max {max}; a clip is a HardTanh layer, with both bounds given, finite and min < max");
+        return new HardTanh(min, max);
+    }
+}

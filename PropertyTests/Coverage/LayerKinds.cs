@@ -1,0 +1,112 @@
+using Cnn.Core;
+using Cnn.Dsl;
+using F = Cnn.FSharp.Layers;
+using FList = Microsoft.FSharp.Collections.ListModule;
+
+namespace Cnn.Tests.Coverage;
+
+/// <summary>The interpreters every layer kind must go through (DESIGN.md, "one structure, many interpreters").</summary>
+public enum Interpreter
+{
+    ShapeInference,
+    Initialisation,
+    ApplyForward,
+    ApplyPullback,
+    Summary,
+    Json,
+    OnnxExport,
+    OnnxImport,
+    LibTorchFunctional,
+    TorchModule,
+    FSharpSurface,
+}
+
+/// <summary>
+/// One layer kind with a minimal network of it: the record built in C# (<see cref="Example"/>), the same record built by the
+/// F# surface (<see cref="FSharp"/>, null when the surface lacks it), the per-sample input shape it runs on, and the
+/// interpreters that legitimately cannot take it, each with the reason.
+/// </summary>
+public sealed record LayerKind(string Name, Layer Example, Shape Input, Func<Layer>? FSharp, IReadOnlyDictionary<Interpreter, string>? Exempt = null)
+{
+    /// <summary>Why <paramref name="interpreter"/> does not take this kind, or null when it must.</summary>
+    public string? Exemption(Interpreter interpreter) => Exempt is not null && Exempt.TryGetValue(interpreter, out var why) ? why : null;
+
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// Every layer kind of the library, each once (a record with a mode, such as <see cref="FanOut"/>'s join, once per mode).
+/// A test checks this list against every concrete <see cref="Layer"/> type of the Dsl assembly, so a new record that is
+/// not listed here fails; the coverage test then runs each entry through every interpreter.
+/// </summary>
+public static class LayerKinds
+{
+    private static readonly IReadOnlyDictionary<Interpreter, string> LeftOutOfOnnx = new Dictionary<Interpreter, string>
+    {
+        [Interpreter.OnnxImport] = "inference semantics: the exporter leaves it out (the identity at inference), so import cannot give it back",
+    };
+
+    private static readonly IReadOnlyDictionary<Interpreter, string> TrainingOnly = new Dictionary<Interpreter, string>
+    {
+        [Interpreter.OnnxImport] = "freezing is a training matter, not part of an ONNX model: the inner layer comes back unfrozen",
+    };
+
+    public static readonly IReadOnlyList<LayerKind> All = new LayerKind[]
+    {
+        new("conv2d", new Conv2d(3, 3, 3), new Shape(2, 5, 5), () => F.conv2d(3, 3, 3)),
+        new("conv1d", new Conv1d(3, 3), new Shape(2, 8), () => F.conv1d(3, 3)),
+        new("conv3d", new Conv3d(2, 2), new Shape(2, 3, 3, 3), () => F.conv3d(2, 2)),
+        new("conv-transpose2d", new ConvTranspose2d(2, 3), new Shape(2, 3, 3), () => F.convTranspose2d(2, 3)),
+        new("dense", new Dense(4), new Shape(6), () => F.dense(4)),
+        new("max-pool2d", new MaxPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.maxPool2d(2)),
+        new("avg-pool2d", new AvgPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.avgPool2d(2)),
+        new("pool-nd", new PoolNd(PoolOp.Max, 2, 2), new Shape(2, 8), () => F.maxPoolNd(2)),
+        new("global-pool", new GlobalPool(), new Shape(2, 3, 3), () => F.globalAvgPool),
+        new("channel-max-pool", new ChannelMaxPool(2, 2), new Shape(4, 3, 3), () => F.channelMaxPool(2)),
+        new("relu", new Relu(), new Shape(2, 3, 3), () => F.relu),
+        new("leaky-relu", new LeakyRelu(0.2f), new Shape(2, 3, 3), () => F.leakyRelu(0.2)),
+        new("elu", new Elu(0.7f), new Shape(2, 3, 3), () => F.elu(0.7)),
+        new("sigmoid", new Sigmoid(), new Shape(2, 3, 3), () => F.sigmoid),
+        // F# names the layer tanh' (a plain tanh would hide F#'s own), which C# cannot spell.
+        new("tanh", new Tanh(), new Shape(2, 3, 3), () => (Layer)typeof(F).GetProperty("tanh'")!.GetValue(null)!),
+        new("hard-tanh", new HardTanh(-0.5f, 0.5f), new Shape(2, 3, 3), () => F.hardTanh(-0.5, 0.5)),
+        new("relu6", HardTanh.Relu6, new Shape(2, 3, 3), () => F.relu6),
+        new("hard-sigmoid", new HardSigmoid(), new Shape(2, 3, 3), () => F.hardSigmoid),
+        new("hard-swish", new HardSwish(), new Shape(2, 3, 3), () => F.hardSwish),
+        new("silu", new Silu(), new Shape(2, 3, 3), () => F.silu),
+        new("gelu", new Gelu(), new Shape(2, 3, 3), () => F.gelu),
+        new("softmax", new Softmax(), new Shape(2, 3, 3), () => F.softmax),
+        new("log-softmax", new LogSoftmax(), new Shape(2, 3, 3), () => F.logSoftmax),
+        new("batch-norm", new BatchNorm(), new Shape(3, 4, 4), () => F.batchNorm),
+        new("lrn", new Lrn(), new Shape(4, 3, 3), () => F.lrn),
+        new("dropout", new Dropout(0.5f), new Shape(2, 4, 4), () => F.dropout(0.5), LeftOutOfOnnx),
+        new("flatten", new Flatten(), new Shape(2, 3, 3), () => F.flatten),
+        new("reshape", new Reshape(2, 9), new Shape(2, 3, 3), () => F.reshape(FList.OfArray(new[] { 2, 9 }))),
+        new("pad-constant", new Pad2d(1, 0, 2, 1, PadMode.Constant, 0.5f), new Shape(2, 3, 3), () => F.pad2dWith(PadMode.Constant, 0.5, 1, 0, 2, 1)),
+        new("pad-reflect", new Pad2d(2, 1, 0, 2, PadMode.Reflect), new Shape(2, 3, 3), () => F.pad2dWith(PadMode.Reflect, 0, 2, 1, 0, 2)),
+        new("pad-edge", new Pad2d(1, 2, 2, 0, PadMode.Edge), new Shape(2, 3, 3), () => F.pad2dWith(PadMode.Edge, 0, 1, 2, 2, 0)),
+        new("channel-slice", new ChannelSlice(1, 2), new Shape(4, 3, 3), () => F.channelSlice(1, 2)),
+        new("channel-shuffle", new ChannelShuffle(2), new Shape(4, 3, 3), () => F.channelShuffle(2)),
+        new("identity", new Identity(), new Shape(2, 3, 3), () => F.identity),
+        new("serial", new Serial(new Conv2d(2, 1, 1), new Relu()), new Shape(2, 3, 3),
+            () => F.op_GreaterMinusGreater(F.conv2d(2, 1, 1), F.relu)),
+        new("fan-out-sum", FanOut.Sum(new Conv2d(2, 1, 1), new Identity()), new Shape(2, 3, 3),
+            () => F.sum(FList.OfArray(new[] { F.conv2d(2, 1, 1), F.identity }))),
+        new("fan-out-concat", FanOut.Concat(new Conv2d(2, 1, 1), new Relu()), new Shape(2, 3, 3),
+            () => F.concat(FList.OfArray(new[] { F.conv2d(2, 1, 1), F.relu }))),
+        new("fan-out-product", FanOut.Product(new Identity(), new Serial(new GlobalPool(), new Sigmoid())), new Shape(2, 3, 3),
+            () => F.product(F.identity, F.op_GreaterMinusGreater(F.globalAvgPool, F.sigmoid))),
+        new("residual", new Residual(new Conv2d(2, 1, 1)), new Shape(2, 3, 3), () => F.residual(F.conv2d(2, 1, 1))),
+        new("freeze", new Freeze(new Conv2d(2, 1, 1)), new Shape(2, 3, 3), () => F.freeze(F.conv2d(2, 1, 1)), TrainingOnly),
+    };
+
+    /// <summary>The kind of each name, for theory data.</summary>
+    public static LayerKind ByName(string name) => All.Single(k => k.Name == name);
+
+    /// <summary>The concrete layer types the list covers.</summary>
+    public static IReadOnlySet<Type> Types => All.Select(k => k.Example.GetType()).ToHashSet();
+
+    /// <summary>Every public concrete <see cref="Layer"/> record of the Dsl assembly: what the list must cover.</summary>
+    public static IReadOnlySet<Type> LibraryTypes =>
+        typeof(Layer).Assembly.GetTypes().Where(t => t.IsSubclassOf(typeof(Layer)) && !t.IsAbstract && t.IsPublic).ToHashSet();
+}

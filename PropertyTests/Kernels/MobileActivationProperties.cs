@@ -1,0 +1,114 @@
+using Cnn.Core;
+using Cnn.Core.Kernels;
+using FsCheck;
+using FsCheck.Fluent;
+using TorchSharp;
+using static Cnn.Tests.Kernels.TorchReference;
+using static TorchSharp.torch.nn.functional;
+
+namespace Cnn.Tests.Kernels;
+
+/// <summary>
+/// Hard tanh (ReLU6), hard sigmoid, hard swish, SiLU and GELU, forward and pullback, against TorchSharp and its autograd, on
+/// the activation cases (magnitudes 1, 5 and 200, so the kinks at ±3 and the saturated tails are reached, and exact zeros).
+/// </summary>
+public sealed class MobileActivationProperties
+{
+    private static readonly Arbitrary<ActivationCase> Cases = ActivationCase.Generator.ToArbitrary();
+
+    /// <summary>
+    /// PyTorch's hard tanh from LibTorch's clamp, with the gradient only strictly inside the bounds: TorchSharp 0.107's
+    /// <c>hardtanh</c> and <c>nn.Hardtanh</c> return their input unclipped (the bridge does the same, in <c>TorchOps.HardTanh</c>).
+    /// </summary>
+    private static TorchSharp.torch.Tensor HardTanhReference(TorchSharp.torch.Tensor x, float min, float max) =>
+        torch.where(x.gt(min).logical_and(x.lt(max)), x, x.clamp(min, max).detach());
+
+    /// <summary>Bounds inside the data's range, so that both sides clip.</summary>
+    private static (float Min, float Max) Bounds(ActivationCase c) => (-0.5f * c.Scale, 0.75f * c.Scale);
+
+    /// <summary>A max and a min per element, as LibTorch's clamp and relu6: bitwise equal.</summary>
+    [CnnProperty]
+    public Property HardTanh_matches_torch() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var (min, max) = Bounds(c);
+        Exact(Activations.HardTanh(x, min, max), HardTanhReference(T(x), min, max), "hardtanh");
+        Exact(Activations.HardTanh(x, 0f, 6f), relu6(T(x)), "relu6");
+    }));
+
+    /// <summary>A select of dy, 0 at the bounds as PyTorch: bitwise equal to autograd.</summary>
+    [CnnProperty]
+    public Property HardTanhBackward_matches_torch_autograd() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var dy = c.Upstream();
+        var (min, max) = Bounds(c);
+        var tx = T(x, requiresGrad: true);
+        HardTanhReference(tx, min, max).backward(new[] { T(dy) });
+        Exact(Activations.HardTanhBackward(x, dy, min, max), Grad(tx), "hardtanh dx");
+    }));
+
+    /// <summary>
+    /// The same add, clamp and division by 6 per element as PyTorch's kernel; |a-b| &lt;= 1e-7 absolute (outputs in [0, 1]) allows one
+    /// rounding of a differently vectorised division.
+    /// </summary>
+    [CnnProperty]
+    public Property HardSigmoid_and_its_pullback_match_torch() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var dy = c.Upstream();
+        var tx = T(x, requiresGrad: true);
+        var ty = hardsigmoid(tx);
+        Close(Activations.HardSigmoid(x), ty, 1e-7, 0, "hardsigmoid");
+        ty.backward(new[] { T(dy) });
+        Exact(Activations.HardSigmoidBackward(x, dy), Grad(tx), "hardsigmoid dx");
+    }));
+
+    /// <summary>
+    /// <c>x * relu6(x + 3) / 6</c> in PyTorch's order: |a-b| &lt;= 1e-6 * max|b| (one rounding of the division); the pullback's
+    /// three branches (0, <c>dy * (x/3 + 1/2)</c>, dy) are PyTorch's, bitwise.
+    /// </summary>
+    [CnnProperty]
+    public Property HardSwish_and_its_pullback_match_torch() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var dy = c.Upstream();
+        var tx = T(x, requiresGrad: true);
+        var ty = hardswish(tx);
+        Close(Activations.HardSwish(x), ty, 0, 1e-6, "hardswish");
+        ty.backward(new[] { T(dy) });
+        Exact(Activations.HardSwishBackward(x, dy), Grad(tx), "hardswish dx");
+    }));
+
+    /// <summary>
+    /// <c>x * sigmoid(x)</c> against PyTorch's <c>x / (1 + exp(-x))</c>: the two exps and the product against the division differ
+    /// by a few ulps, |a-b| &lt;= 1e-6 + 1e-6 max|b|; the pullback <c>dy * s * (1 + x (1 - s))</c> likewise.
+    /// </summary>
+    [CnnProperty]
+    public Property Silu_and_its_pullback_match_torch() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var dy = c.Upstream();
+        var tx = T(x, requiresGrad: true);
+        var ty = silu(tx);
+        Close(Activations.Silu(x), ty, 1e-6, 1e-6, "silu");
+        ty.backward(new[] { T(dy) });
+        Close(Activations.SiluBackward(x, dy), Grad(tx), 1e-6, 1e-6, "silu dx");
+    }));
+
+    /// <summary>
+    /// Exact GELU from a double-precision erfc (relative error 1.2e-7) against LibTorch's float erf, whose <c>1 + erf</c> loses
+    /// the left tail to cancellation (about 6e-8 absolute in Φ, times |x|): |a-b| &lt;= 1e-6 + 1e-6 max|b|, forward and pullback.
+    /// </summary>
+    [CnnProperty]
+    public Property Gelu_and_its_pullback_match_torch() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var dy = c.Upstream();
+        var tx = T(x, requiresGrad: true);
+        var ty = gelu(tx);
+        Close(Activations.Gelu(x), ty, 1e-6, 1e-6, "gelu");
+        ty.backward(new[] { T(dy) });
+        Close(Activations.GeluBackward(x, dy), Grad(tx), 1e-6, 1e-6, "gelu dx");
+    }));
+}
