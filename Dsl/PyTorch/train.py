@@ -9,6 +9,9 @@ so a run gives the parameters cnn's own training gives, to float32 rounding; the
     python3 train.py [--weights F] [--out F] [--steps N] [--device cpu|cuda]
     python3 -m torch.distributed.run --nproc_per_node 2 train.py ...     # DistributedDataParallel: gloo on CPU, nccl on GPUs
 
+(torch 1.13's launcher under Python 3.11, as Debian 12 has them, fails on its own defaults for --redirects and --tee:
+give it `--redirects 1 --tee 1`.)
+
 Each global batch is split into contiguous shards, one per process; the gradient is that of the global batch's mean
 loss, and batch norm takes the global batch's statistics, so any number of processes gives the same result.
 """

@@ -62,6 +62,19 @@ internal static class PythonTorch
         }
     }
 
+    /// <summary>The largest difference between two tensors of one shape.</summary>
+    public static double MaxDifference(Tensor actual, Tensor reference)
+    {
+        Assert.Equal(reference.Shape, actual.Shape);
+        double maxDiff = 0;
+        for (int i = 0; i < reference.Size; i++)
+        {
+            double d = Math.Abs((double)actual[i] - reference[i]);
+            maxDiff = double.IsNaN(d) ? double.PositiveInfinity : Math.Max(maxDiff, d);
+        }
+        return maxDiff;
+    }
+
     /// <summary>The largest difference over the largest reference element (absolute when the reference is zero).</summary>
     public static double Relative(Tensor actual, Tensor reference)
     {
