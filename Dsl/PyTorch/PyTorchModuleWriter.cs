@@ -35,7 +35,7 @@ internal static class PyTorchModuleWriter
 
 
             class Network({top.Class}):
-                "{Py.DocText(title)}."
+                "{Py.DocText(title)}: [N, {string.Join(", ", network.InputShape)}] -> [N, {string.Join(", ", network.OutputShape)}]."
 
                 def __init__(self):
                     super().__init__({top.Arguments(2)})
