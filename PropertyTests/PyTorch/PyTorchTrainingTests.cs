@@ -124,7 +124,9 @@ public sealed class PyTorchTrainingTests(ITestOutputHelper output)
                 "--master_addr", "127.0.0.1", "--master_port", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
                 // torch 1.13's launcher cannot parse its own defaults ('0') for these under Python 3.11 (Debian 12): ask for
                 // each process's standard output in a log file and on the console.
-                "--redirects", "1", "--tee", "1", "--log_dir", Path.Combine(dir, "logs"), script };
+                "--redirects", "1", "--tee", "1", "--log_dir", Path.Combine(dir, "logs"),
+                // The launcher looks at its workers every 5 s by default: up to 5 s of waiting after they are done.
+                "--monitor_interval", "0.5", script };
         args.AddRange(extraArgs);
         if (!extraArgs.Contains("--out")) args.AddRange(["--out", outPath]);
         var clock = Stopwatch.StartNew();

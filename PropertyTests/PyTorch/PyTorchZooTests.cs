@@ -92,6 +92,13 @@ public sealed class PyTorchZooTests(ITestOutputHelper output)
                 if (!(ours.Span.ToArray().Max() - ours.Span.ToArray().Min() > 1e-2f)) failures.Add($"{name}: our outputs span less than 1e-2");
             }
             Assert.True(failures.Count == 0, "PyTorch's outputs differ from ours beyond 1e-5: " + string.Join("; ", failures));
+
+            // The command line a user runs gives what the driver's call gave.
+            var lenet = expected.Single(e => e.Name == "lenet5").Folder;
+            var main = PythonTorch.Run(python, [Path.Combine(lenet, "model.py"), Path.Combine(lenet, "weights.safetensors"), Path.Combine(lenet, "x.npy"),
+                Path.Combine(lenet, "y-main.npy")], null, TimeSpan.FromMinutes(2));
+            Assert.True(main.Code == 0, main.Output);
+            Assert.Equal(Npy.ReadTensor(Path.Combine(lenet, "y.npy")).ToArray(), Npy.ReadTensor(Path.Combine(lenet, "y-main.npy")).ToArray());
         }
         finally { dir.Delete(true); }
     }
