@@ -142,6 +142,13 @@ public sealed class InterpreterCoverageTests
             module.eval();
             Close(expected!, TorchTensors.FromTorch(module.call(TorchTensors.ToTorch(x))), "the module's eval output");
         });
+        Check(Interpreter.PyTorchWriter, () =>
+        {
+            // Under a named root: a network that is only an unnamed leaf has no module name for its parameters in PyTorch
+            // (the writer refuses it with a message that says to name it); what is checked here is the kind's rule.
+            var source = Cnn.Dsl.PyTorch.PyTorchExport.ModuleSource(Network.Create(new Serial(kind.Example).Named("net"), kind.Input), "Network");
+            Expect(source.Contains("class Network", StringComparison.Ordinal), "the module source defines no Network class");
+        });
         Check(Interpreter.FSharpSurface, () =>
         {
             Expect(kind.FSharp is not null, "the F# surface has no function for it");

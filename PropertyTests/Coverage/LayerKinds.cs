@@ -19,6 +19,10 @@ public enum Interpreter
     LibTorchFunctional,
     TorchModule,
     FSharpSurface,
+
+    /// <summary>The PyTorch writer has a rule for the kind (the coverage test); PyTorchZooTests runs every kind's module in
+    /// python3-torch, in one process, against our eval output.</summary>
+    PyTorchWriter,
 }
 
 /// <summary>
