@@ -53,6 +53,7 @@ internal static class CommandLine
           forward    write a network's output for a .npy input
           grad       write the loss and every parameter's gradient for a .npy input and .npy labels
           export     write a zoo network or a checkpoint as an ONNX model, checked by ONNX Runtime
+          import     read an ONNX model (ours, torch.onnx's, ...) into a checkpoint of a trainable layer tree
           predict    run an ONNX model in ONNX Runtime: accuracy on a data set, or outputs for a .npy batch
           verify     compare the im2col backend, LibTorch and ONNX Runtime on a seeded batch: outputs, loss, every gradient, state
           bench      time the im2col backend against LibTorch (and ONNX Runtime) in one process: GEMM, conv, pooling, training steps
@@ -78,7 +79,7 @@ internal static class CommandLine
     public static IReadOnlyList<Command> Commands { get; } =
     [
         MainJob.Spec, SummaryCommand.Spec, TrainCommand.Spec, LrFindCommand.Spec, GradCamCommand.Spec, ShowCommand.Spec,
-        ConvolveCommand.Spec, ParamsCommand.Spec, ForwardCommand.Spec, GradCommand.Spec, ExportCommand.Spec,
+        ConvolveCommand.Spec, ParamsCommand.Spec, ForwardCommand.Spec, GradCommand.Spec, ExportCommand.Spec, ImportCommand.Spec,
         PredictCommand.Spec, VerifyCommand.Spec, BenchCommand.Spec, CrashTestCommand.Spec,
     ];
 

@@ -16,12 +16,6 @@ internal sealed record Model(string Name, Network Network, Parameters Parameters
     /// <summary>The metadata key that names the network (the main job and <c>cnn train</c> write it).</summary>
     public const string NetworkKey = "network";
 
-    /// <summary>
-    /// The metadata key that holds the network itself as JSON (<see cref="NetworkJson"/>): a network built for its data
-    /// (resnet-mini on 28x28 digits) or imported from ONNX is not what its zoo name alone would build.
-    /// </summary>
-    public const string NetworkJsonKey = "network_json";
-
     /// <summary>The normalisation the network was trained with, when the checkpoint records one.</summary>
     public Normalization? Normalization =>
         Metadata.TryGetValue("normalization", out var n) ? Dsl.Data.Normalization.Parse(n) : null;
@@ -46,11 +40,13 @@ internal sealed record Model(string Name, Network Network, Parameters Parameters
     public static Model Load(string path, string? modelOverride = null)
     {
         var cp = Checkpoint.Load(path);
-        var json = modelOverride is null ? cp.Metadata.GetValueOrDefault(NetworkJsonKey) : null;
+        // The network as the checkpoint describes it (a network built for its data, as resnet-mini on 28x28 digits, or
+        // imported from ONNX, is not what its zoo name alone would build); else the zoo network it names.
+        var described = modelOverride is null ? Checkpoint.LoadNetwork(cp, path) : null;
         var name = modelOverride ?? (cp.Metadata.TryGetValue(NetworkKey, out var n) ? n
-            : json is not null ? Path.GetFileNameWithoutExtension(path)
-            : throw new CnnException($"The checkpoint '{path}' does not name its network (metadata '{NetworkKey}' or '{NetworkJsonKey}'); pass --model NAME."));
-        var net = json is not null ? NetworkJson.Deserialize(json, $"the checkpoint '{path}' (metadata '{NetworkJsonKey}')") : Zoo.ByName(name);
+            : described is not null ? Path.GetFileNameWithoutExtension(path)
+            : throw new CnnException($"The checkpoint '{path}' does not name its network (metadata '{NetworkKey}' or '{Checkpoint.NetworkKey}'); pass --model NAME."));
+        var net = described ?? Zoo.ByName(name);
         var state = cp.State.Count == 0 ? Initializer.InitState(net) : cp.State;
         var specs = net.RootNode.Leaves().SelectMany(l => l.ParameterSpecs()).ToList();
         // Only the network's own tensors are accepted: a file with others (misnamed, or thousands of empty ones) is not its checkpoint.

@@ -153,7 +153,7 @@ internal static class TrainCommand
             System.Text.Encoding.UTF8.GetBytes($"Network '{modelName}', input (N, {string.Join(", ", net.InputShape)})\n{Summary.Format(net)}"));
         var meta = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            [Model.NetworkKey] = modelName, [Model.NetworkJsonKey] = NetworkJson.Serialize(net), ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName,
+            [Model.NetworkKey] = modelName, [Checkpoint.NetworkKey] = NetworkJson.Serialize(net), ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName,
             ["lr"] = lr.ToString("R", Inv), ["batch_size"] = batchSize.ToString(Inv), ["augment"] = augment ? "true" : "false",
             ["classes"] = string.Join(",", data.ClassNames),
         };

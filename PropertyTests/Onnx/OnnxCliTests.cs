@@ -51,6 +51,47 @@ public sealed class OnnxCliTests : IDisposable
         Assert.Equal("0.1307;0.3081", imported.Metadata["normalization"]);
     }
 
+    /// <summary>
+    /// <c>cnn import</c> writes a checkpoint that the checkpoint-taking commands accept: summary, forward (the same output
+    /// as the network it was exported from), export (the same parameters again), verify; its metadata names the source
+    /// file and its SHA-256. A file that is not ONNX is an error naming it.
+    /// </summary>
+    [Fact]
+    public void Import_writes_a_checkpoint_every_checkpoint_command_takes()
+    {
+        var onnx = Path.Combine(_dir, "resnet.onnx");
+        Assert.Equal(0, CliRunner.Run("export", "--model", "resnet-mini", "--seed", "4", "--out", onnx).Code);
+        var checkpoint = Path.Combine(_dir, "resnet.safetensors");
+        var (code, output, error) = CliRunner.Run("import", "--onnx", onnx, "--out", checkpoint);
+        Assert.True(code == 0, error);
+        Assert.Contains("78,042 parameters", output);
+        var saved = Checkpoint.Load(checkpoint);
+        Assert.Equal("resnet.onnx", saved.Metadata["source"]);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(onnx))), saved.Metadata["source_sha256"]);
+        Assert.Equal(1, CliRunner.Run("import", "--onnx", onnx, "--out", checkpoint).Code); // exists, no --force
+
+        Assert.Equal(0, CliRunner.Run("summary", "--checkpoint", checkpoint).Code);
+        var x = Path.Combine(_dir, "x.npy");
+        var rng = new Random(5);
+        Npy.Write(x, Tensor.FromArray(Enumerable.Range(0, 2 * 3 * 32 * 32).Select(_ => rng.NextSingle()).ToArray(), 2, 3, 32, 32));
+        string yImported = Path.Combine(_dir, "yi.npy"), yZoo = Path.Combine(_dir, "yz.npy");
+        Assert.Equal(0, CliRunner.Run("forward", "--checkpoint", checkpoint, "--input", x, "--out", yImported).Code);
+        Assert.Equal(0, CliRunner.Run("forward", "--model", "resnet-mini", "--seed", "4", "--input", x, "--out", yZoo).Code);
+        Assert.True(Npy.ReadTensor(yImported).Span.SequenceEqual(Npy.ReadTensor(yZoo).Span), "the imported network's output differs from the network it came from");
+        var again = Path.Combine(_dir, "again.onnx");
+        Assert.Equal(0, CliRunner.Run("export", "--checkpoint", checkpoint, "--out", again).Code);
+        var reimported = OnnxImporter.Import(again);
+        foreach (var (k, t) in saved.Parameters.Entries) Assert.True(t.Span.SequenceEqual(reimported.Parameters[k].Span), k);
+        var verify = CliRunner.Run("verify", "--checkpoint", checkpoint);
+        Assert.True(verify.Code == 0, verify.Out + verify.Err);
+
+        var notOnnx = Path.Combine(_dir, "not.onnx");
+        File.WriteAllText(notOnnx, "hello");
+        var bad = CliRunner.Run("import", "--onnx", notOnnx, "--out", Path.Combine(_dir, "bad.safetensors"));
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("not.onnx", bad.Err);
+    }
+
     [Theory]
     [InlineData("--opset", "12", "--opset")]
     [InlineData("--opset", "27", "--opset")]
