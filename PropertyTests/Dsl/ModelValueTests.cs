@@ -142,6 +142,17 @@ public class ModelValueTests
         foreach (var (k, t) in whole.Model.Parameters.Entries) Assert.Equal(t.ToArray(), resumed.Model.Parameters[k].ToArray());
     }
 
+    [Fact]
+    public void ACheckpointCallbackGivenTheNetworkWritesFilesThatLoadAsModels()
+    {
+        using var dir = new TempFolder();
+        var model = Model.Init(Net(), seed: 9);
+        var fit = model.Fit(Data(24, 9), Options with { Epochs = 2, Callbacks = [Callback.ModelCheckpoint(Path.Combine(dir.Path, "ep{epoch}.safetensors"), network: model.Network)] });
+        var last = Model.Load(Path.Combine(dir.Path, "ep002.safetensors"));
+        Assert.Equal(model.Network, last.Network);
+        foreach (var (k, t) in fit.Model.Parameters.Entries) Assert.Equal(t.ToArray(), last.Parameters[k].ToArray());
+    }
+
     /// <summary>A temporary folder deleted on dispose.</summary>
     private sealed class TempFolder : IDisposable
     {
