@@ -5,8 +5,10 @@ namespace Cnn.Dsl;
 /// <summary>
 /// A layer tree checked against an input shape: every node with its path and its inferred input and output
 /// shapes (per sample, without the batch axis). Made by <see cref="Network.Create"/>; immutable.
+/// Two networks are equal when their descriptions, input shapes and strictness are (layer records compare by value,
+/// children in order), so two networks built by the same code are equal and hash alike.
 /// </summary>
-public sealed class Network
+public sealed class Network : IEquatable<Network>
 {
     private Network(Layer root, Shape input, Node rootNode, bool strict)
     {
@@ -15,6 +17,22 @@ public sealed class Network
         RootNode = rootNode;
         Strict = strict;
     }
+
+    /// <inheritdoc />
+    public bool Equals(Network? other) =>
+        other is not null && (ReferenceEquals(this, other) || (Strict == other.Strict && InputShape.Equals(other.InputShape) && Root.Equals(other.Root)));
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => Equals(obj as Network);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Root, InputShape, Strict);
+
+    /// <summary>Value equality (see <see cref="Equals(Network)"/>).</summary>
+    public static bool operator ==(Network? a, Network? b) => a is null ? b is null : a.Equals(b);
+
+    /// <summary>Value inequality.</summary>
+    public static bool operator !=(Network? a, Network? b) => !(a == b);
 
     /// <summary>The description this network was built from.</summary>
     public Layer Root { get; }

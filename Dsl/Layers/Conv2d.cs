@@ -18,7 +18,7 @@ namespace Cnn.Dsl;
 /// <param name="DilationH">Vertical spacing of kernel taps (default 1).</param>
 /// <param name="DilationW">Horizontal spacing of kernel taps (default 1).</param>
 /// <param name="Groups">Channel groups (default 1; equal to the input channels for a depthwise convolution).</param>
-public sealed record Conv2d(int Filters, int KernelH, int KernelW, int StrideH = 1, int StrideW = 1, int PadH = 0, int PadW = 0,
+public sealed partial record Conv2d(int Filters, int KernelH, int KernelW, int StrideH = 1, int StrideW = 1, int PadH = 0, int PadW = 0,
     bool UseBias = true, int DilationH = 1, int DilationW = 1, int Groups = 1) : LeafLayer
 {
     /// <inheritdoc />

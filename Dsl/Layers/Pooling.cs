@@ -12,7 +12,7 @@ namespace Cnn.Dsl;
 /// <param name="PadH">Padding on top and bottom (at most half the window).</param>
 /// <param name="PadW">Padding on left and right (at most half the window).</param>
 /// <param name="CeilMode">Round the output size up, so a partial window at the end is kept (default false).</param>
-public sealed record MaxPool2d(int KernelH, int KernelW, int StrideH, int StrideW, int PadH = 0, int PadW = 0, bool CeilMode = false) : LeafLayer
+public sealed partial record MaxPool2d(int KernelH, int KernelW, int StrideH, int StrideW, int PadH = 0, int PadW = 0, bool CeilMode = false) : LeafLayer
 {
     /// <inheritdoc />
     public override string Kind => "pool";
@@ -33,7 +33,7 @@ public sealed record MaxPool2d(int KernelH, int KernelW, int StrideH, int Stride
 /// <param name="PadW">Zero padding on left and right (at most half the window).</param>
 /// <param name="CeilMode">Round the output size up (default false).</param>
 /// <param name="CountIncludePad">Divide by the whole window, padding included (PyTorch's default, true), or by the real elements only (Keras, ONNX's default).</param>
-public sealed record AvgPool2d(int KernelH, int KernelW, int StrideH, int StrideW, int PadH = 0, int PadW = 0, bool CeilMode = false, bool CountIncludePad = true) : LeafLayer
+public sealed partial record AvgPool2d(int KernelH, int KernelW, int StrideH, int StrideW, int PadH = 0, int PadW = 0, bool CeilMode = false, bool CountIncludePad = true) : LeafLayer
 {
     /// <inheritdoc />
     public override string Kind => "pool";

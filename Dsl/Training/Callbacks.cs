@@ -155,7 +155,7 @@ public abstract record Callback
                 }
                 var meta = new Dictionary<string, string>(ctx.Checkpoint.Metadata, StringComparer.Ordinal) { ["monitor"] = Monitor };
                 if (SaveBestOnly) meta[BestKey] = v.ToString("R", CultureInfo.InvariantCulture);
-                Checkpoint.Save(path, ctx.Checkpoint with { Metadata = meta });
+                Checkpoint.Save(path, ctx.Checkpoint with { Metadata = meta }, Network);
                 written.Remove(path);
                 written.Add(path);
                 while (KeepLast > 0 && written.Count > KeepLast)

@@ -86,3 +86,28 @@ module Model =
 
     /// The shape of one output sample.
     let outputShape (network: Network) : int list = List.ofSeq network.OutputShape
+
+    /// The C# `Cnn.Dsl.Model` holding the same network, parameters and state (for C# APIs, `model.ExportOnnx`, ...).
+    let toDsl (model: Model) : Cnn.Dsl.Model = Cnn.Dsl.Model(model.Network, model.Parameters, model.State)
+
+    /// The F# model holding the same network, parameters and state as a C# `Cnn.Dsl.Model`.
+    let ofDsl (model: Cnn.Dsl.Model) : Model =
+        { Network = model.Network; Parameters = model.Parameters; State = model.State }
+
+    /// The class probabilities [n; classes] of a batch, in inference: the softmax of the outputs (or the outputs when the
+    /// network ends in `softmax`, their exponential when it ends in `logSoftmax`).
+    let probabilities (x: Tensor) (model: Model) : Tensor = (toDsl model).PredictProbabilities x
+
+    /// Writes the model as a checkpoint (safetensors with the network's description), atomically; `Model.load` reads it.
+    let save (path: string) (model: Model) : unit = (toDsl model).Save path
+
+    /// Reads a model that `Model.save` (or a checkpoint callback given the network) wrote; raises
+    /// `Cnn.Core.FormatException` when the file is malformed or does not describe its network.
+    let load (path: string) : Model = Cnn.Dsl.Model.Load path |> ofDsl
+
+    /// Reads the parameters and state of `network` from a checkpoint or a plain safetensors file of parameters.
+    let loadFor (network: Network) (path: string) : Model = Cnn.Dsl.Model.Load(path, network) |> ofDsl
+
+    /// The model a training checkpoint (`Train.loadCheckpoint`) holds for `network`.
+    let ofCheckpoint (network: Network) (checkpoint: Cnn.Dsl.IO.TrainingCheckpoint) : Model =
+        Cnn.Dsl.Model.FromCheckpoint(network, checkpoint) |> ofDsl

@@ -55,6 +55,21 @@ type EpochStats =
       /// Wall time of the epoch, validation included.
       Elapsed: TimeSpan }
 
+/// What `TrainOptions.OnBatch` receives after every batch.
+type BatchProgress =
+    { /// 1-based epoch.
+      Epoch: int
+      /// 1-based batch within the epoch.
+      Batch: int
+      /// Batches per epoch.
+      Batches: int
+      /// Mean training loss so far in this epoch.
+      Loss: float
+      /// Training accuracy so far in this epoch.
+      Accuracy: float
+      /// Time since the epoch began.
+      Elapsed: TimeSpan }
+
 /// Settings of `Train.fit`; start from `TrainOptions.defaults`.
 type TrainOptions =
     { /// Passes over the training data (default 1).
@@ -76,12 +91,22 @@ type TrainOptions =
       Cancellation: CancellationToken
       /// Keras's `verbose`: 0 silent (default), 1 a progress bar per epoch on the console (plain lines when the output is
       /// redirected), 2 one line per epoch.
-      Verbose: int }
+      Verbose: int
+      /// Called after every batch, on the training thread (default `ignore`).
+      OnBatch: BatchProgress -> unit
+      /// The learning-rate schedule (`Schedule.oneCycle`, `Schedule.stepDecay 5 0.5`, ...; default `None`: constant).
+      Schedule: Cnn.Dsl.Schedule option
+      /// Called after every epoch, in order (`Callback.earlyStopping 2`, `Callback.csvLogger "log.csv"`, ...; default none).
+      Callbacks: Cnn.Dsl.Callback list
+      /// A checkpoint to continue from exactly (`Train.loadCheckpoint`; default `None`): its parameters, state, optimizer
+      /// state and position replace the model's.
+      Resume: Cnn.Dsl.IO.TrainingCheckpoint option }
 
 /// The defaults of `Train.fit`.
 [<RequireQualifiedAccess>]
 module TrainOptions =
-    /// One epoch, batches of 32, `Adam 1e-3`, softmax cross-entropy, seed 0, no validation, silent (`Verbose = 0`).
+    /// One epoch, batches of 32, `Adam 1e-3`, softmax cross-entropy, seed 0, no validation, silent (`Verbose = 0`), a
+    /// constant rate, no callbacks, no resume.
     let defaults: TrainOptions =
         { Epochs = 1
           BatchSize = 32
@@ -91,16 +116,22 @@ module TrainOptions =
           Validation = None
           OnEpoch = ignore
           Cancellation = CancellationToken.None
-          Verbose = 0 }
+          Verbose = 0
+          OnBatch = ignore
+          Schedule = None
+          Callbacks = []
+          Resume = None }
 
 /// What `Train.fit` returns.
 type TrainResult =
     { /// The model with the trained parameters and state.
-      Model: Model
+      Model: Cnn.FSharp.Model
       /// One entry per completed epoch, in order.
       History: EpochStats list
       /// The optimizer's state after the last step (step count and moments).
-      OptimizerState: OptimizerState }
+      OptimizerState: OptimizerState
+      /// Everything needed to resume exactly where training stopped (`Train.saveCheckpoint` writes it).
+      Checkpoint: Cnn.Dsl.IO.TrainingCheckpoint }
 
 /// Training and evaluation as a pipeline: `network |> Model.init 1 |> Train.fit options train`.
 [<RequireQualifiedAccess>]
@@ -137,10 +168,21 @@ module Train =
     /// Trains `model` on `data` with shuffled mini-batches, one optimizer step per batch, starting from the model's
     /// parameters and state. Raises `Cnn.Core.CnnException` when the data does not fit the network or the loss
     /// becomes NaN.
-    let fit (options: TrainOptions) (data: LabeledData) (model: Model) : TrainResult =
+    let fit (options: TrainOptions) (data: LabeledData) (model: Cnn.FSharp.Model) : TrainResult =
         let settings =
             Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss,
-                Verbose = options.Verbose)
+                Option.toObj options.Schedule, ResizeArray options.Callbacks, Verbose = options.Verbose)
+        let onBatch = options.OnBatch
+        let progress =
+            { new IProgress<TrainProgress> with
+                member _.Report p =
+                    onBatch
+                        { Epoch = p.Epoch
+                          Batch = p.Batch
+                          Batches = p.Batches
+                          Loss = float p.RunningLoss
+                          Accuracy = float p.RunningAccuracy
+                          Elapsed = p.Elapsed } }
         let r =
             Trainer.Fit(
                 model.Network,
@@ -148,17 +190,28 @@ module Train =
                 data,
                 settings,
                 validation = Option.toObj options.Validation,
+                progress = progress,
                 onEpoch = (fun s -> options.OnEpoch(epochStats s)),
                 initialState = model.State,
-                cancellation = options.Cancellation
+                cancellation = options.Cancellation,
+                resume = Option.toObj options.Resume
             )
         { Model = { model with Parameters = r.Parameters; State = r.State }
           History = r.History |> Seq.map epochStats |> List.ofSeq
-          OptimizerState = r.OptimizerState }
+          OptimizerState = r.OptimizerState
+          Checkpoint = r.Checkpoint }
+
+    /// Writes where `result` stopped (parameters, state, optimizer state, position, and the network's description) as
+    /// one checkpoint file, atomically; `loadCheckpoint` and `TrainOptions.Resume` continue from it exactly.
+    let saveCheckpoint (path: string) (result: TrainResult) : unit =
+        Cnn.Dsl.IO.Checkpoint.Save(path, result.Checkpoint, result.Model.Network)
+
+    /// Reads a checkpoint for `TrainOptions.Resume` (or `Model.ofCheckpoint`).
+    let loadCheckpoint (path: string) : Cnn.Dsl.IO.TrainingCheckpoint = Cnn.Dsl.IO.Checkpoint.Load path
 
     /// Mean loss and accuracy of `model` on `data` with the given loss, in inference.
-    let evaluateWith (loss: Loss) (data: LabeledData) (model: Model) : Evaluation =
+    let evaluateWith (loss: Loss) (data: LabeledData) (model: Cnn.FSharp.Model) : Evaluation =
         Trainer.Evaluate(model.Network, model.Parameters, data, state = model.State, loss = lossFunction loss) |> evaluation
 
     /// Mean softmax cross-entropy and accuracy of `model` on `data`, in inference.
-    let evaluate (data: LabeledData) (model: Model) : Evaluation = evaluateWith SoftmaxCrossEntropy data model
+    let evaluate (data: LabeledData) (model: Cnn.FSharp.Model) : Evaluation = evaluateWith SoftmaxCrossEntropy data model

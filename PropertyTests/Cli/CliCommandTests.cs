@@ -6,6 +6,7 @@ using Cnn.Dsl;
 using Cnn.Dsl.IO;
 using SkiaSharp;
 using Xunit;
+using Model = Cnn.Cli.Model;
 
 namespace Cnn.Tests.Cli;
 

@@ -4,6 +4,7 @@ using Cnn.Cli;
 using Cnn.Dsl;
 using Cnn.Dsl.IO;
 using Xunit;
+using Model = Cnn.Cli.Model;
 
 namespace Cnn.Tests.Cli;
 
