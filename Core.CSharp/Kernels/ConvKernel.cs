@@ -36,6 +36,8 @@ namespace Cnn.Core.Kernels;
 /// im2col was a quarter of the forward product on small images and a third with stride 2 (a strided gather per output
 /// row), the output block's copy into y another tenth, and a 56x56 image's 6.7 MB column matrix went to memory and back
 /// twice per product.</para>
+/// <para><b>2-d depthwise windows</b> (one input channel per group, at most four filters per group) run directly (<see cref="DepthwiseConv2d"/>): no column
+/// matrix and no GEMM, whose one-row products per channel the micro-kernel could not fill.</para>
 /// <para><b>Otherwise</b> (3-d windows; four filters or fewer per group, whose products read the column matrix in place),
 /// small images are unfolded side by side into one block of columns (with the block's output, about half a core's 1 MB L2
 /// cache), so one product covers several images. An image that fills a block alone gets a product of its own, written
@@ -84,6 +86,12 @@ public static class ConvKernel
     {
         var s = Check(x, w, bias, g);
         isa = Gemm.Resolve(isa);
+        if (DepthwiseConv2d.Covers(g, s.C, s.F))
+        {
+            var yd = DepthwiseConv2d.Forward(x, w, bias, g, s.Plan.Output);
+            if (relu) TensorPrimitives.Max(yd, 0f, yd);
+            return Tensor.Own(yd, OutputShape(s, x.Shape));
+        }
         if (Fused(s))
             return isa switch
             {
@@ -222,6 +230,11 @@ public static class ConvKernel
         if (dy.Shape != expected)
             throw new ShapeException($"Conv{g.Rank}d backward: expected an upstream gradient of shape {expected} for input {x.Shape}; found {dy.Shape}.");
         isa = Gemm.Resolve(isa);
+        if (DepthwiseConv2d.Covers(g, s.C, s.F))
+        {
+            var (ddx, ddw, ddb) = DepthwiseConv2d.Backward(x, w, hasBias, dy, g, s.Plan.Output, inputGradient);
+            return (ddx is null ? null : Tensor.Own(ddx, x.Shape), Tensor.Own(ddw, w.Shape), ddb is null ? null : Tensor.Own(ddb, new Shape(s.F)));
+        }
         // Image by image needs every worker busy with images: a batch smaller than the workers keeps the GEMM's own split.
         if (Fused(s) && s.N >= BatchParallel.Chunks(int.MaxValue))
             return isa switch
