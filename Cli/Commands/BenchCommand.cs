@@ -15,7 +15,7 @@ internal static class BenchCommand
 
         Times the im2col backend against LibTorch (TorchSharp, the same thread count) in one process, and for inference
         ONNX Runtime too: GEMM at 256/512/1024/2048; conv2d forward and forward+backward on six shapes (the four of
-        ../shared/notes/libtorch-on-debian12.md, a 1x1 and a strided one); max pooling; a training step (forward, backward,
+        ../shared/notes/libtorch-on-debian12.md, a 1x1 and a strided one) and three depthwise shapes; max pooling; a training step (forward, backward,
         SGD) of simple-convnet, lenet5, keras-cifar and resnet-mini at batch 64 with its allocation; inference at batch 1 and
         64, and resnet18 at batch 1 (224x224); time
         against batch size (1 to 256) and image size; and the speed-up from 1 to 2 threads on the large shapes.
