@@ -4,17 +4,20 @@ namespace Cnn.Core.Kernels;
 
 /// <summary>
 /// Direct 2-d depthwise convolution (one input channel per group, <c>F = m C</c> filters, filter <c>f</c> reading channel
-/// <c>f / m</c>), forward and backward, without a column matrix or a GEMM: the im2col path ran one product of
-/// <c>m x taps x positions</c> per channel, a product too thin for the micro-kernel (one row of A) that also paid for
-/// unfolding the image. Here every output row is a sum of shifted input rows scaled by one weight each (stride 1: whole
-/// vector spans through <see cref="TensorPrimitives"/>), so the work is memory-bound streaming over the image.
+/// <c>f / m</c>, at most <see cref="GemmParallel.SmallRows"/> per channel), forward and backward, without a column matrix or a
+/// GEMM: the im2col path ran one product of <c>m x taps x positions</c> per channel, too thin for the micro-kernel, and paid
+/// for unfolding the image.
 /// </summary>
 /// <remarks>
-/// Sums: each output element starts at zero and adds its taps in (kh, kw) order, one fused multiply-add each, then the bias,
-/// as the GEMM sums a depth block of at most 256 taps; taps that fall in the padding are skipped (the GEMM adds <c>0 * w</c>,
-/// which leaves the sum as it is). dW and db sum over the batch in image order and over positions row by row; dx sums the
-/// filters of a channel in filter order. Work is split over planes (image, filter or channel) and over filters for dW, so no
-/// sum depends on the thread count.
+/// <para>Layout: each input plane is copied once, zero-padded, into <c>sh x sw</c> stride phases (phase <c>(a, b)</c> holds the
+/// padded rows <c>r sh + a</c> and columns <c>q sw + b</c>), each <c>Wq</c> wide. Tap <c>(kh, kw)</c> then reads one phase at a
+/// fixed offset for every output, and since an output row is computed <c>Wq</c> wide (the columns past OW are scratch), a tap
+/// is one fused multiply-add over a single span of <c>OH x Wq</c> floats, whatever the stride, dilation or image width: short
+/// rows (14 wide) no longer cost a call each.</para>
+/// <para>Sums: each output element starts at zero and adds its taps in (kh, kw) order, one fused multiply-add each, then the
+/// bias, as the GEMM sums a depth block. dW sums over the batch in image order (one dot product of the plane per tap and
+/// image), db likewise; dx sums the filters of a channel in filter order and the taps in order. Work is split over channels
+/// (dW, db) and over planes (y, dx), never inside a sum, so no result depends on the thread count.</para>
 /// </remarks>
 internal static class DepthwiseConv2d
 {
@@ -25,113 +28,170 @@ internal static class DepthwiseConv2d
     public static bool Covers(ConvGeometry g, int channels, int filters) =>
         g.Rank == 2 && g.Groups == channels && g.Groups > 1 && filters / g.Groups <= GemmParallel.SmallRows;
 
-    /// <summary>The window's numbers for one call.</summary>
-    private readonly record struct Plan(int N, int C, int M, int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH, int DW)
-    {
-        public int F => C * M;
+    [ThreadStatic] private static float[]? t_phases, t_rows, t_gradPhases;
 
-        /// <summary>Output columns <c>[lo, hi)</c> whose input column <c>ow * SW + off</c> is inside the image.</summary>
-        public (int Lo, int Hi) Columns(int off)
-        {
-            int lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
-            int hi = W - 1 - off < 0 ? 0 : Math.Min(OW, (W - 1 - off) / SW + 1);
-            return (lo, Math.Max(lo, hi));
-        }
+    private static float[] Scratch(ref float[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new float[Math.Max(length, 1024)];
+        return buffer;
     }
 
-    private static Plan Make(Shape x, Shape w, ConvGeometry g, IReadOnlyList<int> output) =>
-        new(x[0], x[1], w[0] / x[1], x[2], x[3], output[0], output[1], g.Kernel[0], g.Kernel[1], g.Stride[0], g.Stride[1], g.PadBegin[0], g.PadBegin[1],
-            g.Dilation[0], g.Dilation[1]);
+    /// <summary>The numbers of one call, and where each tap reads in the phase layout.</summary>
+    private sealed class Plan
+    {
+        public readonly int N, C, M, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, Hq, Wq;
+
+        public Plan(Shape x, Shape w, ConvGeometry g, IReadOnlyList<int> output)
+        {
+            (N, C, H, W) = (x[0], x[1], x[2], x[3]);
+            M = w[0] / C;
+            (OH, OW) = (output[0], output[1]);
+            (KH, KW, SH, SW) = (g.Kernel[0], g.Kernel[1], g.Stride[0], g.Stride[1]);
+            (PT, PL, DH, DW) = (g.PadBegin[0], g.PadBegin[1], g.Dilation[0], g.Dilation[1]);
+            Wq = OW + (KW - 1) * DW / SW;
+            // One row of slack: a tap's span of OH x Wq starts up to Wq - 1 columns into its first row.
+            Hq = OH + (KH - 1) * DH / SH + 1;
+        }
+
+        public int F => C * M;
+
+        public int Taps => KH * KW;
+
+        public int PhaseSize => Hq * Wq;
+
+        public int Span => OH * Wq;
+
+        /// <summary>Where tap t's span starts: its phase's offset plus its shift inside the phase.</summary>
+        public int Offset(int t)
+        {
+            int kh = t / KW, kw = t % KW;
+            int rowOff = kh * DH, colOff = kw * DW;
+            int phase = rowOff % SH * SW + colOff % SW;
+            return phase * PhaseSize + rowOff / SH * Wq + colOff / SW;
+        }
+
+        /// <summary>Copies a plane, zero-padded, into its stride phases.</summary>
+        public void Stage(ReadOnlySpan<float> plane, Span<float> phases)
+        {
+            for (int a = 0; a < SH; a++)
+                for (int b = 0; b < SW; b++)
+                {
+                    var ph = phases.Slice((a * SW + b) * PhaseSize, PhaseSize);
+                    for (int r = 0; r < Hq; r++)
+                    {
+                        var row = ph.Slice(r * Wq, Wq);
+                        int ih = r * SH + a - PT;
+                        if ((uint)ih >= (uint)H) { row.Clear(); continue; }
+                        var src = plane.Slice(ih * W, W);
+                        if (SW == 1)
+                        {
+                            // Columns q read input column q + b - PL: zeros, a copy, zeros.
+                            int lo = Math.Clamp(PL - b, 0, Wq), hi = Math.Clamp(W + PL - b, lo, Wq);
+                            row[..lo].Clear();
+                            if (hi > lo) src.Slice(lo + b - PL, hi - lo).CopyTo(row[lo..hi]);
+                            row[hi..].Clear();
+                        }
+                        else
+                            for (int q = 0; q < Wq; q++)
+                            {
+                                int iw = q * SW + b - PL;
+                                row[q] = (uint)iw < (uint)W ? src[iw] : 0f;
+                            }
+                    }
+                }
+        }
+
+        /// <summary>dx of a plane from its phases: each input position read by one phase element (zero where none reaches it).</summary>
+        public void Unstage(ReadOnlySpan<float> phases, Span<float> plane)
+        {
+            for (int ih = 0; ih < H; ih++)
+            {
+                int rp = ih + PT, r = rp / SH, a = rp % SH;
+                var dst = plane.Slice(ih * W, W);
+                if (r >= Hq) { dst.Clear(); continue; }
+                for (int iw = 0; iw < W; iw++)
+                {
+                    int cp = iw + PL, q = cp / SW, b = cp % SW;
+                    dst[iw] = q < Wq ? phases[(a * SW + b) * PhaseSize + r * Wq + q] : 0f;
+                }
+            }
+        }
+
+        /// <summary>An upstream-gradient plane, rows Wq wide with zeros past OW (those columns must add nothing).</summary>
+        public void Widen(ReadOnlySpan<float> dy, Span<float> rows)
+        {
+            for (int oh = 0; oh < OH; oh++)
+            {
+                dy.Slice(oh * OW, OW).CopyTo(rows.Slice(oh * Wq, OW));
+                rows.Slice(oh * Wq + OW, Wq - OW).Clear();
+            }
+        }
+    }
 
     /// <summary>y = depthwise conv(x, w) + b into <c>[N, F, OH, OW]</c> sized by <paramref name="output"/>.</summary>
     public static float[] Forward(Tensor x, Tensor w, Tensor? bias, ConvGeometry g, IReadOnlyList<int> output)
     {
-        var p = Make(x.Shape, w.Shape, g, output);
-        int outPlane = p.OH * p.OW;
+        var p = new Plan(x.Shape, w.Shape, g, output);
+        int outPlane = p.OH * p.OW, inPlane = p.H * p.W, taps = p.Taps;
         var y = TensorArena.Uninitialized<float>(p.N * p.F * outPlane);
-        BatchParallel.For(p.N * p.F, (_, start, end) =>
+        BatchParallel.For(p.N * p.C, (_, start, end) =>
         {
+            var phases = Scratch(ref t_phases, p.SH * p.SW * p.PhaseSize);
+            var rows = Scratch(ref t_rows, p.Span);
             for (int plane = start; plane < end; plane++)
             {
-                int n = plane / p.F, f = plane % p.F, c = f / p.M;
-                var xp = x.Span.Slice((n * p.C + c) * p.H * p.W, p.H * p.W);
-                var wp = w.Span.Slice(f * p.KH * p.KW, p.KH * p.KW);
-                var yp = y.AsSpan(plane * outPlane, outPlane);
-                yp.Clear();
-                for (int oh = 0; oh < p.OH; oh++)
+                int n = plane / p.C, c = plane % p.C;
+                p.Stage(x.Span.Slice(plane * inPlane, inPlane), phases);
+                for (int f = c * p.M; f < (c + 1) * p.M; f++)
                 {
-                    var yrow = yp.Slice(oh * p.OW, p.OW);
-                    for (int kh = 0; kh < p.KH; kh++)
+                    var acc = rows.AsSpan(0, p.Span);
+                    acc.Clear();
+                    var wf = w.Span.Slice(f * taps, taps);
+                    for (int t = 0; t < taps; t++)
+                        TensorPrimitives.FusedMultiplyAdd(phases.AsSpan(p.Offset(t), p.Span), wf[t], acc, acc);
+                    var yp = y.AsSpan((n * p.F + f) * outPlane, outPlane);
+                    for (int oh = 0; oh < p.OH; oh++)
                     {
-                        int ih = oh * p.SH - p.PH + kh * p.DH;
-                        if ((uint)ih >= (uint)p.H) continue;
-                        var xrow = xp.Slice(ih * p.W, p.W);
-                        for (int kw = 0; kw < p.KW; kw++)
-                            Accumulate(xrow, wp[kh * p.KW + kw], yrow, kw * p.DW - p.PW, p);
+                        var src = acc.Slice(oh * p.Wq, p.OW);
+                        var dst = yp.Slice(oh * p.OW, p.OW);
+                        if (bias is null) src.CopyTo(dst);
+                        else ConvKernel.AddBias(src, bias[f], dst);
                     }
                 }
-                if (bias is not null) ConvKernel.AddBias(yp, bias[f], yp);
             }
         });
         return y;
-    }
-
-    /// <summary><c>yrow[ow] += v * xrow[ow * SW + off]</c> over the columns inside the image.</summary>
-    private static void Accumulate(ReadOnlySpan<float> xrow, float v, Span<float> yrow, int off, in Plan p)
-    {
-        var (lo, hi) = p.Columns(off);
-        if (hi <= lo) return;
-        if (p.SW == 1)
-        {
-            var dst = yrow.Slice(lo, hi - lo);
-            TensorPrimitives.FusedMultiplyAdd(xrow.Slice(lo + off, hi - lo), v, dst, dst);
-            return;
-        }
-        for (int ow = lo; ow < hi; ow++) yrow[ow] = MathF.FusedMultiplyAdd(xrow[ow * p.SW + off], v, yrow[ow]);
     }
 
     /// <summary>dx (when asked), dW and db of a depthwise convolution.</summary>
     public static (float[]? Input, float[] Weight, float[]? Bias) Backward(Tensor x, Tensor w, bool hasBias, Tensor dy, ConvGeometry g, IReadOnlyList<int> output,
         bool inputGradient)
     {
-        var p = Make(x.Shape, w.Shape, g, output);
-        int outPlane = p.OH * p.OW, inPlane = p.H * p.W, taps = p.KH * p.KW;
+        var p = new Plan(x.Shape, w.Shape, g, output);
+        int outPlane = p.OH * p.OW, inPlane = p.H * p.W, taps = p.Taps;
         var dw = TensorArena.Uninitialized<float>(p.F * taps);
         var db = hasBias ? TensorArena.Uninitialized<float>(p.F) : null;
-        BatchParallel.For(p.F, (_, start, end) =>
+        BatchParallel.For(p.C, (_, start, end) =>
         {
-            for (int f = start; f < end; f++)
+            var phases = Scratch(ref t_phases, p.SH * p.SW * p.PhaseSize);
+            var rows = Scratch(ref t_rows, p.Span);
+            for (int c = start; c < end; c++)
             {
-                int c = f / p.M;
-                var dwf = dw.AsSpan(f * taps, taps);
-                dwf.Clear();
-                float bsum = 0;
+                dw.AsSpan(c * p.M * taps, p.M * taps).Clear();
+                if (db is not null) db.AsSpan(c * p.M, p.M).Clear();
                 for (int n = 0; n < p.N; n++)
                 {
-                    var dyp = dy.Span.Slice((n * p.F + f) * outPlane, outPlane);
-                    var xp = x.Span.Slice((n * p.C + c) * inPlane, inPlane);
-                    if (db is not null) bsum += TensorPrimitives.Sum(dyp);
-                    for (int kh = 0; kh < p.KH; kh++)
-                        for (int kw = 0; kw < p.KW; kw++)
-                        {
-                            var (lo, hi) = p.Columns(kw * p.DW - p.PW);
-                            if (hi <= lo) continue;
-                            float s = 0;
-                            for (int oh = 0; oh < p.OH; oh++)
-                            {
-                                int ih = oh * p.SH - p.PH + kh * p.DH;
-                                if ((uint)ih >= (uint)p.H) continue;
-                                var dyrow = dyp.Slice(oh * p.OW, p.OW);
-                                var xrow = xp.Slice(ih * p.W, p.W);
-                                int off = kw * p.DW - p.PW;
-                                if (p.SW == 1) s += TensorPrimitives.Dot(dyrow.Slice(lo, hi - lo), xrow.Slice(lo + off, hi - lo));
-                                else
-                                    for (int ow = lo; ow < hi; ow++) s = MathF.FusedMultiplyAdd(dyrow[ow], xrow[ow * p.SW + off], s);
-                            }
-                            dwf[kh * p.KW + kw] += s;
-                        }
+                    p.Stage(x.Span.Slice((n * p.C + c) * inPlane, inPlane), phases);
+                    for (int f = c * p.M; f < (c + 1) * p.M; f++)
+                    {
+                        var dyp = dy.Span.Slice((n * p.F + f) * outPlane, outPlane);
+                        if (db is not null) db[f] += TensorPrimitives.Sum(dyp);
+                        var wide = rows.AsSpan(0, p.Span);
+                        p.Widen(dyp, wide);
+                        for (int t = 0; t < taps; t++)
+                            dw[f * taps + t] += TensorPrimitives.Dot(wide, phases.AsSpan(p.Offset(t), p.Span));
+                    }
                 }
-                if (db is not null) db[f] = bsum;
             }
         });
         float[]? dx = null;
@@ -140,45 +200,28 @@ internal static class DepthwiseConv2d
             dx = TensorArena.Uninitialized<float>(p.N * p.C * inPlane);
             BatchParallel.For(p.N * p.C, (_, start, end) =>
             {
+                var grad = Scratch(ref t_gradPhases, p.SH * p.SW * p.PhaseSize);
+                var rows = Scratch(ref t_rows, p.Span);
                 for (int plane = start; plane < end; plane++)
                 {
                     int n = plane / p.C, c = plane % p.C;
-                    var dxp = dx.AsSpan(plane * inPlane, inPlane);
-                    dxp.Clear();
+                    var gp = grad.AsSpan(0, p.SH * p.SW * p.PhaseSize);
+                    gp.Clear();
                     for (int f = c * p.M; f < (c + 1) * p.M; f++)
                     {
-                        var dyp = dy.Span.Slice((n * p.F + f) * outPlane, outPlane);
-                        var wp = w.Span.Slice(f * taps, taps);
-                        for (int oh = 0; oh < p.OH; oh++)
+                        var wide = rows.AsSpan(0, p.Span);
+                        p.Widen(dy.Span.Slice((n * p.F + f) * outPlane, outPlane), wide);
+                        var wf = w.Span.Slice(f * taps, taps);
+                        for (int t = 0; t < taps; t++)
                         {
-                            var dyrow = dyp.Slice(oh * p.OW, p.OW);
-                            for (int kh = 0; kh < p.KH; kh++)
-                            {
-                                int ih = oh * p.SH - p.PH + kh * p.DH;
-                                if ((uint)ih >= (uint)p.H) continue;
-                                var dxrow = dxp.Slice(ih * p.W, p.W);
-                                for (int kw = 0; kw < p.KW; kw++)
-                                    Scatter(dyrow, wp[kh * p.KW + kw], dxrow, kw * p.DW - p.PW, p);
-                            }
+                            var dst = gp.Slice(p.Offset(t), p.Span);
+                            TensorPrimitives.FusedMultiplyAdd(wide, wf[t], dst, dst);
                         }
                     }
+                    p.Unstage(gp, dx.AsSpan(plane * inPlane, inPlane));
                 }
             });
         }
         return (dx, dw, db);
-    }
-
-    /// <summary><c>dxrow[ow * SW + off] += v * dyrow[ow]</c> over the columns inside the image.</summary>
-    private static void Scatter(ReadOnlySpan<float> dyrow, float v, Span<float> dxrow, int off, in Plan p)
-    {
-        var (lo, hi) = p.Columns(off);
-        if (hi <= lo) return;
-        if (p.SW == 1)
-        {
-            var dst = dxrow.Slice(lo + off, hi - lo);
-            TensorPrimitives.FusedMultiplyAdd(dyrow.Slice(lo, hi - lo), v, dst, dst);
-            return;
-        }
-        for (int ow = lo; ow < hi; ow++) dxrow[ow * p.SW + off] = MathF.FusedMultiplyAdd(dyrow[ow], v, dxrow[ow * p.SW + off]);
     }
 }
