@@ -83,20 +83,15 @@ internal static class DepthwiseConv2d
                         int ih = r * SH + a - PT;
                         if ((uint)ih >= (uint)H) { row.Clear(); continue; }
                         var src = plane.Slice(ih * W, W);
-                        if (SW == 1)
-                        {
-                            // Columns q read input column q + b - PL: zeros, a copy, zeros.
-                            int lo = Math.Clamp(PL - b, 0, Wq), hi = Math.Clamp(W + PL - b, lo, Wq);
-                            row[..lo].Clear();
-                            if (hi > lo) src.Slice(lo + b - PL, hi - lo).CopyTo(row[lo..hi]);
-                            row[hi..].Clear();
-                        }
-                        else
-                            for (int q = 0; q < Wq; q++)
-                            {
-                                int iw = q * SW + b - PL;
-                                row[q] = (uint)iw < (uint)W ? src[iw] : 0f;
-                            }
+                        // Columns q read input column q SW + b - PL: zeros, the columns inside the image, zeros.
+                        int first = PL - b, last = W - 1 + PL - b;
+                        int lo = Math.Min(Wq, first > 0 ? (first + SW - 1) / SW : 0);
+                        int hi = last < 0 ? lo : Math.Clamp(last / SW + 1, lo, Wq);
+                        row[..lo].Clear();
+                        if (SW == 1 && hi > lo) src.Slice(lo - first, hi - lo).CopyTo(row[lo..hi]);
+                        else if (SW > 1)
+                            for (int q = lo, iw = lo * SW - first; q < hi; q++, iw += SW) row[q] = src[iw];
+                        row[hi..].Clear();
                     }
                 }
         }
