@@ -11,7 +11,10 @@ namespace Cnn.Core.Kernels;
 /// <remarks>
 /// <para>AMD Zen 4/5 and unknown CPUs keep the blocking measured on Zen 5 (1 MB L2): MC 192 (a 192 x 256 block of A, 192 KB),
 /// NC 4096. Intel Sapphire/Emerald/Granite Rapids (2 MB L2 per core, non-inclusive): A's block gets a quarter of L2, MC =
-/// L2 / 4 / (256 x 4 bytes) rounded down to the tile's 12 rows (504 for 2 MB).</para>
+/// L2 / 4 / (256 x 4 bytes) rounded down to the tile's 12 rows (504 for 2 MB), in line with BLIS's Skylake-X sgemm blocking
+/// (MC 480 for 1 MB of L2 with a deeper KC). Measured on Sapphire/Emerald Rapids only in a loaded window (load average 9-11
+/// on 2 cores, 2026-12-06): MC 504 and MC 192 alternated gave GEMM 1024/2048 within the run-to-run noise of each other, so
+/// this choice rests on the cache arithmetic, not on a measured gain.</para>
 /// <para>For experiments, <c>CNN_GEMM_MC</c> and <c>CNN_GEMM_NC</c> override both (rounded to whole tiles); they are read
 /// once, when the GEMM is first used.</para>
 /// </remarks>
