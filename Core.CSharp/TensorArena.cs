@@ -21,8 +21,25 @@ namespace Cnn.Core;
 /// </summary>
 public sealed class TensorArena
 {
-    /// <summary>Arrays shorter than this are ordinary arrays even while an arena is active.</summary>
+    /// <summary>Arrays shorter than this are ordinary arrays even while an arena is active (unless the arena was made with a smaller <see cref="MinimumLength"/>).</summary>
     public const int MinLength = 1024;
+
+    /// <summary>An arena that recycles arrays of <see cref="MinLength"/> elements and more.</summary>
+    public TensorArena() : this(MinLength) { }
+
+    /// <summary>
+    /// An arena that recycles arrays of <paramref name="minimumLength"/> elements and more: 1 for work whose shapes repeat
+    /// exactly from call to call (inference), where small arrays are recycled as cheaply as large ones.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="minimumLength"/> is below 1.</exception>
+    public TensorArena(int minimumLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(minimumLength, 1);
+        MinimumLength = minimumLength;
+    }
+
+    /// <summary>The shortest array this arena recycles; shorter ones are ordinary arrays.</summary>
+    public int MinimumLength { get; }
 
     [ThreadStatic] private static TensorArena? t_current;
 
@@ -93,14 +110,14 @@ public sealed class TensorArena
     internal static T[] Uninitialized<T>(int length) where T : unmanaged
     {
         var arena = t_current;
-        return arena is null || length < MinLength ? GC.AllocateUninitializedArray<T>(length) : arena.Rent<T>(length);
+        return arena is null || length < arena.MinimumLength ? GC.AllocateUninitializedArray<T>(length) : arena.Rent<T>(length);
     }
 
     /// <summary>An array of <paramref name="length"/> zeros: the active arena's (cleared) or a new one.</summary>
     internal static T[] Zeroed<T>(int length) where T : unmanaged
     {
         var arena = t_current;
-        if (arena is null || length < MinLength) return new T[length];
+        if (arena is null || length < arena.MinimumLength) return new T[length];
         var array = arena.Rent<T>(length);
         Array.Clear(array);
         return array;

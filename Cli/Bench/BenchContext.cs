@@ -16,6 +16,9 @@ internal sealed class BenchContext(MeasureSettings settings, int threads, bool q
 
     public bool Quick { get; } = quick;
 
+    /// <summary>The CPU, its caches, the GEMM blocking and the measured FMA peak (measured once, before the rows).</summary>
+    public CpuDescription Hardware { get; } = CpuDescription.Measure(threads);
+
     public List<BenchRow> Rows { get; } = new();
 
     public TimeSpan Elapsed => _clock.Elapsed;

@@ -8,21 +8,16 @@ namespace Cnn.Cli.Bench;
 
 /// <summary>The machine a run measured on and how loaded it was.</summary>
 internal sealed record MachineInfo(string Cpu, int LogicalCores, bool Avx512, string Runtime, string Os, double[]? LoadBefore, double[]? LoadAfter,
-    double LoadMin, double LoadMax, int Threads, bool Quick, double Seconds, string Gc)
+    double LoadMin, double LoadMax, int Threads, bool Quick, double Seconds, string Gc, CpuDescription Hardware)
 {
     public static MachineInfo Describe(BenchContext ctx, double[]? before)
     {
-        string cpu = "unknown";
-        try
-        {
-            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
+        string cpu = ctx.Hardware.Model;
         var loads = ctx.LoadSamples.Count > 0 ? ctx.LoadSamples : new List<double> { double.NaN };
         return new MachineInfo(cpu, Environment.ProcessorCount, Vector512.IsHardwareAccelerated, RuntimeInformation.FrameworkDescription,
             RuntimeInformation.OSDescription, before, BenchContext.LoadAverage(), loads.Min(), loads.Max(), ctx.Threads, ctx.Quick, ctx.Elapsed.TotalSeconds,
-            System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "batch (no background collections)" : "concurrent (the .NET default)");
+            System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.Batch ? "batch (no background collections)" : "concurrent (the .NET default)",
+            ctx.Hardware);
     }
 }
 
@@ -35,6 +30,10 @@ internal static class BenchReport
     {
         var sb = new StringBuilder();
         sb.AppendLine($"cnn bench: {m.Cpu}, {m.LogicalCores} logical cores, AVX-512 {(m.Avx512 ? "yes" : "no")}, {m.Runtime}");
+        var hw = m.Hardware;
+        sb.AppendLine($"caches (cpu0): {(hw.Caches.Count == 0 ? "unknown" : string.Join(", ", hw.Caches))}; GEMM blocking: {hw.Blocking}");
+        sb.AppendLine($"measured FMA peak (independent FMA chains): {hw.PeakPerThread:0} GFLOP/s on one thread, {hw.PeakAllThreads:0} on {hw.PeakThreads}; " +
+                      "%pk = a row's GFLOP/s over the peak on the run's threads");
         sb.AppendLine($"threads {m.Threads} (im2col batch split and GEMM, LibTorch set_num_threads, ONNX Runtime intra-op){(m.Quick ? ", quick run" : "")}; " +
                       $"{m.Seconds:0} s in all; garbage collector: {m.Gc}");
         sb.AppendLine($"machine load (1-min load average): {Load(m.LoadBefore)} before, {Load(m.LoadAfter)} after, {F(m.LoadMin, "0.0")}-{F(m.LoadMax, "0.0")} during " +
@@ -55,7 +54,7 @@ internal static class BenchReport
             foreach (var s in sides)
             {
                 header.Append($" | {s + " ms",16}");
-                if (flops) header.Append($" {"GFLOP/s",7}");
+                if (flops) header.Append($" {"GFLOP/s",7} {"%pk",4}");
                 if (!threads) header.Append($" {"alloc",9}");
             }
             if (threads)
@@ -76,7 +75,7 @@ internal static class BenchReport
                 {
                     var t = r.Of(s);
                     line.Append($" | {(t is null ? "-" : t.MedianMs.ToString(t.MedianMs < 10 ? "0.000" : "0.0", Inv)),16}");
-                    if (flops) line.Append($" {F(r.GFlops(s), "0.0"),7}");
+                    if (flops) line.Append($" {F(r.GFlops(s), "0.0"),7} {F(hw.FractionOfPeak(r.GFlops(s)) * 100, "0"),4}");
                     if (!threads) line.Append($" {(t is null ? "-" : Bytes(t.AllocatedBytes)),9}");
                 }
                 if (threads)
@@ -129,6 +128,19 @@ internal static class BenchReport
                 ["load_average_after"] = m.LoadAfter,
                 ["load_1min_min_during"] = Finite(m.LoadMin),
                 ["load_1min_max_during"] = Finite(m.LoadMax),
+                ["caches"] = m.Hardware.Caches.Select(c => new Dictionary<string, object?> { ["level"] = c.Level, ["type"] = c.Type, ["bytes"] = c.Bytes }).ToList(),
+                ["gemm_blocking"] = new Dictionary<string, object?>
+                {
+                    ["instruction_set"] = m.Hardware.Blocking.InstructionSet.ToString(),
+                    ["mr"] = m.Hardware.Blocking.MR,
+                    ["nr"] = m.Hardware.Blocking.NR,
+                    ["mc"] = m.Hardware.Blocking.MC,
+                    ["kc"] = m.Hardware.Blocking.KC,
+                    ["nc"] = m.Hardware.Blocking.NC,
+                },
+                ["fma_peak_gflops_per_thread"] = Finite(m.Hardware.PeakPerThread),
+                ["fma_peak_gflops_all_threads"] = Finite(m.Hardware.PeakAllThreads),
+                ["fma_peak_threads"] = m.Hardware.PeakThreads,
             },
             ["threads"] = m.Threads,
             ["gc"] = m.Gc,
@@ -147,6 +159,7 @@ internal static class BenchReport
                     ["p90_ms"] = Finite(t.P90Ms),
                     ["samples"] = t.Samples,
                     ["gflops"] = Finite(r.GFlops(t.Side)),
+                    ["fraction_of_fma_peak"] = Finite(m.Hardware.FractionOfPeak(r.GFlops(t.Side))),
                     ["allocated_bytes_per_call"] = t.AllocatedBytes,
                 }).ToList(),
                 ["speed_vs_libtorch"] = Finite(r.Speed(Sides.Im2col, Sides.LibTorch)),

@@ -33,6 +33,8 @@ internal static class NetworkBench
                 $"{Kb(measured)} per step, of which returned tensors {Kb(step.ReturnedBytes)} ({step.Arrays} arrays: new parameters, " +
                 "batch-norm statistics, output)"));
         }
+        // No target of its own: the residual network the issue added to the training rows (batch norm in every block).
+        ctx.Run("training step, batch 64 (forward, backward, SGD)", "resnet-mini", TrainFlops(Zoo.ByName("resnet-mini"), 64), TrainStep(ctx, "resnet-mini", 64));
     }
 
     public static void RunInference(BenchContext ctx)
@@ -40,6 +42,8 @@ internal static class NetworkBench
         foreach (var name in ctx.Quick ? new[] { "keras-cifar" } : new[] { "simple-convnet", "lenet5", "keras-cifar" })
             foreach (int batch in new[] { 1, 64 })
                 ctx.Run("inference", $"{name}, batch {batch}", ForwardFlops(Zoo.ByName(name), batch), Inference(ctx, name, batch));
+        if (!ctx.Quick)
+            ctx.Run("inference", "resnet18, batch 1 (3x224x224)", ForwardFlops(Zoo.ByName("resnet18"), 1), Inference(ctx, "resnet18", 1));
     }
 
     public static string Kb(long bytes) => $"{bytes / 1024.0:0.0} KB";
@@ -72,7 +76,10 @@ internal static class NetworkBench
         };
     }
 
-    /// <summary>Inference of a zoo network on a seeded batch: im2col, LibTorch (eval mode, no autograd) and ONNX Runtime.</summary>
+    /// <summary>
+    /// Inference of a zoo network on a seeded batch: the im2col backend's compiled <see cref="InferenceModel"/> (compiled
+    /// before timing, as a deployed model is), LibTorch (eval mode, no autograd) and ONNX Runtime.
+    /// </summary>
     public static IReadOnlyList<Side> Inference(BenchContext ctx, string name, int batch)
     {
         var net = Zoo.ByName(name);
@@ -81,9 +88,10 @@ internal static class NetworkBench
         module.eval();
         var tx = ctx.Keep(TorchTensors.ToTorch(x));
         var onnx = ctx.Keep(new OnnxPredictor(OnnxExporter.ToBytes(net, p, state), new OnnxPredictorOptions { IntraOpThreads = ctx.Threads }));
+        var model = InferenceModel.Compile(net, p, state);
         return new[]
         {
-            new Side(Sides.Im2col, () => Apply.Forward(net, p, x, Mode.Eval, state)),
+            new Side(Sides.Im2col, () => model.Predict(x)),
             new Side(Sides.LibTorch, () =>
             {
                 using var scope = torch.NewDisposeScope();

@@ -15,15 +15,19 @@ internal static class BenchCommand
 
         Times the im2col backend against LibTorch (TorchSharp, the same thread count) in one process, and for inference
         ONNX Runtime too: GEMM at 256/512/1024/2048; conv2d forward and forward+backward on six shapes (the four of
-        ../shared/notes/libtorch-on-debian12.md, a 1x1 and a strided one); max pooling; a training step (forward, backward,
-        SGD) of simple-convnet, lenet5 and keras-cifar at batch 64 with its allocation; inference at batch 1 and 64; time
+        ../shared/notes/libtorch-on-debian12.md, a 1x1 and a strided one) and three depthwise shapes; max pooling; a training step (forward, backward,
+        SGD) of simple-convnet, lenet5, keras-cifar and resnet-mini at batch 64 with its allocation; inference at batch 1 and
+        64, and resnet18 at batch 1 (224x224); time
         against batch size (1 to 256) and image size; and the speed-up from 1 to 2 threads on the large shapes.
 
         Each figure is the median of timed calls after a warm-up; the sides run in alternating blocks, so a change in the
         machine's load moves both. Ratios are speeds: the other side's time over im2col's, above 1 when im2col is faster.
         Allocation is managed bytes per call (all threads). The im2col side of the convolution and pooling rows runs in a
         TensorArena, as the kernels of a training step do, so those rows time the kernels, not the garbage collector's
-        fresh pages; inference rows call Apply.Forward as a user does. Progress goes to stderr, the report to stdout. A full run
+        fresh pages; inference rows call a compiled InferenceModel (weights packed and batch norm folded once), as a deployed
+        model does, and report its allocation per call. The report starts with the CPU model, its caches, the GEMM blocking
+        chosen for it and a measured FMA peak (independent FMA chains, one thread and the run's threads); every GFLOP/s figure
+        is also given as a fraction of that peak. Progress goes to stderr, the report to stdout. A full run
         takes about 1.5 minutes on 2 idle cores (up to 4 on a loaded machine); --quick under one.
 
         The run uses the garbage collector's batch mode (no background collections), as a compute job should: a training
@@ -62,6 +66,7 @@ internal static class BenchCommand
         var ctx = new BenchContext(quick ? MeasureSettings.Quick : MeasureSettings.Full, threads, quick, Console.Error);
         BenchContext.UseThreads(threads);
         ctx.Log($"cnn bench: {threads} threads{(quick ? ", quick" : "")}; load average {(before is null ? "unknown" : string.Join(" / ", before))}");
+        ctx.Log($"  {ctx.Hardware}");
         if (only.Contains("gemm")) GemmBench.Run(ctx);
         if (only.Contains("conv")) ConvBench.Run(ctx);
         if (only.Contains("pool")) PoolBench.Run(ctx);

@@ -39,7 +39,11 @@ internal static class ForwardCommand
         int dropoutSeed = a.Int("dropout-seed", 0);
         var model = Model.FromArgs(a);
         var x = TensorFiles.Input(input, model.Network);
-        var y = Apply.ForwardInBatches(model.Network, model.Parameters, x, mode, model.State, dropoutSeed);
+        // Inference through the compiled model, whose arena holds one call's intermediates: a batch at a time above
+        // Apply's batch size, so memory stays bounded by the batch, not by N.
+        var y = mode == Mode.Eval && x.Shape[0] <= Apply.DefaultBatchSize
+            ? InferenceModel.Compile(model.Network, model.Parameters, model.State).Predict(x)
+            : Apply.ForwardInBatches(model.Network, model.Parameters, x, mode, model.State, dropoutSeed);
         Npy.Write(output, y);
         Console.WriteLine($"'{model.Name}' ({mode.ToString().ToLowerInvariant()} mode): {input} {x.Shape} -> {output} {y.Shape}");
         return 0;

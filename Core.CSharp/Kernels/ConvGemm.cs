@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -54,7 +55,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
     /// image in strips; the column groups of a unit are described once and reused for every unit of the same shape.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(in ConvColumns l, float* x, float* packedW, float* bias, int f, float* y, int i0, int i1, int c0, int c1)
+    public static void Forward(in ConvColumns l, float* x, float* packedW, float* bias, int f, float* y, int i0, int i1, int c0, int c1, bool relu = false)
     {
         int nr = TK.NR, mr = TK.MR, fg = f / l.Groups, fRound = RoundUp(fg, mr), k = l.RowsG, kc = GemmDepth.Block(k);
         int outSize = l.OutSize, width = c1 - c0;
@@ -129,7 +130,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                                 TK.Tile(kb, a + (nint)ir * kb, bp, c + ir * ldc, ldc, Math.Min(mr, fg - ir), cols, pc > 0);
                         }
                     }
-                    Finish(l, bias, f, g, fg, fRound, y, scratch, b, s, nc, panels);
+                    Finish(l, bias, relu, f, g, fg, fRound, y, scratch, b, s, nc, panels);
                 }
             }
         }
@@ -140,17 +141,20 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
     /// <paramref name="b"/>) and copies the panels that straddle images out of the scratch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Finish(in ConvColumns l, float* bias, int f, int g, int fg, int fRound, float* y, float* scratch, int b, int s, int nc, int panels)
+    private static void Finish(in ConvColumns l, float* bias, bool relu, int f, int g, int fg, int fRound, float* y, float* scratch, int b, int s, int nc,
+        int panels)
     {
         int nr = TK.NR, outSize = l.OutSize;
-        if (bias is not null)
+        // The rows of panels that straddle images are written by the scatter below, after this pass: they get bias and ReLU there.
+        if (bias is not null || relu)
             for (int u = s; u < s + nc;)
             {
                 int image = b + u / outSize, q = u % outSize, len = Math.Min(outSize - q, s + nc - u);
                 for (int o = 0; o < fg; o++)
                 {
                     var row = new Span<float>(y + ((nint)image * f + g * fg + o) * outSize + q, len);
-                    ConvKernel.AddBias(row, bias[g * fg + o], row);
+                    if (bias is not null) ConvKernel.AddBias(row, bias[g * fg + o], row);
+                    if (relu) TensorPrimitives.Max(row, 0f, row);
                 }
                 u += len;
             }
@@ -168,6 +172,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                     var dst = new Span<float>(y + ((nint)image * f + g * fg + o) * outSize + q, len);
                     if (bias is null) src.CopyTo(dst);
                     else ConvKernel.AddBias(src, bias[g * fg + o], dst);
+                    if (relu) TensorPrimitives.Max(dst, 0f, dst);
                 }
                 t += len;
                 image++;

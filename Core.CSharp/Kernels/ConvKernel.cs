@@ -36,6 +36,8 @@ namespace Cnn.Core.Kernels;
 /// im2col was a quarter of the forward product on small images and a third with stride 2 (a strided gather per output
 /// row), the output block's copy into y another tenth, and a 56x56 image's 6.7 MB column matrix went to memory and back
 /// twice per product.</para>
+/// <para><b>2-d depthwise windows</b> (one input channel per group, at most four filters per group) run directly (<see cref="DepthwiseConv2d"/>): no column
+/// matrix and no GEMM, whose one-row products per channel the micro-kernel could not fill.</para>
 /// <para><b>Otherwise</b> (3-d windows; four filters or fewer per group, whose products read the column matrix in place),
 /// small images are unfolded side by side into one block of columns (with the block's output, about half a core's 1 MB L2
 /// cache), so one product covers several images. An image that fills a block alone gets a product of its own, written
@@ -72,16 +74,30 @@ public static class ConvKernel
     public static Tensor Forward(Tensor x, Tensor w, Tensor? bias, ConvGeometry g) => Forward(x, w, bias, g, GemmInstructionSet.Auto);
 
     /// <summary><see cref="Forward(Tensor, Tensor, Tensor?, ConvGeometry)"/> on a chosen micro-kernel (to test each path).</summary>
-    internal static Tensor Forward(Tensor x, Tensor w, Tensor? bias, ConvGeometry g, GemmInstructionSet isa)
+    internal static Tensor Forward(Tensor x, Tensor w, Tensor? bias, ConvGeometry g, GemmInstructionSet isa) =>
+        Forward(x, w, bias, g, isa, relu: false, packedWeights: null);
+
+    /// <summary>
+    /// The forward pass, then <c>max(y, 0)</c> when <paramref name="relu"/> (on the fused path while each strip of y is in the
+    /// cache, the same bits as <see cref="Activations.Relu"/> after it), from weights packed beforehand for <paramref name="isa"/>
+    /// (<see cref="PackWeights"/>) when given.
+    /// </summary>
+    internal static Tensor Forward(Tensor x, Tensor w, Tensor? bias, ConvGeometry g, GemmInstructionSet isa, bool relu, float[]? packedWeights)
     {
         var s = Check(x, w, bias, g);
         isa = Gemm.Resolve(isa);
+        if (DepthwiseConv2d.Covers(g, s.C, s.F))
+        {
+            var yd = DepthwiseConv2d.Forward(x, w, bias, g, s.Plan.Output);
+            if (relu) TensorPrimitives.Max(yd, 0f, yd);
+            return Tensor.Own(yd, OutputShape(s, x.Shape));
+        }
         if (Fused(s))
             return isa switch
             {
-                GemmInstructionSet.Vector512 => FusedForward<GemmKernel512>(x, w, bias, s),
-                GemmInstructionSet.Vector256 => FusedForward<GemmKernel256>(x, w, bias, s),
-                _ => FusedForward<GemmKernelScalar>(x, w, bias, s),
+                GemmInstructionSet.Vector512 => FusedForward<GemmKernel512>(x, w, bias, s, relu, packedWeights),
+                GemmInstructionSet.Vector256 => FusedForward<GemmKernel256>(x, w, bias, s, relu, packedWeights),
+                _ => FusedForward<GemmKernelScalar>(x, w, bias, s, relu, packedWeights),
             };
         int outSize = s.Plan.OutSize;
         var y = TensorArena.Uninitialized<float>(s.N * s.F * outSize);
@@ -143,7 +159,32 @@ public static class ConvKernel
                 Workspace.Return(output);
             }
         });
+        if (relu) TensorPrimitives.Max(y, 0f, y);
         return Tensor.Own(y, OutputShape(s, x.Shape));
+    }
+
+    /// <summary>
+    /// The weight <paramref name="w"/> (<c>[F, C/groups, kernel...]</c> for <paramref name="groups"/> groups) packed once for
+    /// the fused forward pass on <paramref name="isa"/>, or null when that path does not take it (four filters or fewer per
+    /// group). The packing depends on the weight's shape and the micro-kernel alone, not on the input's size.
+    /// </summary>
+    internal static unsafe float[]? PackWeights(Tensor w, int groups, GemmInstructionSet isa)
+    {
+        int f = w.Shape[0], fg = f / groups, rowsG = w.Size / f;
+        if (fg <= GemmParallel.SmallRows) return null;
+        return Gemm.Resolve(isa) switch
+        {
+            GemmInstructionSet.Vector512 => Pack<GemmKernel512>(w, groups, fg, rowsG),
+            GemmInstructionSet.Vector256 => Pack<GemmKernel256>(w, groups, fg, rowsG),
+            _ => Pack<GemmKernelScalar>(w, groups, fg, rowsG),
+        };
+    }
+
+    private static unsafe float[] Pack<TK>(Tensor w, int groups, int fg, int rowsG) where TK : struct, IGemmKernel
+    {
+        var packed = new float[ConvGemm<TK>.PackedWeightsLength(groups, fg, rowsG, transposed: false)];
+        fixed (float* pw = w.Span, pp = packed) ConvGemm<TK>.PackWeights(pw, groups, fg, rowsG, transposed: false, pp);
+        return packed;
     }
 
     /// <summary>
@@ -189,6 +230,11 @@ public static class ConvKernel
         if (dy.Shape != expected)
             throw new ShapeException($"Conv{g.Rank}d backward: expected an upstream gradient of shape {expected} for input {x.Shape}; found {dy.Shape}.");
         isa = Gemm.Resolve(isa);
+        if (DepthwiseConv2d.Covers(g, s.C, s.F))
+        {
+            var (ddx, ddw, ddb) = DepthwiseConv2d.Backward(x, w, hasBias, dy, g, s.Plan.Output, inputGradient);
+            return (ddx is null ? null : Tensor.Own(ddx, x.Shape), Tensor.Own(ddw, w.Shape), ddb is null ? null : Tensor.Own(ddb, new Shape(s.F)));
+        }
         // Image by image needs every worker busy with images: a batch smaller than the workers keeps the GEMM's own split.
         if (Fused(s) && s.N >= BatchParallel.Chunks(int.MaxValue))
             return isa switch
@@ -258,19 +304,20 @@ public static class ConvKernel
     /// <summary>Below this many FLOPs a single image's forward product runs on one thread (as the GEMM does).</summary>
     private const long MinSplitFlops = 1_500_000;
 
-    private static unsafe Tensor FusedForward<TK>(Tensor x, Tensor w, Tensor? bias, Setup s) where TK : struct, IGemmKernel
+    private static unsafe Tensor FusedForward<TK>(Tensor x, Tensor w, Tensor? bias, Setup s, bool relu, float[]? prepacked) where TK : struct, IGemmKernel
     {
         var l = new ConvColumns(s.N, s.C, s.Groups, s.Plan);
         int outSize = s.Plan.OutSize, nr = TK.NR;
         var y = TensorArena.Uninitialized<float>(s.N * s.F * outSize);
-        var packed = Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: false));
+        var packed = prepacked ?? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: false));
         try
         {
-            fixed (float* pw = w.Span, pp = packed) ConvGemm<TK>.PackWeights(pw, s.Groups, s.FG, s.RowsG, transposed: false, pp);
+            if (prepacked is null)
+                fixed (float* pw = w.Span, pp = packed) ConvGemm<TK>.PackWeights(pw, s.Groups, s.FG, s.RowsG, transposed: false, pp);
             void Run(int i0, int i1, int c0, int c1)
             {
                 fixed (float* px = x.Span, pp = packed, pb = bias is null ? default : bias.Span, py = y)
-                    ConvGemm<TK>.Forward(l, px, pp, pb, s.F, py, i0, i1, c0, c1);
+                    ConvGemm<TK>.Forward(l, px, pp, pb, s.F, py, i0, i1, c0, c1, relu);
             }
             if (s.N > 1)
                 BatchParallel.For(s.N, (_, start, end) => Run(start, end, 0, outSize));
@@ -285,7 +332,7 @@ public static class ConvKernel
         }
         finally
         {
-            Workspace.Return(packed);
+            if (prepacked is null) Workspace.Return(packed);
         }
         return Tensor.Own(y, OutputShape(s, x.Shape));
     }

@@ -211,6 +211,13 @@ public static class Apply
         return true;
     }
 
+    /// <summary>One leaf's output in inference mode, by this interpreter's rule for it: the fallback of <see cref="InferenceModel"/>.</summary>
+    internal static Tensor EvalLeaf(Node leaf, Parameters parameters, Parameters state, Tensor x) =>
+        new Run(parameters, state, Mode.Eval, 0).Node(leaf, x).Item1;
+
+    /// <summary>A 2-d convolution layer's window (made once per layer).</summary>
+    internal static ConvGeometry Conv2dGeometry(Conv2d c) => Geometries.GetValue(c, static l => Geometry2d((Conv2d)l));
+
     /// <summary>Each 2-d convolution layer's window, by layer instance (a network's layers live as long as the network).</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<LeafLayer, ConvGeometry> Geometries = new();
 

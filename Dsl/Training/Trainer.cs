@@ -317,7 +317,7 @@ public static partial class Trainer
     private static OptimizerState Keep(TensorArena? arena, OptimizerState state) => arena is null ? state :
         state with { Slots = state.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal) };
 
-    /// <summary>Mean loss and accuracy of the network (inference mode) on a data set, in batches.</summary>
+    /// <summary>Mean loss and accuracy of the network (inference mode, compiled once by <see cref="InferenceModel"/>) on a data set, in batches.</summary>
     /// <param name="network">The network.</param>
     /// <param name="parameters">Its parameters.</param>
     /// <param name="data">The labelled data.</param>
@@ -338,6 +338,7 @@ public static partial class Trainer
         options.Check(data.SampleShape);
         double lossSum = 0;
         long correct = 0;
+        var model = InferenceModel.Compile(network, parameters, state);
         for (int start = 0; start < data.Count; start += batchSize)
         {
             int count = Math.Min(batchSize, data.Count - start);
@@ -349,7 +350,7 @@ public static partial class Trainer
             try
             {
                 using var scope = arena?.Activate();
-                var logits = Apply.Forward(network, parameters, x, Mode.Eval, state);
+                var logits = model.Predict(x);
                 lossSum += loss.Compute(logits, y).Value * count;
                 correct += CountCorrect(logits, y);
             }

@@ -26,6 +26,22 @@ public sealed class TensorArenaTests
     }
 
     [Fact]
+    public void Small_arrays_are_recycled_only_by_an_arena_made_for_them()
+    {
+        var small = Tensor.FromArray(new[] { -1f, 2f, -3f }, 3);
+        foreach (var (arena, recycled) in new[] { (new TensorArena(), false), (new TensorArena(minimumLength: 1), true) })
+        {
+            Tensor first, second;
+            using (arena.Activate()) first = Activations.Relu(small);
+            arena.Recycle();
+            using (arena.Activate()) second = Activations.Relu(small);
+            arena.Recycle();
+            Assert.Equal(recycled, ReferenceEquals(first.Array(), second.Array()));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TensorArena(minimumLength: 0));
+    }
+
+    [Fact]
     public void Keep_copies_arena_tensors_out_and_returns_others_as_they_are()
     {
         var arena = new TensorArena();

@@ -13,8 +13,8 @@ internal readonly unsafe struct GemmKernel512 : IGemmKernel
 {
     public static int MR => 12;
     public static int NR => 32;
-    public static int MC => 192;
-    public static int NC => 4096;
+    public static int MC => GemmBlockSizes.MC512;
+    public static int NC => GemmBlockSizes.NC512;
     public static int MGrain => 4;
     public static int NGrain => 16;
 

@@ -1,0 +1,127 @@
+using Cnn.Core;
+using Cnn.Core.Kernels;
+
+namespace Cnn.Dsl;
+
+/// <summary>
+/// Turns a resolved network into an inference plan (<see cref="Step"/>): in every serial run of layers, a convolution or
+/// dense layer absorbs the batch normalisation right after it (its running statistics folded into the weights and bias)
+/// and the ReLU after that; common leaves call their kernels directly; every other leaf falls back to <see cref="Apply"/>.
+/// </summary>
+internal sealed class PlanCompiler(Parameters parameters, Parameters state)
+{
+    public int FoldedBatchNorms { get; private set; }
+
+    public int FusedRelus { get; private set; }
+
+    public Step Compile(Node node)
+    {
+        switch (node.Layer)
+        {
+            case Serial or Freeze:
+            {
+                var run = new List<Node>();
+                Unnest(node, run);
+                var steps = new List<Step>();
+                for (int i = 0; i < run.Count;)
+                {
+                    var (step, used) = Fused(run, i) ?? (Compile(run[i]), 1);
+                    steps.Add(step);
+                    i += used;
+                }
+                return steps.Count == 1 ? steps[0] : new SerialStep(steps.ToArray());
+            }
+            case FanOut or Residual:
+                return new JoinStep(node.Children.Select(Compile).ToArray(), node.Layer is FanOut { Join: Join.Concat });
+            default:
+                return Leaf(node);
+        }
+    }
+
+    /// <summary>The children of nested serial compositions and freezes in execution order (all one run in inference).</summary>
+    private static void Unnest(Node node, List<Node> into)
+    {
+        if (node.Layer is Serial or Freeze)
+            foreach (var child in node.Children) Unnest(child, into);
+        else into.Add(node);
+    }
+
+    /// <summary>A convolution or dense layer at <paramref name="i"/> with the batch normalisation and ReLU after it, if any.</summary>
+    private (Step, int)? Fused(List<Node> run, int i)
+    {
+        var node = run[i];
+        var geometry = node.Layer switch
+        {
+            Conv2d c => Apply.Conv2dGeometry(c),
+            Conv1d c => ConvGeometry.Create(new[] { c.Kernel }, new[] { c.Stride }, new[] { c.Pad }, new[] { c.Pad }, new[] { c.Dilation }, c.Groups),
+            Conv3d c => ConvGeometry.Create(Enumerable.Repeat(c.Kernel, 3).ToArray(), Enumerable.Repeat(c.Stride, 3).ToArray(),
+                Enumerable.Repeat(c.Pad, 3).ToArray(), Enumerable.Repeat(c.Pad, 3).ToArray()),
+            _ => null,
+        };
+        if (geometry is null && node.Layer is not Dense) return null;
+        bool useBias = node.Layer switch { Conv2d c => c.UseBias, Conv1d c => c.UseBias, Conv3d c => c.UseBias, Dense d => d.UseBias, _ => false };
+        var weight = parameters[Network.Join(node.Path, "weight")];
+        var bias = useBias ? parameters[Network.Join(node.Path, "bias")] : null;
+        int used = 1;
+        if (i + used < run.Count && run[i + used].Layer is BatchNorm bn)
+        {
+            (weight, bias) = Fold(weight, bias, run[i + used], bn);
+            FoldedBatchNorms++;
+            used++;
+        }
+        bool relu = i + used < run.Count && run[i + used].Layer is Relu;
+        if (relu)
+        {
+            FusedRelus++;
+            used++;
+        }
+        Step step = geometry is null ? new DenseStep(weight, bias, relu) : new ConvStep(PackedConvolution.Create(weight, bias, geometry, relu));
+        return (step, used);
+    }
+
+    /// <summary>
+    /// Weights and bias with an evaluation-mode batch normalisation folded in: <c>w * a</c> and <c>(b - mean) * a + beta</c>
+    /// per output channel, <c>a = gamma / sqrt(var + eps)</c> computed in double as <see cref="BatchNormKernel.Eval"/> does.
+    /// </summary>
+    private (Tensor Weight, Tensor Bias) Fold(Tensor weight, Tensor? bias, Node bnNode, BatchNorm bn)
+    {
+        var gamma = parameters[Network.Join(bnNode.Path, "weight")];
+        var beta = parameters[Network.Join(bnNode.Path, "bias")];
+        var mean = state[Network.Join(bnNode.Path, "running_mean")];
+        var variance = state[Network.Join(bnNode.Path, "running_var")];
+        int f = weight.Shape[0], per = weight.Size / f;
+        var w = weight.ToArray();
+        var b = new float[f];
+        for (int o = 0; o < f; o++)
+        {
+            double a = gamma[o] / Math.Sqrt((double)variance[o] + bn.Epsilon);
+            for (int j = 0; j < per; j++) w[o * per + j] = (float)(w[o * per + j] * a);
+            b[o] = (float)(((bias is null ? 0.0 : bias[o]) - mean[o]) * a + beta[o]);
+        }
+        return (Tensor.FromArray(w, weight.Shape), Tensor.FromArray(b, new Shape(f)));
+    }
+
+    private Step Leaf(Node node)
+    {
+        var output = node.Output;
+        switch (node.Layer)
+        {
+            case Relu:
+                return new KernelStep(Activations.Relu);
+            case Dropout or Identity:
+                return new KernelStep(static x => x);
+            case Flatten or Reshape:
+                return new KernelStep(x => x.Reshape(output.PrependBatch(x.Shape[0])));
+            case MaxPool2d m:
+            {
+                var g = new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW);
+                return new KernelStep(x => MaxPool2dKernel.Forward(x, g, m.CeilMode).Output);
+            }
+            case GlobalPool { Op: PoolOp.Average }:
+                return new KernelStep(GlobalPoolKernel.AverageForward);
+            default:
+                if (node.Layer is Conv2d or Conv1d or Conv3d or Dense) return Fused(new List<Node> { node }, 0)!.Value.Item1;
+                return new FallbackStep(node, parameters, state);
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using Cnn.Core;
+using Cnn.Core.Kernels;
+
+namespace Cnn.Dsl;
+
+/// <summary>One node of a compiled inference plan: a pure function of its input, safe to call from several threads.</summary>
+internal abstract class Step
+{
+    public abstract Tensor Run(Tensor x);
+}
+
+/// <summary>Steps one after the other.</summary>
+internal sealed class SerialStep(Step[] steps) : Step
+{
+    public override Tensor Run(Tensor x)
+    {
+        foreach (var step in steps) x = step.Run(x);
+        return x;
+    }
+}
+
+/// <summary>Branches fed by the same input, summed in order (as <see cref="Apply"/> sums them) or concatenated along channels.</summary>
+internal sealed class JoinStep(Step[] branches, bool concat) : Step
+{
+    public override Tensor Run(Tensor x)
+    {
+        if (concat)
+        {
+            var parts = new Tensor[branches.Length];
+            for (int i = 0; i < parts.Length; i++) parts[i] = branches[i].Run(x);
+            return TensorOps.ConcatChannels(parts);
+        }
+        var y = branches[0].Run(x);
+        for (int i = 1; i < branches.Length; i++) y = TensorOps.Add(y, branches[i].Run(x));
+        return y;
+    }
+}
+
+/// <summary>A convolution with its weights packed once (batch normalisation and ReLU possibly folded in).</summary>
+internal sealed class ConvStep(PackedConvolution conv) : Step
+{
+    public override Tensor Run(Tensor x) => conv.Forward(x);
+}
+
+/// <summary>An affine layer (batch normalisation possibly folded in), then ReLU when <paramref name="relu"/>.</summary>
+internal sealed class DenseStep(Tensor weight, Tensor? bias, bool relu) : Step
+{
+    public override Tensor Run(Tensor x)
+    {
+        var y = DenseKernel.Forward(x, weight, bias);
+        return relu ? Activations.Relu(y) : y;
+    }
+}
+
+/// <summary>A leaf whose inference needs no preparation: its kernel called directly, without a pullback.</summary>
+internal sealed class KernelStep(Func<Tensor, Tensor> forward) : Step
+{
+    public override Tensor Run(Tensor x) => forward(x);
+}
+
+/// <summary>A leaf the compiler does not specialise, run by <see cref="Apply"/>'s rule for it.</summary>
+internal sealed class FallbackStep(Node leaf, Parameters parameters, Parameters state) : Step
+{
+    public override Tensor Run(Tensor x) => Apply.EvalLeaf(leaf, parameters, state, x);
+}

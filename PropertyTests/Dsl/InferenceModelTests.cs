@@ -1,0 +1,140 @@
+using Cnn.Core;
+using Cnn.Dsl;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Xunit;
+
+namespace Cnn.Tests.Dsl;
+
+/// <summary>
+/// <see cref="InferenceModel"/> against <see cref="Apply.Forward"/> in eval mode. Where no batch normalisation is folded the
+/// outputs must be equal bit for bit (same kernels, same sums, only packed earlier). Where one is folded, the scale moves
+/// into the weights before the sum, so every product rounds differently: |a - b| &lt;= 1e-4 (1 + max|b|) per element, a few
+/// float32 ulps of a sum of up to thousands of products per layer, through up to 20 folded layers.
+/// </summary>
+public class InferenceModelTests
+{
+    private const double Tolerance = 1e-4;
+
+    /// <summary>The zoo networks small enough for many random cases (the large ones are checked once each below).</summary>
+    private static readonly string[] Small =
+    {
+        "simple-convnet", "lenet5", "keras-cifar", "keras-tutorial", "alexnet-mini", "vgg-mini", "inception-mini", "resnet-mini",
+        "conv1d-mini", "conv3d-mini", "dcgan-generator",
+    };
+
+    private static Tensor Random(Shape shape, Random rng, float scale = 1f) =>
+        Tensor.FromArray(Enumerable.Range(0, shape.Size).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray(), shape);
+
+    /// <summary>Running statistics away from their initial 0 and 1, so that folding them is not trivial.</summary>
+    private static Parameters RandomState(Network network, Random rng) =>
+        Parameters.Of(Initializer.InitState(network).Entries.Select(kv => KeyValuePair.Create(kv.Key, kv.Key.EndsWith("running_var", StringComparison.Ordinal)
+            ? Tensor.FromArray(Enumerable.Range(0, kv.Value.Size).Select(_ => (float)(0.5 + rng.NextDouble() * 1.5)).ToArray(), kv.Value.Shape)
+            : Random(kv.Value.Shape, rng, 0.5f))));
+
+    private static bool Close(Tensor actual, Tensor expected, bool exact)
+    {
+        if (actual.Shape != expected.Shape) return false;
+        if (exact) return actual.Span.SequenceEqual(expected.Span);
+        float scale = 0;
+        foreach (var v in expected.Span) scale = Math.Max(scale, Math.Abs(v));
+        for (int i = 0; i < actual.Size; i++)
+            if (!(Math.Abs(actual[i] - expected[i]) <= Tolerance * (1 + scale))) return false;
+        return true;
+    }
+
+    private static void CheckNetwork(Network net, int seed, int batch)
+    {
+        var rng = new Random(seed);
+        var p = Initializer.Init(net, seed);
+        var state = RandomState(net, rng);
+        var x = Random(net.InputShape.PrependBatch(batch), rng);
+        var model = InferenceModel.Compile(net, p, state);
+        var expected = Apply.Forward(net, p, x, Mode.Eval, state);
+        var actual = model.Predict(x);
+        Assert.True(Close(actual, expected, exact: model.FoldedBatchNorms == 0),
+            $"seed {seed}, batch {batch}: max |diff| {actual.Span.ToArray().Zip(expected.Span.ToArray(), (a, b) => Math.Abs(a - b)).Max()}");
+    }
+
+    [CnnProperty]
+    public Property EveryNetworkPredictsWhatApplyComputes() =>
+        Prop.ForAll((from name in Gen.Elements(Small) from batch in Gen.Choose(1, 5) from seed in Gen.Choose(0, 100_000) select (name, batch, seed)).ToArbitrary(),
+            t => CheckNetwork(Zoo.ByName(t.name), t.seed, t.batch));
+
+    [Theory]
+    [InlineData("alexnet")]
+    [InlineData("vgg16")]
+    [InlineData("vgg-small")]
+    [InlineData("googlenet")]
+    [InlineData("resnet18")]
+    public void LargeNetworksPredictWhatApplyComputes(string name) => CheckNetwork(Zoo.ByName(name), 7, 1);
+
+    [Fact]
+    public void EveryZooNetworkIsCoveredAboveOrBelow() =>
+        Assert.Empty(Zoo.Names.Where(n => !Zoo.Aliases.ContainsKey(n)).Except(Small).Except(new[] { "alexnet", "vgg16", "vgg-small", "googlenet", "resnet18" }));
+
+    [Fact]
+    public void BatchNormalisationAndReluAreFoldedIntoTheLayerBefore()
+    {
+        var net = Zoo.ResNetMini();
+        var model = InferenceModel.Compile(net, Initializer.Init(net, 1), Initializer.InitState(net));
+        // conv1/bn1 and two or three convolutions with their BN per block (the projection shortcuts' too).
+        Assert.Equal(1 + 2 + 3 + 3, model.FoldedBatchNorms);
+        // bn1's ReLU and the first ReLU of each block's body.
+        Assert.Equal(1 + 3, model.FusedRelus);
+    }
+
+    [Fact]
+    public void FrozenAndNestedLayersFoldAcrossTheirBoundaries()
+    {
+        var net = Network.Create(new Serial(new Freeze(new Serial(new Conv2d(6, 3, 3), new BatchNorm())), new Serial(new Relu(), new Flatten(), new Dense(4), new BatchNorm(), new Relu())),
+            new Shape(2, 6, 6));
+        var model = InferenceModel.Compile(net, Initializer.Init(net, 3), Initializer.InitState(net));
+        Assert.Equal(2, model.FoldedBatchNorms);
+        Assert.Equal(2, model.FusedRelus);
+        CheckNetwork(net, 3, 3);
+    }
+
+    [Theory]
+    [InlineData("resnet-mini", 8)]
+    [InlineData("keras-cifar", 4)]
+    [InlineData("lenet5", 1)]
+    public void AWarmCallAllocatesLittleBeyondItsOutput(string name, int batch)
+    {
+        var net = Zoo.ByName(name);
+        var rng = new Random(5);
+        var model = InferenceModel.Compile(net, Initializer.Init(net, 5), RandomState(net, rng));
+        var x = Random(net.InputShape.PrependBatch(batch), rng);
+        for (int i = 0; i < 3; i++) model.Predict(x);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var y = model.Predict(x);
+        long beyond = GC.GetAllocatedBytesForCurrentThread() - before - (24 + 4L * y.Size);
+        // Measured 5.7-7.8 KB: each layer's tensor and shape objects and the kernels' closures (small arrays are recycled too).
+        // Not zero (that needs kernels writing into given spans), but nothing the size of an activation: the activations of
+        // these calls are 20 KB (lenet5, batch 1) to 2.6 MB (resnet-mini, batch 8).
+        Assert.InRange(beyond, 0, 12 * 1024);
+    }
+
+    [Fact]
+    public void ConcurrentCallersGetTheSequentialResults()
+    {
+        var net = Zoo.ResNetMini();
+        var rng = new Random(11);
+        var model = InferenceModel.Compile(net, Initializer.Init(net, 11), RandomState(net, rng));
+        var inputs = Enumerable.Range(0, 8).Select(i => Random(net.InputShape.PrependBatch(1 + i % 3), rng)).ToArray();
+        var sequential = inputs.Select(model.Predict).ToArray();
+        var parallel = new Tensor[inputs.Length * 4];
+        Parallel.For(0, parallel.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => parallel[i] = model.Predict(inputs[i % inputs.Length]));
+        for (int i = 0; i < parallel.Length; i++) Assert.True(parallel[i].Span.SequenceEqual(sequential[i % inputs.Length].Span), $"call {i}");
+    }
+
+    [Fact]
+    public void AWrongInputShapeIsAShapeErrorNamingTheExpectedBatch()
+    {
+        var net = Zoo.LeNet5();
+        var model = InferenceModel.Compile(net, Initializer.Init(net, 1));
+        var e = Assert.Throws<ShapeException>(() => model.Predict(Tensor.Zeros(2, 3, 28, 28)));
+        Assert.Contains("[N, 1, 28, 28]", e.Message);
+    }
+}
