@@ -32,7 +32,7 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
                 return steps.Count == 1 ? steps[0] : new SerialStep(steps.ToArray());
             }
             case FanOut or Residual:
-                return new JoinStep(node.Children.Select(Compile).ToArray(), node.Layer is FanOut { Join: Join.Concat });
+                return new JoinStep(node.Children.Select(Compile).ToArray(), node.Layer is FanOut f ? f.Join : Join.Sum);
             default:
                 return Leaf(node);
         }

@@ -20,16 +20,18 @@ internal sealed class SerialStep(Step[] steps) : Step
 }
 
 /// <summary>Branches fed by the same input, summed in order (as <see cref="Apply"/> sums them) or concatenated along channels.</summary>
-internal sealed class JoinStep(Step[] branches, bool concat) : Step
+internal sealed class JoinStep(Step[] branches, Join join) : Step
 {
     public override Tensor Run(Tensor x)
     {
-        if (concat)
+        if (join == Join.Concat)
         {
             var parts = new Tensor[branches.Length];
             for (int i = 0; i < parts.Length; i++) parts[i] = branches[i].Run(x);
             return TensorOps.ConcatChannels(parts);
         }
+        // A product join has exactly two branches, which broadcast (a squeeze-and-excitation gate over the image).
+        if (join == Join.Product) return BroadcastKernel.Multiply(branches[0].Run(x), branches[1].Run(x));
         var y = branches[0].Run(x);
         for (int i = 1; i < branches.Length; i++) y = TensorOps.Add(y, branches[i].Run(x));
         return y;
