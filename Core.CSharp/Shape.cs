@@ -16,9 +16,10 @@ public sealed class Shape : IReadOnlyList<int>, IEquatable<Shape>
         foreach (var d in dims)
             if (d < 0) throw new ShapeException($"A shape's dimensions must be >= 0; found [{string.Join(", ", dims)}].");
         _dims = (int[])dims.Clone();
+        // Each factor is below 2^31 and the product is checked against 2^31 at every step, so it never overflows a long.
         long n = 1;
-        foreach (var d in _dims) n = checked(n * d);
-        if (n > int.MaxValue) throw new ShapeException($"A tensor of shape {Format(_dims)} has {n} elements; at most {int.MaxValue} are supported.");
+        foreach (var d in _dims) n = n == 0 || d == 0 ? 0 : Math.Min(n * d, (long)int.MaxValue + 1);
+        if (n > int.MaxValue) throw new ShapeException($"A tensor of shape {Format(_dims)} has more than {int.MaxValue} elements, the most supported.");
         Size = (int)n;
     }
 

@@ -55,7 +55,14 @@ public sealed class Network
         switch (layer)
         {
             case LeafLayer leaf:
-                return new Node(leaf, path, input, leaf.OutputShape(input, path, strict), Array.Empty<Node>(), frozen);
+                Shape output;
+                try { output = leaf.OutputShape(input, path, strict); }
+                catch (OverflowException) { throw new ShapeException($"Layer '{path}': its output size overflows for input {input}."); }
+                catch (ShapeException e) when (!e.Message.StartsWith("Layer '", StringComparison.Ordinal))
+                {
+                    throw new ShapeException($"Layer '{path}' with input {input}: {e.Message}");
+                }
+                return new Node(leaf, path, input, output, Array.Empty<Node>(), frozen);
             case Serial serial:
             {
                 var names = serial.ChildNames();
@@ -102,7 +109,9 @@ public sealed class Network
         if (branches.Any(b => b.Output.Rank == 0 || b.Output.Rank != first.Rank || !b.Output.Skip(1).SequenceEqual(first.Skip(1))))
             throw new ShapeException($"Layer '{path}': branches joined by concatenation must agree on every axis but channels; found {Shapes()}.");
         var dims = first.ToArray();
-        dims[0] = branches.Sum(b => b.Output[0]);
+        long channels = branches.Sum(b => (long)b.Output[0]);
+        if (channels > int.MaxValue) throw new ShapeException($"Layer '{path}': the concatenation has {channels} channels, more than {int.MaxValue}.");
+        dims[0] = (int)channels;
         return new Shape(dims);
     }
 

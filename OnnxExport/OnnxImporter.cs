@@ -42,17 +42,8 @@ public static class OnnxImporter
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new CnnException($"ONNX model file '{path}' does not exist.");
-        byte[] bytes;
-        try
-        {
-            if (new FileInfo(path).Length > int.MaxValue)
-                throw new FormatException($"ONNX model file '{path}' is larger than 2 GB, the limit of one protobuf message; such models keep tensors in external files, which the importer does not read.");
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CnnException($"ONNX model file '{path}' cannot be read: {e.Message}", e);
-        }
+        var bytes = Cnn.Dsl.IO.InputFile.ReadAllBytes(path, "ONNX model file", null,
+            "2 GB is also the limit of one protobuf message; larger models keep tensors in external files, which the importer does not read");
         return FromBytes(bytes, $"'{path}'");
     }
 

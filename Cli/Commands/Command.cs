@@ -55,16 +55,10 @@ internal sealed record Command(string Name, string Help, IReadOnlyList<Option> O
         bool force = args.Flag("force");
         if (path is not null && File.Exists(path) && !force)
             throw new Core.CnnException($"The output file '{path}' exists; choose another --{name} or pass --force to replace it.");
+        if (path is not null) Dsl.IO.AtomicFile.CheckWritable(path);
         return path;
     }
 
     /// <summary>An output folder: created; refused when it exists and is not empty, unless <paramref name="force"/>.</summary>
-    public static string OutputFolder(string path, bool force)
-    {
-        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any() && !force)
-            throw new Core.CnnException($"The output folder '{path}' exists and is not empty; choose another --out or pass --force to write into it.");
-        if (File.Exists(path)) throw new Core.CnnException($"The output folder '{path}' is a file.");
-        Directory.CreateDirectory(path);
-        return path;
-    }
+    public static string OutputFolder(string path, bool force) => RunFolder.Prepare(path, force);
 }

@@ -100,7 +100,7 @@ internal static class ConvolveCommand
     public static Tensor ReadGrey(string path)
     {
         if (!File.Exists(path)) throw new CnnException($"Cannot read the image '{path}': no such file.");
-        using var bitmap = SKBitmap.Decode(path) ?? throw new Core.FormatException($"'{path}' is not a PNG or JPEG image that can be decoded.");
+        using var bitmap = Pictures.ImageInput.Decode(path);
         int w = bitmap.Width, h = bitmap.Height;
         var d = new float[w * h];
         for (int y = 0; y < h; y++)

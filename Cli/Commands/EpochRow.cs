@@ -14,7 +14,9 @@ internal sealed record EpochRow(int Epoch, double TrainLoss, double TrainAccurac
     /// <exception cref="Core.FormatException">A line is not six numbers.</exception>
     public static IReadOnlyList<EpochRow> ReadCsv(string path)
     {
-        var lines = File.ReadAllLines(path);
+        // 16 MiB: a hundred thousand epochs' rows.
+        var lines = Dsl.IO.InputFile.ReadAllText(path, "metrics file", 16L << 20).Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        if (lines.Length > 0 && lines[^1].Length == 0) lines = lines[..^1];
         if (lines.Length == 0 || lines[0] != CsvHeader) throw new Core.FormatException($"'{path}' does not begin with the header '{CsvHeader}'.");
         return lines.Skip(1).Where(l => l.Length > 0).Select((l, i) =>
         {

@@ -39,7 +39,7 @@ internal static class ForwardCommand
         int dropoutSeed = a.Int("dropout-seed", 0);
         var model = Model.FromArgs(a);
         var x = TensorFiles.Input(input, model.Network);
-        var y = Apply.Forward(model.Network, model.Parameters, x, mode, model.State, dropoutSeed);
+        var y = Apply.ForwardInBatches(model.Network, model.Parameters, x, mode, model.State, dropoutSeed);
         Npy.Write(output, y);
         Console.WriteLine($"'{model.Name}' ({mode.ToString().ToLowerInvariant()} mode): {input} {x.Shape} -> {output} {y.Shape}");
         return 0;

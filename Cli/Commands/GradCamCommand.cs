@@ -92,7 +92,7 @@ internal static class GradCamCommand
     {
         int channels = input[0], height = input[1], width = input[2];
         if (channels is not (1 or 3)) throw new CnnException($"An image gives 1 (grey) or 3 (RGB) channels; the network takes {channels}.");
-        using var decoded = SKBitmap.Decode(path) ?? throw new Core.FormatException($"'{path}' is not a PNG or JPEG image that can be decoded.");
+        using var decoded = Pictures.ImageInput.Decode(path);
         using var rgba = decoded.Copy(SKColorType.Rgba8888) ?? throw new Core.FormatException($"'{path}' cannot be converted to RGB.");
         using var sized = rgba.Resize(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul), new SKSamplingOptions(SKFilterMode.Linear));
         int plane = height * width;

@@ -44,7 +44,7 @@ internal static class ImageFolder
 
     private static void Decode(string path, int channels, int height, int width, Span<float> into)
     {
-        using var decoded = SKBitmap.Decode(path) ?? throw new Core.FormatException($"'{path}' is not a PNG or JPEG image that can be decoded.");
+        using var decoded = Pictures.ImageInput.Decode(path);
         using var rgba = decoded.Copy(SKColorType.Rgba8888) ?? throw new Core.FormatException($"'{path}' cannot be converted to RGB.");
         using var sized = rgba.Width == width && rgba.Height == height ? rgba.Copy()
             : rgba.Resize(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul), new SKSamplingOptions(SKFilterMode.Linear));

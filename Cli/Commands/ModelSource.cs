@@ -44,7 +44,17 @@ internal sealed record Model(string Name, Network Network, Parameters Parameters
             : throw new CnnException($"The checkpoint '{path}' does not name its network (metadata '{NetworkKey}'); pass --model NAME."));
         var net = Zoo.ByName(name);
         var state = cp.State.Count == 0 ? Initializer.InitState(net) : cp.State;
-        foreach (var (p, spec) in net.RootNode.Leaves().SelectMany(l => l.ParameterSpecs()))
+        var specs = net.RootNode.Leaves().SelectMany(l => l.ParameterSpecs()).ToList();
+        // Only the network's own tensors are accepted: a file with others (misnamed, or thousands of empty ones) is not its checkpoint.
+        var known = specs.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+        var unknown = cp.Parameters.Entries.Select(kv => kv.Key).FirstOrDefault(k => !known.Contains(k));
+        if (unknown is not null)
+            throw new CnnException($"The checkpoint '{path}' has a tensor '{Printable(unknown)}' that network '{name}' does not have ({cp.Parameters.Count} tensor(s); the network has {specs.Count}).");
+        var knownState = Initializer.InitState(net);
+        var unknownState = cp.State.Entries.Select(kv => kv.Key).FirstOrDefault(k => !knownState.Contains(k));
+        if (unknownState is not null)
+            throw new CnnException($"The checkpoint '{path}' has a state tensor '{Printable(unknownState)}' that network '{name}' does not have.");
+        foreach (var (p, spec) in specs)
         {
             if (!cp.Parameters.Contains(p))
                 throw new CnnException($"The checkpoint '{path}' has no tensor for '{p}' of network '{name}'.");
@@ -53,6 +63,10 @@ internal sealed record Model(string Name, Network Network, Parameters Parameters
         }
         return new Model(name, net, cp.Parameters, state, cp.Metadata);
     }
+
+    /// <summary>A name from a file, with control characters (a NUL, a line break) shown as <c>\uXXXX</c> so a message stays one line.</summary>
+    public static string Printable(string name) =>
+        string.Concat(name.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
     /// <summary>The file name of a tensor path: '/' becomes '.', then <c>.npy</c> (<c>conv1/weight</c> is <c>conv1.weight.npy</c>).</summary>
     public static string FileName(string path) => path.Replace('/', '.') + ".npy";

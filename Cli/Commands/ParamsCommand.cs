@@ -34,7 +34,6 @@ internal static class ParamsCommand
         var index = TensorFiles.Write(outDir, model.Parameters);
         if (model.State.Count > 0)
         {
-            Directory.CreateDirectory(Path.Combine(outDir, "state"));
             foreach (var (k, v) in TensorFiles.Write(outDir, model.State, "state/")) index["state:" + k] = v;
         }
         TensorFiles.WriteIndex(outDir, index);

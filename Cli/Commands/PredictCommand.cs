@@ -60,7 +60,11 @@ internal static class PredictCommand
         var perSample = predictor.InputDimensions.Skip(1).ToArray();
         if (x.Shape.Rank == perSample.Length && x.Shape.Select(d => (long)d).Zip(perSample).All(p => p.Second < 0 || p.First == p.Second))
             x = x.Reshape(x.Shape.PrependBatch(1));
-        var y = predictor.Run(x);
+        // In batches, so ONNX Runtime's memory is bounded by the batch, not the number of examples.
+        var parts = new List<Tensor>();
+        for (int s = 0; s < x.Shape[0]; s += 256) parts.Add(predictor.Run(x.Slice(s, Math.Min(256, x.Shape[0] - s))));
+        var y = parts.Count <= 1 ? (parts.Count == 0 ? predictor.Run(x) : parts[0])
+            : Tensor.Own(parts.SelectMany(p => p.ToArray()).ToArray(), parts[0].Shape.WithBatch(x.Shape[0]));
         Npy.Write(output, y);
         Console.WriteLine($"{input} {x.Shape} -> {output} {y.Shape}");
         return 0;

@@ -14,7 +14,8 @@ internal static class ShowCommand
           input.png, features-LAYER.png one validation input and its maps at every convolution
           confusion.png                 the confusion matrix on the validation set
           loss.png, accuracy.png        the curves, when {TrainCommand.MetricsFile} lies next to the checkpoint
-        The validation data is the one the checkpoint was trained on (its metadata), normalised as in training.
+        The validation data is --data, normalised as in training; without --data, the built-in digits when the
+        checkpoint was trained on them (its metadata is never taken as a path to read), else none.
 
         options:
           --checkpoint F     the checkpoint (required)
@@ -44,7 +45,10 @@ internal static class ShowCommand
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         if (dataSpec is not null && dataSpec != "none") DataSource.CheckSpec(dataSpec);
         var model = Model.Load(path, modelName);
-        dataSpec ??= model.Metadata.GetValueOrDefault("data") ?? (model.Network.InputShape.SequenceEqual(new[] { 1, 28, 28 }) ? "mnist" : "none");
+        // The checkpoint's metadata never names a file or folder to read: only the built-in digits are taken from it.
+        var recorded = model.Metadata.GetValueOrDefault("data");
+        if (dataSpec is null && recorded is not null and not "mnist") Console.WriteLine($"note: the checkpoint was trained on '{recorded}'; pass --data to draw the validation pictures from it");
+        dataSpec ??= recorded == "mnist" || (recorded is null && model.Network.InputShape.SequenceEqual(new[] { 1, 28, 28 })) ? "mnist" : "none";
         int seed = seedText is not null ? (int.TryParse(seedText, System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : throw new UsageException($"--seed expects an integer; found '{seedText}'"))
             : int.TryParse(model.Metadata.GetValueOrDefault("seed"), System.Globalization.CultureInfo.InvariantCulture, out var ms) ? ms : 1;
         LabeledData? validation = null;

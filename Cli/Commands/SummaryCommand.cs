@@ -71,9 +71,7 @@ internal static class SummaryCommand
 
     private static Network ReadNetwork(string path)
     {
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new Core.CnnException($"Cannot read the network file '{path}': {e.Message}", e); }
+        var text = Dsl.IO.InputFile.ReadAllText(path, "network file (--network)", Dsl.IO.NetworkJson.MaxBytes, $"set {Dsl.IO.NetworkJson.MaxBytesVariable} to raise it");
         return Dsl.IO.NetworkJson.Deserialize(text, path);
     }
 }

@@ -23,9 +23,14 @@ internal static class TensorFiles
     public static Dictionary<string, object> Write(string folder, Parameters tensors, string prefix = "")
     {
         var index = new Dictionary<string, object>(StringComparer.Ordinal);
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (path, t) in tensors.Entries)
         {
             var file = prefix + Model.FileName(path);
+            if (path.Any(c => char.IsControl(c)) || path.Contains('\\') || path.Split('/').Any(s => s is "" or "." or ".."))
+                throw new CnnException($"The tensor '{Model.Printable(path)}' cannot be named as a file (an empty, '.' or '..' segment, a backslash or a control character).");
+            if (!files.TryAdd(file, path))
+                throw new CnnException($"The tensors '{files[file]}' and '{path}' would both be written to '{file}' ('/' becomes '.'); rename one of them.");
             Npy.Write(Path.Combine(folder, file), t);
             index[path] = new Dictionary<string, object> { ["file"] = file, ["shape"] = t.Shape.ToArray() };
         }

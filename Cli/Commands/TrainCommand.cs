@@ -48,10 +48,13 @@ internal static class TrainCommand
                                  digits; horizontal flips and 4-px-padded random crops for CIFAR-10
           --normalize            standardise each channel with the training set's mean and deviation
           --limit N              use at most N training and N validation examples (quick runs)
-          --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force
+          --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force;
+                                 locked while the run lasts (a second run into it fails, naming the holder)
           --force                write into a non-empty --out
-          --resume F             continue from a checkpoint of this command: its network (a different --model is an
-                                 error) and its data (unless --data is given); give the same other options
+          --resume F             continue from a checkpoint of this command: every option it records (model, data,
+                                 seed, optimizer, lr, batch size, augment, normalize) must be given the same; into
+                                 its own folder, or an empty --out (another non-empty one needs --force)
+          --allow-changes        with --resume: accept changed options; the changes are recorded in the checkpoint
           --one-cycle            one-cycle schedule: warm-up to --lr over the first 25 % of the steps, then cosine
                                  annealing (use the rate `cnn lr-find` suggests as --lr)
           --early-stopping N     stop when the validation loss has not improved for N epochs, keeping the best
@@ -72,7 +75,7 @@ internal static class TrainCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", "sgd", "momentum", "nesterov", "adam"), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json()], Train);
+    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", "sgd", "momentum", "nesterov", "adam"), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("allow-changes"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json()], Train);
 
     private static int Train(Args a)
     {
@@ -86,7 +89,7 @@ internal static class TrainCommand
         float lr = a.Float("lr", optName == "adam" ? 1e-3f : 0.05f);
         int seed = a.Int("seed", 1);
         bool augment = a.Flag("augment"), normalize = a.Flag("normalize"), force = a.Flag("force"), quiet = a.Flag("quiet"), json = a.Flag("json");
-        bool oneCycle = a.Flag("one-cycle");
+        bool oneCycle = a.Flag("one-cycle"), allowChanges = a.Flag("allow-changes");
         int? patience = a.String("early-stopping") is null ? null : a.Int("early-stopping", 0, 1);
         int? verbose = a.String("verbose") is null ? null : a.Int("verbose", 1, 0);
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
@@ -128,6 +131,13 @@ internal static class TrainCommand
         var net = Zoo.ByName(modelName);
         // A resumed one-cycle run stays on its schedule (the rate of every step is a function of the step).
         if (resume?.Metadata.GetValueOrDefault("schedule") == "one-cycle") oneCycle = true;
+        var changes = resume is null ? null : ResumeOptions.Check(resumePath!, resume.Metadata, new Dictionary<string, string>
+        {
+            ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName, ["lr"] = lr.ToString("R", Inv),
+            ["batch_size"] = batchSize.ToString(Inv), ["augment"] = augment ? "true" : "false", ["normalize"] = normalize ? "true" : "false",
+        }, resume.Epoch, allowChanges);
+        if (resume is not null) ResumeOptions.CheckOptimizerState(resumePath!, resume, optimizer, net);
+        using var runLock = RunFolder.PrepareAndLock(outDir, force, resumePath);
 
         report.Info($"data: {dataSpec}");
         var data = DataSource.Load(dataSpec, seed, limit, net.InputShape);
@@ -140,7 +150,6 @@ internal static class TrainCommand
         else if (normalize) norm = Normalization.Fit(train.Images);
         if (norm is not null) (train, validation) = (norm.Apply(train), norm.Apply(validation));
 
-        Command.OutputFolder(outDir, force || resume is not null);
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var metricsPath = Path.Combine(outDir, MetricsFile);
         AtomicFile.WriteAllBytes(Path.Combine(outDir, "summary.txt"),
@@ -154,6 +163,7 @@ internal static class TrainCommand
         if (norm is not null) meta["normalization"] = norm.Format();
         if (oneCycle) meta["schedule"] = "one-cycle";
         if (patience is not null) meta["early_stopping"] = patience.Value.ToString(Inv);
+        if (changes is not null) meta[ResumeOptions.ChangesKey] = changes;
 
         var init = Initializer.Init(net, seed);
         if (resume is null) PictureSet.WriteFilters(outDir, net, init, "initial");

@@ -61,6 +61,13 @@ public enum Boundary
 /// </remarks>
 public static class ImageFilter
 {
+    /// <summary>
+    /// The most multiply-adds (output elements x kernel elements) one call computes: 2^34 by default, some ten seconds
+    /// of work; a larger filter (a 3,000,000-sample signal filtered by itself is 9 x 10^12) is refused before anything
+    /// is allocated. Memory is the input, the kernel and the output, never output x kernel.
+    /// </summary>
+    public static long MaxMultiplyAdds { get; set; } = 1L << 34;
+
     /// <summary>True convolution (kernel flipped) of a 1-d <c>[N]</c> or 2-d <c>[H, W]</c> input with a kernel of the same rank.</summary>
     /// <param name="input">The signal or image.</param>
     /// <param name="kernel">The kernel, of the same rank, each side at least 1.</param>
@@ -89,9 +96,15 @@ public static class ImageFilter
         bool oneD = input.Shape.Rank == 1;
         int h = oneD ? 1 : input.Shape[0], w = input.Shape[^1];
         int kh = oneD ? 1 : kernel.Shape[0], kw = kernel.Shape[^1];
-        var rows = Taps(h, kh, mode, boundary, flip, what, "rows");
-        var cols = Taps(w, kw, mode, boundary, flip, what, "columns");
-        int oh = rows.GetLength(0), ow = cols.GetLength(0);
+        long ohl = OutputLength(h, kh, mode, what, "rows"), owl = OutputLength(w, kw, mode, what, "columns");
+        long outputs = ohl * owl;
+        if (outputs > int.MaxValue)
+            throw new ShapeException($"{what}: the output of {ohl} x {owl} elements for input {input.Shape} and kernel {kernel.Shape} is larger than {int.MaxValue} elements.");
+        if (outputs * kernel.Size > MaxMultiplyAdds)
+            throw new ShapeException($"{what}: input {input.Shape} with kernel {kernel.Shape} ({mode.ToString().ToLowerInvariant()}) needs {outputs} x {kernel.Size} = {outputs * kernel.Size:N0} multiply-adds; the limit is {MaxMultiplyAdds:N0} (ImageFilter.MaxMultiplyAdds).");
+        var rows = new AxisTaps(h, kh, mode, boundary, flip, (int)ohl);
+        var cols = new AxisTaps(w, kw, mode, boundary, flip, (int)owl);
+        int oh = (int)ohl, ow = (int)owl;
         var x = input.Span;
         var k = kernel.Span;
         var y = new float[oh * ow];
@@ -102,10 +115,10 @@ public static class ImageFilter
                 double s = 0;
                 for (int a = 0; a < kh; a++)
                 {
-                    int r = rows[i, a];
+                    int r = rows.Tap(i, a);
                     for (int b = 0; b < kw; b++)
                     {
-                        int c = cols[j, b];
+                        int c = cols.Tap(j, b);
                         s += k[a * kw + b] * (r < 0 || c < 0 ? fill : x[r * w + c]);
                     }
                 }
@@ -115,39 +128,68 @@ public static class ImageFilter
         return Tensor.Own(y, shape);
     }
 
-    /// <summary>For each output index and kernel tap along one axis, the input index it reads, or -1 for the constant.</summary>
-    private static int[,] Taps(int n, int k, FilterMode mode, Boundary boundary, bool flip, string what, string axis)
+    /// <summary>The output length along one axis of input length <paramref name="n"/> and kernel length <paramref name="k"/>.</summary>
+    private static long OutputLength(int n, int k, FilterMode mode, string what, string axis)
     {
-        var (offset, length) = mode switch
+        long length = mode switch
         {
-            FilterMode.Full => (flip ? 0 : -(k - 1), n + k - 1),
-            FilterMode.Same => (flip ? k / 2 : -(k / 2), n),
-            FilterMode.Valid => (flip ? k - 1 : 0, n - k + 1),
+            FilterMode.Full => (long)n + k - 1,
+            FilterMode.Same => n,
+            FilterMode.Valid => (long)n - k + 1,
             _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, null),
         };
         if (length < 1)
             throw new ShapeException($"{what}: a valid output needs the kernel ({k} {axis}) no larger than the input ({n} {axis}).");
-        var taps = new int[length, k];
-        for (int i = 0; i < length; i++)
-            for (int m = 0; m < k; m++)
-                taps[i, m] = Extend(i + offset + (flip ? -m : m), n, boundary);
-        return taps;
+        return length;
     }
 
-    private static int Extend(int j, int n, Boundary boundary)
+    /// <summary>
+    /// For each output index and kernel tap along one axis, the input index it reads, or -1 for the constant: a table
+    /// when it is small (the common image case), computed per tap otherwise, so memory never grows as output x kernel.
+    /// </summary>
+    private readonly struct AxisTaps
     {
-        if ((uint)j < (uint)n) return j;
+        private const long MaxTable = 1 << 20;
+        private readonly int _n, _offset;
+        private readonly bool _flip;
+        private readonly Boundary _boundary;
+        private readonly int[,]? _table;
+
+        public AxisTaps(int n, int k, FilterMode mode, Boundary boundary, bool flip, int length)
+        {
+            (_n, _flip, _boundary) = (n, flip, boundary);
+            _offset = mode switch
+            {
+                FilterMode.Full => flip ? 0 : -(k - 1),
+                FilterMode.Same => flip ? k / 2 : -(k / 2),
+                _ => flip ? k - 1 : 0,
+            };
+            if ((long)length * k > MaxTable) return;
+            _table = new int[length, k];
+            for (int i = 0; i < length; i++)
+                for (int m = 0; m < k; m++)
+                    _table[i, m] = Compute(i, m);
+        }
+
+        public int Tap(int i, int m) => _table is null ? Compute(i, m) : _table[i, m];
+
+        private int Compute(int i, int m) => Extend((long)i + _offset + (_flip ? -m : m), _n, _boundary);
+    }
+
+    private static int Extend(long j, int n, Boundary boundary)
+    {
+        if ((ulong)j < (ulong)n) return (int)j;
         switch (boundary)
         {
             case Boundary.Zeros or Boundary.Constant: return -1;
             case Boundary.Nearest: return j < 0 ? 0 : n - 1;
-            case Boundary.Wrap: return Mod(j, n);
+            case Boundary.Wrap: return (int)Mod(j, n);
             case Boundary.Reflect:
-                int p = Mod(j, 2 * n);
-                return p < n ? p : 2 * n - 1 - p;
+                long p = Mod(j, 2L * n);
+                return (int)(p < n ? p : 2L * n - 1 - p);
             default: throw new ArgumentOutOfRangeException(nameof(boundary), boundary, null);
         }
     }
 
-    private static int Mod(int a, int n) => ((a % n) + n) % n;
+    private static long Mod(long a, long n) => ((a % n) + n) % n;
 }

@@ -23,6 +23,9 @@ public static class Cifar10
     public static IReadOnlyList<string> ClassNames { get; } =
         Array.AsReadOnly(new[] { "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" });
 
+    /// <summary>The largest batch file read: 16 times the 30,730,000 bytes of a standard batch (a file of the whole training set merged fits).</summary>
+    public const long MaxBatchFileBytes = 16L * 30_730_000;
+
     /// <summary>Reads one batch file.</summary>
     /// <exception cref="FormatException">The file is empty, its length is not a multiple of 3,073, or a label is above 9.</exception>
     public static LabeledData ReadBatch(string path) => ReadBatches(new[] { path });
@@ -37,12 +40,8 @@ public static class Cifar10
         long records = 0;
         foreach (var p in paths)
         {
-            byte[] bytes;
-            try { bytes = File.ReadAllBytes(p); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new CnnException($"Cannot read CIFAR-10 batch '{p}': {e.Message}", e);
-            }
+            // A batch file is 30,730,000 bytes; the cap leaves room for a few merged ones and refuses anything endless.
+            var bytes = IO.InputFile.ReadAllBytes(p, "CIFAR-10 batch", MaxBatchFileBytes, "a CIFAR-10 batch file holds 10,000 records of 3,073 bytes");
             CheckBatch(bytes, p);
             files.Add(bytes);
             records += bytes.Length / RecordBytes;

@@ -33,6 +33,12 @@ public static class Checkpoint
 {
     private const string Format = "cnn-dsl-checkpoint/1";
 
+    /// <summary>
+    /// The largest optimizer step count a checkpoint may record (2^40): far beyond any run, and small enough that the step
+    /// and the schedules' arithmetic on it (Adam's bias correction, one-cycle's position) never overflow.
+    /// </summary>
+    public const long MaxStep = 1L << 40;
+
     /// <summary>The metadata key that holds the network's description, as <see cref="NetworkJson.Serialize"/> writes it.</summary>
     public const string NetworkKey = "network_json";
 
@@ -99,6 +105,8 @@ public static class Checkpoint
             ? i : throw new Core.FormatException($"'{path}': metadata '{key}' is missing or not a non-negative integer.");
         long step = meta.TryGetValue("step", out var s) && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var st) && st >= 0
             ? st : throw new Core.FormatException($"'{path}': metadata 'step' is missing or not a non-negative integer.");
+        if (step > MaxStep)
+            throw new Core.FormatException($"'{path}': metadata 'step' is {step}, more than {MaxStep} optimizer steps no run takes; the checkpoint is damaged.");
         var slots = groups.ToImmutableSortedDictionary(g => g.Key, g => Parameters.Of(g.Value), StringComparer.Ordinal);
         var userMeta = meta.Where(kv => kv.Key is not ("format" or "epoch" or "batch" or "step")).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         int epoch = Int("epoch");

@@ -21,6 +21,18 @@ public static class NetworkJson
     /// <summary>The value of the <c>format</c> property of a network description.</summary>
     public const string Format = "cnn-dsl-network/1";
 
+    /// <summary>The environment variable that sets <see cref="MaxBytes"/>.</summary>
+    public const string MaxBytesVariable = "CNN_MAX_NETWORK_JSON_BYTES";
+
+    /// <summary>
+    /// The largest network description read from a file: <c>CNN_MAX_NETWORK_JSON_BYTES</c> when set, else 4 MiB (the
+    /// zoo's largest network is a few kilobytes; 4 MiB is some 40,000 layers).
+    /// </summary>
+    public static long MaxBytes => InputFile.Limit(MaxBytesVariable, 4L << 20);
+
+    /// <summary>The most layers (leaves and combinators) a description may hold; more is refused as it is read, before the network is built.</summary>
+    public const int MaxLayers = 100_000;
+
     /// <summary>The deepest layer nesting written or read (the root layer is at depth 1); deeper descriptions are refused.</summary>
     public const int MaxDepth = 64;
 
@@ -234,11 +246,39 @@ public static class NetworkJson
 
     private static JsonDocument Parse(string json, string source)
     {
-        try { return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxJsonDepth }); }
+        long cap = MaxBytes;
+        if (json.Length > cap)
+            throw new FormatException($"'{source}': $: the description has {json.Length:N0} characters; the limit is {cap:N0} (set {MaxBytesVariable} to raise it).");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxJsonDepth }); }
         catch (Exception e) when (e is JsonException or ArgumentException)
         {
             throw new FormatException($"'{source}': $: not valid JSON: {e.Message}", e);
         }
+        int layers = 0;
+        if (!CountLayers(doc.RootElement, ref layers))
+        {
+            doc.Dispose();
+            throw new FormatException($"'{source}': $: the description holds more than {MaxLayers:N0} layers, the limit.");
+        }
+        return doc;
+    }
+
+    /// <summary>Counts the objects with a <c>type</c> property (layers), stopping as soon as there are more than <see cref="MaxLayers"/>.</summary>
+    private static bool CountLayers(JsonElement e, ref int count)
+    {
+        if (e.ValueKind == JsonValueKind.Object)
+        {
+            if (e.TryGetProperty("type", out _) && ++count > MaxLayers) return false;
+            foreach (var p in e.EnumerateObject())
+                if (!CountLayers(p.Value, ref count)) return false;
+        }
+        else if (e.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in e.EnumerateArray())
+                if (!CountLayers(item, ref count)) return false;
+        }
+        return true;
     }
 
     /// <summary>Reads one layer. Every layer type has its case here and in <see cref="WriteLayer"/>, in the same order.</summary>

@@ -29,13 +29,12 @@ public static class Npy
     /// <exception cref="CnnException">The file cannot be opened.</exception>
     public static NpyArray Read(string path)
     {
-        FileStream fs;
-        try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
+        using var fs = InputFile.OpenRead(path, ".npy file");
+        try { return Read(fs, fs.Length, path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new CnnException($"Cannot read .npy file '{path}': {e.Message}", e);
         }
-        using (fs) return Read(fs, fs.Length, path);
     }
 
     /// <summary>Reads a <c>.npy</c> file as a float32 tensor (integer arrays are converted).</summary>

@@ -19,7 +19,18 @@ public sealed record SafeTensorsContent(Parameters Tensors, IReadOnlyDictionary<
 /// </summary>
 public static class SafeTensors
 {
-    private const long MaxHeader = 100_000_000;
+    /// <summary>The environment variable that sets <see cref="MaxHeaderBytes"/>.</summary>
+    public const string MaxHeaderVariable = "CNN_MAX_SAFETENSORS_HEADER_BYTES";
+
+    /// <summary>The default of <see cref="MaxHeaderBytes"/>: 16 MiB, room for a hundred thousand tensor entries and a network description.</summary>
+    public const long DefaultMaxHeaderBytes = 16L << 20;
+
+    /// <summary>
+    /// The longest header (JSON, metadata included) read: <c>CNN_MAX_SAFETENSORS_HEADER_BYTES</c> when set, up to the
+    /// reference reader's 100 MB, else <see cref="DefaultMaxHeaderBytes"/>. The header is parsed into strings of twice
+    /// its size and a document, so its cap bounds the reader's memory beyond the tensors themselves.
+    /// </summary>
+    public static long MaxHeaderBytes => InputFile.Limit(MaxHeaderVariable, DefaultMaxHeaderBytes, 100_000_000);
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>The file's bytes for the given tensors and metadata.</summary>
@@ -74,13 +85,20 @@ public static class SafeTensors
     /// <exception cref="FormatException">The file is malformed, truncated or lies about its sizes; the message names the file and the defect.</exception>
     public static SafeTensorsContent Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        const string What = "safetensors file";
+        long length = InputFile.Check(path, What);
+        if (length >= 8)
         {
-            throw new CnnException($"Cannot read safetensors file '{path}': {e.Message}", e);
+            // The header's length is checked before the file is read, so a file that is mostly header costs nothing.
+            Span<byte> prefix = stackalloc byte[8];
+            using (var fs = InputFile.OpenRead(path, What))
+            {
+                try { fs.ReadExactly(prefix); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new CnnException($"Cannot read {What} '{path}': {e.Message}", e); }
+            }
+            CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(prefix), length, path);
         }
-        return Parse(bytes, path);
+        return Parse(InputFile.ReadAllBytes(path, What), path);
     }
 
     /// <summary>Parses the bytes of a safetensors file; <paramref name="source"/> names it in errors.</summary>
@@ -90,8 +108,7 @@ public static class SafeTensors
         FormatException Bad(string what) => new($"'{source}' is not a valid safetensors file: {what}.");
         if (bytes.Length < 8) throw Bad($"it has {bytes.Length} bytes, fewer than the 8-byte header length");
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (n > MaxHeader) throw Bad($"header length {n} exceeds the limit of {MaxHeader} bytes");
-        if ((long)n > bytes.Length - 8) throw Bad($"header length {n} runs past the end of the file ({bytes.Length} bytes)");
+        CheckHeaderLength(n, bytes.Length, source);
         var data = bytes[(8 + (int)n)..];
         JsonDocument doc;
         try { doc = JsonDocument.Parse(StrictUtf8.GetString(bytes.Slice(8, (int)n)).TrimEnd(' ')); }
@@ -135,6 +152,14 @@ public static class SafeTensors
             if (expected != data.Length) throw Bad($"the data is {data.Length} bytes but the tensors cover {expected}");
             return new SafeTensorsContent(Parameters.Of(tensors), meta);
         }
+    }
+
+    private static void CheckHeaderLength(ulong n, long fileLength, string source)
+    {
+        long cap = MaxHeaderBytes;
+        if (n > (ulong)cap)
+            throw new FormatException($"'{source}' is not a valid safetensors file: header length {n} exceeds the limit of {cap} bytes (set {MaxHeaderVariable} to raise it, up to 100,000,000).");
+        if ((long)n > fileLength - 8) throw new FormatException($"'{source}' is not a valid safetensors file: header length {n} runs past the end of the file ({fileLength} bytes).");
     }
 
     private static (string, Shape, long, long) ParseEntry(JsonProperty prop, Func<string, FormatException> bad)

@@ -83,6 +83,53 @@ public static class Apply
     public static Tensor Forward(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0) =>
         WithPullback(network, parameters, x, mode, state, seed).Output;
 
+    /// <summary>The examples per pass of <see cref="ForwardInBatches"/> by default.</summary>
+    public const int DefaultBatchSize = 256;
+
+    /// <summary>
+    /// <see cref="Forward"/> on a large input, <paramref name="batchSize"/> examples at a time, so that the activations'
+    /// memory is bounded by the batch size rather than the number of examples; the output is that of one pass up to
+    /// float rounding (in inference mode every example is computed on its own, but the GEMM's order of sums depends on
+    /// the number of rows). A training-mode pass is one pass, since batch
+    /// normalisation then uses the statistics of the whole batch.
+    /// </summary>
+    /// <param name="network">The network.</param>
+    /// <param name="parameters">Its parameters.</param>
+    /// <param name="x">The examples, <c>[N, ...input shape]</c>.</param>
+    /// <param name="mode">Inference (default, batched) or training (one pass).</param>
+    /// <param name="state">The state (batch-norm running statistics); required when the network has any.</param>
+    /// <param name="seed">Seeds the dropout masks of a training pass.</param>
+    /// <param name="batchSize">Examples per pass (default <see cref="DefaultBatchSize"/>).</param>
+    public static Tensor ForwardInBatches(Network network, Parameters parameters, Tensor x, Mode mode = Mode.Eval, Parameters? state = null, int seed = 0, int batchSize = DefaultBatchSize)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        int n = x.Shape.Rank == 0 ? 0 : x.Shape[0];
+        if (mode == Mode.Train || n <= batchSize) return Forward(network, parameters, x, mode, state, seed);
+        float[]? all = null;
+        Shape? outShape = null;
+        // Each batch's activations come from an arena and go back to it, so the passes reuse one batch's memory instead
+        // of leaving large-object garbage for the collector (measured: 680 MB peak for 20,000 digits without it).
+        var arena = TensorArena.ActiveOnThisThread ? null : new TensorArena();
+        for (int start = 0; start < n; start += batchSize)
+        {
+            int count = Math.Min(batchSize, n - start);
+            var batch = x.Slice(start, count);
+            using (arena?.Activate())
+            {
+                var y = Forward(network, parameters, batch, mode, state, seed);
+                if (all is null)
+                {
+                    outShape = y.Shape.WithBatch(n);
+                    all = new float[outShape.Size];
+                }
+                y.Span.CopyTo(all.AsSpan(start * (y.Size / count)));
+            }
+            arena?.Recycle();
+        }
+        return Tensor.Own(all!, outShape!);
+    }
+
     /// <summary>The network's output for a batch, the updated state, and the pullback.</summary>
     /// <exception cref="ShapeException">The batch's shape is not <c>[N, ...input shape]</c>.</exception>
     /// <exception cref="CnnException">The network has state and none was given, or a parameter is missing.</exception>

@@ -18,7 +18,9 @@ public static class OutputSize
     /// <exception cref="ShapeException">The size is below 1, or (with <paramref name="strict"/>) the window does not tile the input.</exception>
     public static int Compute(int size, int kernel, int stride, int padBegin, int padEnd, int dilation, string path, string axis, Shape input, bool strict, bool ceilMode)
     {
-        int span = size + padBegin + padEnd - dilation * (kernel - 1) - 1;
+        // In long arithmetic: dilation * (kernel - 1) reaches 2^61 for int arguments, and a wrapped int would give a
+        // plausible but wrong size.
+        long span = (long)size + padBegin + padEnd - (long)dilation * (kernel - 1) - 1;
         string pads = padBegin == padEnd ? $"2*{padBegin}" : $"{padBegin} + {padEnd}";
         string formula = $"({size} + {pads} - {dilation}*({kernel}-1) - 1) / {stride} + 1";
         if (span < 0)
@@ -27,12 +29,14 @@ public static class OutputSize
         if (strict && span % stride != 0)
             throw new ShapeException(
                 $"Layer '{path}': window does not tile input {input} along {axis}: {formula} leaves remainder {span % stride} (strict mode).");
-        int output = span / stride + 1;
+        long output = span / stride + 1;
         if (ceilMode && span % stride != 0)
         {
             output++;
-            if ((output - 1) * stride >= size + padBegin) output--;
+            if ((output - 1) * stride >= (long)size + padBegin) output--;
         }
-        return output;
+        if (output > int.MaxValue)
+            throw new ShapeException($"Layer '{path}': output size {formula} = {output} along {axis} of input {input} exceeds {int.MaxValue}.");
+        return (int)output;
     }
 }

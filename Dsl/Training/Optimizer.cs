@@ -47,6 +47,38 @@ public abstract record Optimizer
     /// <summary>The initial state for a parameter set.</summary>
     public abstract OptimizerState Init(Parameters parameters);
 
+    /// <summary>
+    /// Checks that <paramref name="state"/> (read from a checkpoint) is a state of this optimizer for
+    /// <paramref name="parameters"/>: the same slots (<c>velocity</c> for momentum, <c>m</c> and <c>v</c> for Adam,
+    /// none for plain SGD), each with a tensor of the parameter's shape for every parameter path.
+    /// </summary>
+    /// <param name="state">The state to check.</param>
+    /// <param name="parameters">The trainable parameters.</param>
+    /// <param name="source">Where the state came from (a checkpoint's file name), for the message.</param>
+    /// <exception cref="CnnException">A slot is missing or extra, or a slot tensor is missing or of another shape; the message names the slot and the path.</exception>
+    public void CheckState(OptimizerState state, Parameters parameters, string source)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(parameters);
+        var expected = Init(parameters).Slots;
+        string Names(IEnumerable<string> slots) => slots.Any() ? string.Join(", ", slots) : "none";
+        if (!expected.Keys.SequenceEqual(state.Slots.Keys, StringComparer.Ordinal))
+            throw new CnnException($"'{source}' holds optimizer state with slots [{Names(state.Slots.Keys)}]; {GetType().Name.ToLowerInvariant()} needs [{Names(expected.Keys)}]. " +
+                "Resume with the checkpoint's optimizer (its metadata 'optimizer'), or start a new run.");
+        foreach (var (slot, tensors) in expected)
+        {
+            var given = state.Slots[slot];
+            foreach (var (path, t) in tensors.Entries)
+            {
+                if (!given.Contains(path)) throw new CnnException($"'{source}': optimizer slot '{slot}' has no tensor for parameter '{path}'.");
+                if (given[path].Shape != t.Shape)
+                    throw new CnnException($"'{source}': optimizer slot '{slot}' of '{path}' has shape {given[path].Shape}; the parameter has shape {t.Shape}.");
+            }
+            var extra = given.Entries.Select(kv => kv.Key).FirstOrDefault(k => !tensors.Contains(k));
+            if (extra is not null) throw new CnnException($"'{source}': optimizer slot '{slot}' has a tensor for '{extra}', which is not a trainable parameter of the network.");
+        }
+    }
+
     /// <summary>One update. Only paths present in <paramref name="gradients"/> change (frozen parameters have no gradient).</summary>
     public OptimizerStep Step(Parameters parameters, Parameters gradients, OptimizerState state)
     {

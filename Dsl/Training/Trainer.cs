@@ -141,7 +141,11 @@ public static class Trainer
         var p = resume?.Parameters ?? initial;
         var netState = resume?.State ?? initialState ?? Initializer.InitState(network);
         var trainablePaths = TrainablePaths(network);
-        var state = resume?.OptimizerState ?? options.Optimizer.Init(Parameters.Of(p.Entries.Where(kv => trainablePaths.Contains(kv.Key))));
+        var trainable = Parameters.Of(p.Entries.Where(kv => trainablePaths.Contains(kv.Key)));
+        // A parameters-only file loads with step 0 and no slots: it starts a fresh optimizer state.
+        bool freshState = resume is null || resume.OptimizerState is { Step: 0, Slots.Count: 0 };
+        if (!freshState) options.Optimizer.CheckState(resume!.OptimizerState, trainable, "the checkpoint");
+        var state = freshState ? options.Optimizer.Init(trainable) : resume!.OptimizerState;
         var meta = new Dictionary<string, string>(resume?.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         // A plateau callback's reductions persist in the checkpoint, so a resumed run keeps the reduced rate.
         float lrScale = meta.TryGetValue(LearningRateScaleKey, out var sc) && float.TryParse(sc, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var scv) ? scv : 1f;

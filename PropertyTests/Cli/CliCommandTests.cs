@@ -105,7 +105,8 @@ public sealed class CliCommandTests : IDisposable
         Assert.Equal(1, again.Code);
         Assert.Contains("--force", again.Err);
 
-        var shown = Cnn($"show --checkpoint {Path.Combine(run, "checkpoint.safetensors")} --out {P("shown")}");
+        // The data is named by the user: show reads no path from the checkpoint's metadata (issue 15).
+        var shown = Cnn($"show --checkpoint {Path.Combine(run, "checkpoint.safetensors")} --data idx:{data} --out {P("shown")}");
         Assert.True(shown.Code == 0, shown.Err);
         foreach (var f in new[] { "filters-checkpoint.png", "input.png", "features-conv1.png", "confusion.png", "loss.png", "accuracy.png" })
             Assert.True(File.Exists(P("shown", f)), f);
