@@ -27,9 +27,20 @@ internal static class Opt
     public static Option<bool> Flag(string name, params string[] aliases) =>
         Declare(new Option<bool>("--" + name, [.. aliases.Select(a => "--" + a)]) { Arity = ArgumentArity.Zero }, new OptionKind.Flag());
 
-    /// <summary>A text value: <c>--name VALUE</c> or <c>--name=VALUE</c>; <paramref name="aliases"/> are older spellings.</summary>
-    public static Option<string> Text(string name, params string[] aliases) =>
-        Declare(new Option<string>("--" + name, [.. aliases.Select(a => "--" + a)]) { Arity = ArgumentArity.ExactlyOne }, new OptionKind.Text());
+    /// <summary>
+    /// A text value: <c>--name VALUE</c> or <c>--name=VALUE</c>; <paramref name="aliases"/> are older spellings. An empty
+    /// value (<c>--out ""</c>, as an unset shell variable gives) is a usage error: no option means anything by it, and
+    /// as a path it would reach the file system's calls as an invalid argument.
+    /// </summary>
+    public static Option<string> Text(string name, params string[] aliases)
+    {
+        var o = new Option<string>("--" + name, [.. aliases.Select(a => "--" + a)]) { Arity = ArgumentArity.ExactlyOne };
+        o.Validators.Add(r =>
+        {
+            if (Value(r) is "") r.AddError($"--{name} expects a value; found an empty string");
+        });
+        return Declare(o, new OptionKind.Text());
+    }
 
     /// <summary>An integer from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public static Option<string> Int(string name, long min, long max, params string[] aliases)

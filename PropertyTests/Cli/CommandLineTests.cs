@@ -51,6 +51,22 @@ public sealed partial class CommandLineTests : IDisposable
         Assert.Equal(CliRunner.Run(command, "--help").Out, CliRunner.Run("help", command).Out);
     }
 
+    /// <summary>
+    /// An empty value (an unset shell variable: <c>--out "$DIR"</c>) is a usage error for every option that takes a value;
+    /// it reached File and Path calls as an ArgumentException (exit 70) until the generated-argument property found it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CommandNames))]
+    public void AnEmptyValueIsAUsageErrorForEveryOption(string command)
+    {
+        foreach (var option in Named(command).Options.Where(o => Opt.KindOf(o) is not OptionKind.Flag))
+        {
+            var (code, _, err) = CliRunner.Run(command, option.Name, "");
+            Assert.True(code == 2, $"cnn {command} {option.Name} '': exit {code}: {err}");
+            Assert.Contains($"{option.Name} expects a value; found an empty string", err);
+        }
+    }
+
     [Fact]
     public void HelpWinsOverAWrongArgument()
     {
