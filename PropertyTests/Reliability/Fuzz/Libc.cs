@@ -64,4 +64,11 @@ internal static partial class Libc
         close(fd);
         return true;
     }
+
+    /// <summary>Opens the FIFO for reading without blocking and closes it: a writer blocked in open(2) on it wakes (and then fails to write).</summary>
+    public static void ReleaseFifoWriter(string path)
+    {
+        int fd = open(Z(path), ONonblock, 0);
+        if (fd >= 0) close(fd);
+    }
 }

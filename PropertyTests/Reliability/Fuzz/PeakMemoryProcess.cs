@@ -32,7 +32,11 @@ internal static class PeakMemoryProcess
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} {string.Join(' ', args)}: still running after 2 minutes");
+        }
         var lines = File.ReadAllLines(report).Where(l => l.Length > 0).ToList();
         long kb = long.Parse(lines[^1].Trim(), CultureInfo.InvariantCulture);
         return (p.ExitCode, stdout.Result, stderr.Result, kb * 1024);
