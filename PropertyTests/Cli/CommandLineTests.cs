@@ -67,6 +67,23 @@ public sealed partial class CommandLineTests : IDisposable
         }
     }
 
+    /// <summary>predict --onnx on a FIFO blocked for ever in ONNX Runtime's open (found by the generated-argument property); now exit 1 at once.</summary>
+    [Fact]
+    public async Task PredictRefusesAFifoAsItsModel()
+    {
+        var fifo = P("model.onnx");
+        Reliability.Fuzz.Libc.MakeFifo(fifo);
+        var run = Task.Run(() => CliRunner.Run("predict", "--onnx", fifo, "--input", P("x.npy"), "--out", P("y.npy")));
+        if (await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) != run)
+        {
+            Reliability.Fuzz.Libc.ReleaseFifoReader(fifo);
+            Assert.Fail("predict blocked on a FIFO given as --onnx");
+        }
+        var (code, _, err) = await run;
+        Assert.Equal(1, code);
+        Assert.Contains("expected a regular file", err);
+    }
+
     [Fact]
     public void HelpWinsOverAWrongArgument()
     {
