@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Cnn.Dsl;
 
 namespace Cnn.Cli;
@@ -24,11 +25,22 @@ internal static class Opt
 
     /// <summary>A flag: <c>--name</c>, no value.</summary>
     public static Option<bool> Flag(string name, params string[] aliases) =>
-        new("--" + name, [.. aliases.Select(a => "--" + a)]) { Arity = ArgumentArity.Zero };
+        Declare(new Option<bool>("--" + name, [.. aliases.Select(a => "--" + a)]) { Arity = ArgumentArity.Zero }, new OptionKind.Flag());
 
-    /// <summary>A text value: <c>--name VALUE</c> or <c>--name=VALUE</c>; <paramref name="aliases"/> are older spellings.</summary>
-    public static Option<string> Text(string name, params string[] aliases) =>
-        new("--" + name, [.. aliases.Select(a => "--" + a)]) { Arity = ArgumentArity.ExactlyOne };
+    /// <summary>
+    /// A text value: <c>--name VALUE</c> or <c>--name=VALUE</c>; <paramref name="aliases"/> are older spellings. An empty
+    /// value (<c>--out ""</c>, as an unset shell variable gives) is a usage error: no option means anything by it, and
+    /// as a path it would reach the file system's calls as an invalid argument.
+    /// </summary>
+    public static Option<string> Text(string name, params string[] aliases)
+    {
+        var o = new Option<string>("--" + name, [.. aliases.Select(a => "--" + a)]) { Arity = ArgumentArity.ExactlyOne };
+        o.Validators.Add(r =>
+        {
+            if (Value(r) is "") r.AddError($"--{name} expects a value; found an empty string");
+        });
+        return Declare(o, new OptionKind.Text());
+    }
 
     /// <summary>An integer from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public static Option<string> Int(string name, long min, long max, params string[] aliases)
@@ -40,7 +52,7 @@ internal static class Opt
             if (!long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
                 r.AddError($"--{name} expects an integer from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}; found '{s}'");
         });
-        return o;
+        return Declare(o, new OptionKind.Int(min, max));
     }
 
     /// <summary>A finite number above 0 and at most <paramref name="max"/>.</summary>
@@ -53,7 +65,7 @@ internal static class Opt
             if (!float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !float.IsFinite(v) || v <= 0 || v > max)
                 r.AddError($"--{name} expects a number above 0 and at most {max.ToString(CultureInfo.InvariantCulture)}; found '{s}'");
         });
-        return o;
+        return Declare(o, new OptionKind.Positive(max));
     }
 
     /// <summary>One of the words <paramref name="allowed"/>; a near miss is suggested.</summary>
@@ -65,7 +77,7 @@ internal static class Opt
             if (Value(r) is { } s && !allowed.Contains(s))
                 r.AddError($"--{name} expects one of {string.Join(", ", allowed)}; found '{s}'{Suggest.DidYouMean(s, allowed)}");
         });
-        return o;
+        return Declare(o, new OptionKind.Choice(allowed));
     }
 
     /// <summary>A thread count from <paramref name="min"/> to <see cref="MaxThreads"/>.</summary>
@@ -87,7 +99,10 @@ internal static class Opt
     public static Option<string> LearningRate() => Positive("lr", 1000);
 
     /// <summary><c>--out PATH</c>: where a command writes (a file or a folder); <paramref name="aliases"/> are older spellings.</summary>
-    public static Option<string> Out(params string[] aliases) => Text("out", aliases);
+    public static Option<string> Out(params string[] aliases) => Declare(Text("out", aliases), new OptionKind.Output());
+
+    /// <summary><c>--NAME PATH</c>: another file a command writes (<c>--csv</c> of lr-find).</summary>
+    public static Option<string> OutFile(string name) => Declare(Text(name), new OptionKind.Output());
 
     /// <summary><c>--force</c>: replace an existing output file or write into a non-empty output folder.</summary>
     public static Option<bool> Force() => Flag("force");
@@ -108,7 +123,7 @@ internal static class Opt
             try { DataSource.CheckSpec(s); }
             catch (UsageException e) { r.AddError(e.Message); }
         });
-        return o;
+        return Declare(o, new OptionKind.Data(alsoNone));
     }
 
     /// <summary><c>--model NAME</c>: a zoo network; an unknown name is a usage error with the closest names and the list from <see cref="Zoo.Names"/>.</summary>
@@ -119,7 +134,7 @@ internal static class Opt
         {
             if (Value(r) is { } s && !Zoo.Names.Contains(s)) r.AddError(UnknownNetwork(s));
         });
-        return o;
+        return Declare(o, new OptionKind.Model());
     }
 
     /// <summary>The message for a network name the zoo does not know: the closest names, then every name.</summary>
@@ -127,6 +142,21 @@ internal static class Opt
     {
         var near = Suggest.DidYouMean(name, Zoo.Names);
         return $"--model: unknown network '{name}'{(near.Length > 0 ? near + " known" : "; known")}: {string.Join(", ", Zoo.Names)}";
+    }
+
+    /// <summary>
+    /// What <paramref name="option"/> takes, as its declaration here says: a flag, a bounded integer or number, a choice,
+    /// a data spec, a zoo name, an output path, or text. Tests generate command lines from it, so an option added to a
+    /// command is exercised without being listed anywhere else.
+    /// </summary>
+    public static OptionKind KindOf(Option option) => Kinds.TryGetValue(option, out var kind) ? kind : new OptionKind.Text();
+
+    private static readonly ConditionalWeakTable<Option, OptionKind> Kinds = new();
+
+    private static T Declare<T>(T option, OptionKind kind) where T : Option
+    {
+        Kinds.AddOrUpdate(option, kind);
+        return option;
     }
 
     private static string? Value(OptionResult r) => r.Tokens.Count > 0 ? r.Tokens[0].Value : null;

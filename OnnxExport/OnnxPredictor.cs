@@ -177,6 +177,8 @@ public sealed class OnnxPredictor : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new CnnException($"ONNX model file '{path}' does not exist.");
+        // Only a regular file: ONNX Runtime would block for ever opening a FIFO, or read a device without end.
+        Dsl.IO.InputFile.Check(path, "ONNX model file", long.MaxValue, "none");
         return Open(o => new InferenceSession(path, o), $"'{path}'", options);
     }
 

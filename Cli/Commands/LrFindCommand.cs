@@ -44,7 +44,7 @@ internal static class LrFindCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("lr-find", Help, [Opt.Model(), Opt.Data(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.BatchSize(), Opt.Positive("start", 1e6f), Opt.Positive("end", 1e6f), Opt.Int("steps", 2, 100_000), Opt.Seed(), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("csv")], Find);
+    public static Command Spec { get; } = new("lr-find", Help, [Opt.Model(), Opt.Data(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.BatchSize(), Opt.Positive("start", 1e6f), Opt.Positive("end", 1e6f), Opt.Int("steps", 2, 100_000), Opt.Seed(), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.OutFile("csv")], Find);
 
     private static int Find(Args a)
     {
