@@ -55,7 +55,7 @@ public sealed class ZooExportTests
     /// the comparison sees every layer, unlike PyTorch's ±1/sqrt(fan_in) whose outputs shrink towards the last bias),
     /// biases in ±0.1, and random batch-norm statistics; a fast generator, since VGG-16 has 138 million weights.
     /// </summary>
-    private static (Parameters, Parameters) ScaledParameters(Network net, int seed)
+    internal static (Parameters, Parameters) ScaledParameters(Network net, int seed)
     {
         ulong s = 0x9E3779B97F4A7C15UL ^ (ulong)seed;
         float Next()

@@ -60,7 +60,8 @@ public sealed class PyTorchZooTests(ITestOutputHelper output)
             foreach (var (name, net) in Networks())
             {
                 var folder = Path.Combine(dir.FullName, name);
-                var (p, state) = ScaledParameters(net, seed: name.Length);
+                // The ONNX zoo test's weights: every layer shows in the output, and batch norm is not the identity.
+                var (p, state) = Onnx.ZooExportTests.ScaledParameters(net, seed: name.Length);
                 var x = RandomBatch(net.InputShape, 2, seed: 100 + name.Length);
                 PyTorchExport.Write(net, p, state, folder, new PyTorchExportOptions { ModelName = name });
                 Npy.Write(Path.Combine(folder, "x.npy"), x);
@@ -110,39 +111,5 @@ public sealed class PyTorchZooTests(ITestOutputHelper output)
         var rng = new Random(seed);
         var shape = perSample.PrependBatch(batch);
         return Tensor.FromArray(Enumerable.Range(0, shape.Size).Select(_ => rng.NextSingle()).ToArray(), shape);
-    }
-
-    /// <summary>
-    /// Weights uniform in ±sqrt(6/fan_in), so that activations keep their size through VGG-16's depth and every layer shows
-    /// in the output; biases in ±0.1; batch-norm scales around 1 and shifts around 0; running means in ±0.5 and variances in
-    /// [0.5, 1.5], so inference-mode batch norm is not the identity. A fast generator: VGG-16 has 138 million weights.
-    /// </summary>
-    internal static (Parameters, Parameters) ScaledParameters(Network net, int seed)
-    {
-        ulong s = 0x9E3779B97F4A7C15UL ^ (ulong)seed;
-        float Next()
-        {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            return (s >> 40) / (float)(1UL << 24) * 2f - 1f;
-        }
-        Tensor Fill(Shape shape, Func<float> value)
-        {
-            var d = new float[shape.Size];
-            for (int i = 0; i < d.Length; i++) d[i] = value();
-            return Tensor.Own(d, shape);
-        }
-        var parameters = new List<KeyValuePair<string, Tensor>>();
-        foreach (var leaf in net.Leaves)
-            foreach (var (path, spec) in leaf.ParameterSpecs())
-            {
-                float bound = leaf.Layer is BatchNorm ? 0.5f : spec.IsBias ? 0.1f : MathF.Sqrt(6f / Math.Max(1, spec.FanIn));
-                float center = leaf.Layer is BatchNorm && !spec.IsBias ? 1f : 0f;
-                parameters.Add(KeyValuePair.Create(path, Fill(spec.Shape, () => center + bound * Next())));
-            }
-        var state = Initializer.InitState(net).Map((path, t) =>
-            Fill(t.Shape, path.EndsWith("running_var", StringComparison.Ordinal) ? () => 1f + 0.5f * Next() : () => 0.5f * Next()));
-        return (Parameters.Of(parameters), state);
     }
 }
