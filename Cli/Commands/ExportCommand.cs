@@ -101,14 +101,7 @@ internal static class ExportCommand
             if (data.Train.Images.Shape.DropBatch() != model.Network.InputShape)
                 throw new Core.CnnException($"The data '{dataSpec}' has examples of shape {data.Train.Images.Shape.DropBatch()}; network '{model.Name}' takes {model.Network.InputShape}.");
             // The keys cnn train records, so that `cnn train --resume` takes the script's checkpoint as one of its own.
-            var inv = CultureInfo.InvariantCulture;
-            metadata["data"] = dataSpec;
-            metadata["seed"] = seed.ToString(inv);
-            metadata["optimizer"] = optName;
-            metadata["lr"] = lr.ToString("R", inv);
-            metadata["batch_size"] = batchSize.ToString(inv);
-            metadata["augment"] = "false";
-            metadata["normalize"] = "false";
+            foreach (var (key, value) in ResumeOptions.Recorded(dataSpec, seed, optName, lr, batchSize, augment: false)) metadata[key] = value;
             options = options with
             {
                 Training = new Dsl.TrainOptions(epochs, batchSize, OptimizerChoice.Create(optName, lr), seed),

@@ -24,6 +24,18 @@ internal static class ResumeOptions
     ];
 
     /// <summary>
+    /// The metadata <c>cnn train</c> records for the options it compares on resume (the normalisation is recorded apart,
+    /// as its statistics under <c>normalization</c>), so that every writer of a resumable checkpoint records them alike.
+    /// </summary>
+    public static Dictionary<string, string> Recorded(string data, int seed, string optimizer, float lr, int batchSize, bool augment) =>
+        new(StringComparer.Ordinal)
+        {
+            ["data"] = data, ["seed"] = seed.ToString(CultureInfo.InvariantCulture), ["optimizer"] = optimizer,
+            ["lr"] = lr.ToString("R", CultureInfo.InvariantCulture), ["batch_size"] = batchSize.ToString(CultureInfo.InvariantCulture),
+            ["augment"] = augment ? "true" : "false",
+        };
+
+    /// <summary>
     /// Compares <paramref name="given"/> (metadata key to this run's value) with <paramref name="recorded"/>; returns the
     /// text to record under <see cref="ChangesKey"/> (null when nothing changed).
     /// </summary>

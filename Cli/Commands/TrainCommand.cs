@@ -126,11 +126,9 @@ internal static class TrainCommand
         var net = Zoo.ByName(modelName);
         // A resumed one-cycle run stays on its schedule (the rate of every step is a function of the step).
         if (resume?.Metadata.GetValueOrDefault("schedule") == "one-cycle") oneCycle = true;
-        var changes = resume is null ? null : ResumeOptions.Check(resumePath!, resume.Metadata, new Dictionary<string, string>
-        {
-            ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName, ["lr"] = lr.ToString("R", Inv),
-            ["batch_size"] = batchSize.ToString(Inv), ["augment"] = augment ? "true" : "false", ["normalize"] = normalize ? "true" : "false",
-        }, resume.Epoch, allowChanges);
+        var recorded = ResumeOptions.Recorded(dataSpec, seed, optName, lr, batchSize, augment);
+        var changes = resume is null ? null : ResumeOptions.Check(resumePath!, resume.Metadata,
+            new Dictionary<string, string>(recorded) { ["normalize"] = normalize ? "true" : "false" }, resume.Epoch, allowChanges);
         using var runLock = RunFolder.PrepareAndLock(outDir, force, resumePath);
 
         report.Info($"data: {dataSpec}");
@@ -151,11 +149,9 @@ internal static class TrainCommand
         var metricsPath = Path.Combine(outDir, MetricsFile);
         AtomicFile.WriteAllBytes(Path.Combine(outDir, "summary.txt"),
             System.Text.Encoding.UTF8.GetBytes($"Network '{modelName}', input (N, {string.Join(", ", net.InputShape)})\n{Summary.Format(net)}"));
-        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
+        var meta = new Dictionary<string, string>(recorded, StringComparer.Ordinal)
         {
-            [Model.NetworkKey] = modelName, [Checkpoint.NetworkKey] = NetworkJson.Serialize(net), ["data"] = dataSpec, ["seed"] = seed.ToString(Inv), ["optimizer"] = optName,
-            ["lr"] = lr.ToString("R", Inv), ["batch_size"] = batchSize.ToString(Inv), ["augment"] = augment ? "true" : "false",
-            ["classes"] = string.Join(",", data.ClassNames),
+            [Model.NetworkKey] = modelName, [Checkpoint.NetworkKey] = NetworkJson.Serialize(net), ["classes"] = string.Join(",", data.ClassNames),
         };
         if (norm is not null) meta["normalization"] = norm.Format();
         if (oneCycle) meta["schedule"] = "one-cycle";
