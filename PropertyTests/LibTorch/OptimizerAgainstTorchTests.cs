@@ -14,7 +14,9 @@ namespace Cnn.Tests.LibTorch;
 /// option generated (momentum, centering, coupled L2 and decoupled decay, rates from 1e-4 to 1e-1). The gradient
 /// of <c>sum(w * G)</c> is <c>G</c> exactly, so torch's autograd hands its optimizer our gradients bit for bit.
 /// Tolerance: 1e-6 of the parameters' largest magnitude after 100 steps; both sides compute each element in float32
-/// with the same formula, so what differs is only the rounding of sqrt and division order inside torch's kernels.
+/// with the same formula, so what differs is only the rounding of sqrt and division order inside torch's kernels. torch
+/// takes alpha as a double and forms 1 - alpha in double; ours is a float, so torch is given the float's exact value
+/// (1 - 0.99 in double rounds to another float than 1f - 0.99f, and centered RMSprop divides by s - ḡ², which amplifies it).
 /// </summary>
 public sealed class OptimizerAgainstTorchTests
 {
@@ -58,7 +60,7 @@ public sealed class OptimizerAgainstTorchTests
         using var scope = torch.NewDisposeScope();
         var w = torch.nn.Parameter(TorchTensors.ToTorch(Tensor.FromArray(w0, c.Size)));
         using var opt = c.Kind == "rmsprop"
-            ? (torch.optim.Optimizer)torch.optim.RMSProp(new[] { w }, c.Lr, alpha: 0.99, eps: 1e-8, weight_decay: c.Coupled, momentum: c.Momentum, centered: c.Centered)
+            ? (torch.optim.Optimizer)torch.optim.RMSProp(new[] { w }, c.Lr, alpha: (double)0.99f, eps: 1e-8, weight_decay: c.Coupled, momentum: c.Momentum, centered: c.Centered)
             : torch.optim.AdamW(new[] { w }, c.Lr, 0.9, 0.999, 1e-8, weight_decay: c.Decay);
         foreach (var g in grads)
         {
