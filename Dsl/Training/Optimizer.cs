@@ -194,7 +194,7 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
     {
         var (m0, m) = Slot(slots, "m", path);
         var (v0, v) = Slot(slots, "v", path);
-        var k = new AdamConstants(Beta1, Beta2, LearningRate / (1f - MathF.Pow(Beta1, step)), MathF.Sqrt(1f - MathF.Pow(Beta2, step)), Epsilon, Keep: 1f);
+        var k = AdamConstants.At(step, LearningRate, Beta1, Beta2, Epsilon, decay: 0f);
         Elementwise(w.Length, (s, e) => AdamRange(k, w.Span[s..e], g.Span[s..e], m0.Span[s..e], v0.Span[s..e], m.AsSpan(s..e), v.AsSpan(s..e), updated.AsSpan(s..e)));
         Store(slots, "m", path, m);
         Store(slots, "v", path, v);
@@ -204,7 +204,18 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
     /// The constants of one Adam step. <c>Keep</c> scales the weights before the step: <c>1 - lr λ</c> for AdamW's decoupled
     /// decay, exactly 1 for Adam (a product with 1 is the same float, so Adam's bits do not change).
     /// </summary>
-    internal readonly record struct AdamConstants(float Beta1, float Beta2, float StepSize, float SqrtC2, float Epsilon, float Keep);
+    internal readonly record struct AdamConstants(float Beta1, float Beta2, float StepSize, float SqrtC2, float Epsilon, float Keep)
+    {
+        /// <summary>
+        /// The constants at optimizer step <paramref name="step"/>, each formed in double and rounded to float once, as
+        /// <c>torch.optim</c> forms them: <c>lr / (1 - β1^t)</c>, <c>sqrt(1 - β2^t)</c> and <c>1 - lr λ</c>. In float,
+        /// <c>1 - β2^t</c> loses up to 1e-6 of its value to the rounding of the power (β2^t is near 1 for hundreds of
+        /// steps), and that error scales every step alike.
+        /// </summary>
+        internal static AdamConstants At(long step, float lr, float beta1, float beta2, float epsilon, float decay) =>
+            new(beta1, beta2, (float)(lr / (1 - Math.Pow(beta1, step))), (float)Math.Sqrt(1 - Math.Pow(beta2, step)), epsilon,
+                Keep: (float)(1 - (double)lr * decay));
+    }
 
     /// <summary>
     /// <c>m = β1 m + (1-β1) g; v = β2 v + ((1-β2) g) g; w keep - (stepSize m) / (sqrt(v) / sqrt(c2) + ε)</c>, sixteen elements at a

@@ -97,7 +97,8 @@ public class OptimizerTests
             var g = Enumerable.Range(0, n).Select(_ => Next()).ToArray();
             var r = opt.Step(p, One(g), s);
             (p, s) = (r.Parameters, r.State);
-            float c1 = 1f - MathF.Pow(b1, t), stepSize = lr / c1, sqrtC2 = MathF.Sqrt(1f - MathF.Pow(b2, t));
+            // Adam's constants are formed in double and rounded once, as torch.optim forms them.
+            float stepSize = (float)(lr / (1 - Math.Pow(b1, t))), sqrtC2 = (float)Math.Sqrt(1 - Math.Pow(b2, t));
             for (int i = 0; i < n; i++)
             {
                 float gi = w[i] * decay + g[i];
