@@ -29,7 +29,7 @@ internal static class ShowCommand
 
         examples:
           cnn show --checkpoint runs/simple-convnet-20260101-120000/checkpoint.safetensors
-          cnn show --checkpoint runs/x/parameters.safetensors --data mnist --limit 500 --out /tmp/pictures
+          cnn show --checkpoint runs/x/checkpoint.safetensors --data mnist --limit 500 --out /tmp/pictures
         """;
 
     public static Command Spec { get; } = new("show", Help, [Opt.Checkpoint(), Opt.Model(), Opt.Out(), Opt.Force(), Opt.Data(alsoNone: true), Opt.Seed(), Opt.Limit()], Show);

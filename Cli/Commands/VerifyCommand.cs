@@ -49,7 +49,7 @@ internal static class VerifyCommand
         examples:
           cnn verify
           cnn verify --model resnet18 --batch-size 2 --mode train
-          cnn verify --checkpoint runs/x/parameters.safetensors --json
+          cnn verify --checkpoint runs/x/checkpoint.safetensors --json
         """;
 
     // The tolerances of the LibTorch property tests (PropertyTests/LibTorch/RandomNetworkBridgeProperties.cs), set from

@@ -203,7 +203,7 @@ public sealed partial class CommandLineTests : IDisposable
     [InlineData("train --seed 2147483648", "--seed expects an integer from -2147483648 to 2147483647; found '2147483648'")]
     [InlineData("train --lr 1e30", "--lr expects a number above 0 and at most 1000; found '1e30'")]
     [InlineData("train --lr NaN", "--lr expects a number above 0 and at most 1000; found 'NaN'")]
-    [InlineData("run --train 20000", "--train expects an integer from 1 to 10000; found '20000'")]
+    [InlineData("run --train 70000", "--train expects an integer from 1 to 60000; found '70000'")]
     [InlineData("run --batch-size 0", "--batch-size expects an integer from 1 to 65536; found '0'")]
     [InlineData("lr-find --steps 1", "--steps expects an integer from 2 to 100000; found '1'")]
     [InlineData("lr-find --end 1e9", "--end expects a number above 0 and at most 1000000; found '1e9'")]
