@@ -184,7 +184,7 @@ public static class OnnxImporter
             if (!dims[i].HasDimValue)
                 throw new OnnxUnsupportedException($"{where}: axis {i} is symbolic ('{dims[i].DimParam}'); only the batch axis 0 may be.");
             if (dims[i].DimValue is < 1 or > int.MaxValue)
-                throw new FormatException($"{where}: axis {i} has size {dims[i].DimValue}; sizes must be at least 1.");
+                throw new FormatException($"{where}: axis {i} has size {dims[i].DimValue}; sizes must be from 1 to {int.MaxValue}.");
             perSample[i - 1] = (int)dims[i].DimValue;
         }
         int? batch = dims[0].HasDimValue && dims[0].DimValue is >= 1 and <= int.MaxValue ? (int)dims[0].DimValue : null;

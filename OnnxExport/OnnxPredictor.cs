@@ -58,6 +58,11 @@ public sealed class OnnxPredictor : IDisposable
             _inputNames = new[] { inputName };
             _outputNames = new[] { outputName };
             _inputDimensions = input.Dimensions.Select(d => (long)d).ToArray();
+            // ONNX Runtime's metadata holds sizes as 32-bit integers and reports a declared size beyond 2^31 - 1 as 0,
+            // so a 0 here is either an empty axis or one too large to be read; neither can take a batch.
+            if (Array.IndexOf(_inputDimensions, 0L) is var empty and >= 0)
+                throw new CnnException(
+                    $"ONNX model from {source}: input '{inputName}' declares axis {empty} with size 0 or above {int.MaxValue} (ONNX Runtime reads both as 0); every axis must be from 1 to {int.MaxValue}, or symbolic.");
             Metadata = new Dictionary<string, string>(session.ModelMetadata.CustomMetadataMap, StringComparer.Ordinal);
             _runOptions = new RunOptions();
         }

@@ -284,6 +284,20 @@ public sealed class OnnxImporterTests
     }
 
     [Fact]
+    public void Sample_axes_beyond_32_bits_are_refused_with_their_size_by_the_importer_and_the_predictor()
+    {
+        var m = Parsed();
+        m.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue = 1L << 40;
+        var imported = Assert.Throws<FormatException>(() => OnnxImporter.FromBytes(m.ToByteArray())).Message;
+        Assert.Contains("axis 1 has size 1099511627776", imported);
+        Assert.Contains($"from 1 to {int.MaxValue}", imported);
+        // ONNX Runtime reads the size as 0; the predictor refuses the model when it opens, rather than asking for
+        // "shape [1, 0, ...]" at every call.
+        var predicted = Assert.Throws<CnnException>(() => new OnnxPredictor(m.ToByteArray(), new OnnxPredictorOptions { OptimizeGraph = false })).Message;
+        Assert.Contains("declares axis 1 with size 0 or above 2147483647", predicted);
+    }
+
+    [Fact]
     public void Missing_file_is_reported()
     {
         Assert.Contains("/no/such.onnx", Assert.ThrowsAny<CnnException>(() => OnnxImporter.Import("/no/such.onnx")).Message);
