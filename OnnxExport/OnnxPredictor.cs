@@ -64,7 +64,9 @@ public sealed class OnnxPredictor : IDisposable
                 throw new CnnException(
                     $"ONNX model from {source}: input '{inputName}' declares axis {empty} with size 0 or above {int.MaxValue} (ONNX Runtime reads both as 0); every axis must be from 1 to {int.MaxValue}, or symbolic.");
             Metadata = new Dictionary<string, string>(session.ModelMetadata.CustomMetadataMap, StringComparer.Ordinal);
-            _runOptions = new RunOptions();
+            // An error while running reaches the caller as an exception with ONNX Runtime's message; its logger would
+            // print the same message again to stderr, in ANSI colour, ahead of ours.
+            _runOptions = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         }
         catch
         {
@@ -202,7 +204,7 @@ public sealed class OnnxPredictor : IDisposable
         {
             IntraOpNumThreads = options.IntraOpThreads,
             GraphOptimizationLevel = options.OptimizeGraph ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
         };
         try
         {

@@ -144,4 +144,30 @@ public sealed class OnnxCliTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--data", error);
     }
+
+    [Fact]
+    public async Task A_model_that_fails_while_running_prints_one_plain_error_line()
+    {
+        // Height and width made symbolic pass the predictor's own shape check; LeNet's 5x5 convolution then fails inside
+        // ONNX Runtime on a 4x4 image, whose logger printed the message again in ANSI colour ahead of ours.
+        var net = Zoo.LeNet5();
+        var m = Cnn.Onnx.Proto.ModelProto.Parser.ParseFrom(OnnxExporter.ToBytes(net, Initializer.Init(net, 1)));
+        m.Graph.Input[0].Type.TensorType.Shape.Dim[2].DimParam = "height";
+        m.Graph.Input[0].Type.TensorType.Shape.Dim[3].DimParam = "width";
+        var model = Path.Combine(_dir, "symbolic.onnx");
+        File.WriteAllBytes(model, Google.Protobuf.MessageExtensions.ToByteArray(m));
+        var input = Path.Combine(_dir, "tiny.npy");
+        Npy.Write(input, Tensor.Zeros(1, 1, 4, 4));
+
+        using var process = CliRunner.Start("predict", "--onnx", model, "--input", input, "--out", Path.Combine(_dir, "y.npy"));
+        var readError = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        string error = await readError;
+        Assert.Equal(1, process.ExitCode);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, $"expected one line, found {lines.Length}: {error}");
+        Assert.StartsWith("cnn: error: ONNX Runtime failed to run the model", lines[0]);
+        Assert.DoesNotContain('\u001b', error);
+    }
 }
