@@ -85,7 +85,7 @@ internal static class MainJob
         Console.WriteLine("[2/6] network: SimpleConvNet");
         Console.Write(Indent(Summary.Format(net)));
 
-        Console.WriteLine($"[3/6] training on the im2col backend: Adam lr {lr.ToString(inv)}, batch {batch}, {epochs} epoch(s), seed {seed}, {BatchParallel.Workers} thread(s)");
+        Console.WriteLine($"[3/6] training on the im2col backend: Adam lr {Numbers.G(lr, 6)}, batch {batch}, {epochs} epoch(s), seed {seed}, {BatchParallel.Workers} thread(s)");
         var init = Initializer.Init(net, seed);
         var result = Trainer.Fit(net, init, train, new TrainOptions(epochs, batch, new Adam(lr), seed), test,
             onEpoch: e => Console.WriteLine(
@@ -122,14 +122,14 @@ internal static class MainJob
         var checks = new List<(string What, bool Ok, string Figure)>
         {
             ("held-out accuracy (im2col)", quick || eval.Accuracy >= AccuracyTarget,
-                $"{eval.Accuracy:P2} on {eval.Count} digits (target >= {AccuracyTarget:P0}{(quick ? ", not enforced with --quick" : "")})"),
-            ("ONNX Runtime agrees on every class", agree == test.Count, $"{agree}/{test.Count}; ORT accuracy {(float)ortCorrect / test.Count:P2}"),
-            ("ONNX Runtime max |logit diff|", ortMaxDiff <= OnnxLogitTolerance, $"{ortMaxDiff:E2} (<= {OnnxLogitTolerance:E0})"),
-            ("LibTorch forward max |diff|", torchFwdDiff <= TorchForwardTolerance, $"{torchFwdDiff:E2} (<= {TorchForwardTolerance:E0})"),
-            ("LibTorch loss |diff|", MathF.Abs(ours.Loss - theirs.Loss) <= TorchForwardTolerance, $"{MathF.Abs(ours.Loss - theirs.Loss):E2}"),
+                string.Create(inv, $"{eval.Accuracy:P2} on {eval.Count} digits (target >= {AccuracyTarget:P0}{(quick ? ", not enforced with --quick" : "")})")),
+            ("ONNX Runtime agrees on every class", agree == test.Count, string.Create(inv, $"{agree}/{test.Count}; ORT accuracy {(float)ortCorrect / test.Count:P2}")),
+            ("ONNX Runtime max |logit diff|", ortMaxDiff <= OnnxLogitTolerance, $"{Numbers.G(ortMaxDiff)} (<= {Numbers.G(OnnxLogitTolerance)})"),
+            ("LibTorch forward max |diff|", torchFwdDiff <= TorchForwardTolerance, $"{Numbers.G(torchFwdDiff)} (<= {Numbers.G(TorchForwardTolerance)})"),
+            ("LibTorch loss |diff|", MathF.Abs(ours.Loss - theirs.Loss) <= TorchForwardTolerance, Numbers.G(MathF.Abs(ours.Loss - theirs.Loss))),
         };
         foreach (var (path, rel) in gradRows)
-            checks.Add(($"LibTorch gradient {path}", rel <= TorchGradientTolerance, $"relative {rel:E2} (<= {TorchGradientTolerance:E0})"));
+            checks.Add(($"LibTorch gradient {path}", rel <= TorchGradientTolerance, $"relative {Numbers.G(rel)} (<= {Numbers.G(TorchGradientTolerance)})"));
 
         Console.WriteLine();
         Console.WriteLine("report");

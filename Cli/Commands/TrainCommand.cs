@@ -163,7 +163,7 @@ internal static class TrainCommand
         var rows = resume is not null && File.Exists(metricsPath)
             ? EpochRow.ReadCsv(metricsPath).Where(r => r.Epoch < resume.Epoch).ToList()
             : new List<EpochRow>();
-        report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {lr}, batch {batchSize}, " +
+        report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {Numbers.G(lr, 6)}, batch {batchSize}, " +
             $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}{(oneCycle ? ", one-cycle" : "")}" +
             $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s); run folder {outDir}"));
 
