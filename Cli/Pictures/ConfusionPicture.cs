@@ -12,8 +12,8 @@ internal static class ConfusionPicture
 {
     public const int Cell = 48, LabelSize = 11, AxisSize = 13;
 
-    /// <summary>Where the cells start (<see cref="Left"/>, <see cref="Top"/>) and the picture's size.</summary>
-    internal sealed record Layout(int Left, int Top, int Width, int Height);
+    /// <summary>Where the cells start (<see cref="Left"/>, <see cref="Top"/>), the picture's size and the widest class label.</summary>
+    internal sealed record Layout(int Left, int Top, int Width, int Height, float LabelWidth);
 
     /// <summary>Counts of (true, predicted) pairs.</summary>
     public static int[,] Matrix(IReadOnlyList<int> truth, IReadOnlyList<int> predicted, int classes)
@@ -42,7 +42,7 @@ internal static class ConfusionPicture
         int left = (int)Math.Ceiling(Figure.Pad + AxisSize * 1.4f + 6 + labels + 6);
         int top = (int)Math.Ceiling(Figure.Pad + titleHeight + 8 + AxisSize * 1.4f + labels + 6);
         int width = (int)Math.Ceiling(Math.Max(left + classes * Cell + Figure.Pad, 2 * Figure.Pad + titleWidth));
-        return new Layout(left, top, width, top + classes * Cell + Figure.Pad);
+        return new Layout(left, top, width, top + classes * Cell + Figure.Pad, labels);
     }
 
     /// <summary>Draws the matrix with its title, axis names and class labels.</summary>
@@ -56,8 +56,7 @@ internal static class ConfusionPicture
         d.Text(title[0], Figure.Pad, y - 4, Figure.TitleSize, bold: true);
         y += Figure.LineSize * 1.4f;
         d.Text(title[1], Figure.Pad, y - 3, Figure.LineSize, colour: new SKColor(60, 60, 60));
-        float labels = Enumerable.Range(0, k).Select(i => Drawing.Width(Label(classNames, i), LabelSize)).DefaultIfEmpty(0).Max();
-        d.Text("predicted", at.Left + k * Cell / 2f, at.Top - 6 - labels - 6, AxisSize, SKTextAlign.Center);
+        d.Text("predicted", at.Left + k * Cell / 2f, at.Top - 6 - at.LabelWidth - 6, AxisSize, SKTextAlign.Center);
         d.Text("true", Figure.Pad + AxisSize, at.Top + k * Cell / 2f, AxisSize, SKTextAlign.Center, vertical: true);
         using var fill = new SKPaint { Style = SKPaintStyle.Fill };
         using var line = new SKPaint { Color = new SKColor(200, 200, 200), Style = SKPaintStyle.Stroke };
