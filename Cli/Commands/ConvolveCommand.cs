@@ -32,8 +32,10 @@ internal static class ConvolveCommand
           --constant X       the value outside the input for --boundary constant (0)
           --correlate        correlation: the kernel is not flipped
           --png-scale S      how values become grey levels in a PNG: clip (to [0, 1]) | minmax (lowest black,
-                             highest white) | abs (|v| / max |v|) | auto: clip for kernels summing to 1 (blur,
-                             sharpen), minmax otherwise (auto)
+                             highest white) | abs (|v| / max |v|: black where flat, white on the strongest edge)
+                             | auto: abs for kernels summing to 0 (laplacian, edge-h, edge-v: their sign only says
+                             which side is brighter, and minmax would paint every flat area mid-grey), clip for
+                             kernels summing to 1 (box, sharpen), minmax otherwise (auto)
 
         examples:
           cnn convolve --input photo.jpg --kernel laplacian --out edges.png
@@ -88,11 +90,24 @@ internal static class ConvolveCommand
         else
         {
             if (y.Shape.Rank != 2) throw new CnnException($"A {y.Shape.Rank}-d result {y.Shape} cannot be a picture; write it as .npy.");
-            if (scale == "auto") scale = MathF.Abs(kernel.Span.ToArray().Sum() - 1) < 1e-4f ? "clip" : "minmax";
+            if (scale == "auto") scale = AutoScale(kernel);
             Png.Save(output, Grey(y, scale));
         }
         Console.WriteLine($"{(correlate ? "correlated" : "convolved")} {input} {x.Shape} with {kernelSpec} {kernel.Shape} ({mode.ToString().ToLowerInvariant()}, {boundary.ToString().ToLowerInvariant()}) -> {output} {y.Shape}");
         return 0;
+    }
+
+    /// <summary>
+    /// The grey scale <c>--png-scale auto</c> picks: an edge detector (a kernel summing to 0) answers 0 on a flat area
+    /// and +-v on the two kinds of edge, so |v| draws every edge white on black; a smoothing kernel (summing to 1) keeps
+    /// the image's [0, 1] range; anything else is stretched from its least to its greatest value.
+    /// </summary>
+    public static string AutoScale(Tensor kernel)
+    {
+        float sum = 0, size = 0;
+        foreach (var k in kernel.Span) (sum, size) = (sum + k, size + Math.Abs(k));
+        float tolerance = 1e-4f * Math.Max(1, size);
+        return Math.Abs(sum) <= tolerance ? "abs" : Math.Abs(sum - 1) <= tolerance ? "clip" : "minmax";
     }
 
     /// <summary>Decodes a PNG or JPEG (SkiaSharp) to <c>[H, W]</c> grey values in [0, 1] (ITU-R BT.601 luma).</summary>

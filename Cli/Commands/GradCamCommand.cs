@@ -15,7 +15,8 @@ internal static class GradCamCommand
         Grad-CAM: which parts of an input a layer's evidence for a class comes from. The layer's channels are
         weighted by the spatial mean of d(class score)/d(activation); the map is the ReLU of the weighted sum,
         upsampled bilinearly to the input size and scaled to [0, 1]. Writes one PNG of three panels: the input,
-        the map (blue 0 to red 1) and the map overlaid on the input; prints the class, its score and the layer.
+        the map (blue 0 to red 1) and the map overlaid on the input, titled with the class, its probability and
+        the layer, with a colour bar; prints the class, its score, its probability and the layer.
 
         options:
           --checkpoint F     a checkpoint of `cnn train` or `cnn run` (its network, weights and normalisation)
@@ -80,9 +81,13 @@ internal static class GradCamCommand
         if (cls >= net.OutputShape[0]) throw new CnnException($"--class {cls}: the network has {net.OutputShape[0]} classes.");
         var cam = GradCam.Compute(net, model.Parameters, fed, layer, cls is int c ? [c] : null, model.State);
         var probabilities = Core.Kernels.Activations.Softmax(Apply.Forward(net, model.Parameters, fed, Mode.Eval, model.State), 1);
-        Png.Save(outPath, Picture(x, cam.Maps));
+        var names = model.Metadata.GetValueOrDefault("classes")?.Split(',') ?? [];
+        string className = PictureSet.ClassName(names, cam.Classes[0]), layerShape = net.Leaves.First(l => l.Path == cam.Layer).Output.ToString();
+        string probability = probabilities[cam.Classes[0]].ToString("F3", Inv);
+        using (var figure = Draw(x, cam.Maps, Title(className, cls is null, probability, $"{cam.Layer} {layerShape}", what)))
+            figure.Save(outPath);
         Console.WriteLine($"input: {what}");
-        Console.WriteLine(string.Create(Inv, $"class {cam.Classes[0]}{(cls is null ? " (predicted)" : "")}: score {cam.Scores[0]:F3}, probability {probabilities[cam.Classes[0]]:F3}; layer {cam.Layer} {net.Leaves.First(l => l.Path == cam.Layer).Output}"));
+        Console.WriteLine(string.Create(Inv, $"class {cam.Classes[0]}{(cls is null ? " (predicted)" : "")}: score {cam.Scores[0]:F3}, probability {probability}; layer {cam.Layer} {layerShape}"));
         Console.WriteLine($"picture: {outPath}");
         return 0;
     }
@@ -108,15 +113,22 @@ internal static class GradCamCommand
         return Tensor.Own(px, new Shape(1, channels, height, width));
     }
 
-    /// <summary>Three panels side by side: the input (stretched to [0, 1]), the map in the jet colours, and the map over the input (half and half).</summary>
+    /// <summary>The strip above the panels that holds their captions.</summary>
+    internal const int CaptionStrip = 18;
+
+    /// <summary>The gap around and between the panels.</summary>
+    internal const int Gap = 8;
+
+    /// <summary>
+    /// Three panels side by side under a strip for their captions: the input (stretched to [0, 1]), the map in the
+    /// jet colours, and the map over the input (half and half); each magnified to at least <see cref="PanelSide"/> pixels.
+    /// </summary>
     internal static Raster Picture(Tensor x, Tensor maps)
     {
-        int c = x.Shape[1], h = x.Shape[2], w = x.Shape[3], scale = Math.Max(1, (PanelSide + Math.Max(h, w) - 1) / Math.Max(h, w));
-        const int Gap = 8;
-        var raster = new Raster(3 * w * scale + 4 * Gap, h * scale + 2 * Gap, (255, 255, 255));
+        int c = x.Shape[1], h = x.Shape[2], w = x.Shape[3], scale = PanelScale(h, w);
+        var raster = new Raster(3 * w * scale + 4 * Gap, CaptionStrip + h * scale + Gap, (255, 255, 255));
         var s = x.Span;
-        float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
-        foreach (var v in s[..(c * h * w)]) (lo, hi) = (Math.Min(lo, v), Math.Max(hi, v));
+        var (lo, hi) = TileGrid.Range(s[..(c * h * w)]);
         float Stretch(float v) => hi > lo ? (v - lo) / (hi - lo) : 0f;
         for (int y = 0; y < h; y++)
             for (int xx = 0; xx < w; xx++)
@@ -127,10 +139,30 @@ internal static class GradCamCommand
                 var over = (0.5f * image.R + 0.5f * heat.R, 0.5f * image.G + 0.5f * heat.G, 0.5f * image.B + 0.5f * heat.B);
                 var panels = new[] { image, heat, over };
                 for (int p = 0; p < 3; p++)
-                    raster.Fill(Gap + p * (w * scale + Gap) + xx * scale, Gap + y * scale, scale, scale, (Raster.Byte(panels[p].Item1), Raster.Byte(panels[p].Item2), Raster.Byte(panels[p].Item3)));
+                    raster.Fill(Gap + p * (w * scale + Gap) + xx * scale, CaptionStrip + y * scale, scale, scale, (Raster.Byte(panels[p].Item1), Raster.Byte(panels[p].Item2), Raster.Byte(panels[p].Item3)));
             }
         return raster;
     }
+
+    /// <summary>The picture's title: the class and its probability, the layer with its output shape, the input.</summary>
+    internal static IReadOnlyList<string> Title(string className, bool predicted, string probability, string layer, string input) =>
+    [
+        $"Grad-CAM: class {className}{(predicted ? " (predicted)" : "")}, probability {probability}",
+        $"layer {layer}; input: {input}",
+        "red: where the layer's evidence for the class is strongest (the map scaled to its maximum)",
+    ];
+
+    /// <summary>The picture with its title, the panels' captions and the map's colour bar (0 to 1, the map's maximum).</summary>
+    internal static Drawing Draw(Tensor x, Tensor maps, IReadOnlyList<string> title)
+    {
+        int h = x.Shape[2], w = x.Shape[3], panel = w * PanelScale(h, w);
+        var captions = new[] { "input", "Grad-CAM map", "overlay" }
+            .Select((text, p) => (text, Gap + p * (panel + Gap) + panel / 2f, CaptionStrip - 5f)).ToList();
+        var scale = new ColourScale(v => { var (r, g, b) = Jet(v); return (Raster.Byte(r), Raster.Byte(g), Raster.Byte(b)); }, "0", "1 (max)", "map");
+        return Figure.Around(Picture(x, maps), title, scale, captions);
+    }
+
+    private static int PanelScale(int h, int w) => Math.Max(1, (PanelSide + Math.Max(h, w) - 1) / Math.Max(h, w));
 
     /// <summary>The jet colour map: blue at 0, cyan, yellow, red at 1.</summary>
     internal static (float R, float G, float B) Jet(float v)

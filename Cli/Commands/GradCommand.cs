@@ -64,7 +64,7 @@ internal static class GradCommand
         Npy.Write(Path.Combine(outDir, "input-gradient.npy"), g.InputGradient);
         var index = TensorFiles.Write(outDir, g.Gradients);
         TensorFiles.WriteIndex(outDir, index);
-        Console.WriteLine($"'{model.Name}' ({mode.ToString().ToLowerInvariant()} mode, {loss}): loss {g.Loss:R} on {x.Shape[0]} example(s); {g.Gradients.Count} gradient(s) in {outDir}");
+        Console.WriteLine($"'{model.Name}' ({mode.ToString().ToLowerInvariant()} mode, {loss}): loss {Numbers.Shortest(g.Loss)} on {x.Shape[0]} example(s); {g.Gradients.Count} gradient(s) in {outDir}");
         return 0;
     }
 }

@@ -59,7 +59,7 @@ internal static class LrFindCommand
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         var outPath = Command.OutputFile(a, "out", "lr-find.png")!;
         var csvPath = a.String("csv");
-        if (!(end > start)) throw new UsageException($"--end must be greater than --start; found {start.ToString(Inv)} and {end.ToString(Inv)}");
+        if (!(end > start)) throw new UsageException($"--end must be greater than --start; found {Numbers.G(start, 6)} and {Numbers.G(end, 6)}");
         if (!outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException("--out must end in .png");
         DataSource.CheckSpec(dataSpec);
         Optimizer optimizer = OptimizerChoice.Create(optName, start);
@@ -68,16 +68,16 @@ internal static class LrFindCommand
         var data = DataSource.Load(dataSpec, seed, null, net.InputShape);
         var train = limit is int n ? data.Train.Batch(0, Math.Min(n, data.Train.Count)) : data.Train;
         if (normalize) train = Normalization.Fit(train.Images).Apply(train);
-        Console.WriteLine(string.Create(Inv, $"lr-find: {modelName} on {train.Count} examples of {dataSpec}, {optName}, batch {batchSize}, rates {start:G3} to {end:G3} over at most {steps} steps, seed {seed}"));
+        Console.WriteLine(string.Create(Inv, $"lr-find: {modelName} on {train.Count} examples of {dataSpec}, {optName}, batch {batchSize}, rates {Numbers.G(start)} to {Numbers.G(end)} over at most {steps} steps, seed {seed}"));
         var options = new LearningRateFinderOptions(start, end, steps, batchSize, Seed: seed);
         var r = LearningRateFinder.Find(net, Initializer.Init(net, seed), train, optimizer, options);
 
         var last = r.Curve[^1];
         Console.WriteLine(r.Diverged
-            ? string.Create(Inv, $"stopped at step {last.Step} (rate {last.Rate:G3}): the loss diverged (smoothed loss > {options.DivergeFactor} x its minimum)")
-            : string.Create(Inv, $"swept all {last.Step} steps up to rate {last.Rate:G3} without divergence"));
-        Console.WriteLine(string.Create(Inv, $"suggested learning rate: {r.SuggestedRate:G3} (steepest descent of the smoothed loss)"));
-        Console.WriteLine(string.Create(Inv, $"minimum of the smoothed loss at rate {r.MinimumLossRate:G3}; a tenth of it: {r.MinimumOverTen:G3}"));
+            ? string.Create(Inv, $"stopped at step {last.Step} (rate {Numbers.G(last.Rate)}): the loss diverged (smoothed loss > {options.DivergeFactor} x its minimum)")
+            : string.Create(Inv, $"swept all {last.Step} steps up to rate {Numbers.G(last.Rate)} without divergence"));
+        Console.WriteLine(string.Create(Inv, $"suggested learning rate: {Numbers.G(r.SuggestedRate)} (steepest descent of the smoothed loss)"));
+        Console.WriteLine(string.Create(Inv, $"minimum of the smoothed loss at rate {Numbers.G(r.MinimumLossRate)}; a tenth of it: {Numbers.G(r.MinimumOverTen)}"));
         Plot(outPath, r, modelName);
         Console.WriteLine($"plot: {outPath}");
         if (csvPath is not null)
@@ -93,6 +93,7 @@ internal static class LrFindCommand
     internal static void Plot(string path, LearningRateFinderResult r, string title)
     {
         var plot = new Plot();
+        plot.Font.Set("DejaVu Sans");
         double[] xs = r.Curve.Select(p => Math.Log10(p.Rate)).ToArray();
         var raw = plot.Add.Scatter(xs, r.Curve.Select(p => (double)p.Loss).ToArray());
         raw.LegendText = "loss";
@@ -104,10 +105,10 @@ internal static class LrFindCommand
         smooth.MarkerSize = 0;
         smooth.LineWidth = 2.5f;
         var s = plot.Add.VerticalLine(Math.Log10(r.SuggestedRate));
-        s.LegendText = string.Create(Inv, $"suggested {r.SuggestedRate:G3}");
+        s.LegendText = string.Create(Inv, $"suggested {Numbers.G(r.SuggestedRate)}");
         s.Color = Colors.Red;
         var m = plot.Add.VerticalLine(Math.Log10(r.MinimumLossRate));
-        m.LegendText = string.Create(Inv, $"minimum {r.MinimumLossRate:G3}");
+        m.LegendText = string.Create(Inv, $"minimum {Numbers.G(r.MinimumLossRate)}");
         m.Color = Colors.Gray;
         m.LinePattern = LinePattern.Dashed;
         var ticks = new ScottPlot.TickGenerators.NumericAutomatic

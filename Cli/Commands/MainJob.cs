@@ -111,7 +111,7 @@ internal static class MainJob
         Console.WriteLine("[2/6] network: SimpleConvNet");
         Console.Write(Indent(Summary.Format(net)));
 
-        Console.WriteLine($"[3/6] training on the im2col backend: Adam lr {F(lr)}, batch {batch}, {epochs} epoch(s), seed {seed}, {BatchParallel.Workers} thread(s)");
+        Console.WriteLine($"[3/6] training on the im2col backend: Adam lr {Numbers.G(lr, 6)}, batch {batch}, {epochs} epoch(s), seed {seed}, {BatchParallel.Workers} thread(s)");
         var result = Trainer.Fit(net, Initializer.Init(net, seed), train, new TrainOptions(epochs, batch, new Adam(lr), seed), test, onEpoch: e => PrintEpoch(e, epochs));
         var model = new DslModel(net, result.Parameters, result.State);
         var eval = Trainer.Evaluate(net, model.Parameters, test, state: model.State);
@@ -143,7 +143,7 @@ internal static class MainJob
         var optimizer = args.String("lr") is null ? defaults.Optimizer : defaults.Optimizer with { LearningRate = args.Float("lr", 0.1f) };
         var options = defaults with { Epochs = epochs, BatchSize = batch, Optimizer = optimizer };
         var norm = options.Pipeline!.Normalize!;
-        Console.WriteLine($"[3/6] training on the im2col backend: {optimizer}, one-cycle, batch {batch}, {epochs} epoch(s), seed {seed}, " +
+        Console.WriteLine($"[3/6] training on the im2col backend: {optimizer.GetType().Name} with one-cycle to lr {Numbers.G(optimizer.LearningRate, 6)}, weight decay {Numbers.G(optimizer.WeightDecay)}, batch {batch}, {epochs} epoch(s), seed {seed}, " +
             $"{BatchParallel.Workers} thread(s); {recipe.Augment}; standardised with {norm.Format()}");
         var result = Trainer.Fit(net, Initializer.Init(net, seed), train, options, test, onEpoch: e => PrintEpoch(e, epochs));
         var model = new DslModel(net, result.Parameters, result.State);
@@ -161,6 +161,7 @@ internal static class MainJob
     {
         var (net, p, state) = (t.Model.Network, t.Model.Parameters, t.Model.State);
         var test = t.Test;
+        var inv = CultureInfo.InvariantCulture;
         var native = Apply.ForwardInBatches(net, p, test.Images, state: state, batchSize: CheckBatch);
         var nativeClasses = Trainer.ArgMax(native);
 
@@ -192,14 +193,14 @@ internal static class MainJob
         var checks = new List<(string What, bool Ok, string Figure)>
         {
             ("held-out accuracy (im2col)", quick || t.Accuracy >= t.Target,
-                $"{t.Accuracy:P2} on {test.Count} images (target >= {t.Target:P1}{(quick ? ", not enforced with --quick" : "")})"),
-            ("ONNX Runtime agrees on every class", agree == test.Count, $"{agree}/{test.Count}; ORT accuracy {(float)ortCorrect / test.Count:P2}"),
-            ("ONNX Runtime max |logit diff|", ortMaxDiff <= OnnxLogitTolerance, $"{ortMaxDiff:E2} (<= {OnnxLogitTolerance:E0})"),
-            ("LibTorch forward max |diff|", torchFwdDiff <= TorchForwardTolerance, $"{torchFwdDiff:E2} (<= {TorchForwardTolerance:E0})"),
-            ("LibTorch loss |diff|", MathF.Abs(ours.Loss - theirs.Loss) <= TorchForwardTolerance, $"{MathF.Abs(ours.Loss - theirs.Loss):E2}"),
+                string.Create(inv, $"{t.Accuracy:P2} on {test.Count} images (target >= {t.Target:P1}{(quick ? ", not enforced with --quick" : "")})")),
+            ("ONNX Runtime agrees on every class", agree == test.Count, string.Create(inv, $"{agree}/{test.Count}; ORT accuracy {(float)ortCorrect / test.Count:P2}")),
+            ("ONNX Runtime max |logit diff|", ortMaxDiff <= OnnxLogitTolerance, $"{Numbers.G(ortMaxDiff)} (<= {Numbers.G(OnnxLogitTolerance)})"),
+            ("LibTorch forward max |diff|", torchFwdDiff <= TorchForwardTolerance, $"{Numbers.G(torchFwdDiff)} (<= {Numbers.G(TorchForwardTolerance)})"),
+            ("LibTorch loss |diff|", MathF.Abs(ours.Loss - theirs.Loss) <= TorchForwardTolerance, Numbers.G(MathF.Abs(ours.Loss - theirs.Loss))),
         };
         foreach (var (path, rel) in gradRows)
-            checks.Add(($"LibTorch gradient {path}", rel <= TorchGradientTolerance, $"relative {rel:E2} (<= {TorchGradientTolerance:E0})"));
+            checks.Add(($"LibTorch gradient {path}", rel <= TorchGradientTolerance, $"relative {Numbers.G(rel)} (<= {Numbers.G(TorchGradientTolerance)})"));
 
         Console.WriteLine();
         Console.WriteLine("report");
@@ -209,8 +210,6 @@ internal static class MainJob
         Console.WriteLine($"  model: {Path.GetFullPath(onnxPath)}");
         return checks.All(c => c.Ok) ? 0 : 1;
     }
-
-    private static string F(float v) => v.ToString(CultureInfo.InvariantCulture);
 
     private static string F(int v) => v.ToString(CultureInfo.InvariantCulture);
 

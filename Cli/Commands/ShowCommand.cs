@@ -10,9 +10,9 @@ internal static class ShowCommand
         usage: cnn show --checkpoint F [options]
 
         Makes the pictures of a checkpoint (written by `cnn train` or `cnn run`):
-          filters-checkpoint.png        the first convolution's filters, one tile per filter
-          input.png, features-LAYER.png one validation input and its maps at every convolution
-          confusion.png                 the confusion matrix on the validation set
+          filters-checkpoint.png        the first convolution's filters, numbered, one scale
+          input.png, features-LAYER.png one validation input and its maps at every convolution, titled
+          confusion.png                 the confusion matrix on the validation set, with the accuracy
           loss.png, accuracy.png        the curves, when {TrainCommand.MetricsFile} lies next to the checkpoint
         The validation data is --data, normalised as in training; without --data, the built-in digits when the
         checkpoint was trained on them (its metadata is never taken as a path to read), else none.

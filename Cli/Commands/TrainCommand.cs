@@ -25,9 +25,9 @@ internal static class TrainCommand
                                    network, data, seed, optimizer and normalisation), rewritten after every epoch
           {MetricsFile}              epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds
           loss.png, accuracy.png   training and validation curves
-          filters-initial.png, filters-final.png   the first convolution's filters, one tile per filter
-          input.png, features-LAYER.png            one validation input and its maps at every convolution
-          confusion.png            the confusion matrix on the validation set
+          filters-initial.png, filters-final.png   the first convolution's filters, numbered, one scale
+          input.png, features-LAYER.png            one validation input and its maps at every convolution, titled
+          confusion.png            the confusion matrix on the validation set, with the accuracy
           summary.txt              the network's layer table
         Keras-style output: "Epoch 3/10", then a bar with steps done/total, time left, time per step and the
         running means of loss and accuracy, closed by the epoch's time and its validation loss and accuracy. The bar
@@ -163,7 +163,7 @@ internal static class TrainCommand
         var rows = resume is not null && File.Exists(metricsPath)
             ? EpochRow.ReadCsv(metricsPath).Where(r => r.Epoch < resume.Epoch).ToList()
             : new List<EpochRow>();
-        report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {lr}, batch {batchSize}, " +
+        report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {Numbers.G(lr, 6)}, batch {batchSize}, " +
             $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}{(oneCycle ? ", one-cycle" : "")}" +
             $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s); run folder {outDir}"));
 

@@ -22,8 +22,9 @@ internal enum ReportStyle
 /// </summary>
 internal sealed class TrainReporter : IProgress<TrainProgress>
 {
-    /// <summary>NaN (an epoch resumed after its last batch has no training figures) is written as "NaN", not an error.</summary>
-    private static readonly JsonSerializerOptions JsonOptions = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    /// <summary>Every figure by <see cref="Numbers.Json"/>: the same digits in every event; NaN (an epoch resumed after its
+    /// last batch has no training figures) is written as "NaN", not an error.</summary>
+    private static JsonSerializerOptions JsonOptions => Numbers.JsonOptions;
 
     private readonly int _epochs;
     private readonly TextWriter _output;

@@ -212,10 +212,9 @@ internal static class VerifyCommand
     private static void PrintTable(Model model, string? checkpoint, Mode mode, int batch, int seed, string lossName, float ourLoss, float theirLoss,
         string onnx, List<Row> rows, bool passed)
     {
-        var inv = CultureInfo.InvariantCulture;
         Console.WriteLine($"verify '{model.Name}'{(checkpoint is null ? $" (seed {seed})" : $" (checkpoint {checkpoint})")}: {mode.ToString().ToLowerInvariant()} mode, " +
                           $"batch {batch} of [{string.Join(", ", model.Network.InputShape)}], loss {lossName}");
-        Console.WriteLine($"  loss: im2col {ourLoss.ToString("R", inv)}, LibTorch {theirLoss.ToString("R", inv)}");
+        Console.WriteLine($"  loss: im2col {Numbers.Shortest(ourLoss)}, LibTorch {Numbers.Shortest(theirLoss)}");
         Console.WriteLine($"  ONNX Runtime: {onnx}");
         int width = Math.Max(30, rows.Max(r => r.What.Length));
         Console.WriteLine();
@@ -230,7 +229,7 @@ internal static class VerifyCommand
         Console.WriteLine(passed ? $"PASS: {rows.Count} quantities agree" : $"FAIL: {failed} of {rows.Count} quantities disagree");
     }
 
-    private static string Figure(double v) => double.IsNaN(v) ? "-" : v.ToString("0.00E+00", CultureInfo.InvariantCulture);
+    private static string Figure(double v) => double.IsNaN(v) ? "-" : Numbers.G(v);
 
     private static void PrintJson(Model model, string? checkpoint, Mode mode, int batch, int seed, string lossName, float ourLoss, float theirLoss,
         string onnx, List<Row> rows, bool passed)
@@ -258,6 +257,6 @@ internal static class VerifyCommand
                 ["note"] = r.Note,
             }).ToList(),
         };
-        Console.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions(Numbers.JsonOptions) { WriteIndented = true }));
     }
 }

@@ -14,11 +14,11 @@ internal static class NetworkPictures
 
     /// <summary>
     /// The first convolution's filters, one tile per filter: a filter over 3 input channels is drawn in colour, any
-    /// other as grey (the mean over its input channels); each tile is stretched from its own minimum (black) to its
-    /// maximum (white).
+    /// other as grey (the mean over its input channels); all on the scale of the smallest and largest value drawn.
+    /// <paramref name="stage"/> (such as "initial") goes into the title.
     /// </summary>
-    /// <returns>The layout and the picture, or null when the network has no 2-d convolution.</returns>
-    public static (TileGrid Grid, Raster Picture, string Layer)? Filters(Network network, Parameters parameters)
+    /// <returns>The grid, or null when the network has no 2-d convolution.</returns>
+    public static LayerGrid? Filters(Network network, Parameters parameters, string? stage = null)
     {
         var conv = FirstConv(network);
         if (conv is null) return null;
@@ -30,43 +30,50 @@ internal static class NetworkPictures
             var filter = w.Span.Slice(i * c * plane, c * plane);
             if (c == 3)
             {
-                tiles.Add(TileGrid.Stretch(filter));
+                tiles.Add(filter.ToArray());
                 continue;
             }
             var mean = new float[plane];
             for (int ch = 0; ch < c; ch++)
                 for (int k = 0; k < plane; k++) mean[k] += filter[ch * plane + k] / c;
-            tiles.Add(TileGrid.Stretch(mean));
+            tiles.Add(mean);
         }
-        var grid = TileGrid.For(f, kw, kh);
-        return (grid, grid.Render(tiles), conv.Path);
+        var grid = LayerGrid.Layout(f, kw, kh);
+        var (picture, min, max) = LayerGrid.Render(grid, tiles);
+        string title = $"{conv.Path}: {f} filters {w.Shape}{(stage is null ? "" : $", {stage}")}";
+        string detail = c == 3 ? "one tile per filter, in colour (red, green, blue = input channels 0, 1, 2)"
+            : c == 1 ? "one tile per filter, its weights in grey" : $"one tile per filter: the mean of its {c} input channels, in grey";
+        return new LayerGrid(conv.Path, title, detail, grid, picture, min, max);
     }
 
     /// <summary>
-    /// The output of every 2-d convolution for one input <c>[1, ...input shape]</c>, one picture per layer and one
-    /// tile per channel (at most <see cref="MaxMapsPerLayer"/>), each map stretched to its own range.
+    /// The output of every 2-d convolution for one input <c>[1, ...input shape]</c>, one grid per layer and one tile
+    /// per channel (at most <see cref="MaxMapsPerLayer"/>), all maps of a layer on one scale.
     /// </summary>
-    public static IReadOnlyList<(string Layer, TileGrid Grid, Raster Picture)> FeatureMaps(Network network, Parameters parameters, Parameters state, Tensor input)
+    public static IReadOnlyList<LayerGrid> FeatureMaps(Network network, Parameters parameters, Parameters state, Tensor input)
     {
         var convPaths = network.Leaves.Where(n => n.Layer is Conv2d).Select(n => n.Path).ToHashSet(StringComparer.Ordinal);
-        var result = new List<(string, TileGrid, Raster)>();
+        var result = new List<LayerGrid>();
         foreach (var (path, y) in Apply.Trace(network, parameters, input, Mode.Eval, state))
         {
             if (!convPaths.Contains(path) || y.Shape.Rank != 4) continue;
-            int maps = Math.Min(y.Shape[1], MaxMapsPerLayer), h = y.Shape[2], w = y.Shape[3];
-            var tiles = Enumerable.Range(0, maps).Select(m => TileGrid.Stretch(y.Span.Slice(m * h * w, h * w))).ToList();
-            var grid = TileGrid.For(maps, w, h);
-            result.Add((path, grid, grid.Render(tiles)));
+            int channels = y.Shape[1], maps = Math.Min(channels, MaxMapsPerLayer), h = y.Shape[2], w = y.Shape[3];
+            var tiles = Enumerable.Range(0, maps).Select(m => y.Span.Slice(m * h * w, h * w).ToArray()).ToList();
+            var grid = LayerGrid.Layout(maps, w, h);
+            var (picture, min, max) = LayerGrid.Render(grid, tiles);
+            string shown = maps == channels ? $"{channels} channels" : $"channels 0 to {maps - 1} of {channels}";
+            result.Add(new LayerGrid(path, $"{path}: feature maps {y.Shape.DropBatch()} of the input", $"one tile per output channel ({shown}), before the activation", grid, picture, min, max));
         }
         return result;
     }
 
-    /// <summary>The input itself as a picture (colour for 3 channels, else the first channel in grey), magnified.</summary>
-    public static Raster Input(Tensor sample)
+    /// <summary>The input itself (colour for 3 channels, else the first channel in grey), magnified, with its range.</summary>
+    public static (Raster Picture, float Min, float Max) Input(Tensor sample)
     {
         int c = sample.Shape[1], h = sample.Shape[2], w = sample.Shape[3];
-        var tile = c == 3 ? TileGrid.Stretch(sample.Span) : TileGrid.Stretch(sample.Span[..(h * w)]);
-        return TileGrid.For(1, w, h, 112).Render([tile]);
+        var values = c == 3 ? sample.Span[..(3 * h * w)].ToArray() : sample.Span[..(h * w)].ToArray();
+        var (min, max) = TileGrid.Range(values);
+        return (TileGrid.For(1, w, h, 224).Render([TileGrid.Stretch(values, min, max)]), min, max);
     }
 
     /// <summary>A file-name-safe form of a layer path.</summary>

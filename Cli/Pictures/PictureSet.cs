@@ -20,12 +20,14 @@ internal static class PictureSet
         {
             var sample = validation.Images.Slice(0, 1);
             var input = Path.Combine(folder, "input.png");
-            Png.Save(input, NetworkPictures.Input(sample));
+            var (picture, min, max) = NetworkPictures.Input(sample);
+            using (var d = Figure.Around(picture, ["input: validation example 0", $"class {ClassName(classNames, validation.Labels[0])}; the feature maps are of this input"], ColourScale.Grey(min, max, "value")))
+                d.Save(input);
             written.Add(input);
-            foreach (var (layer, _, picture) in NetworkPictures.FeatureMaps(model.Network, model.Parameters, model.State, sample))
+            foreach (var maps in NetworkPictures.FeatureMaps(model.Network, model.Parameters, model.State, sample))
             {
-                var p = Path.Combine(folder, $"features-{NetworkPictures.Safe(layer)}.png");
-                Png.Save(p, picture);
+                var p = Path.Combine(folder, $"features-{NetworkPictures.Safe(maps.Layer)}.png");
+                maps.Save(p);
                 written.Add(p);
             }
             var predicted = new List<int>(validation.Count);
@@ -45,9 +47,13 @@ internal static class PictureSet
     /// <summary>Writes <c>filters-NAME.png</c>; null when the network has no 2-d convolution.</summary>
     public static string? WriteFilters(string folder, Network network, Parameters parameters, string name)
     {
-        if (NetworkPictures.Filters(network, parameters) is not var (_, picture, _)) return null;
+        if (NetworkPictures.Filters(network, parameters, name) is not { } filters) return null;
         var path = Path.Combine(folder, $"filters-{name}.png");
-        Png.Save(path, picture);
+        filters.Save(path);
         return path;
     }
+
+    /// <summary>Class <paramref name="label"/> with its name when the data names it ("7" or "3 (Dress)").</summary>
+    public static string ClassName(IReadOnlyList<string> names, int label) =>
+        label < names.Count && names[label] != label.ToString(System.Globalization.CultureInfo.InvariantCulture) ? $"{label} ({names[label]})" : label.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -1,3 +1,5 @@
+using SkiaSharp;
+
 namespace Cnn.Cli.Pictures;
 
 /// <summary>An 8-bit RGB picture in memory, row-major, written as PNG by <see cref="Png"/>.</summary>
@@ -39,6 +41,16 @@ internal sealed class Raster
         for (int yy = Math.Max(0, y); yy < Math.Min(Height, y + h); yy++)
             for (int xx = Math.Max(0, x); xx < Math.Min(Width, x + w); xx++)
                 this[xx, yy] = colour;
+    }
+
+    /// <summary>The picture as a SkiaSharp bitmap (opaque RGBA), to encode or to draw on.</summary>
+    public SKBitmap ToBitmap()
+    {
+        var bitmap = new SKBitmap(Width, Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        var rgba = new byte[Width * Height * 4];
+        for (int i = 0, j = 0; i < Pixels.Length; i += 3, j += 4) (rgba[j], rgba[j + 1], rgba[j + 2], rgba[j + 3]) = (Pixels[i], Pixels[i + 1], Pixels[i + 2], 255);
+        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+        return bitmap;
     }
 
     /// <summary>A value in [0, 1] as a grey level (clamped).</summary>

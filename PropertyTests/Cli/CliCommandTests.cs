@@ -90,13 +90,18 @@ public sealed class CliCommandTests : IDisposable
         Assert.Equal(3, Checkpoint.Load(Path.Combine(run, "checkpoint.safetensors")).Epoch);
 
         // Trained first-layer filters differ from the initial ones, tile by tile.
-        var grid = TileGrid.For(30, 5, 5);
+        // The file is the figure of the checkpoint's filters; its tiles sit where the figure placed the grid.
+        using var figure = NetworkPictures.Filters(model.Network, model.Parameters, "final")!.Draw();
+        var grid = LayerGrid.Layout(30, 5, 5);
+        var body = figure.Images[0];
         using var before = SKBitmap.Decode(Path.Combine(run, "filters-initial.png"));
         using var after = SKBitmap.Decode(Path.Combine(run, "filters-final.png"));
-        Assert.Equal((grid.Width, grid.Height), (after.Width, after.Height));
+        Assert.Equal((figure.Bitmap.Width, figure.Bitmap.Height), (after.Width, after.Height));
+        Assert.Equal((grid.Width, grid.Height), (body.Width, body.Height));
         int changedTiles = Enumerable.Range(0, 30).Count(i =>
         {
             var (x, y) = grid.Origin(i);
+            (x, y) = (x + body.Left, y + body.Top);
             return Enumerable.Range(0, 25).Any(k => before.GetPixel(x + k % 5 * grid.Scale, y + k / 5 * grid.Scale) != after.GetPixel(x + k % 5 * grid.Scale, y + k / 5 * grid.Scale));
         });
         Assert.True(changedTiles >= 25, $"only {changedTiles} of 30 filters changed in training");
@@ -111,8 +116,11 @@ public sealed class CliCommandTests : IDisposable
         Assert.True(shown.Code == 0, shown.Err);
         foreach (var f in new[] { "filters-checkpoint.png", "input.png", "features-conv1.png", "confusion.png", "loss.png", "accuracy.png" })
             Assert.True(File.Exists(P("shown", f)), f);
-        // The same parameters make the same filter picture.
-        Assert.Equal(File.ReadAllBytes(Path.Combine(run, "filters-final.png")), File.ReadAllBytes(P("shown", "filters-checkpoint.png")));
+        // The same parameters make the same filter tiles (the titles differ: "final", "checkpoint").
+        using (var shownFilters = SKBitmap.Decode(P("shown", "filters-checkpoint.png")))
+            for (int y = body.Top; y < body.Bottom; y++)
+                for (int x = body.Left; x < body.Right; x++)
+                    Assert.Equal(after.GetPixel(x, y), shownFilters.GetPixel(x, y));
         var filtersOnly = Cnn($"show --checkpoint {Path.Combine(run, "checkpoint.safetensors")} --data none --out {P("filters-only")}");
         Assert.Equal(0, filtersOnly.Code);
         Assert.Equal(["accuracy.png", "filters-checkpoint.png", "loss.png"], Directory.GetFiles(P("filters-only")).Select(f => Path.GetFileName(f)).Order().ToArray());
@@ -161,6 +169,12 @@ public sealed class CliCommandTests : IDisposable
         Assert.Equal(["epoch", "epoch", "done"], events.Select(e => e.GetProperty("event").GetString()));
         Assert.False(events[2].GetProperty("interrupted").GetBoolean());
         Assert.InRange(events[1].GetProperty("val_accuracy").GetDouble(), 0, 1);
+        // One figure has one text in every event: the last epoch's and the final event's are the same digits (issue 21).
+        foreach (var key in new[] { "val_loss", "val_accuracy" })
+        {
+            Assert.Equal(events[1].GetProperty(key).GetRawText(), events[2].GetProperty(key).GetRawText());
+            Assert.Equal(Numbers.Shortest(events[1].GetProperty(key).GetSingle()), events[2].GetProperty(key).GetRawText());
+        }
 
         var first = Cnn($"train --data idx:{data} --epochs 1 --batch-size 25 --augment --normalize --quiet --out {P("resumed")}");
         Assert.Equal(0, first.Code);

@@ -2,6 +2,7 @@ using Cnn.Core;
 using Cnn.Dsl.Data;
 using System.Buffers.Binary;
 using Cnn.Cli;
+using Cnn.Cli.Pictures;
 using Cnn.Dsl;
 using Cnn.Dsl.IO;
 using Xunit;
@@ -180,6 +181,9 @@ public sealed class KerasOutputTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Matches(@"suggested learning rate: [0-9.eE+-]+ \(steepest descent of the smoothed loss\)", output);
         Assert.Contains("minimum of the smoothed loss at rate", output);
+        // Invariant G-format with a Python exponent, never .NET's 1E-07 (issue 21).
+        Assert.Contains("rates 1e-07 to 10 over", output);
+        Assert.DoesNotContain("E-0", output);
         using var png = SkiaSharp.SKBitmap.Decode(P("lr.png"));
         Assert.Equal((800, 500), (png.Width, png.Height));
         var csv = File.ReadAllLines(P("lr.csv"));
@@ -202,7 +206,11 @@ public sealed class KerasOutputTests : IDisposable
         Assert.Contains("validation example 3", output);
         Assert.Matches(@"class \d \(predicted\): score -?\d+\.\d{3}, probability \d\.\d{3}; layer conv1 \[30, 24, 24\]", output);
         using (var png = SkiaSharp.SKBitmap.Decode(P("cam.png")))
-            Assert.Equal((3 * 28 * 8 + 4 * 8, 28 * 8 + 2 * 8), (png.Width, png.Height));
+        {
+            // Three panels of 28 x 8 pixels, the caption strip and the title above them, the colour bar beside them.
+            Assert.InRange(png.Width, 3 * 28 * 8 + 4 * GradCamCommand.Gap + Figure.BarWidth, 2000);
+            Assert.InRange(png.Height, GradCamCommand.CaptionStrip + 28 * 8 + GradCamCommand.Gap + 3 * Figure.LineSize, 2000);
+        }
 
         // An image file as input, and a chosen class.
         using (var bmp = new SkiaSharp.SKBitmap(56, 56))

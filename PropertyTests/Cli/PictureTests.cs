@@ -66,25 +66,34 @@ public sealed class PictureTests : IDisposable
         });
 
     [Fact]
-    public void TheFilterGridOfSimpleConvNetHasThirtyTilesEachStretchedFromBlackToWhite()
+    public void TheFilterGridOfSimpleConvNetHasThirtyTilesOnOneScaleFromBlackToWhite()
     {
         var net = Zoo.SimpleConvNet();
         var p = Initializer.Init(net, 7);
-        var (grid, picture, layer) = NetworkPictures.Filters(net, p)!.Value;
-        Assert.Equal("conv1", layer);
+        var filters = NetworkPictures.Filters(net, p)!;
+        var (grid, picture) = (filters.Grid, filters.Picture);
+        Assert.Equal("conv1", filters.Layer);
         Assert.Equal((30, 6, 5), (grid.Count, grid.Columns, grid.Rows));
         Assert.Equal((grid.Width, grid.Height), (picture.Width, picture.Height));
-        var w = p["conv1/weight"];
+        var w = p["conv1/weight"].Span.ToArray();
+        Assert.Equal((w.Min(), w.Max()), (filters.Min, filters.Max));
+        // One scale for all tiles: the weight of every filter is the grey level of its place between the layer's
+        // least weight (black) and its greatest (white).
         for (int f = 0; f < 30; f++)
         {
-            var filter = w.Span.Slice(f * 25, 25).ToArray();
-            int argMin = Array.IndexOf(filter, filter.Min()), argMax = Array.IndexOf(filter, filter.Max());
             var (ox, oy) = grid.Origin(f);
-            Assert.Equal(((byte)0, (byte)0, (byte)0), picture[ox + argMin % 5 * grid.Scale, oy + argMin / 5 * grid.Scale]);
-            Assert.Equal(((byte)255, (byte)255, (byte)255), picture[ox + argMax % 5 * grid.Scale + grid.Scale - 1, oy + argMax / 5 * grid.Scale + grid.Scale - 1]);
+            for (int k = 0; k < 25; k++)
+            {
+                var expected = Raster.Grey((w[f * 25 + k] - w.Min()) / (w.Max() - w.Min()));
+                Assert.Equal(expected, picture[ox + k % 5 * grid.Scale, oy + k / 5 * grid.Scale]);
+                Assert.Equal(expected, picture[ox + k % 5 * grid.Scale + grid.Scale - 1, oy + k / 5 * grid.Scale + grid.Scale - 1]);
+            }
         }
+        int argMin = Array.IndexOf(w, w.Min()), argMax = Array.IndexOf(w, w.Max());
+        Assert.Equal(((byte)0, (byte)0, (byte)0), picture[grid.Origin(argMin / 25).X + argMin % 25 % 5 * grid.Scale, grid.Origin(argMin / 25).Y + argMin % 25 / 5 * grid.Scale]);
+        Assert.Equal(((byte)255, (byte)255, (byte)255), picture[grid.Origin(argMax / 25).X + argMax % 25 % 5 * grid.Scale, grid.Origin(argMax / 25).Y + argMax % 25 / 5 * grid.Scale]);
         // Another seed draws other filters.
-        Assert.NotEqual(Png.Encode(picture), Png.Encode(NetworkPictures.Filters(net, Initializer.Init(net, 8))!.Value.Picture));
+        Assert.NotEqual(Png.Encode(picture), Png.Encode(NetworkPictures.Filters(net, Initializer.Init(net, 8))!.Picture));
     }
 
     [Fact]
@@ -92,9 +101,9 @@ public sealed class PictureTests : IDisposable
     {
         var net = Zoo.KerasCifar();
         var p = Initializer.Init(net, 1);
-        var (grid, picture, _) = NetworkPictures.Filters(net, p)!.Value;
-        Assert.Equal(32, grid.Count);
-        Assert.False(AllGrey(picture, grid), "3-channel filters are drawn in colour");
+        var filters = NetworkPictures.Filters(net, p)!;
+        Assert.Equal(32, filters.Grid.Count);
+        Assert.False(AllGrey(filters.Picture, filters.Grid), "3-channel filters are drawn in colour");
 
         var x = Tensor.FromArray(Enumerable.Range(0, 3 * 32 * 32).Select(i => (float)Math.Sin(i)).ToArray(), 1, 3, 32, 32);
         var maps = NetworkPictures.FeatureMaps(net, p, Initializer.InitState(net), x);
@@ -128,11 +137,13 @@ public sealed class PictureTests : IDisposable
         var m = ConfusionPicture.Matrix(truth, predicted, 3);
         Assert.Equal(new[,] { { 1, 1, 0 }, { 0, 2, 1 }, { 0, 0, 1 } }, m);
         var path = Path.Combine(_dir.FullName, "confusion.png");
-        ConfusionPicture.Save(path, m, ["zero", "one", "two"]);
+        string[] names = ["zero", "one", "two"];
+        ConfusionPicture.Save(path, m, names);
         using var bmp = SKBitmap.Decode(path);
-        Assert.Equal((ConfusionPicture.Side(3), ConfusionPicture.Side(3)), (bmp.Width, bmp.Height));
+        var at = ConfusionPicture.Place(3, names, ConfusionPicture.Title(m));
+        Assert.Equal((at.Width, at.Height), (bmp.Width, bmp.Height));
         // Cell (2, 2) is its whole row (share 1, darkest); cell (2, 0) is empty (white). Sample away from the digits.
-        SKColor Cell(int r, int c) => bmp.GetPixel(ConfusionPicture.Margin + c * ConfusionPicture.Cell + 4, ConfusionPicture.Margin + r * ConfusionPicture.Cell + 4);
+        SKColor Cell(int r, int c) => bmp.GetPixel(at.Left + c * ConfusionPicture.Cell + 4, at.Top + r * ConfusionPicture.Cell + 4);
         Assert.Equal(ConfusionPicture.Shade(1), Cell(2, 2));
         Assert.Equal(ConfusionPicture.Shade(0), Cell(2, 0));
         Assert.Equal(ConfusionPicture.Shade(0.5f), Cell(0, 0));
