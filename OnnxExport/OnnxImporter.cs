@@ -371,7 +371,9 @@ public static class OnnxImporter
                 }
                 if (edges.Length == 1 && !IsJoin(edges[0]))
                 {
-                    item = Leaf(edges[0], region, shape, out int last);
+                    var read = Leaf(edges[0], region, shape, out int last);
+                    items.AddRange(read.Take(read.Count - 1));
+                    item = read[^1];
                     v = Out(last);
                 }
                 else
@@ -386,7 +388,7 @@ public static class OnnxImporter
             return items;
         }
 
-        private LeafItem Leaf(int n, HashSet<int> region, Shape shape, out int last)
+        private IReadOnlyList<LeafItem> Leaf(int n, HashSet<int> region, Shape shape, out int last)
         {
             var node = _nodes[n];
             var data = DataInputs(n).ToArray();
@@ -400,11 +402,14 @@ public static class OnnxImporter
             {
                 _used[n] = _used[middle] = _used[unfold] = true;
                 last = unfold;
-                return folded;
+                return new[] { folded };
             }
             _used[n] = true;
             last = n;
-            return _reader.Read(node, shape);
+            var layers = _reader.ReadLayers(node, shape);
+            if (layers.Count > 1)
+                _rewrites.Add($"node '{node.Name}' ({node.OpType}): read as {string.Join(", then ", layers.Select(l => l.Layer.Kind))}, since no one layer computes it");
+            return layers;
         }
 
         private JoinItem Fork(string v, string to, HashSet<int> region, Shape shape, int depth, out string joined)

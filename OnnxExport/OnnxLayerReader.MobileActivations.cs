@@ -40,11 +40,14 @@ internal sealed partial class OnnxLayerReader
         }
     }
 
-    /// <summary>Clip with both bounds finite, from its inputs (opset 11 on) or its attributes (before).</summary>
+    /// <summary>
+    /// Clip with both bounds finite (a hard tanh), with neither (the identity) or with only a lower bound of 0 (ReLU), from its
+    /// inputs (opset 11 on) or its attributes (before).
+    /// </summary>
     private LeafLayer Clip(NodeProto node, Attributes a)
     {
         a.Allow("min", "max");
-        float Bound(int index, string name)
+        float? Bound(int index, string name)
         {
             if (HasInput(node, index))
             {
@@ -52,11 +55,21 @@ internal sealed partial class OnnxLayerReader
                 if (c.Floats is not { Length: 1 }) throw Unsupported(node, $"a {name} '{c.Name}' that is not one float");
                 return c.Floats[0];
             }
-            return a.Float(name, float.NaN);
+            return node.Attribute.Any(x => x.Name == name) ? a.Float(name, 0f) : null;
         }
-        float min = Bound(1, "min"), max = Bound(2, "max");
-        if (!float.IsFinite(min) || !float.IsFinite(max) || !(min < max))
-            throw Unsupported(node, $"bounds min {min} and max {max}; a clip is a HardTanh layer, with both bounds given, finite and min < max");
-        return new HardTanh(min, max);
+        var (low, high) = (Bound(1, "min"), Bound(2, "max"));
+        switch (low, high)
+        {
+            case (null, null):
+                return new Identity();
+            case (0f, null):
+                return new Relu();
+            case (float min, float max) when float.IsFinite(min) && float.IsFinite(max) && min < max:
+                return new HardTanh(min, max);
+            default:
+                throw Unsupported(node,
+                    $"bounds min {low?.ToString() ?? "(none)"} and max {high?.ToString() ?? "(none)"}; a clip is a HardTanh layer with both bounds finite and min < max, " +
+                    "the identity with neither, or ReLU with only a lower bound of 0");
+        }
     }
 }

@@ -35,8 +35,8 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "Elu",
         "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LRN", "BatchNormalization", "Dropout", "Identity", "Flatten", "Reshape", "Gemm",
         "MatMul", "ReduceMean", "ReduceMax", "Pad",
-        "Clip", "HardSigmoid", "HardSwish", "Gelu", "Slice",
-        // Read only between two Reshapes, as a channel shuffle (TryFolded); alone it is refused by name.
+        "Clip", "HardSigmoid", "HardSwish", "Gelu", "Slice", "Squeeze", "Unsqueeze",
+        // A channel shuffle between two Reshapes (TryFolded); alone only the identity permutation is a layer.
         "Transpose",
     };
 
@@ -153,6 +153,13 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
                 break;
             case "Slice":
                 layer = Slice(node, a, input);
+                break;
+            case "Squeeze":
+            case "Unsqueeze":
+                layer = SqueezeOrUnsqueeze(node, a, input);
+                break;
+            case "Transpose":
+                layer = Transpose(node, a, input);
                 break;
             case "Clip" or "HardSigmoid" or "HardSwish" or "Gelu" or OnnxActivationFusion.Silu:
                 layer = MobileActivation(node, a);
@@ -310,49 +317,6 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         parameters.Add(("weight", w.ToTensor(Where(node))));
         if (bias) parameters.Add(("bias", Constant(node, 2, "bias").ToTensor(Where(node))));
         return new ConvTranspose2d(checked((int)w.Dims[1]), (int)kernel[0], (int)strides[0], (int)begin[0], (int)q[0], bias);
-    }
-
-    private LeafLayer Pool(NodeProto node, Attributes a, Shape input)
-    {
-        bool max = node.OpType == "MaxPool";
-        if (max) a.Allow("kernel_shape", "strides", "pads", "dilations", "ceil_mode", "storage_order", "auto_pad");
-        else a.Allow("kernel_shape", "strides", "pads", "dilations", "ceil_mode", "count_include_pad", "auto_pad");
-        var kernel = a.Ints("kernel_shape") ?? throw new FormatException($"{Where(node)} has no kernel_shape.");
-        int spatial = kernel.Length;
-        if (spatial is < 1 or > 3) throw Unsupported(node, $"a {spatial}-d window; 1-d, 2-d and 3-d pooling are supported");
-        CheckRank(node, input, spatial + 1);
-        var strides = a.Ints("strides") ?? Ones(spatial);
-        var dilations = a.Ints("dilations") ?? Ones(spatial);
-        CheckLength(node, "strides", strides, spatial);
-        CheckLength(node, "dilations", dilations, spatial);
-        if (dilations.Any(d => d != 1)) throw Unsupported(node, "a dilated window; pooling layers have no dilation");
-        var (pads, ends) = Padding(node, a, input, kernel, strides, dilations);
-        bool onnxCeil = a.Int("ceil_mode", 0) != 0;
-        bool countPad = !max && a.Int("count_include_pad", 0) != 0;
-        for (int i = 0; i < spatial; i++)
-            if (2 * pads[i] > kernel[i])
-                throw Unsupported(node, $"padding {pads[i]} larger than half the window {kernel[i]}; pooling layers allow at most half");
-        // Our windows pad both sides by the leading padding; of the two ceil modes, take one whose windows (and divisors) are ONNX's.
-        bool? ceilFound = null;
-        foreach (bool candidate in spatial == 2 ? new[] { onnxCeil, !onnxCeil } : new[] { false })
-            if (Enumerable.Range(0, spatial).All(i => PoolWindows.Same(input[i + 1], kernel[i], strides[i], pads[i], candidate, ends[i], onnxCeil, countPad)))
-            {
-                ceilFound = candidate;
-                break;
-            }
-        if (ceilFound is not bool ceil)
-            throw Unsupported(node,
-                $"padding [{string.Join(", ", pads.Concat(ends))}] with ceil_mode {(onnxCeil ? 1 : 0)} on input [N, {string.Join(", ", input)}], whose windows no layer " +
-                "reproduces (layers pad both sides equally, and in ceil mode drop a last window that starts in the padding)");
-        int I(long v) => checked((int)v);
-        if (spatial == 2)
-            return max
-                ? new MaxPool2d(I(kernel[0]), I(kernel[1]), I(strides[0]), I(strides[1]), I(pads[0]), I(pads[1]), ceil)
-                : new AvgPool2d(I(kernel[0]), I(kernel[1]), I(strides[0]), I(strides[1]), I(pads[0]), I(pads[1]), ceil, countPad);
-        if (kernel.Distinct().Count() != 1 || strides.Distinct().Count() != 1 || pads.Distinct().Count() != 1)
-            throw Unsupported(node, "1-d or 3-d pooling with sizes that differ per axis; PoolNd has one kernel size, stride and padding");
-        // Counting padding means nothing to a maximum: it keeps the record's default.
-        return new PoolNd(max ? PoolOp.Max : PoolOp.Average, I(kernel[0]), I(strides[0]), I(pads[0]), max || countPad);
     }
 
     private LeafLayer Softmax(NodeProto node, Attributes a, Shape input)

@@ -8,7 +8,9 @@ namespace Cnn.Onnx;
 /// Rewrites of the data-flow nodes that leave what the graph computes unchanged but bring real exporters' graphs
 /// into the series-parallel form the walker reads: a Pad of zeros and a Concat of one operand that starts a longer one are left out, and
 /// a Concat that repeats another Concat's operands and adds some (DenseNet's <c>torch.cat(features)</c> in every
-/// layer) concatenates that Concat's result instead, which turns a dense block into a chain of forks.
+/// layer) concatenates that Concat's result instead, which turns a dense block into a chain of forks. A spatial
+/// ReduceMean or ReduceMax with keepdims 0 (ShuffleNet v2's <c>x.mean([2, 3])</c>) becomes the same reduction with
+/// keepdims 1 followed by a Flatten, which is what a global pooling layer and a Flatten compute.
 /// </summary>
 internal static class GraphRewrites
 {
@@ -42,6 +44,30 @@ internal static class GraphRewrites
             log.Add($"node '{node.Name}' ({node.OpType}) {reason}: left out");
         }
         Reassociate(nodes, constants, log);
+        KeepReducedAxes(nodes, log);
+    }
+
+    /// <summary>
+    /// ReduceMean or ReduceMax with keepdims 0 becomes the reduction with keepdims 1, then a Flatten from axis 1. The two agree
+    /// when the reduction covers every axis after the channels, the only reduction the layer reader accepts (it refuses the
+    /// others, naming their axes), since the kept axes are then ones after the channels.
+    /// </summary>
+    private static void KeepReducedAxes(List<NodeProto> nodes, List<string> log)
+    {
+        for (int i = 0; i < nodes.Count; i++)
+        {
+            var node = nodes[i];
+            if (node.OpType is not ("ReduceMean" or "ReduceMax") || node.Output.Count != 1) continue;
+            var keep = node.Attribute.FirstOrDefault(a => a.Name == "keepdims" && a.Type == AttributeType.Int);
+            if (keep is null || keep.I != 0) continue;
+            string output = node.Output[0], kept = output + "/keepdims";
+            keep.I = 1;
+            node.Output[0] = kept;
+            var flatten = new NodeProto { Name = (node.Name.Length > 0 ? node.Name : output) + "/Flatten", OpType = "Flatten", Input = { kept }, Output = { output } };
+            flatten.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeType.Int, I = 1 });
+            nodes.Insert(i + 1, flatten);
+            log.Add($"node '{node.Name}' ({node.OpType}) keeps no reduced axes: read as the reduction keeping them, then a Flatten");
+        }
     }
 
     /// <summary>

@@ -121,8 +121,6 @@ internal sealed partial class OnnxLayerReader
         var given = axes?.Select(x => x < 0 ? x + rank : x).ToHashSet();
         if (given is null || !given.SetEquals(spatial) || spatial.Count == 0)
             throw Unsupported(node, $"a reduction over axes [{string.Join(", ", axes ?? Array.Empty<long>())}] of input [N, {string.Join(", ", input)}]; only every spatial axis (global pooling) is read");
-        if (a.Int("keepdims", 1) == 0)
-            throw Unsupported(node, "keepdims = 0; global pooling keeps the spatial axes as ones (a Flatten after it drops them)");
         return new GlobalPool(node.OpType == "ReduceMean" ? PoolOp.Average : PoolOp.Max);
     }
 }

@@ -116,6 +116,27 @@ public sealed class ImportGraphMachineryTests
     }
 
     [Theory]
+    [InlineData("ReduceMean", 13)]
+    [InlineData("ReduceMax", 18)]
+    public void A_spatial_reduction_that_keeps_no_axes_is_global_pooling_then_flatten(string op, long opset)
+    {
+        // ShuffleNet v2's x.mean([2, 3]) before its classifier.
+        var b = new GraphBuilder(6, opset);
+        var axes = opset < 18 ? Array.Empty<string>() : new[] { b.Ints("axes", -1, 2) };
+        var attributes = (opset < 18 ? new[] { IntList("axes", -1, 2) } : Array.Empty<AttributeProto>()).Append(Int("keepdims", 0)).ToArray();
+        b.Node(op, axes.Prepend("x").ToArray(), "m", attributes);
+        b.Floats("w", new long[] { 5, 3 });
+        b.Node("Gemm", new[] { "m", "w" }, "y", Int("transB", 1));
+        var model = b.Model("x", new long[] { 3, 4, 6 }, "y");
+
+        var imported = OnnxImporter.FromModel(model, "reduce without keepdims");
+
+        Assert.Equal(new[] { "GlobalPool", "Flatten", "Dense" }, imported.Network.Leaves.Select(l => l.Layer.GetType().Name));
+        Assert.Equal(new Shape(5), imported.Network.OutputShape);
+        AssertComputesAsOnnxRuntime(model, imported, new Shape(3, 4, 6), 3);
+    }
+
+    [Theory]
     [InlineData("Mul", "Add")]
     [InlineData("Div", "Sub")]
     public void Constant_scales_and_shifts_per_channel_fold_into_the_layer_before(string scale, string shift)
