@@ -137,7 +137,7 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
             case MaxPool2d m:
             {
                 var g = new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW);
-                return new KernelStep(x => MaxPool2dKernel.Forward(x, g, m.CeilMode).Output);
+                return new KernelStep(x => MaxPool2dKernel.ForwardValues(x, g, m.CeilMode));
             }
             case GlobalPool { Op: PoolOp.Average }:
                 return new KernelStep(GlobalPoolKernel.AverageForward);
