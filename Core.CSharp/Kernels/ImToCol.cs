@@ -345,7 +345,7 @@ public static class ImToCol
 
     /// <summary>A mask of the first <paramref name="count"/> lanes (all bits set in a lane selects it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Lanes(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+    internal static Vector512<float> Lanes(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     // The constant vectors below are computed where they are used, not read from static fields: these methods skip tiered
     // compilation, so they can be compiled before the type is initialised, and would then check the initialisation at

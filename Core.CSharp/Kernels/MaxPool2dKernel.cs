@@ -14,7 +14,7 @@ public sealed record PoolResult(Tensor Output, ReadOnlyMemory<int> ArgMax);
 /// 2-d max pooling over NCHW batches. Padded positions never win (implicit negative infinity, as in PyTorch);
 /// ties go to the first maximum in row-major window order, and NaN wins, as in PyTorch.
 /// </summary>
-public static class MaxPool2dKernel
+public static partial class MaxPool2dKernel
 {
     /// <summary>Pools <paramref name="x"/> and records the winners (output size floored).</summary>
     /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>

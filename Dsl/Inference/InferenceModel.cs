@@ -6,10 +6,11 @@ namespace Cnn.Dsl;
 /// <summary>
 /// A network and its parameters and state compiled once for inference on the im2col backend: convolution weights packed
 /// once for the GEMM's micro-kernel, evaluation-mode batch normalisation folded into the convolution or dense layer right
-/// before it, the bias and a following ReLU applied while the convolution writes its output, and every intermediate
+/// before it, the bias and a following ReLU applied while the convolution writes its output (a following tanh or sigmoid
+/// in place right after it), dense weights packed once too, and every intermediate
 /// tensor taken from a per-call <see cref="TensorArena"/> (small arrays included) so that a warm call allocates its output
-/// and the small objects of each layer's call only (tensor and shape objects, closures: 6-8 KB for resnet-mini, lenet5 and
-/// keras-cifar, whatever the batch). Layers the compiler does not specialise run by <see cref="Apply"/>'s own rule inside the plan, so every network
+/// and the small objects of each layer's call only (tensor and shape objects, closures: 2.5-8 KB for simple-convnet, lenet5,
+/// keras-cifar and resnet-mini, whatever the batch). Layers the compiler does not specialise run by <see cref="Apply"/>'s own rule inside the plan, so every network
 /// compiles. Safe to call from several threads at once: each concurrent call has an arena of its own.
 /// </summary>
 /// <remarks>
@@ -30,12 +31,13 @@ public sealed class InferenceModel
     private readonly Step _root;
     private readonly ConcurrentBag<TensorArena> _arenas = new();
 
-    private InferenceModel(Network network, Step root, int foldedBatchNorms, int fusedRelus)
+    private InferenceModel(Network network, Step root, int foldedBatchNorms, int fusedRelus, int fusedTanhAndSigmoids)
     {
         Network = network;
         _root = root;
         FoldedBatchNorms = foldedBatchNorms;
         FusedRelus = fusedRelus;
+        FusedTanhAndSigmoids = fusedTanhAndSigmoids;
     }
 
     /// <summary>The network this model was compiled from.</summary>
@@ -46,6 +48,9 @@ public sealed class InferenceModel
 
     /// <summary>How many ReLUs were fused into the convolution or dense layer before them.</summary>
     public int FusedRelus { get; }
+
+    /// <summary>How many tanh and sigmoid layers were applied in place by the convolution or dense layer before them.</summary>
+    public int FusedTanhAndSigmoids { get; }
 
     /// <summary>Compiles <paramref name="network"/> with its parameters and state for repeated inference.</summary>
     /// <param name="network">The network.</param>
@@ -64,7 +69,7 @@ public sealed class InferenceModel
         if (absent is not null) throw new CnnException($"InferenceModel.Compile: the parameter '{absent}' is missing.");
         var compiler = new PlanCompiler(parameters, st);
         var root = compiler.Compile(network.RootNode);
-        return new InferenceModel(network, root, compiler.FoldedBatchNorms, compiler.FusedRelus);
+        return new InferenceModel(network, root, compiler.FoldedBatchNorms, compiler.FusedRelus, compiler.FusedOtherActivations);
     }
 
     /// <summary>

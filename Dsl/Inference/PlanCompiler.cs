@@ -6,13 +6,17 @@ namespace Cnn.Dsl;
 /// <summary>
 /// Turns a resolved network into an inference plan (<see cref="Step"/>): in every serial run of layers, a convolution or
 /// dense layer absorbs the batch normalisation right after it (its running statistics folded into the weights and bias)
-/// and the ReLU after that; common leaves call their kernels directly; every other leaf falls back to <see cref="Apply"/>.
+/// and the ReLU, tanh or sigmoid after that; common leaves call their kernels directly; every other leaf falls back to
+/// <see cref="Apply"/> (which allocates its interpreter's bookkeeping on every call).
 /// </summary>
 internal sealed class PlanCompiler(Parameters parameters, Parameters state)
 {
     public int FoldedBatchNorms { get; private set; }
 
     public int FusedRelus { get; private set; }
+
+    /// <summary>Tanh and sigmoid layers applied in place by the convolution or dense layer before them.</summary>
+    public int FusedOtherActivations { get; private set; }
 
     public Step Compile(Node node)
     {
@@ -69,13 +73,22 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
             FoldedBatchNorms++;
             used++;
         }
-        bool relu = i + used < run.Count && run[i + used].Layer is Relu;
-        if (relu)
+        var activation = i + used < run.Count ? run[i + used].Layer switch
         {
-            FusedRelus++;
+            Relu => FusedActivation.Relu,
+            Tanh => FusedActivation.Tanh,
+            Sigmoid => FusedActivation.Sigmoid,
+            _ => FusedActivation.None,
+        } : FusedActivation.None;
+        if (activation != FusedActivation.None)
+        {
+            if (activation == FusedActivation.Relu) FusedRelus++;
+            else FusedOtherActivations++;
             used++;
         }
-        Step step = geometry is null ? new DenseStep(weight, bias, relu) : new ConvStep(PackedConvolution.Create(weight, bias, geometry, relu));
+        Step step = geometry is null
+            ? new DenseStep(PackedDense.Create(weight, bias, activation))
+            : new ConvStep(PackedConvolution.Create(weight, bias, geometry, activation));
         return (step, used);
     }
 
@@ -108,6 +121,15 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
         {
             case Relu:
                 return new KernelStep(Activations.Relu);
+            case Tanh:
+                return new KernelStep(Activations.Tanh);
+            case Sigmoid:
+                return new KernelStep(Activations.Sigmoid);
+            case AvgPool2d a:
+            {
+                var g = new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW);
+                return new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad));
+            }
             case Dropout or Identity:
                 return new KernelStep(static x => x);
             case Flatten or Reshape:
@@ -115,7 +137,7 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
             case MaxPool2d m:
             {
                 var g = new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW);
-                return new KernelStep(x => MaxPool2dKernel.Forward(x, g, m.CeilMode).Output);
+                return new KernelStep(x => MaxPool2dKernel.ForwardValues(x, g, m.CeilMode));
             }
             case GlobalPool { Op: PoolOp.Average }:
                 return new KernelStep(GlobalPoolKernel.AverageForward);

@@ -38,20 +38,16 @@ internal sealed class JoinStep(Step[] branches, Join join) : Step
     }
 }
 
-/// <summary>A convolution with its weights packed once (batch normalisation and ReLU possibly folded in).</summary>
+/// <summary>A convolution with its weights packed once (batch normalisation and an activation possibly folded in).</summary>
 internal sealed class ConvStep(PackedConvolution conv) : Step
 {
     public override Tensor Run(Tensor x) => conv.Forward(x);
 }
 
-/// <summary>An affine layer (batch normalisation possibly folded in), then ReLU when <paramref name="relu"/>.</summary>
-internal sealed class DenseStep(Tensor weight, Tensor? bias, bool relu) : Step
+/// <summary>An affine layer with its weights packed once (batch normalisation and an activation possibly folded in).</summary>
+internal sealed class DenseStep(PackedDense dense) : Step
 {
-    public override Tensor Run(Tensor x)
-    {
-        var y = DenseKernel.Forward(x, weight, bias);
-        return relu ? Activations.Relu(y) : y;
-    }
+    public override Tensor Run(Tensor x) => dense.Forward(x);
 }
 
 /// <summary>A leaf whose inference needs no preparation: its kernel called directly, without a pullback.</summary>

@@ -86,6 +86,31 @@ public class InferenceModelTests
     }
 
     [Fact]
+    public void TanhAndSigmoidAreAppliedByTheLayerBefore()
+    {
+        var lenet = Zoo.LeNet5();
+        var model = InferenceModel.Compile(lenet, Initializer.Init(lenet, 1));
+        // Both convolutions and the two hidden dense layers are followed by tanh.
+        Assert.Equal(4, model.FusedTanhAndSigmoids);
+        Assert.Equal(0, model.FusedRelus);
+        var net = Network.Create(new Serial(new Conv2d(5, 3, 3), new BatchNorm(), new Sigmoid(), new AvgPool2d(2, 2, 2, 2), new Flatten(),
+            new Dense(7), new Sigmoid(), new Tanh(), new Dense(3), new Tanh()), new Shape(2, 9, 9));
+        var fused = InferenceModel.Compile(net, Initializer.Init(net, 2), Initializer.InitState(net));
+        // The tanh after a fused sigmoid runs alone.
+        Assert.Equal(3, fused.FusedTanhAndSigmoids);
+        Assert.Equal(1, fused.FoldedBatchNorms);
+        CheckNetwork(net, 2, 3);
+        CheckNetwork(net, 4, 9);
+    }
+
+    /// <summary>Batches past the GEMM's small products (more than four rows), where the dense layers use their packed weights.</summary>
+    [Theory]
+    [InlineData("simple-convnet", 64)]
+    [InlineData("lenet5", 33)]
+    [InlineData("keras-cifar", 13)]
+    public void LargerBatchesPredictWhatApplyComputes(string name, int batch) => CheckNetwork(Zoo.ByName(name), 11, batch);
+
+    [Fact]
     public void FrozenAndNestedLayersFoldAcrossTheirBoundaries()
     {
         var net = Network.Create(new Serial(new Freeze(new Serial(new Conv2d(6, 3, 3), new BatchNorm())), new Serial(new Relu(), new Flatten(), new Dense(4), new BatchNorm(), new Relu())),

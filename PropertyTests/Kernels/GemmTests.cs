@@ -24,7 +24,7 @@ public sealed record SgemmCase(int M, int N, int K, bool TransA, bool TransB, bo
 /// </summary>
 public sealed class GemmTests
 {
-    private static readonly GemmInstructionSet[] Paths =
+    internal static readonly GemmInstructionSet[] Paths =
         new[] { GemmInstructionSet.Vector512, GemmInstructionSet.Vector256, GemmInstructionSet.Scalar }.Where(Gemm.IsSupported).ToArray();
 
     /// <summary>Sizes that sit on, just below and just above the tile and block sizes, plus 1 and primes.</summary>
@@ -32,7 +32,7 @@ public sealed class GemmTests
         [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 48, 49, 127, 128, 129, 143, 144, 145,
          191, 192, 193, 255, 256, 257, 263, 289, 293];
 
-    private static readonly Gen<int> Size = Gen.OneOf(Gen.Elements(Boundaries), Gen.Choose(1, 300), Gen.Choose(1, 40));
+    internal static readonly Gen<int> Size = Gen.OneOf(Gen.Elements(Boundaries), Gen.Choose(1, 300), Gen.Choose(1, 40));
 
     private static readonly Gen<SgemmCase> Cases =
         from m in Size

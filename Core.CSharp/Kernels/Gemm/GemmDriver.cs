@@ -26,8 +26,9 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
         // the worker's range (of another size) never grows them after the first call: no steady-state allocation.
         var buffers = GemmPackBuffers.Current;
         float* pa = buffers.A(Math.Min(TK.MC, RoundUp(job.M, mr)) * kc);
-        float* pb = buffers.B(Math.Min(TK.NC, RoundUp(job.N, nr)) * kc);
-        nint ldc = job.N;
+        bool packed = job.PackedB != null;
+        float* pb = packed ? null : buffers.B(Math.Min(TK.NC, RoundUp(job.N, nr)) * kc);
+        nint ldc = job.N, nRound = RoundUp(job.N, nr);
 
         for (int jc = n0; jc < n1; jc += TK.NC)
         {
@@ -36,14 +37,16 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
             {
                 int kb = Math.Min(kc, k - pc);
                 bool load = job.Accumulate || pc > 0;
-                PackB(job, pc, kb, jc, nc, pb);
+                // Packed beforehand: depth block pc starts after pc full-width steps, the panel of column jc at jc * kb.
+                float* bBlock = packed ? job.PackedB + (nint)pc * nRound + (nint)jc * kb : pb;
+                if (!packed) PackB(job, pc, kb, jc, nc, pb);
                 for (int ic = m0; ic < m1; ic += mc)
                 {
                     int mb = Math.Min(mc, m1 - ic);
                     PackA(job, ic, mb, pc, kb, pa);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
-                        float* bPanel = pb + (nint)jr * kb;
+                        float* bPanel = bBlock + (nint)jr * kb;
                         int cols = Math.Min(nr, nc - jr);
                         float* cTile = job.C + ic * ldc + jc + jr;
                         for (int ir = 0; ir < mb; ir += mr)
@@ -66,6 +69,20 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
             else PackTransposed(job.A + (nint)(ic + ir) * job.K + pc, job.K, rows, kb, mr, dst);
         }
     }
+
+    /// <summary>
+    /// Packs all of op(B) for <see cref="Run"/> with <see cref="GemmJob.PackedB"/>: depth block after depth block
+    /// (<see cref="GemmDepth"/>), each as <see cref="PackB"/> lays out the whole width; <see cref="PackedLength"/> floats.
+    /// </summary>
+    public static void PackWhole(in GemmJob job, float* dst)
+    {
+        int kc = GemmDepth.Block(job.K), nRound = RoundUp(job.N, TK.NR);
+        for (int pc = 0; pc < job.K; pc += kc)
+            PackB(job, pc, Math.Min(kc, job.K - pc), 0, job.N, dst + (nint)pc * nRound);
+    }
+
+    /// <summary>Floats of <see cref="PackWhole"/>'s layout for a k x n operand.</summary>
+    public static long PackedLength(int k, int n) => (long)k * RoundUp(n, TK.NR);
 
     /// <summary>Packs op(B)[pc..pc+kb, jc..jc+nc] as NR-wide panels, each kb steps of NR contiguous floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

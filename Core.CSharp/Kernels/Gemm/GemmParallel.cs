@@ -81,7 +81,7 @@ internal static class GemmParallel
     /// <summary>Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread with the job's kernel.</summary>
     public static void RunRange(in GemmJob job, int m0, int m1, int n0, int n1)
     {
-        if (job.M <= SmallRows && job.Isa != GemmInstructionSet.Scalar)
+        if (job.M <= SmallRows && job.Isa != GemmInstructionSet.Scalar && !job.HasPackedB)
         {
             // Split plans never divide M this small, so [m0, m1) is all of it.
             if (job.Isa == GemmInstructionSet.Vector512) GemmSmallM<VectorOps512, Vector512<float>>.Run(job, n0, n1);
@@ -122,6 +122,9 @@ internal static class GemmParallel
                 GemmInstructionSet.Vector256 => (GemmKernel256.MGrain, GemmKernel256.NGrain),
                 _ => (GemmKernelScalar.MGrain, GemmKernelScalar.NGrain),
             };
+            // B packed beforehand is indexed by whole panels: a part must start on one.
+            if (job.HasPackedB)
+                nGrain = job.Isa switch { GemmInstructionSet.Vector512 => GemmKernel512.NR, GemmInstructionSet.Vector256 => GemmKernel256.NR, _ => GemmKernelScalar.NR };
             int gm = (job.M + mGrain - 1) / mGrain, gn = (job.N + nGrain - 1) / nGrain;
             // Splitting N makes every thread pack all of A (m x k), splitting M all of B (k x n): duplicate the smaller.
             bool alongN = job.M <= SmallRows || (job.M <= job.N ? gn >= 2 || gm < 2 : gm < 2);

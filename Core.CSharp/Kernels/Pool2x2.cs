@@ -1,0 +1,60 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// The 2x2 stride-2 unpadded pooling window, the common one (LeNet-5, VGG, the Keras networks), on a kernel of its own:
+/// sixteen windows a step from two 32-float loads of each of their two rows, split into even and odd columns, reduced by
+/// <typeparamref name="TOp"/> in the window's row-major order with the general kernel's arithmetic, so the bits are the
+/// general kernel's. A step's loads may run past its row (never past the input); its store is masked to the row's windows.
+/// </summary>
+/// <typeparam name="TOp">The reduction of a window's four elements (a, b in its first row; c, d in its second).</typeparam>
+internal static unsafe class Pool2x2<TOp> where TOp : struct, Pool2x2<TOp>.IOp
+{
+    /// <summary>A window's reduction, lane by lane and for one window.</summary>
+    public interface IOp
+    {
+        static abstract Vector512<float> Reduce(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d);
+
+        static abstract float Reduce(float a, float b, float c, float d);
+    }
+
+    /// <summary>Whether the window is 2x2, stride 2, unpadded, with whole windows only, and the CPU has AVX-512.</summary>
+    public static bool Covers(Window2d g, int h, int w, int oh, int ow) =>
+        g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 } && 2 * oh <= h && 2 * ow <= w
+        && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
+
+    /// <summary>Pools planes <c>[start, end)</c> of <paramref name="x"/> (<c>h x w</c> each) into <paramref name="y"/> (<c>oh x ow</c> each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(Tensor x, float[] y, int h, int w, int oh, int ow, int start, int end)
+    {
+        fixed (float* px = x.Span, py = y)
+        {
+            float* last = px + x.Size;
+            var even = Vector512<int>.Indices * 2;
+            var odd = even + Vector512<int>.One;
+            for (int p = start; p < end; p++)
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    float* r0 = px + ((nint)p * h + 2 * oy) * w, r1 = r0 + w, o = py + ((nint)p * oh + oy) * ow;
+                    int ox = 0;
+                    for (; ox < ow && r1 + 2 * ox + 32 <= last; ox += 16)
+                    {
+                        var a0 = Vector512.Load(r0 + 2 * ox);
+                        var a1 = Vector512.Load(r0 + 2 * ox + 16);
+                        var b0 = Vector512.Load(r1 + 2 * ox);
+                        var b1 = Vector512.Load(r1 + 2 * ox + 16);
+                        var v = TOp.Reduce(Avx512F.PermuteVar16x32x2(a0, even, a1), Avx512F.PermuteVar16x32x2(a0, odd, a1),
+                            Avx512F.PermuteVar16x32x2(b0, even, b1), Avx512F.PermuteVar16x32x2(b0, odd, b1));
+                        int count = ow - ox;
+                        if (count >= 16) v.Store(o + ox);
+                        else Avx512F.MaskStore(o + ox, ImToCol.Lanes(count), v);
+                    }
+                    // The input's last rows, where 32 floats would run past it.
+                    for (; ox < ow; ox++) o[ox] = TOp.Reduce(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
+                }
+        }
+    }
+}
