@@ -43,7 +43,7 @@ public static class Transfer
     /// <see cref="AllButHead"/> freezes every subtree with parameters or state that does not hold the head.
     /// </summary>
     /// <param name="network">The network.</param>
-    /// <param name="paths">Paths of nodes to freeze; an already frozen node stays as it is.</param>
+    /// <param name="paths">Paths of nodes to freeze; an already frozen node, or one without parameters or state, stays as it is.</param>
     /// <param name="headPath">The head that must stay trainable (found by <see cref="FindHead"/> for <see cref="AllButHead"/> when null).</param>
     /// <exception cref="ShapeException">A path names no node, or a frozen node would hold the head; the message names the path.</exception>
     public static Network Freeze(Network network, IEnumerable<string> paths, string? headPath = null)
@@ -64,7 +64,7 @@ public static class Transfer
         }
         if (head is not null && targets.FirstOrDefault(t => Holds(t, head)) is { } holder)
             throw new ShapeException($"Freezing '{holder}' would freeze the head '{head}', which then could not train.");
-        var root = Rebuild(network.RootNode, n => !targets.Contains(n.Path) ? null : n.Frozen ? n.Layer : new FreezeLayer(n.Layer));
+        var root = Rebuild(network.RootNode, n => !targets.Contains(n.Path) ? null : n.Frozen || !n.Leaves().Any(HasTensors) ? n.Layer : new FreezeLayer(n.Layer));
         return ReferenceEquals(root, network.Root) ? network : Network.Create(root, network.InputShape, network.Strict);
     }
 
@@ -210,8 +210,8 @@ public static class Transfer
         {
             Serial s => new Serial(kids) { Name = s.Name, WeightInit = s.WeightInit },
             FanOut f => new FanOut(f.Join, kids) { Name = f.Name, WeightInit = f.WeightInit },
-            // A residual without a shortcut shows an Identity node; it stays without one unless that node was replaced.
-            Residual r => r with { Block = kids[0], Shortcut = r.Shortcut is null && ReferenceEquals(kids[1], node.Children[1].Layer) ? null : kids[1] },
+            // A residual without a shortcut shows an unnamed Identity node; it stays without one unless that node was replaced.
+            Residual r => r with { Block = kids[0], Shortcut = r.Shortcut is null && kids[1] is Identity { Name: null, WeightInit: null } ? null : kids[1] },
             FreezeLayer f => f with { Inner = kids[0] },
             _ => throw new ShapeException($"Layer '{node.Path}': no rule to rebuild a {node.Layer.GetType().Name}."),
         };
