@@ -8,4 +8,8 @@ namespace Cnn.Dsl;
 /// <param name="Parameters">Its parameters.</param>
 /// <param name="State">Its state (batch-norm running statistics); empty when it has none.</param>
 /// <param name="HeadPath">The path of the replaced head; null when the head was kept.</param>
-public sealed record TransferModel(Network Network, Parameters Parameters, Parameters State, string? HeadPath);
+public sealed record TransferModel(Network Network, Parameters Parameters, Parameters State, string? HeadPath)
+{
+    /// <summary>The network, parameters and state as a <see cref="Dsl.Model"/>, to train, save and export.</summary>
+    public Model Model => new(Network, Parameters, State);
+}
