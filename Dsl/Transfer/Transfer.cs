@@ -64,7 +64,9 @@ public static class Transfer
         }
         if (head is not null && targets.FirstOrDefault(t => Holds(t, head)) is { } holder)
             throw new ShapeException($"Freezing '{holder}' would freeze the head '{head}', which then could not train.");
-        var root = Rebuild(network.RootNode, n => !targets.Contains(n.Path) ? null : n.Frozen || !n.Leaves().Any(HasTensors) ? n.Layer : new FreezeLayer(n.Layer));
+        var root = Rebuild(network.RootNode, n => !targets.Contains(n.Path) ? null : n.Frozen || !n.Leaves().Any(HasTensors) ? n.Layer
+            // An unnamed leaf at the root is named by Network.Create after its kind; wrapped, it keeps that name by being given it.
+            : new FreezeLayer(n.Layer) { Name = ReferenceEquals(n, network.RootNode) && n.Layer is LeafLayer { Name: null } ? n.Path : null });
         return ReferenceEquals(root, network.Root) ? network : Network.Create(root, network.InputShape, network.Strict);
     }
 

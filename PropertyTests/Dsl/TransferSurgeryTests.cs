@@ -93,6 +93,16 @@ public class TransferSurgeryTests
     }
 
     [Fact]
+    public void A_network_of_one_layer_keeps_its_parameter_paths_when_frozen()
+    {
+        var net = Network.Create(new Dense(3), new Shape(4));
+        var frozen = Transfer.Freeze(net, ["dense1"]);
+        Assert.Equal(Initializer.Init(net, 1).Paths, Initializer.Init(frozen, 1).Paths);
+        Assert.Empty(Trainer.TrainablePaths(frozen));
+        Assert.Equal(Initializer.Init(net, 1).Paths, Initializer.Init(Transfer.Unfreeze(frozen), 1).Paths);
+    }
+
+    [Fact]
     public void Errors_name_the_path_and_say_what_was_expected()
     {
         var net = Network.Create(new Serial(new Serial(new Conv2d(4, 3, 3), new Relu()).Named("features"), new Flatten(), new Dense(8), new Relu(), new Dense(3)), new Shape(1, 6, 6));
