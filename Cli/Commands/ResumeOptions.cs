@@ -5,7 +5,7 @@ namespace Cnn.Cli;
 
 /// <summary>
 /// What <c>cnn train --resume</c> compares: every option the checkpoint's metadata records (network, data, seed,
-/// optimizer, learning rate, batch size, augmentation; <c>--normalize</c> only when the checkpoint has no normalisation,
+/// optimizer, learning rate, batch size, augmentation, a fine-tuning run's frozen paths and head; <c>--normalize</c> only when the checkpoint has no normalisation,
 /// since a resumed run always uses the recorded one) against the value this run would use. A
 /// difference is an error listing each option's recorded and given value, unless <c>--allow-changes</c> is given; then
 /// the change is accepted and recorded in the metadata key <see cref="ChangesKey"/>. An option the checkpoint does not
@@ -21,19 +21,25 @@ internal static class ResumeOptions
     [
         (Model.NetworkKey, "--model"), ("data", "--data"), ("seed", "--seed"), ("optimizer", "--optimizer"), ("lr", "--lr"),
         ("batch_size", "--batch-size"), ("augment", "--augment"), ("normalize", "--normalize"),
+        (FineTune.FreezeKey, "--freeze"), (FineTune.NewHeadKey, "--new-head"), (FineTune.HeadKey, "--head"),
     ];
 
     /// <summary>
     /// The metadata <c>cnn train</c> records for the options it compares on resume (the normalisation is recorded apart,
-    /// as its statistics under <c>normalization</c>), so that every writer of a resumable checkpoint records them alike.
+    /// as its statistics under <c>normalization</c>), so that every writer of a resumable checkpoint records them alike;
+    /// <paramref name="fineTune"/> adds a fine-tuning run's surgery (<see cref="FineTune.Recorded"/>).
     /// </summary>
-    public static Dictionary<string, string> Recorded(string data, int seed, string optimizer, float lr, int batchSize, bool augment) =>
-        new(StringComparer.Ordinal)
+    public static Dictionary<string, string> Recorded(string data, int seed, string optimizer, float lr, int batchSize, bool augment,
+        IReadOnlyDictionary<string, string>? fineTune = null)
+    {
+        var recorded = new Dictionary<string, string>(fineTune ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
             ["data"] = data, ["seed"] = seed.ToString(CultureInfo.InvariantCulture), ["optimizer"] = optimizer,
             ["lr"] = lr.ToString("R", CultureInfo.InvariantCulture), ["batch_size"] = batchSize.ToString(CultureInfo.InvariantCulture),
             ["augment"] = augment ? "true" : "false",
         };
+        return recorded;
+    }
 
     /// <summary>
     /// Compares <paramref name="given"/> (metadata key to this run's value) with <paramref name="recorded"/>; returns the

@@ -20,7 +20,7 @@ internal static class TrainCommand
     public static readonly string Help = $"""
         usage: cnn train [options]
 
-        Trains a zoo network and writes everything into a run folder:
+        Trains a zoo network (or fine-tunes a checkpoint's, with --checkpoint) and writes everything into a run folder:
           {CheckpointFile}   parameters, network state and optimizer state (safetensors; metadata names the
                                    network, data, seed, optimizer and normalisation), rewritten after every epoch
           {MetricsFile}              epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds
@@ -63,6 +63,7 @@ internal static class TrainCommand
           --verbose 0|1|2        0: nothing but errors; 1: the progress bar (default); 2: one line per epoch
           --quiet                print nothing but errors (--verbose 0)
           --json                 print one JSON object per line: an "epoch" event per epoch, a "done" event at the end
+        {FineTune.Help}
 
         examples:
           cnn train --epochs 3
@@ -72,16 +73,18 @@ internal static class TrainCommand
           cnn train --data idx:/data/fashion --epochs 10 --json > log.jsonl
           cnn train --model vgg-small --data folder:photos --normalize --epochs 20
           cnn train --resume runs/lenet/{CheckpointFile} --out runs/lenet --epochs 6
+          cnn train --checkpoint resnet18.safetensors --freeze {Transfer.AllButHead} --new-head 10 --limit 500 --epochs 3
+          cnn train --checkpoint squeezenet.safetensors --freeze features --new-head 10 --out runs/squeeze
         """;
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes")], Train);
+    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes"), .. FineTune.Options()], Train);
 
     private static int Train(Args a)
     {
         var modelOption = a.String("model");
-        var modelName = modelOption ?? "simple-convnet";
+        var modelName = modelOption ?? (a.String("checkpoint") is { } tuned ? Path.GetFileNameWithoutExtension(tuned) : "simple-convnet");
         var dataOption = a.String("data");
         var dataSpec = dataOption ?? "mnist";
         int epochs = a.Int("epochs", 5, 1);
@@ -123,18 +126,21 @@ internal static class TrainCommand
             modelName = savedNetwork ?? modelName;
             if (dataOption is null && resume.Metadata.GetValueOrDefault("data") is { } savedData) dataSpec = savedData;
         }
-        var net = Zoo.ByName(modelName);
+        var tune = FineTune.Open(a, seed, resumePath, resume, optimizer);
+        if (tune is not null) (modelName, resume) = (tune.Name, tune.Resume);
+        var net = tune?.Network ?? Zoo.ByName(modelName);
         // A resumed one-cycle run stays on its schedule (the rate of every step is a function of the step).
         if (resume?.Metadata.GetValueOrDefault("schedule") == "one-cycle") oneCycle = true;
-        var recorded = ResumeOptions.Recorded(dataSpec, seed, optName, lr, batchSize, augment);
+        var recorded = ResumeOptions.Recorded(dataSpec, seed, optName, lr, batchSize, augment, tune?.Recorded);
         var changes = resume is null ? null : ResumeOptions.Check(resumePath!, resume.Metadata,
             new Dictionary<string, string>(recorded) { ["normalize"] = normalize ? "true" : "false" }, resume.Epoch, allowChanges);
         using var runLock = RunFolder.PrepareAndLock(outDir, force, resumePath);
 
         report.Info($"data: {dataSpec}");
         var data = DataSource.Load(dataSpec, seed, limit, net.InputShape);
+        if (tune is not null) data = tune.Fit(data, net, report);
         // A network that adapts to its input (resnet-mini on 1x28x28 digits) is built for the data's shape.
-        if (data.Train.Images.Shape.DropBatch() is var sample && sample != net.InputShape) net = Zoo.ForInput(modelName, sample);
+        else if (data.Train.Images.Shape.DropBatch() is var sample && sample != net.InputShape) net = Zoo.ForInput(modelName, sample);
         if (data.Train.Images.Shape.DropBatch() != net.InputShape)
             throw new CnnException($"The data '{dataSpec}' has examples of shape {data.Train.Images.Shape.DropBatch()}; network '{modelName}' takes {net.InputShape}. " +
                 $"Zoo networks that take {data.Train.Images.Shape.DropBatch()}: {string.Join(", ", NetworksTaking(data.Train.Images.Shape.DropBatch()))}.");
@@ -158,7 +164,7 @@ internal static class TrainCommand
         if (patience is not null) meta["early_stopping"] = patience.Value.ToString(Inv);
         if (changes is not null) meta[ResumeOptions.ChangesKey] = changes;
 
-        var init = Initializer.Init(net, seed);
+        var init = tune?.Parameters ?? Initializer.Init(net, seed);
         if (resume is null) PictureSet.WriteFilters(outDir, net, init, "initial");
         var rows = resume is not null && File.Exists(metricsPath)
             ? EpochRow.ReadCsv(metricsPath).Where(r => r.Epoch < resume.Epoch).ToList()
@@ -202,7 +208,7 @@ internal static class TrainCommand
             var progress = style is ReportStyle.Bar or ReportStyle.Lines or ReportStyle.EpochLine ? report : null;
             if (!augment)
             {
-                result = Trainer.Fit(net, init, train, options, validation, progress, OnEpoch, null, stop.Token, resume, OnCheckpoint);
+                result = Trainer.Fit(net, init, train, options, validation, progress, OnEpoch, tune?.State, stop.Token, resume, OnCheckpoint);
             }
             else
             {
@@ -214,7 +220,7 @@ internal static class TrainCommand
                 {
                     int epoch = cp?.Epoch ?? 1;
                     var augmented = Augment.Apply(train, data.Augmentation, unchecked(seed * 7919 + epoch));
-                    result = Trainer.Fit(net, init, augmented, oneEpoch, validation, progress, OnEpoch, null, stop.Token, cp, OnCheckpoint);
+                    result = Trainer.Fit(net, init, augmented, oneEpoch, validation, progress, OnEpoch, tune?.State, stop.Token, cp, OnCheckpoint);
                     cp = result.Checkpoint;
                 }
                 while (cp.Epoch <= epochs && cp.Batch == 0 && !stop.IsCancellationRequested && !earlyStopped);

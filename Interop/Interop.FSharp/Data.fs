@@ -31,6 +31,10 @@ module Data =
     /// Examples and their labels in [0, classes); raises `Cnn.Core.CnnException` if they do not fit together.
     let create (classes: int) (labels: int seq) (images: Tensor) : LabeledData = LabeledData(images, Array.ofSeq labels, classes)
 
+    /// The images fitted to a network's input shape (no batch axis), as fine-tuning needs: bilinear resize to its height
+    /// and width, a grey channel replicated to its channels (`Cnn.Dsl.Data.InputAdapter`).
+    let fitTo (input: int list) (data: LabeledData) : LabeledData = InputAdapter.Fit(data, Shape(input))
+
     /// Shuffles with `seed` and splits: the first `firstCount` examples, and the rest (`let train, test = ...`).
     let split (firstCount: int) (seed: int) (data: LabeledData) : LabeledData * LabeledData =
         let s = data.Split(firstCount, seed)

@@ -14,6 +14,12 @@ module Onnx =
     let exportWith (options: OnnxExportOptions) (path: string) (model: Model) : unit =
         (Model.toDsl model).ExportOnnx(path, options)
 
+    /// Reads an ONNX file (ours, or another exporter's such as torch.onnx) into a model whose network trains here.
+    /// Raises `Cnn.Onnx.OnnxUnsupportedException` naming the node and operation the layer tree cannot express.
+    let import (path: string) : Model =
+        let imported = OnnxImporter.Import path
+        { Network = imported.Network; Parameters = imported.Parameters; State = imported.State }
+
     /// The model as the bytes of an ONNX file.
     let toBytes (model: Model) : byte[] = (Model.toDsl model).ToOnnxBytes()
 

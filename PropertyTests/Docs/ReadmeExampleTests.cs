@@ -15,12 +15,15 @@ public class ReadmeExampleTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(10);
 
-    /// <summary>The fenced blocks of one language in the README's section "The same network in C# and F#".</summary>
-    private static string Block(string language)
+    /// <summary>The fenced block of one language in the README's section "The same network in C# and F#".</summary>
+    private static string Block(string language) => Block("The same network in C# and F#", language);
+
+    /// <summary>The one fenced block of <paramref name="language"/> in the README's section <paramref name="heading"/>.</summary>
+    internal static string Block(string heading, string language)
     {
         var readme = File.ReadAllText(Path.Combine(RepoProcess.Root, "README.md")).ReplaceLineEndings("\n");
-        int start = readme.IndexOf("## The same network in C# and F#", StringComparison.Ordinal);
-        Assert.True(start >= 0, "README.md has no section 'The same network in C# and F#'");
+        int start = readme.IndexOf("## " + heading, StringComparison.Ordinal);
+        Assert.True(start >= 0, $"README.md has no section '{heading}'");
         int end = readme.IndexOf("\n## ", start + 3, StringComparison.Ordinal);
         var section = end < 0 ? readme[start..] : readme[start..end];
         var blocks = Regex.Matches(section, "```" + language + "\n(.*?)```", RegexOptions.Singleline);
@@ -28,7 +31,7 @@ public class ReadmeExampleTests
         return blocks[0].Groups[1].Value;
     }
 
-    private static string Source(string relative) =>
+    internal static string Source(string relative) =>
         File.ReadAllText(Path.Combine(RepoProcess.Root, relative)).ReplaceLineEndings("\n");
 
     [Fact]
@@ -68,12 +71,12 @@ public class ReadmeExampleTests
         }
     }
 
-    /// <summary>Runs an example project (built with the solution) in a fresh folder: the folder and the output.</summary>
-    private static (string Dir, string Output) Run(string project)
+    /// <summary>Runs an example project (built with the solution) in a fresh folder with <paramref name="arguments"/>: the folder and the output.</summary>
+    internal static (string Dir, string Output) Run(string project, params string[] arguments)
     {
         var dir = Directory.CreateTempSubdirectory("cnn-readme").FullName;
-        var (code, output) = RepoProcess.Dotnet(dir, Timeout, null, "run", "--no-build", "-c", RepoProcess.Configuration,
-            "--project", Path.Combine(RepoProcess.Root, project));
+        var (code, output) = RepoProcess.Dotnet(dir, Timeout, null, ["run", "--no-build", "-c", RepoProcess.Configuration,
+            "--project", Path.Combine(RepoProcess.Root, project), "--", .. arguments]);
         Assert.True(code == 0, $"{project} exited with {code}:\n{output}");
         return (dir, output);
     }

@@ -62,6 +62,7 @@ public sealed class TorchvisionImportTests(ITestOutputHelper output)
     private const string Script = """
 import sys, numpy as np, torch, torchvision
 name, opset, size, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+classes = int(sys.argv[5]) if len(sys.argv) > 5 else 10
 torch.manual_seed(0)
 
 class Custom(torch.nn.Module):
@@ -84,7 +85,7 @@ class Custom(torch.nn.Module):
 if name == 'custom':
     m = Custom()
 else:
-    kw = dict(num_classes=10)
+    kw = dict(num_classes=classes)
     if name == 'googlenet': kw.update(aux_logits=False, init_weights=True)
     m = getattr(torchvision.models, name)(**kw)
 with torch.no_grad():
@@ -183,7 +184,12 @@ np.save(out + '.input.npy', x.numpy()); np.save(out + '.output.npy', y.numpy())
     [InlineData(17)]
     public void Shape_subgraphs_matrix_products_constant_scales_and_zero_pads_are_folded(int opset) => Check("custom", 16, opset);
 
-    private static string Export(string network, int size, int opset)
+    /// <summary>
+    /// Exports torchvision's <paramref name="network"/> (random weights, randomised batch-norm terms, eval mode, <paramref name="classes"/>
+    /// outputs) at <paramref name="size"/> x <paramref name="size"/> and the given opset into a new folder: <c>net.onnx</c>, and a fixed
+    /// input with torch's output as <c>net.input.npy</c> and <c>net.output.npy</c>. The caller deletes the folder.
+    /// </summary>
+    internal static string Export(string network, int size, int opset, int classes = 10)
     {
         var python = Python;
         Assert.True(python is not null,
@@ -191,7 +197,7 @@ np.save(out + '.input.npy', x.numpy()); np.save(out + '.output.npy', y.numpy())
         var dir = Directory.CreateTempSubdirectory("cnn-torchvision-").FullName;
         var script = Path.Combine(dir, "export.py");
         File.WriteAllText(script, Script);
-        var (code, log) = Run(python!, new[] { script, network, opset.ToString(), size.ToString(), Path.Combine(dir, "net") }, TimeSpan.FromMinutes(10));
+        var (code, log) = Run(python!, new[] { script, network, opset.ToString(), size.ToString(), Path.Combine(dir, "net"), classes.ToString() }, TimeSpan.FromMinutes(10));
         if (code != 0)
         {
             Directory.Delete(dir, recursive: true);
