@@ -55,6 +55,14 @@ public sealed record GanStepResult(GanPlayer Generator, GanPlayer Discriminator,
 /// <param name="Elapsed">Wall time of the epoch.</param>
 public sealed record GanEpochStats(int Epoch, GanLosses Losses, TimeSpan Elapsed);
 
+/// <summary>What adversarial training reports after each step.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Batch">1-based batch within the epoch.</param>
+/// <param name="Batches">Batches per epoch.</param>
+/// <param name="Losses">Means so far in this epoch.</param>
+/// <param name="Elapsed">Time since the epoch began.</param>
+public sealed record GanProgress(int Epoch, int Batch, int Batches, GanLosses Losses, TimeSpan Elapsed);
+
 /// <summary>The trained networks, the history, and where training stopped.</summary>
 /// <param name="Generator">The generator's network, parameters and state after the last step.</param>
 /// <param name="Discriminator">The discriminator's network, parameters and state after the last step.</param>

@@ -31,7 +31,7 @@ public static class GanTrainer
         var rng = PathHash.Generator(seed, "gan/noise");
         var d = new float[checked(count * sampleShape.Size)];
         for (int i = 0; i < d.Length; i++) d[i] = (float)Init.Gaussian(rng);
-        return Tensor.Own(d, sampleShape.WithBatch(count));
+        return Tensor.Own(d, sampleShape.PrependBatch(count));
     }
 
     /// <summary>
@@ -49,15 +49,16 @@ public static class GanTrainer
     /// <param name="resume">A checkpoint to continue from: its parameters, states, optimizer states and position replace the
     /// models'. With the same data, options and networks, the result is bitwise equal to an uninterrupted run's.</param>
     /// <param name="onCheckpoint">Called at the end of every epoch, and when cancelled, with a checkpoint to save.</param>
+    /// <param name="progress">Receives the running means after each step, synchronously on the training thread.</param>
     /// <exception cref="CnnException">The networks or the images do not fit each other, an option is out of range, the
     /// checkpoint does not fit, or a loss became NaN or infinite.</exception>
     public static GanResult Fit(Model generator, Model discriminator, Tensor realImages, GanOptions options,
         Action<GanEpochStats, GanCheckpoint>? onEpoch = null, CancellationToken cancellation = default,
-        GanCheckpoint? resume = null, Action<GanCheckpoint>? onCheckpoint = null)
+        GanCheckpoint? resume = null, Action<GanCheckpoint>? onCheckpoint = null, Action<GanProgress>? progress = null)
     {
         try
         {
-            return FitRun(generator, discriminator, realImages, options, onEpoch, cancellation, resume, onCheckpoint);
+            return FitRun(generator, discriminator, realImages, options, onEpoch, cancellation, resume, onCheckpoint, progress);
         }
         finally
         {
@@ -66,7 +67,8 @@ public static class GanTrainer
     }
 
     private static GanResult FitRun(Model generator, Model discriminator, Tensor realImages, GanOptions options,
-        Action<GanEpochStats, GanCheckpoint>? onEpoch, CancellationToken cancellation, GanCheckpoint? resume, Action<GanCheckpoint>? onCheckpoint)
+        Action<GanEpochStats, GanCheckpoint>? onEpoch, CancellationToken cancellation, GanCheckpoint? resume, Action<GanCheckpoint>? onCheckpoint,
+        Action<GanProgress>? progress)
     {
         ArgumentNullException.ThrowIfNull(generator);
         ArgumentNullException.ThrowIfNull(discriminator);
@@ -93,6 +95,8 @@ public static class GanTrainer
             var order = Trainer.EpochOrder(n, options.Seed, epoch);
             double dLoss = 0, gLoss = 0, real = 0, fake = 0;
             long seen = 0;
+            float Mean(double sum) => seen == 0 ? float.NaN : (float)(sum / seen);
+            GanLosses Means() => new(Mean(dLoss), Mean(gLoss), Mean(real), Mean(fake));
             for (int b = firstBatch; b < batches; b++)
             {
                 if (cancellation.IsCancellationRequested)
@@ -117,9 +121,9 @@ public static class GanTrainer
                 real += (double)l.RealScore * count;
                 fake += (double)l.FakeScore * count;
                 seen += count;
+                progress?.Invoke(new GanProgress(epoch, b + 1, batches, Means(), clock.Elapsed));
             }
-            float Mean(double sum) => seen == 0 ? float.NaN : (float)(sum / seen);
-            var stats = new GanEpochStats(epoch, new GanLosses(Mean(dLoss), Mean(gLoss), Mean(real), Mean(fake)), clock.Elapsed);
+            var stats = new GanEpochStats(epoch, Means(), clock.Elapsed);
             history.Add(stats);
             var after = Here(epoch + 1, 0);
             onEpoch?.Invoke(stats, after);
