@@ -127,7 +127,8 @@ internal static class GanCommand
 
         GanVerdict? Samples(string name, Dsl.Model g)
         {
-            var images = g.Forward(noise).ToArray();
+            // In batches: the activations of a thousand images at once would be the run's largest allocation.
+            var images = Apply.ForwardInBatches(g.Network, g.Parameters, noise, Mode.Eval, g.State).ToArray();
             for (int i = 0; i < images.Length; i++) images[i] = (images[i] + 1f) / 2f;
             int side = images.Length / MeasuredSamples;
             var tiles = Enumerable.Range(0, GridSamples).Select(i => images.AsSpan(i * side, side).ToArray()).ToList();
