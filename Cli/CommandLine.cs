@@ -45,6 +45,8 @@ internal static class CommandLine
                      accuracy on 2,000, export model.onnx, check it in ONNX Runtime and check the network against LibTorch
           summary    print a network's layer table
           train      train a zoo network on mnist, IDX, CIFAR-10 or image-folder data into a run folder (checkpoints, metrics, pictures)
+          gan        train a DCGAN on the digits or Fashion-MNIST: a sample grid per epoch, the losses, a checkpoint of both
+                     networks, and how many generated images a classifier trained here labels with confidence
           lr-find    the learning-rate range test: loss against an exponentially growing rate, a suggested rate, the plot
           gradcam    the Grad-CAM class-activation map of an input at a layer, overlaid on the input as a PNG
           show       make the pictures of a checkpoint (filters, feature maps, confusion matrix, curves)
@@ -65,7 +67,7 @@ internal static class CommandLine
           --version      the version of cnn (alone: cnn --version)
 
         exit codes: 0 done; 1 a user or data error (one line: cnn: error: ...); 2 a wrong command line (one line and
-        the usage); 70 an internal error (a bug in cnn); 130 train stopped by Ctrl+C (its checkpoint resumes it)
+        the usage); 70 an internal error (a bug in cnn); 130 train or gan stopped by Ctrl+C (its checkpoint resumes it)
 
         examples:
           cnn run
@@ -78,7 +80,7 @@ internal static class CommandLine
     /// <summary>Every command, in the order of the usage text; hidden ones last.</summary>
     public static IReadOnlyList<Command> Commands { get; } =
     [
-        MainJob.Spec, SummaryCommand.Spec, TrainCommand.Spec, LrFindCommand.Spec, GradCamCommand.Spec, ShowCommand.Spec,
+        MainJob.Spec, SummaryCommand.Spec, TrainCommand.Spec, GanCommand.Spec, LrFindCommand.Spec, GradCamCommand.Spec, ShowCommand.Spec,
         ConvolveCommand.Spec, ParamsCommand.Spec, ForwardCommand.Spec, GradCommand.Spec, ExportCommand.Spec, ImportCommand.Spec,
         PredictCommand.Spec, VerifyCommand.Spec, BenchCommand.Spec, CrashTestCommand.Spec,
     ];

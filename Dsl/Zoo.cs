@@ -6,7 +6,7 @@ namespace Cnn.Dsl;
 /// Networks of the classic CNN curriculum, as descriptions with their input shapes. Each is built from the same
 /// layer records a user writes; nothing here is special-cased by any interpreter.
 /// </summary>
-public static class Zoo
+public static partial class Zoo
 {
     /// <summary>
     /// The textbook "SimpleConvNet" (chapter 7 of "Deep Learning from Scratch"): Conv(30, 5x5, stride 1, pad 0)
@@ -281,21 +281,6 @@ public static class Zoo
         new Shape(3, 32, 32));
 
     /// <summary>
-    /// A DCGAN generator (Radford et al., 2015) for 28x28 digits: a noise vector shaped <c>noise</c>x1x1 goes through a
-    /// 7x7 transposed convolution to <c>2*features</c>x7x7, then two 4x4 transposed convolutions of stride 2 and padding 1
-    /// to <c>features</c>x14x14 and 1x28x28; no biases, batch normalisation and ReLU between, a tanh output (images in
-    /// [-1, 1]); weights normal with standard deviation 0.02, as the paper. With the defaults (100, 64), 759,680 parameters.
-    /// </summary>
-    /// <param name="noise">Length of the latent vector (the input's channels).</param>
-    /// <param name="features">Channels of the 14x14 layer; the 7x7 layer has twice as many.</param>
-    public static Network DcganGenerator(int noise = 100, int features = 64) => Network.Create(
-        new Serial(
-            new ConvTranspose2d(features * 2, 7, 1, 0, UseBias: false), new BatchNorm(), new Relu(),
-            new ConvTranspose2d(features, 4, 2, 1, UseBias: false), new BatchNorm(), new Relu(),
-            new ConvTranspose2d(1, 4, 2, 1, UseBias: false), new Tanh()) { WeightInit = Init.Normal(0.02f) },
-        new Shape(noise, 1, 1));
-
-    /// <summary>
     /// The zoo's <c>conv1d-mini</c> (also accepted as <c>conv1d-signal</c>): a 1-d convolutional classifier of 1x128
     /// signals: two stages of Conv1d (5 taps, padding 2; 16 then 32 filters), ReLU and 1-d max pooling 2, then global
     /// average pooling and Dense(classes). 3,018 parameters for 10 classes.
@@ -326,14 +311,14 @@ public static class Zoo
     /// <c>keras-cifar</c>, <c>keras-tutorial</c>, <c>alexnet</c>, <c>alexnet-mini</c>, <c>vgg16</c>, <c>vgg-mini</c>,
     /// <c>vgg-small</c>, <c>googlenet</c>, <c>inception-mini</c>, <c>resnet18</c>, <c>resnet-mini</c>, <c>mobilenet-mini</c>, <c>efficientnet-mini</c>,
     /// <c>fashion-resnet</c>, <c>conv1d-mini</c>,
-    /// <c>conv3d-mini</c>, <c>dcgan-generator</c>, and the older names of <see cref="Aliases"/> (<c>conv1d-signal</c>,
+    /// <c>conv3d-mini</c>, <c>dcgan-generator</c>, <c>dcgan-discriminator</c>, and the older names of <see cref="Aliases"/> (<c>conv1d-signal</c>,
     /// <c>conv3d-volume</c>), last.
     /// </summary>
     public static IReadOnlyList<string> Names { get; } = new[]
     {
         "simple-convnet", "lenet5", "keras-cifar", "keras-tutorial", "alexnet", "alexnet-mini", "vgg16", "vgg-mini", "vgg-small",
         "googlenet", "inception-mini", "resnet18", "resnet-mini", "mobilenet-mini", "efficientnet-mini", "fashion-resnet", "conv1d-mini", "conv3d-mini",
-        "dcgan-generator",
+        "dcgan-generator", "dcgan-discriminator",
         "conv1d-signal", "conv3d-volume",
     };
 
@@ -367,6 +352,7 @@ public static class Zoo
         "conv1d-mini" or "conv1d-signal" => Conv1dSignal(),
         "conv3d-mini" or "conv3d-volume" => Conv3dVolume(),
         "dcgan-generator" => DcganGenerator(),
+        "dcgan-discriminator" => DcganDiscriminator(),
         _ => throw new CnnException($"Unknown network '{name}'. Known: {string.Join(", ", Names)}."),
     };
 

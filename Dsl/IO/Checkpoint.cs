@@ -53,9 +53,7 @@ public static class Checkpoint
     /// <exception cref="ArgumentException">The network cannot be described (see <see cref="NetworkJson.Serialize"/>).</exception>
     public static void Save(string path, TrainingCheckpoint checkpoint, Network? network = null)
     {
-        var tensors = checkpoint.Parameters.Entries.Select(kv => KeyValuePair.Create("param/" + kv.Key, kv.Value))
-            .Concat(checkpoint.State.Entries.Select(kv => KeyValuePair.Create("state/" + kv.Key, kv.Value)))
-            .Concat(checkpoint.OptimizerState.Slots.SelectMany(slot => slot.Value.Entries.Select(kv => KeyValuePair.Create($"opt/{slot.Key}/{kv.Key}", kv.Value))));
+        var tensors = Tensors("", checkpoint.Parameters, checkpoint.State, checkpoint.OptimizerState);
         var meta = new Dictionary<string, string>(checkpoint.Metadata, StringComparer.Ordinal)
         {
             ["format"] = Format,
@@ -86,11 +84,32 @@ public static class Checkpoint
         if (!meta.TryGetValue("format", out var format))
             return new TrainingCheckpoint(content.Tensors, Parameters.Empty, new OptimizerState(0, ImmutableSortedDictionary<string, Parameters>.Empty), 1, 0, meta);
         if (format != Format) throw new Core.FormatException($"'{path}': checkpoint format '{format}' is not {Format}.");
+        var (parameters, state, slots) = Split(content.Tensors.Entries, path, "");
+        long step = Count(meta, "step", path);
+        var userMeta = meta.Where(kv => kv.Key is not ("format" or "epoch" or "batch" or "step")).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        var (epoch, batch) = Position(meta, path);
+        return new TrainingCheckpoint(parameters, state, new OptimizerState(step, slots), epoch, batch, userMeta);
+    }
+
+    /// <summary>The tensors of one network's training state, named <c>PREFIXparam/PATH</c>, <c>PREFIXstate/PATH</c> and <c>PREFIXopt/SLOT/PATH</c>.</summary>
+    internal static IEnumerable<KeyValuePair<string, Tensor>> Tensors(string prefix, Parameters parameters, Parameters state, OptimizerState optimizer) =>
+        parameters.Entries.Select(kv => KeyValuePair.Create(prefix + "param/" + kv.Key, kv.Value))
+            .Concat(state.Entries.Select(kv => KeyValuePair.Create(prefix + "state/" + kv.Key, kv.Value)))
+            .Concat(optimizer.Slots.SelectMany(slot => slot.Value.Entries.Select(kv => KeyValuePair.Create($"{prefix}opt/{slot.Key}/{kv.Key}", kv.Value))));
+
+    /// <summary>The parameters, state and optimizer slots that <see cref="Tensors"/> named with <paramref name="prefix"/>.</summary>
+    /// <exception cref="Core.FormatException">A tensor's name is not of that form; the message names the file.</exception>
+    internal static (Parameters Parameters, Parameters State, ImmutableSortedDictionary<string, Parameters> Slots) Split(
+        IEnumerable<KeyValuePair<string, Tensor>> tensors, string path, string prefix)
+    {
         var groups = new Dictionary<string, List<KeyValuePair<string, Tensor>>>(StringComparer.Ordinal);
         var parameters = new List<KeyValuePair<string, Tensor>>();
         var state = new List<KeyValuePair<string, Tensor>>();
-        foreach (var (name, t) in content.Tensors.Entries)
+        foreach (var (fullName, t) in tensors)
         {
+            if (!fullName.StartsWith(prefix, StringComparison.Ordinal))
+                throw new Core.FormatException($"'{path}': tensor '{fullName}' does not begin with '{prefix}'.");
+            var name = fullName[prefix.Length..];
             if (name.StartsWith("param/", StringComparison.Ordinal)) parameters.Add(KeyValuePair.Create(name[6..], t));
             else if (name.StartsWith("state/", StringComparison.Ordinal)) state.Add(KeyValuePair.Create(name[6..], t));
             else if (name.StartsWith("opt/", StringComparison.Ordinal) && name.IndexOf('/', 4) is var slash and > 4)
@@ -99,18 +118,30 @@ public static class Checkpoint
                 if (!groups.TryGetValue(slot, out var list)) groups[slot] = list = new();
                 list.Add(KeyValuePair.Create(name[(slash + 1)..], t));
             }
-            else throw new Core.FormatException($"'{path}': tensor '{name}' is neither param/, state/ nor opt/SLOT/.");
+            else throw new Core.FormatException($"'{path}': tensor '{fullName}' is neither {prefix}param/, {prefix}state/ nor {prefix}opt/SLOT/.");
         }
+        return (Parameters.Of(parameters), Parameters.Of(state), groups.ToImmutableSortedDictionary(g => g.Key, g => Parameters.Of(g.Value), StringComparer.Ordinal));
+    }
+
+    /// <summary>An optimizer step count in the metadata: a non-negative integer of at most <see cref="MaxStep"/>.</summary>
+    /// <exception cref="Core.FormatException">It is missing, not such an integer, or too large.</exception>
+    internal static long Count(IReadOnlyDictionary<string, string> meta, string key, string path)
+    {
+        long step = meta.TryGetValue(key, out var s) && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var st) && st >= 0
+            ? st : throw new Core.FormatException($"'{path}': metadata '{key}' is missing or not a non-negative integer.");
+        if (step > MaxStep)
+            throw new Core.FormatException($"'{path}': metadata '{key}' is {step}, more than {MaxStep} optimizer steps no run takes; the checkpoint is damaged.");
+        return step;
+    }
+
+    /// <summary>The position in the metadata: <c>epoch</c> (at least 1) and <c>batch</c> (at least 0).</summary>
+    /// <exception cref="Core.FormatException">Either is missing or out of range.</exception>
+    internal static (int Epoch, int Batch) Position(IReadOnlyDictionary<string, string> meta, string path)
+    {
         int Int(string key) => meta.TryGetValue(key, out var v) && int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) && i >= 0
             ? i : throw new Core.FormatException($"'{path}': metadata '{key}' is missing or not a non-negative integer.");
-        long step = meta.TryGetValue("step", out var s) && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var st) && st >= 0
-            ? st : throw new Core.FormatException($"'{path}': metadata 'step' is missing or not a non-negative integer.");
-        if (step > MaxStep)
-            throw new Core.FormatException($"'{path}': metadata 'step' is {step}, more than {MaxStep} optimizer steps no run takes; the checkpoint is damaged.");
-        var slots = groups.ToImmutableSortedDictionary(g => g.Key, g => Parameters.Of(g.Value), StringComparer.Ordinal);
-        var userMeta = meta.Where(kv => kv.Key is not ("format" or "epoch" or "batch" or "step")).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         int epoch = Int("epoch");
         if (epoch < 1) throw new Core.FormatException($"'{path}': metadata 'epoch' must be at least 1; found {epoch}.");
-        return new TrainingCheckpoint(Parameters.Of(parameters), Parameters.Of(state), new OptimizerState(step, slots), epoch, Int("batch"), userMeta);
+        return (epoch, Int("batch"));
     }
 }

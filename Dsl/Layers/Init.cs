@@ -71,6 +71,6 @@ public abstract record Init
     private static float Uniform(Random rng, double bound) => (float)((rng.NextDouble() * 2 - 1) * bound);
 
     /// <summary>Box–Muller: two uniforms to one standard normal.</summary>
-    private static double Gaussian(Random rng) =>
+    internal static double Gaussian(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 }

@@ -310,7 +310,7 @@ public static partial class Trainer
     /// This thread's arena, or null when the caller has an arena of its own active: then the work allocates from the
     /// caller's, and keeping what it returns is the caller's business.
     /// </summary>
-    private static TensorArena? OwnArena => TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena();
+    internal static TensorArena? OwnArena => TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena();
 
     private static Parameters Keep(TensorArena? arena, Parameters parameters) => arena is null ? parameters : parameters.Map((_, t) => arena.Keep(t));
 

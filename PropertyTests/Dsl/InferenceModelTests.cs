@@ -21,7 +21,7 @@ public class InferenceModelTests
     private static readonly string[] Small =
     {
         "simple-convnet", "lenet5", "keras-cifar", "keras-tutorial", "alexnet-mini", "vgg-mini", "inception-mini", "resnet-mini",
-        "conv1d-mini", "conv3d-mini", "dcgan-generator", "mobilenet-mini", "efficientnet-mini", "fashion-resnet",
+        "conv1d-mini", "conv3d-mini", "dcgan-generator", "dcgan-discriminator", "mobilenet-mini", "efficientnet-mini", "fashion-resnet",
     };
 
     private static Tensor Random(Shape shape, Random rng, float scale = 1f) =>

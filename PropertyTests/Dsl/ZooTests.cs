@@ -43,6 +43,8 @@ public class ZooTests
     [InlineData("fashion-resnet", 352 + 13_920 + 41_664 + 41_664 + 166_272 + 970, 2 * 464)]
     // 100*128*7*7 + BN 256; 128*64*4*4 + BN 128; 64*1*4*4 (no biases); batch-norm channels 128 + 64.
     [InlineData("dcgan-generator", 627_200 + 256 + 131_072 + 128 + 1_024, 2 * 192)]
+    // 1*64*4*4 + 64; 64*128*4*4 (no bias) + BN 256; 128*1*7*7 + 1; batch-norm channels 128.
+    [InlineData("dcgan-discriminator", 1_088 + 131_072 + 256 + 6_273, 2 * 128)]
     // stem 144 + BN 32; block1 dw 144 + 32, project 128 + 16; block2 expand 256 + 64, dw 288 + 64, project 512 + 32;
     // block3 expand 1,024 + 128, dw 576 + 128, project 1,024 + 32; head 1,024 + 128; fc 650. Batch-norm channels 16 + 24 + 80 + 144 + 64.
     [InlineData("mobilenet-mini", 176 + 320 + 1_216 + 2_912 + 1_152 + 650, 2 * 328)]
@@ -84,6 +86,7 @@ public class ZooTests
     [InlineData("googlenet", new[] { 1000 })]
     [InlineData("resnet18", new[] { 1000 })]
     [InlineData("dcgan-generator", new[] { 1, 28, 28 })]
+    [InlineData("dcgan-discriminator", new[] { 1 })]
     public void LargeNetworksInferTheirOutputShapes(string name, int[] output) =>
         Assert.Equal(new Shape(output), Zoo.ByName(name).OutputShape);
 
@@ -164,8 +167,8 @@ public class ZooTests
     }
 
     /// <summary>
-    /// One optimizer step through <c>Trainer.Fit</c> (the generator, whose output is an image: one step of
-    /// mean-squared error towards a target image). Every trainable parameter must move and stay finite.
+    /// One optimizer step through <c>Trainer.Fit</c> (the generator, whose output is an image, and the discriminator, whose
+    /// output is one logit: one step of mean-squared error towards a target). Every trainable parameter must move and stay finite.
     /// </summary>
     [Theory]
     [MemberData(nameof(CanonicalNames))]
@@ -177,7 +180,9 @@ public class ZooTests
         const int n = 2;
         var x = Tensor.FromArray(Enumerable.Range(0, n * net.InputShape.Size).Select(_ => rng.NextSingle()).ToArray(), net.InputShape.PrependBatch(n));
         Parameters after;
-        if (net.OutputShape.Rank == 1)
+        // A classifier trains on labels; a generator's image and a discriminator's one logit (softmax over one class has
+        // no gradient) take a step of squared error instead.
+        if (net.OutputShape.Rank == 1 && net.OutputShape[0] > 1)
         {
             var data = new LabeledData(x, new[] { 0, 1 }, net.OutputShape[0]);
             var result = Trainer.Fit(net, p, data, new TrainOptions(1, n, new Sgd(0.01f), Seed: 3));

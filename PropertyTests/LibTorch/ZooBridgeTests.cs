@@ -38,7 +38,9 @@ public sealed class ZooBridgeTests(ITestOutputHelper output)
         foreach (var mode in new[] { Mode.Train, Mode.Eval })
         {
             GradientResult ours, theirs;
-            if (net.OutputShape.Rank == 1)
+            // Classifiers on labels; an image (a generator) or one logit (a discriminator: softmax over one class has no
+            // gradient) through the pullback of a random output gradient.
+            if (net.OutputShape.Rank == 1 && net.OutputShape[0] > 1)
             {
                 var labels = Enumerable.Range(0, Batch).Select(_ => rng.Next(net.OutputShape[0])).ToArray();
                 ours = Loss.Gradient(net, p, x, labels, LossFunction.SoftmaxCrossEntropy, mode, state, seed: 3);

@@ -44,7 +44,8 @@ public sealed class ZooExportTests
         {
             var x = RandomBatch(net.InputShape, batch, seed: 100 + batch);
             var expected = Apply.Forward(net, p, x, Mode.Eval, state);
-            Assert.True(TensorPrimitivesStd(expected) > 1e-2f, $"{name}: outputs of size {TensorPrimitivesStd(expected)} would hide errors");
+            // One value (a discriminator's logit for one image) has no spread; its batch of 7 is checked.
+            Assert.True(expected.Size == 1 || TensorPrimitivesStd(expected) > 1e-2f, $"{name}: outputs of size {TensorPrimitivesStd(expected)} would hide errors");
             AssertClose(expected, plain.Run(x), $"{name}, batch {batch}, graph optimisation off");
             AssertClose(expected, optimized.Run(x), $"{name}, batch {batch}, graph optimisation on");
         }

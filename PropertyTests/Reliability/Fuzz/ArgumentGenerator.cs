@@ -50,6 +50,7 @@ internal sealed class ArgumentGenerator(HostileCorpus corpus)
         [("run", "epochs")] = (1, 1), [("run", "train")] = (1, 64), [("run", "test")] = (1, 16), [("run", "batch-size")] = (1, 64),
         [("train", "epochs")] = (1, 2), [("train", "limit")] = (1, 32), [("train", "batch-size")] = (1, 64), [("train", "early-stopping")] = (1, 3),
         [("lr-find", "steps")] = (2, 6), [("lr-find", "limit")] = (1, 32), [("lr-find", "batch-size")] = (1, 32),
+        [("gan", "epochs")] = (1, 1), [("gan", "limit")] = (1, 32), [("gan", "batch-size")] = (1, 32), [("gan", "classifier-epochs")] = (0, 1),
         [("verify", "batch-size")] = (1, 4), [("show", "limit")] = (1, 32), [("predict", "limit")] = (1, 64), [("predict", "batch-size")] = (1, 64),
     };
 
@@ -62,6 +63,7 @@ internal sealed class ArgumentGenerator(HostileCorpus corpus)
     {
         ["run"] = ["out", "epochs", "train", "test"],
         ["train"] = ["out", "data", "limit", "epochs"],
+        ["gan"] = ["out", "data", "limit", "epochs", "classifier-epochs"],
         ["lr-find"] = ["out", "data", "limit", "steps"],
         ["show"] = ["out", "limit"],
         ["gradcam"] = ["out"],

