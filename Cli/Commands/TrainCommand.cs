@@ -63,6 +63,7 @@ internal static class TrainCommand
           --verbose 0|1|2        0: nothing but errors; 1: the progress bar (default); 2: one line per epoch
           --quiet                print nothing but errors (--verbose 0)
           --json                 print one JSON object per line: an "epoch" event per epoch, a "done" event at the end
+        {TrainBackendOptions.Help}
 
         examples:
           cnn train --epochs 3
@@ -76,7 +77,7 @@ internal static class TrainCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes")], Train);
+    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes"), .. TrainBackendOptions.Options], Train);
 
     private static int Train(Args a)
     {
@@ -102,6 +103,7 @@ internal static class TrainCommand
         if (quiet && verbose is > 0) throw new UsageException("--quiet and --verbose 1|2 exclude each other");
         DataSource.CheckSpec(dataSpec);
         Optimizer optimizer = OptimizerChoice.Create(optName, lr);
+        var backend = TrainBackendOptions.Create(a);
 
         var style = json ? ReportStyle.Json : (quiet ? 0 : verbose ?? 1) switch
         {
@@ -165,7 +167,7 @@ internal static class TrainCommand
             : new List<EpochRow>();
         report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {lr}, batch {batchSize}, " +
             $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}{(oneCycle ? ", one-cycle" : "")}" +
-            $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s); run folder {outDir}"));
+            $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s), backend {backend.Name}; run folder {outDir}"));
 
         void OnEpoch(EpochStats e)
         {
@@ -198,7 +200,7 @@ internal static class TrainCommand
                     earlyStopped |= d.Stop;
                     return d;
                 }));
-            var options = new TrainOptions(epochs, batchSize, optimizer, seed, Schedule: oneCycle ? Schedule.OneCycle() : null, Callbacks: callbacks);
+            var options = new TrainOptions(epochs, batchSize, optimizer, seed, Schedule: oneCycle ? Schedule.OneCycle() : null, Callbacks: callbacks) { Backend = backend };
             var progress = style is ReportStyle.Bar or ReportStyle.Lines or ReportStyle.EpochLine ? report : null;
             if (!augment)
             {
