@@ -24,6 +24,15 @@ public sealed class LibTorchBackendTests(ITestOutputHelper output)
     private const int Steps = 50;
     private const double LossTolerance = 1e-4;
     private const double ParameterTolerance = 1e-5;
+
+    /// <summary>
+    /// Optimizer slots (momentum's velocity, Adam's moments) are running sums of gradients, so they carry the gradients'
+    /// rounding, not the parameters' (the issue bounds the parameters and the loss, not the slots). Measured on resnet-mini,
+    /// where the parameters agree within 1e-5 at every step: velocity 7.4e-5 at step 19; Adam's first moment 6.8e-4 at
+    /// step 42, when the loss is low and a batch's gradient is a small sum of larger terms. A wrong slot formula (a
+    /// coefficient, a missing term) differs by far more than 1e-3.
+    /// </summary>
+    private const double SlotTolerance = 1e-3;
     private static readonly Shape Digit = new(1, 28, 28);
 
     private static Optimizer Rule(string name, float learningRate) => name == "adam" ? new Adam(learningRate) : new Sgd(learningRate, Momentum: 0.9f);
@@ -67,8 +76,8 @@ public sealed class LibTorchBackendTests(ITestOutputHelper output)
     /// <summary>
     /// resnet-mini (ReLU and batch norm) along a 50-step im2col trajectory: at every step LibTorch starts from im2col's
     /// parameters, state and optimizer state and takes the same step; its loss is within 1e-4 relative of im2col's, and its
-    /// parameters, state and optimizer slots after the step within 1e-5, each set taken as one vector (<c>||a-b||/||b||</c>
-    /// over all its tensors).
+    /// parameters and state after the step within 1e-5, each set taken as one vector (<c>||a-b||/||b||</c> over all its
+    /// tensors), and its optimizer slots within <see cref="SlotTolerance"/>.
     /// </summary>
     /// <remarks>
     /// <para>As one vector, not tensor by tensor: a batch-norm bias's gradient is a sum over the batch and the image of terms
@@ -112,11 +121,11 @@ public sealed class LibTorchBackendTests(ITestOutputHelper output)
             double d = Math.Abs((double)loss - torchLoss) / Math.Abs((double)loss);
             Assert.True(d <= LossTolerance, $"Step {t}: im2col loss {loss}, LibTorch {torchLoss}: relative {d:E2} > {LossTolerance:E0}.");
             worstLoss = Math.Max(worstLoss, d);
-            worstParameter = Math.Max(worstParameter, AssertCloseAsOne($"step {t} parameters", ours.Parameters, torchParameters));
-            worstState = Math.Max(worstState, AssertCloseAsOne($"step {t} state", ours.State, torchState));
+            worstParameter = Math.Max(worstParameter, AssertCloseAsOne($"step {t} parameters", ours.Parameters, torchParameters, ParameterTolerance));
+            worstState = Math.Max(worstState, AssertCloseAsOne($"step {t} state", ours.State, torchState, ParameterTolerance));
             Assert.Equal(ours.OptimizerState.Step, torchSlots.Step);
             foreach (var (slot, tensors) in ours.OptimizerState.Slots)
-                worstSlot = Math.Max(worstSlot, AssertCloseAsOne($"step {t} slot '{slot}'", tensors, torchSlots.Slots[slot]));
+                worstSlot = Math.Max(worstSlot, AssertCloseAsOne($"step {t} slot '{slot}'", tensors, torchSlots.Slots[slot], SlotTolerance));
             worstTensor = Math.Max(worstTensor, ours.Parameters.Paths.Max(path => SideBySideTrainingTests.RelativeNorm(torchParameters[path], ours.Parameters[path])));
         }
         output.WriteLine($"resnet-mini {optimizerName}: loss {firstLoss:F4} -> {lastLoss:F4}; worst per step: loss {worstLoss:E2}, parameters {worstParameter:E2}, " +
@@ -229,13 +238,13 @@ public sealed class LibTorchBackendTests(ITestOutputHelper output)
         return worst;
     }
 
-    /// <summary>Asserts the tensors, taken as one vector, within <see cref="ParameterTolerance"/> (<c>||a-b||/||b||</c>); returns the difference.</summary>
-    private static double AssertCloseAsOne(string what, Parameters expected, Parameters actual)
+    /// <summary>Asserts the tensors, taken as one vector, within <paramref name="tolerance"/> (<c>||a-b||/||b||</c>); returns the difference.</summary>
+    private static double AssertCloseAsOne(string what, Parameters expected, Parameters actual, double tolerance)
     {
         Assert.Equal(expected.Paths, actual.Paths);
         var all = (Parameters p) => Tensor.Own(p.Paths.SelectMany(path => p[path].ToArray()).ToArray(), new Shape(p.Paths.Sum(path => p[path].Size)));
         double d = SideBySideTrainingTests.RelativeNorm(all(actual), all(expected));
-        Assert.True(d <= ParameterTolerance, $"{what}: ||a-b||/||b|| = {d:E2} > {ParameterTolerance:E0}.");
+        Assert.True(d <= tolerance, $"{what}: ||a-b||/||b|| = {d:E2} > {tolerance:E0}.");
         return d;
     }
 
