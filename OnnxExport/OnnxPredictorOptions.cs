@@ -14,4 +14,11 @@ public sealed record OnnxPredictorOptions
 
     /// <summary>What the model's output rows hold, for <see cref="OnnxPredictor.Predict"/> (default <see cref="OutputKind.Auto"/>).</summary>
     public OutputKind Output { get; init; } = OutputKind.Auto;
+
+    /// <summary>
+    /// The execution provider: <c>cpu</c> (the default), <c>cuda</c>, <c>tensorrt</c>, <c>rocm</c> or <c>dml</c>, each with an
+    /// optional <c>:N</c> device index (<c>cuda:1</c>). Each GPU provider needs its ONNX Runtime package (see
+    /// <see cref="OnnxProviders"/>); asking for one the installed package lacks is a <see cref="Cnn.Core.CnnException"/>.
+    /// </summary>
+    public string Provider { get; init; } = "cpu";
 }

@@ -28,13 +28,16 @@ internal static class PredictCommand
           --batch-size N     examples per ONNX Runtime call, 1 to {Opt.MaxBatchSize} (256)
           --threads N        ONNX Runtime's threads per operator, 0 to {Opt.MaxThreads} (4 x the processor count) (0: its choice)
           --no-optimize      run the graph exactly as written (no fusions)
+          --provider NAME    ONNX Runtime's execution provider: cpu (default), cuda, tensorrt, rocm or dml, each with an
+                             optional :N device index; one the installed ONNX Runtime package lacks is an error
 
         examples:
           cnn predict --onnx runs/x/model.onnx --data mnist
           cnn predict --onnx model.onnx --input x.npy --out logits.npy
+          cnn predict --onnx model.onnx --data mnist --provider cuda
         """;
 
-    public static Command Spec { get; } = new("predict", Help, [Opt.Text("onnx", "model"), Opt.Data(), Opt.Seed(), Opt.Limit(), Opt.Text("input"), Opt.Out("output"), Opt.Force(), Opt.BatchSize(), Opt.Threads(0), Opt.Flag("no-optimize")], Predict);
+    public static Command Spec { get; } = new("predict", Help, [Opt.Text("onnx", "model"), Opt.Data(), Opt.Seed(), Opt.Limit(), Opt.Text("input"), Opt.Out("output"), Opt.Force(), Opt.BatchSize(), Opt.Threads(0), Opt.Flag("no-optimize"), Opt.Text("provider")], Predict);
 
     private static int Predict(Args a)
     {
@@ -47,10 +50,11 @@ internal static class PredictCommand
         int batchSize = a.Int("batch-size", 256);
         int threads = a.Int("threads", 0);
         bool optimize = !a.Flag("no-optimize");
+        var provider = a.String("provider") ?? "cpu";
         if ((dataSpec is null) == (input is null)) throw new UsageException("give either --data SPEC or --input X.npy");
         if ((input is null) != (output is null)) throw new UsageException("--input and --out go together");
 
-        using var predictor = new OnnxPredictor(modelPath, new OnnxPredictorOptions { IntraOpThreads = threads, OptimizeGraph = optimize });
+        using var predictor = new OnnxPredictor(modelPath, new OnnxPredictorOptions { IntraOpThreads = threads, OptimizeGraph = optimize, Provider = provider });
         return input is not null ? WriteOutputs(predictor, input, output!) : Evaluate(predictor, modelPath, dataSpec!, seed, limit, batchSize);
     }
 

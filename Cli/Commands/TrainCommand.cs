@@ -64,6 +64,7 @@ internal static class TrainCommand
           --quiet                print nothing but errors (--verbose 0)
           --json                 print one JSON object per line: an "epoch" event per epoch, a "done" event at the end
         {FineTune.Help}
+        {TrainBackendOptions.Help}
 
         examples:
           cnn train --epochs 3
@@ -79,7 +80,7 @@ internal static class TrainCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes"), .. FineTune.Options()], Train);
+    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes"), .. FineTune.Options(), .. TrainBackendOptions.Options], Train);
 
     private static int Train(Args a)
     {
@@ -105,6 +106,7 @@ internal static class TrainCommand
         if (quiet && verbose is > 0) throw new UsageException("--quiet and --verbose 1|2 exclude each other");
         DataSource.CheckSpec(dataSpec);
         Optimizer optimizer = OptimizerChoice.Create(optName, lr);
+        var backend = TrainBackendOptions.Create(a);
 
         var style = json ? ReportStyle.Json : (quiet ? 0 : verbose ?? 1) switch
         {
@@ -171,7 +173,7 @@ internal static class TrainCommand
             : new List<EpochRow>();
         report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {Numbers.G(lr, 6)}, batch {batchSize}, " +
             $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}{(oneCycle ? ", one-cycle" : "")}" +
-            $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s); run folder {outDir}"));
+            $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s), backend {backend.Name}; run folder {outDir}"));
 
         void OnEpoch(EpochStats e)
         {
@@ -204,7 +206,7 @@ internal static class TrainCommand
                     earlyStopped |= d.Stop;
                     return d;
                 }));
-            var options = new TrainOptions(epochs, batchSize, optimizer, seed, Schedule: oneCycle ? Schedule.OneCycle() : null, Callbacks: callbacks);
+            var options = new TrainOptions(epochs, batchSize, optimizer, seed, Schedule: oneCycle ? Schedule.OneCycle() : null, Callbacks: callbacks) { Backend = backend };
             var progress = style is ReportStyle.Bar or ReportStyle.Lines or ReportStyle.EpochLine ? report : null;
             if (!augment)
             {

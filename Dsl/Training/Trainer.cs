@@ -32,6 +32,12 @@ public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer
     /// augmentation or normalisation, one thread. The batches, and so the results, do not depend on the threads.
     /// </summary>
     public PipelineOptions? Pipeline { get; init; }
+
+    /// <summary>
+    /// Where the steps run (default <see cref="TrainingBackend.Im2col"/>); for example
+    /// <c>new Cnn.Interop.LibTorch.LibTorchBackend("cuda")</c>. Everything else of the run is the same on every backend.
+    /// </summary>
+    public TrainingBackend? Backend { get; init; }
 }
 
 /// <summary>What training reports after each batch.</summary>
@@ -167,7 +173,8 @@ public static partial class Trainer
         // A parameters-only file loads with step 0 and no slots: it starts a fresh optimizer state.
         bool freshState = resume is null || resume.OptimizerState is { Step: 0, Slots.Count: 0 };
         if (!freshState) options.Optimizer.CheckState(resume!.OptimizerState, trainable, "the checkpoint");
-        var state = freshState ? options.Optimizer.Init(trainable) : resume!.OptimizerState;
+        using var session = (options.Backend ?? TrainingBackend.Im2col).Start(network, p, netState,
+            freshState ? options.Optimizer.Init(trainable) : resume!.OptimizerState);
         var meta = new Dictionary<string, string>(resume?.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         // A plateau callback's reductions persist in the checkpoint, so a resumed run keeps the reduced rate.
         float lrScale = meta.TryGetValue(LearningRateScaleKey, out var sc) && float.TryParse(sc, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var scv) ? scv : 1f;
@@ -183,8 +190,9 @@ public static partial class Trainer
         TrainingCheckpoint Here(int e, int b)
         {
             meta[LearningRateScaleKey] = lrScale.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-            return new(p, netState, state, e, b, new Dictionary<string, string>(meta, StringComparer.Ordinal));
+            return new(session.Parameters, session.State, session.OptimizerState, e, b, new Dictionary<string, string>(meta, StringComparer.Ordinal));
         }
+        TrainResult Result(List<EpochStats> done, TrainingCheckpoint at) => new(at.Parameters, at.State, at.OptimizerState, done, at);
         // The pipeline makes every batch from here to the end of the run, ahead of the steps that take them.
         using var pipeline = new BatchPipeline(train, options.BatchSize, options.Seed, pipelineOptions, options.Epochs, epoch, firstBatch, CancellationToken.None);
         for (; epoch <= options.Epochs; epoch++, firstBatch = 0)
@@ -199,30 +207,28 @@ public static partial class Trainer
                 {
                     var stop = Here(epoch, b);
                     onCheckpoint?.Invoke(stop);
-                    return new TrainResult(p, netState, state, history, stop);
+                    return Result(history, stop);
                 }
                 var batch = pipeline.Next();
                 Debug.Assert(batch.Epoch == epoch && batch.Index == b);
                 var x = batch.Images;
                 var y = batch.LabelSpan;
                 int count = y.Length;
-                long step = state.Step + 1;
+                long step = session.OptimizerState.Step + 1;
                 int seed = unchecked(options.Seed * 1_000_003 + (int)step);
                 lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
                 var optimizer = schedule.Momentum(step, batches, options.Epochs) is float momentum
                     ? options.Optimizer.WithMomentum(momentum) with { LearningRate = lr }
                     : options.Optimizer with { LearningRate = lr };
-                var g = Step(network, p, netState, optimizer, state, x, y, options.LossOrDefault, seed);
+                var g = session.Step(optimizer, x, y, options.LossOrDefault, seed);
                 if (!float.IsFinite(g.Loss))
                 {
-                    var where = Apply.FirstNonFinite(network, p, x, Mode.Train, netState, seed) ?? "the loss";
+                    // The session did not take the failed step: its values are those the step started from.
+                    var where = Apply.FirstNonFinite(network, session.Parameters, x, Mode.Train, session.State, seed) ?? "the loss";
                     throw new CnnException($"Training stopped: the loss is {g.Loss} at epoch {epoch}, batch {b + 1} (step {step}); " +
                         $"the first non-finite value appears in {(where == "input" ? "the input batch" : where == "the loss" ? "the loss" : $"the output of layer '{where}'")}. " +
                         "Lower the learning rate or check the data for NaN; the last checkpoint is unchanged.");
                 }
-                p = g.Parameters;
-                state = g.OptimizerState;
-                netState = g.State;
                 lossSum += g.Loss * count;
                 correct += CountCorrect(g.Output, y);
                 seen += count;
@@ -230,7 +236,7 @@ public static partial class Trainer
             }
             var trainingElapsed = clock.Elapsed;
             var val = validation is null ? null
-                : EvaluateSource(network, p, validation, Math.Max(options.BatchSize, 256), netState, options.LossOrDefault, pipelineOptions.Normalize);
+                : EvaluateSource(network, session.Parameters, validation, Math.Max(options.BatchSize, 256), session.State, options.LossOrDefault, pipelineOptions.Normalize);
             var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), seen == 0 ? float.NaN : (float)correct / seen, val, clock.Elapsed)
             {
                 TrainingElapsed = trainingElapsed,
@@ -241,15 +247,15 @@ public static partial class Trainer
             bool stopRequested = false;
             foreach (var callback in callbacks)
             {
-                var d = callback(new EpochContext(stats, p, netState, lr, Here(epoch + 1, 0)));
+                var d = callback(new EpochContext(stats, session.Parameters, session.State, lr, Here(epoch + 1, 0)));
                 stopRequested |= d.Stop;
                 lrScale *= d.LearningRateScale;
-                if (d.Restore is { } best) (p, netState) = best;
+                if (d.Restore is { } best) session.Restore(best.Parameters, best.State);
             }
             onCheckpoint?.Invoke(Here(epoch + 1, 0));
-            if (stopRequested) return new TrainResult(p, netState, state, history, Here(epoch + 1, 0));
+            if (stopRequested) return Result(history, Here(epoch + 1, 0));
         }
-        return new TrainResult(p, netState, state, history, Here(epoch, 0));
+        return Result(history, Here(epoch, 0));
     }
 
     /// <summary>

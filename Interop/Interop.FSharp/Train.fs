@@ -100,13 +100,16 @@ type TrainOptions =
       Callbacks: Cnn.Dsl.Callback list
       /// A checkpoint to continue from exactly (`Train.loadCheckpoint`; default `None`): its parameters, state, optimizer
       /// state and position replace the model's.
-      Resume: Cnn.Dsl.IO.TrainingCheckpoint option }
+      Resume: Cnn.Dsl.IO.TrainingCheckpoint option
+      /// Where the steps run (default `None`: the im2col backend); `Some (Cnn.Interop.LibTorch.LibTorchBackend "cuda")`
+      /// trains on LibTorch (package Cnn.Interop.LibTorch) with the same optimizer, data order and checkpoints.
+      Backend: Cnn.Dsl.TrainingBackend option }
 
 /// The defaults of `Train.fit`.
 [<RequireQualifiedAccess>]
 module TrainOptions =
     /// One epoch, batches of 32, `Adam 1e-3`, softmax cross-entropy, seed 0, no validation, silent (`Verbose = 0`), a
-    /// constant rate, no callbacks, no resume.
+    /// constant rate, no callbacks, no resume, the im2col backend.
     let defaults: TrainOptions =
         { Epochs = 1
           BatchSize = 32
@@ -120,7 +123,8 @@ module TrainOptions =
           OnBatch = ignore
           Schedule = None
           Callbacks = []
-          Resume = None }
+          Resume = None
+          Backend = None }
 
 /// What `Train.fit` returns.
 type TrainResult =
@@ -171,7 +175,7 @@ module Train =
     let fit (options: TrainOptions) (data: LabeledData) (model: Cnn.FSharp.Model) : TrainResult =
         let settings =
             Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss,
-                Option.toObj options.Schedule, ResizeArray options.Callbacks, Verbose = options.Verbose)
+                Option.toObj options.Schedule, ResizeArray options.Callbacks, Verbose = options.Verbose, Backend = Option.toObj options.Backend)
         let onBatch = options.OnBatch
         let progress =
             { new IProgress<TrainProgress> with

@@ -160,16 +160,18 @@ public static class TorchNetwork
         return new GradientResult(loss.item<float>(), TorchTensors.FromTorch(output), gradients, GradientOf(input), newState);
     }
 
-    private static TorchTensor LossOf(TorchTensor output, long[] targets, LossFunction loss, int classes)
+    /// <summary>The mean loss of <paramref name="output"/> against class <paramref name="targets"/>, on the output's device.</summary>
+    internal static TorchTensor LossOf(TorchTensor output, long[] targets, LossFunction loss, int classes)
     {
-        var t = torch.tensor(targets);
+        var t = torch.tensor(targets, device: output.device);
         if (loss.Equals(LossFunction.SoftmaxCrossEntropy)) return cross_entropy(output, t, reduction: torch.nn.Reduction.Mean);
         if (loss.Equals(LossFunction.NegativeLogLikelihood)) return nll_loss(output, t, reduction: torch.nn.Reduction.Mean);
         if (loss.Equals(LossFunction.MeanSquaredError)) return mse_loss(output, one_hot(t, classes).to_type(torch.ScalarType.Float32), torch.nn.Reduction.Mean);
         throw new CnnException($"The LibTorch interpreter has no rule for the loss '{loss}'.");
     }
 
-    private static long[] CheckLabels(Network network, Tensor x, IReadOnlyList<int> labels, LossFunction loss)
+    /// <summary>The labels as LibTorch's class targets, after checking that they fit the batch and the network's classes.</summary>
+    internal static long[] CheckLabels(Network network, Tensor x, IReadOnlyList<int> labels, LossFunction loss)
     {
         if (network.OutputShape.Rank != 1)
             throw new ShapeException($"{Capitalised(loss)}: expected the network to output [classes] per sample; it outputs {network.OutputShape}.");

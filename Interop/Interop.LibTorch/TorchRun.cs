@@ -116,7 +116,7 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 // kernel's mask for a zero tensor of x's shape is the one Apply multiplies by.
                 var shape = new Shape(x.shape.Select(v => checked((int)v)).ToArray());
                 var mask = DropoutKernel.Forward(Tensor.Zeros(shape), d.P, PathHash.Generator(seed, node.Path)).Mask;
-                return x * TorchTensors.ToTorch(mask);
+                return x * TorchTensors.ToTorch(mask).to(x.device);
             }
             case Dropout or Identity:
                 return x;

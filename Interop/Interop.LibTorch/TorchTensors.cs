@@ -5,7 +5,8 @@ using TorchTensor = TorchSharp.torch.Tensor;
 namespace Cnn.Interop.LibTorch;
 
 /// <summary>
-/// Copies tensors between <see cref="Tensor"/> and TorchSharp (float32, same shape, row-major, on the CPU).
+/// Copies tensors between <see cref="Tensor"/> and TorchSharp (float32, same shape, row-major); <see cref="ToTorch"/>
+/// makes CPU tensors (move them with <c>.to(device)</c>), <see cref="FromTorch"/> reads from any device.
 /// </summary>
 /// <remarks>
 /// A TorchSharp tensor returned here holds native memory: dispose it, or create it inside a
@@ -34,17 +35,16 @@ public static class TorchTensors
 
     /// <summary>
     /// A <see cref="Tensor"/> holding a copy of a TorchSharp tensor's elements, with the same shape. Any dtype is converted to
-    /// float32, any layout made row-major; the TorchSharp tensor is left as it was and not disposed.
+    /// float32, any layout made row-major, a tensor on another device (a GPU) copied to the CPU first; the TorchSharp tensor
+    /// is left as it was and not disposed.
     /// </summary>
-    /// <exception cref="CnnException">The tensor is not on the CPU.</exception>
     public static Tensor FromTorch(TorchTensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        if (tensor.device_type != DeviceType.CPU)
-            throw new CnnException($"Expected a CPU tensor to copy from TorchSharp; found one on {tensor.device}.");
         var shape = new Shape(tensor.shape.Select(d => checked((int)d)).ToArray());
         using var scope = torch.NewDisposeScope();
         var t = tensor.detach();
+        if (t.device_type != DeviceType.CPU) t = t.cpu();
         if (t.dtype != torch.ScalarType.Float32) t = t.to_type(torch.ScalarType.Float32);
         t = t.contiguous();
         var array = new float[shape.Size];
