@@ -283,8 +283,9 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
             if (outputShape is not null || autoPad is "SAME_UPPER" or "SAME_LOWER")
             {
                 long total = full - (outputShape is not null ? outputShape[i] : input[i + 1] * strides[i]);
-                if (total < 0) throw Unsupported(node, $"an output larger than the transposed convolution produces (padding {total})");
-                (begin[i], end) = autoPad == "SAME_UPPER" ? ((int)(total / 2), total - total / 2) : ((int)(total - total / 2), total / 2);
+                // An output_shape beyond the full output extends it at the end (ONNX's reference floors total/2): output padding.
+                if (total < 0) (begin[i], end) = (0, total);
+                else (begin[i], end) = autoPad == "SAME_UPPER" ? ((int)(total / 2), total - total / 2) : ((int)(total - total / 2), total / 2);
             }
             else (begin[i], end) = (checked((int)pads[i]), pads[i + spatial]);
             // Padding p at both ends and output padding q give the elements [p, full - p + q) of the full output, as ONNX's

@@ -329,7 +329,7 @@ public static class NetworkJson
                 {
                     outputPad = o.Axes("outputPad", rank, 0, Big, null);
                     for (int a = 0; a < rank; a++)
-                        if (outputPad[a] >= stride[a]) throw o.Error("outputPad", $"expected output padding below the stride {stride[a]}; found {outputPad[a]}");
+                        if (outputPad[a] >= stride[a]) throw o.Error("outputPad", $"expected an integer in [0, {stride[a] - 1}]; found {outputPad[a]}");
                 }
                 bool useBias = o.Bool("useBias");
                 var dilation = o.Axes("dilation", rank, 1, Big, 1);

@@ -188,10 +188,11 @@ public static class TorchModule
             (_, false) => torch.nn.Conv3d(channels, s.Filters, (k[0], k[1], k[2]), stride: (st[0], st[1], st[2]), padding: (p[0], p[1], p[2]),
                 dilation: (d[0], d[1], d[2]), groups: g.Groups, bias: s.UseBias),
             (1, true) => torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], p[0], q[0], d[0], groups: g.Groups, bias: s.UseBias),
-            (2, true) => torch.nn.ConvTranspose2d(channels, s.Filters, (k[0], k[1]), stride: (st[0], st[1]), padding: (p[0], p[1]),
-                output_padding: (q[0], q[1]), dilation: (d[0], d[1]), groups: g.Groups, bias: s.UseBias),
-            (_, true) => torch.nn.ConvTranspose3d(channels, s.Filters, (k[0], k[1], k[2]), stride: (st[0], st[1], st[2]), padding: (p[0], p[1], p[2]),
-                output_padding: (q[0], q[1], q[2]), dilation: (d[0], d[1], d[2]), groups: g.Groups, bias: s.UseBias),
+            // TorchSharp 0.107's ConvTranspose2d/3d modules use the first output padding on every axis: its weights, the bridge's rule.
+            (2, true) => new ConvTransposeModule(torch.nn.ConvTranspose2d(channels, s.Filters, (k[0], k[1]), stride: (st[0], st[1]), padding: (p[0], p[1]),
+                dilation: (d[0], d[1]), groups: g.Groups, bias: s.UseBias), s),
+            (_, true) => new ConvTransposeModule(torch.nn.ConvTranspose3d(channels, s.Filters, (k[0], k[1], k[2]), stride: (st[0], st[1], st[2]),
+                padding: (p[0], p[1], p[2]), dilation: (d[0], d[1], d[2]), groups: g.Groups, bias: s.UseBias), s),
         };
     }
 

@@ -50,7 +50,7 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
     }
 
     /// <summary>Every convolution and transposed convolution: torch's functional op of its rank, every option per axis.</summary>
-    private static TorchTensor Convolution(ConvSpec s, TorchTensor x, TorchTensor w, TorchTensor? b)
+    internal static TorchTensor Convolution(ConvSpec s, TorchTensor x, TorchTensor w, TorchTensor? b)
     {
         var g = s.Geometry;
         static long[] L(int[] v) => v.Select(e => (long)e).ToArray();
