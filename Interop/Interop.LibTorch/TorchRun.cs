@@ -153,8 +153,6 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
         }
     }
 
-    private static long[] Two(int v) => new long[] { v, v };
-
     private static long[] Three(int v) => new long[] { v, v, v };
 
     private static TorchTensor Lookup(IReadOnlyDictionary<string, TorchTensor> from, Node node, string name, string what)
