@@ -100,7 +100,7 @@ public static class RandomNetworks
             var layer = pick switch
             {
                 0 or 1 => Conv(shape, preserve, Filters()),
-                2 when !preserve && shape.Skip(1).All(d => d <= (shape.Rank switch { 2 => 32, 3 => 8, _ => 5 })) => ConvTranspose(shape.Rank - 1),
+                2 when !preserve && SmallEnoughToUpsample(shape) => ConvTranspose(shape.Rank - 1),
                 2 or 3 => Pool(shape, preserve),
                 4 => new BatchNorm(Momentum: (float)(0.05 + 0.25 * _rng.NextDouble()), Epsilon: _rng.Next(2) == 0 ? 1e-5f : 1e-3f),
                 5 => Activation(),
@@ -188,6 +188,9 @@ public static class RandomNetworks
                 }
             }
         }
+
+        /// <summary>Whether every spatial size is small (32 for 1-d, 8 for 2-d, 5 for 3-d), so that upsampling keeps the network small.</summary>
+        private static bool SmallEnoughToUpsample(Shape shape) => shape.Skip(1).All(d => d <= (shape.Rank switch { 2 => 32, 3 => 8, _ => 5 }));
 
         /// <summary>A transposed convolution of the family's rank; 2-d and 3-d ones draw kernel and stride per axis.</summary>
         private Layer ConvTranspose(int rank)
