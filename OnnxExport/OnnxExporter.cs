@@ -268,40 +268,23 @@ public static partial class OnnxExporter
         {
             switch (node.Layer)
             {
-                case Conv2d c:
-                    AddNode(node, "Conv", Inputs(x, Weight(node), c.UseBias ? Bias(node) : null), y,
-                        Ints("kernel_shape", c.KernelH, c.KernelW),
-                        Ints("strides", c.StrideH, c.StrideW),
-                        Ints("pads", c.PadH, c.PadW, c.PadH, c.PadW),
-                        Ints("dilations", c.DilationH, c.DilationW),
-                        Int("group", c.Groups));
+                case ConvolutionLayer c:
+                {
+                    // One rule for every rank: a transposed weight [C, Filters/groups, k...] is PyTorch's layout and ONNX's [C, M/group, k...].
+                    var spec = c.Spec();
+                    var g = spec.Geometry;
+                    var attributes = new List<AttributeProto>
+                    {
+                        Ints("kernel_shape", Longs(g.Kernel)),
+                        Ints("strides", Longs(g.Stride)),
+                        Ints("pads", Longs(g.PadBegin.Concat(g.PadEnd).ToArray())),
+                        Ints("dilations", Longs(g.Dilation)),
+                        Int("group", g.Groups),
+                    };
+                    if (spec.Transposed) attributes.Add(Ints("output_padding", Longs(spec.OutputPad)));
+                    AddNode(node, spec.Transposed ? "ConvTranspose" : "Conv", Inputs(x, Weight(node), spec.UseBias ? Bias(node) : null), y, attributes.ToArray());
                     break;
-                case Conv1d c:
-                    AddNode(node, "Conv", Inputs(x, Weight(node), c.UseBias ? Bias(node) : null), y,
-                        Ints("kernel_shape", c.Kernel),
-                        Ints("strides", c.Stride),
-                        Ints("pads", c.Pad, c.Pad),
-                        Ints("dilations", c.Dilation),
-                        Int("group", c.Groups));
-                    break;
-                case Conv3d c:
-                    AddNode(node, "Conv", Inputs(x, Weight(node), c.UseBias ? Bias(node) : null), y,
-                        Ints("kernel_shape", c.Kernel, c.Kernel, c.Kernel),
-                        Ints("strides", c.Stride, c.Stride, c.Stride),
-                        Ints("pads", Repeat(c.Pad, 6)),
-                        Ints("dilations", 1, 1, 1),
-                        Int("group", 1));
-                    break;
-                case ConvTranspose2d t:
-                    // The weight [C, Filters, k, k] is PyTorch's layout and ONNX's [C, M/group, k, k].
-                    AddNode(node, "ConvTranspose", Inputs(x, Weight(node), t.UseBias ? Bias(node) : null), y,
-                        Ints("kernel_shape", t.Kernel, t.Kernel),
-                        Ints("strides", t.Stride, t.Stride),
-                        Ints("pads", t.Pad, t.Pad, t.Pad, t.Pad),
-                        Ints("output_padding", t.OutputPad, t.OutputPad),
-                        Ints("dilations", 1, 1),
-                        Int("group", 1));
-                    break;
+                }
                 case MaxPool2d m:
                 {
                     var (ceil, pads) = Window(node, new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, m.CeilMode, false);
@@ -554,6 +537,8 @@ public static partial class OnnxExporter
         }
 
         private static string[] Inputs(params string?[] names) => names.OfType<string>().ToArray();
+
+        private static long[] Longs(IEnumerable<int> values) => values.Select(v => (long)v).ToArray();
 
         private static long[] Repeat(int value, int count) => Enumerable.Repeat((long)value, count).ToArray();
 

@@ -253,70 +253,60 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         bool bias = HasInput(node, 2);
         parameters.Add(("weight", w.ToTensor(Where(node))));
         if (bias) parameters.Add(("bias", Constant(node, 2, "bias").ToTensor(Where(node))));
-        int I(long v) => checked((int)v);
-        switch (spatial)
-        {
-            case 1:
-                return new Conv1d(filters, I(kernel[0]), I(strides[0]), I(pads[0]), bias, I(dilations[0]), group);
-            case 2:
-                return new Conv2d(filters, I(kernel[0]), I(kernel[1]), I(strides[0]), I(strides[1]), I(pads[0]), I(pads[1]), bias,
-                    I(dilations[0]), I(dilations[1]), group);
-            default:
-                if (kernel.Distinct().Count() != 1 || strides.Distinct().Count() != 1 || pads.Distinct().Count() != 1 || dilations.Any(d => d != 1) || group != 1)
-                    throw Unsupported(node, "a 3-d convolution with different sizes per axis, dilation or groups; Conv3d has one kernel size, stride and padding and no groups");
-                return new Conv3d(filters, I(kernel[0]), I(strides[0]), I(pads[0]), bias);
-        }
+        int[] I(long[] v) => v.Select(x => checked((int)x)).ToArray();
+        return ConvolutionLayer.From(ConvSpec.Of(filters, I(kernel), I(strides), I(pads), I(dilations), group, bias));
     }
 
     private LeafLayer ConvTranspose(NodeProto node, Attributes a, Shape input, List<(string, Tensor)> parameters)
     {
         a.Allow("kernel_shape", "strides", "pads", "dilations", "group", "auto_pad", "output_padding", "output_shape");
         var w = Constant(node, 1, "weight");
-        if (w.Dims.Length != 4) throw Unsupported(node, $"a weight of rank {w.Dims.Length}; only the 2-d transposed convolution is supported");
-        CheckRank(node, input, 3);
+        int spatial = w.Dims.Length - 2;
+        if (spatial is < 1 or > 3) throw Unsupported(node, $"a weight of rank {w.Dims.Length}; 1-d, 2-d and 3-d transposed convolutions are supported");
+        CheckRank(node, input, spatial + 1);
         var kernel = w.Dims.Skip(2).ToArray();
         CheckKernelShape(node, a, kernel);
-        var strides = a.Ints("strides") ?? Ones(2);
-        var dilations = a.Ints("dilations") ?? Ones(2);
-        var outputPadding = a.Ints("output_padding") ?? new long[2];
-        CheckLength(node, "strides", strides, 2);
-        CheckLength(node, "dilations", dilations, 2);
-        CheckLength(node, "output_padding", outputPadding, 2);
-        if (a.Int("group", 1) != 1) throw Unsupported(node, "groups; ConvTranspose2d has none");
-        if (dilations.Any(d => d != 1)) throw Unsupported(node, "dilation; ConvTranspose2d has none");
+        var strides = a.Ints("strides") ?? Ones(spatial);
+        var dilations = a.Ints("dilations") ?? Ones(spatial);
+        var outputPadding = a.Ints("output_padding") ?? new long[spatial];
+        CheckLength(node, "strides", strides, spatial);
+        CheckLength(node, "dilations", dilations, spatial);
+        CheckLength(node, "output_padding", outputPadding, spatial);
         var outputShape = a.Ints("output_shape");
+        if (outputShape is not null) CheckLength(node, "output_shape", outputShape, spatial);
         string autoPad = a.String("auto_pad", "NOTSET");
-        var begin = new long[2];
-        var end = new long[2];
-        for (int i = 0; i < 2; i++)
+        if (autoPad is not ("NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER"))
+            throw new FormatException($"{Where(node)}: auto_pad '{autoPad}' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID.");
+        var pads = autoPad == "VALID" || outputShape is not null ? new long[2 * spatial] : a.Ints("pads") ?? new long[2 * spatial];
+        CheckLength(node, "pads", pads, 2 * spatial);
+        int group = checked((int)a.Int("group", 1));
+        if (group < 1 || input[0] % group != 0)
+            throw new FormatException($"{Where(node)}: group {group} does not divide the input's {input[0]} channels.");
+        var begin = new int[spatial];
+        var q = new int[spatial];
+        for (int i = 0; i < spatial; i++)
         {
-            long full = strides[i] * (input[i + 1] - 1) + outputPadding[i] + kernel[i];
+            long full = strides[i] * (input[i + 1] - 1) + outputPadding[i] + (kernel[i] - 1) * dilations[i] + 1, end;
             if (outputShape is not null || autoPad is "SAME_UPPER" or "SAME_LOWER")
             {
-                if (outputShape is not null) CheckLength(node, "output_shape", outputShape, 2);
                 long total = full - (outputShape is not null ? outputShape[i] : input[i + 1] * strides[i]);
-                if (total < 0) throw Unsupported(node, $"an output larger than the transposed convolution produces (padding {total})");
-                (begin[i], end[i]) = autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2);
+                // An output_shape beyond the full output extends it at the end (ONNX's reference floors total/2): output padding.
+                if (total < 0) (begin[i], end) = (0, total);
+                else (begin[i], end) = autoPad == "SAME_UPPER" ? ((int)(total / 2), total - total / 2) : ((int)(total - total / 2), total / 2);
             }
-            else if (autoPad is "NOTSET" or "VALID")
-            {
-                var pads = autoPad == "VALID" ? new long[4] : a.Ints("pads") ?? new long[4];
-                CheckLength(node, "pads", pads, 4);
-                (begin[i], end[i]) = (pads[i], pads[i + 2]);
-            }
-            else throw new FormatException($"{Where(node)}: auto_pad '{autoPad}' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID.");
+            else (begin[i], end) = (checked((int)pads[i]), pads[i + spatial]);
+            // Padding p at both ends and output padding q give the elements [p, full - p + q) of the full output, as ONNX's
+            // (begin, end) gives [begin, full - end): so p = begin and q = output_padding + begin - end, which must stay below the stride.
+            long extra = outputPadding[i] + begin[i] - end;
+            if (extra < 0 || extra >= strides[i])
+                throw Unsupported(node, $"padding ({begin[i]}, {end}) with output padding {outputPadding[i]} along spatial axis {i}, which no symmetric padding with 0 <= output padding < stride expresses");
+            q[i] = (int)extra;
         }
-        // Padding p at both ends and output padding q give the rows [p, full - p + q) of the full output, as ONNX's (begin, end)
-        // gives [begin, full - end): so p = begin and q = output_padding + begin - end, which must stay below the stride.
-        var q = new[] { outputPadding[0] + begin[0] - end[0], outputPadding[1] + begin[1] - end[1] };
-        if (kernel[0] != kernel[1] || strides[0] != strides[1] || begin[0] != begin[1] || q[0] != q[1])
-            throw Unsupported(node, "a transposed convolution that differs between height and width; ConvTranspose2d has one kernel size, stride, padding and output padding");
-        if (q[0] < 0 || q[0] >= strides[0])
-            throw Unsupported(node, $"padding ({begin[0]}, {end[0]}) with output padding {outputPadding[0]}, which no symmetric padding with 0 <= output padding < stride expresses");
         bool bias = HasInput(node, 2);
         parameters.Add(("weight", w.ToTensor(Where(node))));
         if (bias) parameters.Add(("bias", Constant(node, 2, "bias").ToTensor(Where(node))));
-        return new ConvTranspose2d(checked((int)w.Dims[1]), (int)kernel[0], (int)strides[0], (int)begin[0], (int)q[0], bias);
+        int[] I(long[] v) => v.Select(x => checked((int)x)).ToArray();
+        return ConvolutionLayer.From(ConvSpec.Of(checked((int)w.Dims[1] * group), I(kernel), I(strides), begin, I(dilations), group, bias, q));
     }
 
     private LeafLayer Softmax(NodeProto node, Attributes a, Shape input)

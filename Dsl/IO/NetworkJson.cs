@@ -107,23 +107,29 @@ public static class NetworkJson
         }
         switch (layer)
         {
-            case Conv1d c:
-                w.WriteNumber("filters", c.Filters); w.WriteNumber("kernel", c.Kernel); w.WriteNumber("stride", c.Stride);
-                w.WriteNumber("pad", c.Pad); w.WriteBoolean("useBias", c.UseBias); w.WriteNumber("dilation", c.Dilation); w.WriteNumber("groups", c.Groups);
-                break;
             case Conv2d c:
                 w.WriteNumber("filters", c.Filters); w.WriteNumber("kernelH", c.KernelH); w.WriteNumber("kernelW", c.KernelW);
                 w.WriteNumber("strideH", c.StrideH); w.WriteNumber("strideW", c.StrideW); w.WriteNumber("padH", c.PadH); w.WriteNumber("padW", c.PadW);
                 w.WriteBoolean("useBias", c.UseBias); w.WriteNumber("dilationH", c.DilationH); w.WriteNumber("dilationW", c.DilationW); w.WriteNumber("groups", c.Groups);
                 break;
-            case Conv3d c:
-                w.WriteNumber("filters", c.Filters); w.WriteNumber("kernel", c.Kernel); w.WriteNumber("stride", c.Stride);
-                w.WriteNumber("pad", c.Pad); w.WriteBoolean("useBias", c.UseBias);
+            case ConvolutionLayer c:
+            {
+                // Conv2d above keeps its older per-name fields; the other kinds write each option as one number when it is the
+                // same on every axis (so files of the square-only versions read as before) and as an array otherwise.
+                var spec = c.Spec();
+                var g = spec.Geometry;
+                void Axes(string name, int[] values)
+                {
+                    if (values.All(v => v == values[0])) { w.WriteNumber(name, values[0]); return; }
+                    w.WriteStartArray(name);
+                    foreach (var v in values) w.WriteNumberValue(v);
+                    w.WriteEndArray();
+                }
+                w.WriteNumber("filters", spec.Filters); Axes("kernel", g.Kernel); Axes("stride", g.Stride); Axes("pad", g.PadBegin);
+                if (spec.Transposed) Axes("outputPad", spec.OutputPad);
+                w.WriteBoolean("useBias", spec.UseBias); Axes("dilation", g.Dilation); w.WriteNumber("groups", g.Groups);
                 break;
-            case ConvTranspose2d c:
-                w.WriteNumber("filters", c.Filters); w.WriteNumber("kernel", c.Kernel); w.WriteNumber("stride", c.Stride);
-                w.WriteNumber("pad", c.Pad); w.WriteNumber("outputPad", c.OutputPad); w.WriteBoolean("useBias", c.UseBias);
-                break;
+            }
             case MaxPool2d p:
                 w.WriteNumber("kernelH", p.KernelH); w.WriteNumber("kernelW", p.KernelW); w.WriteNumber("strideH", p.StrideH); w.WriteNumber("strideW", p.StrideW);
                 w.WriteNumber("padH", p.PadH); w.WriteNumber("padW", p.PadW); w.WriteBoolean("ceilMode", p.CeilMode);
@@ -180,7 +186,7 @@ public static class NetworkJson
     /// <summary>The <c>type</c> of a layer: its record's name, for the types this format knows.</summary>
     private static string TypeName(Layer layer, string path) => layer switch
     {
-        Conv1d or Conv2d or Conv3d or ConvTranspose2d or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelShuffle or Pad2d or ChannelSlice
+        ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelShuffle or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
             or Flatten or Reshape or Identity or Dense or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
@@ -307,22 +313,28 @@ public static class NetworkJson
         Layer layer;
         switch (type)
         {
-            case "Conv1d":
-                layer = new Conv1d(o.Int("filters", 1, Big), o.Int("kernel", 1, Big), o.Int("stride", 1, Big), o.Int("pad", 0, Big),
-                    o.Bool("useBias"), o.Int("dilation", 1, Big), o.Int("groups", 1, Big));
-                break;
             case "Conv2d":
                 layer = new Conv2d(o.Int("filters", 1, Big), o.Int("kernelH", 1, Big), o.Int("kernelW", 1, Big),
                     o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, Big), o.Int("padW", 0, Big),
                     o.Bool("useBias"), o.Int("dilationH", 1, Big), o.Int("dilationW", 1, Big), o.Int("groups", 1, Big));
                 break;
-            case "Conv3d":
-                layer = new Conv3d(o.Int("filters", 1, Big), o.Int("kernel", 1, Big), o.Int("stride", 1, Big), o.Int("pad", 0, Big), o.Bool("useBias"));
-                break;
-            case "ConvTranspose2d":
+            case "Conv1d" or "Conv3d" or "ConvTranspose1d" or "ConvTranspose2d" or "ConvTranspose3d":
             {
-                int filters = o.Int("filters", 1, Big), kernel = o.Int("kernel", 1, Big), stride = o.Int("stride", 1, Big);
-                layer = new ConvTranspose2d(filters, kernel, stride, o.Int("pad", 0, Big), o.Int("outputPad", 0, stride - 1), o.Bool("useBias"));
+                // Dilation and groups are optional: files written before Conv3d and ConvTranspose2d had them lack them.
+                int rank = type[^2] - '0';
+                int filters = o.Int("filters", 1, Big);
+                int[] kernel = o.Axes("kernel", rank, 1, Big, null), stride = o.Axes("stride", rank, 1, Big, null), pad = o.Axes("pad", rank, 0, Big, null);
+                int[]? outputPad = null;
+                if (type.StartsWith("ConvTranspose", StringComparison.Ordinal))
+                {
+                    outputPad = o.Axes("outputPad", rank, 0, Big, null);
+                    for (int a = 0; a < rank; a++)
+                        if (outputPad[a] >= stride[a]) throw o.Error("outputPad", $"expected an integer in [0, {stride[a] - 1}]; found {outputPad[a]}");
+                }
+                bool useBias = o.Bool("useBias");
+                var dilation = o.Axes("dilation", rank, 1, Big, 1);
+                int groups = o.Has("groups") ? o.Int("groups", 1, Big) : 1;
+                layer = ConvolutionLayer.From(ConvSpec.Of(filters, kernel, stride, pad, dilation, groups, useBias, outputPad));
                 break;
             }
             case "MaxPool2d":
@@ -403,7 +415,7 @@ public static class NetworkJson
                 break;
             case "Freeze": layer = new Freeze(Child("inner")); break;
             default:
-                throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose2d, MaxPool2d, AvgPool2d, PoolNd, " +
+                throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d, AvgPool2d, PoolNd, " +
                                       "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
                                       "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, Serial, FanOut, Residual, Freeze)");
         }
@@ -512,6 +524,24 @@ public static class NetworkJson
             }
 
             public int Int(string prop, int min, int max) => IntValue(Get(prop), Path(prop), min, max);
+
+            /// <summary>Whether the object has the property (for properties that older files lack).</summary>
+            public bool Has(string prop) => _props.ContainsKey(prop);
+
+            /// <summary>
+            /// A value per axis: one integer for every axis, or an array of <paramref name="rank"/> integers; a missing property
+            /// gives <paramref name="fallback"/> on every axis when there is one.
+            /// </summary>
+            public int[] Axes(string prop, int rank, int min, int max, int? fallback)
+            {
+                if (fallback is { } f && !Has(prop)) return Enumerable.Repeat(f, rank).ToArray();
+                var e = Get(prop);
+                var path = Path(prop);
+                if (e.ValueKind == JsonValueKind.Number) return Enumerable.Repeat(IntValue(e, path, min, max), rank).ToArray();
+                if (e.ValueKind != JsonValueKind.Array || e.GetArrayLength() != rank)
+                    throw Fail(path, $"expected an integer or an array of {rank} integers; found {Describe(e)}");
+                return e.EnumerateArray().Select((item, i) => IntValue(item, $"{path}[{i}]", min, max)).ToArray();
+            }
 
             public float Float(string prop, float min, float max, string expected)
             {

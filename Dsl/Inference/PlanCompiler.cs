@@ -56,14 +56,11 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
         var node = run[i];
         var geometry = node.Layer switch
         {
-            Conv2d c => Apply.Conv2dGeometry(c),
-            Conv1d c => ConvGeometry.Create(new[] { c.Kernel }, new[] { c.Stride }, new[] { c.Pad }, new[] { c.Pad }, new[] { c.Dilation }, c.Groups),
-            Conv3d c => ConvGeometry.Create(Enumerable.Repeat(c.Kernel, 3).ToArray(), Enumerable.Repeat(c.Stride, 3).ToArray(),
-                Enumerable.Repeat(c.Pad, 3).ToArray(), Enumerable.Repeat(c.Pad, 3).ToArray()),
+            ConvolutionLayer c when !c.Spec().Transposed => Apply.ConvolutionSpec(c).Geometry,
             _ => null,
         };
         if (geometry is null && node.Layer is not Dense) return null;
-        bool useBias = node.Layer switch { Conv2d c => c.UseBias, Conv1d c => c.UseBias, Conv3d c => c.UseBias, Dense d => d.UseBias, _ => false };
+        bool useBias = node.Layer switch { ConvolutionLayer c => c.Spec().UseBias, Dense d => d.UseBias, _ => false };
         var weight = parameters[Network.Join(node.Path, "weight")];
         var bias = useBias ? parameters[Network.Join(node.Path, "bias")] : null;
         int used = 1;

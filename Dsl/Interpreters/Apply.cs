@@ -215,14 +215,11 @@ public static class Apply
     internal static Tensor EvalLeaf(Node leaf, Parameters parameters, Parameters state, Tensor x) =>
         new Run(parameters, state, Mode.Eval, 0).Node(leaf, x).Item1;
 
-    /// <summary>A 2-d convolution layer's window (made once per layer).</summary>
-    internal static ConvGeometry Conv2dGeometry(Conv2d c) => Geometries.GetValue(c, static l => Geometry2d((Conv2d)l));
+    /// <summary>A convolution layer's options in N-d form (made once per layer).</summary>
+    internal static ConvSpec ConvolutionSpec(ConvolutionLayer c) => Specs.GetValue(c, static l => l.Spec());
 
-    /// <summary>Each 2-d convolution layer's window, by layer instance (a network's layers live as long as the network).</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<LeafLayer, ConvGeometry> Geometries = new();
-
-    private static ConvGeometry Geometry2d(Conv2d c) => ConvGeometry.Create(new[] { c.KernelH, c.KernelW }, new[] { c.StrideH, c.StrideW },
-        new[] { c.PadH, c.PadW }, new[] { c.PadH, c.PadW }, new[] { c.DilationH, c.DilationW }, c.Groups);
+    /// <summary>Each convolution layer's options, by layer instance (a network's layers live as long as the network).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ConvolutionLayer, ConvSpec> Specs = new();
 
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
     private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null,
@@ -331,21 +328,16 @@ public static class Apply
             bool train = mode == Mode.Train && !node.Frozen;
             switch (node.Layer)
             {
-                case Conv2d c:
-                    // The geometry of a layer, made once: a training step should allocate only its tensors.
-                    return Conv(node, x, c.UseBias, Geometries.GetValue(c, static l => Geometry2d((Conv2d)l)));
-                case Conv1d c:
-                    return Conv(node, x, c.UseBias, ConvGeometry.Create(new[] { c.Kernel }, new[] { c.Stride }, new[] { c.Pad }, new[] { c.Pad }, new[] { c.Dilation }, c.Groups));
-                case Conv3d c:
-                    return Conv(node, x, c.UseBias, ConvGeometry.Create(Enumerable.Repeat(c.Kernel, 3).ToArray(), Enumerable.Repeat(c.Stride, 3).ToArray(),
-                        Enumerable.Repeat(c.Pad, 3).ToArray(), Enumerable.Repeat(c.Pad, 3).ToArray()));
-                case ConvTranspose2d t:
+                case ConvolutionLayer c:
                 {
+                    // The options of a layer, made once: a training step should allocate only its tensors.
+                    var spec = ConvolutionSpec(c);
+                    if (!spec.Transposed) return Conv(node, x, spec.UseBias, spec.Geometry);
                     var w = Param(node, "weight");
-                    var y = ConvTranspose2dKernel.Forward(x, w, t.UseBias ? Param(node, "bias") : null, t.Stride, t.Stride, t.Pad, t.Pad, t.OutputPad, t.OutputPad);
+                    var y = ConvTransposeKernel.Forward(x, w, spec.UseBias ? Param(node, "bias") : null, spec.Geometry, spec.OutputPad);
                     return (y, (dy, sink) =>
                     {
-                        var r = ConvTranspose2dKernel.Backward(x, w, t.UseBias, dy, t.Stride, t.Stride, t.Pad, t.Pad, t.OutputPad, t.OutputPad);
+                        var r = ConvTransposeKernel.Backward(x, w, spec.UseBias, dy, spec.Geometry, spec.OutputPad);
                         Grad(sink, node, "weight", r.Weight);
                         Grad(sink, node, "bias", r.Bias);
                         return r.Input;

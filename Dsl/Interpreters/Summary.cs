@@ -73,10 +73,9 @@ public static class Summary
 
     private static long MultiplyAdds(Node n) => n.Layer switch
     {
-        Conv2d c => (long)n.Output.Size * (n.Input[0] / c.Groups) * c.KernelH * c.KernelW,
-        Conv1d c => (long)n.Output.Size * (n.Input[0] / c.Groups) * c.Kernel,
-        Conv3d c => (long)n.Output.Size * n.Input[0] * c.Kernel * c.Kernel * c.Kernel,
-        ConvTranspose2d c => (long)n.Input.Size * c.Filters * c.Kernel * c.Kernel,
+        // Each output of a convolution (each input of a transposed one) meets a kernel over its group's channels.
+        ConvolutionLayer c when c.Spec() is { Transposed: false } s => (long)n.Output.Size * (n.Input[0] / s.Geometry.Groups) * s.Geometry.KernelSize,
+        ConvolutionLayer c when c.Spec() is { Transposed: true } s => (long)n.Input.Size * (s.Filters / s.Geometry.Groups) * s.Geometry.KernelSize,
         Dense => (long)n.Output.Size * n.Input.Size,
         _ => 0,
     };

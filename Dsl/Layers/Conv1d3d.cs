@@ -1,5 +1,3 @@
-using Cnn.Core;
-
 namespace Cnn.Dsl;
 
 /// <summary>
@@ -13,95 +11,59 @@ namespace Cnn.Dsl;
 /// <param name="UseBias">Whether to add a bias (default true).</param>
 /// <param name="Dilation">Spacing of kernel taps (default 1).</param>
 /// <param name="Groups">Channel groups (default 1).</param>
-public sealed record Conv1d(int Filters, int Kernel, int Stride = 1, int Pad = 0, bool UseBias = true, int Dilation = 1, int Groups = 1) : LeafLayer
+public sealed record Conv1d(int Filters, int Kernel, int Stride = 1, int Pad = 0, bool UseBias = true, int Dilation = 1, int Groups = 1) : ConvolutionLayer
 {
     /// <inheritdoc />
-    public override string Kind => "conv";
-
-    /// <inheritdoc />
-    public override Shape OutputShape(Shape input, string path, bool strict)
-    {
-        if (Filters < 1 || Kernel < 1 || Stride < 1 || Pad < 0 || Dilation < 1 || Groups < 1)
-            throw new ShapeException($"Layer '{path}': Conv1d needs filters, kernel, stride, dilation and groups >= 1 and padding >= 0; found {this}.");
-        if (input.Rank != 2) throw new ShapeException($"Layer '{path}': Conv1d expects input [C, L] per sample; found {input}.");
-        ConvLayers.CheckGroups(path, input[0], Filters, Groups);
-        return new Shape(Filters, OutputSize.Compute(input[1], Kernel, Stride, Pad, Dilation, path, "length", input, strict));
-    }
-
-    /// <inheritdoc />
-    public override IReadOnlyList<ParameterSpec> ParameterSpecs(Shape input) =>
-        ConvLayers.Specs(Filters, input[0] / Groups, new[] { Kernel }, UseBias);
+    public override ConvSpec Spec() => ConvSpec.Of(Filters, new[] { Kernel }, new[] { Stride }, new[] { Pad }, new[] { Dilation }, Groups, UseBias);
 }
 
 /// <summary>
-/// 3-d convolution over NCDHW input (volumes, video), as PyTorch's <c>nn.Conv3d</c>, with a cubic kernel,
-/// one stride and one padding for every axis. Weight <c>[Filters, C, Kernel, Kernel, Kernel]</c>.
+/// 3-d convolution over NCDHW input (volumes, video), as PyTorch's <c>nn.Conv3d</c>, with kernel, stride, padding and
+/// dilation per axis (an integer means the same on every axis): <c>new Conv3d(16, Kernel: (1, 3, 3), Stride: (1, 2, 2))</c>.
+/// Weight <c>[Filters, C/Groups, KD, KH, KW]</c>, bias <c>[Filters]</c>.
 /// </summary>
-/// <param name="Filters">Output channels.</param>
-/// <param name="Kernel">Kernel size along depth, height and width.</param>
-/// <param name="Stride">Stride along every axis (default 1).</param>
-/// <param name="Pad">Zero padding on both sides of every axis (default 0).</param>
-/// <param name="UseBias">Whether to add a bias (default true).</param>
-public sealed record Conv3d(int Filters, int Kernel, int Stride = 1, int Pad = 0, bool UseBias = true) : LeafLayer
+public sealed record Conv3d : ConvolutionLayer
 {
-    /// <inheritdoc />
-    public override string Kind => "conv";
-
-    /// <inheritdoc />
-    public override Shape OutputShape(Shape input, string path, bool strict)
+    /// <summary>A 3-d convolution.</summary>
+    /// <param name="Filters">Output channels.</param>
+    /// <param name="Kernel">Kernel size along depth, height and width.</param>
+    /// <param name="Stride">Stride per axis (default 1).</param>
+    /// <param name="Pad">Zero padding on both sides of each axis (default 0).</param>
+    /// <param name="UseBias">Whether to add a bias (default true).</param>
+    /// <param name="Dilation">Spacing of kernel taps per axis (default 1).</param>
+    /// <param name="Groups">Channel groups (default 1).</param>
+    public Conv3d(int Filters, Size3 Kernel, Size3? Stride = null, Size3? Pad = null, bool UseBias = true, Size3? Dilation = null, int Groups = 1)
     {
-        if (Filters < 1 || Kernel < 1 || Stride < 1 || Pad < 0)
-            throw new ShapeException($"Layer '{path}': Conv3d needs filters, kernel and stride >= 1 and padding >= 0; found {this}.");
-        if (input.Rank != 4) throw new ShapeException($"Layer '{path}': Conv3d expects input [C, D, H, W] per sample; found {input}.");
-        return new Shape(Filters,
-            OutputSize.Compute(input[1], Kernel, Stride, Pad, 1, path, "depth", input, strict),
-            OutputSize.Compute(input[2], Kernel, Stride, Pad, 1, path, "height", input, strict),
-            OutputSize.Compute(input[3], Kernel, Stride, Pad, 1, path, "width", input, strict));
+        this.Filters = Filters;
+        this.Kernel = Kernel;
+        this.Stride = Stride ?? 1;
+        this.Pad = Pad ?? 0;
+        this.UseBias = UseBias;
+        this.Dilation = Dilation ?? 1;
+        this.Groups = Groups;
     }
 
-    /// <inheritdoc />
-    public override IReadOnlyList<ParameterSpec> ParameterSpecs(Shape input) =>
-        ConvLayers.Specs(Filters, input[0], new[] { Kernel, Kernel, Kernel }, UseBias);
-}
+    /// <summary>Output channels.</summary>
+    public int Filters { get; init; }
 
-/// <summary>
-/// Transposed 2-d convolution (the adjoint of a strided convolution; "deconvolution"), as PyTorch's
-/// <c>nn.ConvTranspose2d</c> and a DCGAN generator use it. Output size <c>(in-1)*stride - 2*pad + kernel + outputPad</c>.
-/// Weight <c>[C, Filters, Kernel, Kernel]</c> (PyTorch's layout), bias <c>[Filters]</c>.
-/// </summary>
-/// <param name="Filters">Output channels.</param>
-/// <param name="Kernel">Square kernel size.</param>
-/// <param name="Stride">Upsampling stride (default 1).</param>
-/// <param name="Pad">Padding removed from each side of the output (default 0).</param>
-/// <param name="OutputPad">Extra rows and columns added on one side (below the stride) to pick among the sizes a strided convolution maps to one (default 0).</param>
-/// <param name="UseBias">Whether to add a bias (default true).</param>
-public sealed record ConvTranspose2d(int Filters, int Kernel, int Stride = 1, int Pad = 0, int OutputPad = 0, bool UseBias = true) : LeafLayer
-{
-    /// <inheritdoc />
-    public override string Kind => "deconv";
+    /// <summary>Kernel size along depth, height and width.</summary>
+    public Size3 Kernel { get; init; }
 
-    /// <inheritdoc />
-    public override Shape OutputShape(Shape input, string path, bool strict)
-    {
-        if (Filters < 1 || Kernel < 1 || Stride < 1 || Pad < 0 || OutputPad < 0 || OutputPad >= Stride)
-            throw new ShapeException($"Layer '{path}': ConvTranspose2d needs filters, kernel and stride >= 1, padding >= 0 and 0 <= output padding < stride; found {this}.");
-        if (input.Rank != 3) throw new ShapeException($"Layer '{path}': ConvTranspose2d expects input [C, H, W] per sample; found {input}.");
-        int Size(int i, string axis)
-        {
-            int o = (i - 1) * Stride - 2 * Pad + Kernel + OutputPad;
-            if (o < 1)
-                throw new ShapeException($"Layer '{path}': output {axis} ({i}-1)*{Stride} - 2*{Pad} + {Kernel} + {OutputPad} = {o} is below 1 for input {input}.");
-            return o;
-        }
-        return new Shape(Filters, Size(input[1], "height"), Size(input[2], "width"));
-    }
+    /// <summary>Stride per axis.</summary>
+    public Size3 Stride { get; init; }
+
+    /// <summary>Zero padding on both sides of each axis.</summary>
+    public Size3 Pad { get; init; }
+
+    /// <summary>Whether the layer adds a bias per filter.</summary>
+    public bool UseBias { get; init; }
+
+    /// <summary>Spacing of kernel taps per axis.</summary>
+    public Size3 Dilation { get; init; }
+
+    /// <summary>Channel groups.</summary>
+    public int Groups { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyList<ParameterSpec> ParameterSpecs(Shape input)
-    {
-        int c = input[0], k = Kernel * Kernel;
-        // PyTorch computes the fan of a transposed convolution's weight [C, F, k, k] from its dimension 1.
-        var w = new ParameterSpec("weight", new Shape(c, Filters, Kernel, Kernel), Filters * k, c * k, false);
-        return UseBias ? new[] { w, new ParameterSpec("bias", new Shape(Filters), Filters * k, c * k, true) } : new[] { w };
-    }
+    public override ConvSpec Spec() => ConvSpec.Of(Filters, Kernel.ToArray(), Stride.ToArray(), Pad.ToArray(), Dilation.ToArray(), Groups, UseBias);
 }

@@ -103,6 +103,16 @@ internal static class PyTorchModuleWriter
         return $"[\n{string.Join("\n", lines)}\n{new string(' ', 4 * depth)}]";
     }
 
+    /// <summary>nn.ConvNd or nn.ConvTransposeNd, every option per axis.</summary>
+    private static string Convolution(int channels, ConvSpec s)
+    {
+        var g = s.Geometry;
+        static string T(int[] v) => v.Length == 1 ? $"({v[0]},)" : "(" + string.Join(", ", v) + ")";
+        string outputPad = s.Transposed ? $", output_padding={T(s.OutputPad)}" : "";
+        return $"nn.{s.Name}({channels}, {s.Filters}, {T(g.Kernel)}, stride={T(g.Stride)}, padding={T(g.PadBegin)}{outputPad}, " +
+               $"dilation={T(g.Dilation)}, groups={g.Groups}, bias={Py.Bool(s.UseBias)})";
+    }
+
     /// <summary>The one place a leaf kind becomes PyTorch: a torch.nn module, or one of the runtime's.</summary>
     private static string Leaf(Node node)
     {
@@ -110,11 +120,7 @@ internal static class PyTorchModuleWriter
         string frozen = node.Frozen ? ", frozen=True" : "";
         return node.Layer switch
         {
-            Conv2d c => $"nn.Conv2d({channels}, {c.Filters}, ({c.KernelH}, {c.KernelW}), stride=({c.StrideH}, {c.StrideW}), padding=({c.PadH}, {c.PadW}), " +
-                        $"dilation=({c.DilationH}, {c.DilationW}), groups={c.Groups}, bias={Py.Bool(c.UseBias)})",
-            Conv1d c => $"nn.Conv1d({channels}, {c.Filters}, {c.Kernel}, stride={c.Stride}, padding={c.Pad}, dilation={c.Dilation}, groups={c.Groups}, bias={Py.Bool(c.UseBias)})",
-            Conv3d c => $"nn.Conv3d({channels}, {c.Filters}, {c.Kernel}, stride={c.Stride}, padding={c.Pad}, bias={Py.Bool(c.UseBias)})",
-            ConvTranspose2d t => $"nn.ConvTranspose2d({channels}, {t.Filters}, {t.Kernel}, stride={t.Stride}, padding={t.Pad}, output_padding={t.OutputPad}, bias={Py.Bool(t.UseBias)})",
+            ConvolutionLayer c => Convolution(channels, c.Spec()),
             Dense d => $"nn.Linear({channels}, {d.Units}, bias={Py.Bool(d.UseBias)})",
             MaxPool2d m => $"nn.MaxPool2d(({m.KernelH}, {m.KernelW}), stride=({m.StrideH}, {m.StrideW}), padding=({m.PadH}, {m.PadW}), ceil_mode={Py.Bool(m.CeilMode)})",
             AvgPool2d a => $"nn.AvgPool2d(({a.KernelH}, {a.KernelW}), stride=({a.StrideH}, {a.StrideW}), padding=({a.PadH}, {a.PadW}), " +

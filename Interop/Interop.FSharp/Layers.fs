@@ -37,19 +37,53 @@ let conv1dWith (settings: Conv1dSettings) (filters: int) (kernel: int) : Layer =
     let pad = Resolve.paddingNd "conv1d" settings.Padding kernel settings.Dilation
     Conv1d(filters, kernel, settings.Stride, pad, settings.Bias, settings.Dilation, settings.Groups)
 
+/// A convolution or transposed convolution of any rank from per-axis settings: the one rule behind the N-d functions.
+let private convolution (name: string) (transposed: bool) (settings: ConvNdSettings) (filters: int) (kernel: int list) : Layer =
+    let rank = List.length kernel
+    if rank < 1 || rank > 3 then
+        invalidArg "kernel" $"{name}: expected a kernel of 1, 2 or 3 axes; found {rank}."
+    let axes (what: string) (values: int list) (fallback: int) =
+        match values with
+        | [] -> Array.create rank fallback
+        | [ v ] -> Array.create rank v
+        | vs when List.length vs = rank -> Array.ofList vs
+        | vs -> invalidArg what $"{name}: expected 1 or {rank} values of {what} for a {rank}-d kernel; found {List.length vs}."
+    let outputPad =
+        if transposed then axes "OutputPadding" settings.OutputPadding 0
+        elif settings.OutputPadding.IsEmpty then null
+        else invalidArg "OutputPadding" $"{name}: output padding applies to transposed convolutions only."
+    ConvolutionLayer.From(
+        ConvSpec.Of(filters, Array.ofList kernel, axes "Stride" settings.Stride 1, axes "Padding" settings.Padding 0,
+                    axes "Dilation" settings.Dilation 1, settings.Groups, settings.Bias, outputPad))
+
+/// Convolution over 1, 2 or 3 spatial axes (the kernel's length): `convNd 16 [3; 5]` is a 2-d convolution with a 3x5 kernel.
+let convNd (filters: int) (kernel: int list) : Layer = convolution "convNd" false ConvNd.defaults filters kernel
+
+/// Convolution over 1, 2 or 3 spatial axes with per-axis settings: `convNdWith { ConvNd.defaults with Stride = [1; 2; 2]; Dilation = [2] } 8 [3; 3; 3]`.
+let convNdWith (settings: ConvNdSettings) (filters: int) (kernel: int list) : Layer = convolution "convNdWith" false settings filters kernel
+
+/// Transposed convolution over 1, 2 or 3 spatial axes (the kernel's length): `convTransposeNd 8 [4; 4; 4]`.
+let convTransposeNd (filters: int) (kernel: int list) : Layer = convolution "convTransposeNd" true ConvNd.defaults filters kernel
+
+/// Transposed convolution with per-axis settings: `convTransposeNdWith { ConvNd.defaults with Stride = [2]; Padding = [1]; OutputPadding = [1] } 8 [3; 3]`.
+let convTransposeNdWith (settings: ConvNdSettings) (filters: int) (kernel: int list) : Layer =
+    convolution "convTransposeNdWith" true settings filters kernel
+
 /// 3-d convolution over [C, D, H, W] samples with a cubic kernel.
-let conv3d (filters: int) (kernel: int) : Layer = Conv3d(filters, kernel)
+let conv3d (filters: int) (kernel: int) : Layer = convNd filters [ kernel; kernel; kernel ]
 
 /// 3-d convolution with settings (`Conv3d.defaults`).
 let conv3dWith (settings: Conv3dSettings) (filters: int) (kernel: int) : Layer =
-    Conv3d(filters, kernel, settings.Stride, Resolve.paddingNd "conv3d" settings.Padding kernel 1, settings.Bias)
+    let pad = Resolve.paddingNd "conv3d" settings.Padding kernel 1
+    convolution "conv3dWith" false { ConvNd.defaults with Stride = [ settings.Stride ]; Padding = [ pad ]; Bias = settings.Bias } filters [ kernel; kernel; kernel ]
 
 /// Transposed 2-d convolution ("deconvolution") with a square kernel; stride 1, no padding, a bias.
-let convTranspose2d (filters: int) (kernel: int) : Layer = ConvTranspose2d(filters, kernel)
+let convTranspose2d (filters: int) (kernel: int) : Layer = convTransposeNd filters [ kernel; kernel ]
 
 /// Transposed 2-d convolution with settings: `convTranspose2dWith { ConvTranspose2d.defaults with Stride = 2; Padding = 1 } 64 4`.
 let convTranspose2dWith (settings: ConvTranspose2dSettings) (filters: int) (kernel: int) : Layer =
-    ConvTranspose2d(filters, kernel, settings.Stride, settings.Padding, settings.OutputPadding, settings.Bias)
+    let nd = { ConvNd.defaults with Stride = [ settings.Stride ]; Padding = [ settings.Padding ]; OutputPadding = [ settings.OutputPadding ]; Bias = settings.Bias }
+    convolution "convTranspose2dWith" true nd filters [ kernel; kernel ]
 
 /// Square 2-d max pooling with window and stride `size`.
 let maxPool2d (size: int) : Layer = MaxPool2d(size, size, size, size)

@@ -68,6 +68,23 @@ type Conv3dSettings =
       /// Whether to add a bias per filter (default true).
       Bias: bool }
 
+/// Optional settings of <c>convNdWith</c> and <c>convTransposeNdWith</c> (1, 2 or 3 spatial axes, from the kernel's length): each
+/// per-axis option is a list of one value per axis, a single value for every axis, or empty for its default; start from
+/// <c>ConvNd.defaults</c>.
+type ConvNdSettings =
+    { /// Stride per axis (default 1).
+      Stride: int list
+      /// Zero padding on both sides of each axis; for a transposed convolution, removed from each side of the output (default 0).
+      Padding: int list
+      /// Transposed convolutions only: extra elements at the end of each axis, below the stride (default 0).
+      OutputPadding: int list
+      /// Spacing of kernel taps per axis (default 1).
+      Dilation: int list
+      /// Channel groups (default 1).
+      Groups: int
+      /// Whether to add a bias per filter (default true).
+      Bias: bool }
+
 /// Optional settings of <c>convTranspose2dWith</c>; start from <c>ConvTranspose2d.defaults</c>.
 type ConvTranspose2dSettings =
     { /// Upsampling stride (default 1).
@@ -155,6 +172,11 @@ module Conv3d =
 module ConvTranspose2d =
     /// Stride 1, no padding, no output padding, a bias: what <c>convTranspose2d</c> uses.
     let defaults: ConvTranspose2dSettings = { Stride = 1; Padding = 0; OutputPadding = 0; Bias = true }
+
+/// The defaults of <c>convNdWith</c> and <c>convTransposeNdWith</c>.
+module ConvNd =
+    /// Stride 1, no padding, no output padding, dilation 1, one group, a bias: what <c>convNd</c> and <c>convTransposeNd</c> use.
+    let defaults: ConvNdSettings = { Stride = []; Padding = []; OutputPadding = []; Dilation = []; Groups = 1; Bias = true }
 
 /// The defaults of <c>maxPool2dWith</c>.
 module MaxPool2d =

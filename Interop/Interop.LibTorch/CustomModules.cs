@@ -149,3 +149,33 @@ internal sealed class FrozenBatchNormModule : TorchModuleBase
 
     protected override void RegisterComponents() { }
 }
+
+/// <summary>
+/// A transposed convolution with the weight and bias of TorchSharp's own module (same names, shapes and initialisation),
+/// run by the functional bridge's rule: TorchSharp 0.107's ConvTranspose2d/3d modules apply the first axis's output padding to
+/// every axis, so they cannot express per-axis output padding.
+/// </summary>
+internal sealed class ConvTransposeModule : TorchModuleBase
+{
+    private readonly Cnn.Dsl.ConvSpec _spec;
+    private readonly TorchTensor _weight;
+    private readonly TorchTensor? _bias;
+
+    public ConvTransposeModule(TorchSharp.Modules.ConvolutionTranspose template, Cnn.Dsl.ConvSpec spec) : base(spec.Name)
+    {
+        _spec = spec;
+        var weight = template.weight!;
+        _weight = weight;
+        register_parameter("weight", weight);
+        if (spec.UseBias)
+        {
+            var bias = template.bias!;
+            _bias = bias;
+            register_parameter("bias", bias);
+        }
+    }
+
+    public override TorchTensor forward(TorchTensor input) => TorchRun.Convolution(_spec, input, _weight, _bias);
+
+    protected override void RegisterComponents() { }
+}

@@ -13,7 +13,7 @@ namespace Cnn.Interop.LibTorch;
 /// </summary>
 /// <remarks>
 /// <para>A <see cref="Serial"/> becomes an <c>nn.Sequential</c>; each layer kind its <c>nn</c> module (<c>Conv1d/2d/3d</c>,
-/// <c>ConvTranspose2d</c>, <c>Linear</c>, <c>MaxPool1d/2d/3d</c>, <c>AvgPool1d/2d/3d</c>, <c>AdaptiveAvgPool</c>/<c>AdaptiveMaxPool</c>,
+/// <c>ConvTranspose1d/2d/3d</c>, <c>Linear</c>, <c>MaxPool1d/2d/3d</c>, <c>AvgPool1d/2d/3d</c>, <c>AdaptiveAvgPool</c>/<c>AdaptiveMaxPool</c>,
 /// <c>BatchNorm1d/2d/3d</c>, <c>LocalResponseNorm</c>, <c>Dropout</c>, the activations, <c>Flatten</c>, <c>Identity</c>).
 /// TorchSharp has no module for a fan-out, a residual block, channel max pooling or a general reshape: those are small
 /// custom modules. A module parameter named <c>conv1.weight</c> is the parameter at path <c>conv1/weight</c> (under the
@@ -175,20 +175,34 @@ public static class TorchModule
         return children;
     }
 
+    /// <summary>Every convolution and transposed convolution: torch's module of its rank, every option per axis.</summary>
+    private static TorchModuleBase Convolution(int channels, ConvSpec s)
+    {
+        var g = s.Geometry;
+        int[] k = g.Kernel, st = g.Stride, p = g.PadBegin, d = g.Dilation, q = s.OutputPad;
+        return (g.Rank, s.Transposed) switch
+        {
+            (1, false) => torch.nn.Conv1d(channels, s.Filters, k[0], st[0], p[0], d[0], groups: g.Groups, bias: s.UseBias),
+            (2, false) => torch.nn.Conv2d(channels, s.Filters, (k[0], k[1]), stride: (st[0], st[1]), padding: (p[0], p[1]), dilation: (d[0], d[1]),
+                groups: g.Groups, bias: s.UseBias),
+            (_, false) => torch.nn.Conv3d(channels, s.Filters, (k[0], k[1], k[2]), stride: (st[0], st[1], st[2]), padding: (p[0], p[1], p[2]),
+                dilation: (d[0], d[1], d[2]), groups: g.Groups, bias: s.UseBias),
+            (1, true) => torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], p[0], q[0], d[0], groups: g.Groups, bias: s.UseBias),
+            // TorchSharp 0.107's ConvTranspose2d/3d modules use the first output padding on every axis: its weights, the bridge's rule.
+            (2, true) => new ConvTransposeModule(torch.nn.ConvTranspose2d(channels, s.Filters, (k[0], k[1]), stride: (st[0], st[1]), padding: (p[0], p[1]),
+                dilation: (d[0], d[1]), groups: g.Groups, bias: s.UseBias), s),
+            (_, true) => new ConvTransposeModule(torch.nn.ConvTranspose3d(channels, s.Filters, (k[0], k[1], k[2]), stride: (st[0], st[1], st[2]),
+                padding: (p[0], p[1], p[2]), dilation: (d[0], d[1], d[2]), groups: g.Groups, bias: s.UseBias), s),
+        };
+    }
+
     private static TorchModuleBase Leaf(Node node)
     {
         int spatial = node.Input.Rank - 1;
         switch (node.Layer)
         {
-            case Conv2d c:
-                return torch.nn.Conv2d(node.Input[0], c.Filters, (c.KernelH, c.KernelW), stride: (c.StrideH, c.StrideW), padding: (c.PadH, c.PadW),
-                    dilation: (c.DilationH, c.DilationW), groups: c.Groups, bias: c.UseBias);
-            case Conv1d c:
-                return torch.nn.Conv1d(node.Input[0], c.Filters, c.Kernel, c.Stride, c.Pad, c.Dilation, groups: c.Groups, bias: c.UseBias);
-            case Conv3d c:
-                return torch.nn.Conv3d(node.Input[0], c.Filters, c.Kernel, c.Stride, c.Pad, bias: c.UseBias);
-            case ConvTranspose2d t:
-                return torch.nn.ConvTranspose2d(node.Input[0], t.Filters, t.Kernel, t.Stride, t.Pad, t.OutputPad, bias: t.UseBias);
+            case ConvolutionLayer c:
+                return Convolution(node.Input[0], c.Spec());
             case Dense d:
                 return torch.nn.Linear(node.Input[0], d.Units, hasBias: d.UseBias);
             case MaxPool2d m:

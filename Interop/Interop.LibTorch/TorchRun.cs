@@ -49,6 +49,22 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
         }
     }
 
+    /// <summary>Every convolution and transposed convolution: torch's functional op of its rank, every option per axis.</summary>
+    internal static TorchTensor Convolution(ConvSpec s, TorchTensor x, TorchTensor w, TorchTensor? b)
+    {
+        var g = s.Geometry;
+        static long[] L(int[] v) => v.Select(e => (long)e).ToArray();
+        return (g.Rank, s.Transposed) switch
+        {
+            (1, false) => conv1d(x, w, b, g.Stride[0], g.PadBegin[0], g.Dilation[0], g.Groups),
+            (2, false) => conv2d(x, w, b, L(g.Stride), L(g.PadBegin), L(g.Dilation), g.Groups),
+            (_, false) => conv3d(x, w, b, L(g.Stride), L(g.PadBegin), L(g.Dilation), g.Groups),
+            (1, true) => conv_transpose1d(x, w, b, g.Stride[0], g.PadBegin[0], s.OutputPad[0], g.Dilation[0], g.Groups),
+            (2, true) => conv_transpose2d(x, w, b, L(g.Stride), L(g.PadBegin), L(s.OutputPad), L(g.Dilation), g.Groups),
+            (_, true) => conv_transpose3d(x, w, b, L(g.Stride), L(g.PadBegin), L(s.OutputPad), L(g.Dilation), g.Groups),
+        };
+    }
+
     private TorchTensor Leaf(Node node, TorchTensor x)
     {
         bool train = mode == Mode.Train && !node.Frozen;
@@ -56,15 +72,11 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
         TorchTensor? Bias(bool used) => used ? Param("bias") : null;
         switch (node.Layer)
         {
-            case Conv2d c:
-                return conv2d(x, Param("weight"), Bias(c.UseBias), new long[] { c.StrideH, c.StrideW }, new long[] { c.PadH, c.PadW },
-                    new long[] { c.DilationH, c.DilationW }, c.Groups);
-            case Conv1d c:
-                return conv1d(x, Param("weight"), Bias(c.UseBias), c.Stride, c.Pad, c.Dilation, c.Groups);
-            case Conv3d c:
-                return conv3d(x, Param("weight"), Bias(c.UseBias), Three(c.Stride), Three(c.Pad));
-            case ConvTranspose2d t:
-                return conv_transpose2d(x, Param("weight"), Bias(t.UseBias), Two(t.Stride), Two(t.Pad), Two(t.OutputPad));
+            case ConvolutionLayer c:
+            {
+                var spec = c.Spec();
+                return Convolution(spec, x, Param("weight"), Bias(spec.UseBias));
+            }
             case Dense d:
                 return linear(x, Param("weight"), Bias(d.UseBias));
             case MaxPool2d m:
@@ -140,8 +152,6 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 throw NoRule(node);
         }
     }
-
-    private static long[] Two(int v) => new long[] { v, v };
 
     private static long[] Three(int v) => new long[] { v, v, v };
 

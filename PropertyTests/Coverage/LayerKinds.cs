@@ -55,12 +55,22 @@ public static class LayerKinds
         [Interpreter.OnnxImport] = "freezing is a training matter, not part of an ONNX model: the inner layer comes back unfrozen",
     };
 
+    private static Microsoft.FSharp.Collections.FSharpList<int> Ints(params int[] values) => FList.OfArray(values);
+
     public static readonly IReadOnlyList<LayerKind> All = new LayerKind[]
     {
         new("conv2d", new Conv2d(3, 3, 3), new Shape(2, 5, 5), () => F.conv2d(3, 3, 3)),
         new("conv1d", new Conv1d(3, 3), new Shape(2, 8), () => F.conv1d(3, 3)),
         new("conv3d", new Conv3d(2, 2), new Shape(2, 3, 3, 3), () => F.conv3d(2, 2)),
         new("conv-transpose2d", new ConvTranspose2d(2, 3), new Shape(2, 3, 3), () => F.convTranspose2d(2, 3)),
+        new("conv3d-per-axis", new Conv3d(4, Kernel: (1, 2, 3), Stride: (1, 2, 1), Pad: (0, 1, 1), Dilation: (2, 1, 2), Groups: 2), new Shape(2, 3, 4, 5),
+            () => F.convNdWith(new(Ints(1, 2, 1), Ints(0, 1, 1), Ints(), Ints(2, 1, 2), 2, true), 4, Ints(1, 2, 3))),
+        new("conv-transpose1d", new ConvTranspose1d(4, 3, Stride: 2, Pad: 1, OutputPad: 1, Dilation: 2, Groups: 2), new Shape(2, 5),
+            () => F.convTransposeNdWith(new(Ints(2), Ints(1), Ints(1), Ints(2), 2, true), 4, Ints(3))),
+        new("conv-transpose2d-per-axis", new ConvTranspose2d(4, Kernel: (2, 3), Stride: (2, 1), Pad: (0, 1), OutputPad: (1, 0), Dilation: (1, 2), Groups: 2),
+            new Shape(2, 3, 4), () => F.convTransposeNdWith(new(Ints(2, 1), Ints(0, 1), Ints(1, 0), Ints(1, 2), 2, true), 4, Ints(2, 3))),
+        new("conv-transpose3d", new ConvTranspose3d(2, Kernel: (2, 1, 3), Stride: (1, 2, 2), OutputPad: (0, 1, 0), UseBias: false), new Shape(2, 2, 3, 2),
+            () => F.convTransposeNdWith(new(Ints(1, 2, 2), Ints(), Ints(0, 1, 0), Ints(), 1, false), 2, Ints(2, 1, 3))),
         new("dense", new Dense(4), new Shape(6), () => F.dense(4)),
         new("max-pool2d", new MaxPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.maxPool2d(2)),
         new("avg-pool2d", new AvgPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.avgPool2d(2)),

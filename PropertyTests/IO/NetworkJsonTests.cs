@@ -35,6 +35,12 @@ public class NetworkJsonTests
 
     private static Gen<bool> Bool() => Gen.Elements(true, false);
 
+    /// <summary>Per-axis sizes: one time in two the same on every axis (written as one number), else drawn per axis (an array).</summary>
+    private static Gen<Size2> Size2s(Gen<int> axis) => Gen.OneOf(axis.Select(v => (Size2)v), from h in axis from w in axis select new Size2(h, w));
+
+    private static Gen<Size3> Size3s(Gen<int> axis) =>
+        Gen.OneOf(axis.Select(v => (Size3)v), from d in axis from h in axis from w in axis select new Size3(d, h, w));
+
     private static Gen<string?> Names() => Gen.Elements<string?>(null, null, null, "conv1", "a", "block 2", "é\"\\<>&'\n", "日本", "x/y", "", "\u2028");
 
     private static Gen<Init?> Inits() => Gen.OneOf(
@@ -49,9 +55,16 @@ public class NetworkJsonTests
         from f in Pos() from kh in Pos() from kw in Pos() from sh in Pos() from sw in Pos() from ph in NonNeg() from pw in NonNeg()
         from b in Bool() from dh in Pos() from dw in Pos() from g in Pos()
         select (Layer)new Conv2d(f, kh, kw, sh, sw, ph, pw, b, dh, dw, g),
-        from f in Pos() from k in Pos() from s in Pos() from p in NonNeg() from b in Bool() select (Layer)new Conv3d(f, k, s, p, b),
-        from f in Pos() from k in Pos() from s in Pos() from p in NonNeg() from op in Gen.Choose(0, s - 1) from b in Bool()
-        select (Layer)new ConvTranspose2d(f, k, s, p, op, b),
+        from f in Pos() from k in Size3s(Pos()) from s in Size3s(Pos()) from p in Size3s(NonNeg()) from b in Bool() from d in Size3s(Pos()) from g in Pos()
+        select (Layer)new Conv3d(f, k, s, p, b, d, g),
+        from f in Pos() from k in Pos() from s in Pos() from p in NonNeg() from op in Gen.Choose(0, s - 1) from b in Bool() from d in Pos() from g in Pos()
+        select (Layer)new ConvTranspose1d(f, k, s, p, op, b, d, g),
+        from f in Pos() from k in Size2s(Pos()) from s in Size2s(Pos()) from p in Size2s(NonNeg()) from oph in Gen.Choose(0, s.H - 1) from opw in Gen.Choose(0, s.W - 1)
+        from b in Bool() from d in Size2s(Pos()) from g in Pos()
+        select (Layer)new ConvTranspose2d(f, k, s, p, (oph, opw), b, d, g),
+        from f in Pos() from k in Size3s(Pos()) from s in Size3s(Pos()) from p in Size3s(NonNeg()) from opd in Gen.Choose(0, s.D - 1) from oph in Gen.Choose(0, s.H - 1)
+        from opw in Gen.Choose(0, s.W - 1) from b in Bool() from d in Size3s(Pos()) from g in Pos()
+        select (Layer)new ConvTranspose3d(f, k, s, p, (opd, oph, opw), b, d, g),
         from kh in Pos() from kw in Pos() from sh in Pos() from sw in Pos() from ph in Gen.Choose(0, Math.Min(kh / 2, 5)) from pw in Gen.Choose(0, Math.Min(kw / 2, 5))
         from c in Bool() select (Layer)new MaxPool2d(kh, kw, sh, sw, ph, pw, c),
         from kh in Pos() from kw in Pos() from sh in Pos() from sw in Pos() from ph in Gen.Choose(0, Math.Min(kh / 2, 5)) from pw in Gen.Choose(0, Math.Min(kw / 2, 5))
@@ -252,6 +265,19 @@ public class NetworkJsonTests
         Assert.Contains("$.outputPad: expected an integer in [0, 1]; found 2",
             Refused("\"ConvTranspose2d\",\"filters\":1,\"kernel\":1,\"stride\":2,\"pad\":0,\"outputPad\":2,\"useBias\":true"));
         Assert.Contains("$.target: A tensor of shape", Refused("\"Reshape\",\"target\":[65536,65536]"));
+    }
+
+    /// <summary>Files written when Conv3d and ConvTranspose2d were square-only (no dilation, no groups) still read, as the same layers.</summary>
+    [Fact]
+    public void SquareOnlyConvolutionFilesOfEarlierVersionsStillRead()
+    {
+        Layer Read(string props) => NetworkJson.DeserializeLayer("{\"type\":" + props + ",\"name\":null,\"weightInit\":null}", "old");
+        Assert.Equal(new Conv3d(8, 3, Stride: 2, Pad: 1, UseBias: false), Read("\"Conv3d\",\"filters\":8,\"kernel\":3,\"stride\":2,\"pad\":1,\"useBias\":false"));
+        Assert.Equal(new ConvTranspose2d(4, 4, Stride: 2, Pad: 1, OutputPad: 1),
+            Read("\"ConvTranspose2d\",\"filters\":4,\"kernel\":4,\"stride\":2,\"pad\":1,\"outputPad\":1,\"useBias\":true"));
+        // An option that differs between axes is an array; one that does not stays one number, as those files have it.
+        Assert.Equal(3, (int)JsonNode.Parse(NetworkJson.SerializeLayer(new Conv3d(2, 3)))!["kernel"]!);
+        Assert.Equal(new int[] { 1, 2, 3 }, JsonNode.Parse(NetworkJson.SerializeLayer(new Conv3d(2, (1, 2, 3))))!["kernel"]!.AsArray().Select(n => (int)n!).ToArray());
     }
 
     [Fact]

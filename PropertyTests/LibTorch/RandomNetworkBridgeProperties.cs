@@ -86,7 +86,7 @@ public sealed class RandomNetworkBridgeProperties
         Assert.Contains(nodes, n => n.Node.Layer is AvgPool2d { CeilMode: true } a && CeilMatters(n.Node, a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW));
         Assert.Contains(nodes, n => n.Node.Layer is AvgPool2d { CeilMode: true, CountIncludePad: false, PadH: > 0 });
         Assert.Contains(nodes, n => n.Node.Layer is PoolNd { Op: PoolOp.Average, CountIncludePad: false, Pad: > 0 });
-        Assert.Contains(nodes, n => n.Node.Layer is ConvTranspose2d { Stride: > 1, OutputPad: > 0 });
+        Assert.Contains(nodes, n => n.Node.Layer is ConvTranspose2d { Stride.H: > 1, OutputPad.H: > 0 });
         Assert.Contains(nodes, n => n.Node.Layer is FanOut { Join: Join.Sum });
         Assert.Contains(nodes, n => n.Node.Layer is FanOut { Join: Join.Concat });
         Assert.Contains(nodes, n => n.Node.Layer is Residual { Shortcut: null });

@@ -100,7 +100,7 @@ public static class RandomNetworks
             var layer = pick switch
             {
                 0 or 1 => Conv(shape, preserve, Filters()),
-                2 when family == Family.Image && !preserve && shape[1] <= 8 && shape[2] <= 8 => ConvTranspose(),
+                2 when !preserve && SmallEnoughToUpsample(shape) => ConvTranspose(shape.Rank - 1),
                 2 or 3 => Pool(shape, preserve),
                 4 => new BatchNorm(Momentum: (float)(0.05 + 0.25 * _rng.NextDouble()), Epsilon: _rng.Next(2) == 0 ? 1e-5f : 1e-3f),
                 5 => Activation(),
@@ -189,11 +189,22 @@ public static class RandomNetworks
             }
         }
 
-        private Layer ConvTranspose()
+        /// <summary>Whether every spatial size is small (32 for 1-d, 8 for 2-d, 5 for 3-d), so that upsampling keeps the network small.</summary>
+        private static bool SmallEnoughToUpsample(Shape shape) => shape.Skip(1).All(d => d <= (shape.Rank switch { 2 => 32, 3 => 8, _ => 5 }));
+
+        /// <summary>A transposed convolution of the family's rank; 2-d and 3-d ones draw kernel and stride per axis.</summary>
+        private Layer ConvTranspose(int rank)
         {
             int stride = _rng.Next(1, 3), kernel = _rng.Next(1, 4);
             int pad = kernel >= 3 ? _rng.Next(2) : 0;
-            return new ConvTranspose2d(Filters(), kernel, stride, pad, _rng.Next(stride), _rng.Next(4) != 0);
+            bool bias = _rng.Next(4) != 0;
+            return rank switch
+            {
+                1 => new ConvTranspose1d(Filters(), kernel, stride, pad, _rng.Next(stride), bias, Dilation: _rng.Next(1, 3)),
+                2 => new ConvTranspose2d(Filters(), kernel, stride, pad, _rng.Next(stride), bias),
+                _ => new ConvTranspose3d(Filters(), Kernel: (kernel, _rng.Next(1, 3), 2), Stride: (stride, 1, _rng.Next(1, 3)), Pad: (pad, 0, 0),
+                    OutputPad: (_rng.Next(stride), 0, 0), UseBias: bias),
+            };
         }
 
         /// <summary>Max or average pooling of the family's rank; windows shrink to fit the padded input.</summary>

@@ -99,7 +99,7 @@ public sealed class ImportRoundTripProperties
         Assert.Contains(layers, l => l is AvgPool2d { CeilMode: true, CountIncludePad: true });
         Assert.Contains(layers, l => l is Conv2d { Groups: 2 });
         Assert.Contains(layers, l => l is Conv2d { DilationH: 2 });
-        Assert.Contains(layers, l => l is ConvTranspose2d { OutputPad: > 0 });
+        Assert.Contains(layers, l => l is ConvTranspose2d { OutputPad.H: > 0 });
         Assert.Contains(layers, l => l is FanOut { Join: Join.Concat });
         Assert.Contains(layers, l => l is FanOut { Join: Join.Sum, Branches.Count: 1 });
         Assert.Contains(layers, l => l is Residual { Shortcut: null });

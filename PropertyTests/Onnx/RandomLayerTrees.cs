@@ -151,6 +151,9 @@ public static class RandomLayerTrees
                 (3, 0 or 1) => Conv2d(shape),
                 (3, 2) => ConvTranspose(shape),
                 (3, 3) => Pool2d(shape),
+                (2, 0) when rng.Next(2) == 0 => new ConvTranspose1d(rng.Next(1, 4), rng.Next(1, 4), rng.Next(1, 3), 0, 0, rng.Next(2) == 0, rng.Next(1, 3)),
+                (4, 0) when rng.Next(2) == 0 && shape.Skip(1).All(d => d <= 6) =>
+                    new ConvTranspose3d(rng.Next(1, 3), Kernel: (rng.Next(1, 3), 1, 2), Stride: (1, 2, 1), OutputPad: (0, rng.Next(2), 0), UseBias: rng.Next(2) == 0),
                 (2, 0 or 1) => new Conv1d(rng.Next(1, 5), Math.Min(shape[1], rng.Next(1, 4)), rng.Next(1, 3), 0, rng.Next(2) == 0),
                 (4, 0 or 1) => new Conv3d(rng.Next(1, 4), Math.Min(Math.Min(shape[1], shape[2]), Math.Min(shape[3], 2)), 1, rng.Next(2)),
                 (2 or 4, 2 or 3) => PoolNd(shape),

@@ -40,10 +40,14 @@ public sealed class PyTorchZooTests(ITestOutputHelper output)
             new PoolNd(PoolOp.Average, 3, 2, 1, CountIncludePad: false), new PoolNd(PoolOp.Max, 2, 1),
             new Flatten(), new Dense(3), new LogSoftmax()), new Shape(2, 20)));
         yield return ("coverage-3d", Network.Create(new Serial(
-            new Conv3d(2, 3, Pad: 1), new PoolNd(PoolOp.Average, 5, 1, 2), new PoolNd(PoolOp.Average, 5, 1, 2, CountIncludePad: false),
+            new Conv3d(2, 3, Pad: 1), new ConvTranspose3d(4, Kernel: (1, 2, 3), Stride: (1, 2, 1), Pad: (0, 1, 1), OutputPad: (0, 1, 0), Dilation: (2, 1, 1), Groups: 2),
+            new Conv3d(2, Kernel: (2, 1, 3), Stride: (1, 2, 1), Pad: (1, 0, 1), Dilation: (1, 1, 2), Groups: 2), new PoolNd(PoolOp.Average, 5, 1, 2), new PoolNd(PoolOp.Average, 5, 1, 2, CountIncludePad: false),
             new PoolNd(PoolOp.Max, 2, 2), new GlobalPool(PoolOp.Average), new Flatten(), new Dense(2)), new Shape(1, 4, 4, 4)));
         yield return ("coverage-deconv", Network.Create(new Serial(
-            new ConvTranspose2d(2, 3, 2, 1, OutputPad: 1), new MaxPool2d(2, 2, 1, 1, CeilMode: true), new GlobalPool(PoolOp.Max)), new Shape(3, 5, 5)));
+            new ConvTranspose2d(2, 3, 2, 1, OutputPad: 1), new ConvTranspose2d(4, Kernel: (2, 3), Stride: (3, 1), Pad: (1, 0), OutputPad: (2, 0), Dilation: (1, 2), Groups: 2),
+            new MaxPool2d(2, 2, 1, 1, CeilMode: true), new GlobalPool(PoolOp.Max)), new Shape(3, 5, 5)));
+        yield return ("coverage-deconv-1d", Network.Create(new Serial(
+            new ConvTranspose1d(4, 3, Stride: 2, Pad: 1, OutputPad: 1, Dilation: 2, Groups: 2), new Relu(), new Flatten(), new Dense(3)), new Shape(2, 6)));
         yield return ("coverage-leaf-root", Network.Create(new Dense(3), new Shape(4)));
         yield return ("coverage-fanout-root", Network.Create(FanOut.Concat(new Conv2d(2, 1, 1), new Serial(new Conv2d(3, 1, 1), new Relu())), new Shape(1, 4, 4)));
     }
