@@ -193,14 +193,17 @@ public sealed class CliCommandTests : IDisposable
     public void CtrlCStopsAfterTheCurrentBatchAndKeepsACheckpoint()
     {
         var data = CliRunner.WriteIdxDigits(P("digits"), train: 400, test: 20);
-        using var p = CliRunner.Start("train", "--data", $"idx:{data}", "--epochs", "500", "--batch-size", "10", "--out", P("stopped"));
+        using var p = CliRunner.StartAsFromTerminal("train", "--data", $"idx:{data}", "--epochs", "500", "--batch-size", "10", "--out", P("stopped"));
         string? line;
         while ((line = p.StandardOutput.ReadLine()) is not null && !line.StartsWith("Epoch 2/500", StringComparison.Ordinal)) { }
         Assert.NotNull(line);
+        // SIGINT is bit 2 of the masks: neither blocked nor ignored, or the test would prove nothing about Ctrl+C.
+        string masks = CliRunner.SignalMasks(p.Id);
+        Assert.True(masks.Split("; ").All(m => (Convert.ToUInt64(m.Split(':')[1].Trim(), 16) & 2) == 0), masks);
         using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
         var rest = p.StandardOutput.ReadToEnd();
         Assert.True(p.WaitForExit(60_000));
-        Assert.Equal(TrainCommand.InterruptedExitCode, p.ExitCode);
+        Assert.True(p.ExitCode == TrainCommand.InterruptedExitCode, $"exit {p.ExitCode}; signal masks at start: {masks}");
         Assert.Contains("interrupted at epoch", rest);
         var cp = Checkpoint.Load(P("stopped", "checkpoint.safetensors"));
         Assert.True(cp.Epoch >= 2 && cp.Epoch < 500);

@@ -51,6 +51,24 @@ internal static class CliRunner
     }
 
     /// <summary>
+    /// Starts <c>dotnet cnn.dll ARGS</c> as a terminal starts it: SIGINT unblocked and at its default disposition. A child
+    /// inherits its parent's blocked and ignored signals through exec, and the test host's threads may have SIGINT
+    /// blocked or ignored by a native library it loaded (a full test run lost the Ctrl+C test's signal that way, while the
+    /// test alone passed); Debian's Python resets both, then execs the command.
+    /// </summary>
+    public static Process StartAsFromTerminal(params string[] args)
+    {
+        const string Reset = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])";
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in new[] { "-c", Reset, "dotnet", typeof(TrainCommand).Assembly.Location }.Concat(args)) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>The SigBlk and SigIgn lines of a running process's status: which signals it blocks and ignores.</summary>
+    public static string SignalMasks(int pid) =>
+        string.Join("; ", File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("SigBlk", StringComparison.Ordinal) || l.StartsWith("SigIgn", StringComparison.Ordinal)));
+
+    /// <summary>
     /// Writes a small learnable digit set as IDX files (train-* with <paramref name="train"/> images, t10k-* with
     /// <paramref name="test"/>): class k is a bright horizontal bar at row 2k + 4 over faint noise.
     /// </summary>
