@@ -87,14 +87,20 @@ public sealed record ConvNdCase(int N, int Groups, int CPerGroup, int FPerGroup,
         from a0 in axis
         from a1 in axis
         from a2 in axis
-        from grouping in Gen.Frequency(
-            (3, from c in Gen.Choose(1, 4) from f in Gen.Choose(1, 4) select (1, c, f)),
-            (1, from g in Gen.Choose(2, 3) from c in Gen.Choose(1, 3) from f in Gen.Choose(1, 3) select (g, c, f)),
-            (1, from g in Gen.Choose(2, 4) from f in Gen.Choose(1, 2) select (g, 1, f)))
+        from grouping in ConvNdCase.Grouping
         from n in Gen.Choose(1, 4)
         from bias in Gen.Elements(true, false)
         from seed in Gen.Choose(0, 1_000_000_000)
         select new ConvNdCase(n, grouping.Item1, grouping.Item2, grouping.Item3, new[] { a0, a1, a2 }[..rank], bias, seed);
+
+    /// <summary>
+    /// Groups, input and output channels per group: mostly ungrouped, sometimes grouped with several channels a group,
+    /// sometimes depthwise-like (one input channel a group). Shared by the direct and the transposed convolution cases.
+    /// </summary>
+    public static Gen<(int Groups, int CPerGroup, int FPerGroup)> Grouping { get; } = Gen.Frequency(
+        (3, from c in Gen.Choose(1, 4) from f in Gen.Choose(1, 4) select (1, c, f)),
+        (1, from g in Gen.Choose(2, 3) from c in Gen.Choose(1, 3) from f in Gen.Choose(1, 3) select (g, c, f)),
+        (1, from g in Gen.Choose(2, 4) from f in Gen.Choose(1, 2) select (g, 1, f)));
 
     /// <summary>Prints the axes in full (a record prints arrays as their type name).</summary>
     public override string ToString() =>

@@ -63,10 +63,7 @@ public sealed record ConvTransposeNdCase(int N, int Groups, int CPerGroup, int F
         from a0 in axis
         from a1 in axis
         from a2 in axis
-        from grouping in Gen.Frequency(
-            (3, from c in Gen.Choose(1, 4) from f in Gen.Choose(1, 4) select (1, c, f)),
-            (1, from g in Gen.Choose(2, 3) from c in Gen.Choose(1, 3) from f in Gen.Choose(1, 3) select (g, c, f)),
-            (1, from g in Gen.Choose(2, 4) from f in Gen.Choose(1, 2) select (g, 1, f)))
+        from grouping in ConvNdCase.Grouping
         from n in Gen.Choose(1, 3)
         from bias in Gen.Elements(true, false)
         from seed in Gen.Choose(0, 1_000_000_000)
