@@ -61,8 +61,10 @@ public static partial class Activations
     }
 
     /// <summary>
-    /// The pullback of hard swish, as PyTorch's <c>hardswish_backward</c>: 0 below -3, <c>dy * (x / 3 + 1/2)</c> from -3 to 3
-    /// (both included), <c>dy</c> above 3.
+    /// The pullback of hard swish, as PyTorch's vectorised <c>hardswish_backward</c>: 0 up to -3 (included), <c>dy * (x / 3 + 1/2)</c>
+    /// between -3 and 3, <c>dy</c> from 3 on. At exactly ±3 LibTorch's scalar loop (the last elements of a tensor whose length is
+    /// not a multiple of the vector width) takes the inner branch instead (<c>-dy/2</c>, <c>1.5 dy</c>): both are one-sided
+    /// derivatives, and one rule for every element is ours.
     /// </summary>
     public static Tensor HardSwishBackward(Tensor x, Tensor dy)
     {
@@ -73,7 +75,7 @@ public static partial class Activations
         for (int i = 0; i < dx.Length; i++)
         {
             float v = xs[i];
-            dx[i] = v < -3f ? 0f : v <= 3f ? ds[i] * (v / 3f + 0.5f) : ds[i];
+            dx[i] = v <= -3f ? 0f : v < 3f ? ds[i] * (v / 3f + 0.5f) : ds[i];
         }
         return Tensor.Own(dx, x.Shape);
     }

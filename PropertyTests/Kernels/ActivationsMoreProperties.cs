@@ -34,14 +34,19 @@ public sealed record ActivationCase(int[] Dims, int Axis, float Scale, float Par
     /// <summary>The elements after the axis (1 when the axis is the last).</summary>
     public int Inner => Dims.Skip(Axis < 0 ? Axis + Dims.Length + 1 : Axis + 1).Aggregate(1, (a, b) => a * b);
 
-    /// <summary>Uniform data in [-Scale, Scale) with about one element in eight exactly 0 (the kink of the piecewise activations).</summary>
+    /// <summary>
+    /// Uniform data in [-Scale, Scale) with about one element in eight exactly on a kink of the piecewise activations: 0 mostly,
+    /// else ±3 (hard sigmoid and hard swish) or 6 (ReLU6).
+    /// </summary>
     public Tensor Input()
     {
         var rng = new Random(Seed);
         var data = Uniform(rng, new Shape(Dims).Size, Scale);
-        for (int i = 0; i < data.Length; i++) if (rng.Next(8) == 0) data[i] = 0f;
+        for (int i = 0; i < data.Length; i++) if (rng.Next(8) == 0) data[i] = Kinks[rng.Next(Kinks.Length)];
         return Tensor.FromArray(data, Dims);
     }
+
+    private static readonly float[] Kinks = { 0f, 0f, 0f, 3f, -3f, 6f };
 
     /// <summary>An upstream gradient of the same shape, uniform in [-1, 1).</summary>
     public Tensor Upstream() => RandomTensor(new Random(Seed + 1), 1f, Dims);
