@@ -19,10 +19,9 @@ internal sealed partial class OnnxLayerReader
             {
                 a.Allow("alpha", "beta");
                 float alpha = a.Float("alpha", 0.2f), beta = a.Float("beta", 0.5f);
-                // Only PyTorch's hard sigmoid is a layer; Keras's (alpha 0.2) clips at ±2.5 instead of ±3.
-                if (MathF.Abs(alpha - 1f / 6f) > 1e-7f || beta != 0.5f)
-                    throw Unsupported(node, $"alpha {alpha} and beta {beta}; HardSigmoid is PyTorch's, alpha 1/6 and beta 1/2");
-                return new HardSigmoid();
+                if (!float.IsFinite(alpha) || !float.IsFinite(beta)) throw Unsupported(node, $"alpha {alpha} and beta {beta}; HardSigmoid needs both finite");
+                // PyTorch's exporter writes 1/6 as it rounds in its own arithmetic: within float rounding it is PyTorch's hard sigmoid.
+                return MathF.Abs(alpha - 1f / 6f) <= 1e-7f && beta == 0.5f ? new HardSigmoid() : new HardSigmoid(alpha, beta);
             }
             case "HardSwish":
                 a.Allow();

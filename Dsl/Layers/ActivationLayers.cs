@@ -66,11 +66,24 @@ public sealed record HardTanh(float Min = -1f, float Max = 1f) : ElementwiseLaye
         : throw new ShapeException($"Layer '{path}': HardTanh needs finite bounds with min < max; found min {Min}, max {Max}.");
 }
 
-/// <summary>Hard sigmoid <c>relu6(x + 3) / 6</c>, PyTorch's <c>Hardsigmoid</c> (ONNX's HardSigmoid with alpha 1/6 and beta 1/2).</summary>
-public sealed record HardSigmoid : ElementwiseLayer
+/// <summary>
+/// Hard sigmoid <c>clamp(Alpha * x + Beta, 0, 1)</c> (ONNX's HardSigmoid). The defaults, alpha 1/6 and beta 1/2, are PyTorch's
+/// <c>Hardsigmoid</c>, <c>relu6(x + 3) / 6</c>, and are computed as PyTorch computes it; Keras's is alpha 0.2, beta 0.5 (ONNX's defaults).
+/// </summary>
+/// <param name="Alpha">The slope (default 1/6); finite.</param>
+/// <param name="Beta">The offset (default 1/2); finite.</param>
+public sealed record HardSigmoid(float Alpha = 1f / 6f, float Beta = 0.5f) : ElementwiseLayer
 {
+    /// <summary>True for PyTorch's hard sigmoid, alpha 1/6 and beta 1/2, which every interpreter writes as PyTorch's own operation.</summary>
+    public bool IsPyTorch => Alpha == 1f / 6f && Beta == 0.5f;
+
     /// <inheritdoc />
     public override string Kind => "hardsigmoid";
+
+    /// <inheritdoc />
+    public override Shape OutputShape(Shape input, string path, bool strict) =>
+        float.IsFinite(Alpha) && float.IsFinite(Beta) ? input
+        : throw new ShapeException($"Layer '{path}': HardSigmoid needs a finite alpha and beta; found alpha {Alpha}, beta {Beta}.");
 }
 
 /// <summary>Hard swish <c>x * relu6(x + 3) / 6</c>, PyTorch's <c>Hardswish</c>: MobileNet v3's activation.</summary>

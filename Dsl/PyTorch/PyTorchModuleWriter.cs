@@ -140,7 +140,8 @@ internal static class PyTorchModuleWriter
             Elu e => $"nn.ELU({Py.Float(e.Alpha, node)})",
             Sigmoid => "nn.Sigmoid()",
             HardTanh h => $"nn.Hardtanh({Py.Float(h.Min, node)}, {Py.Float(h.Max, node)})",
-            HardSigmoid => "nn.Hardsigmoid()",
+            HardSigmoid { IsPyTorch: true } => "nn.Hardsigmoid()",
+            HardSigmoid h => $"HardSigmoid({Py.Float(h.Alpha, node)}, {Py.Float(h.Beta, node)})",
             HardSwish => "nn.Hardswish()",
             Silu => "nn.SiLU()",
             Gelu => "nn.GELU()",
@@ -156,6 +157,7 @@ internal static class PyTorchModuleWriter
             Identity => "nn.Identity()",
             Flatten => "nn.Flatten()",
             Reshape r => $"Reshape({Py.Tuple(r.Target)})",
+            ConstantOperand k => $"ConstantOperand({Py.Str(k.Op.ToString().ToLowerInvariant())}, {Py.Tuple(k.Shape)})",
             _ => throw new CnnException(
                 $"Layer '{node.Path}': the PyTorch writer cannot express layer kind '{node.Layer.Kind}' ({node.Layer.GetType().Name}); it has no rule for it."),
         };

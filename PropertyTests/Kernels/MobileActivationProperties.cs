@@ -65,6 +65,24 @@ public sealed class MobileActivationProperties
     }));
 
     /// <summary>
+    /// ONNX's hard sigmoid with other slopes and offsets (Keras's 0.2 and 0.5 among them): alpha from the case's parameter (0, the
+    /// constant map, included) scaled to the data so that both bounds are reached, either sign, and beta in [0.1, 0.9]. The reference
+    /// is LibTorch's unfused <c>x * alpha + beta</c> then the hard tanh to [0, 1]: forward and autograd's pullback bitwise equal.
+    /// </summary>
+    [CnnProperty]
+    public Property HardSigmoid_with_any_alpha_and_beta_matches_torch() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var dy = c.Upstream();
+        float alpha = (c.Seed % 2 == 0 ? 1f : -1f) * c.Parameter * 2f / c.Scale, beta = 0.1f + 0.2f * (c.Seed / 2 % 5);
+        var tx = T(x, requiresGrad: true);
+        var ty = HardTanhReference(tx * alpha + beta, 0f, 1f);
+        Exact(Activations.HardSigmoid(x, alpha, beta), ty, "hardsigmoid(alpha, beta)");
+        ty.backward(new[] { T(dy) });
+        Exact(Activations.HardSigmoidBackward(x, dy, alpha, beta), Grad(tx), "hardsigmoid(alpha, beta) dx");
+    }));
+
+    /// <summary>
     /// <c>x * relu6(x + 3) / 6</c> in PyTorch's order: |a-b| &lt;= 1e-6 * max|b| (one rounding of the division); the pullback's
     /// three branches (0, <c>dy * (x/3 + 1/2)</c>, dy) are PyTorch's, bitwise. At exactly x = ±3 LibTorch's vector loop takes the
     /// outer branch (0, dy) and its scalar tail loop the inner one (-dy/2, 1.5 dy), both one-sided derivatives: the reference
