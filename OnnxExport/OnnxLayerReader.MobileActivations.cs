@@ -40,8 +40,8 @@ internal sealed partial class OnnxLayerReader
     }
 
     /// <summary>
-    /// Clip with both bounds finite (a hard tanh), with neither (the identity) or with only a lower bound of 0 (ReLU), from its
-    /// inputs (opset 11 on) or its attributes (before).
+    /// Clip with neither bound (the identity), with only a lower bound of 0 (ReLU), or else a hard tanh whose missing bound is
+    /// infinite, from its inputs (opset 11 on) or its attributes (before).
     /// </summary>
     private LeafLayer Clip(NodeProto node, Attributes a)
     {
@@ -63,11 +63,11 @@ internal sealed partial class OnnxLayerReader
                 return new Identity();
             case (0f, null):
                 return new Relu();
-            case (float min, float max) when float.IsFinite(min) && float.IsFinite(max) && min < max:
-                return new HardTanh(min, max);
+            case var (min, max) when (min ?? float.NegativeInfinity) < (max ?? float.PositiveInfinity) && min != float.PositiveInfinity && max != float.NegativeInfinity:
+                return new HardTanh(min ?? float.NegativeInfinity, max ?? float.PositiveInfinity);
             default:
                 throw Unsupported(node,
-                    $"bounds min {low?.ToString() ?? "(none)"} and max {high?.ToString() ?? "(none)"}; a clip is a HardTanh layer with both bounds finite and min < max, " +
+                    $"bounds min {low?.ToString() ?? "(none)"} and max {high?.ToString() ?? "(none)"}; a clip is a HardTanh layer with min < max (a missing bound infinite), " +
                     "the identity with neither, or ReLU with only a lower bound of 0");
         }
     }

@@ -158,7 +158,11 @@ public static class NetworkJson
             case Relu or Sigmoid or Tanh or HardSwish or Silu or Gelu or Flatten or Identity:
                 break;
             case LeakyRelu a: F("slope", a.Slope); break;
-            case HardTanh h: F("min", h.Min); F("max", h.Max); break;
+            case HardTanh h:
+                // An infinite bound (no clipping on that side) is null: JSON has no infinity.
+                if (h.Min == float.NegativeInfinity) w.WriteNull("min"); else F("min", h.Min);
+                if (h.Max == float.PositiveInfinity) w.WriteNull("max"); else F("max", h.Max);
+                break;
             case HardSigmoid h: F("alpha", h.Alpha); F("beta", h.Beta); break;
             case Elu a: F("alpha", a.Alpha); break;
             case Softmax a: w.WriteNumber("axis", a.Axis); break;
@@ -382,7 +386,8 @@ public static class NetworkJson
             case "Sigmoid": layer = new Sigmoid(); break;
             case "Tanh": layer = new Tanh(); break;
             case "HardTanh":
-                layer = new HardTanh(o.Float("min", float.MinValue, float.MaxValue, "a finite number"), o.Float("max", float.MinValue, float.MaxValue, "a finite number"));
+                layer = new HardTanh(o.IsNull("min") ? float.NegativeInfinity : o.Float("min", float.MinValue, float.MaxValue, "a finite number or null (no lower bound)"),
+                    o.IsNull("max") ? float.PositiveInfinity : o.Float("max", float.MinValue, float.MaxValue, "a finite number or null (no upper bound)"));
                 break;
             case "HardSigmoid":
                 // Descriptions written before hard sigmoid had a slope and offset name neither: PyTorch's.

@@ -84,6 +84,7 @@ public static class LayerKinds
         // F# names the layer tanh' (a plain tanh would hide F#'s own), which C# cannot spell.
         new("tanh", new Tanh(), new Shape(2, 3, 3), () => (Layer)typeof(F).GetProperty("tanh'")!.GetValue(null)!),
         new("hard-tanh", new HardTanh(-0.5f, 0.5f), new Shape(2, 3, 3), () => F.hardTanh(-0.5, 0.5)),
+        new("hard-tanh-max-only", new HardTanh(float.NegativeInfinity, 0.5f), new Shape(2, 3, 3), () => F.hardTanh(double.NegativeInfinity, 0.5)),
         new("relu6", HardTanh.Relu6, new Shape(2, 3, 3), () => F.relu6),
         new("hard-sigmoid", new HardSigmoid(), new Shape(2, 3, 3), () => F.hardSigmoid),
         new("constant-add", new ConstantOperand(Cnn.Core.Kernels.BinaryOp.Add, 1, 1, 3), new Shape(2, 3, 3), () => F.constantOperand(Cnn.Core.Kernels.BinaryOp.Add, Ints(1, 1, 3))),

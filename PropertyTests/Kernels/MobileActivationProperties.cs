@@ -34,6 +34,8 @@ public sealed class MobileActivationProperties
         var (min, max) = Bounds(c);
         Exact(Activations.HardTanh(x, min, max), HardTanhReference(T(x), min, max), "hardtanh");
         Exact(Activations.HardTanh(x, 0f, 6f), relu6(T(x)), "relu6");
+        Exact(Activations.HardTanh(x, float.NegativeInfinity, max), HardTanhReference(T(x), float.NegativeInfinity, max), "hardtanh with no lower bound");
+        Exact(Activations.HardTanh(x, min, float.PositiveInfinity), HardTanhReference(T(x), min, float.PositiveInfinity), "hardtanh with no upper bound");
     }));
 
     /// <summary>A select of dy, 0 at the bounds as PyTorch: bitwise equal to autograd.</summary>
@@ -46,6 +48,9 @@ public sealed class MobileActivationProperties
         var tx = T(x, requiresGrad: true);
         HardTanhReference(tx, min, max).backward(new[] { T(dy) });
         Exact(Activations.HardTanhBackward(x, dy, min, max), Grad(tx), "hardtanh dx");
+        var open = T(x, requiresGrad: true);
+        HardTanhReference(open, float.NegativeInfinity, max).backward(new[] { T(dy) });
+        Exact(Activations.HardTanhBackward(x, dy, float.NegativeInfinity, max), Grad(open), "hardtanh dx with no lower bound");
     }));
 
     /// <summary>

@@ -151,7 +151,7 @@ public static class RandomNetworks
             2 => new Elu((float)(0.5 + _rng.NextDouble())),
             3 => new Sigmoid(),
             // Bounds inside the data's range, so that both clip and both kinks are reached.
-            4 => new HardTanh((float)(-0.1 - 0.8 * _rng.NextDouble()), (float)(0.1 + 0.8 * _rng.NextDouble())),
+            4 => new HardTanh(_rng.Next(4) == 0 ? float.NegativeInfinity : (float)(-0.1 - 0.8 * _rng.NextDouble()), (float)(0.1 + 0.8 * _rng.NextDouble())),
             5 => _rng.Next(2) == 0 ? new HardSigmoid() : new HardSigmoid((float)(0.1 + _rng.NextDouble()), (float)_rng.NextDouble()),
             6 => new HardSwish(),
             7 => new Silu(),

@@ -115,6 +115,8 @@ public sealed class ImportLayerFormsTests
     [InlineData(null, null, typeof(Identity))]
     [InlineData(0f, null, typeof(Relu))]
     [InlineData(-0.5f, 0.25f, typeof(HardTanh))]
+    [InlineData(null, 0f, typeof(HardTanh))]
+    [InlineData(-0.25f, null, typeof(HardTanh))]
     public void Clip_with_one_bound_or_none_is_a_layer_where_one_computes_it(float? min, float? max, Type kind)
     {
         var b = new GraphBuilder(6, 13);
@@ -123,6 +125,8 @@ public sealed class ImportLayerFormsTests
         var model = b.Model("x", new long[] { 2, 5 }, "y");
         var imported = ImportAndCompare(model, new Shape(2, 5), 3, 2);
         Assert.IsType(kind, imported.Network.Leaves.Single().Layer);
+        if (imported.Network.Leaves.Single().Layer is HardTanh h)
+            Assert.Equal((min ?? float.NegativeInfinity, max ?? float.PositiveInfinity), (h.Min, h.Max));
     }
 
     /// <summary>
@@ -173,12 +177,12 @@ public sealed class ImportLayerFormsTests
     }
 
     [Fact]
-    public void Clip_with_only_an_upper_bound_is_refused_with_its_reason()
+    public void Clip_with_a_minimum_above_its_maximum_is_refused_with_its_reason()
     {
         var b = new GraphBuilder(7, 13);
-        b.Node("Clip", new[] { "x", "", Scalar(b, "max", 1f) }, "y");
+        b.Node("Clip", new[] { "x", Scalar(b, "min", 1f), Scalar(b, "max", 0.5f) }, "y");
         var e = Assert.Throws<OnnxUnsupportedException>(() => OnnxImporter.FromModel(b.Model("x", new long[] { 4 }, "y"), "clip"));
-        Assert.Contains("min (none) and max 1", e.Message);
+        Assert.Contains("min 1 and max 0.5", e.Message);
     }
 
     [Theory]

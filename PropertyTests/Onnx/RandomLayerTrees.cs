@@ -128,7 +128,7 @@ public static class RandomLayerTrees
 
         private Layer Activation(Shape shape) => rng.Next(14) switch
         {
-            9 => new HardTanh(-(float)rng.NextDouble(), (float)rng.NextDouble() + 0.01f),
+            9 => new HardTanh(-(float)rng.NextDouble(), rng.Next(4) == 0 ? float.PositiveInfinity : (float)rng.NextDouble() + 0.01f),
             10 => rng.Next(2) == 0 ? new HardSigmoid() : new HardSigmoid((float)(0.1 + rng.NextDouble()), (float)rng.NextDouble()),
             11 => new HardSwish(),
             12 => new Silu(),
