@@ -16,8 +16,8 @@ public static partial class OnnxExporter
         /// <summary>
         /// The activations of mobile networks, each as the standard operation where the opset has one and otherwise as the
         /// decomposition other exporters write (the importer reads both back into the one layer). Hard tanh is Clip with its
-        /// bounds as inputs (attributes only before opset 11); hard sigmoid is HardSigmoid with PyTorch's alpha 1/6 and beta 1/2
-        /// (ONNX's defaults, 0.2 and 0.5, are Keras's); SiLU, which ONNX lacks, is Sigmoid then Mul.
+        /// bounds as inputs (attributes only before opset 11); hard sigmoid is HardSigmoid with the layer's alpha and beta, written
+        /// always (ONNX's defaults, 0.2 and 0.5, are Keras's, not the layer's); SiLU, which ONNX lacks, is Sigmoid then Mul.
         /// </summary>
         private void EmitMobileActivation(Node node, string x, string y)
         {
@@ -26,8 +26,8 @@ public static partial class OnnxExporter
                 case HardTanh h:
                     AddNode(node, "Clip", Inputs(x, FloatScalar(node, "min", h.Min), FloatScalar(node, "max", h.Max)), y);
                     break;
-                case HardSigmoid:
-                    AddNode(node, "HardSigmoid", Inputs(x), y, HardSigmoidAttributes());
+                case HardSigmoid h:
+                    AddNode(node, "HardSigmoid", Inputs(x), y, HardSigmoidAttributes(h));
                     break;
                 case HardSwish when _opset >= HardSwishOpset:
                     AddNode(node, "HardSwish", Inputs(x), y);
@@ -35,7 +35,7 @@ public static partial class OnnxExporter
                 case HardSwish:
                 {
                     string gate = Intermediate(node, "hardsigmoid");
-                    AddNode(node, "HardSigmoid", Inputs(x), gate, HardSigmoidAttributes());
+                    AddNode(node, "HardSigmoid", Inputs(x), gate, HardSigmoidAttributes(new HardSigmoid()));
                     AddNode(node, "Mul", Inputs(x, gate), y);
                     break;
                 }
@@ -64,7 +64,7 @@ public static partial class OnnxExporter
             }
         }
 
-        private static AttributeProto[] HardSigmoidAttributes() => new[] { Float("alpha", 1f / 6f), Float("beta", 0.5f) };
+        private static AttributeProto[] HardSigmoidAttributes(HardSigmoid h) => new[] { Float("alpha", h.Alpha), Float("beta", h.Beta) };
 
         /// <summary>A fresh value of the layer's output shape, between the nodes of a decomposition.</summary>
         private string Intermediate(Node node, string what)

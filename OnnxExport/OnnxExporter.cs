@@ -358,6 +358,10 @@ public static partial class OnnxExporter
                 case HardTanh or HardSigmoid or HardSwish or Silu or Gelu:
                     EmitMobileActivation(node, x, y);
                     break;
+                case ConstantOperand k:
+                    // The value has the sample's rank: ONNX broadcasts it from the right, over the batch axis.
+                    AddNode(node, k.Op switch { Cnn.Core.Kernels.BinaryOp.Add => "Add", Cnn.Core.Kernels.BinaryOp.Subtract => "Sub", Cnn.Core.Kernels.BinaryOp.Multiply => "Mul", _ => "Div" }, Inputs(x, Initializer(node, "value")), y);
+                    break;
                 case Softmax s:
                     AddNode(node, "Softmax", Inputs(x), y, Int("axis", s.Axis));
                     break;

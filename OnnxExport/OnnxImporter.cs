@@ -346,6 +346,16 @@ public static class OnnxImporter
             return rank;
         }
 
+        /// <summary>Why a join with a constant operand is not read: a constant with a batch axis differs from sample to sample.</summary>
+        private string ConstantJoinReason(NodeProto join, Shape shape)
+        {
+            foreach (var x in join.Input)
+                if (x.Length > 0 && _constants.TryGet(x, out var c) && c.Dims.Length == shape.Rank + 1 && c.Dims[0] != 1)
+                    return $"a constant operand '{x}' of shape [{string.Join(", ", c.Dims)}] on data [N{string.Concat(shape.Select(d => ", " + d))}], whose first axis is the batch axis: " +
+                           "it differs from one sample of a batch to the next, which a batch-first network cannot mean";
+            return "a constant operand; every operand must be computed from the input";
+        }
+
         private List<ImportItem> Chain(string from, string to, HashSet<int> region, ref Shape shape, int depth)
         {
             var items = new List<ImportItem>();
@@ -360,12 +370,14 @@ public static class OnnxImporter
                 if (edges.Length == 1 && OnnxLayerReader.FoldedOperations.Contains(_nodes[edges[0]].OpType) && DataInputs(edges[0]).Count() == 1)
                 {
                     var node = _nodes[edges[0]];
-                    if (items.Count == 0 || items[^1] is not LeafItem previous)
-                        throw Unsupported(_source, node, $"a constant operand with no layer right before it to fold into (value '{v}'); no layer {OnnxLayerReader.FoldedVerb(node.OpType)} a constant tensor");
-                    items[^1] = _reader.Fold(previous, node);
                     _used[edges[0]] = true;
-                    _rewrites.Add($"node '{node.Name}' ({node.OpType}): its constant operand was folded into layer node '{previous.NodeName}'");
                     v = Out(edges[0]);
+                    if (items.Count > 0 && items[^1] is LeafItem previous && _reader.TryFold(previous, node) is { } folded)
+                    {
+                        items[^1] = folded;
+                        _rewrites.Add($"node '{node.Name}' ({node.OpType}): its constant operand was folded into layer node '{previous.NodeName}'");
+                    }
+                    else items.Add(_reader.ConstantOperand(node, shape));
                     shape = items[^1].Output;
                     continue;
                 }
@@ -420,7 +432,7 @@ public static class OnnxImporter
             if (!IsJoin(j))
                 throw Unsupported(_source, join, $"branches from value '{v}' that meet in it; branches must meet in a Sum, Add, Concat or Mul");
             if (join.Input.Any(x => x.Length == 0 || _constants.Contains(x)))
-                throw Unsupported(_source, join, "a constant operand; every operand must be computed from the input");
+                throw Unsupported(_source, join, ConstantJoinReason(join, shape));
             if (join.Output.Count != 1) throw new FormatException($"{Where(_source, join)} should have one output.");
             var ends = join.Input.ToArray();
             var regions = ends.Select(e => Between(v, e, region, join)).ToArray();

@@ -19,10 +19,9 @@ internal sealed partial class OnnxLayerReader
             {
                 a.Allow("alpha", "beta");
                 float alpha = a.Float("alpha", 0.2f), beta = a.Float("beta", 0.5f);
-                // Only PyTorch's hard sigmoid is a layer; Keras's (alpha 0.2) clips at ±2.5 instead of ±3.
-                if (MathF.Abs(alpha - 1f / 6f) > 1e-7f || beta != 0.5f)
-                    throw Unsupported(node, $"alpha {alpha} and beta {beta}; HardSigmoid is PyTorch's, alpha 1/6 and beta 1/2");
-                return new HardSigmoid();
+                if (!float.IsFinite(alpha) || !float.IsFinite(beta)) throw Unsupported(node, $"alpha {alpha} and beta {beta}; HardSigmoid needs both finite");
+                // PyTorch's exporter writes 1/6 as it rounds in its own arithmetic: within float rounding it is PyTorch's hard sigmoid.
+                return MathF.Abs(alpha - 1f / 6f) <= 1e-7f && beta == 0.5f ? new HardSigmoid() : new HardSigmoid(alpha, beta);
             }
             case "HardSwish":
                 a.Allow();
@@ -41,8 +40,8 @@ internal sealed partial class OnnxLayerReader
     }
 
     /// <summary>
-    /// Clip with both bounds finite (a hard tanh), with neither (the identity) or with only a lower bound of 0 (ReLU), from its
-    /// inputs (opset 11 on) or its attributes (before).
+    /// Clip with neither bound (the identity), with only a lower bound of 0 (ReLU), or else a hard tanh whose missing bound is
+    /// infinite, from its inputs (opset 11 on) or its attributes (before).
     /// </summary>
     private LeafLayer Clip(NodeProto node, Attributes a)
     {
@@ -64,11 +63,11 @@ internal sealed partial class OnnxLayerReader
                 return new Identity();
             case (0f, null):
                 return new Relu();
-            case (float min, float max) when float.IsFinite(min) && float.IsFinite(max) && min < max:
-                return new HardTanh(min, max);
+            case var (min, max) when (min ?? float.NegativeInfinity) < (max ?? float.PositiveInfinity) && min != float.PositiveInfinity && max != float.NegativeInfinity:
+                return new HardTanh(min ?? float.NegativeInfinity, max ?? float.PositiveInfinity);
             default:
                 throw Unsupported(node,
-                    $"bounds min {low?.ToString() ?? "(none)"} and max {high?.ToString() ?? "(none)"}; a clip is a HardTanh layer with both bounds finite and min < max, " +
+                    $"bounds min {low?.ToString() ?? "(none)"} and max {high?.ToString() ?? "(none)"}; a clip is a HardTanh layer with min < max (a missing bound infinite), " +
                     "the identity with neither, or ReLU with only a lower bound of 0");
         }
     }

@@ -43,7 +43,7 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
     private static readonly Dictionary<string, string> ParameterRoles = new(StringComparer.Ordinal)
     {
         ["weight"] = "weight", ["weight B"] = "weight", ["bias"] = "bias", ["scale"] = "weight", ["B"] = "bias", ["C"] = "bias",
-        ["input_mean"] = "running_mean", ["input_var"] = "running_var",
+        ["input_mean"] = "running_mean", ["input_var"] = "running_var", ["value"] = "value",
     };
 
     /// <summary>The constants each node read, by node name, local role and constant name, for the import report.</summary>

@@ -3,9 +3,10 @@ using System.Numerics.Tensors;
 namespace Cnn.Core.Kernels;
 
 /// <summary>
-/// The element-wise product of tensors of one rank that broadcast against each other (each axis the same size or 1, as
-/// NumPy, PyTorch and ONNX's Mul), and its pullback's reduction: squeeze-and-excitation multiplies <c>[N, C, H, W]</c> by a
-/// <c>[N, C, 1, 1]</c> gate. The innermost axis runs through TensorPrimitives, as a span or a scalar.
+/// Element-wise arithmetic of tensors of one rank that broadcast against each other (each axis the same size or 1, as
+/// NumPy, PyTorch and ONNX's Add, Sub, Mul and Div), and its pullback's reduction: squeeze-and-excitation multiplies
+/// <c>[N, C, H, W]</c> by a <c>[N, C, 1, 1]</c> gate, a constant operand combines <c>[N, ...]</c> with a <c>[1, ...]</c> tensor.
+/// The innermost axis runs through TensorPrimitives, as a span or a scalar.
 /// </summary>
 public static class BroadcastKernel
 {
@@ -21,13 +22,17 @@ public static class BroadcastKernel
     }
 
     /// <summary><c>a * b</c> element-wise, each broadcast to their common shape.</summary>
-    public static Tensor Multiply(Tensor a, Tensor b)
+    public static Tensor Multiply(Tensor a, Tensor b) => Combine(BinaryOp.Multiply, a, b);
+
+    /// <summary><c>a op b</c> element-wise, each broadcast to their common shape; one IEEE operation per element, as LibTorch's.</summary>
+    /// <exception cref="ShapeException">The shapes do not broadcast.</exception>
+    public static Tensor Combine(BinaryOp op, Tensor a, Tensor b)
     {
         var shape = Shape(a.Shape, b.Shape);
         if (a.Shape == b.Shape)
         {
             var same = TensorArena.Uninitialized<float>(a.Size);
-            TensorPrimitives.Multiply(a.Span, b.Span, same);
+            Spans(op, a.Span, b.Span, same);
             return Tensor.Own(same, shape);
         }
         var y = TensorArena.Uninitialized<float>(shape.Size);
@@ -39,12 +44,67 @@ public static class BroadcastKernel
             var dst = y.AsSpan(row * inner, inner);
             ReadOnlySpan<float> xa = a.Span, xb = b.Span;
             int oa = Offset(index, sa), ob = Offset(index, sb);
-            if (sa[last] == 1 && sb[last] == 1) TensorPrimitives.Multiply(xa.Slice(oa, inner), xb.Slice(ob, inner), dst);
-            else if (sa[last] == 1) TensorPrimitives.Multiply(xa.Slice(oa, inner), xb[ob], dst);
-            else if (sb[last] == 1) TensorPrimitives.Multiply(xb.Slice(ob, inner), xa[oa], dst);
-            else dst.Fill(xa[oa] * xb[ob]);
+            if (sa[last] == 1 && sb[last] == 1) Spans(op, xa.Slice(oa, inner), xb.Slice(ob, inner), dst);
+            else if (sa[last] == 1) SpanScalar(op, xa.Slice(oa, inner), xb[ob], dst);
+            else if (sb[last] == 1) ScalarSpan(op, xa[oa], xb.Slice(ob, inner), dst);
+            else dst.Fill(op switch { BinaryOp.Add => xa[oa] + xb[ob], BinaryOp.Subtract => xa[oa] - xb[ob], BinaryOp.Multiply => xa[oa] * xb[ob], _ => xa[oa] / xb[ob] });
         });
         return Tensor.Own(y, shape);
+    }
+
+    /// <summary>
+    /// The pullback of <see cref="Combine"/> for both operands: the gradient of each, summed over the axes where it was broadcast.
+    /// Each element's term is LibTorch's formula (<c>dy / b</c> and <c>-dy * ((a / b) / b)</c> for a division).
+    /// </summary>
+    public static (Tensor A, Tensor B) CombineBackward(BinaryOp op, Tensor a, Tensor b, Tensor dy) => op switch
+    {
+        BinaryOp.Add => (SumTo(dy, a.Shape), SumTo(dy, b.Shape)),
+        BinaryOp.Subtract => (SumTo(dy, a.Shape), Negate(SumTo(dy, b.Shape))),
+        BinaryOp.Multiply => (SumTo(Multiply(dy, b), a.Shape), SumTo(Multiply(dy, a), b.Shape)),
+        BinaryOp.Divide => (SumTo(Combine(BinaryOp.Divide, dy, b), a.Shape),
+            Negate(SumTo(Multiply(dy, Combine(BinaryOp.Divide, Combine(BinaryOp.Divide, a, b), b)), b.Shape))),
+        _ => throw new ArgumentOutOfRangeException(nameof(op), op, "not an element-wise operation"),
+    };
+
+    private static Tensor Negate(Tensor t)
+    {
+        var y = TensorArena.Uninitialized<float>(t.Size);
+        TensorPrimitives.Negate(t.Span, y);
+        return Tensor.Own(y, t.Shape);
+    }
+
+    private static void Spans(BinaryOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    {
+        switch (op)
+        {
+            case BinaryOp.Add: TensorPrimitives.Add(a, b, y); break;
+            case BinaryOp.Subtract: TensorPrimitives.Subtract(a, b, y); break;
+            case BinaryOp.Multiply: TensorPrimitives.Multiply(a, b, y); break;
+            default: TensorPrimitives.Divide(a, b, y); break;
+        }
+    }
+
+    private static void SpanScalar(BinaryOp op, ReadOnlySpan<float> a, float b, Span<float> y)
+    {
+        switch (op)
+        {
+            case BinaryOp.Add: TensorPrimitives.Add(a, b, y); break;
+            case BinaryOp.Subtract: TensorPrimitives.Subtract(a, b, y); break;
+            case BinaryOp.Multiply: TensorPrimitives.Multiply(a, b, y); break;
+            default: TensorPrimitives.Divide(a, b, y); break;
+        }
+    }
+
+    private static void ScalarSpan(BinaryOp op, float a, ReadOnlySpan<float> b, Span<float> y)
+    {
+        switch (op)
+        {
+            // Addition and multiplication commute exactly in IEEE arithmetic.
+            case BinaryOp.Add: TensorPrimitives.Add(b, a, y); break;
+            case BinaryOp.Subtract: TensorPrimitives.Subtract(a, b, y); break;
+            case BinaryOp.Multiply: TensorPrimitives.Multiply(b, a, y); break;
+            default: TensorPrimitives.Divide(a, b, y); break;
+        }
     }
 
     /// <summary>

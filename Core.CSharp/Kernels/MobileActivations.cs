@@ -49,6 +49,30 @@ public static partial class Activations
         return Tensor.Own(dx, x.Shape);
     }
 
+    /// <summary>
+    /// Hard sigmoid with any slope and offset, <c>clamp(alpha * x + beta, 0, 1)</c> (ONNX's HardSigmoid; Keras's is alpha 0.2, beta 0.5):
+    /// the product and the sum each rounded, as an unfused <c>x * alpha + beta</c> computes them.
+    /// </summary>
+    public static Tensor HardSigmoid(Tensor x, float alpha, float beta)
+    {
+        var y = TensorArena.Uninitialized<float>(x.Size);
+        AlphaXPlusBeta(x.Span, alpha, beta, y);
+        TensorPrimitives.Max(y, 0f, y);
+        TensorPrimitives.Min(y, 1f, y);
+        return Tensor.Own(y, x.Shape);
+    }
+
+    /// <summary>The pullback of <see cref="HardSigmoid(Tensor, float, float)"/>: <c>dy * alpha</c> where <c>alpha * x + beta</c> lies strictly inside (0, 1), else 0.</summary>
+    public static Tensor HardSigmoidBackward(Tensor x, Tensor dy, float alpha, float beta)
+    {
+        SameShape("HardSigmoid backward", x, dy);
+        var dx = TensorArena.Uninitialized<float>(x.Size);
+        AlphaXPlusBeta(x.Span, alpha, beta, dx);
+        var ds = dy.Span;
+        for (int i = 0; i < dx.Length; i++) dx[i] = dx[i] > 0f && dx[i] < 1f ? ds[i] * alpha : 0f;
+        return Tensor.Own(dx, x.Shape);
+    }
+
     /// <summary>Hard swish <c>x * relu6(x + 3) / 6</c> (PyTorch's <c>hardswish</c>, MobileNet v3's activation).</summary>
     public static Tensor HardSwish(Tensor x)
     {
@@ -137,6 +161,13 @@ public static partial class Activations
         TensorPrimitives.Add(x, 3f, y);
         TensorPrimitives.Max(y, 0f, y);
         TensorPrimitives.Min(y, 6f, y);
+    }
+
+    /// <summary><c>alpha * x + beta</c>, the product rounded before the sum (no fused multiply-add), as LibTorch's two operations round.</summary>
+    private static void AlphaXPlusBeta(ReadOnlySpan<float> x, float alpha, float beta, Span<float> y)
+    {
+        TensorPrimitives.Multiply(x, alpha, y);
+        TensorPrimitives.Add(y, beta, y);
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Cnn.Core;
+using Cnn.Core.Kernels;
 using FormatException = Cnn.Core.FormatException;
 
 namespace Cnn.Dsl.IO;
@@ -154,10 +155,15 @@ public static class NetworkJson
                 w.WriteNumber("top", p.Top); w.WriteNumber("bottom", p.Bottom); w.WriteNumber("left", p.Left); w.WriteNumber("right", p.Right);
                 w.WriteString("mode", p.Mode switch { PadMode.Reflect => "reflect", PadMode.Edge => "edge", _ => "constant" }); F("value", p.Value);
                 break;
-            case Relu or Sigmoid or Tanh or HardSigmoid or HardSwish or Silu or Gelu or Flatten or Identity:
+            case Relu or Sigmoid or Tanh or HardSwish or Silu or Gelu or Flatten or Identity:
                 break;
             case LeakyRelu a: F("slope", a.Slope); break;
-            case HardTanh h: F("min", h.Min); F("max", h.Max); break;
+            case HardTanh h:
+                // An infinite bound (no clipping on that side) is null: JSON has no infinity.
+                if (h.Min == float.NegativeInfinity) w.WriteNull("min"); else F("min", h.Min);
+                if (h.Max == float.PositiveInfinity) w.WriteNull("max"); else F("max", h.Max);
+                break;
+            case HardSigmoid h: F("alpha", h.Alpha); F("beta", h.Beta); break;
             case Elu a: F("alpha", a.Alpha); break;
             case Softmax a: w.WriteNumber("axis", a.Axis); break;
             case LogSoftmax a: w.WriteNumber("axis", a.Axis); break;
@@ -170,6 +176,12 @@ public static class NetworkJson
                 w.WriteEndArray();
                 break;
             case Dense d: w.WriteNumber("units", d.Units); w.WriteBoolean("useBias", d.UseBias); break;
+            case ConstantOperand k:
+                w.WriteString("op", BinaryOpName(k.Op, path));
+                w.WriteStartArray("shape");
+                foreach (var d in k.Shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                break;
             case Serial s: Children("layers", s.Layers); break;
             case FanOut f: w.WriteString("join", JoinName(f.Join, path)); Children("branches", f.Branches); break;
             case Residual r:
@@ -188,7 +200,7 @@ public static class NetworkJson
     {
         ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelShuffle or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
-            or Flatten or Reshape or Identity or Dense or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
+            or Flatten or Reshape or Identity or Dense or ConstantOperand or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
     };
 
@@ -210,6 +222,15 @@ public static class NetworkJson
         PoolOp.Max => "max",
         PoolOp.Average => "average",
         _ => throw new ArgumentException($"{path}.op: {op} is not a pooling operation.", nameof(op)),
+    };
+
+    private static string BinaryOpName(BinaryOp op, string path) => op switch
+    {
+        BinaryOp.Add => "add",
+        BinaryOp.Subtract => "subtract",
+        BinaryOp.Multiply => "multiply",
+        BinaryOp.Divide => "divide",
+        _ => throw new ArgumentException($"{path}.op: {op} is not an element-wise operation.", nameof(op)),
     };
 
     private static string JoinName(Join join, string path) => join switch
@@ -365,9 +386,15 @@ public static class NetworkJson
             case "Sigmoid": layer = new Sigmoid(); break;
             case "Tanh": layer = new Tanh(); break;
             case "HardTanh":
-                layer = new HardTanh(o.Float("min", float.MinValue, float.MaxValue, "a finite number"), o.Float("max", float.MinValue, float.MaxValue, "a finite number"));
+                layer = new HardTanh(o.IsNull("min") ? float.NegativeInfinity : o.Float("min", float.MinValue, float.MaxValue, "a finite number or null (no lower bound)"),
+                    o.IsNull("max") ? float.PositiveInfinity : o.Float("max", float.MinValue, float.MaxValue, "a finite number or null (no upper bound)"));
                 break;
-            case "HardSigmoid": layer = new HardSigmoid(); break;
+            case "HardSigmoid":
+                // Descriptions written before hard sigmoid had a slope and offset name neither: PyTorch's.
+                layer = o.Has("alpha") || o.Has("beta")
+                    ? new HardSigmoid(o.Float("alpha", float.MinValue, float.MaxValue, "a finite number"), o.Float("beta", float.MinValue, float.MaxValue, "a finite number"))
+                    : new HardSigmoid();
+                break;
             case "HardSwish": layer = new HardSwish(); break;
             case "Silu": layer = new Silu(); break;
             case "Gelu": layer = new Gelu(); break;
@@ -384,6 +411,16 @@ public static class NetworkJson
             case "Dropout": layer = new Dropout(o.Float("p", 0f, BitDecrement1, "a number in [0, 1)")); break;
             case "Flatten": layer = new Flatten(); break;
             case "Reshape": layer = new Reshape(o.Dims("target")); break;
+            case "ConstantOperand":
+                layer = new ConstantOperand(o.String("op") switch
+                {
+                    "add" => BinaryOp.Add,
+                    "subtract" => BinaryOp.Subtract,
+                    "multiply" => BinaryOp.Multiply,
+                    "divide" => BinaryOp.Divide,
+                    var other => throw o.Error("op", $"expected \"add\", \"subtract\", \"multiply\" or \"divide\"; found \"{other}\""),
+                }, o.Dims("shape"));
+                break;
             case "Identity": layer = new Identity(); break;
             case "ChannelShuffle": layer = new ChannelShuffle(o.Int("groups", 1, Big)); break;
             case "ChannelSlice": layer = new ChannelSlice(o.Int("start", 0, Big), o.Int("count", 1, Big)); break;
@@ -417,7 +454,7 @@ public static class NetworkJson
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d, AvgPool2d, PoolNd, " +
                                       "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
-                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, Serial, FanOut, Residual, Freeze)");
+                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze)");
         }
         o.End();
         return layer with { Name = name, WeightInit = init };

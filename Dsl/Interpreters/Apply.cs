@@ -355,6 +355,17 @@ public static class Apply
                         return r.Input;
                     });
                 }
+                case ConstantOperand k:
+                {
+                    // The value as a batch of one, so that it broadcasts against the batch.
+                    var value = Param(node, "value").Reshape(k.Shape.PrependBatch(1));
+                    return (BroadcastKernel.Combine(k.Op, x, value), (dy, sink) =>
+                    {
+                        var (dx, dv) = BroadcastKernel.CombineBackward(k.Op, x, value, dy);
+                        Grad(sink, node, "value", dv.Reshape(k.Shape));
+                        return dx;
+                    });
+                }
                 case MaxPool2d m:
                 {
                     var r = MaxPool2dKernel.Forward(x, new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW), m.CeilMode);
@@ -408,8 +419,10 @@ public static class Apply
                 }
                 case HardTanh h:
                     return (Activations.HardTanh(x, h.Min, h.Max), (dy, _) => Activations.HardTanhBackward(x, dy, h.Min, h.Max));
-                case HardSigmoid:
+                case HardSigmoid { IsPyTorch: true }:
                     return (Activations.HardSigmoid(x), (dy, _) => Activations.HardSigmoidBackward(x, dy));
+                case HardSigmoid h:
+                    return (Activations.HardSigmoid(x, h.Alpha, h.Beta), (dy, _) => Activations.HardSigmoidBackward(x, dy, h.Alpha, h.Beta));
                 case HardSwish:
                     return (Activations.HardSwish(x), (dy, _) => Activations.HardSwishBackward(x, dy));
                 case Silu:

@@ -48,10 +48,11 @@ public sealed record Tanh : ElementwiseLayer
 
 /// <summary>
 /// Hard tanh: the input clipped to [<c>Min</c>, <c>Max</c>] (PyTorch's <c>Hardtanh</c>, ONNX's Clip). <see cref="Relu6"/>, the
-/// clip to [0, 6] of MobileNet, is this layer with bounds 0 and 6.
+/// clip to [0, 6] of MobileNet, is this layer with bounds 0 and 6. A bound may be infinite, which leaves that side unclipped:
+/// <c>new HardTanh(float.NegativeInfinity, 0f)</c> is <c>min(x, 0)</c>, ONNX's Clip with only a maximum.
 /// </summary>
-/// <param name="Min">The lower bound (default -1).</param>
-/// <param name="Max">The upper bound (default 1); above <c>Min</c>.</param>
+/// <param name="Min">The lower bound (default -1); finite or negative infinity.</param>
+/// <param name="Max">The upper bound (default 1); above <c>Min</c>, finite or positive infinity.</param>
 public sealed record HardTanh(float Min = -1f, float Max = 1f) : ElementwiseLayer
 {
     /// <summary>ReLU6, <c>min(max(x, 0), 6)</c>: MobileNet's activation.</summary>
@@ -62,15 +63,28 @@ public sealed record HardTanh(float Min = -1f, float Max = 1f) : ElementwiseLaye
 
     /// <inheritdoc />
     public override Shape OutputShape(Shape input, string path, bool strict) =>
-        float.IsFinite(Min) && float.IsFinite(Max) && Min < Max ? input
-        : throw new ShapeException($"Layer '{path}': HardTanh needs finite bounds with min < max; found min {Min}, max {Max}.");
+        Min < Max && Min != float.PositiveInfinity && Max != float.NegativeInfinity ? input
+        : throw new ShapeException($"Layer '{path}': HardTanh needs min < max, each finite or infinite on its own side (min -inf, max +inf); found min {Min}, max {Max}.");
 }
 
-/// <summary>Hard sigmoid <c>relu6(x + 3) / 6</c>, PyTorch's <c>Hardsigmoid</c> (ONNX's HardSigmoid with alpha 1/6 and beta 1/2).</summary>
-public sealed record HardSigmoid : ElementwiseLayer
+/// <summary>
+/// Hard sigmoid <c>clamp(Alpha * x + Beta, 0, 1)</c> (ONNX's HardSigmoid). The defaults, alpha 1/6 and beta 1/2, are PyTorch's
+/// <c>Hardsigmoid</c>, <c>relu6(x + 3) / 6</c>, and are computed as PyTorch computes it; Keras's is alpha 0.2, beta 0.5 (ONNX's defaults).
+/// </summary>
+/// <param name="Alpha">The slope (default 1/6); finite.</param>
+/// <param name="Beta">The offset (default 1/2); finite.</param>
+public sealed record HardSigmoid(float Alpha = 1f / 6f, float Beta = 0.5f) : ElementwiseLayer
 {
+    /// <summary>True for PyTorch's hard sigmoid, alpha 1/6 and beta 1/2, which every interpreter writes as PyTorch's own operation.</summary>
+    public bool IsPyTorch => Alpha == 1f / 6f && Beta == 0.5f;
+
     /// <inheritdoc />
     public override string Kind => "hardsigmoid";
+
+    /// <inheritdoc />
+    public override Shape OutputShape(Shape input, string path, bool strict) =>
+        float.IsFinite(Alpha) && float.IsFinite(Beta) ? input
+        : throw new ShapeException($"Layer '{path}': HardSigmoid needs a finite alpha and beta; found alpha {Alpha}, beta {Beta}.");
 }
 
 /// <summary>Hard swish <c>x * relu6(x + 3) / 6</c>, PyTorch's <c>Hardswish</c>: MobileNet v3's activation.</summary>

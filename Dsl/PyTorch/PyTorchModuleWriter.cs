@@ -139,8 +139,9 @@ internal static class PyTorchModuleWriter
             LeakyRelu l => $"nn.LeakyReLU({Py.Float(l.Slope, node)})",
             Elu e => $"nn.ELU({Py.Float(e.Alpha, node)})",
             Sigmoid => "nn.Sigmoid()",
-            HardTanh h => $"nn.Hardtanh({Py.Float(h.Min, node)}, {Py.Float(h.Max, node)})",
-            HardSigmoid => "nn.Hardsigmoid()",
+            HardTanh h => $"nn.Hardtanh({Py.Bound(h.Min, node)}, {Py.Bound(h.Max, node)})",
+            HardSigmoid { IsPyTorch: true } => "nn.Hardsigmoid()",
+            HardSigmoid h => $"HardSigmoid({Py.Float(h.Alpha, node)}, {Py.Float(h.Beta, node)})",
             HardSwish => "nn.Hardswish()",
             Silu => "nn.SiLU()",
             Gelu => "nn.GELU()",
@@ -156,6 +157,7 @@ internal static class PyTorchModuleWriter
             Identity => "nn.Identity()",
             Flatten => "nn.Flatten()",
             Reshape r => $"Reshape({Py.Tuple(r.Target)})",
+            ConstantOperand k => $"ConstantOperand({Py.Str(k.Op.ToString().ToLowerInvariant())}, {Py.Tuple(k.Shape)})",
             _ => throw new CnnException(
                 $"Layer '{node.Path}': the PyTorch writer cannot express layer kind '{node.Layer.Kind}' ({node.Layer.GetType().Name}); it has no rule for it."),
         };
@@ -170,6 +172,9 @@ internal static class PyTorchModuleWriter
         public static string Float(float f, Node node) => float.IsFinite(f)
             ? f.ToString("R", Inv)
             : throw new CnnException($"Layer '{node.Path}': the PyTorch writer cannot write the value {f} of {node.Layer.GetType().Name}.");
+
+        /// <summary>A bound that may be infinite (no bound on that side): a float, or Python's infinity.</summary>
+        public static string Bound(float f, Node node) => float.IsInfinity(f) ? (f > 0 ? "float(\"inf\")" : "float(\"-inf\")") : Float(f, node);
 
         /// <summary>A string literal (JSON's escapes are Python's).</summary>
         public static string Str(string s) => System.Text.Json.JsonSerializer.Serialize(s);

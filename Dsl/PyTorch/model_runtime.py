@@ -129,6 +129,17 @@ class Pad2d(nn.Module):
         return nn.functional.pad(x, self.pads, mode=self.mode)
 
 
+class HardSigmoid(nn.Module):
+    """ONNX's hard sigmoid clamp(alpha * x + beta, 0, 1) with a slope and offset other than PyTorch's (1/6, 1/2)."""
+
+    def __init__(self, alpha, beta):
+        super().__init__()
+        self.alpha, self.beta = alpha, beta
+
+    def forward(self, x):
+        return nn.functional.hardtanh(x * self.alpha + self.beta, 0.0, 1.0)
+
+
 class ChannelShuffle(nn.Module):
     """ShuffleNet's channel shuffle: channels viewed as [groups, C / groups], transposed, flattened back."""
 
@@ -152,7 +163,27 @@ class ChannelSlice(nn.Module):
         return x[:, self.start:self.start + self.count]
 
 
+class ConstantOperand(nn.Module):
+    """x op value, with value a parameter broadcast over each sample: "add", "subtract", "multiply" or "divide"."""
+
+    def __init__(self, op, shape):
+        super().__init__()
+        self.op = op
+        start = torch.ones(shape) if op in ("multiply", "divide") else torch.zeros(shape)
+        self.value = nn.Parameter(start)
+
+    def forward(self, x):
+        if self.op == "add":
+            return x + self.value
+        if self.op == "subtract":
+            return x - self.value
+        if self.op == "multiply":
+            return x * self.value
+        return x / self.value
+
+
 class Reshape(nn.Module):
+
     """Each sample reshaped to a fixed shape (row-major)."""
 
     def __init__(self, shape):

@@ -155,6 +155,9 @@ let relu6 : Layer = HardTanh.Relu6
 /// Hard sigmoid relu6(x + 3) / 6 (PyTorch's Hardsigmoid).
 let hardSigmoid : Layer = HardSigmoid()
 
+/// Hard sigmoid clamp(alpha * x + beta, 0, 1) with any slope and offset (ONNX's HardSigmoid; Keras's is `hardSigmoidWith 0.2 0.5`).
+let hardSigmoidWith (alpha: float) (beta: float) : Layer = HardSigmoid(float32 alpha, float32 beta)
+
 /// Hard swish x * relu6(x + 3) / 6 (PyTorch's Hardswish): MobileNet v3's activation.
 let hardSwish : Layer = HardSwish()
 
@@ -198,6 +201,11 @@ let flatten : Layer = Flatten()
 
 /// Gives each sample a new shape with the same number of elements: `reshape [ 128; 7; 7 ]`.
 let reshape (dims: int list) : Layer = Reshape(Shape(dims))
+
+/// The input combined with a tensor of its own, `x op value`, broadcast over each sample (ONNX's Add, Sub, Mul or Div by a
+/// constant): `constantOperand BinaryOp.Multiply [ 1; 1; 28 ]` scales each column of [C, H, 28] samples. `value` has the
+/// sample's rank, each axis the sample's size or 1; it starts at the operation's identity and trains like a bias.
+let constantOperand (op: Cnn.Core.Kernels.BinaryOp) (dims: int list) : Layer = ConstantOperand(op, Shape(dims))
 
 /// Zero padding of [C, H, W] samples: `pad2d (top, bottom, left, right)`.
 let pad2d (top: int, bottom: int, left: int, right: int) : Layer = Pad2d(top, bottom, left, right)

@@ -68,6 +68,33 @@ internal sealed class HardTanhModule(float min, float max) : TorchModuleBase("Ha
     protected override void RegisterComponents() { }
 }
 
+/// <summary>Hard sigmoid with any slope and offset (the DSL's <c>HardSigmoid</c> other than PyTorch's), as <see cref="TorchOps.HardSigmoid"/> computes it.</summary>
+internal sealed class HardSigmoidModule(float alpha, float beta) : TorchModuleBase("HardSigmoid")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.HardSigmoid(input, alpha, beta);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>The DSL's <c>ConstantOperand</c>: <c>x op value</c> with <c>value</c> a parameter of the layer's shape, started as the layer's initialiser starts it.</summary>
+internal sealed class ConstantOperandModule : TorchModuleBase
+{
+    private readonly Cnn.Core.Kernels.BinaryOp _op;
+    private readonly TorchSharp.Modules.Parameter _value;
+
+    public ConstantOperandModule(Cnn.Dsl.ConstantOperand layer) : base("ConstantOperand")
+    {
+        _op = layer.Op;
+        var dims = layer.Shape.Select(d => (long)d).ToArray();
+        _value = new TorchSharp.Modules.Parameter(layer.Op is Cnn.Core.Kernels.BinaryOp.Multiply or Cnn.Core.Kernels.BinaryOp.Divide ? torch.ones(dims) : torch.zeros(dims));
+        register_parameter("value", _value);
+    }
+
+    public override TorchTensor forward(TorchTensor input) => TorchOps.Combine(_op, input, _value);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>A run of channels (the DSL's <c>ChannelSlice</c>).</summary>
 internal sealed class ChannelSliceModule(int start, int count) : TorchModuleBase("ChannelSlice")
 {

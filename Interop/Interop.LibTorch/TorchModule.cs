@@ -205,6 +205,8 @@ public static class TorchModule
                 return Convolution(node.Input[0], c.Spec());
             case Dense d:
                 return torch.nn.Linear(node.Input[0], d.Units, hasBias: d.UseBias);
+            case ConstantOperand k:
+                return new ConstantOperandModule(k);
             case MaxPool2d m:
                 return torch.nn.MaxPool2d(new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
             case AvgPool2d a:
@@ -245,8 +247,10 @@ public static class TorchModule
                 return torch.nn.Tanh();
             case HardTanh h:
                 return new HardTanhModule(h.Min, h.Max);
-            case HardSigmoid:
+            case HardSigmoid { IsPyTorch: true }:
                 return torch.nn.Hardsigmoid();
+            case HardSigmoid h:
+                return new HardSigmoidModule(h.Alpha, h.Beta);
             case HardSwish:
                 return torch.nn.Hardswish();
             case Silu:

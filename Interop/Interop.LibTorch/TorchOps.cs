@@ -47,6 +47,21 @@ internal static class TorchOps
         return torch.where(inside, x, x.clamp(min, max).detach());
     }
 
+    /// <summary>
+    /// ONNX's hard sigmoid <c>clamp(alpha * x + beta, 0, 1)</c> for a slope and offset other than PyTorch's (whose <c>hardsigmoid</c> has
+    /// them fixed): the affine map, then <see cref="HardTanh"/> to [0, 1], so that the gradient is 0 at the bounds as in PyTorch's own.
+    /// </summary>
+    public static TorchTensor HardSigmoid(TorchTensor x, float alpha, float beta) => HardTanh(x.mul(alpha).add(beta), 0f, 1f);
+
+    /// <summary>The DSL's <c>ConstantOperand</c>: <c>x op value</c>, LibTorch broadcasting the sample-shaped value over the batch.</summary>
+    public static TorchTensor Combine(Cnn.Core.Kernels.BinaryOp op, TorchTensor x, TorchTensor value) => op switch
+    {
+        Cnn.Core.Kernels.BinaryOp.Add => x + value,
+        Cnn.Core.Kernels.BinaryOp.Subtract => x - value,
+        Cnn.Core.Kernels.BinaryOp.Multiply => x * value,
+        _ => x / value,
+    };
+
     /// <summary>The DSL's <c>Pad2d</c>: LibTorch's <c>pad</c> with its constant, reflect or replicate mode.</summary>
     public static TorchTensor Pad(TorchTensor x, Cnn.Dsl.Pad2d p) =>
         pad(x, new long[] { p.Left, p.Right, p.Top, p.Bottom },

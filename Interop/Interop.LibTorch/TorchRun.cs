@@ -79,6 +79,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
             }
             case Dense d:
                 return linear(x, Param("weight"), Bias(d.UseBias));
+            case ConstantOperand k:
+                return TorchOps.Combine(k.Op, x, Param("value"));
             case MaxPool2d m:
                 return max_pool2d(x, new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
             case AvgPool2d a:
@@ -108,8 +110,10 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return torch.tanh(x);
             case HardTanh h:
                 return TorchOps.HardTanh(x, h.Min, h.Max);
-            case HardSigmoid:
+            case HardSigmoid { IsPyTorch: true }:
                 return hardsigmoid(x);
+            case HardSigmoid h:
+                return TorchOps.HardSigmoid(x, h.Alpha, h.Beta);
             case HardSwish:
                 return hardswish(x);
             case Silu:

@@ -1,4 +1,5 @@
 using Cnn.Core;
+using Cnn.Core.Kernels;
 using Cnn.Dsl;
 using Cnn.Onnx.Proto;
 using FormatException = Cnn.Core.FormatException;
@@ -21,20 +22,20 @@ internal sealed partial class OnnxLayerReader
     /// <summary>
     /// <paramref name="previous"/> followed by <paramref name="node"/>, an Add, Sub, Mul or Div whose other operand is a
     /// constant with one value per output channel (or one value in all): the constant becomes part of the layer's bias,
-    /// or scales its weight and bias, when the layer is a convolution, a Dense or a batch normalisation.
+    /// or scales its weight and bias, when the layer is a convolution, a Dense or a batch normalisation. Null when the
+    /// constant or the layer is of another kind (the node is then a <see cref="ConstantOperand"/> of its own).
     /// </summary>
-    public LeafItem Fold(LeafItem previous, NodeProto node)
+    public LeafItem? TryFold(LeafItem previous, NodeProto node)
     {
         new Attributes(node, Where(node)).Allow();
         CheckExtraOutputs(node);
-        bool constantFirst = node.Input.Count == 2 && constants.Contains(node.Input[0]);
         if (node.Input.Count != 2) throw new FormatException($"{Where(node)} should have two inputs.");
-        if (constantFirst && node.OpType is "Sub" or "Div")
-            throw Unsupported(node, $"a constant first operand ({node.OpType} of a constant by the data), which no layer computes");
+        bool constantFirst = constants.Contains(node.Input[0]);
+        if (constantFirst && node.OpType is "Sub" or "Div") return null;
         var c = Constant(node, constantFirst ? 0 : 1, "operand");
         if (c.Floats is null) throw Unsupported(node, "an integer operand on float data");
         var output = previous.Output;
-        var perChannel = PerChannel(node, c, output);
+        if (PerChannel(node, c, output) is not { } perChannel) return null;
         bool scale = node.OpType is "Mul" or "Div";
         var values = perChannel.Select(v => node.OpType switch { "Sub" => -v, "Div" => 1f / v, _ => v }).ToArray();
         var layer = previous.Layer;
@@ -57,10 +58,7 @@ internal sealed partial class OnnxLayerReader
             Cnn.Dsl.BatchNorm => (layer, true),
             _ => null,
         };
-        if (biased is not var (withBias, hasBias))
-            throw Unsupported(node,
-                $"a constant operand after a {layer.Kind} layer (node '{previous.NodeName}'); a constant that {FoldedVerb(node.OpType)} per channel is folded only into " +
-                "a convolution, Dense or batch normalisation right before it, and no layer of its own expresses it");
+        if (biased is not var (withBias, hasBias)) return null;
         var bias = hasBias ? Find("bias")!.ToArray() : new float[channels];
         if (scale)
         {
@@ -82,19 +80,48 @@ internal sealed partial class OnnxLayerReader
         return previous with { Layer = withBias, Parameters = parameters };
     }
 
-    /// <summary>The constant's value for each channel of <paramref name="output"/>, or why it is not per channel.</summary>
-    private float[] PerChannel(NodeProto node, OnnxConstant c, Shape output)
+    /// <summary>The constant's value for each channel of <paramref name="output"/>, or null when it is not one value per channel.</summary>
+    private static float[]? PerChannel(NodeProto node, OnnxConstant c, Shape output)
     {
-        int rank = output.Rank + 1, channels = output[0];
-        if (c.Dims.Length > rank) throw Unsupported(node, $"a constant operand of rank {c.Dims.Length} on data of rank {rank}");
+        int rank = output.Rank + 1;
+        if (output.Rank == 0 || c.Dims.Length > rank) return null;
+        int channels = output[0];
         if (c.Count == 1) return Enumerable.Repeat(c.Floats![0], channels).ToArray();
         var dims = Enumerable.Repeat(1L, rank - c.Dims.Length).Concat(c.Dims).ToArray();
-        bool perChannel = dims[0] == 1 && dims[1] == channels && dims.Skip(2).All(d => d == 1);
-        if (!perChannel)
+        return dims[0] == 1 && dims[1] == channels && dims.Skip(2).All(d => d == 1) ? c.Floats : null;
+    }
+
+    /// <summary>
+    /// An Add, Sub, Mul or Div of the data (per-sample shape <paramref name="input"/>) and a constant that broadcasts over each
+    /// sample, as a <see cref="ConstantOperand"/> holding the constant: the constant's axes are aligned from the right as ONNX
+    /// broadcasts, and its batch axis, if it has one, must be 1 (a constant that differs from one sample of the batch to the next
+    /// is no layer's). A constant first operand is read for the commutative Add and Mul only.
+    /// </summary>
+    public LeafItem ConstantOperand(NodeProto node, Shape input)
+    {
+        new Attributes(node, Where(node)).Allow();
+        CheckExtraOutputs(node);
+        if (node.Input.Count != 2) throw new FormatException($"{Where(node)} should have two inputs.");
+        bool constantFirst = constants.Contains(node.Input[0]);
+        if (constantFirst && node.OpType is "Sub" or "Div")
+            throw Unsupported(node, $"a constant first operand ({node.OpType} of a constant by the data); ConstantOperand computes the data {FoldedVerb(node.OpType)} the constant, not the reverse");
+        var c = Constant(node, constantFirst ? 0 : 1, "value");
+        if (c.Floats is null) throw Unsupported(node, "an integer operand on float data");
+        int rank = input.Rank + 1;
+        string data = $"data [N{string.Concat(input.Select(d => ", " + d))}]", constant = $"a constant operand '{c.Name}' of shape [{string.Join(", ", c.Dims)}]";
+        if (c.Dims.Length > rank) throw Unsupported(node, $"{constant} on {data}, of a higher rank than the data");
+        var dims = Enumerable.Repeat(1L, rank - c.Dims.Length).Concat(c.Dims).ToArray();
+        if (dims[0] != 1)
             throw Unsupported(node,
-                $"a constant operand of shape [{string.Join(", ", c.Dims)}] on data [N, {string.Join(", ", output)}], which is not one value per channel; " +
-                "no layer adds or multiplies by a constant tensor");
-        return c.Floats!;
+                $"{constant} on {data}, whose first axis is the batch axis: it differs from one sample of a batch to the next, which a batch-first network cannot mean " +
+                "(a layer's tensors are the same for every sample)");
+        for (int i = 1; i < rank; i++)
+            if (dims[i] != 1 && dims[i] != input[i - 1])
+                throw Unsupported(node, $"{constant} on {data}: its axis {i} of size {dims[i]} does not broadcast over the data's {input[i - 1]}");
+        var shape = new Shape(dims.Skip(1).Select(d => (int)d).ToArray());
+        var op = node.OpType switch { "Add" => BinaryOp.Add, "Sub" => BinaryOp.Subtract, "Mul" => BinaryOp.Multiply, _ => BinaryOp.Divide };
+        var layer = new ConstantOperand(op, shape);
+        return new LeafItem(layer, node.Name, OutputShape(layer, node, input), new[] { ("value", Tensor.FromArray(c.Floats.ToArray(), shape)) }, Array.Empty<(string, Tensor)>());
     }
 
     private LeafLayer MatMul(NodeProto node, Shape input, List<(string, Tensor)> parameters)

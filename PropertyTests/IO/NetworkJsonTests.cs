@@ -79,7 +79,11 @@ public class NetworkJsonTests
         Gen.Constant((Layer)new Sigmoid()),
         Gen.Constant((Layer)new Tanh()),
         from lo in AnyFinite() from hi in AnyFinite() select (Layer)new HardTanh(lo, hi),
+        from lo in AnyFinite() from hi in AnyFinite() from open in Gen.Choose(0, 2)
+        select (Layer)new HardTanh(open == 1 ? lo : float.NegativeInfinity, open == 0 ? hi : float.PositiveInfinity),
         Gen.Constant((Layer)new HardSigmoid()),
+        from op in Gen.Choose(0, 3) from dims in Gen.ArrayOf(Gen.Choose(1, 6), 3) select (Layer)new ConstantOperand((Cnn.Core.Kernels.BinaryOp)op, dims),
+        from alpha in AnyFinite() from beta in AnyFinite() select (Layer)new HardSigmoid(alpha, beta),
         Gen.Constant((Layer)new HardSwish()),
         Gen.Constant((Layer)new Silu()),
         Gen.Constant((Layer)new Gelu()),

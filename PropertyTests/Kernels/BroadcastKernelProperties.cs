@@ -60,6 +60,35 @@ public sealed class BroadcastKernelProperties
         CloseToSum(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, a), b.Shape), Grad(tb), BroadcastKernel.SumTo(BroadcastKernel.Multiply(Abs(dy), Abs(a)), b.Shape), "db");
     }));
 
+    /// <summary>
+    /// Sum, difference and quotient (the constant operand's kernels): one operation per element, bitwise equal to LibTorch's; a
+    /// divisor in ±[0.5, 1.5] keeps the quotient finite. The pullbacks are <see cref="BroadcastKernel.CombineBackward"/>'s, each
+    /// element LibTorch's formula and the reduction over the broadcast axes in another order: the tolerance of the product's
+    /// gradients, scaled by each sum's terms' magnitudes (|dy|, and |dy| / |b| and |dy| |a| / b² for a quotient).
+    /// </summary>
+    [CnnProperty]
+    public Property Add_subtract_divide_and_their_pullbacks_match_torch() => Prop.ForAll(Cases, Gen.Elements(BinaryOp.Add, BinaryOp.Subtract, BinaryOp.Divide).ToArbitrary(), (c, op) => Scoped(() =>
+    {
+        var rng = new Random(c.Seed);
+        var a = RandomTensor(rng, 1f, c.A);
+        var b = op == BinaryOp.Divide
+            ? Tensor.FromArray(RandomTensor(rng, 1f, c.B).ToArray().Select(v => (v < 0 ? -0.5f : 0.5f) + v).ToArray(), c.B)
+            : RandomTensor(rng, 1f, c.B);
+        var y = BroadcastKernel.Combine(op, a, b);
+        var ta = T(a, requiresGrad: true);
+        var tb = T(b, requiresGrad: true);
+        var ty = op switch { BinaryOp.Add => ta + tb, BinaryOp.Subtract => ta - tb, _ => ta / tb };
+        Exact(y, ty, $"a {op} b");
+        var dy = RandomTensor(rng, 1f, y.Shape.ToArray());
+        ty.backward(new[] { T(dy) });
+        var (da, db) = BroadcastKernel.CombineBackward(op, a, b, dy);
+        var ones = Tensor.FromArray(Enumerable.Repeat(1f, b.Size).ToArray(), c.B);
+        var inverse = op == BinaryOp.Divide ? BroadcastKernel.Combine(BinaryOp.Divide, ones, Abs(b)) : ones;
+        CloseToSum(da, Grad(ta), BroadcastKernel.SumTo(BroadcastKernel.Multiply(Abs(dy), inverse), a.Shape), "da");
+        var dbTerms = op == BinaryOp.Divide ? BroadcastKernel.Multiply(BroadcastKernel.Multiply(Abs(dy), Abs(a)), BroadcastKernel.Multiply(inverse, inverse)) : BroadcastKernel.Multiply(Abs(dy), ones);
+        CloseToSum(db, Grad(tb), BroadcastKernel.SumTo(dbTerms, b.Shape), "db");
+    }));
+
     private static Tensor Abs(Tensor t) => Tensor.FromArray(t.ToArray().Select(MathF.Abs).ToArray(), t.Shape);
 
     private static void CloseToSum(Tensor actual, Tensor expected, Tensor magnitudes, string what)

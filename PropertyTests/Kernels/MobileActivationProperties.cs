@@ -34,6 +34,8 @@ public sealed class MobileActivationProperties
         var (min, max) = Bounds(c);
         Exact(Activations.HardTanh(x, min, max), HardTanhReference(T(x), min, max), "hardtanh");
         Exact(Activations.HardTanh(x, 0f, 6f), relu6(T(x)), "relu6");
+        Exact(Activations.HardTanh(x, float.NegativeInfinity, max), HardTanhReference(T(x), float.NegativeInfinity, max), "hardtanh with no lower bound");
+        Exact(Activations.HardTanh(x, min, float.PositiveInfinity), HardTanhReference(T(x), min, float.PositiveInfinity), "hardtanh with no upper bound");
     }));
 
     /// <summary>A select of dy, 0 at the bounds as PyTorch: bitwise equal to autograd.</summary>
@@ -46,6 +48,9 @@ public sealed class MobileActivationProperties
         var tx = T(x, requiresGrad: true);
         HardTanhReference(tx, min, max).backward(new[] { T(dy) });
         Exact(Activations.HardTanhBackward(x, dy, min, max), Grad(tx), "hardtanh dx");
+        var open = T(x, requiresGrad: true);
+        HardTanhReference(open, float.NegativeInfinity, max).backward(new[] { T(dy) });
+        Exact(Activations.HardTanhBackward(x, dy, float.NegativeInfinity, max), Grad(open), "hardtanh dx with no lower bound");
     }));
 
     /// <summary>
@@ -62,6 +67,24 @@ public sealed class MobileActivationProperties
         Close(Activations.HardSigmoid(x), ty, 1e-7, 0, "hardsigmoid");
         ty.backward(new[] { T(dy) });
         Exact(Activations.HardSigmoidBackward(x, dy), Grad(tx), "hardsigmoid dx");
+    }));
+
+    /// <summary>
+    /// ONNX's hard sigmoid with other slopes and offsets (Keras's 0.2 and 0.5 among them): alpha from the case's parameter (0, the
+    /// constant map, included) scaled to the data so that both bounds are reached, either sign, and beta in [0.1, 0.9]. The reference
+    /// is LibTorch's unfused <c>x * alpha + beta</c> then the hard tanh to [0, 1]: forward and autograd's pullback bitwise equal.
+    /// </summary>
+    [CnnProperty]
+    public Property HardSigmoid_with_any_alpha_and_beta_matches_torch() => Prop.ForAll(Cases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var dy = c.Upstream();
+        float alpha = (c.Seed % 2 == 0 ? 1f : -1f) * c.Parameter * 2f / c.Scale, beta = 0.1f + 0.2f * (c.Seed / 2 % 5);
+        var tx = T(x, requiresGrad: true);
+        var ty = HardTanhReference(tx * alpha + beta, 0f, 1f);
+        Exact(Activations.HardSigmoid(x, alpha, beta), ty, "hardsigmoid(alpha, beta)");
+        ty.backward(new[] { T(dy) });
+        Exact(Activations.HardSigmoidBackward(x, dy, alpha, beta), Grad(tx), "hardsigmoid(alpha, beta) dx");
     }));
 
     /// <summary>

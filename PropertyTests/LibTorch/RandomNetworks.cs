@@ -26,7 +26,7 @@ public sealed record BridgeCase(Family Family, int Seed, Network Network, Parame
 /// Generates valid networks by construction: every hyper-parameter is drawn knowing the shape that reaches the layer, so
 /// no case is thrown away. The body mixes every layer kind and combinator of the DSL: convolutions (grouped, dilated,
 /// strided, padded; 1-d, 2-d, 3-d; transposed), max and average pooling (ceil mode, count_include_pad), global and
-/// channel pooling, every activation, softmax on any axis, LRN, batch norm, dropout, reshape, identity, nested Serial,
+/// channel pooling, every activation, constant operands, softmax on any axis, LRN, batch norm, dropout, reshape, identity, nested Serial,
 /// FanOut (sum and concat), Residual (identity and projection shortcuts) and Freeze; then a dense head.
 /// </summary>
 public static class RandomNetworks
@@ -74,6 +74,13 @@ public static class RandomNetworks
                 parameters = parameters.With(Network.Join(leaf.Path, "weight"), Uniform(c, 0.5, 1.5)).With(Network.Join(leaf.Path, "bias"), Uniform(c, -0.5, 0.5));
                 state = state.With(Network.Join(leaf.Path, "running_mean"), Uniform(c, -0.5, 0.5)).With(Network.Join(leaf.Path, "running_var"), Uniform(c, 0.5, 1.5));
             }
+            // A constant operand starts at its operation's identity: move it off, away from 0 where it divides.
+            foreach (var leaf in network.RootNode.Leaves().Where(l => l.Layer is ConstantOperand))
+            {
+                var k = (ConstantOperand)leaf.Layer;
+                var value = k.Op is Cnn.Core.Kernels.BinaryOp.Multiply or Cnn.Core.Kernels.BinaryOp.Divide ? Uniform(k.Shape.Size, 0.5, 1.5) : Uniform(k.Shape.Size, -0.5, 0.5);
+                parameters = parameters.With(Network.Join(leaf.Path, "value"), value.Reshape(k.Shape));
+            }
             int batch = _rng.Next(2, 5);
             var x = Uniform(input.PrependBatch(batch).Size, -1, 1).Reshape(input.PrependBatch(batch));
             var labels = Enumerable.Range(0, batch).Select(_ => _rng.Next(network.OutputShape[0])).ToArray();
@@ -103,6 +110,7 @@ public static class RandomNetworks
                 2 when !preserve && SmallEnoughToUpsample(shape) => ConvTranspose(shape.Rank - 1),
                 2 or 3 => Pool(shape, preserve),
                 4 => new BatchNorm(Momentum: (float)(0.05 + 0.25 * _rng.NextDouble()), Epsilon: _rng.Next(2) == 0 ? 1e-5f : 1e-3f),
+                5 when _rng.Next(3) == 0 => ConstantOperand(shape),
                 5 => Activation(),
                 6 => new Softmax(_rng.Next(2) == 0 ? -1 : _rng.Next(1, shape.Rank + 1)),
                 7 => new Lrn(_rng.Next(1, 6), (float)(0.01 + 0.5 * _rng.NextDouble()), (float)(0.5 + 0.4 * _rng.NextDouble()), (float)(0.5 + 1.5 * _rng.NextDouble())),
@@ -132,6 +140,10 @@ public static class RandomNetworks
 
         private int Filters() => _rng.Next(1, 7);
 
+        /// <summary>Any operation with a value that keeps each axis of the sample or broadcasts along it.</summary>
+        private Layer ConstantOperand(Shape shape) =>
+            new ConstantOperand((Cnn.Core.Kernels.BinaryOp)_rng.Next(4), shape.Select(d => _rng.Next(2) == 0 ? 1 : d).ToArray());
+
         private Layer Activation() => _rng.Next(10) switch
         {
             0 => new Relu(),
@@ -139,8 +151,8 @@ public static class RandomNetworks
             2 => new Elu((float)(0.5 + _rng.NextDouble())),
             3 => new Sigmoid(),
             // Bounds inside the data's range, so that both clip and both kinks are reached.
-            4 => new HardTanh((float)(-0.1 - 0.8 * _rng.NextDouble()), (float)(0.1 + 0.8 * _rng.NextDouble())),
-            5 => new HardSigmoid(),
+            4 => new HardTanh(_rng.Next(4) == 0 ? float.NegativeInfinity : (float)(-0.1 - 0.8 * _rng.NextDouble()), (float)(0.1 + 0.8 * _rng.NextDouble())),
+            5 => _rng.Next(2) == 0 ? new HardSigmoid() : new HardSigmoid((float)(0.1 + _rng.NextDouble()), (float)_rng.NextDouble()),
             6 => new HardSwish(),
             7 => new Silu(),
             8 => new Gelu(),

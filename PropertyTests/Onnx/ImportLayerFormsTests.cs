@@ -115,6 +115,8 @@ public sealed class ImportLayerFormsTests
     [InlineData(null, null, typeof(Identity))]
     [InlineData(0f, null, typeof(Relu))]
     [InlineData(-0.5f, 0.25f, typeof(HardTanh))]
+    [InlineData(null, 0f, typeof(HardTanh))]
+    [InlineData(-0.25f, null, typeof(HardTanh))]
     public void Clip_with_one_bound_or_none_is_a_layer_where_one_computes_it(float? min, float? max, Type kind)
     {
         var b = new GraphBuilder(6, 13);
@@ -123,15 +125,64 @@ public sealed class ImportLayerFormsTests
         var model = b.Model("x", new long[] { 2, 5 }, "y");
         var imported = ImportAndCompare(model, new Shape(2, 5), 3, 2);
         Assert.IsType(kind, imported.Network.Leaves.Single().Layer);
+        if (imported.Network.Leaves.Single().Layer is HardTanh h)
+            Assert.Equal((min ?? float.NegativeInfinity, max ?? float.PositiveInfinity), (h.Min, h.Max));
+    }
+
+    /// <summary>
+    /// Add, Sub, Mul and Div by a constant that broadcasts over each sample (of the sample's rank or less, or with a batch axis of 1),
+    /// with no layer before them to take it: a constant operand of the sample's rank, computing what ONNX Runtime computes, and the
+    /// same tree after export and import. The divisor is kept away from 0.
+    /// </summary>
+    [Theory]
+    [InlineData("Add", new long[] { 5 }, new[] { 1, 1, 5 })]
+    [InlineData("Sub", new long[] { 1, 3, 1, 5 }, new[] { 3, 1, 5 })]
+    [InlineData("Mul", new long[] { 3, 4, 1 }, new[] { 3, 4, 1 })]
+    [InlineData("Div", new long[] { }, new[] { 1, 1, 1 })]
+    public void A_constant_operand_no_layer_takes_is_a_layer_of_its_own(string op, long[] dims, int[] expected)
+    {
+        var b = new GraphBuilder(8, 13);
+        b.Node(op, new[] { "x", b.Floats("c", dims, 0.5f, 1.5f) }, "y");
+        var model = b.Model("x", new long[] { 3, 4, 5 }, "y");
+        var imported = ImportAndCompare(model, new Shape(3, 4, 5), 2, 3);
+        var layer = Assert.IsType<ConstantOperand>(imported.Network.Leaves.Single().Layer);
+        Assert.Equal(new Shape(expected), layer.Shape);
+        var again = OnnxImporter.FromBytes(OnnxExporter.ToBytes(imported.Network, imported.Parameters, imported.State));
+        Assert.Equal(ImportRoundTripProperties.Canonical(imported.Network), ImportRoundTripProperties.Canonical(again.Network));
+    }
+
+    [Theory]
+    [InlineData("Add", new long[] { 2, 3, 4, 5 }, "first axis is the batch axis")]
+    [InlineData("Sub", new long[] { 2, 4, 5 }, "does not broadcast")]
+    public void A_constant_operand_that_varies_along_the_batch_or_does_not_broadcast_is_refused(string op, long[] dims, string reason)
+    {
+        var b = new GraphBuilder(9, 13);
+        b.Node(op, new[] { "x", b.Floats("c", dims) }, "y");
+        var e = Assert.Throws<OnnxUnsupportedException>(() => OnnxImporter.FromModel(b.Model("x", new long[] { 3, 4, 5 }, "y"), "constant"));
+        Assert.Contains($"({op})", e.Message);
+        Assert.Contains(reason, e.Message);
+    }
+
+    /// <summary>ONNX's default hard sigmoid (Keras's alpha 0.2, beta 0.5) and another: the layer with that slope and offset.</summary>
+    [Theory]
+    [InlineData(0.2f, 0.5f)]
+    [InlineData(-0.7f, 0.3f)]
+    public void HardSigmoid_with_any_alpha_and_beta_is_the_layer_with_them(float alpha, float beta)
+    {
+        var b = new GraphBuilder(10, 13);
+        b.Node("HardSigmoid", new[] { "x" }, "y", new AttributeProto { Name = "alpha", Type = AttributeProto.Types.AttributeType.Float, F = alpha },
+            new AttributeProto { Name = "beta", Type = AttributeProto.Types.AttributeType.Float, F = beta });
+        var imported = ImportAndCompare(b.Model("x", new long[] { 2, 7 }, "y"), new Shape(2, 7), 3, 4);
+        Assert.Equal(new HardSigmoid(alpha, beta), imported.Network.Leaves.Single().Layer with { Name = null });
     }
 
     [Fact]
-    public void Clip_with_only_an_upper_bound_is_refused_with_its_reason()
+    public void Clip_with_a_minimum_above_its_maximum_is_refused_with_its_reason()
     {
         var b = new GraphBuilder(7, 13);
-        b.Node("Clip", new[] { "x", "", Scalar(b, "max", 1f) }, "y");
+        b.Node("Clip", new[] { "x", Scalar(b, "min", 1f), Scalar(b, "max", 0.5f) }, "y");
         var e = Assert.Throws<OnnxUnsupportedException>(() => OnnxImporter.FromModel(b.Model("x", new long[] { 4 }, "y"), "clip"));
-        Assert.Contains("min (none) and max 1", e.Message);
+        Assert.Contains("min 1 and max 0.5", e.Message);
     }
 
     [Theory]

@@ -125,7 +125,7 @@ public sealed class OnnxImporterTests
     [InlineData("asymmetric", "asymmetric padding")]
     [InlineData("even-lrn", "even size 4")]
     [InlineData("unknown-attribute", "attribute 'foo'")]
-    [InlineData("constant-add", "constant operand")]
+    [InlineData("constant-first-sub", "constant first operand")]
     [InlineData("second-input", "2 inputs")]
     [InlineData("custom-domain", "domain 'com.example'")]
     public void Unsupported_attributes_and_shapes_are_named(string what, string expected)
@@ -145,9 +145,10 @@ public sealed class OnnxImporterTests
             case "unknown-attribute":
                 nodes[2].Attribute.Add(new AttributeProto { Name = "foo", Type = AttributeType.Int, I = 1 });
                 break;
-            case "constant-add":
-                nodes[7].Input[0] = "q1";
-                nodes[7].Input[1] = "bn.mean";
+            case "constant-first-sub":
+                nodes[7].OpType = "Sub";
+                nodes[7].Input[0] = "bn.mean";
+                nodes[7].Input[1] = "q1";
                 break;
             case "second-input":
                 nodes[6].Input[1] = "b1";

@@ -128,8 +128,8 @@ public static class RandomLayerTrees
 
         private Layer Activation(Shape shape) => rng.Next(14) switch
         {
-            9 => new HardTanh(-(float)rng.NextDouble(), (float)rng.NextDouble() + 0.01f),
-            10 => new HardSigmoid(),
+            9 => new HardTanh(-(float)rng.NextDouble(), rng.Next(4) == 0 ? float.PositiveInfinity : (float)rng.NextDouble() + 0.01f),
+            10 => rng.Next(2) == 0 ? new HardSigmoid() : new HardSigmoid((float)(0.1 + rng.NextDouble()), (float)rng.NextDouble()),
             11 => new HardSwish(),
             12 => new Silu(),
             13 => new Gelu(),
@@ -143,6 +143,18 @@ public static class RandomLayerTrees
             7 when shape.Rank >= 2 => new Lrn(2 * rng.Next(0, 3) + 1, 1e-4f + (float)rng.NextDouble(), 0.5f + (float)rng.NextDouble() * 0.5f, 1f + (float)rng.NextDouble()),
             _ => new Identity(),
         };
+
+        /// <summary>
+        /// Any operation with a value that keeps one spatial axis of more than one element, and each other axis or not: a value of
+        /// one per channel (or one in all) would import folded into a convolution, Dense or batch norm before it.
+        /// </summary>
+        private Layer ConstantOperand(Shape shape)
+        {
+            var dims = shape.Select(d => rng.Next(2) == 0 ? 1 : d).ToArray();
+            int kept = Enumerable.Range(1, shape.Rank - 1).Where(i => shape[i] > 1).OrderBy(_ => rng.Next()).First();
+            dims[kept] = shape[kept];
+            return new ConstantOperand((Cnn.Core.Kernels.BinaryOp)rng.Next(4), dims);
+        }
 
         private Layer Leaf(ref Shape shape)
         {
@@ -162,6 +174,7 @@ public static class RandomLayerTrees
                 (_, 6) => new GlobalPool(rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max),
                 (_, 7) => new Dropout(0.25f),
                 (_, 8) => new Reshape(Reversed(shape)),
+                (_, 10) when shape.Skip(1).Any(d => d > 1) && (shape.Rank != 3 || rng.Next(2) == 0) => ConstantOperand(shape),
                 (3, 10) => Padding(shape),
                 (_, 11) when shape[0] >= 2 => Slice(shape),
                 (_, 9) when shape[0] % 2 == 0 => new ChannelShuffle(shape[0] % 4 == 0 && rng.Next(2) == 0 ? 4 : 2),
