@@ -68,6 +68,19 @@ internal static class Opt
         return Declare(o, new OptionKind.Positive(max));
     }
 
+    /// <summary>A number from 0 up to but not including 1 (a probability mass such as label smoothing).</summary>
+    public static Option<string> Fraction(string name)
+    {
+        var o = Text(name);
+        o.Validators.Add(r =>
+        {
+            if (Value(r) is not { } s) return;
+            if (!float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !(v >= 0 && v < 1))
+                r.AddError($"--{name} expects a number from 0 up to but not including 1; found '{s}'");
+        });
+        return Declare(o, new OptionKind.Fraction());
+    }
+
     /// <summary>One of the words <paramref name="allowed"/>; a near miss is suggested.</summary>
     public static Option<string> Choice(string name, params string[] allowed)
     {

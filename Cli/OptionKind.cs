@@ -15,6 +15,9 @@ internal abstract record OptionKind
     /// <summary>A finite number above 0 and at most <paramref name="Max"/>.</summary>
     public sealed record Positive(float Max) : OptionKind;
 
+    /// <summary>A number from 0 up to but not including 1.</summary>
+    public sealed record Fraction : OptionKind;
+
     /// <summary>One of <paramref name="Values"/>.</summary>
     public sealed record Choice(IReadOnlyList<string> Values) : OptionKind;
 

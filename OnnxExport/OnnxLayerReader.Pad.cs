@@ -42,6 +42,7 @@ internal sealed partial class OnnxLayerReader
             "edge" => PadMode.Edge,
             var other => throw Unsupported(node, $"mode \"{other}\"; constant, reflect and edge are supported"),
         };
-        return new Pad2d((int)pads[2], (int)pads[6], (int)pads[3], (int)pads[7], mode, mode == PadMode.Constant ? value : 0f);
+        // -0 (what the exporter writes for 0, see EmitPad) reads as 0: the layer pads with the same value either way.
+        return new Pad2d((int)pads[2], (int)pads[6], (int)pads[3], (int)pads[7], mode, mode == PadMode.Constant && value != 0f ? value : 0f);
     }
 }

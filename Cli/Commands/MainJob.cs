@@ -45,6 +45,7 @@ internal static class MainJob
           --batch-size N   examples per step, 1 to {Opt.MaxBatchSize} (the recipe's)
           --lr X           the learning rate (Adam's; the one-cycle peak for fashion-mnist)
           --seed N         initialisation, split, shuffling and augmentation (1)
+          --label-smoothing X  the cross-entropy's label smoothing, from 0 up to 1 (the recipe's; 0 for mnist)
           --train N        training images: up to {MnistDigits} digits (8000) or {FashionMnist.TrainCount} (all)
           --test N         held-out images: up to {MnistDigits} digits with --train, 2000; or {FashionMnist.TestCount} (all)
           --out DIR        the run folder (runs/NETWORK-TIME); never overwritten if not empty, unless --force
@@ -68,7 +69,7 @@ internal static class MainJob
     private const int CheckBatch = 500;
 
     public static Command Spec { get; } = new("run", Help,
-        [Opt.Choice("data", "mnist", "fashion-mnist"), Opt.Epochs(), Opt.BatchSize(), Opt.LearningRate(), Opt.Seed(),
+        [Opt.Choice("data", "mnist", "fashion-mnist"), Opt.Epochs(), Opt.BatchSize(), Opt.LearningRate(), Opt.Seed(), Opt.Fraction("label-smoothing"),
          Opt.Int("train", 1, FashionMnist.TrainCount), Opt.Int("test", 1, FashionMnist.TestCount), Opt.Out(), Opt.Force(), Opt.Flag("quick")], Run);
 
     /// <summary>What the training stages hand to the checks: the model, the held-out images as the network sees them.</summary>
@@ -112,7 +113,8 @@ internal static class MainJob
         Console.Write(Indent(Summary.Format(net)));
 
         Console.WriteLine($"[3/6] training on the im2col backend: Adam lr {Numbers.G(lr, 6)}, batch {batch}, {epochs} epoch(s), seed {seed}, {BatchParallel.Workers} thread(s)");
-        var result = Trainer.Fit(net, Initializer.Init(net, seed), train, new TrainOptions(epochs, batch, new Adam(lr), seed), test, onEpoch: e => PrintEpoch(e, epochs));
+        var loss = LossFunction.SoftmaxCrossEntropyWithLabelSmoothing(args.Float("label-smoothing", 0f));
+        var result = Trainer.Fit(net, Initializer.Init(net, seed), train, new TrainOptions(epochs, batch, new Adam(lr), seed, loss), test, onEpoch: e => PrintEpoch(e, epochs));
         var model = new DslModel(net, result.Parameters, result.State);
         var eval = Trainer.Evaluate(net, model.Parameters, test, state: model.State);
         return new Trained("simple-convnet", model, test, eval.Accuracy, DigitsTarget,
@@ -141,10 +143,11 @@ internal static class MainJob
 
         var defaults = recipe.Options(train, seed);
         var optimizer = args.String("lr") is null ? defaults.Optimizer : defaults.Optimizer with { LearningRate = args.Float("lr", 0.1f) };
-        var options = defaults with { Epochs = epochs, BatchSize = batch, Optimizer = optimizer };
+        var loss = LossFunction.SoftmaxCrossEntropyWithLabelSmoothing(args.Float("label-smoothing", recipe.LabelSmoothing));
+        var options = defaults with { Epochs = epochs, BatchSize = batch, Optimizer = optimizer, Loss = loss };
         var norm = options.Pipeline!.Normalize!;
         Console.WriteLine($"[3/6] training on the im2col backend: {optimizer.GetType().Name} with one-cycle to lr {Numbers.G(optimizer.LearningRate, 6)}, weight decay {Numbers.G(optimizer.WeightDecay)}, batch {batch}, {epochs} epoch(s), seed {seed}, " +
-            $"{BatchParallel.Workers} thread(s); {recipe.Augment}; standardised with {norm.Format()}");
+            $"{BatchParallel.Workers} thread(s); {loss}; {recipe.Augment}; standardised with {norm.Format()}");
         var result = Trainer.Fit(net, Initializer.Init(net, seed), train, options, test, onEpoch: e => PrintEpoch(e, epochs));
         var model = new DslModel(net, result.Parameters, result.State);
         var eval = Trainer.Evaluate(net, model.Parameters, test, state: model.State, normalize: norm);

@@ -23,6 +23,22 @@ public abstract partial record LossFunction
     /// </summary>
     public static LossFunction MeanSquaredError { get; } = new Mse();
 
+    /// <summary>
+    /// Softmax cross-entropy against labels smoothed towards the uniform distribution: the target of a row is
+    /// <c>1 - smoothing + smoothing / K</c> at its label and <c>smoothing / K</c> elsewhere (Szegedy et al., 2016), as PyTorch's
+    /// <c>cross_entropy(..., label_smoothing=smoothing)</c>. It keeps the logits from growing without bound on labels the network
+    /// already gets right.
+    /// </summary>
+    /// <param name="smoothing">The probability mass spread over all K classes, from 0 (<see cref="SoftmaxCrossEntropy"/> itself) up to but not including 1; 0.1 is usual.</param>
+    /// <exception cref="CnnException">The smoothing is outside [0, 1).</exception>
+    public static LossFunction SoftmaxCrossEntropyWithLabelSmoothing(float smoothing) =>
+        smoothing == 0f ? SoftmaxCrossEntropy
+        : smoothing is > 0f and < 1f ? new SmoothedCrossEntropy(smoothing)
+            : throw new CnnException($"Label smoothing is from 0 up to but not including 1 (0.1 is usual); found {smoothing}.");
+
+    /// <summary>The label smoothing of softmax cross-entropy (0 for every other loss and for plain cross-entropy).</summary>
+    public virtual float LabelSmoothing => 0f;
+
     /// <summary>The loss of <paramref name="output"/> against <paramref name="labels"/>, and its gradient.</summary>
     public abstract LossResult Compute(Tensor output, ReadOnlySpan<int> labels);
 
@@ -31,6 +47,31 @@ public abstract partial record LossFunction
         public override LossResult Compute(Tensor output, ReadOnlySpan<int> labels) => Losses.SoftmaxCrossEntropy(output, labels);
 
         public override string ToString() => "softmax cross-entropy";
+    }
+
+    private sealed record SmoothedCrossEntropy(float Smoothing) : LossFunction
+    {
+        public override float LabelSmoothing => Smoothing;
+
+        public override LossResult Compute(Tensor output, ReadOnlySpan<int> labels)
+        {
+            const string op = "Softmax cross-entropy with label smoothing";
+            if (output.Shape.Rank != 2) throw new ShapeException($"{op}: expected [N, K] logits; found {output.Shape}.");
+            int n = output.Shape[0], k = output.Shape[1];
+            if (labels.Length != n) throw new CnnException($"{op}: expected {n} labels (one per row of logits {output.Shape}); found {labels.Length}.");
+            // PyTorch's targets, formed in float: smoothing / K everywhere, plus 1 - smoothing at the label.
+            float off = Smoothing / k, on = 1f - Smoothing + off;
+            var targets = new float[n * k];
+            Array.Fill(targets, off);
+            for (int i = 0; i < n; i++)
+            {
+                if ((uint)labels[i] >= (uint)k) throw new CnnException($"{op}: label {labels[i]} at batch row {i} is outside [0, {k}).");
+                targets[i * k + labels[i]] = on;
+            }
+            return Losses.SoftmaxCrossEntropy(output, Tensor.Own(targets, output.Shape));
+        }
+
+        public override string ToString() => $"softmax cross-entropy with label smoothing {Smoothing.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
     }
 
     private sealed record Nll : LossFunction

@@ -15,8 +15,9 @@ namespace Cnn.Dsl;
 /// <param name="Augment">The augmentation of the training images.</param>
 /// <param name="Normalize">Standardise the images with the training set's per-channel mean and deviation.</param>
 /// <param name="Threads">Threads of the batch pipeline.</param>
+/// <param name="LabelSmoothing">The label smoothing of the softmax cross-entropy (<see cref="LossFunction.SoftmaxCrossEntropyWithLabelSmoothing"/>); 0 for none.</param>
 public sealed record Recipe(string Network, int Epochs, int BatchSize, Optimizer Optimizer, Schedule Schedule, AugmentOptions? Augment, bool Normalize,
-    int Threads = 1)
+    int Threads = 1, float LabelSmoothing = 0f)
 {
     /// <summary>
     /// Fashion-MNIST with <see cref="Zoo.FashionResNet"/>: 11 epochs of batches of 128, SGD with Nesterov momentum 0.9
@@ -43,7 +44,7 @@ public sealed record Recipe(string Network, int Epochs, int BatchSize, Optimizer
     public TrainOptions Options(ByteImageSet train, int seed)
     {
         ArgumentNullException.ThrowIfNull(train);
-        return new TrainOptions(Epochs, BatchSize, Optimizer, seed, Schedule: Schedule)
+        return new TrainOptions(Epochs, BatchSize, Optimizer, seed, LossFunction.SoftmaxCrossEntropyWithLabelSmoothing(LabelSmoothing), Schedule)
         {
             Pipeline = new PipelineOptions(Augment, Normalize ? train.FitNormalization() : null, Threads),
         };

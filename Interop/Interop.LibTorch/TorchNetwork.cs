@@ -165,6 +165,7 @@ public static class TorchNetwork
     {
         var t = torch.tensor(targets, device: output.device);
         if (loss.Equals(LossFunction.SoftmaxCrossEntropy)) return cross_entropy(output, t, reduction: torch.nn.Reduction.Mean);
+        if (loss.LabelSmoothing > 0) return cross_entropy(output, t, reduction: torch.nn.Reduction.Mean, label_smoothing: loss.LabelSmoothing);
         if (loss.Equals(LossFunction.NegativeLogLikelihood)) return nll_loss(output, t, reduction: torch.nn.Reduction.Mean);
         if (loss.Equals(LossFunction.MeanSquaredError)) return mse_loss(output, one_hot(t, classes).to_type(torch.ScalarType.Float32), torch.nn.Reduction.Mean);
         throw new CnnException($"The LibTorch interpreter has no rule for the loss '{loss}'.");

@@ -41,6 +41,33 @@ public sealed class LossesProperties
         Close(loss.Gradient, Grad(tz), 1e-6, 1e-4, "cross-entropy gradient");
     }));
 
+    /// <summary>
+    /// Label smoothing (0.01 to 0.99) against <c>cross_entropy(label_smoothing=ε)</c>, with the bounds above: the smoothed
+    /// targets go through the probability-target kernel, whose row sums of 1 make the gradient <c>(softmax - t) / N</c>.
+    /// </summary>
+    [Property(MaxTest = 100)]
+    public Property Label_smoothing_matches_torch_cross_entropy() => Prop.ForAll(Cases, Gen.Elements(0.01f, 0.1f, 0.5f, 0.99f).ToArbitrary(), (c, smoothing) => Scoped(() =>
+    {
+        var z = RandomTensor(new Random(c.Seed), c.Scale, c.N, c.K);
+
+        var loss = Cnn.Dsl.LossFunction.SoftmaxCrossEntropyWithLabelSmoothing(smoothing).Compute(z, c.Labels);
+
+        var tz = T(z, requiresGrad: true);
+        var expected = cross_entropy(tz, torch.tensor(c.Labels.Select(l => (long)l).ToArray()), reduction: torch.nn.Reduction.Mean, label_smoothing: smoothing);
+        expected.backward();
+        Close(new[] { loss.Value }, new[] { expected.item<float>() }, 1e-5, 1e-4, $"smoothed cross-entropy value (smoothing {smoothing})");
+        Close(loss.Gradient, Grad(tz), 1e-6, 1e-4, $"smoothed cross-entropy gradient (smoothing {smoothing})");
+    }));
+
+    /// <summary>Smoothing 0 is plain cross-entropy itself; 1 and beyond, negative and NaN are refused with the range.</summary>
+    [Fact]
+    public void Label_smoothing_zero_is_plain_cross_entropy_and_bad_values_are_refused()
+    {
+        Assert.Same(Cnn.Dsl.LossFunction.SoftmaxCrossEntropy, Cnn.Dsl.LossFunction.SoftmaxCrossEntropyWithLabelSmoothing(0f));
+        foreach (var bad in new[] { 1f, 1.5f, -0.1f, float.NaN })
+            Assert.Contains("from 0 up to but not including 1", Assert.Throws<CnnException>(() => Cnn.Dsl.LossFunction.SoftmaxCrossEntropyWithLabelSmoothing(bad)).Message);
+    }
+
     [Fact]
     public void Label_out_of_range_names_row_and_range()
     {

@@ -133,6 +133,49 @@ public sealed class LibTorchBackendTests(ITestOutputHelper output)
         Assert.True(lastLoss < 0.85 * firstLoss, $"The task should be learnable: the loss went from {firstLoss} to {lastLoss}.");
     }
 
+    /// <summary>
+    /// resnet-mini free-running, each backend 50 steps on its own: the 1e-5 bound on the final parameters is below
+    /// what float32 training of a ReLU and batch-norm network can hold, so the bound here is the trajectory's own
+    /// sensitivity. A second im2col run whose initial parameters differ from the first's by one ulp each (the size of one
+    /// rounding) parts from it by <c>d_self</c> after the 50 steps; LibTorch's run, whose only difference is its kernels'
+    /// rounding at every step, must end within <c>4 d_self</c> of im2col's (the worst per-step loss differences of both runs
+    /// are printed). A wrong LibTorch update (a coefficient, a missing term, a stale state) parts
+    /// by far more than rounding does.
+    /// </summary>
+    [Theory]
+    [InlineData("momentum", 0.01f)]
+    [InlineData("adam", 1e-3f)]
+    public void Free_running_resnet_mini_parts_from_im2col_no_more_than_one_ulp_of_its_start_does(string optimizerName, float learningRate)
+    {
+        var net = Zoo.ForInput("resnet-mini", new Shape(1, 14, 14));
+        var p0 = Initializer.Init(net, 5);
+        var nudged = Parameters.Of(p0.Entries.Select(kv => KeyValuePair.Create(kv.Key,
+            Tensor.Own(kv.Value.ToArray().Select(v => MathF.BitIncrement(v)).ToArray(), kv.Value.Shape))));
+        var optimizer = Rule(optimizerName, learningRate);
+        var batches = Batches(new Shape(1, 14, 14));
+
+        (float[] Losses, Parameters P) Run(TrainingBackend backend, Parameters start)
+        {
+            using var session = backend.Start(net, start, Initializer.InitState(net), optimizer.Init(start));
+            var losses = new float[Steps];
+            for (int t = 0; t < Steps; t++)
+                losses[t] = session.Step(optimizer, batches[t % batches.Length].X, batches[t % batches.Length].Labels, LossFunction.SoftmaxCrossEntropy, seed: t).Loss;
+            return (losses, session.Parameters);
+        }
+
+        var ours = Run(TrainingBackend.Im2col, p0);
+        var oursNudged = Run(TrainingBackend.Im2col, nudged);
+        var torchRun = Run(LibTorchBackend.Cpu, p0);
+        var vector = (Parameters p) => Tensor.Own(p.Paths.SelectMany(path => p[path].ToArray()).ToArray(), new Shape(p.Paths.Sum(path => p[path].Size)));
+        double self = SideBySideTrainingTests.RelativeNorm(vector(oursNudged.P), vector(ours.P));
+        double torchDrift = SideBySideTrainingTests.RelativeNorm(vector(torchRun.P), vector(ours.P));
+        double WorstLoss(float[] a) => a.Zip(ours.Losses, (x, y) => Math.Abs((double)x - y) / Math.Abs((double)y)).Max();
+        output.WriteLine($"resnet-mini {optimizerName}, free-running: final parameters ||a-b||/||b||: im2col from a 1-ulp nudged start {self:E2}, " +
+                         $"LibTorch {torchDrift:E2}; worst step loss: nudged {WorstLoss(oursNudged.Losses):E2}, LibTorch {WorstLoss(torchRun.Losses):E2}");
+        Assert.True(ours.Losses[^1] < 0.85 * ours.Losses[0], $"The task should be learnable: the loss went from {ours.Losses[0]} to {ours.Losses[^1]}.");
+        Assert.True(torchDrift <= 4 * self, $"LibTorch ends {torchDrift:E2} from im2col; one ulp of the start moves im2col's end by {self:E2}: more than 4 times that is not rounding.");
+    }
+
     /// <summary>Ten batches of 16 of the synthetic task, at the digits' size or, for 1x14x14, each 2x2 block of pixels averaged.</summary>
     private static (Tensor X, int[] Labels)[] Batches(Shape sample) =>
         Enumerable.Range(0, 10).Select(i => SideBySideTrainingTests.SyntheticBatch(300 + i))

@@ -101,6 +101,7 @@ public sealed class RandomNetworkBridgeProperties
         Assert.Contains(nodes, n => n.Node.Layer is PoolNd { Op: PoolOp.Average } p && n.Node.Input.Rank == 4 && n.Node.Input.Skip(1).Min() < p.Kernel);
         Assert.Contains(cases, c => c.Loss.Equals(LossFunction.NegativeLogLikelihood));
         Assert.Contains(cases, c => c.Loss.Equals(LossFunction.MeanSquaredError));
+        Assert.Contains(cases, c => c.Loss.LabelSmoothing > 0);
         Assert.Contains(cases, c => c.Network.Leaves.Count >= 12);
         Assert.Contains(nodes, n => n.Node.Path.Count(ch => ch == '/') >= 3);
     }

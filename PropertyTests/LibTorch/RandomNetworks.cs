@@ -336,7 +336,7 @@ public static class RandomNetworks
                 if (_rng.Next(2) == 0) head.Add(new Dropout(0.3f));
             }
             head.Add(new Dense(_rng.Next(2, 6)));
-            switch (_rng.Next(4))
+            switch (_rng.Next(5))
             {
                 case 0:
                     head.Add(new LogSoftmax());
@@ -344,6 +344,9 @@ public static class RandomNetworks
                     break;
                 case 1:
                     loss = LossFunction.MeanSquaredError;
+                    break;
+                case 2:
+                    loss = LossFunction.SoftmaxCrossEntropyWithLabelSmoothing(_rng.Next(2) == 0 ? 0.1f : 0.7f);
                     break;
                 default:
                     loss = LossFunction.SoftmaxCrossEntropy;

@@ -92,7 +92,7 @@ public sealed class TorchModuleTests
         var t = torch.tensor(labels.Select(l => (long)l).ToArray());
         if (loss.Equals(LossFunction.NegativeLogLikelihood)) return nll_loss(output, t);
         if (loss.Equals(LossFunction.MeanSquaredError)) return mse_loss(output, one_hot(t, output.shape[1]).to_type(torch.ScalarType.Float32));
-        return cross_entropy(output, t);
+        return cross_entropy(output, t, label_smoothing: loss.LabelSmoothing);
     }
 
     /// <summary>

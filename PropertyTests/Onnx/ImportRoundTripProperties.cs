@@ -54,6 +54,7 @@ public sealed class ImportRoundTripProperties
     [Theory]
     [InlineData(1687141381)]
     [InlineData(48744976)]
+    [InlineData(331803478)]
     public void Regressions(int seed) => Export_then_import_is_the_identity_and_runs_as_the_native_network(seed);
 
     [Property(MaxTest = 150, Arbitrary = new[] { typeof(ImportRoundTripProperties) })]

@@ -109,6 +109,29 @@ public sealed class LayerExportTests
         }
     }
 
+    /// <summary>
+    /// A zero padding before a pooling, in ONNX Runtime with its graph optimizer on: the optimizer fuses a Pad by +0 into the
+    /// pooling's own pads, which a max pool fills with -inf (so all-negative windows at the border gave their maximum instead
+    /// of 0), and which it refuses to load when the pads reach the window ("Pad should be smaller than kernel").
+    /// </summary>
+    [Fact]
+    public void Zero_padding_before_pooling_survives_onnx_runtimes_optimizer()
+    {
+        var nets = new[]
+        {
+            Network.Create(new Serial(new Pad2d(1, 1, 1, 1), new MaxPool2d(2, 2, 2, 2)), new Shape(2, 4, 6)),
+            Network.Create(new Serial(new Pad2d(1, 0, 0, 0), new MaxPool2d(1, 1, 2, 2)), new Shape(3, 4, 4)),
+            Network.Create(new Serial(new Pad2d(2, 1, 0, 2), new AvgPool2d(2, 2, 2, 2, CountIncludePad: false)), new Shape(2, 5, 5)),
+        };
+        foreach (var net in nets)
+        {
+            var x = RandomBatch(net.InputShape, 2, seed: 7);
+            var negative = Tensor.FromArray(x.Span.ToArray().Select(v => -1f - Math.Abs(v)).ToArray(), x.Shape);
+            using var predictor = new OnnxPredictor(OnnxExporter.ToBytes(net, Parameters.Empty), new OnnxPredictorOptions { OptimizeGraph = true });
+            AssertClose(Apply.Forward(net, Parameters.Empty, negative, Mode.Eval), predictor.Run(negative), Describe(net));
+        }
+    }
+
     [Fact]
     public void Even_lrn_size_is_refused_with_the_reason()
     {

@@ -156,6 +156,9 @@ internal sealed class ArgumentGenerator(HostileCorpus corpus)
             case OptionKind.Positive(var maxValue):
                 if (invalid) return (Pick(rng, "0", "-1", "NaN", "Infinity", "1e39", "abc", "", (maxValue * 10).ToString("R", CultureInfo.InvariantCulture)), true);
                 return (Pick(rng, "1e-30", "1e-7", "0.001", "0.1", "1", maxValue.ToString("R", CultureInfo.InvariantCulture)), false);
+            case OptionKind.Fraction:
+                if (invalid) return (Pick(rng, "1", "-0.1", "NaN", "-Infinity", "abc", "", "1e9"), true);
+                return (Pick(rng, "0", "1e-7", "0.1", "0.5", "0.999"), false);
             case OptionKind.Choice(var values):
                 if (invalid) return (Pick(rng, values[0] + "x", values[0].ToUpperInvariant(), "", "none"), true);
                 return (values[rng.Next(values.Count)], false);
