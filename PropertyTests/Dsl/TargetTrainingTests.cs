@@ -189,6 +189,27 @@ public class TargetTrainingTests
     }
 
     [Fact]
+    public void The_console_lines_leave_out_the_accuracy_of_float_targets_and_keep_it_for_labels()
+    {
+        string Lines(float accuracy)
+        {
+            var text = new StringWriter();
+            var console = new ConsoleProgress(ProgressStyle.Lines, 1, text, 200);
+            console.Report(new TrainProgress(1, 1, 2, 0.25f, accuracy, TimeSpan.FromSeconds(1)));
+            console.Epoch(new EpochStats(1, 0.2f, accuracy, new Evaluation(0.3f, accuracy, 10), TimeSpan.FromSeconds(2)));
+            return text.ToString();
+        }
+        var targets = Lines(float.NaN);
+        Assert.Contains("loss: 0.2500", targets);
+        Assert.Contains("val_loss: 0.3000", targets);
+        Assert.DoesNotContain("acc", targets);
+        Assert.DoesNotContain("NaN", targets);
+        var labels = Lines(0.5f);
+        Assert.Contains("accuracy: 0.5000", labels);
+        Assert.Contains("val_accuracy: 0.5000", labels);
+    }
+
+    [Fact]
     public void Target_data_checks_its_input_and_keeps_rows_together()
     {
         var images = Tensor.FromArray(Enumerable.Range(0, 10).Select(i => (float)i).ToArray(), 5, 2);
