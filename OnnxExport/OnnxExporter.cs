@@ -329,7 +329,10 @@ public static partial class OnnxExporter
                     AddNode(node, g.Op == PoolOp.Max ? "GlobalMaxPool" : "GlobalAveragePool", Inputs(x), y);
                     break;
                 case ChannelMaxPool cm:
-                    EmitChannelMaxPool(node, cm, x, y);
+                    EmitChannelPool(node, "MaxPool", cm.Kernel, cm.Stride, x, y);
+                    break;
+                case ChannelAvgPool ca:
+                    EmitChannelPool(node, "AveragePool", ca.Kernel, ca.Stride, x, y);
                     break;
                 case ChannelShuffle cs:
                     EmitChannelShuffle(node, cs, x, y);
@@ -412,10 +415,10 @@ public static partial class OnnxExporter
         }
 
         /// <summary>
-        /// Channel max pooling as Reshape to <c>[N, 1, C, spatial]</c>, a <c>[k, 1]</c> MaxPool that slides along the
-        /// channels, and Reshape back: exact (the same maxima of the same elements) and with no transposition.
+        /// Channel pooling as Reshape to <c>[N, 1, C, spatial]</c>, a <c>[k, 1]</c> MaxPool or AveragePool that slides along
+        /// the channels, and Reshape back: the same maxima or means of the same elements, with no transposition.
         /// </summary>
-        private void EmitChannelMaxPool(Node node, ChannelMaxPool cm, string x, string y)
+        private void EmitChannelPool(Node node, string op, int kernel, int stride, string x, string y)
         {
             int channels = node.Input[0], positions = node.Input.Size / Math.Max(1, channels);
             var folded = new Shape(1, channels, positions);
@@ -423,13 +426,10 @@ public static partial class OnnxExporter
             string a = Fresh(_valueNames, node.Path + "/folded"), b = Fresh(_valueNames, node.Path + "/pooled");
             AddNode(node, "Reshape", Inputs(x, ShapeConstant(node, folded)), a, ReshapeAttributes());
             Graph.ValueInfo.Add(ValueInfo(a, folded));
-            AddNode(node, "MaxPool", Inputs(a), b,
-                Ints("kernel_shape", cm.Kernel, 1),
-                Ints("strides", cm.Stride, 1),
-                Ints("pads", 0, 0, 0, 0),
-                Ints("dilations", 1, 1),
-                Int("ceil_mode", 0),
-                Int("storage_order", 0));
+            var window = new[] { Ints("kernel_shape", kernel, 1), Ints("strides", stride, 1), Ints("pads", 0, 0, 0, 0), Int("ceil_mode", 0) };
+            AddNode(node, op, Inputs(a), b, op == "MaxPool"
+                ? window.Append(Ints("dilations", 1, 1)).Append(Int("storage_order", 0)).ToArray()
+                : window.Append(Int("count_include_pad", 0)).ToArray());
             Graph.ValueInfo.Add(ValueInfo(b, pooled));
             AddNode(node, "Reshape", Inputs(b, ShapeConstant(node, node.Output)), y, ReshapeAttributes());
         }

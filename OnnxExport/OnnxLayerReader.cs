@@ -171,12 +171,13 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
     }
 
     /// <summary>
-    /// The exporter's lowerings of one layer to Reshape, an operation, Reshape: channel max pooling, channel shuffle, and LRN of a
+    /// The exporter's lowerings of one layer to Reshape, an operation, Reshape: channel max and average pooling, channel shuffle, and LRN of a
     /// sample that is not <c>[C, H, W]</c>. Null when the three nodes are anything else (they are then read one by one).
     /// </summary>
     public LeafItem? TryFolded(NodeProto fold, NodeProto middle, NodeProto unfold, Shape input) => middle.OpType switch
     {
-        "MaxPool" => TryChannelMaxPool(fold, middle, unfold, input),
+        "MaxPool" => TryChannelPool(fold, middle, unfold, input, (k, s) => new ChannelMaxPool(k, s)),
+        "AveragePool" => TryChannelPool(fold, middle, unfold, input, (k, s) => new ChannelAvgPool(k, s)),
         "LRN" => TryFlatLrn(fold, middle, unfold, input),
         "Transpose" => TryChannelShuffle(fold, middle, unfold, input),
         _ => null,
@@ -192,8 +193,11 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         return new LeafItem(item.Layer, fold.Name, input, item.Parameters, item.State);
     }
 
-    /// <summary>Reshape to <c>[N, 1, C, P]</c>, MaxPool with window <c>[k, 1]</c>, Reshape to <c>[N, C', spatial...]</c>.</summary>
-    private LeafItem? TryChannelMaxPool(NodeProto fold, NodeProto pool, NodeProto unfold, Shape input)
+    /// <summary>
+    /// Reshape to <c>[N, 1, C, P]</c>, MaxPool or AveragePool with window <c>[k, 1]</c> and no padding, Reshape to
+    /// <c>[N, C', spatial...]</c>: channel pooling, made by <paramref name="layerOf"/>(kernel, stride).
+    /// </summary>
+    private LeafItem? TryChannelPool(NodeProto fold, NodeProto pool, NodeProto unfold, Shape input, Func<int, int, LeafLayer> layerOf)
     {
         if (fold.OpType != "Reshape" || unfold.OpType != "Reshape" || input.Rank < 2) return null;
         if (pool.Output.Count != 1 || fold.Output.Count != 1) return null;
@@ -201,7 +205,7 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         var folded = TryReshapeTarget(fold, input);
         if (folded is null || folded != new Shape(1, channels, positions)) return null;
         var a = new Attributes(pool, Where(pool));
-        if (pool.Attribute.Any(x => x.Name is not ("kernel_shape" or "strides" or "pads" or "dilations" or "ceil_mode" or "storage_order" or "auto_pad"))) return null;
+        if (pool.Attribute.Any(x => x.Name is not ("kernel_shape" or "strides" or "pads" or "dilations" or "ceil_mode" or "storage_order" or "auto_pad" or "count_include_pad"))) return null;
         var k = a.Ints("kernel_shape");
         var s = a.Ints("strides") ?? new long[] { 1, 1 };
         var p = a.Ints("pads") ?? new long[4];
@@ -209,7 +213,8 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         if (k is not { Length: 2 } || k[1] != 1 || s.Length != 2 || s[1] != 1 || p.Any(v => v != 0) || d.Any(v => v != 1)
             || a.Int("ceil_mode", 0) != 0 || a.String("auto_pad", "NOTSET") is not ("NOTSET" or "VALID") || k[0] < 1 || s[0] < 1 || k[0] > channels)
             return null;
-        var layer = new ChannelMaxPool((int)k[0], (int)s[0]);
+        // Without padding, count_include_pad changes nothing: every window holds k channels.
+        var layer = layerOf((int)k[0], (int)s[0]);
         var output = OutputShape(layer, fold, input);
         var unfolded = TryReshapeTarget(unfold, new Shape(1, output[0], positions));
         return unfolded == output ? new LeafItem(layer, fold.Name, output, Array.Empty<(string, Tensor)>(), Array.Empty<(string, Tensor)>()) : null;

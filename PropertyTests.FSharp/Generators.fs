@@ -79,6 +79,7 @@ let rec piece (depth: int) (s: Chw) : Gen<Layer * Chw> =
           if s.C >= 2 then
               yield 1, Gen.constant (channelMaxPool 2, { s with C = s.C / 2 })
               yield 1, Gen.constant (channelMaxPoolWith { ChannelMaxPool.defaults with Stride = Some 1 } 2, { s with C = s.C - 1 })
+              yield 1, Gen.constant (channelAvgPool 2, { s with C = s.C / 2 })
           if s.H <= 5 && s.W <= 5 then
               yield 1,
                     Gen.choose (1, 3)

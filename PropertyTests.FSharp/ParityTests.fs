@@ -157,3 +157,29 @@ let ``ONNX export from F# runs in ONNX Runtime as the model does`` () =
         Assert.Equal<int>(trained |> Model.classify x, Onnx.classify path x)
     finally
         Directory.Delete(dir, true)
+
+/// Float targets: for each image the mean brightness of its top and bottom halves.
+let private regression (n: int) (seed: int) : TargetData =
+    let rng = Random(seed)
+    let x = Array.init (n * 36) (fun _ -> float32 (rng.NextDouble()))
+    let t = Array.init (n * 2) (fun j -> let i, half = j / 2, j % 2 in Array.average x[i * 36 + half * 18 .. i * 36 + half * 18 + 17])
+    Data.withTargets (Tensor.FromArray(t, n, 2)) (Tensor.FromArray(x, n, 1, 6, 6))
+
+[<Fact>]
+let ``Train.fitTargets is Trainer.Fit on float targets, with the new losses as the C# values`` () =
+    Assert.Equal(LossFunction.BinaryCrossEntropy, Train.lossFunction BinaryCrossEntropy)
+    Assert.Equal(LossFunction.BinaryCrossEntropyWithLogits, Train.lossFunction BinaryCrossEntropyWithLogits)
+    Assert.Equal(LossFunction.MeanAbsoluteError, Train.lossFunction MeanAbsoluteError)
+    let net = conv2d 4 (3, 3) >-> relu >-> flatten >-> dense 2 |> Model.create [ 1; 6; 6 ] |> Model.init 1
+    let train, test = regression 40 3 |> Data.splitTargets 32 1
+    let settings = { TrainOptions.defaults with Epochs = 4; BatchSize = 8; Optimizer = Adam 1e-2; Loss = MeanAbsoluteError; Seed = 2 }
+    let result = net |> Train.fitTargets settings (Some test) train
+    let csharp =
+        Trainer.Fit(net.Network, net.Parameters, train, TrainOptions(4, 8, Cnn.Dsl.Adam(1e-2f), 2, LossFunction.MeanAbsoluteError), test)
+    sameTensors csharp.Parameters result.Model.Parameters
+    let before = net |> Train.evaluateTargets MeanAbsoluteError test
+    let after = result.Model |> Train.evaluateTargets MeanAbsoluteError test
+    Assert.True(after.Loss < before.Loss, sprintf "validation loss %f -> %f" before.Loss after.Loss)
+    Assert.Equal(after.Loss, (List.last result.History).Validation.Value.Loss)
+    Assert.True(Double.IsNaN after.Accuracy && result.History |> List.forall (fun s -> Double.IsNaN s.TrainAccuracy))
+    Assert.Throws<CnnException>(fun () -> net |> Train.fitTargets { settings with Loss = SoftmaxCrossEntropy } None train |> ignore) |> ignore

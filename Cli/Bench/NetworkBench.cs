@@ -9,7 +9,7 @@ using Tensor = Cnn.Core.Tensor;
 namespace Cnn.Cli.Bench;
 
 /// <summary>
-/// Whole networks of the zoo: a training step (forward, backward, SGD update) on the im2col backend (<see cref="Trainer.Step"/>)
+/// Whole networks of the zoo: a training step (forward, backward, SGD update) on the im2col backend (<see cref="Trainer.Step(Network, Parameters, Parameters, Optimizer, OptimizerState, Tensor, ReadOnlySpan{int}, LossFunction?, int)"/>)
 /// and on LibTorch (the network as a <c>torch.nn.Module</c> with <c>torch.optim.SGD</c>), and inference on both and on ONNX
 /// Runtime (the network exported by <see cref="OnnxExporter"/>).
 /// </summary>

@@ -61,7 +61,7 @@ public static class ChannelMaxPoolKernel
         return Tensor.Own(dx, inputShape);
     }
 
-    private static (int n, int c, int s, int oc) Layout(string op, Shape x, int kernel, int stride)
+    internal static (int n, int c, int s, int oc) Layout(string op, Shape x, int kernel, int stride)
     {
         if (kernel < 1 || stride < 1) throw new CnnException($"{op}: expected kernel and stride >= 1; found kernel {kernel}, stride {stride}.");
         if (x.Rank < 2) throw new ShapeException($"{op}: expected an input [N, C, ...] of rank >= 2; found {x}.");

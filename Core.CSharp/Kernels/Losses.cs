@@ -26,7 +26,7 @@ public sealed record LossResult(float Value, Tensor Gradient);
 /// PyTorch's default <c>reduction='mean'</c>). Values are accumulated in double precision; targets are validated, and a
 /// bad one is reported with its position and the range expected.
 /// </summary>
-public static class Losses
+public static partial class Losses
 {
     /// <summary>
     /// Softmax cross-entropy of logits <c>[N, K]</c> against integer class labels in <c>[0, K)</c>:

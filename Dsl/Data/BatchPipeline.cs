@@ -164,26 +164,32 @@ public sealed class BatchPipeline : IDisposable
             }
         }
         int start = index * _batchSize, count = Math.Min(_batchSize, _source.Count - start);
-        var (images, labels) = Assemble(_source, order.AsSpan(start, count), _options, AugmentSeed(_seed, epoch, index));
-        return new PipelineBatch(sequence, epoch, index, images, labels);
+        var (images, labels, targets) = Assemble(_source, order.AsSpan(start, count), _options, AugmentSeed(_seed, epoch, index));
+        return new PipelineBatch(sequence, epoch, index, images, labels) { Targets = targets };
     }
 
-    /// <summary>The examples at <paramref name="rows"/> as floats, augmented (with <paramref name="augmentSeed"/>) and normalised.</summary>
-    internal static (Tensor Images, int[] Labels) Assemble(SampleSource source, ReadOnlySpan<int> rows, PipelineOptions options, int augmentSeed)
+    /// <summary>
+    /// The examples at <paramref name="rows"/> as floats, augmented (with <paramref name="augmentSeed"/>) and normalised,
+    /// with their labels, or with their float targets (then the labels are empty).
+    /// </summary>
+    internal static (Tensor Images, int[] Labels, Tensor? Targets) Assemble(SampleSource source, ReadOnlySpan<int> rows, PipelineOptions options, int augmentSeed)
     {
         var sample = source.SampleShape;
         int size = sample.Size;
         var x = new float[rows.Length * size];
-        var y = new int[rows.Length];
+        var targetShape = source.TargetShape;
+        var y = new int[targetShape is null ? rows.Length : 0];
+        var t = new float[targetShape is null ? 0 : rows.Length * targetShape.Size];
         for (int i = 0; i < rows.Length; i++)
         {
             source.Write(rows[i], x.AsSpan(i * size, size));
-            y[i] = source.Label(rows[i]);
+            if (targetShape is null) y[i] = source.Label(rows[i]);
+            else source.WriteTarget(rows[i], t.AsSpan(i * targetShape.Size, targetShape.Size));
         }
         var images = Tensor.Own(x, sample.PrependBatch(rows.Length));
         if (options.Augment is { } augment) images = Augment.Apply(images, augment, augmentSeed);
         if (options.Normalize is { } normalize) images = normalize.Apply(images);
-        return (images, y);
+        return (images, y, targetShape is null ? null : Tensor.Own(t, targetShape.PrependBatch(rows.Length)));
     }
 
     /// <summary>The augmentation seed of a batch (SplitMix64's finaliser over the three numbers: stable everywhere).</summary>

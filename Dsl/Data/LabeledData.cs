@@ -122,7 +122,7 @@ public sealed class LabeledData
         return new LabeledData(Images.Gather(rows), labels, Classes);
     }
 
-    private static int[] ShuffledRows(int n, int seed)
+    internal static int[] ShuffledRows(int n, int seed)
     {
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;

@@ -22,8 +22,11 @@ public sealed class PipelineBatch
     /// <summary>The examples, converted, augmented and normalised: <c>[N, ...sample shape]</c>.</summary>
     public Tensor Images { get; }
 
-    /// <summary>The label of each example.</summary>
+    /// <summary>The label of each example; empty when the examples have float targets (<see cref="Targets"/>).</summary>
     public IReadOnlyList<int> Labels { get; }
+
+    /// <summary>The float targets of the examples, <c>[N, ...target shape]</c>, when the data has them (<see cref="TargetData"/>); otherwise null.</summary>
+    public Tensor? Targets { get; internal init; }
 
     internal ReadOnlySpan<int> LabelSpan => _labels;
 

@@ -149,6 +149,9 @@ public static class NetworkJson
             case ChannelMaxPool p:
                 w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
                 break;
+            case ChannelAvgPool p:
+                w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
+                break;
             case ChannelShuffle c: w.WriteNumber("groups", c.Groups); break;
             case ChannelSlice c: w.WriteNumber("start", c.Start); w.WriteNumber("count", c.Count); break;
             case Pad2d p:
@@ -198,7 +201,7 @@ public static class NetworkJson
     /// <summary>The <c>type</c> of a layer: its record's name, for the types this format knows.</summary>
     private static string TypeName(Layer layer, string path) => layer switch
     {
-        ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelShuffle or Pad2d or ChannelSlice
+        ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelAvgPool or ChannelShuffle or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
             or Flatten or Reshape or Identity or Dense or ConstantOperand or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
@@ -380,6 +383,7 @@ public static class NetworkJson
             }
             case "GlobalPool": layer = new GlobalPool(ReadPoolOp(o)); break;
             case "ChannelMaxPool": layer = new ChannelMaxPool(o.Int("kernel", 1, Big), o.Int("stride", 1, Big)); break;
+            case "ChannelAvgPool": layer = new ChannelAvgPool(o.Int("kernel", 1, Big), o.Int("stride", 1, Big)); break;
             case "Relu": layer = new Relu(); break;
             case "LeakyRelu": layer = new LeakyRelu(o.Float("slope", float.MinValue, float.MaxValue, "a finite number")); break;
             case "Elu": layer = new Elu(o.Float("alpha", float.MinValue, float.MaxValue, "a finite number")); break;
@@ -453,7 +457,7 @@ public static class NetworkJson
             case "Freeze": layer = new Freeze(Child("inner")); break;
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d, AvgPool2d, PoolNd, " +
-                                      "GlobalPool, ChannelMaxPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
+                                      "GlobalPool, ChannelMaxPool, ChannelAvgPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
                                       "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze)");
         }
         o.End();

@@ -401,6 +401,8 @@ public static class Apply
                     var r = ChannelMaxPoolKernel.Forward(x, cm.Kernel, cm.Stride);
                     return (r.Output, (dy, _) => ChannelMaxPoolKernel.Backward(dy, r.ArgMax, x.Shape));
                 }
+                case ChannelAvgPool ca:
+                    return (ChannelAvgPoolKernel.Forward(x, ca.Kernel, ca.Stride), (dy, _) => ChannelAvgPoolKernel.Backward(dy, x.Shape, ca.Kernel, ca.Stride));
                 case Relu:
                     return (Activations.Relu(x), (dy, _) => Activations.ReluBackward(x, dy));
                 case LeakyRelu l:

@@ -4,10 +4,10 @@ using Cnn.Core.Kernels;
 namespace Cnn.Dsl;
 
 /// <summary>
-/// A loss over a batch of integer class labels, as a value (a closed choice: use the static members).
-/// Every loss is averaged over the batch, as PyTorch's <c>reduction='mean'</c>.
+/// A loss over a batch of integer class labels or of float targets (<see cref="Data.TargetData"/>), as a value (a
+/// closed choice: use the static members). Every loss is averaged over the batch, as PyTorch's <c>reduction='mean'</c>.
 /// </summary>
-public abstract record LossFunction
+public abstract partial record LossFunction
 {
     private LossFunction() { }
 
@@ -17,7 +17,10 @@ public abstract record LossFunction
     /// <summary>Negative log-likelihood on log-probabilities (a network ending in <see cref="LogSoftmax"/>), PyTorch's <c>nll_loss</c>.</summary>
     public static LossFunction NegativeLogLikelihood { get; } = new Nll();
 
-    /// <summary>Mean squared error between the output and the one-hot encoding of the labels (the textbook's classification with MSE).</summary>
+    /// <summary>
+    /// Mean squared error between the output and the one-hot encoding of the labels (the textbook's classification with
+    /// MSE), or the float targets (regression), over every element, as PyTorch's <c>mse_loss</c>.
+    /// </summary>
     public static LossFunction MeanSquaredError { get; } = new Mse();
 
     /// <summary>
@@ -94,6 +97,8 @@ public abstract record LossFunction
             return Losses.MeanSquaredError(output, Tensor.Own(onehot, output.Shape));
         }
 
+        public override LossResult Compute(Tensor output, Tensor targets) => Losses.MeanSquaredError(output, targets);
+
         public override string ToString() => "mean squared error";
     }
 }
@@ -107,7 +112,7 @@ public abstract record LossFunction
 public sealed record GradientResult(float Loss, Tensor Output, Parameters Gradients, Tensor InputGradient, Parameters State);
 
 /// <summary>Loss and gradient of a network on a labelled batch.</summary>
-public static class Loss
+public static partial class Loss
 {
     /// <summary>The loss of the network on a batch and the gradient of every trainable parameter.</summary>
     /// <exception cref="CnnException">A label is outside [0, classes), or the label count differs from the batch.</exception>

@@ -125,12 +125,35 @@ public sealed record ChannelMaxPool(int Kernel, int Stride) : LeafLayer
     public override string Kind => "cpool";
 
     /// <inheritdoc />
-    public override Shape OutputShape(Shape input, string path, bool strict)
+    public override Shape OutputShape(Shape input, string path, bool strict) => ChannelWindows(this, Kernel, Stride, input, path, strict);
+
+    /// <summary>
+    /// The shape rule of pooling across channels (max or average): windows of <paramref name="kernel"/> channels every
+    /// <paramref name="stride"/>, no padding, the spatial axes kept.
+    /// </summary>
+    internal static Shape ChannelWindows(LeafLayer layer, int kernel, int stride, Shape input, string path, bool strict)
     {
-        if (Kernel < 1 || Stride < 1) throw new ShapeException($"Layer '{path}': ChannelMaxPool needs kernel and stride >= 1; found {this}.");
-        if (input.Rank < 2) throw new ShapeException($"Layer '{path}': ChannelMaxPool expects [C, spatial...] per sample; found {input}.");
+        string name = layer.GetType().Name;
+        if (kernel < 1 || stride < 1) throw new ShapeException($"Layer '{path}': {name} needs kernel and stride >= 1; found {layer}.");
+        if (input.Rank < 2) throw new ShapeException($"Layer '{path}': {name} expects [C, spatial...] per sample; found {input}.");
         var dims = input.ToArray();
-        dims[0] = OutputSize.Compute(input[0], Kernel, Stride, 0, 1, path, "channels", input, strict);
+        dims[0] = OutputSize.Compute(input[0], kernel, stride, 0, 1, path, "channels", input, strict);
         return new Shape(dims);
     }
+}
+
+/// <summary>
+/// Average pooling across channels: each output channel is the mean of a window of <paramref name="Kernel"/>
+/// consecutive input channels at the same position (TensorFlow's <c>avg_pool</c> with ksize (1, 1, 1, k) on NHWC), the
+/// windows and shape rule of <see cref="ChannelMaxPool"/>.
+/// </summary>
+/// <param name="Kernel">Channels per window.</param>
+/// <param name="Stride">Channel step between windows.</param>
+public sealed record ChannelAvgPool(int Kernel, int Stride) : LeafLayer
+{
+    /// <inheritdoc />
+    public override string Kind => "cavgpool";
+
+    /// <inheritdoc />
+    public override Shape OutputShape(Shape input, string path, bool strict) => ChannelMaxPool.ChannelWindows(this, Kernel, Stride, input, path, strict);
 }

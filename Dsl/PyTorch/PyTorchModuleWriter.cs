@@ -135,6 +135,7 @@ internal static class PyTorchModuleWriter
             GlobalPool { Op: PoolOp.Max } => "GlobalMaxPool()",
             GlobalPool => "GlobalAvgPool()",
             ChannelMaxPool m => $"ChannelMaxPool({m.Kernel}, {m.Stride})",
+            ChannelAvgPool a => $"ChannelAvgPool({a.Kernel}, {a.Stride})",
             Relu => "nn.ReLU()",
             LeakyRelu l => $"nn.LeakyReLU({Py.Float(l.Slope, node)})",
             Elu e => $"nn.ELU({Py.Float(e.Alpha, node)})",

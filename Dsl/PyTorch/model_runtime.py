@@ -104,6 +104,17 @@ class ChannelMaxPool(nn.Module):
         return x.unfold(1, self.kernel, self.stride).max(-1).values
 
 
+class ChannelAvgPool(nn.Module):
+    """The mean over windows of consecutive channels at each position."""
+
+    def __init__(self, kernel, stride):
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x):
+        return x.unfold(1, self.kernel, self.stride).mean(-1)
+
+
 class Product(nn.Module):
     """Two branches fed by the same input, their outputs multiplied element-wise with broadcasting (squeeze-and-excitation)."""
 

@@ -16,15 +16,20 @@ public sealed record EpochContext(EpochStats Stats, Parameters Parameters, Param
     /// <summary>
     /// A metric by Keras's name: <c>loss</c>, <c>accuracy</c>, <c>val_loss</c>, <c>val_accuracy</c>.
     /// </summary>
-    /// <exception cref="CnnException">The metric is unknown, or a validation metric is asked for without validation data.</exception>
+    /// <exception cref="CnnException">The metric is unknown, a validation metric is asked for without validation data, or
+    /// accuracy is asked for when training on float targets (where it is not defined).</exception>
     public float Metric(string name) => name switch
     {
         "loss" => Stats.TrainLoss,
-        "accuracy" => Stats.TrainAccuracy,
+        "accuracy" => Defined(name, Stats.TrainAccuracy),
         "val_loss" => Stats.Validation?.Loss ?? throw NoValidation(name),
-        "val_accuracy" => Stats.Validation?.Accuracy ?? throw NoValidation(name),
+        "val_accuracy" => Defined(name, Stats.Validation?.Accuracy ?? throw NoValidation(name)),
         _ => throw new CnnException($"Unknown metric '{name}'; expected loss, accuracy, val_loss or val_accuracy."),
     };
+
+    // Accuracy is NaN on float targets (regression, multi-label): a callback monitoring it would never see an improvement.
+    private static float Defined(string name, float accuracy) => !float.IsNaN(accuracy) ? accuracy
+        : throw new CnnException($"Metric '{name}' is not defined when training on float targets (TargetData); monitor loss or val_loss.");
 
     private static CnnException NoValidation(string name) => new($"Metric '{name}' needs validation data; pass validation to Trainer.Fit.");
 }

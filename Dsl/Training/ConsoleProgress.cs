@@ -162,21 +162,24 @@ public sealed class ConsoleProgress : IProgress<TrainProgress>
         double perStep = StepSeconds(p);
         int width = p.Batches.ToString(Inv).Length;
         string steps = $"{p.Batch.ToString(Inv).PadLeft(width)}/{p.Batches}", eta = $"ETA: {Duration(perStep * (p.Batches - p.Batch))}";
-        string metrics = string.Create(Inv, $"loss: {p.RunningLoss:F4} - accuracy: {p.RunningAccuracy:F4}");
+        string metrics = string.Create(Inv, $"loss: {p.RunningLoss:F4}") + Accuracy("accuracy", p.RunningAccuracy);
         foreach (int bar in new[] { FullBar, 20, 10 })
             yield return $"{steps} {Bar(p.Batch, p.Batches, bar)} - {eta} - {PerStep(perStep)} - {metrics}";
         yield return $"{steps} {Bar(p.Batch, p.Batches, 10)} - {eta} - {metrics}";
         yield return $"{steps} - {eta} - {metrics}";
-        yield return string.Create(Inv, $"{steps} - {eta} - loss: {p.RunningLoss:F4} - acc: {p.RunningAccuracy:F4}");
+        yield return string.Create(Inv, $"{steps} - {eta} - loss: {p.RunningLoss:F4}") + Accuracy("acc", p.RunningAccuracy);
     }
+
+    /// <summary>An accuracy figure, or nothing where accuracy is not defined (NaN: training on float targets).</summary>
+    private static string Accuracy(string name, float value) => float.IsNaN(value) ? "" : string.Create(Inv, $" - {name}: {value:F4}");
 
     /// <summary>The epoch's line, widest first: the full bar (or, one line per epoch, the step count), the time, the metrics.</summary>
     private IEnumerable<string> ClosingForms(EpochStats e)
     {
         var p = _last is { } l && l.Epoch == e.Epoch ? l : null;
         string time = Duration(e.Elapsed.TotalSeconds), perStep = p is null ? "" : " " + PerStep(StepSeconds(p));
-        string Metrics(bool shortNames) => string.Create(Inv, $"loss: {e.TrainLoss:F4} - {(shortNames ? "acc" : "accuracy")}: {e.TrainAccuracy:F4}")
-            + (e.Validation is { } v ? string.Create(Inv, $" - val_loss: {v.Loss:F4} - {(shortNames ? "val_acc" : "val_accuracy")}: {v.Accuracy:F4}") : "");
+        string Metrics(bool shortNames) => string.Create(Inv, $"loss: {e.TrainLoss:F4}") + Accuracy(shortNames ? "acc" : "accuracy", e.TrainAccuracy)
+            + (e.Validation is { } v ? string.Create(Inv, $" - val_loss: {v.Loss:F4}") + Accuracy(shortNames ? "val_acc" : "val_accuracy", v.Accuracy) : "");
         string count = p is null ? "" : $"{p.Batches}/{p.Batches} - ";
         if (_style != ProgressStyle.EpochLine && p is not null)
             foreach (int bar in new[] { FullBar, 20, 10 })

@@ -2,7 +2,7 @@ using Cnn.Core;
 
 namespace Cnn.Dsl;
 
-/// <summary>The im2col backend as a <see cref="TrainingBackend"/>: each step is <see cref="Trainer.Step"/> on immutable values.</summary>
+/// <summary>The im2col backend as a <see cref="TrainingBackend"/>: each step is <see cref="Trainer.Step(Network, Parameters, Parameters, Optimizer, OptimizerState, Tensor, ReadOnlySpan{int}, LossFunction?, int)"/> on immutable values.</summary>
 internal sealed class Im2colBackend : TrainingBackend
 {
     public override string Name => "im2col";
@@ -21,9 +21,14 @@ internal sealed class Im2colBackend : TrainingBackend
 
         public override OptimizerState OptimizerState => _optimizerState;
 
-        public override BatchOutcome Step(Optimizer optimizer, Tensor x, ReadOnlySpan<int> labels, LossFunction loss, int seed)
+        public override BatchOutcome Step(Optimizer optimizer, Tensor x, ReadOnlySpan<int> labels, LossFunction loss, int seed) =>
+            Take(Trainer.Step(network, _parameters, _state, optimizer, _optimizerState, x, labels, loss, seed));
+
+        public override BatchOutcome Step(Optimizer optimizer, Tensor x, Tensor targets, LossFunction loss, int seed) =>
+            Take(Trainer.Step(network, _parameters, _state, optimizer, _optimizerState, x, targets, loss, seed));
+
+        private BatchOutcome Take(StepResult g)
         {
-            var g = Trainer.Step(network, _parameters, _state, optimizer, _optimizerState, x, labels, loss, seed);
             if (float.IsFinite(g.Loss)) (_parameters, _state, _optimizerState) = (g.Parameters, g.State, g.OptimizerState);
             return new BatchOutcome(g.Loss, g.Output);
         }

@@ -45,14 +45,14 @@ public sealed record TrainOptions(int Epochs, int BatchSize, Optimizer Optimizer
 /// <param name="Batch">1-based batch within the epoch.</param>
 /// <param name="Batches">Batches per epoch.</param>
 /// <param name="RunningLoss">Mean training loss so far in this epoch.</param>
-/// <param name="RunningAccuracy">Training accuracy so far in this epoch.</param>
+/// <param name="RunningAccuracy">Training accuracy so far in this epoch; NaN on float targets (<see cref="TargetData"/>).</param>
 /// <param name="Elapsed">Time since the epoch began.</param>
 public sealed record TrainProgress(int Epoch, int Batch, int Batches, float RunningLoss, float RunningAccuracy, TimeSpan Elapsed);
 
 /// <summary>The figures of one epoch.</summary>
 /// <param name="Epoch">1-based epoch.</param>
 /// <param name="TrainLoss">Mean training loss over the epoch's batches.</param>
-/// <param name="TrainAccuracy">Training accuracy over the epoch (measured during the epoch, in training mode).</param>
+/// <param name="TrainAccuracy">Training accuracy over the epoch (measured during the epoch, in training mode); NaN on float targets.</param>
 /// <param name="Validation">Loss and accuracy on the validation data, when given.</param>
 /// <param name="Elapsed">Wall time of the epoch, validation included.</param>
 public sealed record EpochStats(int Epoch, float TrainLoss, float TrainAccuracy, Evaluation? Validation, TimeSpan Elapsed)
@@ -68,8 +68,9 @@ public sealed record EpochStats(int Epoch, float TrainLoss, float TrainAccuracy,
 }
 
 /// <summary>Loss and accuracy of a network on a data set.</summary>
-/// <param name="Loss">Mean softmax cross-entropy.</param>
-/// <param name="Accuracy">Fraction of samples whose arg-max class is the label.</param>
+/// <param name="Loss">The mean loss.</param>
+/// <param name="Accuracy">Fraction of samples whose arg-max class is the label; NaN on float targets (<see cref="TargetData"/>),
+/// where accuracy is not defined.</param>
 /// <param name="Count">Samples evaluated.</param>
 public sealed record Evaluation(float Loss, float Accuracy, int Count);
 
@@ -81,7 +82,7 @@ public sealed record Evaluation(float Loss, float Accuracy, int Count);
 /// <param name="Checkpoint">Everything needed to resume: after a cancellation, training continues from here exactly.</param>
 public sealed record TrainResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, IReadOnlyList<EpochStats> History, TrainingCheckpoint Checkpoint);
 
-/// <summary>What one training step (<see cref="Trainer.Step"/>) returns.</summary>
+/// <summary>What one training step (<see cref="Trainer.Step(Network, Parameters, Parameters, Optimizer, OptimizerState, Tensor, ReadOnlySpan{int}, LossFunction?, int)"/>) returns.</summary>
 /// <param name="Parameters">The parameters after the update.</param>
 /// <param name="State">The network's state after the forward pass (updated running statistics).</param>
 /// <param name="OptimizerState">The optimizer's state after the update.</param>
@@ -136,7 +137,7 @@ public static partial class Trainer
     /// Drops the arrays this thread's training arena keeps between steps (one step's activations, masks and gradients,
     /// kept so the next step of the same shapes allocates none of them), as <c>torch.cuda.empty_cache</c> does for
     /// PyTorch's caching allocator. <c>Fit</c> calls it when it returns; call it after a loop of your own
-    /// <see cref="Step"/> calls. The next step simply allocates again.
+    /// <see cref="Step(Network, Parameters, Parameters, Optimizer, OptimizerState, Tensor, ReadOnlySpan{int}, LossFunction?, int)"/> calls. The next step simply allocates again.
     /// </summary>
     public static void ReleaseCachedMemory()
     {
@@ -164,8 +165,8 @@ public static partial class Trainer
         }
         if (options.Epochs < 1 || options.BatchSize < 1)
             throw new CnnException($"Training needs epochs >= 1 and batch size >= 1; found {options.Epochs} and {options.BatchSize}.");
-        CheckFits(network, train, "training data");
-        if (validation is not null) CheckFits(network, validation, "validation data");
+        CheckFits(network, train, options.LossOrDefault, "training data");
+        if (validation is not null) CheckFits(network, validation, options.LossOrDefault, "validation data");
         var p = resume?.Parameters ?? initial;
         var netState = resume?.State ?? initialState ?? Initializer.InitState(network);
         var trainablePaths = TrainablePaths(network);
@@ -213,14 +214,15 @@ public static partial class Trainer
                 Debug.Assert(batch.Epoch == epoch && batch.Index == b);
                 var x = batch.Images;
                 var y = batch.LabelSpan;
-                int count = y.Length;
+                var targets = batch.Targets;
+                int count = x.Shape[0];
                 long step = session.OptimizerState.Step + 1;
                 int seed = unchecked(options.Seed * 1_000_003 + (int)step);
                 lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
                 var optimizer = schedule.Momentum(step, batches, options.Epochs) is float momentum
                     ? options.Optimizer.WithMomentum(momentum) with { LearningRate = lr }
                     : options.Optimizer with { LearningRate = lr };
-                var g = session.Step(optimizer, x, y, options.LossOrDefault, seed);
+                var g = targets is null ? session.Step(optimizer, x, y, options.LossOrDefault, seed) : session.Step(optimizer, x, targets, options.LossOrDefault, seed);
                 if (!float.IsFinite(g.Loss))
                 {
                     // The session did not take the failed step: its values are those the step started from.
@@ -230,14 +232,14 @@ public static partial class Trainer
                         "Lower the learning rate or check the data for NaN; the last checkpoint is unchanged.");
                 }
                 lossSum += g.Loss * count;
-                correct += CountCorrect(g.Output, y);
+                if (targets is null) correct += CountCorrect(g.Output, y);
                 seen += count;
-                progress?.Report(new TrainProgress(epoch, b + 1, batches, (float)(lossSum / seen), (float)correct / seen, clock.Elapsed));
+                progress?.Report(new TrainProgress(epoch, b + 1, batches, (float)(lossSum / seen), Accuracy(correct, seen, train), clock.Elapsed));
             }
             var trainingElapsed = clock.Elapsed;
             var val = validation is null ? null
                 : EvaluateSource(network, session.Parameters, validation, Math.Max(options.BatchSize, 256), session.State, options.LossOrDefault, pipelineOptions.Normalize);
-            var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), seen == 0 ? float.NaN : (float)correct / seen, val, clock.Elapsed)
+            var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), Accuracy(correct, seen, train), val, clock.Elapsed)
             {
                 TrainingElapsed = trainingElapsed,
                 DataWait = pipeline.Waited - waitedBefore,
@@ -275,11 +277,14 @@ public static partial class Trainer
     /// <returns>The parameters, state and optimizer state after the step, the loss before it and the network's output.</returns>
     /// <exception cref="CnnException">A label is outside [0, classes), or the label count differs from the batch.</exception>
     public static StepResult Step(Network network, Parameters parameters, Parameters state, Optimizer optimizer, OptimizerState optimizerState,
-        Tensor x, ReadOnlySpan<int> labels, LossFunction? loss = null, int seed = 0)
+        Tensor x, ReadOnlySpan<int> labels, LossFunction? loss = null, int seed = 0) =>
+        StepOn(network, parameters, state, optimizer, optimizerState, x, new BatchTruth(labels), loss ?? LossFunction.SoftmaxCrossEntropy, seed);
+
+    private static StepResult StepOn(Network network, Parameters parameters, Parameters state, Optimizer optimizer, OptimizerState optimizerState,
+        Tensor x, BatchTruth truth, LossFunction loss, int seed)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(optimizerState);
-        loss ??= LossFunction.SoftmaxCrossEntropy;
         var arena = OwnArena;
         try
         {
@@ -291,7 +296,7 @@ public static partial class Trainer
             using (arena?.Activate())
             {
                 forward = Apply.ForTraining(network, parameters, x, state, seed);
-                l = loss.Compute(forward.Output, labels);
+                l = truth.Loss(loss, forward.Output);
                 gradients = forward.PullbackParameters(l.Gradient);
             }
             var next = optimizer.Step(parameters, gradients, optimizerState);
@@ -339,7 +344,7 @@ public static partial class Trainer
     private static Evaluation EvaluateSource(Network network, Parameters parameters, SampleSource data, int batchSize, Parameters? state,
         LossFunction loss, Normalization? normalize)
     {
-        CheckFits(network, data, "evaluation data");
+        CheckFits(network, data, loss, "evaluation data");
         var options = new PipelineOptions(Normalize: normalize);
         options.Check(data.SampleShape);
         double lossSum = 0;
@@ -350,22 +355,22 @@ public static partial class Trainer
             int count = Math.Min(batchSize, data.Count - start);
             var rows = new int[count];
             for (int i = 0; i < count; i++) rows[i] = start + i;
-            var (x, y) = BatchPipeline.Assemble(data, rows, options, 0);
+            var (x, y, t) = BatchPipeline.Assemble(data, rows, options, 0);
             // Nothing of a batch's forward pass outlives it: its arrays are recycled for the next batch.
             var arena = OwnArena;
             try
             {
                 using var scope = arena?.Activate();
                 var logits = model.Predict(x);
-                lossSum += loss.Compute(logits, y).Value * count;
-                correct += CountCorrect(logits, y);
+                lossSum += (t is null ? loss.Compute(logits, y) : loss.Compute(logits, t)).Value * count;
+                if (t is null) correct += CountCorrect(logits, y);
             }
             finally
             {
                 arena?.Recycle();
             }
         }
-        return new Evaluation((float)(lossSum / Math.Max(1, data.Count)), (float)correct / Math.Max(1, data.Count), data.Count);
+        return new Evaluation((float)(lossSum / Math.Max(1, data.Count)), data.TargetShape is null ? (float)correct / Math.Max(1, data.Count) : float.NaN, data.Count);
     }
 
     /// <summary>The arg-max class of each row of <c>[N, K]</c> scores (the first maximum on ties).</summary>
@@ -403,10 +408,11 @@ public static partial class Trainer
         return c;
     }
 
-    private static void CheckFits(Network network, SampleSource data, string what)
+    private static void CheckFits(Network network, SampleSource data, LossFunction loss, string what)
     {
         if (data.SampleShape != network.InputShape)
             throw new ShapeException($"The {what} has samples of shape {data.SampleShape}; the network expects {network.InputShape}.");
+        if (CheckTargetsFit(network, data, loss, what)) return;
         if (network.OutputShape.Rank != 1 || network.OutputShape[0] != data.Classes)
             throw new CnnException($"The {what} has {data.Classes} classes; the network's output is {network.OutputShape} (expected [{data.Classes}]).");
     }

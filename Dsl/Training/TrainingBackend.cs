@@ -42,7 +42,7 @@ public abstract class TrainingSession : IDisposable
 {
     /// <summary>
     /// One step on a batch: forward pass in training mode, loss, backward pass, the optimizer's update, exactly as
-    /// <see cref="Trainer.Step"/> takes it. When the loss is not finite nothing is updated, so the values read afterwards
+    /// <see cref="Trainer.Step(Network, Parameters, Parameters, Optimizer, OptimizerState, Tensor, ReadOnlySpan{int}, LossFunction?, int)"/> takes it. When the loss is not finite nothing is updated, so the values read afterwards
     /// are those before the step.
     /// </summary>
     /// <param name="optimizer">The update rule, with this step's learning rate and momentum.</param>
@@ -52,6 +52,20 @@ public abstract class TrainingSession : IDisposable
     /// <param name="seed">Seeds the dropout masks.</param>
     /// <returns>The batch's mean loss before the update and the network's output (on the CPU).</returns>
     public abstract BatchOutcome Step(Optimizer optimizer, Tensor x, ReadOnlySpan<int> labels, LossFunction loss, int seed);
+
+    /// <summary>
+    /// One step on a batch with float targets (<see cref="Data.TargetData"/>), as the step on labels. A backend that
+    /// does not train on float targets throws.
+    /// </summary>
+    /// <param name="optimizer">The update rule, with this step's learning rate and momentum.</param>
+    /// <param name="x">The batch, <c>[N, ...input shape]</c>.</param>
+    /// <param name="targets">The targets, <c>[N, ...output shape]</c>.</param>
+    /// <param name="loss">A loss that takes float targets (<see cref="LossFunction.TakesFloatTargets"/>).</param>
+    /// <param name="seed">Seeds the dropout masks.</param>
+    /// <returns>The batch's mean loss before the update and the network's output (on the CPU).</returns>
+    /// <exception cref="CnnException">The backend does not train on float targets, or the targets do not fit.</exception>
+    public virtual BatchOutcome Step(Optimizer optimizer, Tensor x, Tensor targets, LossFunction loss, int seed) =>
+        throw new CnnException($"This training backend ({GetType().Name}) does not train on float targets; train on the im2col backend.");
 
     /// <summary>The parameters now (a copy on the CPU).</summary>
     public abstract Parameters Parameters { get; }

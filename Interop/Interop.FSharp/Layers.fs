@@ -131,6 +131,14 @@ let channelMaxPool (size: int) : Layer = ChannelMaxPool(size, size)
 let channelMaxPoolWith (settings: ChannelMaxPoolSettings) (size: int) : Layer =
     ChannelMaxPool(size, defaultArg settings.Stride size)
 
+/// Average pooling across windows of `size` consecutive channels, stepping by `size`.
+let channelAvgPool (size: int) : Layer = ChannelAvgPool(size, size)
+
+/// Channel average pooling with settings (the same as channel max pooling's):
+/// `channelAvgPoolWith { ChannelAvgPool.defaults with Stride = Some 1 } 3`.
+let channelAvgPoolWith (settings: ChannelMaxPoolSettings) (size: int) : Layer =
+    ChannelAvgPool(size, defaultArg settings.Stride size)
+
 /// The rectifier max(x, 0).
 let relu : Layer = Relu()
 

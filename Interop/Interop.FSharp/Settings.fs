@@ -198,6 +198,11 @@ module ChannelMaxPool =
     /// Stride equal to the window (maxout).
     let defaults: ChannelMaxPoolSettings = { Stride = None }
 
+/// The defaults of <c>channelAvgPoolWith</c> (the settings of channel max pooling).
+module ChannelAvgPool =
+    /// Stride equal to the window.
+    let defaults: ChannelMaxPoolSettings = { Stride = None }
+
 /// The defaults of <c>batchNormWith</c>.
 module BatchNorm =
     /// PyTorch's momentum 0.1 and epsilon 1e-5: what <c>batchNorm</c> uses.

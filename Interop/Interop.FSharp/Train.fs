@@ -5,14 +5,21 @@ open System.Threading
 open Cnn.Dsl
 open Cnn.Dsl.Data
 
-/// The loss a network is trained on, against integer class labels; averaged over the batch.
+/// The loss a network is trained on, against integer class labels (`LabeledData`) or float targets (`TargetData`,
+/// `Train.fitTargets`); averaged as PyTorch's `reduction='mean'`.
 type Loss =
-    /// Softmax cross-entropy on logits (PyTorch's `cross_entropy`); the default.
+    /// Softmax cross-entropy on logits (PyTorch's `cross_entropy`), on labels; the default.
     | SoftmaxCrossEntropy
-    /// Negative log-likelihood on log-probabilities (a network ending in `logSoftmax`).
+    /// Negative log-likelihood on log-probabilities (a network ending in `logSoftmax`), on labels.
     | NegativeLogLikelihood
-    /// Mean squared error against the one-hot labels.
+    /// Mean squared error against the one-hot labels, or against float targets (regression).
     | MeanSquaredError
+    /// Binary cross-entropy of probabilities (a network ending in `sigmoid`) against float targets in [0, 1].
+    | BinaryCrossEntropy
+    /// Binary cross-entropy of logits (stable form) against float targets in [0, 1] (0/1, multi-label or soft).
+    | BinaryCrossEntropyWithLogits
+    /// Mean absolute error (L1) against float targets.
+    | MeanAbsoluteError
 
 /// The update rule, with PyTorch's formulations and defaults.
 type Optimizer =
@@ -37,7 +44,7 @@ type Optimizer =
 type Evaluation =
     { /// Mean loss.
       Loss: float
-      /// Fraction of samples whose arg-max class is the label.
+      /// Fraction of samples whose arg-max class is the label; NaN on float targets, where it is not defined.
       Accuracy: float
       /// Samples evaluated.
       Count: int }
@@ -48,7 +55,7 @@ type EpochStats =
       Epoch: int
       /// Mean training loss over the epoch's batches.
       TrainLoss: float
-      /// Training accuracy over the epoch (measured while training).
+      /// Training accuracy over the epoch (measured while training); NaN on float targets.
       TrainAccuracy: float
       /// Loss and accuracy on `TrainOptions.Validation`, when given.
       Validation: Evaluation option
@@ -65,7 +72,7 @@ type BatchProgress =
       Batches: int
       /// Mean training loss so far in this epoch.
       Loss: float
-      /// Training accuracy so far in this epoch.
+      /// Training accuracy so far in this epoch; NaN on float targets.
       Accuracy: float
       /// Time since the epoch began.
       Elapsed: TimeSpan }
@@ -146,6 +153,9 @@ module Train =
         | SoftmaxCrossEntropy -> LossFunction.SoftmaxCrossEntropy
         | NegativeLogLikelihood -> LossFunction.NegativeLogLikelihood
         | MeanSquaredError -> LossFunction.MeanSquaredError
+        | BinaryCrossEntropy -> LossFunction.BinaryCrossEntropy
+        | BinaryCrossEntropyWithLogits -> LossFunction.BinaryCrossEntropyWithLogits
+        | MeanAbsoluteError -> LossFunction.MeanAbsoluteError
 
     /// The C# optimizer value for an F# optimizer.
     let optimizer (rule: Optimizer) : Cnn.Dsl.Optimizer =
@@ -169,41 +179,71 @@ module Train =
           Validation = s.Validation |> Option.ofObj |> Option.map evaluation
           Elapsed = s.Elapsed }
 
-    /// Trains `model` on `data` with shuffled mini-batches, one optimizer step per batch, starting from the model's
-    /// parameters and state. Raises `Cnn.Core.CnnException` when the data does not fit the network or the loss
-    /// becomes NaN.
-    let fit (options: TrainOptions) (data: LabeledData) (model: Cnn.FSharp.Model) : TrainResult =
-        let settings =
-            Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss,
-                Option.toObj options.Schedule, ResizeArray options.Callbacks, Verbose = options.Verbose, Backend = Option.toObj options.Backend)
+    let private settings (options: TrainOptions) =
+        Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss,
+            Option.toObj options.Schedule, ResizeArray options.Callbacks, Verbose = options.Verbose, Backend = Option.toObj options.Backend)
+
+    let private progress (options: TrainOptions) =
         let onBatch = options.OnBatch
-        let progress =
-            { new IProgress<TrainProgress> with
-                member _.Report p =
-                    onBatch
-                        { Epoch = p.Epoch
-                          Batch = p.Batch
-                          Batches = p.Batches
-                          Loss = float p.RunningLoss
-                          Accuracy = float p.RunningAccuracy
-                          Elapsed = p.Elapsed } }
-        let r =
-            Trainer.Fit(
-                model.Network,
-                model.Parameters,
-                data,
-                settings,
-                validation = Option.toObj options.Validation,
-                progress = progress,
-                onEpoch = (fun s -> options.OnEpoch(epochStats s)),
-                initialState = model.State,
-                cancellation = options.Cancellation,
-                resume = Option.toObj options.Resume
-            )
+        { new IProgress<TrainProgress> with
+            member _.Report p =
+                onBatch
+                    { Epoch = p.Epoch
+                      Batch = p.Batch
+                      Batches = p.Batches
+                      Loss = float p.RunningLoss
+                      Accuracy = float p.RunningAccuracy
+                      Elapsed = p.Elapsed } }
+
+    let private result (model: Cnn.FSharp.Model) (r: Cnn.Dsl.TrainResult) : TrainResult =
         { Model = { model with Parameters = r.Parameters; State = r.State }
           History = r.History |> Seq.map epochStats |> List.ofSeq
           OptimizerState = r.OptimizerState
           Checkpoint = r.Checkpoint }
+
+    /// Trains `model` on `data` with shuffled mini-batches, one optimizer step per batch, starting from the model's
+    /// parameters and state. Raises `Cnn.Core.CnnException` when the data does not fit the network or the loss
+    /// becomes NaN.
+    let fit (options: TrainOptions) (data: LabeledData) (model: Cnn.FSharp.Model) : TrainResult =
+        Trainer.Fit(
+            model.Network,
+            model.Parameters,
+            data,
+            settings options,
+            validation = Option.toObj options.Validation,
+            progress = progress options,
+            onEpoch = (fun s -> options.OnEpoch(epochStats s)),
+            initialState = model.State,
+            cancellation = options.Cancellation,
+            resume = Option.toObj options.Resume
+        )
+        |> result model
+
+    /// Trains `model` on float targets (regression, multi-label, soft targets) with a loss that takes them
+    /// (`BinaryCrossEntropy`, `BinaryCrossEntropyWithLogits`, `MeanSquaredError`, `MeanAbsoluteError`), evaluating
+    /// `validation` after each epoch when given, as `fit` trains on labels; accuracy is NaN throughout.
+    /// `options.Validation` (labelled data) must be `None`. Raises `Cnn.Core.CnnException` when the data does not
+    /// fit the network or the loss.
+    let fitTargets (options: TrainOptions) (validation: TargetData option) (data: TargetData) (model: Cnn.FSharp.Model) : TrainResult =
+        if options.Validation.IsSome then
+            raise (Cnn.Core.CnnException "Train.fitTargets: TrainOptions.Validation holds labelled data; pass TargetData as fitTargets' validation argument.")
+        Trainer.Fit(
+            model.Network,
+            model.Parameters,
+            data,
+            settings options,
+            validation = Option.toObj validation,
+            progress = progress options,
+            onEpoch = (fun s -> options.OnEpoch(epochStats s)),
+            initialState = model.State,
+            cancellation = options.Cancellation,
+            resume = Option.toObj options.Resume
+        )
+        |> result model
+
+    /// Mean loss of `model` on float targets with the given loss, in inference; the accuracy is NaN.
+    let evaluateTargets (loss: Loss) (data: TargetData) (model: Cnn.FSharp.Model) : Evaluation =
+        Trainer.Evaluate(model.Network, model.Parameters, data, lossFunction loss, state = model.State) |> evaluation
 
     /// Writes where `result` stopped (parameters, state, optimizer state, position, and the network's description) as
     /// one checkpoint file, atomically; `loadCheckpoint` and `TrainOptions.Resume` continue from it exactly.

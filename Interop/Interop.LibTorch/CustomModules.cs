@@ -60,6 +60,14 @@ internal sealed class ChannelMaxPoolModule(int kernel, int stride) : TorchModule
     protected override void RegisterComponents() { }
 }
 
+/// <summary>Average pooling across channels (the DSL's <c>ChannelAvgPool</c>).</summary>
+internal sealed class ChannelAvgPoolModule(int kernel, int stride) : TorchModuleBase("ChannelAvgPool")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.ChannelAvgPool(input, kernel, stride);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>Hard tanh (the DSL's <c>HardTanh</c>, ReLU6 among them), as <see cref="TorchOps.HardTanh"/> computes it.</summary>
 internal sealed class HardTanhModule(float min, float max) : TorchModuleBase("Hardtanh")
 {

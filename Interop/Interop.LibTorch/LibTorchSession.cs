@@ -49,9 +49,20 @@ internal sealed class LibTorchSession : TrainingSession
     public override BatchOutcome Step(Optimizer optimizer, Tensor x, ReadOnlySpan<int> labels, LossFunction loss, int seed)
     {
         var targets = TorchNetwork.CheckLabels(_network, x, labels.ToArray(), loss);
+        return StepOn(optimizer, x, output => TorchNetwork.LossOf(output, targets, loss, _network.OutputShape[0]), seed);
+    }
+
+    public override BatchOutcome Step(Optimizer optimizer, Tensor x, Tensor targets, LossFunction loss, int seed)
+    {
+        TorchTargetLosses.Check(_network, x, targets, loss);
+        return StepOn(optimizer, x, output => TorchTargetLosses.LossOf(output, ToDevice(targets), loss), seed);
+    }
+
+    private BatchOutcome StepOn(Optimizer optimizer, Tensor x, Func<TorchTensor, TorchTensor> lossOf, int seed)
+    {
         using var scope = torch.NewDisposeScope();
         var output = TorchNetwork.ForwardTorch(_network, _parameters, ToDevice(x), Mode.Train, _state, seed);
-        var value = TorchNetwork.LossOf(output, targets, loss, _network.OutputShape[0]);
+        var value = lossOf(output);
         float lossValue = value.item<float>();
         var outcome = new BatchOutcome(lossValue, TorchTensors.FromTorch(output));
         (_parametersRead, _stateRead) = (null, null);

@@ -235,6 +235,8 @@ public static class TorchModule
                 };
             case ChannelMaxPool cm:
                 return new ChannelMaxPoolModule(cm.Kernel, cm.Stride);
+            case ChannelAvgPool ca:
+                return new ChannelAvgPoolModule(ca.Kernel, ca.Stride);
             case Relu:
                 return torch.nn.ReLU();
             case LeakyRelu l:

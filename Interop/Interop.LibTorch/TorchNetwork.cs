@@ -52,7 +52,7 @@ public static class TorchNetwork
 
     /// <summary>
     /// The loss of the network on a labelled batch with the gradient of every trainable parameter and of the input, computed
-    /// by LibTorch's autograd, and the state after the pass: the counterpart of <see cref="Loss.Gradient"/>, which it
+    /// by LibTorch's autograd, and the state after the pass: the counterpart of <see cref="Loss.Gradient(Network, Parameters, Tensor, ReadOnlySpan{int}, LossFunction, Mode, Parameters?, int)"/>, which it
     /// mirrors argument for argument.
     /// </summary>
     /// <param name="network">The network; its output must be <c>[classes]</c> per sample.</param>

@@ -14,11 +14,17 @@ internal static class TorchOps
     /// Max pooling across channels of <c>[N, C, spatial...]</c>: channels are moved to the last axis and pooled with
     /// <c>max_pool1d</c>, whose gradient goes to the first maximum of each window, as the im2col kernel's does.
     /// </summary>
-    public static TorchTensor ChannelMaxPool(TorchTensor x, int kernel, int stride)
+    public static TorchTensor ChannelMaxPool(TorchTensor x, int kernel, int stride) => AcrossChannels(x, sites => max_pool1d(sites, kernel, stride));
+
+    /// <summary>Average pooling across channels of <c>[N, C, spatial...]</c>: <c>avg_pool1d</c> over the channels of each position.</summary>
+    public static TorchTensor ChannelAvgPool(TorchTensor x, int kernel, int stride) => AcrossChannels(x, sites => avg_pool1d(sites, kernel, stride));
+
+    /// <summary>A 1-d pooling of <c>[N, positions, C]</c> applied with the channels moved to the last axis, and moved back.</summary>
+    private static TorchTensor AcrossChannels(TorchTensor x, Func<TorchTensor, TorchTensor> pool)
     {
         var shape = x.shape;
         var bySite = x.flatten(2).transpose(1, 2);
-        var pooled = max_pool1d(bySite, kernel, stride);
+        var pooled = pool(bySite);
         var dims = (long[])shape.Clone();
         dims[1] = pooled.shape[2];
         return pooled.transpose(1, 2).reshape(dims);

@@ -98,6 +98,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return TorchOps.GlobalPool(x, gp.Op == PoolOp.Max);
             case ChannelMaxPool cm:
                 return TorchOps.ChannelMaxPool(x, cm.Kernel, cm.Stride);
+            case ChannelAvgPool ca:
+                return TorchOps.ChannelAvgPool(x, ca.Kernel, ca.Stride);
             case Relu:
                 return relu(x);
             case LeakyRelu l:

@@ -77,6 +77,7 @@ public static class LayerKinds
         new("pool-nd", new PoolNd(PoolOp.Max, 2, 2), new Shape(2, 8), () => F.maxPoolNd(2)),
         new("global-pool", new GlobalPool(), new Shape(2, 3, 3), () => F.globalAvgPool),
         new("channel-max-pool", new ChannelMaxPool(2, 2), new Shape(4, 3, 3), () => F.channelMaxPool(2)),
+        new("channel-avg-pool", new ChannelAvgPool(3, 1), new Shape(4, 3, 3), () => F.channelAvgPoolWith(new Cnn.FSharp.ChannelMaxPoolSettings(Microsoft.FSharp.Core.FSharpOption<int>.Some(1)), 3)),
         new("relu", new Relu(), new Shape(2, 3, 3), () => F.relu),
         new("leaky-relu", new LeakyRelu(0.2f), new Shape(2, 3, 3), () => F.leakyRelu(0.2)),
         new("elu", new Elu(0.7f), new Shape(2, 3, 3), () => F.elu(0.7)),

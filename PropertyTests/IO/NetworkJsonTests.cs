@@ -73,6 +73,7 @@ public class NetworkJsonTests
         select (Layer)new PoolNd(op, k, s, p, i),
         Gen.Elements(PoolOp.Max, PoolOp.Average).Select(op => (Layer)new GlobalPool(op)),
         from k in Pos() from s in Pos() select (Layer)new ChannelMaxPool(k, s),
+        from k in Pos() from s in Pos() select (Layer)new ChannelAvgPool(k, s),
         Gen.Constant((Layer)new Relu()),
         AnyFinite().Select(s => (Layer)new LeakyRelu(s)),
         AnyFinite().Select(a => (Layer)new Elu(a)),

@@ -171,7 +171,7 @@ public sealed class LossesMoreProperties
     private static readonly Arbitrary<ClassLossCase> ClassCases = ClassLossCase.Generator.ToArbitrary();
 
     /// <summary>Asserts |a - b| &lt;= atol + rtol |b| for one value (a scalar loss).</summary>
-    private static void Value(float actual, float expected, double atol, double rtol, string what)
+    internal static void Value(float actual, float expected, double atol, double rtol, string what)
     {
         double diff = Math.Abs((double)actual - expected);
         if (!(diff <= atol + rtol * Math.Abs((double)expected)))
@@ -179,7 +179,7 @@ public sealed class LossesMoreProperties
     }
 
     /// <summary>Asserts |a - b| &lt;= atol + rtol |b| element by element (each element against its own magnitude).</summary>
-    private static void EachClose(Tensor actual, Tensor expected, double atol, double rtol, string what)
+    internal static void EachClose(Tensor actual, Tensor expected, double atol, double rtol, string what)
     {
         Assert.Equal(expected.Shape, actual.Shape);
         for (int i = 0; i < actual.Size; i++)

@@ -248,12 +248,14 @@ public sealed class PoolingProperties
         }
     }));
 
-    // [N, C, S...] -> [N*S, 1, C] so that max_pool1d runs along the channels, and back.
-    private static TorchTensor ChannelMaxReference(TorchTensor x, ReducePoolCase c)
+    private static TorchTensor ChannelMaxReference(TorchTensor x, ReducePoolCase c) => ChannelReference(x, c, rows => max_pool1d(rows, c.Kernel, c.Stride));
+
+    // [N, C, S...] -> [N*S, 1, C] so that a 1-d pooling runs along the channels, and back.
+    private static TorchTensor ChannelReference(TorchTensor x, ReducePoolCase c, Func<TorchTensor, TorchTensor> pool)
     {
         int n = c.Dims[0], ch = c.Dims[1], s = new Shape(c.Dims).Size / (n * ch);
         var rows = x.reshape(n, ch, s).permute(0, 2, 1).reshape(n * s, 1, ch);
-        var pooled = max_pool1d(rows, c.Kernel, c.Stride);
+        var pooled = pool(rows);
         long oc = pooled.shape[2];
         var dims = c.Dims.Select(d => (long)d).ToArray();
         dims[1] = oc;
@@ -279,6 +281,42 @@ public sealed class PoolingProperties
         ChannelMaxReference(tx, c).backward(new[] { T(dy) });
         Close(ChannelMaxPoolKernel.Backward(dy, r.ArgMax, x.Shape), Grad(tx), 1e-6, 1e-5, "channel max dx");
     }));
+
+    /// <summary>
+    /// avg_pool1d run along the channels, on distinct values and on ties, windows overlapping (stride below the kernel) or
+    /// skipping channels (stride above it). A mean of at most 4 values in [-2, 2], summed in the same order and divided once
+    /// on both sides: |a-b| &lt;= 1e-6 + 1e-6 |b|.
+    /// </summary>
+    [CnnProperty]
+    public Property ChannelAvg_matches_torch_avg_pool1d_along_channels() => Prop.ForAll(ReduceCases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        Close(ChannelAvgPoolKernel.Forward(x, c.Kernel, c.Stride), ChannelReference(T(x), c, rows => avg_pool1d(rows, c.Kernel, c.Stride)), 1e-6, 1e-6, "channel avg");
+    }));
+
+    /// <summary>
+    /// Each input channel gets dy / kernel from every window holding it (several where windows overlap, none past the last
+    /// window), as LibTorch's autograd: a sum of at most 4 shares, |a-b| &lt;= 1e-6 + 1e-5 max|b|.
+    /// </summary>
+    [CnnProperty]
+    public Property ChannelAvg_backward_matches_torch_autograd() => Prop.ForAll(ReduceCases, c => Scoped(() =>
+    {
+        var x = c.Input();
+        var y = ChannelAvgPoolKernel.Forward(x, c.Kernel, c.Stride);
+        var dy = RandomTensor(new Random(c.Seed + 1), 1f, y.Shape.ToArray());
+        var tx = T(x, requiresGrad: true);
+        ChannelReference(tx, c, rows => avg_pool1d(rows, c.Kernel, c.Stride)).backward(new[] { T(dy) });
+        Close(ChannelAvgPoolKernel.Backward(dy, x.Shape, c.Kernel, c.Stride), Grad(tx), 1e-6, 1e-5, "channel avg dx");
+    }));
+
+    [Fact]
+    public void ChannelAvg_rejects_a_kernel_wider_than_the_channels_and_a_gradient_of_another_shape()
+    {
+        var e = Assert.Throws<ShapeException>(() => ChannelAvgPoolKernel.Forward(Tensor.Zeros(1, 3, 2, 2), 4, 1));
+        Assert.Contains("[1, 3, 2, 2]", e.Message);
+        e = Assert.Throws<ShapeException>(() => ChannelAvgPoolKernel.Backward(Tensor.Zeros(1, 2, 2, 2), new Shape(1, 4, 2, 2), 2, 1));
+        Assert.Contains("[1, 3, 2, 2]", e.Message);
+    }
 
     [Fact]
     public void ChannelMax_rejects_a_kernel_wider_than_the_channels()

@@ -246,7 +246,7 @@ public static class RandomNetworks
         private Layer ChannelPool(int channels)
         {
             int kernel = _rng.Next(1, Math.Min(3, channels) + 1);
-            return new ChannelMaxPool(kernel, _rng.Next(1, 3));
+            return _rng.Next(2) == 0 ? new ChannelMaxPool(kernel, _rng.Next(1, 3)) : new ChannelAvgPool(kernel, _rng.Next(1, 3));
         }
 
         /// <summary>Two or three branches that keep the spatial size, concatenated, or summed after a convolution to common channels.</summary>

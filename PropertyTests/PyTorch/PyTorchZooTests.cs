@@ -30,6 +30,7 @@ public sealed class PyTorchZooTests(ITestOutputHelper output)
             new Conv2d(6, 3, 3, PadH: 1, PadW: 1, Groups: 3), new LeakyRelu(0.1f),
             FanOut.Sum(new Serial(new Conv2d(6, 3, 3, PadH: 2, PadW: 2, DilationH: 2, DilationW: 2), new Elu(0.5f)), new Identity()),
             new ChannelMaxPool(2, 2),
+            new ChannelAvgPool(2, 1),
             new AvgPool2d(3, 3, 2, 2, 1, 1, CeilMode: true, CountIncludePad: false),
             new Freeze(new Serial(new Conv2d(4, 1, 1), new BatchNorm()).Named("frozen")),
             new Sigmoid(), new GlobalPool(PoolOp.Max), new Reshape(4),
