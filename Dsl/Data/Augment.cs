@@ -2,20 +2,6 @@ using Cnn.Core;
 
 namespace Cnn.Dsl.Data;
 
-/// <summary>Which random transforms <see cref="Augment.Apply(Tensor, AugmentOptions, int)"/> draws for each image, and how far.</summary>
-/// <param name="FlipHorizontal">Mirror left-right with probability 1/2 (right for photographs, wrong for digits).</param>
-/// <param name="MaxShift">Shift by a whole number of pixels in [-MaxShift, MaxShift] on each axis, filling with 0.</param>
-/// <param name="MaxRotationDegrees">Rotate about the centre by an angle in [-Max, Max] degrees (bilinear, filling with 0).</param>
-/// <param name="CropPadding">Pad each side with this many zeros and crop a random window of the original size.</param>
-public sealed record AugmentOptions(bool FlipHorizontal = false, int MaxShift = 0, float MaxRotationDegrees = 0, int CropPadding = 0)
-{
-    /// <summary>For digits: shifts of up to 2 pixels and rotations of up to 10 degrees; no flip.</summary>
-    public static AugmentOptions Digits { get; } = new(MaxShift: 2, MaxRotationDegrees: 10);
-
-    /// <summary>For photographs (CIFAR-10): horizontal flips and random crops with 4 pixels of padding, as in the ResNet paper.</summary>
-    public static AugmentOptions Photos { get; } = new(FlipHorizontal: true, CropPadding: 4);
-}
-
 /// <summary>
 /// Image augmentation as pure functions: each transform maps a tensor whose last two axes are height and width
 /// (<c>[H, W]</c>, <c>[C, H, W]</c> or <c>[N, C, H, W]</c>) to a new tensor of the same shape, applying the same
@@ -107,18 +93,44 @@ public static class Augment
     }
 
     /// <summary>
+    /// Fills the rectangle of <paramref name="height"/> x <paramref name="width"/> pixels at (<paramref name="left"/>,
+    /// <paramref name="top"/>) of every plane with <paramref name="value"/>; the rest is copied.
+    /// </summary>
+    /// <exception cref="CnnException">The rectangle is empty or leaves the plane.</exception>
+    public static Tensor Erase(Tensor images, int top, int left, int height, int width, float value)
+    {
+        var (planes, h, w) = Planes(images);
+        if (top < 0 || left < 0 || height < 1 || width < 1 || top > h - height || left > w - width)
+            throw new CnnException($"Erase: the rectangle {height}x{width} at (left {left}, top {top}) must be non-empty and lie within the {h}x{w} plane.");
+        var d = images.ToArray();
+        for (int p = 0; p < planes; p++)
+            for (int y = top; y < top + height; y++)
+                d.AsSpan((p * h + y) * w + left, width).Fill(value);
+        return Tensor.Own(d, images.Shape);
+    }
+
+    /// <summary>
     /// Augments a batch <c>[N, C, H, W]</c>: image <c>i</c> gets a random crop (when
     /// <see cref="AugmentOptions.CropPadding"/> &gt; 0), a random shift, a random rotation and a random flip, in that
-    /// order, each drawn from a generator seeded by <paramref name="seed"/> and <c>i</c> only.
+    /// order, then random erasing (<see cref="AugmentOptions.Erasing"/>), each drawn from generators seeded by
+    /// <paramref name="seed"/> and <c>i</c> only.
     /// </summary>
-    /// <exception cref="CnnException">The batch is not of rank 4 or the options are negative.</exception>
+    /// <exception cref="CnnException">The batch is not of rank 4 or the options are out of range.</exception>
     public static Tensor Apply(Tensor batch, AugmentOptions options, int seed)
+    {
+        var x = Transform(batch, options, seed);
+        return options.Erasing is { } erasing ? RandomErase(x, erasing, seed) : x;
+    }
+
+    /// <summary>Every transform of <paramref name="options"/> but random erasing, which the pipeline applies after normalising.</summary>
+    internal static Tensor Transform(Tensor batch, AugmentOptions options, int seed)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(options);
         if (batch.Shape.Rank != 4) throw new CnnException($"Augment.Apply expects a batch [N, C, H, W]; found {batch.Shape}.");
         if (options.MaxShift < 0 || options.CropPadding < 0 || !(options.MaxRotationDegrees >= 0))
             throw new CnnException($"Augment options must not be negative; found {options}.");
+        options.Erasing?.Check();
         int n = batch.Shape[0];
         var sample = batch.Shape.DropBatch();
         var d = new float[batch.Size];
@@ -138,6 +150,39 @@ public static class Augment
         }
         return Tensor.Own(d, batch.Shape);
     }
+
+    /// <summary>
+    /// Random erasing of each image of a batch <c>[N, C, H, W]</c>, drawn from a generator of its own seeded by
+    /// <paramref name="seed"/> and the image's index (so it draws the same whether or not other transforms ran before).
+    /// </summary>
+    internal static Tensor RandomErase(Tensor batch, RandomErasing erasing, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Shape.Rank != 4) throw new CnnException($"Random erasing expects a batch [N, C, H, W]; found {batch.Shape}.");
+        erasing.Check();
+        int n = batch.Shape[0], c = batch.Shape[1], h = batch.Shape[2], w = batch.Shape[3];
+        var d = batch.ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            var rng = new Random(Mix(unchecked(seed ^ ErasingStream), i));
+            if (erasing.Draw(rng, h, w) is not var (top, left, eh, ew)) continue;
+            for (int p = 0; p < c; p++)
+                for (int y = top; y < top + eh; y++)
+                {
+                    var row = d.AsSpan(((i * c + p) * h + y) * w + left, ew);
+                    if (!erasing.RandomValues) row.Fill(erasing.Value);
+                    else for (int x = 0; x < ew; x++) row[x] = StandardNormal(rng);
+                }
+        }
+        return Tensor.Own(d, batch.Shape);
+    }
+
+    /// <summary>Sets random erasing's generators apart from the other transforms' under the same seed.</summary>
+    private const int ErasingStream = 0x3A5E_7C11;
+
+    /// <summary>A standard normal draw (Box-Muller), so that the values depend on the generator alone.</summary>
+    private static float StandardNormal(Random rng) =>
+        (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
 
     /// <summary>The data set with its images augmented by <see cref="Apply(Tensor, AugmentOptions, int)"/>; labels unchanged.</summary>
     public static LabeledData Apply(LabeledData data, AugmentOptions options, int seed)

@@ -168,7 +168,7 @@ public sealed class BatchPipeline : IDisposable
         return new PipelineBatch(sequence, epoch, index, images, labels);
     }
 
-    /// <summary>The examples at <paramref name="rows"/> as floats, augmented (with <paramref name="augmentSeed"/>) and normalised.</summary>
+    /// <summary>The examples at <paramref name="rows"/> as floats, augmented (with <paramref name="augmentSeed"/>) and normalised, then erased.</summary>
     internal static (Tensor Images, int[] Labels) Assemble(SampleSource source, ReadOnlySpan<int> rows, PipelineOptions options, int augmentSeed)
     {
         var sample = source.SampleShape;
@@ -181,8 +181,10 @@ public sealed class BatchPipeline : IDisposable
             y[i] = source.Label(rows[i]);
         }
         var images = Tensor.Own(x, sample.PrependBatch(rows.Length));
-        if (options.Augment is { } augment) images = Augment.Apply(images, augment, augmentSeed);
+        if (options.Augment is { } augment) images = Augment.Transform(images, augment, augmentSeed);
         if (options.Normalize is { } normalize) images = normalize.Apply(images);
+        // Erasing comes after normalising, as torchvision's RandomErasing after Normalize: its fill 0 is the mean.
+        if (options.Augment?.Erasing is { } erasing) images = Augment.RandomErase(images, erasing, augmentSeed);
         return (images, y);
     }
 
