@@ -26,7 +26,7 @@ public sealed record PipelineOptions(AugmentOptions? Augment = null, Normalizati
             throw new CnnException($"A batch pipeline needs at least 1 thread and 1 batch of prefetch; found {Threads} and {Prefetch}.");
         if (Augment is not null && sample.Rank != 3)
             throw new CnnException($"Augmentation needs images [C, H, W]; the samples are {sample}.");
-        Augment?.Erasing?.Check();
+        Augment?.Check();
         if (Normalize is not null && (sample.Rank < 1 || Normalize.Channels != sample[0]))
             throw new CnnException($"The normalisation has {Normalize.Channels} channel(s); the samples {sample} have {(sample.Rank < 1 ? 0 : sample[0])}.");
     }
