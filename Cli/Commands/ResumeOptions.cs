@@ -20,7 +20,7 @@ internal static class ResumeOptions
     public static readonly IReadOnlyList<(string Key, string Option)> Compared =
     [
         (Model.NetworkKey, "--model"), ("data", "--data"), ("seed", "--seed"), ("optimizer", "--optimizer"), ("lr", "--lr"),
-        ("batch_size", "--batch-size"), ("augment", "--augment"), ("normalize", "--normalize"),
+        ("batch_size", "--batch-size"), ("augment", "--augment"), (AugmentChoice.RecordedKey, "the augmentation options"), ("normalize", "--normalize"),
         (FineTune.FreezeKey, "--freeze"), (FineTune.NewHeadKey, "--new-head"), (FineTune.HeadKey, "--head"),
     ];
 

@@ -44,8 +44,7 @@ internal static class TrainCommand
           --optimizer NAME       {OptimizerChoice.Help} (adam)
           --lr X                 learning rate (0.001 for adam and adamw, 0.01 for rmsprop, 0.05 otherwise)
           --seed N               initialisation, split, shuffling, dropout and augmentation (1)
-          --augment              random transforms each epoch: shifts <= 2 px and rotations <= 10 degrees for
-                                 digits; horizontal flips and 4-px-padded random crops for CIFAR-10
+        {AugmentChoice.Help}
           --normalize            standardise each channel with the training set's mean and deviation
           --limit N              use at most N training and N validation examples (quick runs)
           --out DIR              the run folder (runs/MODEL-TIME); never overwritten if not empty, unless --force;
@@ -53,7 +52,7 @@ internal static class TrainCommand
           --force                write into a non-empty --out
           --resume F             continue from a checkpoint of this command: its network (a different --model is an
                                  error) and its data (unless --data is given); every other option it records (seed,
-                                 optimizer, lr, batch size, augment, normalize) must be given the same; into its own
+                                 optimizer, lr, batch size, augmentation, normalize) must be given the same; into its own
                                  folder, or an empty --out (another non-empty one needs --force)
           --allow-changes        with --resume: accept changed options; the changes are recorded in the checkpoint
           --one-cycle            one-cycle schedule: warm-up to --lr over the first 25 % of the steps, then cosine
@@ -80,7 +79,7 @@ internal static class TrainCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), Opt.Flag("augment"), Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes"), .. FineTune.Options(), .. TrainBackendOptions.Options], Train);
+    public static Command Spec { get; } = new("train", Help, [Opt.Model(), Opt.Data(), Opt.Epochs(), Opt.BatchSize(), Opt.Choice("optimizer", OptimizerChoice.Names), Opt.LearningRate(), Opt.Seed(), .. AugmentChoice.Options, Opt.Flag("normalize"), Opt.Limit(), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("one-cycle"), Opt.Int("early-stopping", 1, Opt.MaxEpochs), Opt.Int("verbose", 0, 2), Opt.Flag("quiet"), Opt.Json(), Opt.Flag("allow-changes"), .. FineTune.Options(), .. TrainBackendOptions.Options], Train);
 
     private static int Train(Args a)
     {
@@ -134,6 +133,7 @@ internal static class TrainCommand
         // A resumed one-cycle run stays on its schedule (the rate of every step is a function of the step).
         if (resume?.Metadata.GetValueOrDefault("schedule") == "one-cycle") oneCycle = true;
         var recorded = ResumeOptions.Recorded(dataSpec, seed, optName, lr, batchSize, augment, tune?.Recorded);
+        recorded[AugmentChoice.RecordedKey] = AugmentChoice.Recorded(a);
         var changes = resume is null ? null : ResumeOptions.Check(resumePath!, resume.Metadata,
             new Dictionary<string, string>(recorded) { ["normalize"] = normalize ? "true" : "false" }, resume.Epoch, allowChanges);
         using var runLock = RunFolder.PrepareAndLock(outDir, force, resumePath);
@@ -151,7 +151,9 @@ internal static class TrainCommand
         Normalization? norm = null;
         if (resume?.Metadata.TryGetValue("normalization", out var saved) == true) norm = Normalization.Parse(saved);
         else if (normalize) norm = Normalization.Fit(train.Images);
-        if (norm is not null) (train, validation) = (norm.Apply(train), norm.Apply(validation));
+        // The pipeline normalises the batches (after augmenting them, before erasing); the pictures see normalised images.
+        var augmentation = AugmentChoice.Create(a, data.Augmentation);
+        var shownValidation = norm is null ? validation : norm.Apply(validation);
 
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var metricsPath = Path.Combine(outDir, MetricsFile);
@@ -172,7 +174,7 @@ internal static class TrainCommand
             ? EpochRow.ReadCsv(metricsPath).Where(r => r.Epoch < resume.Epoch).ToList()
             : new List<EpochRow>();
         report.Info(string.Create(Inv, $"training {modelName} on {train.Count} examples ({validation.Count} for validation): {optName} lr {Numbers.G(lr, 6)}, batch {batchSize}, " +
-            $"{epochs} epoch(s), seed {seed}{(augment ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}{(oneCycle ? ", one-cycle" : "")}" +
+            $"{epochs} epoch(s), seed {seed}{(augmentation is not null ? ", augmented" : "")}{(norm is not null ? ", normalised" : "")}{(oneCycle ? ", one-cycle" : "")}" +
             $"{(patience is not null ? $", early stopping after {patience} epoch(s) without improvement" : "")}, {BatchParallel.Workers} thread(s), backend {backend.Name}; run folder {outDir}"));
 
         void OnEpoch(EpochStats e)
@@ -195,8 +197,7 @@ internal static class TrainCommand
         bool earlyStopped = false;
         try
         {
-            // Early stopping is started once for the whole command, so its count of epochs without improvement
-            // carries across the one-epoch calls of augmented training; a resumed run starts it afresh.
+            // Early stopping is wrapped to learn whether it stopped the run; a resumed run starts its count afresh.
             var earlyStopping = patience is null ? null : Callback.EarlyStopping("val_loss", patience: patience.Value, restoreBest: true).Start();
             var callbacks = new List<Callback>();
             if (earlyStopping is not null)
@@ -206,27 +207,12 @@ internal static class TrainCommand
                     earlyStopped |= d.Stop;
                     return d;
                 }));
-            var options = new TrainOptions(epochs, batchSize, optimizer, seed, Schedule: oneCycle ? Schedule.OneCycle() : null, Callbacks: callbacks) { Backend = backend };
+            var options = new TrainOptions(epochs, batchSize, optimizer, seed, Schedule: oneCycle ? Schedule.OneCycle() : null, Callbacks: callbacks)
+            {
+                Backend = backend, Pipeline = new PipelineOptions(augmentation, norm),
+            };
             var progress = style is ReportStyle.Bar or ReportStyle.Lines or ReportStyle.EpochLine ? report : null;
-            if (!augment)
-            {
-                result = Trainer.Fit(net, init, train, options, validation, progress, OnEpoch, tune?.State, stop.Token, resume, OnCheckpoint);
-            }
-            else
-            {
-                // One call per epoch, each on freshly augmented data; the checkpoint carries the optimizer state across
-                // calls. Each call is told the whole run's epochs (the schedule depends on them) and stops after one.
-                var cp = resume;
-                var oneEpoch = options with { Callbacks = [.. callbacks, Callback.Custom(_ => new CallbackDecision(Stop: true))] };
-                do
-                {
-                    int epoch = cp?.Epoch ?? 1;
-                    var augmented = Augment.Apply(train, data.Augmentation, unchecked(seed * 7919 + epoch));
-                    result = Trainer.Fit(net, init, augmented, oneEpoch, validation, progress, OnEpoch, tune?.State, stop.Token, cp, OnCheckpoint);
-                    cp = result.Checkpoint;
-                }
-                while (cp.Epoch <= epochs && cp.Batch == 0 && !stop.IsCancellationRequested && !earlyStopped);
-            }
+            result = Trainer.Fit(net, init, train, options, validation, progress, OnEpoch, tune?.State, stop.Token, resume, OnCheckpoint);
         }
         finally
         {
@@ -236,9 +222,9 @@ internal static class TrainCommand
         bool interrupted = result.Checkpoint.Epoch <= epochs && !earlyStopped;
 
         var model = new Model(modelName, net, result.Parameters, result.State, meta);
-        var pictures = PictureSet.Write(outDir, model, "final", validation, data.ClassNames, rows);
+        var pictures = PictureSet.Write(outDir, model, "final", shownValidation, data.ClassNames, rows);
         var last = rows.LastOrDefault();
-        var best = earlyStopped ? Trainer.Evaluate(net, result.Parameters, validation, 256, result.State) : null;
+        var best = earlyStopped ? Trainer.Evaluate(net, result.Parameters, shownValidation, 256, result.State) : null;
         report.Info(interrupted
             ? $"interrupted at epoch {result.Checkpoint.Epoch}, batch {result.Checkpoint.Batch}: checkpoint {checkpointPath} (continue with --resume)"
             : best is not null

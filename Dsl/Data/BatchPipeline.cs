@@ -46,6 +46,26 @@ public sealed class BatchPipeline : IDisposable
     {
     }
 
+    /// <summary>
+    /// Starts making the batches of epochs <paramref name="firstEpoch"/> to <paramref name="epochs"/> of a float data set,
+    /// as <c>Trainer.Fit</c> on a <see cref="LabeledData"/>
+    /// does: every epoch's augmentation is drawn afresh from the seed, the epoch and the batch.
+    /// </summary>
+    /// <param name="data">The training examples.</param>
+    /// <param name="batchSize">Examples per batch; the last batch of an epoch may be smaller.</param>
+    /// <param name="seed">The run's seed: it orders every epoch and draws the augmentation.</param>
+    /// <param name="options">Augmentation, normalisation, threads and prefetch; <see cref="PipelineOptions.Default"/> if null.</param>
+    /// <param name="epochs">The last epoch to make.</param>
+    /// <param name="firstEpoch">The 1-based epoch to start in.</param>
+    /// <param name="firstBatch">The 0-based batch of <paramref name="firstEpoch"/> to start at (to resume).</param>
+    /// <param name="cancellation">Stops the threads; a later <see cref="Next"/> throws <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="CnnException">The sizes are out of range or the options do not fit the examples.</exception>
+    public BatchPipeline(LabeledData data, int batchSize, int seed, PipelineOptions? options = null, int epochs = 1, int firstEpoch = 1,
+        int firstBatch = 0, CancellationToken cancellation = default)
+        : this(SampleSource.Of(data ?? throw new ArgumentNullException(nameof(data))), batchSize, seed, options, epochs, firstEpoch, firstBatch, cancellation)
+    {
+    }
+
     internal BatchPipeline(SampleSource source, int batchSize, int seed, PipelineOptions? options, int epochs, int firstEpoch, int firstBatch,
         CancellationToken cancellation)
     {
@@ -169,8 +189,8 @@ public sealed class BatchPipeline : IDisposable
     }
 
     /// <summary>
-    /// The examples at <paramref name="rows"/> as floats, augmented (with <paramref name="augmentSeed"/>) and normalised,
-    /// with their labels, or with their float targets (then the labels are empty).
+    /// The examples at <paramref name="rows"/> as floats, augmented (with <paramref name="augmentSeed"/>), normalised and
+    /// erased, with their labels, or with their float targets (then the labels are empty).
     /// </summary>
     internal static (Tensor Images, int[] Labels, Tensor? Targets) Assemble(SampleSource source, ReadOnlySpan<int> rows, PipelineOptions options, int augmentSeed)
     {
@@ -187,8 +207,10 @@ public sealed class BatchPipeline : IDisposable
             else source.WriteTarget(rows[i], t.AsSpan(i * targetShape.Size, targetShape.Size));
         }
         var images = Tensor.Own(x, sample.PrependBatch(rows.Length));
-        if (options.Augment is { } augment) images = Augment.Apply(images, augment, augmentSeed);
+        if (options.Augment is { } augment) images = Augment.Transform(images, augment, augmentSeed);
         if (options.Normalize is { } normalize) images = normalize.Apply(images);
+        // Erasing comes after normalising, as torchvision's RandomErasing after Normalize: its fill 0 is the mean.
+        if (options.Augment?.Erasing is { } erasing) images = Augment.RandomErase(images, erasing, augmentSeed);
         return (images, y, targetShape is null ? null : Tensor.Own(t, targetShape.PrependBatch(rows.Length)));
     }
 

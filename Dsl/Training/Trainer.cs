@@ -103,8 +103,9 @@ public static partial class Trainer
     /// <param name="network">The network.</param>
     /// <param name="initial">The initial parameters (from <see cref="Initializer.Init"/> or a checkpoint).</param>
     /// <param name="train">The training data.</param>
-    /// <param name="options">Epochs, batch size, optimizer, seed, loss and the batch pipeline (whose normalisation also
-    /// applies to <paramref name="validation"/>).</param>
+    /// <param name="options">Epochs, batch size, optimizer, seed, loss and the batch pipeline (<see cref="TrainOptions.Pipeline"/>):
+    /// its augmentation is drawn afresh for every epoch from the seed, the epoch and the batch; its normalisation also
+    /// applies to <paramref name="validation"/>.</param>
     /// <param name="validation">Data evaluated after each epoch, in inference mode.</param>
     /// <param name="progress">Receives a report after each batch.</param>
     /// <param name="onEpoch">Called after each epoch with its figures.</param>

@@ -110,13 +110,19 @@ type TrainOptions =
       Resume: Cnn.Dsl.IO.TrainingCheckpoint option
       /// Where the steps run (default `None`: the im2col backend); `Some (Cnn.Interop.LibTorch.LibTorchBackend "cuda")`
       /// trains on LibTorch (package Cnn.Interop.LibTorch) with the same optimizer, data order and checkpoints.
-      Backend: Cnn.Dsl.TrainingBackend option }
+      Backend: Cnn.Dsl.TrainingBackend option
+      /// Random transforms of the training images, drawn afresh every epoch from the seed (default `None`;
+      /// `Some Augmentation.digits`, `Some { Augmentation.none with Zoom = 0.1; Erasing = Some Erasing.defaults }`, ...).
+      Augment: Augmentation option
+      /// Standardises every batch, training (after augmenting, before erasing) and validation (default `None`;
+      /// `Some (Normalization.Fit images)`).
+      Normalize: Normalization option }
 
 /// The defaults of `Train.fit`.
 [<RequireQualifiedAccess>]
 module TrainOptions =
     /// One epoch, batches of 32, `Adam 1e-3`, softmax cross-entropy, seed 0, no validation, silent (`Verbose = 0`), a
-    /// constant rate, no callbacks, no resume, the im2col backend.
+    /// constant rate, no callbacks, no resume, the im2col backend, no augmentation or normalisation.
     let defaults: TrainOptions =
         { Epochs = 1
           BatchSize = 32
@@ -131,7 +137,9 @@ module TrainOptions =
           Schedule = None
           Callbacks = []
           Resume = None
-          Backend = None }
+          Backend = None
+          Augment = None
+          Normalize = None }
 
 /// What `Train.fit` returns.
 type TrainResult =
@@ -181,7 +189,8 @@ module Train =
 
     let private settings (options: TrainOptions) =
         Cnn.Dsl.TrainOptions(options.Epochs, options.BatchSize, optimizer options.Optimizer, options.Seed, lossFunction options.Loss,
-            Option.toObj options.Schedule, ResizeArray options.Callbacks, Verbose = options.Verbose, Backend = Option.toObj options.Backend)
+            Option.toObj options.Schedule, ResizeArray options.Callbacks, Verbose = options.Verbose, Backend = Option.toObj options.Backend,
+            Pipeline = PipelineOptions(options.Augment |> Option.map Augmentation.toOptions |> Option.toObj, Option.toObj options.Normalize))
 
     let private progress (options: TrainOptions) =
         let onBatch = options.OnBatch

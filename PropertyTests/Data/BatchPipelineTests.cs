@@ -104,7 +104,7 @@ public sealed class BatchPipelineTests
         Assert.Throws<CnnException>(() => new BatchPipeline(Images(), 0, 1));
     }
 
-    private static Network SmallNet() => Network.Create(new Serial(
+    internal static Network SmallNet() => Network.Create(new Serial(
         new Conv2d(4, 3, 3, PadH: 1, PadW: 1), new BatchNorm(), new Relu(), new Dropout(0.2f), new Flatten(), new Dense(3)), new Shape(1, 8, 8));
 
     [Fact]
