@@ -50,8 +50,9 @@ internal sealed class LibTorchSession : TrainingSession
     {
         var targets = TorchNetwork.CheckLabels(_network, x, labels.ToArray(), loss);
         using var scope = torch.NewDisposeScope();
-        var output = TorchNetwork.ForwardTorch(_network, _parameters, ToDevice(x), Mode.Train, _state, seed);
-        var value = TorchNetwork.LossOf(output, targets, loss, _network.OutputShape[0]);
+        var run = new TorchRun(_parameters, _state, Mode.Train, seed);
+        var output = run.Node(_network.RootNode, ToDevice(x));
+        var value = TorchNetwork.TotalLossOf(output, run.Heads, targets, loss, _network.OutputShape[0]);
         float lossValue = value.item<float>();
         var outcome = new BatchOutcome(lossValue, TorchTensors.FromTorch(output));
         (_parametersRead, _stateRead) = (null, null);
