@@ -75,7 +75,8 @@ internal sealed class AuxiliaryModule : TorchModuleBase
     public override TorchTensor forward(TorchTensor input)
     {
         Output = training ? _head.call(input) : null;
-        return input;
+        // An alias, as nn.Identity returns: a Sequential disposes each of its children's results once the next has run.
+        return input.alias();
     }
 
     protected override void RegisterComponents() { }
