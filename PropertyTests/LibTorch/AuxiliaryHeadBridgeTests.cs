@@ -50,12 +50,12 @@ public sealed class AuxiliaryHeadBridgeTests(ITestOutputHelper output)
 
     /// <summary>
     /// Issue 20's done-when: GoogLeNet with its two auxiliary heads takes a training step whose loss (the main loss plus 0.3
-    /// times each head's) equals LibTorch's with the same weights, dropout masks and batch, with every gradient, at 96x96
-    /// (the trunk and heads of 224x224, on a smaller image; the full size runs with CNN_LONG_TESTS=1 below). The step of the
-    /// training loop (<see cref="Trainer.Step"/>) and of the LibTorch training backend report the same loss.
+    /// times each head's) equals LibTorch's with the same weights, dropout masks and batch, with every gradient, at 80x80
+    /// (the trunk and heads of 224x224 on the smallest image but one that the heads' pooling takes; the full size runs with
+    /// CNN_LONG_TESTS=1 below). The step of the training loop (<see cref="Trainer.Step"/>) reports the same loss.
     /// </summary>
     [Fact]
-    public void GoogLeNet_with_auxiliary_heads_trains_a_step_with_LibTorchs_loss() => GoogLeNetStep(96);
+    public void GoogLeNet_with_auxiliary_heads_trains_a_step_with_LibTorchs_loss() => GoogLeNetStep(80);
 
     [Fact]
     public void GoogLeNet_with_auxiliary_heads_at_224_trains_a_step_with_LibTorchs_loss()
@@ -71,6 +71,7 @@ public sealed class AuxiliaryHeadBridgeTests(ITestOutputHelper output)
     private void GoogLeNetStep(int side)
     {
         var clock = Stopwatch.StartNew();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var net = Zoo.GoogLeNetAux(10, new Shape(3, side, side));
         var p = Initializer.Init(net, 20);
         var x = OnnxTestSupport.RandomBatch(net.InputShape, 2, 21);
@@ -79,7 +80,7 @@ public sealed class AuxiliaryHeadBridgeTests(ITestOutputHelper output)
         var ours = Loss.Gradient(net, p, x, labels, LossFunction.SoftmaxCrossEntropy, Mode.Train, seed: seed);
         var theirs = TorchNetwork.Gradient(net, p, x, labels, LossFunction.SoftmaxCrossEntropy, Mode.Train, seed: seed);
         var rows = BridgeComparison.Compare(ours, theirs, RandomNetworkBridgeProperties.Output, RandomNetworkBridgeProperties.Gradient, RandomNetworkBridgeProperties.State);
-        output.WriteLine($"GoogLeNet with heads at {side}x{side}: loss {ours.Loss} (im2col), {theirs.Loss} (LibTorch); worst {rows.MaxBy(r => r.Used)}");
+        output.WriteLine($"GoogLeNet with heads at {side}x{side}: loss {ours.Loss} (im2col), {theirs.Loss} (LibTorch); worst {string.Join(", ", rows.OrderByDescending(r => r.Used).Take(3))}");
         Assert.All(rows, r => Assert.True(r.Passed, r.ToString()));
         // Three terms: a main loss near ln 10 and two heads near it too, each weighted 0.3.
         float main = LossFunction.SoftmaxCrossEntropy.Compute(ours.Output, labels).Value;
@@ -89,10 +90,26 @@ public sealed class AuxiliaryHeadBridgeTests(ITestOutputHelper output)
         var sgd = new Sgd(0.01f);
         var step = Trainer.Step(net, p, Parameters.Empty, sgd, sgd.Init(p), x, labels, seed: seed);
         Assert.Equal(ours.Loss, step.Loss);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:F1} s of processor time");
+    }
+
+    /// <summary>The LibTorch training backend takes the step of a network with heads with the im2col backend's total loss.</summary>
+    [Fact]
+    public void The_LibTorch_backend_trains_on_the_total_loss()
+    {
+        var net = Zoo.InceptionMiniAux(new Shape(3, 16, 16));
+        var p = Initializer.Init(net, 40);
+        var x = OnnxTestSupport.RandomBatch(net.InputShape, 3, 41);
+        int[] labels = { 9, 0, 4 };
+        var sgd = new Sgd(0.05f, 0.9f);
+        var ours = Trainer.Step(net, p, Parameters.Empty, sgd, sgd.Init(p), x, labels, seed: 6);
         using var session = new LibTorchBackend().Start(net, p, Parameters.Empty, sgd.Init(p));
-        var torchStep = session.Step(sgd, x, labels, LossFunction.SoftmaxCrossEntropy, seed);
-        Assert.True(Math.Abs(torchStep.Loss - ours.Loss) <= 1e-5 + 5e-4 * Math.Abs(ours.Loss), $"LibTorch backend {torchStep.Loss}, im2col {ours.Loss}");
-        output.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s in all (loaded machine)");
+        var theirs = session.Step(sgd, x, labels, LossFunction.SoftmaxCrossEntropy, 6);
+        Assert.True(Math.Abs(theirs.Loss - ours.Loss) <= 1e-5 + 5e-4 * Math.Abs(ours.Loss), $"LibTorch backend {theirs.Loss}, im2col {ours.Loss}");
+        Assert.True(ours.Loss > LossFunction.SoftmaxCrossEntropy.Compute(ours.Output, labels).Value + 0.1f);
+        // The update reached the heads: their parameters after the step agree with im2col's.
+        foreach (var path in new[] { "aux1/head/fc2/bias", "aux2/head/conv/weight", "stem/conv1/weight" })
+            Assert.True(BridgeComparison.NormUse(session.Parameters[path], ours.Parameters[path], RandomNetworkBridgeProperties.Gradient) <= 1, path);
     }
 
     /// <summary>
