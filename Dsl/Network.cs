@@ -49,6 +49,9 @@ public sealed class Network : IEquatable<Network>
     /// <summary>The resolved tree.</summary>
     public Node RootNode { get; }
 
+    /// <summary>The nodes of the <see cref="AuxiliaryHead"/> layers, in execution order (the order of <see cref="ForwardResult.Heads"/>).</summary>
+    public IReadOnlyList<Node> Heads => HeadRules.Under(RootNode).ToArray();
+
     /// <summary>Every leaf node in execution order.</summary>
     public IReadOnlyList<Node> Leaves => RootNode.Leaves().ToArray();
 
@@ -65,6 +68,7 @@ public sealed class Network : IEquatable<Network>
         ArgumentNullException.ThrowIfNull(inputShape);
         // An unnamed leaf at the root is named as a Serial would name it, so errors and parameter paths read well.
         var node = Resolve(root, root.Name ?? (root is LeafLayer ? root.Kind + "1" : ""), inputShape, strict);
+        HeadRules.Check(node);
         return new Network(root, inputShape, node, strict);
     }
 
@@ -108,6 +112,13 @@ public sealed class Network : IEquatable<Network>
             {
                 var inner = Resolve(f.Inner, path, input, strict, frozen: true);
                 return new Node(f, path, input, inner.Output, new[] { inner }, true);
+            }
+            case AuxiliaryHead aux:
+            {
+                if (!float.IsFinite(aux.Weight) || aux.Weight < 0)
+                    throw new ShapeException($"Layer '{path}': an auxiliary head's loss weight must be finite and not negative; found {aux.Weight}.");
+                var head = Resolve(aux.Head, Join(path, AuxiliaryHead.HeadSegment), input, strict, frozen);
+                return new Node(aux, path, input, input, new[] { head }, frozen);
             }
             default:
                 throw new ShapeException($"Layer '{path}': no shape rule for layer type {layer.GetType().Name}.");

@@ -225,7 +225,8 @@ public static partial class Zoo
     /// <summary>
     /// GoogLeNet (Szegedy et al., 2014) for 3x224x224 images: the stem, nine inception modules (1x1, 3x3 and 5x5
     /// branches behind 1x1 reductions, and a pooling branch, joined by concatenation), global average pooling,
-    /// dropout 0.4 and a dense classifier (the auxiliary classifiers of training are left out, as torchvision does by default).
+    /// dropout 0.4 and a dense classifier (the auxiliary classifiers of training are left out, as torchvision does by default;
+    /// <see cref="GoogLeNetAux"/> has them).
     /// </summary>
     public static Network GoogLeNet(int classes = 1000) => Network.Create(
         new Serial(
@@ -309,7 +310,7 @@ public static partial class Zoo
     /// <summary>
     /// Every name <see cref="ByName"/> accepts, in the order of the curriculum: <c>simple-convnet</c>, <c>lenet5</c>,
     /// <c>keras-cifar</c>, <c>keras-tutorial</c>, <c>alexnet</c>, <c>alexnet-mini</c>, <c>vgg16</c>, <c>vgg-mini</c>,
-    /// <c>vgg-small</c>, <c>googlenet</c>, <c>inception-mini</c>, <c>resnet18</c>, <c>resnet-mini</c>, <c>mobilenet-mini</c>, <c>efficientnet-mini</c>,
+    /// <c>vgg-small</c>, <c>googlenet</c>, <c>googlenet-aux</c>, <c>inception-mini</c>, <c>inception-mini-aux</c>, <c>resnet18</c>, <c>resnet-mini</c>, <c>mobilenet-mini</c>, <c>efficientnet-mini</c>,
     /// <c>fashion-resnet</c>, <c>conv1d-mini</c>,
     /// <c>conv3d-mini</c>, <c>dcgan-generator</c>, <c>dcgan-discriminator</c>, and the older names of <see cref="Aliases"/> (<c>conv1d-signal</c>,
     /// <c>conv3d-volume</c>), last.
@@ -317,7 +318,7 @@ public static partial class Zoo
     public static IReadOnlyList<string> Names { get; } = new[]
     {
         "simple-convnet", "lenet5", "keras-cifar", "keras-tutorial", "alexnet", "alexnet-mini", "vgg16", "vgg-mini", "vgg-small",
-        "googlenet", "inception-mini", "resnet18", "resnet-mini", "mobilenet-mini", "efficientnet-mini", "fashion-resnet", "conv1d-mini", "conv3d-mini",
+        "googlenet", "googlenet-aux", "inception-mini", "inception-mini-aux", "resnet18", "resnet-mini", "mobilenet-mini", "efficientnet-mini", "fashion-resnet", "conv1d-mini", "conv3d-mini",
         "dcgan-generator", "dcgan-discriminator",
         "conv1d-signal", "conv3d-volume",
     };
@@ -343,7 +344,9 @@ public static partial class Zoo
         "vgg-mini" => VggMini(),
         "vgg-small" => VggSmall(),
         "googlenet" => GoogLeNet(),
+        "googlenet-aux" => GoogLeNetAux(),
         "inception-mini" => InceptionMini(),
+        "inception-mini-aux" => InceptionMiniAux(),
         "resnet18" => ResNet18(),
         "resnet-mini" => ResNetMini(),
         "mobilenet-mini" => MobileNetMini(),
@@ -358,7 +361,7 @@ public static partial class Zoo
 
     /// <summary>
     /// A zoo network by name, built for samples of shape <paramref name="input"/> where the network adapts to its input
-    /// (<c>alexnet-mini</c>, <c>vgg-mini</c>, <c>inception-mini</c>, <c>resnet-mini</c>: their layers end in global pooling,
+    /// (<c>alexnet-mini</c>, <c>vgg-mini</c>, <c>inception-mini</c>, <c>inception-mini-aux</c>, <c>resnet-mini</c>: their layers end in global pooling,
     /// or size their classifier from the input); the others keep the input they were designed for, so a caller compares
     /// <see cref="Network.InputShape"/> with its data and reports a mismatch.
     /// </summary>
@@ -368,6 +371,7 @@ public static partial class Zoo
         "alexnet-mini" => AlexNetMini(input),
         "vgg-mini" => VggMini(input),
         "inception-mini" => InceptionMini(input),
+        "inception-mini-aux" => InceptionMiniAux(input),
         "resnet-mini" => ResNetMini(input),
         _ => ByName(name),
     };

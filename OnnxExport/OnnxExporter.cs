@@ -10,7 +10,7 @@ namespace Cnn.Onnx;
 /// The ONNX export interpreter: walks a resolved <see cref="Network"/> and emits one ONNX node (or a few)
 /// per layer, with the parameters and batch-norm running statistics as initializers named by their paths, and
 /// each node named by its layer's path. Nothing is traced: the graph is read off the description. Inference
-/// semantics: dropout is left out, batch normalisation uses its running statistics, freezing is transparent.
+/// semantics: dropout and auxiliary heads are left out, batch normalisation uses its running statistics, freezing is transparent.
 /// A FanOut's sum is a Sum node, its product a Mul, a residual block's an Add node, a concatenation a Concat on axis 1; every
 /// attribute whose ONNX default differs from ours is written (count_include_pad, epsilon, ...). Every model is
 /// checked structurally and loaded by ONNX Runtime, with strict shape inference, before it is returned or written.
@@ -223,6 +223,9 @@ public static partial class OnnxExporter
                 }
                 case Dropout:
                     // Inference semantics: dropout is the identity and is left out.
+                    return x;
+                case AuxiliaryHead:
+                    // Inference uses the main head: an auxiliary classifier is the identity on the trunk and is left out.
                     return x;
                 case LeafLayer:
                 {

@@ -75,6 +75,22 @@ let ``apply in training updates the state and draws dropout from the seed; infer
     Assert.True(sameParameters model.State same.State)
 
 [<Fact>]
+let ``an auxiliary head is the identity in inference and adds its weighted loss in training`` () =
+    let head = flatten >-> dense 3
+    let withHead = conv2d 4 (3, 3) >-> relu >-> (auxiliaryHead 0.5 head |> named "side") >-> flatten >-> dense 3
+    let model = withHead |> Model.create [ 1; 6; 6 ] |> Model.init 1
+    let x = randomTensor 2 [ 5; 1; 6; 6 ]
+    let labels = [| 0; 2; 1; 1; 0 |]
+    let loss = model |> Train.batchLoss SoftmaxCrossEntropy 3 x labels
+    Assert.Equal<string list>([ "side" ], loss.Heads |> List.map fst)
+    Assert.Equal(loss.Main + 0.5 * snd loss.Heads.Head, loss.Total, 6)
+    Assert.True(snd loss.Heads.Head > 0.0)
+    let plain = conv2d 4 (3, 3) >-> relu >-> flatten >-> dense 3 |> Model.create [ 1; 6; 6 ]
+    let trunk = { Network = plain; Parameters = Parameters.Of(model.Parameters.Entries |> Seq.filter (fun kv -> not (kv.Key.StartsWith "side/"))); State = model.State }
+    Assert.True(bitwiseEqual (Model.predict x trunk) (Model.predict x model))
+    Assert.Equal(loss.Main, (trunk |> Train.batchLoss SoftmaxCrossEntropy 3 x labels).Total)
+
+[<Fact>]
 let ``the training pipeline returns the history as F# records and the trained model`` () =
     let images = randomTensor 1 [ 48; 1; 6; 6 ]
     let data = images |> Data.create 3 (List.init 48 (fun i -> i % 3))

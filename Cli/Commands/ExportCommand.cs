@@ -73,6 +73,9 @@ internal static class ExportCommand
             $"'{model.Name}' ({model.Parameters.ScalarCount:N0} parameters) -> {output} ({bytes / 1e6:F1} MB): opset {opset}, IR {ir}, " +
             $"input [batch, {string.Join(", ", model.Network.InputShape)}], output [batch, {string.Join(", ", model.Network.OutputShape)}]; " +
             "loaded by ONNX Runtime with strict shape inference");
+        int heads = model.Network.Heads.Count;
+        if (heads > 0)
+            Console.WriteLine($"{heads} auxiliary head{(heads == 1 ? "" : "s")} left out: inference uses the main head (the heads' parameters are not in the file)");
         return 0;
     }
 

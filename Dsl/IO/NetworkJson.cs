@@ -193,6 +193,7 @@ public static class NetworkJson
                 else Child("shortcut", r.Shortcut);
                 break;
             case Freeze f: Child("inner", f.Inner); break;
+            case AuxiliaryHead a: F("weight", a.Weight); Child("head", a.Head); break;
             default: throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer));
         }
         w.WriteEndObject();
@@ -203,7 +204,7 @@ public static class NetworkJson
     {
         ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelAvgPool or ChannelShuffle or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
-            or Flatten or Reshape or Identity or Dense or ConstantOperand or Serial or FanOut or Residual or Freeze => layer.GetType().Name,
+            or Flatten or Reshape or Identity or Dense or ConstantOperand or Serial or FanOut or Residual or Freeze or AuxiliaryHead => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
     };
 
@@ -455,10 +456,11 @@ public static class NetworkJson
                 layer = new Residual(Child("block"), o.IsNull("shortcut") ? null : Child("shortcut"));
                 break;
             case "Freeze": layer = new Freeze(Child("inner")); break;
+            case "AuxiliaryHead": layer = new AuxiliaryHead(Child("head"), o.Float("weight", 0f, float.MaxValue, "a finite number >= 0")); break;
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d, AvgPool2d, PoolNd, " +
                                       "GlobalPool, ChannelMaxPool, ChannelAvgPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
-                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze)");
+                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze, AuxiliaryHead)");
         }
         o.End();
         return layer with { Name = name, WeightInit = init };

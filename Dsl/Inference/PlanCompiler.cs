@@ -35,6 +35,9 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
                 }
                 return steps.Count == 1 ? steps[0] : new SerialStep(steps.ToArray());
             }
+            case AuxiliaryHead:
+                // Inference uses the main head: an auxiliary head is the identity.
+                return new KernelStep(static x => x);
             case FanOut or Residual:
                 return new JoinStep(node.Children.Select(Compile).ToArray(), node.Layer is FanOut f ? f.Join : Join.Sum);
             default:
@@ -47,7 +50,8 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
     {
         if (node.Layer is Serial or Freeze)
             foreach (var child in node.Children) Unnest(child, into);
-        else into.Add(node);
+        // An auxiliary head is the identity in inference, so the layers on either side of it fuse.
+        else if (node.Layer is not AuxiliaryHead) into.Add(node);
     }
 
     /// <summary>A convolution or dense layer at <paramref name="i"/> with the batch normalisation and ReLU after it, if any.</summary>

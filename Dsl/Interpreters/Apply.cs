@@ -11,11 +11,12 @@ public sealed class ForwardResult
 {
     private readonly Func<Tensor, GradientSink, Tensor> _pullback;
 
-    internal ForwardResult(Tensor output, Parameters state, Func<Tensor, GradientSink, Tensor> pullback)
+    internal ForwardResult(Tensor output, Parameters state, Func<Tensor, GradientSink, Tensor> pullback, IReadOnlyList<HeadOutput> heads)
     {
         Output = output;
         State = state;
         _pullback = pullback;
+        Heads = heads;
     }
 
     /// <summary>The network's output for the batch.</summary>
@@ -25,14 +26,28 @@ public sealed class ForwardResult
     public Parameters State { get; }
 
     /// <summary>
-    /// The vector-Jacobian product: given dL/dOutput, the gradient with respect to the input and to every
-    /// trainable parameter (frozen parameters get none).
+    /// The outputs of the network's <see cref="AuxiliaryHead"/> layers in execution order: computed by a training-mode pass,
+    /// empty in inference (where the heads are the identity).
     /// </summary>
-    public Pulled Pullback(Tensor outputGradient)
+    public IReadOnlyList<HeadOutput> Heads { get; }
+
+    /// <summary>
+    /// The vector-Jacobian product: given dL/dOutput, the gradient with respect to the input and to every
+    /// trainable parameter (frozen parameters get none). The auxiliary heads' outputs count as not reaching the loss:
+    /// their parameters' gradients are zero (see the overload that takes their gradients).
+    /// </summary>
+    public Pulled Pullback(Tensor outputGradient) => Pullback(outputGradient, Array.Empty<Tensor>());
+
+    /// <summary>
+    /// The vector-Jacobian product of the main output and the auxiliary heads' outputs together: each head's gradient is
+    /// pulled back through the head and added into the trunk where the head taps it.
+    /// </summary>
+    /// <param name="outputGradient">dL/dOutput.</param>
+    /// <param name="headGradients">dL/dHead for each of <see cref="Heads"/>, in order; empty for none (zero).</param>
+    /// <exception cref="ShapeException">A gradient's shape or the number of head gradients does not fit.</exception>
+    public Pulled Pullback(Tensor outputGradient, IReadOnlyList<Tensor> headGradients)
     {
-        if (outputGradient.Shape != Output.Shape)
-            throw new ShapeException($"Pullback: expected an output gradient of shape {Output.Shape}; found {outputGradient.Shape}.");
-        var sink = new GradientSink();
+        var sink = Sink(outputGradient, headGradients);
         var dx = _pullback(outputGradient, sink);
         return new Pulled(dx, sink.ToParameters());
     }
@@ -41,13 +56,25 @@ public sealed class ForwardResult
     /// The parameter gradients alone, for a pass built by <see cref="Apply.ForTraining"/>, which skips the input gradient
     /// (a training step never reads it).
     /// </summary>
-    internal Parameters PullbackParameters(Tensor outputGradient)
+    internal Parameters PullbackParameters(Tensor outputGradient, IReadOnlyList<Tensor>? headGradients = null)
     {
-        if (outputGradient.Shape != Output.Shape)
-            throw new ShapeException($"Pullback: expected an output gradient of shape {Output.Shape}; found {outputGradient.Shape}.");
-        var sink = new GradientSink();
+        var sink = Sink(outputGradient, headGradients ?? Array.Empty<Tensor>());
         _pullback(outputGradient, sink);
         return sink.ToParameters();
+    }
+
+    private GradientSink Sink(Tensor outputGradient, IReadOnlyList<Tensor> headGradients)
+    {
+        ArgumentNullException.ThrowIfNull(outputGradient);
+        ArgumentNullException.ThrowIfNull(headGradients);
+        if (outputGradient.Shape != Output.Shape)
+            throw new ShapeException($"Pullback: expected an output gradient of shape {Output.Shape}; found {outputGradient.Shape}.");
+        if (headGradients.Count != 0 && headGradients.Count != Heads.Count)
+            throw new ShapeException($"Pullback: expected a gradient for each of the {Heads.Count} auxiliary heads (or none); found {headGradients.Count}.");
+        for (int i = 0; i < headGradients.Count; i++)
+            if (headGradients[i].Shape != Heads[i].Output.Shape)
+                throw new ShapeException($"Pullback: expected the gradient of head '{Heads[i].Path}' of shape {Heads[i].Output.Shape}; found {headGradients[i].Shape}.");
+        return new GradientSink(headGradients);
     }
 }
 
@@ -57,9 +84,12 @@ public sealed class ForwardResult
 public sealed record Pulled(Tensor Input, Parameters Parameters);
 
 /// <summary>Collects parameter gradients by path during a pullback.</summary>
-internal sealed class GradientSink
+internal sealed class GradientSink(IReadOnlyList<Tensor> headGradients)
 {
     private readonly List<KeyValuePair<string, Tensor>> _entries = new();
+
+    /// <summary>The gradient of the auxiliary head at <paramref name="index"/> (execution order), or null when none was given.</summary>
+    public Tensor? HeadGradient(int index) => index < headGradients.Count ? headGradients[index] : null;
 
     public void Add(string path, Tensor gradient) => _entries.Add(KeyValuePair.Create(path, gradient));
 
@@ -139,7 +169,7 @@ public static class Apply
         Check(network, x, state);
         var run = new Run(parameters, state ?? Parameters.Empty, mode, seed);
         var (y, back) = run.Node(network.RootNode, x);
-        return new ForwardResult(y, run.NewState(), back);
+        return new ForwardResult(y, run.NewState(), back, run.Heads);
     }
 
     /// <summary>
@@ -155,7 +185,7 @@ public static class Apply
         while (first.Layer is Serial or Freeze && first.Children.Count > 0) first = first.Children[0];
         var run = new Run(parameters, state ?? Parameters.Empty, Mode.Train, seed, skipInputGradient: first.Layer is LeafLayer ? first : null);
         var (y, back) = run.Node(network.RootNode, x);
-        return new ForwardResult(y, run.NewState(), back);
+        return new ForwardResult(y, run.NewState(), back, run.Heads);
     }
 
     private static void Check(Network network, Tensor x, Parameters? state)
@@ -178,7 +208,7 @@ public static class Apply
         Check(network, x, state);
         var run = new Run(parameters, state ?? Parameters.Empty, mode, seed, tap: tap);
         var (y, back) = run.Node(network.RootNode, x);
-        return new ForwardResult(y, run.NewState(), back);
+        return new ForwardResult(y, run.NewState(), back, run.Heads);
     }
 
     /// <summary>
@@ -226,6 +256,10 @@ public static class Apply
         Node? skipInputGradient = null)
     {
         private readonly Dictionary<string, Tensor> _newState = new(StringComparer.Ordinal);
+        private readonly List<HeadOutput> _heads = new();
+
+        /// <summary>The auxiliary heads' outputs of a training-mode pass, in execution order.</summary>
+        public IReadOnlyList<HeadOutput> Heads => _heads;
 
         public Parameters NewState() => Parameters.Of(state.Entries.Select(kv => KeyValuePair.Create(kv.Key, _newState.GetValueOrDefault(kv.Key, kv.Value))));
 
@@ -283,6 +317,8 @@ public static class Apply
                 }
                 case Freeze:
                     return Node(node.Children[0], x);
+                case AuxiliaryHead aux:
+                    return Auxiliary(node, aux, x);
                 case LeafLayer:
                     var leaf = Leaf(node, x);
                     trace?.Add(KeyValuePair.Create(node.Path, leaf.Item1));
@@ -290,6 +326,38 @@ public static class Apply
                 default:
                     throw new CnnException($"Layer '{node.Path}': the apply interpreter has no rule for {node.Layer.GetType().Name}.");
             }
+        }
+
+        /// <summary>
+        /// The identity on the trunk; in training the head also runs, its output is recorded, and its pullback (of the gradient
+        /// the caller gives for it) is added to the trunk's gradient. Without one, the head's parameters get zero gradients,
+        /// as LibTorch's autograd gives a parameter that did not reach the loss.
+        /// </summary>
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Auxiliary(Node node, AuxiliaryHead aux, Tensor x)
+        {
+            var headNode = node.Children[0];
+            if (mode != Mode.Train) return (x, (dy, sink) => { ZeroGradients(sink, headNode); return dy; });
+            var (h, headBack) = Node(headNode, x);
+            int index = _heads.Count;
+            _heads.Add(new HeadOutput(node.Path, aux.Weight, h));
+            return (x, (dy, sink) =>
+            {
+                if (sink.HeadGradient(index) is not { } g)
+                {
+                    ZeroGradients(sink, headNode);
+                    return dy;
+                }
+                var dh = headBack(g, sink);
+                // A pass built by ForTraining may skip the input gradient only at the first layer, which a head never is.
+                return TensorOps.Add(dy, dh);
+            });
+        }
+
+        private static void ZeroGradients(GradientSink sink, Node head)
+        {
+            foreach (var leaf in head.Leaves())
+                if (!leaf.Frozen)
+                    foreach (var (path, spec) in leaf.ParameterSpecs()) sink.Add(path, Tensor.Zeros(spec.Shape));
         }
 
         private Tensor Param(Node node, string name) => p[Network.Join(node.Path, name)];

@@ -104,8 +104,8 @@ public abstract partial record LossFunction
 }
 
 /// <summary>The loss of a batch, the network's output, the gradients, and the state after the pass.</summary>
-/// <param name="Loss">The mean loss over the batch.</param>
-/// <param name="Output">The network's output.</param>
+/// <param name="Loss">The mean loss over the batch (in training, the total over the main output and the auxiliary heads).</param>
+/// <param name="Output">The network's (main) output.</param>
 /// <param name="Gradients">dLoss/dParameter for every trainable parameter, by path.</param>
 /// <param name="InputGradient">dLoss/dInput.</param>
 /// <param name="State">The state after the pass (updated running statistics in training mode).</param>
@@ -114,14 +114,17 @@ public sealed record GradientResult(float Loss, Tensor Output, Parameters Gradie
 /// <summary>Loss and gradient of a network on a labelled batch.</summary>
 public static partial class Loss
 {
-    /// <summary>The loss of the network on a batch and the gradient of every trainable parameter.</summary>
+    /// <summary>
+    /// The loss of the network on a batch and the gradient of every trainable parameter; in training mode, the total loss
+    /// of a network with auxiliary heads (<see cref="TotalLoss"/>).
+    /// </summary>
     /// <exception cref="CnnException">A label is outside [0, classes), or the label count differs from the batch.</exception>
     public static GradientResult Gradient(Network network, Parameters parameters, Tensor x, ReadOnlySpan<int> labels, LossFunction loss,
         Mode mode = Mode.Train, Parameters? state = null, int seed = 0)
     {
         var fwd = Apply.WithPullback(network, parameters, x, mode, state, seed);
-        var l = loss.Compute(fwd.Output, labels);
-        var pulled = fwd.Pullback(l.Gradient);
+        var l = TotalLoss.Of(fwd, loss, labels);
+        var pulled = l.Pullback(fwd);
         return new GradientResult(l.Value, fwd.Output, pulled.Parameters, pulled.Input, fwd.State);
     }
 

@@ -71,7 +71,10 @@ public abstract partial record LossFunction
 // Loss and gradient of a network on a batch with float targets.
 public static partial class Loss
 {
-    /// <summary>The loss of the network on a batch with float targets and the gradient of every trainable parameter.</summary>
+    /// <summary>
+    /// The loss of the network on a batch with float targets and the gradient of every trainable parameter; in training mode,
+    /// the total loss of a network with auxiliary heads (<see cref="TotalLoss"/>), each head scored against the same targets.
+    /// </summary>
     /// <exception cref="CnnException">The loss takes integer labels, the targets' shape differs from the output's, or a
     /// target is outside the loss's range.</exception>
     public static GradientResult Gradient(Network network, Parameters parameters, Tensor x, Tensor targets, LossFunction loss,
@@ -79,8 +82,9 @@ public static partial class Loss
     {
         ArgumentNullException.ThrowIfNull(loss);
         var fwd = Apply.WithPullback(network, parameters, x, mode, state, seed);
-        var l = loss.Compute(fwd.Output, targets);
-        var pulled = fwd.Pullback(l.Gradient);
+        ArgumentNullException.ThrowIfNull(targets);
+        var l = TotalLoss.Of(fwd, loss, new BatchTruth(targets));
+        var pulled = l.Pullback(fwd);
         return new GradientResult(l.Value, fwd.Output, pulled.Parameters, pulled.Input, fwd.State);
     }
 }

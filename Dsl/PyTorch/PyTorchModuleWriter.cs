@@ -87,6 +87,7 @@ internal static class PyTorchModuleWriter
         FanOut { Join: Join.Product } f => new Container("Product", d => Children(f.ChildNames().Zip(node.Children), d)),
         FanOut f => new Container("Concat", d => Children(f.ChildNames().Zip(node.Children), d)),
         Residual => new Container("Sum", d => Children(new[] { "block", "shortcut" }.Zip(node.Children), d)),
+        AuxiliaryHead a => new Container("Auxiliary", d => $"{Py.Float(a.Weight, node)}, {Children(new[] { AuxiliaryHead.HeadSegment }.Zip(node.Children), d)}"),
         Freeze => Combinator(node.Children[0]),
         _ => null,
     };

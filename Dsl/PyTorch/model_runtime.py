@@ -68,6 +68,20 @@ class Sum(nn.Module):
         return y
 
 
+class Auxiliary(nn.Module):
+    """An auxiliary classifier (GoogLeNet's side heads): the identity on the trunk. In training it also runs its head and
+    keeps the output in `output`, whose loss the training script adds to the main loss times `weight`."""
+
+    def __init__(self, weight, head):
+        super().__init__()
+        self.weight, self.output = f32(weight), None
+        attach(self, head)
+
+    def forward(self, x):
+        self.output = self.head(x) if self.training else None
+        return x
+
+
 class Concat(nn.Module):
     """Branches fed by the same input, their outputs concatenated along channels (an inception module)."""
 

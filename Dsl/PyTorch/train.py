@@ -145,6 +145,7 @@ def main(argv):
                          f"of shape {list(model.INPUT_SHAPE)} the recipe was made for")
     dropouts = dict(net.named_modules())
     dropouts = [dropouts[path.replace("/", ".")] for path in recipe["dropout_paths"]]
+    auxiliaries = [m for m in net.modules() if isinstance(m, model.Auxiliary)]
     trained = net if world == 1 else DistributedDataParallel(
         net, device_ids=[local_rank] if use_cuda else None, broadcast_buffers=False)
 
@@ -164,6 +165,8 @@ def main(argv):
             for module, key in zip(dropouts, recipe["dropout_keys"][k]):
                 module.key = key
             total, per_row = loss_sum(recipe["loss"], trained(xb), yb)
+            for head in auxiliaries:  # cnn's total: the main loss plus each auxiliary head's, weighted
+                total = total + head.weight * loss_sum(recipe["loss"], head.output, yb)[0]
             # DistributedDataParallel averages the processes' gradients: scaled by world / (global count), their mean is
             # the gradient of the global batch's mean loss, whatever the shards' sizes.
             (total * (world / (len(rows) * per_row))).backward()

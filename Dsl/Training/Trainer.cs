@@ -86,8 +86,8 @@ public sealed record TrainResult(Parameters Parameters, Parameters State, Optimi
 /// <param name="Parameters">The parameters after the update.</param>
 /// <param name="State">The network's state after the forward pass (updated running statistics).</param>
 /// <param name="OptimizerState">The optimizer's state after the update.</param>
-/// <param name="Loss">The batch's mean loss, before the update.</param>
-/// <param name="Output">The network's output for the batch, before the update.</param>
+/// <param name="Loss">The batch's mean loss, before the update (with auxiliary heads, the total: see <see cref="TotalLoss"/>).</param>
+/// <param name="Output">The network's (main) output for the batch, before the update.</param>
 public sealed record StepResult(Parameters Parameters, Parameters State, OptimizerState OptimizerState, float Loss, Tensor Output);
 
 /// <summary>
@@ -290,15 +290,15 @@ public static partial class Trainer
         try
         {
             ForwardResult forward;
-            LossResult l;
+            TotalLoss l;
             Parameters gradients;
             // The activations, masks and gradients live only within the step: their arrays come from the arena and go
             // back to it, so the next step of the same shapes allocates none of them.
             using (arena?.Activate())
             {
                 forward = Apply.ForTraining(network, parameters, x, state, seed);
-                l = truth.Loss(loss, forward.Output);
-                gradients = forward.PullbackParameters(l.Gradient);
+                l = TotalLoss.Of(forward, loss, truth);
+                gradients = forward.PullbackParameters(l.Main.Gradient, l.HeadGradients);
             }
             var next = optimizer.Step(parameters, gradients, optimizerState);
             // Whatever the step returns is copied out of the arena before it recycles (only what is in it: in practice
@@ -329,7 +329,10 @@ public static partial class Trainer
     private static OptimizerState Keep(TensorArena? arena, OptimizerState state) => arena is null ? state :
         state with { Slots = state.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal) };
 
-    /// <summary>Mean loss and accuracy of the network (inference mode, compiled once by <see cref="InferenceModel"/>) on a data set, in batches.</summary>
+    /// <summary>
+    /// Mean loss and accuracy of the network (inference mode, compiled once by <see cref="InferenceModel"/>) on a data set, in
+    /// batches. Both are the main output's: auxiliary heads are training devices, the identity in inference.
+    /// </summary>
     /// <param name="network">The network.</param>
     /// <param name="parameters">Its parameters.</param>
     /// <param name="data">The labelled data.</param>

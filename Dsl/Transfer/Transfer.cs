@@ -215,6 +215,7 @@ public static class Transfer
             // A residual without a shortcut shows an unnamed Identity node; it stays without one unless that node was replaced.
             Residual r => r with { Block = kids[0], Shortcut = r.Shortcut is null && kids[1] is Identity { Name: null, WeightInit: null } ? null : kids[1] },
             FreezeLayer f => f with { Inner = kids[0] },
+            AuxiliaryHead a => a with { Head = kids[0] },
             _ => throw new ShapeException($"Layer '{node.Path}': no rule to rebuild a {node.Layer.GetType().Name}."),
         };
     }

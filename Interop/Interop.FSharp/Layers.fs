@@ -286,6 +286,11 @@ let residualVia (shortcut: Layer) (block: Layer) : Layer = Residual(block, short
 /// Freezes a layer: no gradient, no update, batch normalisation with fixed running statistics. Paths are unchanged.
 let freeze (layer: Layer) : Layer = Freeze(layer)
 
+/// An auxiliary classifier tapped off the trunk (GoogLeNet's side heads): the identity for inference; in training the
+/// head also runs and its loss, times `weight`, joins the main loss with the same labels. Its parameters read
+/// `aux1/head/...`: `auxiliaryHead 0.3 (avgPool2d 5 >-> flatten >-> dense 10) |> named "aux1"`.
+let auxiliaryHead (weight: float) (head: Layer) : Layer = AuxiliaryHead(head, float32 weight)
+
 /// Names a layer, so that its parameters read `name/weight`: `conv2d 6 (5, 5) |> named "c1"`.
 let named (name: string) (layer: Layer) : Layer = layer.Named name
 

@@ -152,6 +152,13 @@ type TrainResult =
       /// Everything needed to resume exactly where training stopped (`Train.saveCheckpoint` writes it).
       Checkpoint: Cnn.Dsl.IO.TrainingCheckpoint }
 
+/// The loss of one training-mode pass: the main output's, each auxiliary head's (unweighted, by the head's path) and the
+/// total that training minimises (the main loss plus each head's times its weight).
+type BatchLoss =
+    { Total: float
+      Main: float
+      Heads: (string * float) list }
+
 /// Training and evaluation as a pipeline: `network |> Model.init 1 |> Train.fit options train`.
 [<RequireQualifiedAccess>]
 module Train =
@@ -265,6 +272,15 @@ module Train =
     /// Mean loss and accuracy of `model` on `data` with the given loss, in inference.
     let evaluateWith (loss: Loss) (data: LabeledData) (model: Cnn.FSharp.Model) : Evaluation =
         Trainer.Evaluate(model.Network, model.Parameters, data, state = model.State, loss = lossFunction loss) |> evaluation
+
+    /// The loss of a training-mode pass on a batch `x` with `labels`, dropout masks drawn from `seed`: the total over the main
+    /// output and the auxiliary heads, and its parts (what `fit` reports as the training loss).
+    let batchLoss (loss: Loss) (seed: int) (x: Cnn.Core.Tensor) (labels: int[]) (model: Cnn.FSharp.Model) : BatchLoss =
+        let pass = Apply.WithPullback(model.Network, model.Parameters, x, Mode.Train, model.State, seed)
+        let total = TotalLoss.Of(pass, lossFunction loss, ReadOnlySpan labels)
+        { Total = float total.Value
+          Main = float total.Main.Value
+          Heads = [ for h, v in Seq.zip pass.Heads total.HeadLosses -> h.Path, float v ] }
 
     /// Mean softmax cross-entropy and accuracy of `model` on `data`, in inference.
     let evaluate (data: LabeledData) (model: Cnn.FSharp.Model) : Evaluation = evaluateWith SoftmaxCrossEntropy data model

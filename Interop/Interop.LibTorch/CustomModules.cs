@@ -52,6 +52,36 @@ internal sealed class ResidualModule : TorchModuleBase
     protected override void RegisterComponents() { }
 }
 
+/// <summary>
+/// An auxiliary head (the DSL's <c>AuxiliaryHead</c>): the identity on its input; in training mode it also runs its head,
+/// registered as <c>head</c>, and keeps the output for the loss (<see cref="TorchModule.HeadOutputs"/>).
+/// </summary>
+internal sealed class AuxiliaryModule : TorchModuleBase
+{
+    private readonly TorchModuleBase _head;
+
+    public AuxiliaryModule(TorchModuleBase head, float weight) : base("Auxiliary")
+    {
+        _head = head;
+        Weight = weight;
+        register_module(Cnn.Dsl.AuxiliaryHead.HeadSegment, head);
+    }
+
+    public float Weight { get; }
+
+    /// <summary>The head's output of the last training-mode call; null after an inference-mode one.</summary>
+    public TorchTensor? Output { get; private set; }
+
+    public override TorchTensor forward(TorchTensor input)
+    {
+        Output = training ? _head.call(input) : null;
+        // An alias, as nn.Identity returns: a Sequential disposes each of its children's results once the next has run.
+        return input.alias();
+    }
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>Max pooling across channels (the DSL's <c>ChannelMaxPool</c>).</summary>
 internal sealed class ChannelMaxPoolModule(int kernel, int stride) : TorchModuleBase("ChannelMaxPool")
 {

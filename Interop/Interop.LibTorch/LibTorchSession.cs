@@ -61,8 +61,11 @@ internal sealed class LibTorchSession : TrainingSession
     private BatchOutcome StepOn(Optimizer optimizer, Tensor x, Func<TorchTensor, TorchTensor> lossOf, int seed)
     {
         using var scope = torch.NewDisposeScope();
-        var output = TorchNetwork.ForwardTorch(_network, _parameters, ToDevice(x), Mode.Train, _state, seed);
+        var run = new TorchRun(_parameters, _state, Mode.Train, seed);
+        var output = run.Node(_network.RootNode, ToDevice(x));
+        // Auxiliary heads add their weighted losses against the same truth, as TotalLoss does on im2col.
         var value = lossOf(output);
+        foreach (var (weight, head) in run.Heads) value = value + weight * lossOf(head);
         float lossValue = value.item<float>();
         var outcome = new BatchOutcome(lossValue, TorchTensors.FromTorch(output));
         (_parametersRead, _stateRead) = (null, null);

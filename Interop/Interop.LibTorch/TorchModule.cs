@@ -63,6 +63,18 @@ public static class TorchModule
         return module;
     }
 
+    /// <summary>
+    /// The auxiliary heads' outputs of the module's last training-mode call, each with its loss weight, in execution order
+    /// (empty after an inference-mode call, or for a network without heads). The training loss of a network with heads is
+    /// the main output's loss plus each head's weighted loss, as <see cref="TotalLoss"/> computes it.
+    /// </summary>
+    /// <param name="module">A module made by <see cref="Build"/>.</param>
+    public static IReadOnlyList<TorchHeadOutput> HeadOutputs(torch.nn.Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        return module.modules().OfType<AuxiliaryModule>().Where(m => m.Output is not null).Select(m => new TorchHeadOutput(m.Weight, m.Output!)).ToArray();
+    }
+
     /// <summary>The module's parameters copied back, keyed by the network's paths (for example after training it with TorchSharp).</summary>
     /// <exception cref="CnnException">The module's parameters are not those the network declares.</exception>
     public static Parameters ReadParameters(Network network, torch.nn.Module module)
@@ -143,6 +155,8 @@ public static class TorchModule
             case Freeze:
                 // Freezing is carried by the nodes under it (Node.Frozen), so the wrapper adds no level to the names.
                 return Translate(node.Children[0]);
+            case AuxiliaryHead aux:
+                return new AuxiliaryModule(Children(node, new[] { AuxiliaryHead.HeadSegment })[0].Item2, aux.Weight);
             case LeafLayer:
             {
                 var module = Leaf(node);

@@ -74,12 +74,12 @@ public static class TorchNetwork
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(loss);
         var targets = CheckLabels(network, x, labels, loss);
-        return Differentiate(network, parameters, x, mode, state, seed, output => LossOf(output, targets, loss, network.OutputShape[0]));
+        return Differentiate(network, parameters, x, mode, state, seed, (output, heads) => TotalLossOf(output, heads, targets, loss, network.OutputShape[0]));
     }
 
     /// <summary>
     /// The vector-Jacobian product of the network at a batch, by LibTorch's autograd: the gradients of every trainable
-    /// parameter and of the input for a given gradient of the output, the counterpart of <see cref="ForwardResult.Pullback"/>.
+    /// parameter and of the input for a given gradient of the output, the counterpart of <see cref="ForwardResult.Pullback(Tensor)"/>.
     /// For networks whose output is not a vector of class scores (a generator's image), where no labelled loss applies.
     /// </summary>
     /// <param name="network">The network.</param>
@@ -101,7 +101,7 @@ public static class TorchNetwork
         var expected = network.OutputShape.PrependBatch(x.Shape[0]);
         if (outputGradient.Shape != expected)
             throw new ShapeException($"Pullback: expected an output gradient of shape {expected}; found {outputGradient.Shape}.");
-        return Differentiate(network, parameters, x, mode, state, seed, output => (output * TorchTensors.ToTorch(outputGradient)).sum());
+        return Differentiate(network, parameters, x, mode, state, seed, (output, _) => (output * TorchTensors.ToTorch(outputGradient)).sum());
     }
 
     /// <summary>
@@ -133,17 +133,28 @@ public static class TorchNetwork
     /// <param name="seed">Seeds the dropout masks of a training pass.</param>
     /// <exception cref="CnnException">A parameter or state tensor is missing, or a layer kind has no LibTorch rule; the message names the layer's path and type.</exception>
     public static TorchTensor ForwardTorch(Network network, IReadOnlyDictionary<string, TorchTensor> parameters, TorchTensor x,
+        Mode mode = Mode.Eval, IReadOnlyDictionary<string, TorchTensor>? state = null, int seed = 0) =>
+        ForwardTorchWithHeads(network, parameters, x, mode, state, seed).Output;
+
+    /// <summary>
+    /// <see cref="ForwardTorch"/> with the outputs of the auxiliary heads (<see cref="AuxiliaryHead"/>) that a training-mode
+    /// pass computes, each with its loss weight, in execution order; none in inference. Run it inside a dispose scope.
+    /// </summary>
+    /// <exception cref="CnnException">As for <see cref="ForwardTorch"/>.</exception>
+    public static TorchForward ForwardTorchWithHeads(Network network, IReadOnlyDictionary<string, TorchTensor> parameters, TorchTensor x,
         Mode mode = Mode.Eval, IReadOnlyDictionary<string, TorchTensor>? state = null, int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(x);
         LibTorchRuntime.EnsureLoaded();
-        return new TorchRun(parameters, state ?? new Dictionary<string, TorchTensor>(), mode, seed).Node(network.RootNode, x);
+        var run = new TorchRun(parameters, state ?? new Dictionary<string, TorchTensor>(), mode, seed);
+        var output = run.Node(network.RootNode, x);
+        return new TorchForward(output, run.Heads.Select(h => new TorchHeadOutput(h.Weight, h.Output)).ToArray());
     }
 
     private static GradientResult Differentiate(Network network, Parameters parameters, Tensor x, Mode mode, Parameters? state, int seed,
-        Func<TorchTensor, TorchTensor> scalar)
+        Func<TorchTensor, IReadOnlyList<(float Weight, TorchTensor Output)>, TorchTensor> scalar)
     {
         var st = CheckState(network, state);
         LibTorchRuntime.EnsureLoaded();
@@ -152,12 +163,24 @@ public static class TorchNetwork
         var p = ParametersToTorch(network, parameters, trainable.Contains);
         var s = StateToTorch(network, st);
         var input = TorchTensors.ToTorch(x, requiresGrad: true);
-        var output = new TorchRun(p, s, mode, seed).Node(network.RootNode, input);
-        var loss = scalar(output);
+        var run = new TorchRun(p, s, mode, seed);
+        var output = run.Node(network.RootNode, input);
+        var loss = scalar(output, run.Heads);
         loss.backward();
         var gradients = Parameters.Of(p.Where(kv => trainable.Contains(kv.Key)).Select(kv => KeyValuePair.Create(kv.Key, GradientOf(kv.Value))));
         var newState = Parameters.Of(st.Entries.Select(kv => KeyValuePair.Create(kv.Key, s.TryGetValue(kv.Key, out var t) ? TorchTensors.FromTorch(t) : kv.Value)));
         return new GradientResult(loss.item<float>(), TorchTensors.FromTorch(output), gradients, GradientOf(input), newState);
+    }
+
+    /// <summary>
+    /// The main output's loss plus each auxiliary head's, times its weight, summed in that order as <see cref="TotalLoss"/>
+    /// sums them (torchvision's <c>loss + 0.3 * aux1 + 0.3 * aux2</c>).
+    /// </summary>
+    internal static TorchTensor TotalLossOf(TorchTensor output, IReadOnlyList<(float Weight, TorchTensor Output)> heads, long[] targets, LossFunction loss, int classes)
+    {
+        var total = LossOf(output, targets, loss, classes);
+        foreach (var (weight, head) in heads) total = total + weight * LossOf(head, targets, loss, classes);
+        return total;
     }
 
     /// <summary>The mean loss of <paramref name="output"/> against class <paramref name="targets"/>, on the output's device.</summary>

@@ -19,6 +19,11 @@ namespace Cnn.Interop.LibTorch;
 /// </remarks>
 internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> parameters, IReadOnlyDictionary<string, TorchTensor> state, Mode mode, int seed)
 {
+    private readonly List<(float Weight, TorchTensor Output)> _heads = new();
+
+    /// <summary>The auxiliary heads' weights and outputs of a training-mode pass, in execution order (as <see cref="ForwardResult.Heads"/>).</summary>
+    public IReadOnlyList<(float Weight, TorchTensor Output)> Heads => _heads;
+
     public TorchTensor Node(Node node, TorchTensor x)
     {
         switch (node.Layer)
@@ -42,6 +47,10 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
             }
             case Freeze:
                 return Node(node.Children[0], x);
+            case AuxiliaryHead aux:
+                // The identity on the trunk; in training the head runs too, and its output joins the loss.
+                if (mode == Mode.Train) _heads.Add((aux.Weight, Node(node.Children[0], x)));
+                return x;
             case LeafLayer:
                 return Leaf(node, x);
             default:

@@ -146,6 +146,7 @@ public sealed class CliCommandTests : IDisposable
     [Theory]
     [InlineData("resnet-mini")]
     [InlineData("inception-mini")]
+    [InlineData("inception-mini-aux")]
     public void NetworksThatAdaptToTheirInputTrainOnDigitsAndTheirCheckpointRuns(string model)
     {
         var data = CliRunner.WriteIdxDigits(P("digits"), train: 40, test: 10);
@@ -157,6 +158,18 @@ public sealed class CliCommandTests : IDisposable
         var forward = Cnn($"forward --checkpoint {P(model, "checkpoint.safetensors")} --input {P("x.npy")} --out {P(model + ".npy")}");
         Assert.True(forward.Code == 0, forward.Err);
         Assert.Equal(new Shape(2, 10), Npy.ReadTensor(P(model + ".npy")).Shape);
+    }
+
+    /// <summary>Export of a network with auxiliary heads says that it leaves them out: inference uses the main head.</summary>
+    [Fact]
+    public void ExportSaysItLeavesTheAuxiliaryHeadsOut()
+    {
+        var run = Cnn($"export --model inception-mini-aux --out {P("aux.onnx")}");
+        Assert.True(run.Code == 0, run.Err);
+        Assert.Contains("2 auxiliary heads left out: inference uses the main head", run.Out);
+        var plain = Cnn($"export --model inception-mini --out {P("plain.onnx")}");
+        Assert.True(plain.Code == 0, plain.Err);
+        Assert.DoesNotContain("auxiliary", plain.Out);
     }
 
     [Fact]

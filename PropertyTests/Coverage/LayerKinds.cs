@@ -55,6 +55,11 @@ public static class LayerKinds
         [Interpreter.OnnxImport] = "freezing is a training matter, not part of an ONNX model: the inner layer comes back unfrozen",
     };
 
+    private static readonly IReadOnlyDictionary<Interpreter, string> Heads = new Dictionary<Interpreter, string>
+    {
+        [Interpreter.OnnxImport] = "inference uses the main head: the exporter leaves auxiliary heads out, so import cannot give one back",
+    };
+
     private static Microsoft.FSharp.Collections.FSharpList<int> Ints(params int[] values) => FList.OfArray(values);
 
     public static readonly IReadOnlyList<LayerKind> All = new LayerKind[]
@@ -119,6 +124,8 @@ public static class LayerKinds
             () => F.product(F.identity, F.op_GreaterMinusGreater(F.globalAvgPool, F.sigmoid))),
         new("residual", new Residual(new Conv2d(2, 1, 1)), new Shape(2, 3, 3), () => F.residual(F.conv2d(2, 1, 1))),
         new("freeze", new Freeze(new Conv2d(2, 1, 1)), new Shape(2, 3, 3), () => F.freeze(F.conv2d(2, 1, 1)), TrainingOnly),
+        new("auxiliary-head", new AuxiliaryHead(new Serial(new Dense(3), new Relu(), new Dense(4)), 0.3f), new Shape(4),
+            () => F.auxiliaryHead(0.3, F.op_GreaterMinusGreater(F.op_GreaterMinusGreater(F.dense(3), F.relu), F.dense(4))), Heads),
     };
 
     /// <summary>The kind of each name, for theory data.</summary>

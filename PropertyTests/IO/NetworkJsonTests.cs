@@ -117,7 +117,8 @@ public class NetworkJsonTests
                 select (Layer)new FanOut(j, c))),
             (2, Decorated(from b in Tree(size / 2) from s in Gen.OneOf(Gen.Constant<Layer?>(null), Tree(size / 2).Select(l => (Layer?)l))
                 select (Layer)new Residual(b, s))),
-            (1, Decorated(Tree(size - 1).Select(l => (Layer)new Freeze(l)))));
+            (1, Decorated(Tree(size - 1).Select(l => (Layer)new Freeze(l)))),
+            (1, Decorated(from h in Tree(size - 1) from w in AnyFinite() select (Layer)new AuxiliaryHead(h, MathF.Abs(w)))));
 
     private static Gen<Layer> Trees() => Gen.Sized(s => Tree(Math.Min(s, 24)));
 
@@ -175,7 +176,7 @@ public class NetworkJsonTests
         var library = typeof(Layer).Assembly.GetTypes()
             .Where(t => t.IsSubclassOf(typeof(Layer)) && !t.IsAbstract && t.IsPublic).Select(t => t.Name).ToHashSet();
         var generated = LeafGens.Select(g => g.Sample(1, 1).First().GetType().Name)
-            .Concat(new[] { nameof(Serial), nameof(FanOut), nameof(Residual), nameof(Freeze) }).ToHashSet();
+            .Concat(new[] { nameof(Serial), nameof(FanOut), nameof(Residual), nameof(Freeze), nameof(AuxiliaryHead) }).ToHashSet();
         Assert.Equal(library.Order(), generated.Order());
         foreach (var g in LeafGens)
         {

@@ -104,6 +104,8 @@ public sealed class RandomNetworkBridgeProperties
         Assert.Contains(cases, c => c.Loss.LabelSmoothing > 0);
         Assert.Contains(cases, c => c.Network.Leaves.Count >= 12);
         Assert.Contains(nodes, n => n.Node.Path.Count(ch => ch == '/') >= 3);
+        Assert.Contains(cases, c => c.Network.Heads.Count == 2 && c.Mode == Mode.Train);
+        Assert.Contains(nodes, n => n.Node.Layer is AuxiliaryHead && n.Case.Mode == Mode.Train && n.Node.Input.Rank == 4);
     }
 
     private static bool CeilMatters(Node n, int kh, int kw, int sh, int sw, int ph, int pw) =>

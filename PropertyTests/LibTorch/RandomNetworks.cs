@@ -27,12 +27,58 @@ public sealed record BridgeCase(Family Family, int Seed, Network Network, Parame
 /// no case is thrown away. The body mixes every layer kind and combinator of the DSL: convolutions (grouped, dilated,
 /// strided, padded; 1-d, 2-d, 3-d; transposed), max and average pooling (ceil mode, count_include_pad), global and
 /// channel pooling, every activation, constant operands, softmax on any axis, LRN, batch norm, dropout, reshape, identity, nested Serial,
-/// FanOut (sum and concat), Residual (identity and projection shortcuts) and Freeze; then a dense head.
+/// FanOut (sum and concat), Residual (identity and projection shortcuts) and Freeze; then a dense head; sometimes auxiliary heads.
 /// </summary>
 public static class RandomNetworks
 {
-    /// <summary>The case of a family and seed.</summary>
-    public static BridgeCase Make(Family family, int seed) => new Builder(family, seed).Build();
+    /// <summary>The case of a family and seed; one in four taps one or two auxiliary heads off the trunk.</summary>
+    public static BridgeCase Make(Family family, int seed)
+    {
+        var c = new Builder(family, seed).Build();
+        // A generator of its own, so that the cases without heads are those drawn before heads existed.
+        var rng = new Random(unchecked(seed * 7 + 3));
+        return rng.Next(4) == 0 ? WithHeads(c, rng.Next(1, 3), rng.Next()) : c;
+    }
+
+    /// <summary>
+    /// The case with <paramref name="count"/> auxiliary heads (<see cref="AuxiliaryHead"/>) inserted at random places of the
+    /// top-level serial, each a small classifier to the network's output (pooling or flattening, maybe a 1x1 convolution, a
+    /// hidden dense layer with ReLU and maybe dropout, the classes, a log-softmax when the loss wants one), with a random
+    /// weight; the trunk keeps its paths, parameters and state.
+    /// </summary>
+    public static BridgeCase WithHeads(BridgeCase c, int count, int seed)
+    {
+        var rng = new Random(seed);
+        var layers = ((Serial)c.Network.Root).Layers.ToList();
+        var output = c.Network.OutputShape;
+        bool logSoftmax = layers[^1] is LogSoftmax;
+        // From the last place to the first, so that each index still means the place in the trunk it was drawn for.
+        foreach (int at in Enumerable.Range(0, count).Select(_ => rng.Next(layers.Count)).OrderDescending())
+        {
+            var tapped = at == 0 ? c.Network.InputShape : c.Network.RootNode.Children[at - 1].Output;
+            var head = new List<Layer>();
+            if (tapped.Rank > 1 && rng.Next(3) == 0)
+                head.Add(tapped.Rank switch { 2 => new Conv1d(rng.Next(1, 5), 1), 3 => new Conv2d(rng.Next(1, 5), 1, 1), _ => new Conv3d(rng.Next(1, 5), 1) });
+            if (tapped.Rank > 1 && rng.Next(2) == 0) head.Add(new GlobalPool(rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max));
+            head.Add(new Flatten());
+            if (rng.Next(2) == 0)
+            {
+                // No batch norm here: a trunk that the generator made constant over the batch (a softmax along an axis of
+                // one) would give it a zero variance, where both backends' float noise is amplified by 1/sqrt(epsilon).
+                head.Add(new Dense(rng.Next(2, 9)));
+                head.Add(new Relu());
+                if (rng.Next(2) == 0) head.Add(new Dropout(0.5f));
+            }
+            head.Add(new Dense(output[0]));
+            if (logSoftmax) head.Add(new LogSoftmax());
+            // Named apart from the heads the case may have already, whose default names (aux1, ...) the new ones would shift.
+            layers.Insert(at, new AuxiliaryHead(new Serial(head), (float)(0.1 + 0.9 * rng.NextDouble())).Named($"side{rng.Next(1_000_000)}x{at}"));
+        }
+        var network = Network.Create(new Serial(layers) { Name = c.Network.Root.Name }, c.Network.InputShape);
+        var parameters = Initializer.Init(network, seed).Map((path, t) => c.Parameters.Contains(path) ? c.Parameters[path] : t);
+        var state = Initializer.InitState(network).Map((path, t) => c.State.Contains(path) ? c.State[path] : t);
+        return c with { Network = network, Parameters = parameters, State = state };
+    }
 
     /// <summary>One line per node, indented by depth, with each leaf's record (its hyper-parameters).</summary>
     public static string Describe(Node node, int depth = 0)

@@ -64,7 +64,10 @@ public sealed class TorchModuleTests
         module.train();
         var x = TorchTensors.ToTorch(c.X, requiresGrad: true);
         var output = module.call(x);
-        TorchLoss(output, c.Labels, c.Loss).backward();
+        // With auxiliary heads, the total the functional interpreter differentiates: each head's loss times its weight added.
+        var loss = TorchLoss(output, c.Labels, c.Loss);
+        foreach (var head in TorchModule.HeadOutputs(module)) loss = loss + head.Weight * TorchLoss(head.Output, c.Labels, c.Loss);
+        loss.backward();
 
         var rows = new List<Comparison> { new("train output", BridgeComparison.ElementUse(TorchTensors.FromTorch(output), reference.Output, Close)) };
         double scale = reference.Gradients.Entries.Select(kv => kv.Value).Append(reference.InputGradient).Max(t => Math.Sqrt(t.Span.ToArray().Sum(v => (double)v * v) / t.Size));

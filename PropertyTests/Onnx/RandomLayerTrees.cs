@@ -7,7 +7,7 @@ namespace Cnn.Tests.Onnx;
 /// Random networks over every layer kind and combinator, valid by construction: each layer is drawn knowing the
 /// shape that reaches it. Images (2-d), signals (1-d) and volumes (3-d); spatial layers, shape-preserving
 /// branches joined by sum or residual addition, channel-changing branches joined by concatenation, frozen and
-/// nested (named or unnamed) sub-networks, dropout, and a dense head.
+/// nested (named or unnamed) sub-networks, dropout, and a dense head; sometimes an auxiliary head, which export leaves out.
 /// </summary>
 public static class RandomLayerTrees
 {
@@ -33,7 +33,24 @@ public static class RandomLayerTrees
         if (layers[^1] is Dropout) layers.Add(new Identity());
         Layer root = new Serial(layers);
         if (rng.Next(6) == 0) root = root.Named("net");
-        return Network.Create(root, input);
+        var net = Network.Create(root, input);
+        // A generator of its own, so that the trees without heads are those drawn before heads existed.
+        var heads = new Random(unchecked(seed * 7 + 5));
+        return heads.Next(5) == 0 ? WithHead(net, heads) : net;
+    }
+
+    /// <summary>
+    /// The network with an auxiliary head at a random place of its top-level serial: flatten, dense to the output's size, and
+    /// a reshape to the output's shape. Export leaves it out; the trunk's paths are those of <paramref name="net"/>.
+    /// </summary>
+    public static Network WithHead(Network net, Random rng)
+    {
+        var layers = ((Serial)net.Root).Layers.ToList();
+        var output = net.OutputShape;
+        int at = rng.Next(layers.Count + 1);
+        Layer head = new Serial(new Flatten(), new Dense(output.Size), new Reshape(output));
+        layers.Insert(at, new AuxiliaryHead(head, (float)rng.NextDouble()));
+        return Network.Create(new Serial(layers) { Name = net.Root.Name, WeightInit = net.Root.WeightInit }, net.InputShape);
     }
 
     private sealed class Generator(Random rng)

@@ -17,12 +17,15 @@ namespace Cnn.Tests.Onnx;
 /// </summary>
 public sealed class ZooExportTests
 {
-    /// <summary>Every name of the zoo (aliases aside), with the batch sizes it runs at: 1 and 7 for all.</summary>
+    /// <summary>
+    /// Every name of the zoo (aliases aside), with the batch sizes it runs at: 1 and 7 for all but GoogLeNet with heads, whose
+    /// export is GoogLeNet's (the heads are left out: <see cref="AuxiliaryHeadExportTests"/>) and runs at batch 1 only.
+    /// </summary>
     public static TheoryData<string, int[]> Networks()
     {
         var data = new TheoryData<string, int[]>();
         foreach (var name in Zoo.Names.Where(n => !Zoo.Aliases.ContainsKey(n)))
-            data.Add(name, new[] { 1, 7 });
+            data.Add(name, name == "googlenet-aux" ? new[] { 1 } : new[] { 1, 7 });
         return data;
     }
 
