@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace Cnn.Tests.Dsl;
 
 /// <summary>
-/// Every zoo network takes a training step on a batch of the shape its documentation names (issue 20: <c>resnet-mini</c> on
+/// Zoo networks take a training step on a batch of each other shape their documentation names (issue 20: <c>resnet-mini</c> on
 /// the digits once failed with a shape error though its documentation said 1x28x28 fits): built, initialised, one
 /// <see cref="Trainer.Step(Network, Parameters, Parameters, Optimizer, OptimizerState, Tensor, ReadOnlySpan{int}, LossFunction?, int)"/>
 /// with Adam on a random batch of 2, a finite loss, and every trainable parameter tensor changed (Adam moves every weight
@@ -18,14 +18,14 @@ public sealed class ZooTrainingStepTests(ITestOutputHelper output)
     private static readonly Shape Digits = new(1, 28, 28);
 
     /// <summary>
-    /// Each canonical name at its default input (<see cref="Zoo.ByName"/>, the shape its XML documentation names), and the
-    /// other inputs the documentation says fit (<see cref="Zoo.ForInput"/>): 1x28x28 digits for vgg-mini, inception-mini
-    /// and resnet-mini, 3x32x32 images for alexnet-mini.
+    /// The other inputs the documentation says fit (<see cref="Zoo.ForInput"/>): 1x28x28 digits for vgg-mini, inception-mini
+    /// and resnet-mini, 3x32x32 images for alexnet-mini; and the DCGAN pair at their own inputs on float targets. Every
+    /// canonical name at its default input already takes a step in <c>ZooTests.EveryZooNetworkTrainsForOneStep</c>.
     /// </summary>
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var name in Zoo.Names.Where(n => !Zoo.Aliases.ContainsKey(n))) data.Add(name, "default");
+        foreach (var name in new[] { "dcgan-generator", "dcgan-discriminator" }) data.Add(name, "default");
         foreach (var name in new[] { "vgg-mini", "inception-mini", "resnet-mini" }) data.Add(name, "1x28x28");
         data.Add("alexnet-mini", "3x32x32");
         return data;

@@ -107,18 +107,25 @@ public class NetworkJsonTests
     private static Gen<Layer> Decorated(Gen<Layer> layers) =>
         from l in layers from name in Names() from init in Inits() select l with { Name = name, WeightInit = init };
 
-    /// <summary>Random layer trees: every leaf kind, and every combinator nested in every other.</summary>
-    private static Gen<Layer> Tree(int size) => size <= 1
-        ? Decorated(Gen.OneOf(LeafGens))
-        : Gen.Frequency(
+    /// <summary>
+    /// Random layer trees: every leaf kind, and every combinator nested in every other. The generators of smaller trees are
+    /// built once per size: each is built when this one is, so building two of size - 1 per level would take 2^size.
+    /// </summary>
+    private static Gen<Layer> Tree(int size)
+    {
+        if (size <= 1) return Decorated(Gen.OneOf(LeafGens));
+        var smaller = Tree(size - 1);
+        var half = Tree(size / 2);
+        return Gen.Frequency(
             (3, Decorated(Gen.OneOf(LeafGens))),
             (2, Decorated(Gen.Choose(1, 4).SelectMany(n => Gen.ArrayOf(Tree(size / n), n)).Select(c => (Layer)new Serial(c)))),
             (2, Decorated(from j in Gen.Elements(Join.Sum, Join.Concat, Join.Product) from n in Gen.Choose(1, 3) from c in Gen.ArrayOf(Tree(size / n), n)
                 select (Layer)new FanOut(j, c))),
-            (2, Decorated(from b in Tree(size / 2) from s in Gen.OneOf(Gen.Constant<Layer?>(null), Tree(size / 2).Select(l => (Layer?)l))
+            (2, Decorated(from b in half from s in Gen.OneOf(Gen.Constant<Layer?>(null), half.Select(l => (Layer?)l))
                 select (Layer)new Residual(b, s))),
-            (1, Decorated(Tree(size - 1).Select(l => (Layer)new Freeze(l)))),
-            (1, Decorated(from h in Tree(size - 1) from w in AnyFinite() select (Layer)new AuxiliaryHead(h, MathF.Abs(w)))));
+            (1, Decorated(smaller.Select(l => (Layer)new Freeze(l)))),
+            (1, Decorated(from h in smaller from w in AnyFinite() select (Layer)new AuxiliaryHead(h, MathF.Abs(w)))));
+    }
 
     private static Gen<Layer> Trees() => Gen.Sized(s => Tree(Math.Min(s, 24)));
 
