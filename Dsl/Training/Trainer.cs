@@ -121,17 +121,9 @@ public static partial class Trainer
         Parameters? initialState = null, CancellationToken cancellation = default,
         TrainingCheckpoint? resume = null, Action<TrainingCheckpoint>? onCheckpoint = null)
     {
-        // The arrays kept between steps serve this run only; a finished run gives them back to the collector.
-        try
-        {
-            ArgumentNullException.ThrowIfNull(train);
-            return FitRun(network, initial, SampleSource.Of(train), options, validation is null ? null : SampleSource.Of(validation), progress, onEpoch,
-                initialState, cancellation, resume, onCheckpoint);
-        }
-        finally
-        {
-            ReleaseCachedMemory();
-        }
+        ArgumentNullException.ThrowIfNull(train);
+        return FitRun(network, initial, SampleSource.Of(train), options, validation is null ? null : SampleSource.Of(validation), progress, onEpoch,
+            initialState, cancellation, resume, onCheckpoint);
     }
 
     /// <summary>
@@ -151,7 +143,24 @@ public static partial class Trainer
         public void Report(TrainProgress value) => report(value);
     }
 
+    /// <summary>The loop of every <c>Fit</c> overload, whatever holds the examples.</summary>
     private static TrainResult FitRun(Network network, Parameters initial, SampleSource train, TrainOptions options,
+        SampleSource? validation, IProgress<TrainProgress>? progress, Action<EpochStats>? onEpoch,
+        Parameters? initialState, CancellationToken cancellation,
+        TrainingCheckpoint? resume, Action<TrainingCheckpoint>? onCheckpoint)
+    {
+        // The arrays kept between steps serve this run only; a finished run gives them back to the collector.
+        try
+        {
+            return FitLoop(network, initial, train, options, validation, progress, onEpoch, initialState, cancellation, resume, onCheckpoint);
+        }
+        finally
+        {
+            ReleaseCachedMemory();
+        }
+    }
+
+    private static TrainResult FitLoop(Network network, Parameters initial, SampleSource train, TrainOptions options,
         SampleSource? validation, IProgress<TrainProgress>? progress, Action<EpochStats>? onEpoch,
         Parameters? initialState, CancellationToken cancellation,
         TrainingCheckpoint? resume, Action<TrainingCheckpoint>? onCheckpoint)

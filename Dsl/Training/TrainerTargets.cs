@@ -33,15 +33,8 @@ public static partial class Trainer
         TrainingCheckpoint? resume = null, Action<TrainingCheckpoint>? onCheckpoint = null)
     {
         ArgumentNullException.ThrowIfNull(train);
-        try
-        {
-            return FitRun(network, initial, SampleSource.Of(train), options, validation is null ? null : SampleSource.Of(validation), progress, onEpoch,
-                initialState, cancellation, resume, onCheckpoint);
-        }
-        finally
-        {
-            ReleaseCachedMemory();
-        }
+        return FitRun(network, initial, SampleSource.Of(train), options, validation is null ? null : SampleSource.Of(validation), progress, onEpoch,
+            initialState, cancellation, resume, onCheckpoint);
     }
 
     /// <summary>

@@ -64,8 +64,7 @@ internal sealed class LibTorchSession : TrainingSession
         var run = new TorchRun(_parameters, _state, Mode.Train, seed);
         var output = run.Node(_network.RootNode, ToDevice(x));
         // Auxiliary heads add their weighted losses against the same truth, as TotalLoss does on im2col.
-        var value = lossOf(output);
-        foreach (var (weight, head) in run.Heads) value = value + weight * lossOf(head);
+        var value = TorchNetwork.TotalLossOf(output, run.Heads, lossOf);
         float lossValue = value.item<float>();
         var outcome = new BatchOutcome(lossValue, TorchTensors.FromTorch(output));
         (_parametersRead, _stateRead) = (null, null);

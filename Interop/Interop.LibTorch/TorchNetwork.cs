@@ -74,7 +74,7 @@ public static class TorchNetwork
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(loss);
         var targets = CheckLabels(network, x, labels, loss);
-        return Differentiate(network, parameters, x, mode, state, seed, (output, heads) => TotalLossOf(output, heads, targets, loss, network.OutputShape[0]));
+        return Differentiate(network, parameters, x, mode, state, seed, (output, heads) => TotalLossOf(output, heads, o => LossOf(o, targets, loss, network.OutputShape[0])));
     }
 
     /// <summary>
@@ -176,10 +176,10 @@ public static class TorchNetwork
     /// The main output's loss plus each auxiliary head's, times its weight, summed in that order as <see cref="TotalLoss"/>
     /// sums them (torchvision's <c>loss + 0.3 * aux1 + 0.3 * aux2</c>).
     /// </summary>
-    internal static TorchTensor TotalLossOf(TorchTensor output, IReadOnlyList<(float Weight, TorchTensor Output)> heads, long[] targets, LossFunction loss, int classes)
+    internal static TorchTensor TotalLossOf(TorchTensor output, IReadOnlyList<(float Weight, TorchTensor Output)> heads, Func<TorchTensor, TorchTensor> lossOf)
     {
-        var total = LossOf(output, targets, loss, classes);
-        foreach (var (weight, head) in heads) total = total + weight * LossOf(head, targets, loss, classes);
+        var total = lossOf(output);
+        foreach (var (weight, head) in heads) total = total + weight * lossOf(head);
         return total;
     }
 

@@ -78,8 +78,11 @@ internal static class TorchReference
     public static void Exact(Tensor actual, Tensor expected, string what) => Close(actual, expected, 0, 0, what);
 
     /// <summary>The gradient autograd accumulated in a leaf, as a tensor.</summary>
-    public static Tensor Grad(TorchTensor leaf) =>
-        leaf.grad is { } g ? TorchTensors.FromTorch(g) : throw new Xunit.Sdk.XunitException("Autograd left no gradient in a leaf.");
+    public static Tensor Grad(TorchTensor leaf) => TorchTensors.FromTorch(TorchGrad(leaf));
+
+    /// <summary>The gradient autograd accumulated in a leaf, as LibTorch's tensor.</summary>
+    public static TorchTensor TorchGrad(TorchTensor leaf) =>
+        leaf.grad ?? throw new Xunit.Sdk.XunitException("Autograd left no gradient in a leaf.");
 
     /// <summary>Runs <paramref name="body"/> in a TorchSharp dispose scope so no native tensor outlives one property case.</summary>
     public static void Scoped(Action body)
