@@ -1,5 +1,5 @@
-using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Cnn.Core.Kernels;
 
@@ -24,9 +24,6 @@ public sealed record BatchNormGradients(Tensor Input, Tensor Gamma, Tensor Beta)
 /// </summary>
 public static class BatchNormKernel
 {
-    // Elements converted to double per step: large enough to vectorise well, small enough to stay in L1.
-    private const int Block = 2048;
-
     /// <summary>Normalises with the batch's own statistics (training mode) and returns them for the backward pass.</summary>
     /// <exception cref="ShapeException">The input has rank below 2, or gamma or beta is not <c>[C]</c>.</exception>
     /// <exception cref="CnnException">A channel has only one value (N times the spatial size is 1), or epsilon is negative.</exception>
@@ -39,40 +36,30 @@ public static class BatchNormKernel
         var mean = TensorArena.Zeroed<float>(c);
         var variance = TensorArena.Zeroed<float>(c);
         var invStd = TensorArena.Zeroed<float>(c);
-        var y = TensorArena.Zeroed<float>(x.Size);
+        var y = TensorArena.Uninitialized<float>(x.Size);
         BatchParallel.For(c, (_, start, end) =>
         {
-            double[] buf = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
-            try
+            var xs = x.Span;
+            for (int ch = start; ch < end; ch++)
             {
-                var xs = x.Span;
-                for (int ch = start; ch < end; ch++)
-                {
-                    double sum = 0;
-                    for (int i = 0; i < n; i++) sum += SumDouble(Plane(xs, i, ch, c, s), buf);
-                    double m = sum / count;
-                    double sq = 0;
-                    for (int i = 0; i < n; i++) sq += SumSquaredDeviation(Plane(xs, i, ch, c, s), m, buf);
-                    double v = sq / count;
-                    double istd = 1.0 / Math.Sqrt(v + epsilon);
-                    mean[ch] = (float)m;
-                    variance[ch] = (float)v;
-                    invStd[ch] = (float)istd;
-                    // y = (x - mf) * a + (beta - (m - mf) * a) with mf the mean rounded to float32: x - mf is exact for x
-                    // near the mean, so a large mean relative to the spread costs no accuracy (LibTorch's x * a + (beta -
-                    // m * a) loses ulp(m * a), which is ulp(500) at mean 10 and spread 0.05).
-                    float mf = mean[ch];
-                    double a = istd * gamma[ch];
-                    float b = (float)(beta[ch] - (m - mf) * a);
-                    for (int i = 0; i < n; i++)
-                    {
-                        var yi = y.AsSpan((i * c + ch) * s, s);
-                        TensorPrimitives.Subtract(Plane(xs, i, ch, c, s), mf, yi);
-                        Affine(yi, (float)a, b, yi);
-                    }
-                }
+                var sum = new BatchNormSums.Lanes();
+                for (int i = 0; i < n; i++) BatchNormSums.Sum(Plane(xs, i, ch, c, s), ref sum);
+                double m = sum.Total() / count;
+                var sq = new BatchNormSums.Lanes();
+                for (int i = 0; i < n; i++) BatchNormSums.SquaredDeviation(Plane(xs, i, ch, c, s), m, ref sq);
+                double v = sq.Total() / count;
+                double istd = 1.0 / Math.Sqrt(v + epsilon);
+                mean[ch] = (float)m;
+                variance[ch] = (float)v;
+                invStd[ch] = (float)istd;
+                // y = (x - mf) * a + (beta - (m - mf) * a) with mf the mean rounded to float32: x - mf is exact for x
+                // near the mean, so a large mean relative to the spread costs no accuracy (LibTorch's x * a + (beta -
+                // m * a) loses ulp(m * a), which is ulp(500) at mean 10 and spread 0.05).
+                float mf = mean[ch];
+                double a = istd * gamma[ch];
+                float b = (float)(beta[ch] - (m - mf) * a);
+                for (int i = 0; i < n; i++) ShiftScaleShift(Plane(xs, i, ch, c, s), mf, (float)a, b, y.AsSpan((i * c + ch) * s, s));
             }
-            finally { ArrayPool<double>.Shared.Return(buf); }
         });
         var cs = new Shape(c);
         return new BatchNormTrainResult(Tensor.Own(y, x.Shape), Tensor.Own(mean, cs), Tensor.Own(variance, cs), Tensor.Own(invStd, cs));
@@ -90,56 +77,36 @@ public static class BatchNormKernel
         var (n, c, s) = Layout("BatchNorm (train) backward", x, gamma, null, forward.Mean, forward.InvStd, 0f);
         SameShape("BatchNorm (train) backward", x, dy);
         long count = (long)n * s;
-        var dx = TensorArena.Zeroed<float>(x.Size);
+        var dx = TensorArena.Uninitialized<float>(x.Size);
         var dgamma = TensorArena.Zeroed<float>(c);
         var dbeta = TensorArena.Zeroed<float>(c);
         BatchParallel.For(c, (_, start, end) =>
         {
-            double[] bx = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
-            double[] bd = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
-            float[] t = ArrayPool<float>.Shared.Rent(s);
-            try
+            var xs = x.Span;
+            var ds = dy.Span;
+            for (int ch = start; ch < end; ch++)
             {
-                var xs = x.Span;
-                var ds = dy.Span;
-                for (int ch = start; ch < end; ch++)
-                {
-                    double m = forward.Mean[ch], istd = forward.InvStd[ch];
-                    double sumDy = 0, dot = 0, sumDev = 0;
-                    for (int i = 0; i < n; i++)
-                    {
-                        sumDy += SumDouble(Plane(ds, i, ch, c, s), bd);
-                        var (d, e) = DeviationDot(Plane(xs, i, ch, c, s), m, Plane(ds, i, ch, c, s), bx, bd);
-                        dot += d;
-                        sumDev += e;
-                    }
-                    // The saved mean m is the true mean rounded to float32, off by delta = sum(x - m) / M, which is tiny but
-                    // divided by a spread that may be tinier. Both uses of m are corrected: sum(dy * (x - mean)) =
-                    // sum(dy * (x - m)) - delta * sum(dy), and x - mean = (x - m) - delta, where x - m is exact in float32
-                    // for x near m, and -delta is folded into the per-channel constant below.
-                    double delta = sumDev / count;
-                    dot -= delta * sumDy;
-                    dbeta[ch] = (float)sumDy;
-                    dgamma[ch] = (float)(dot * istd);
-                    // dx = ((dy - sum(dy)/M) - (x - mean) * k) * gamma * invStd, with k = sum(dy * (x - mean)) * invStd^2 / M.
-                    double k = dot * istd * istd / count;
-                    float shift = (float)(sumDy / count - delta * k);
-                    float w = (float)(istd * gamma[ch]);
-                    var ts = t.AsSpan(0, s);
-                    for (int i = 0; i < n; i++)
-                    {
-                        TensorPrimitives.Subtract(Plane(xs, i, ch, c, s), (float)m, ts);
-                        TensorPrimitives.MultiplyAdd(ts, (float)-k, Plane(ds, i, ch, c, s), ts);
-                        TensorPrimitives.Subtract(ts, shift, ts);
-                        TensorPrimitives.Multiply(ts, w, dx.AsSpan((i * c + ch) * s, s));
-                    }
-                }
-            }
-            finally
-            {
-                ArrayPool<double>.Shared.Return(bx);
-                ArrayPool<double>.Shared.Return(bd);
-                ArrayPool<float>.Shared.Return(t);
+                double m = forward.Mean[ch], istd = forward.InvStd[ch];
+                var sumDyLanes = new BatchNormSums.Lanes();
+                var dotLanes = new BatchNormSums.Lanes();
+                var devLanes = new BatchNormSums.Lanes();
+                for (int i = 0; i < n; i++)
+                    BatchNormSums.DeviationDot(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), m, ref sumDyLanes, ref dotLanes, ref devLanes);
+                double sumDy = sumDyLanes.Total(), dot = dotLanes.Total(), sumDev = devLanes.Total();
+                // The saved mean m is the true mean rounded to float32, off by delta = sum(x - m) / M, which is tiny but
+                // divided by a spread that may be tinier. Both uses of m are corrected: sum(dy * (x - mean)) =
+                // sum(dy * (x - m)) - delta * sum(dy), and x - mean = (x - m) - delta, where x - m is exact in float32
+                // for x near m, and -delta is folded into the per-channel constant below.
+                double delta = sumDev / count;
+                dot -= delta * sumDy;
+                dbeta[ch] = (float)sumDy;
+                dgamma[ch] = (float)(dot * istd);
+                // dx = ((dy - sum(dy)/M) - (x - mean) * k) * gamma * invStd, with k = sum(dy * (x - mean)) * invStd^2 / M.
+                double k = dot * istd * istd / count;
+                float shift = (float)(sumDy / count - delta * k);
+                float w = (float)(istd * gamma[ch]);
+                for (int i = 0; i < n; i++)
+                    InputGradient(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), (float)m, (float)-k, shift, w, dx.AsSpan((i * c + ch) * s, s));
             }
         });
         var cs = new Shape(c);
@@ -182,33 +149,24 @@ public static class BatchNormKernel
         var dbeta = TensorArena.Zeroed<float>(c);
         BatchParallel.For(c, (_, start, end) =>
         {
-            double[] bx = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
-            double[] bd = ArrayPool<double>.Shared.Rent(Math.Min(s, Block));
-            try
+            var xs = x.Span;
+            var ds = dy.Span;
+            for (int ch = start; ch < end; ch++)
             {
-                var xs = x.Span;
-                var ds = dy.Span;
-                for (int ch = start; ch < end; ch++)
+                double istd = 1.0 / Math.Sqrt((double)runningVariance[ch] + epsilon);
+                double m = runningMean[ch];
+                var sumDy = new BatchNormSums.Lanes();
+                var dot = new BatchNormSums.Lanes();
+                var deviation = new BatchNormSums.Lanes();
+                float w = (float)(istd * gamma[ch]);
+                for (int i = 0; i < n; i++)
                 {
-                    double istd = 1.0 / Math.Sqrt((double)runningVariance[ch] + epsilon);
-                    double m = runningMean[ch];
-                    double sumDy = 0, dot = 0;
-                    float w = (float)(istd * gamma[ch]);
-                    for (int i = 0; i < n; i++)
-                    {
-                        var d = Plane(ds, i, ch, c, s);
-                        sumDy += SumDouble(d, bd);
-                        dot += DeviationDot(Plane(xs, i, ch, c, s), m, d, bx, bd).Dot;
-                        TensorPrimitives.Multiply(d, w, dx.AsSpan((i * c + ch) * s, s));
-                    }
-                    dbeta[ch] = (float)sumDy;
-                    dgamma[ch] = (float)(dot * istd);
+                    var d = Plane(ds, i, ch, c, s);
+                    BatchNormSums.DeviationDot(Plane(xs, i, ch, c, s), d, m, ref sumDy, ref dot, ref deviation);
+                    TensorPrimitives.Multiply(d, w, dx.AsSpan((i * c + ch) * s, s));
                 }
-            }
-            finally
-            {
-                ArrayPool<double>.Shared.Return(bx);
-                ArrayPool<double>.Shared.Return(bd);
+                dbeta[ch] = (float)sumDy.Total();
+                dgamma[ch] = (float)(dot.Total() * istd);
             }
         });
         var cs = new Shape(c);
@@ -256,49 +214,30 @@ public static class BatchNormKernel
 
     private static ReadOnlySpan<float> Plane(ReadOnlySpan<float> data, int i, int ch, int c, int s) => data.Slice((i * c + ch) * s, s);
 
-    private static double SumDouble(ReadOnlySpan<float> a, double[] buf)
+    /// <summary><c>y = ((x - m) * a) + b</c>, each operation rounded to float32 in that order.</summary>
+    private static void ShiftScaleShift(ReadOnlySpan<float> x, float m, float a, float b, Span<float> y)
     {
-        double total = 0;
-        for (int o = 0; o < a.Length; o += Block)
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            int len = Math.Min(Block, a.Length - o);
-            var b = buf.AsSpan(0, len);
-            TensorPrimitives.ConvertChecked(a.Slice(o, len), b);
-            total += TensorPrimitives.Sum<double>(b);
+            Vector512<float> vm = Vector512.Create(m), va = Vector512.Create(a), vb = Vector512.Create(b);
+            for (; i + 16 <= x.Length; i += 16)
+                ((Vector512.Create(x.Slice(i, 16)) - vm) * va + vb).CopyTo(y.Slice(i, 16));
         }
-        return total;
+        for (; i < x.Length; i++) y[i] = (x[i] - m) * a + b;
     }
 
-    private static double SumSquaredDeviation(ReadOnlySpan<float> a, double mean, double[] buf)
+    /// <summary><c>dx = ((((x - m) * nk) + dy) - shift) * w</c>, each operation rounded to float32 in that order.</summary>
+    private static void InputGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, float m, float nk, float shift, float w, Span<float> dx)
     {
-        double total = 0;
-        for (int o = 0; o < a.Length; o += Block)
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            int len = Math.Min(Block, a.Length - o);
-            var b = buf.AsSpan(0, len);
-            TensorPrimitives.ConvertChecked(a.Slice(o, len), b);
-            TensorPrimitives.Subtract(b, mean, b);
-            total += TensorPrimitives.SumOfSquares<double>(b);
+            Vector512<float> vm = Vector512.Create(m), vk = Vector512.Create(nk), vs = Vector512.Create(shift), vw = Vector512.Create(w);
+            for (; i + 16 <= x.Length; i += 16)
+                (((Vector512.Create(x.Slice(i, 16)) - vm) * vk + Vector512.Create(dy.Slice(i, 16)) - vs) * vw).CopyTo(dx.Slice(i, 16));
         }
-        return total;
-    }
-
-    // sum((x - mean) * dy) and sum(x - mean), in double.
-    private static (double Dot, double SumDeviation) DeviationDot(ReadOnlySpan<float> x, double mean, ReadOnlySpan<float> dy, double[] bx, double[] bd)
-    {
-        double total = 0, deviation = 0;
-        for (int o = 0; o < x.Length; o += Block)
-        {
-            int len = Math.Min(Block, x.Length - o);
-            var a = bx.AsSpan(0, len);
-            var d = bd.AsSpan(0, len);
-            TensorPrimitives.ConvertChecked(x.Slice(o, len), a);
-            TensorPrimitives.ConvertChecked(dy.Slice(o, len), d);
-            TensorPrimitives.Subtract(a, mean, a);
-            total += TensorPrimitives.Dot<double>(a, d);
-            deviation += TensorPrimitives.Sum<double>(a);
-        }
-        return (total, deviation);
+        for (; i < x.Length; i++) dx[i] = ((x[i] - m) * nk + dy[i] - shift) * w;
     }
 
     private static (int n, int c, int s) Layout(string op, Tensor x, Tensor gamma, Tensor? beta, Tensor? mean, Tensor? variance, float epsilon)

@@ -10,7 +10,7 @@ public static class TensorOps
     public static Tensor Add(Tensor a, Tensor b)
     {
         if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
-        var y = TensorArena.Zeroed<float>(a.Size);
+        var y = TensorArena.Uninitialized<float>(a.Size);
         TensorPrimitives.Add(a.Span, b.Span, y);
         return Tensor.Own(y, a.Shape);
     }
