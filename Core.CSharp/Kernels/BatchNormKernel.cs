@@ -37,17 +37,25 @@ public static class BatchNormKernel
         var variance = TensorArena.Zeroed<float>(c);
         var invStd = TensorArena.Zeroed<float>(c);
         var y = TensorArena.Uninitialized<float>(x.Size);
+        // Each worker owns a range of channels and walks the batch image by image (the range's planes are contiguous in
+        // each image), so every pass reads memory in order; each channel's lanes still add its planes in image order.
         BatchParallel.For(c, (_, start, end) =>
         {
             var xs = x.Span;
+            int width = end - start;
+            var sums = new BatchNormSums.Lanes[width];
+            for (int i = 0; i < n; i++)
+                for (int ch = start; ch < end; ch++) BatchNormSums.Sum(Plane(xs, i, ch, c, s), ref sums[ch - start]);
+            var means = new double[width];
+            for (int ch = start; ch < end; ch++) means[ch - start] = sums[ch - start].Total() / count;
+            var squares = new BatchNormSums.Lanes[width];
+            for (int i = 0; i < n; i++)
+                for (int ch = start; ch < end; ch++) BatchNormSums.SquaredDeviation(Plane(xs, i, ch, c, s), means[ch - start], ref squares[ch - start]);
+            var scales = new float[width];
+            var shifts = new float[width];
             for (int ch = start; ch < end; ch++)
             {
-                var sum = new BatchNormSums.Lanes();
-                for (int i = 0; i < n; i++) BatchNormSums.Sum(Plane(xs, i, ch, c, s), ref sum);
-                double m = sum.Total() / count;
-                var sq = new BatchNormSums.Lanes();
-                for (int i = 0; i < n; i++) BatchNormSums.SquaredDeviation(Plane(xs, i, ch, c, s), m, ref sq);
-                double v = sq.Total() / count;
+                double m = means[ch - start], v = squares[ch - start].Total() / count;
                 double istd = 1.0 / Math.Sqrt(v + epsilon);
                 mean[ch] = (float)m;
                 variance[ch] = (float)v;
@@ -55,11 +63,13 @@ public static class BatchNormKernel
                 // y = (x - mf) * a + (beta - (m - mf) * a) with mf the mean rounded to float32: x - mf is exact for x
                 // near the mean, so a large mean relative to the spread costs no accuracy (LibTorch's x * a + (beta -
                 // m * a) loses ulp(m * a), which is ulp(500) at mean 10 and spread 0.05).
-                float mf = mean[ch];
                 double a = istd * gamma[ch];
-                float b = (float)(beta[ch] - (m - mf) * a);
-                for (int i = 0; i < n; i++) ShiftScaleShift(Plane(xs, i, ch, c, s), mf, (float)a, b, y.AsSpan((i * c + ch) * s, s));
+                scales[ch - start] = (float)a;
+                shifts[ch - start] = (float)(beta[ch] - (m - mean[ch]) * a);
             }
+            for (int i = 0; i < n; i++)
+                for (int ch = start; ch < end; ch++)
+                    ShiftScaleShift(Plane(xs, i, ch, c, s), mean[ch], scales[ch - start], shifts[ch - start], y.AsSpan((i * c + ch) * s, s));
         });
         var cs = new Shape(c);
         return new BatchNormTrainResult(Tensor.Own(y, x.Shape), Tensor.Own(mean, cs), Tensor.Own(variance, cs), Tensor.Own(invStd, cs));
@@ -80,19 +90,29 @@ public static class BatchNormKernel
         var dx = TensorArena.Uninitialized<float>(x.Size);
         var dgamma = TensorArena.Zeroed<float>(c);
         var dbeta = TensorArena.Zeroed<float>(c);
+        // As in the forward pass: a range of channels per worker, the batch walked image by image.
         BatchParallel.For(c, (_, start, end) =>
         {
             var xs = x.Span;
             var ds = dy.Span;
+            int width = end - start;
+            var sumDys = new BatchNormSums.Lanes[width];
+            var dots = new BatchNormSums.Lanes[width];
+            var deviations = new BatchNormSums.Lanes[width];
+            for (int i = 0; i < n; i++)
+                for (int ch = start; ch < end; ch++)
+                {
+                    int o = ch - start;
+                    BatchNormSums.DeviationDot(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), forward.Mean[ch], ref sumDys[o], ref dots[o], ref deviations[o]);
+                }
+            var scales = new float[width];
+            var shifts = new float[width];
+            var slopes = new float[width];
             for (int ch = start; ch < end; ch++)
             {
-                double m = forward.Mean[ch], istd = forward.InvStd[ch];
-                var sumDyLanes = new BatchNormSums.Lanes();
-                var dotLanes = new BatchNormSums.Lanes();
-                var devLanes = new BatchNormSums.Lanes();
-                for (int i = 0; i < n; i++)
-                    BatchNormSums.DeviationDot(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), m, ref sumDyLanes, ref dotLanes, ref devLanes);
-                double sumDy = sumDyLanes.Total(), dot = dotLanes.Total(), sumDev = devLanes.Total();
+                int o = ch - start;
+                double istd = forward.InvStd[ch];
+                double sumDy = sumDys[o].Total(), dot = dots[o].Total(), sumDev = deviations[o].Total();
                 // The saved mean m is the true mean rounded to float32, off by delta = sum(x - m) / M, which is tiny but
                 // divided by a spread that may be tinier. Both uses of m are corrected: sum(dy * (x - mean)) =
                 // sum(dy * (x - m)) - delta * sum(dy), and x - mean = (x - m) - delta, where x - m is exact in float32
@@ -103,11 +123,16 @@ public static class BatchNormKernel
                 dgamma[ch] = (float)(dot * istd);
                 // dx = ((dy - sum(dy)/M) - (x - mean) * k) * gamma * invStd, with k = sum(dy * (x - mean)) * invStd^2 / M.
                 double k = dot * istd * istd / count;
-                float shift = (float)(sumDy / count - delta * k);
-                float w = (float)(istd * gamma[ch]);
-                for (int i = 0; i < n; i++)
-                    InputGradient(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), (float)m, (float)-k, shift, w, dx.AsSpan((i * c + ch) * s, s));
+                slopes[o] = (float)-k;
+                shifts[o] = (float)(sumDy / count - delta * k);
+                scales[o] = (float)(istd * gamma[ch]);
             }
+            for (int i = 0; i < n; i++)
+                for (int ch = start; ch < end; ch++)
+                {
+                    int o = ch - start;
+                    InputGradient(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), forward.Mean[ch], slopes[o], shifts[o], scales[o], dx.AsSpan((i * c + ch) * s, s));
+                }
         });
         var cs = new Shape(c);
         return new BatchNormGradients(Tensor.Own(dx, x.Shape), Tensor.Own(dgamma, cs), Tensor.Own(dbeta, cs));
@@ -215,29 +240,36 @@ public static class BatchNormKernel
     private static ReadOnlySpan<float> Plane(ReadOnlySpan<float> data, int i, int ch, int c, int s) => data.Slice((i * c + ch) * s, s);
 
     /// <summary><c>y = ((x - m) * a) + b</c>, each operation rounded to float32 in that order.</summary>
-    private static void ShiftScaleShift(ReadOnlySpan<float> x, float m, float a, float b, Span<float> y)
+    private static unsafe void ShiftScaleShift(ReadOnlySpan<float> x, float m, float a, float b, Span<float> y)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (y.Length != x.Length) throw new ArgumentException("The output differs in length from the input.", nameof(y));
+        fixed (float* px = x, py = y)
         {
-            Vector512<float> vm = Vector512.Create(m), va = Vector512.Create(a), vb = Vector512.Create(b);
-            for (; i + 16 <= x.Length; i += 16)
-                ((Vector512.Create(x.Slice(i, 16)) - vm) * va + vb).CopyTo(y.Slice(i, 16));
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> vm = Vector512.Create(m), va = Vector512.Create(a), vb = Vector512.Create(b);
+                for (; i + 16 <= x.Length; i += 16) Vector512.Store((Vector512.Load(px + i) - vm) * va + vb, py + i);
+            }
+            for (; i < x.Length; i++) py[i] = (px[i] - m) * a + b;
         }
-        for (; i < x.Length; i++) y[i] = (x[i] - m) * a + b;
     }
 
     /// <summary><c>dx = ((((x - m) * nk) + dy) - shift) * w</c>, each operation rounded to float32 in that order.</summary>
-    private static void InputGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, float m, float nk, float shift, float w, Span<float> dx)
+    private static unsafe void InputGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, float m, float nk, float shift, float w, Span<float> dx)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (dy.Length != x.Length || dx.Length != x.Length) throw new ArgumentException("The gradients differ in length from the input.", nameof(dx));
+        fixed (float* px = x, pd = dy, pdx = dx)
         {
-            Vector512<float> vm = Vector512.Create(m), vk = Vector512.Create(nk), vs = Vector512.Create(shift), vw = Vector512.Create(w);
-            for (; i + 16 <= x.Length; i += 16)
-                (((Vector512.Create(x.Slice(i, 16)) - vm) * vk + Vector512.Create(dy.Slice(i, 16)) - vs) * vw).CopyTo(dx.Slice(i, 16));
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> vm = Vector512.Create(m), vk = Vector512.Create(nk), vs = Vector512.Create(shift), vw = Vector512.Create(w);
+                for (; i + 16 <= x.Length; i += 16)
+                    Vector512.Store(((Vector512.Load(px + i) - vm) * vk + Vector512.Load(pd + i) - vs) * vw, pdx + i);
+            }
+            for (; i < x.Length; i++) pdx[i] = ((px[i] - m) * nk + pd[i] - shift) * w;
         }
-        for (; i < x.Length; i++) dx[i] = ((x[i] - m) * nk + dy[i] - shift) * w;
     }
 
     private static (int n, int c, int s) Layout(string op, Tensor x, Tensor gamma, Tensor? beta, Tensor? mean, Tensor? variance, float epsilon)
