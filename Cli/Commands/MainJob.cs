@@ -22,6 +22,12 @@ internal static class MainJob
     private const float TorchForwardTolerance = 1e-4f;
     private const float TorchGradientTolerance = 1e-3f;
 
+    /// <summary>
+    /// Past the relative bound, a gradient passes if it is no further from LibTorch's float64 gradient than this many times
+    /// LibTorch's float32 one is: float32 rounding on both sides, not a different computation.
+    /// </summary>
+    private const int RoundingFactor = 4;
+
     public static readonly string Help = $"""
         usage: cnn run [options]
 
@@ -191,7 +197,11 @@ internal static class MainJob
         float torchFwdDiff = MaxAbsDiff(Apply.Forward(net, p, probe.Images, Mode.Eval, state), torchOut);
         var ours = Loss.SoftmaxCrossEntropy(net, p, probe.Images, probe.Labels.ToArray(), Mode.Train, state);
         var theirs = TorchNetwork.SoftmaxCrossEntropy(net, p, probe.Images, probe.Labels, Mode.Train, state);
-        var gradRows = ours.Gradients.Entries.Select(kv => (Path: kv.Key, Rel: RelativeDiff(kv.Value, theirs.Gradients[kv.Key]))).ToList();
+        // The float64 reference judges each float32 engine's rounding on its own: a gradient summed with heavy cancellation
+        // (a batch-norm bias) differs between two float32 summation orders by more than the fixed relative bound.
+        var exact = TorchNetwork.GradientInFloat64(net, p, probe.Images, probe.Labels, LossFunction.SoftmaxCrossEntropy, Mode.Train, state).Gradients;
+        var gradRows = ours.Gradients.Entries.Select(kv => (Path: kv.Key, Rel: RelativeDiff(kv.Value, theirs.Gradients[kv.Key]),
+            Ours: RelativeDiff(kv.Value, exact[kv.Key]), Torch: RelativeDiff(theirs.Gradients[kv.Key], exact[kv.Key]))).ToList();
 
         var checks = new List<(string What, bool Ok, string Figure)>
         {
@@ -202,8 +212,11 @@ internal static class MainJob
             ("LibTorch forward max |diff|", torchFwdDiff <= TorchForwardTolerance, $"{Numbers.G(torchFwdDiff)} (<= {Numbers.G(TorchForwardTolerance)})"),
             ("LibTorch loss |diff|", MathF.Abs(ours.Loss - theirs.Loss) <= TorchForwardTolerance, Numbers.G(MathF.Abs(ours.Loss - theirs.Loss))),
         };
-        foreach (var (path, rel) in gradRows)
-            checks.Add(($"LibTorch gradient {path}", rel <= TorchGradientTolerance, $"relative {Numbers.G(rel)} (<= {Numbers.G(TorchGradientTolerance)})"));
+        foreach (var (path, rel, toExact, torchToExact) in gradRows)
+            checks.Add(rel <= TorchGradientTolerance
+                ? ($"LibTorch gradient {path}", true, $"relative {Numbers.G(rel)} (<= {Numbers.G(TorchGradientTolerance)})")
+                : ($"LibTorch gradient {path}", toExact <= RoundingFactor * torchToExact,
+                    $"relative {Numbers.G(rel)}; to float64 {Numbers.G(toExact)}, LibTorch's {Numbers.G(torchToExact)} (<= {F(RoundingFactor)}x)"));
 
         Console.WriteLine();
         Console.WriteLine("report");

@@ -78,6 +78,26 @@ public static class TorchNetwork
     }
 
     /// <summary>
+    /// <see cref="Gradient"/> computed by LibTorch in float64 from the same float32 values (parameters, state and batch
+    /// widened exactly), the results rounded to float32 once at the end. A reference for rounding: a float32 engine's
+    /// distance from it is that engine's own rounding, so two float32 engines can be judged each against the same truth
+    /// rather than against each other (a sum with heavy cancellation, such as a batch-norm bias gradient, differs between
+    /// any two float32 summation orders by far more than its size suggests).
+    /// </summary>
+    /// <exception cref="ShapeException">As for <see cref="Gradient"/>.</exception>
+    /// <exception cref="CnnException">As for <see cref="Gradient"/>.</exception>
+    public static GradientResult GradientInFloat64(Network network, Parameters parameters, Tensor x, IReadOnlyList<int> labels, LossFunction loss,
+        Mode mode = Mode.Train, Parameters? state = null, int seed = 0)
+    {
+        CheckArguments(network, parameters, x);
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(loss);
+        var targets = CheckLabels(network, x, labels, loss);
+        return Differentiate(network, parameters, x, mode, state, seed,
+            (output, heads) => TotalLossOf(output, heads, o => LossOf(o, targets, loss, network.OutputShape[0])), float64: true);
+    }
+
+    /// <summary>
     /// The vector-Jacobian product of the network at a batch, by LibTorch's autograd: the gradients of every trainable
     /// parameter and of the input for a given gradient of the output, the counterpart of <see cref="ForwardResult.Pullback(Tensor)"/>.
     /// For networks whose output is not a vector of class scores (a generator's image), where no labelled loss applies.
@@ -154,22 +174,22 @@ public static class TorchNetwork
     }
 
     private static GradientResult Differentiate(Network network, Parameters parameters, Tensor x, Mode mode, Parameters? state, int seed,
-        Func<TorchTensor, IReadOnlyList<(float Weight, TorchTensor Output)>, TorchTensor> scalar)
+        Func<TorchTensor, IReadOnlyList<(float Weight, TorchTensor Output)>, TorchTensor> scalar, bool float64 = false)
     {
         var st = CheckState(network, state);
         LibTorchRuntime.EnsureLoaded();
         using var scope = torch.NewDisposeScope();
         var trainable = Trainable(network);
-        var p = ParametersToTorch(network, parameters, trainable.Contains);
-        var s = StateToTorch(network, st);
-        var input = TorchTensors.ToTorch(x, requiresGrad: true);
+        var p = ParametersToTorch(network, parameters, trainable.Contains, float64);
+        var s = StateToTorch(network, st, float64);
+        var input = Leaf(x, requiresGrad: true, float64);
         var run = new TorchRun(p, s, mode, seed);
         var output = run.Node(network.RootNode, input);
         var loss = scalar(output, run.Heads);
         loss.backward();
         var gradients = Parameters.Of(p.Where(kv => trainable.Contains(kv.Key)).Select(kv => KeyValuePair.Create(kv.Key, GradientOf(kv.Value))));
         var newState = Parameters.Of(st.Entries.Select(kv => KeyValuePair.Create(kv.Key, s.TryGetValue(kv.Key, out var t) ? TorchTensors.FromTorch(t) : kv.Value)));
-        return new GradientResult(loss.item<float>(), TorchTensors.FromTorch(output), gradients, GradientOf(input), newState);
+        return new GradientResult(loss.to_type(torch.ScalarType.Float32).item<float>(), TorchTensors.FromTorch(output), gradients, GradientOf(input), newState);
     }
 
     /// <summary>
@@ -190,7 +210,7 @@ public static class TorchNetwork
         if (loss.Equals(LossFunction.SoftmaxCrossEntropy)) return cross_entropy(output, t, reduction: torch.nn.Reduction.Mean);
         if (loss.LabelSmoothing > 0) return cross_entropy(output, t, reduction: torch.nn.Reduction.Mean, label_smoothing: loss.LabelSmoothing);
         if (loss.Equals(LossFunction.NegativeLogLikelihood)) return nll_loss(output, t, reduction: torch.nn.Reduction.Mean);
-        if (loss.Equals(LossFunction.MeanSquaredError)) return mse_loss(output, one_hot(t, classes).to_type(torch.ScalarType.Float32), torch.nn.Reduction.Mean);
+        if (loss.Equals(LossFunction.MeanSquaredError)) return mse_loss(output, one_hot(t, classes).to_type(output.dtype), torch.nn.Reduction.Mean);
         throw new CnnException($"The LibTorch interpreter has no rule for the loss '{loss}'.");
     }
 
@@ -223,7 +243,16 @@ public static class TorchNetwork
         network.RootNode.Leaves().Where(l => !l.Frozen).SelectMany(l => l.ParameterSpecs()).Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>The parameters the network declares, as TorchSharp tensors (registered in the caller's dispose scope).</summary>
-    private static Dictionary<string, TorchTensor> ParametersToTorch(Network network, Parameters parameters, Func<string, bool> requiresGrad)
+    /// <summary>A tensor as an autograd leaf, widened to float64 (exactly) when asked.</summary>
+    private static TorchTensor Leaf(Tensor value, bool requiresGrad, bool float64)
+    {
+        if (!float64) return TorchTensors.ToTorch(value, requiresGrad);
+        var t = TorchTensors.ToTorch(value).to_type(torch.ScalarType.Float64);
+        if (requiresGrad) t.requires_grad_(true);
+        return t;
+    }
+
+    private static Dictionary<string, TorchTensor> ParametersToTorch(Network network, Parameters parameters, Func<string, bool> requiresGrad, bool float64 = false)
     {
         var result = new Dictionary<string, TorchTensor>(StringComparer.Ordinal);
         foreach (var (path, spec) in network.RootNode.Leaves().SelectMany(l => l.ParameterSpecs()))
@@ -231,13 +260,13 @@ public static class TorchNetwork
             var value = parameters[path];
             if (value.Shape != spec.Shape)
                 throw new ShapeException($"Parameter '{path}': expected shape {spec.Shape}; found {value.Shape}.");
-            result.Add(path, TorchTensors.ToTorch(value, requiresGrad(path)));
+            result.Add(path, Leaf(value, requiresGrad(path), float64));
         }
         return result;
     }
 
     /// <summary>Copies of the state tensors the network declares, which batch norm in training updates in place.</summary>
-    private static Dictionary<string, TorchTensor> StateToTorch(Network network, Parameters state)
+    private static Dictionary<string, TorchTensor> StateToTorch(Network network, Parameters state, bool float64 = false)
     {
         var result = new Dictionary<string, TorchTensor>(StringComparer.Ordinal);
         foreach (var (path, spec) in network.RootNode.Leaves().SelectMany(l => l.StateSpecs()))
@@ -245,7 +274,7 @@ public static class TorchNetwork
             var value = state[path];
             if (value.Shape != spec.Shape)
                 throw new ShapeException($"State '{path}': expected shape {spec.Shape}; found {value.Shape}.");
-            result.Add(path, TorchTensors.ToTorch(value));
+            result.Add(path, Leaf(value, requiresGrad: false, float64));
         }
         return result;
     }
