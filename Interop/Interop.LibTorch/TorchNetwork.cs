@@ -68,14 +68,8 @@ public static class TorchNetwork
     /// <exception cref="CnnException">The label count differs from the batch, a label is outside [0, classes), a parameter or state tensor is missing,
     /// a layer kind has no LibTorch rule, or LibTorch could not be loaded.</exception>
     public static GradientResult Gradient(Network network, Parameters parameters, Tensor x, IReadOnlyList<int> labels, LossFunction loss,
-        Mode mode = Mode.Train, Parameters? state = null, int seed = 0)
-    {
-        CheckArguments(network, parameters, x);
-        ArgumentNullException.ThrowIfNull(labels);
-        ArgumentNullException.ThrowIfNull(loss);
-        var targets = CheckLabels(network, x, labels, loss);
-        return Differentiate(network, parameters, x, mode, state, seed, (output, heads) => TotalLossOf(output, heads, o => LossOf(o, targets, loss, network.OutputShape[0])));
-    }
+        Mode mode = Mode.Train, Parameters? state = null, int seed = 0) =>
+        LabelledGradient(network, parameters, x, labels, loss, mode, state, seed, float64: false);
 
     /// <summary>
     /// <see cref="Gradient"/> computed by LibTorch in float64 from the same float32 values (parameters, state and batch
@@ -87,14 +81,18 @@ public static class TorchNetwork
     /// <exception cref="ShapeException">As for <see cref="Gradient"/>.</exception>
     /// <exception cref="CnnException">As for <see cref="Gradient"/>.</exception>
     public static GradientResult GradientInFloat64(Network network, Parameters parameters, Tensor x, IReadOnlyList<int> labels, LossFunction loss,
-        Mode mode = Mode.Train, Parameters? state = null, int seed = 0)
+        Mode mode = Mode.Train, Parameters? state = null, int seed = 0) =>
+        LabelledGradient(network, parameters, x, labels, loss, mode, state, seed, float64: true);
+
+    private static GradientResult LabelledGradient(Network network, Parameters parameters, Tensor x, IReadOnlyList<int> labels, LossFunction loss,
+        Mode mode, Parameters? state, int seed, bool float64)
     {
         CheckArguments(network, parameters, x);
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(loss);
         var targets = CheckLabels(network, x, labels, loss);
         return Differentiate(network, parameters, x, mode, state, seed,
-            (output, heads) => TotalLossOf(output, heads, o => LossOf(o, targets, loss, network.OutputShape[0])), float64: true);
+            (output, heads) => TotalLossOf(output, heads, o => LossOf(o, targets, loss, network.OutputShape[0])), float64);
     }
 
     /// <summary>
