@@ -126,7 +126,9 @@ internal sealed partial class OnnxLayerReader
 
     private LeafLayer MatMul(NodeProto node, Shape input, List<(string, Tensor)> parameters)
     {
-        if (input.Rank != 1) throw Unsupported(node, $"an input of rank {input.Rank + 1}; a product with a constant matrix is read as Dense, which takes [N, features]");
+        if (input.Rank != 1)
+            throw Unsupported(node, $"an input of rank {input.Rank + 1} ([N, {string.Join(", ", input)}]); a product with a constant matrix is read as Dense, which " +
+                                    "takes [N, features], and no layer multiplies each of a sample's matrices by a constant one of its own");
         var b = Constant(node, 1, "weight");
         if (b.Floats is null || b.Dims.Length != 2) throw Unsupported(node, $"a second operand '{b.Name}' that is not a 2-d float matrix");
         int features = checked((int)b.Dims[0]), units = checked((int)b.Dims[1]);
