@@ -9,9 +9,10 @@ namespace Cnn.Onnx;
 /// (<c>block1/conv2</c>), so the tree is first rebuilt from the names: consecutive items that share a first path
 /// segment form a nested <see cref="Serial"/> of that name, and each layer takes its last segment; a model exported
 /// here thus comes back with its nesting and its parameter paths. When the names do not describe a tree whose paths
-/// are those names (a model made elsewhere, such as <c>/features/Conv_0</c>), the tree is built flat, with default names.
+/// are those names (a model made elsewhere), the tree follows torch.onnx's module scopes where the names have them
+/// (<c>/features/features.0/Conv</c>, see ModuleTree.cs), and is built flat, with default names, otherwise.
 /// </summary>
-internal sealed class ImportTree
+internal sealed partial class ImportTree
 {
     private readonly Dictionary<Layer, LeafItem?> _leaves = new(ReferenceEqualityComparer.Instance);
     private readonly bool _named;
@@ -31,6 +32,19 @@ internal sealed class ImportTree
         catch (Exception e) when (e is NamingMismatch or ShapeException)
         {
             // The names are only a hint; the flat tree below is always valid.
+        }
+        if (HasModuleScopes(items))
+        {
+            try
+            {
+                var scoped = new ImportTree(named: false);
+                var network = Network.Create(scoped.ModuleRoot(items), input);
+                return (network, scoped.Match(network));
+            }
+            catch (Exception e) when (e is NamingMismatch or ShapeException)
+            {
+                // Scopes that do not make a tree of unique names leave the flat tree.
+            }
         }
         var plain = new ImportTree(named: false);
         try

@@ -8,7 +8,8 @@ namespace Cnn.Onnx;
 internal sealed partial class OnnxLayerReader
 {
     /// <summary>
-    /// Squeeze and Unsqueeze of axes other than the batch axis: a <see cref="Reshape"/> of the sample. The axes are an
+    /// Squeeze and Unsqueeze of axes other than the batch axis: a <see cref="Reshape"/> of the sample (a <see cref="Flatten"/>
+    /// where a Squeeze leaves only the channels). The axes are an
     /// input from opset 13 on and an attribute before.
     /// </summary>
     private LeafLayer SqueezeOrUnsqueeze(NodeProto node, Attributes a, Shape input)
@@ -38,7 +39,8 @@ internal sealed partial class OnnxLayerReader
             int next = 0;
             for (int i = 1; i < rank; i++) dims.Add(resolved.Contains(i) ? 1 : input[next++]);
         }
-        return new Reshape(new Shape(dims.ToArray()));
+        // Squeezing every axis after the channels (a spatial reduction that keeps no axes) is what Flatten computes, and reads as one.
+        return squeeze && dims.Count == 1 ? new Flatten() : new Reshape(new Shape(dims.ToArray()));
     }
 
     /// <summary>Transpose outside a channel shuffle: the identity permutation is the identity layer; no layer permutes axes.</summary>

@@ -373,7 +373,9 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         {
             var t = Constant(node, 2, "training_mode");
             if (t.Integers is not { Length: 1 }) throw Unsupported(node, "a training_mode that is not one boolean");
-            if (t.Integers[0] != 0) throw Unsupported(node, "training mode; dropout is imported with inference semantics (the identity)");
+            // Training mode with ratio 0 drops nothing: the mask is all ones and the output is the input, as in inference.
+            if (t.Integers[0] != 0 && ratio != 0f)
+                throw Unsupported(node, $"training mode with ratio {ratio}, whose random mask no layer reproduces; dropout is imported with inference semantics (the identity)");
         }
         if (ratio is < 0f or >= 1f) throw Unsupported(node, $"ratio {ratio} outside [0, 1)");
         return new Dropout(ratio);

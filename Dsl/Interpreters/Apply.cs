@@ -174,19 +174,26 @@ public static class Apply
 
     /// <summary>
     /// A training-mode pass whose pullback computes parameter gradients only (<see cref="ForwardResult.PullbackParameters"/>):
-    /// the first layer, when it is a convolution reached through serial composition alone, skips its input gradient (the
-    /// data needs none), about a third of its backward pass. The parameter gradients are those of <see cref="WithPullback"/>.
+    /// no input gradient is computed where nothing before a layer has a trainable parameter. A frozen prefix (fine-tuning a
+    /// pretrained network) gets no pullback at all, and the first trainable convolution after it skips its input gradient,
+    /// about a third of its backward pass. The forward pass, the state and the parameter gradients are those of
+    /// <see cref="WithPullback"/>, bit for bit: a layer's parameter gradients never depend on the gradients before it.
     /// </summary>
     internal static ForwardResult ForTraining(Network network, Parameters parameters, Tensor x, Parameters? state = null, int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         Check(network, x, state);
-        var first = network.RootNode;
-        while (first.Layer is Serial or Freeze && first.Children.Count > 0) first = first.Children[0];
-        var run = new Run(parameters, state ?? Parameters.Empty, Mode.Train, seed, skipInputGradient: first.Layer is LeafLayer ? first : null);
-        var (y, back) = run.Node(network.RootNode, x);
+        var run = new Run(parameters, state ?? Parameters.Empty, Mode.Train, seed);
+        var (y, back) = run.Node(network.RootNode, x, needInputGradient: false);
         return new ForwardResult(y, run.NewState(), back, run.Heads);
     }
+
+    /// <summary>Whether any leaf under <paramref name="node"/> gets a parameter gradient (it has parameters and is not frozen).</summary>
+    private static bool HasGradients(Node node) =>
+        Trainable.GetValue(node, static n => new(n.Leaves().Any(l => !l.Frozen && l.ParameterSpecs().Any()))).Value;
+
+    /// <summary>Each node's <see cref="HasGradients"/>, by node instance (made once per network, not once per step).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, System.Runtime.CompilerServices.StrongBox<bool>> Trainable = new();
 
     private static void Check(Network network, Tensor x, Parameters? state)
     {
@@ -252,8 +259,7 @@ public static class Apply
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ConvolutionLayer, ConvSpec> Specs = new();
 
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
-    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null,
-        Node? skipInputGradient = null)
+    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null)
     {
         private readonly Dictionary<string, Tensor> _newState = new(StringComparer.Ordinal);
         private readonly List<HeadOutput> _heads = new();
@@ -263,14 +269,19 @@ public static class Apply
 
         public Parameters NewState() => Parameters.Of(state.Entries.Select(kv => KeyValuePair.Create(kv.Key, _newState.GetValueOrDefault(kv.Key, kv.Value))));
 
-        /// <summary>A node's rule, with the tapped node's output and output gradient recorded (a Freeze shares its child's path: the child is tapped).</summary>
-        public (Tensor, Func<Tensor, GradientSink, Tensor>) Node(Node node, Tensor x)
+        /// <summary>
+        /// A node's rule, with the tapped node's output and output gradient recorded (a Freeze shares its child's path: the child is tapped).
+        /// Without <paramref name="needInputGradient"/> the pullback may return null instead of the input gradient, and a node with no
+        /// parameter gradients gets a pullback that does nothing.
+        /// </summary>
+        public (Tensor, Func<Tensor, GradientSink, Tensor>) Node(Node node, Tensor x, bool needInputGradient = true)
         {
-            var rule = Rule(node, x);
+            if (!needInputGradient && !HasGradients(node)) return (Rule(node, x, false).Item1, static (_, _) => null!);
+            var rule = Rule(node, x, needInputGradient);
             return tap is null || node.Layer is Freeze || node.Path != tap.Path ? rule : tap.Record(rule);
         }
 
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) Rule(Node node, Tensor x)
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Rule(Node node, Tensor x, bool needDx)
         {
             switch (node.Layer)
             {
@@ -278,7 +289,13 @@ public static class Apply
                 {
                     var backs = new Func<Tensor, GradientSink, Tensor>[node.Children.Count];
                     var h = x;
-                    for (int i = 0; i < backs.Length; i++) (h, backs[i]) = Node(node.Children[i], h);
+                    // A child needs its input gradient when its caller does or when a child before it has parameter gradients.
+                    bool need = needDx;
+                    for (int i = 0; i < backs.Length; i++)
+                    {
+                        (h, backs[i]) = Node(node.Children[i], h, need);
+                        need = need || HasGradients(node.Children[i]);
+                    }
                     return (h, (dy, sink) =>
                     {
                         for (int i = backs.Length - 1; i >= 0; i--) dy = backs[i](dy, sink);
@@ -287,18 +304,19 @@ public static class Apply
                 }
                 case FanOut { Join: Join.Product }:
                 {
-                    var (a, backA) = Node(node.Children[0], x);
-                    var (b, backB) = Node(node.Children[1], x);
+                    var (a, backA) = Node(node.Children[0], x, needDx);
+                    var (b, backB) = Node(node.Children[1], x, needDx);
+                    bool pullA = needDx || HasGradients(node.Children[0]), pullB = needDx || HasGradients(node.Children[1]);
                     return (BroadcastKernel.Multiply(a, b), (dy, sink) =>
                     {
-                        var da = backA(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, b), a.Shape), sink);
-                        var db = backB(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, a), b.Shape), sink);
-                        return TensorOps.Add(da, db);
+                        var da = pullA ? backA(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, b), a.Shape), sink) : null;
+                        var db = pullB ? backB(BroadcastKernel.SumTo(BroadcastKernel.Multiply(dy, a), b.Shape), sink) : null;
+                        return needDx ? TensorOps.Add(da!, db!) : null!;
                     });
                 }
                 case FanOut or Residual:
                 {
-                    var outs = node.Children.Select(c => Node(c, x)).ToArray();
+                    var outs = node.Children.Select(c => Node(c, x, needDx)).ToArray();
                     bool concat = node.Layer is FanOut { Join: Join.Concat };
                     var y = concat ? TensorOps.ConcatChannels(outs.Select(o => o.Item1).ToArray())
                         : outs.Skip(1).Aggregate(outs[0].Item1, (acc, o) => TensorOps.Add(acc, o.Item1));
@@ -310,17 +328,17 @@ public static class Apply
                         for (int i = 0; i < outs.Length; i++)
                         {
                             var d = outs[i].Item2(parts[i], sink);
-                            dx = dx is null ? d : TensorOps.Add(dx, d);
+                            if (needDx) dx = dx is null ? d : TensorOps.Add(dx, d);
                         }
                         return dx!;
                     });
                 }
                 case Freeze:
-                    return Node(node.Children[0], x);
+                    return Node(node.Children[0], x, needDx);
                 case AuxiliaryHead aux:
-                    return Auxiliary(node, aux, x);
+                    return Auxiliary(node, aux, x, needDx);
                 case LeafLayer:
-                    var leaf = Leaf(node, x);
+                    var leaf = Leaf(node, x, needDx);
                     trace?.Add(KeyValuePair.Create(node.Path, leaf.Item1));
                     return leaf;
                 default:
@@ -333,11 +351,11 @@ public static class Apply
         /// the caller gives for it) is added to the trunk's gradient. Without one, the head's parameters get zero gradients,
         /// as LibTorch's autograd gives a parameter that did not reach the loss.
         /// </summary>
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) Auxiliary(Node node, AuxiliaryHead aux, Tensor x)
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Auxiliary(Node node, AuxiliaryHead aux, Tensor x, bool needDx)
         {
             var headNode = node.Children[0];
             if (mode != Mode.Train) return (x, (dy, sink) => { ZeroGradients(sink, headNode); return dy; });
-            var (h, headBack) = Node(headNode, x);
+            var (h, headBack) = Node(headNode, x, needDx);
             int index = _heads.Count;
             _heads.Add(new HeadOutput(node.Path, aux.Weight, h));
             return (x, (dy, sink) =>
@@ -348,8 +366,7 @@ public static class Apply
                     return dy;
                 }
                 var dh = headBack(g, sink);
-                // A pass built by ForTraining may skip the input gradient only at the first layer, which a head never is.
-                return TensorOps.Add(dy, dh);
+                return needDx ? TensorOps.Add(dy, dh) : dy;
             });
         }
 
@@ -370,17 +387,17 @@ public static class Apply
 
         private static Tensor Same(Tensor dx) => dx;
 
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) Conv(Node node, Tensor x, bool useBias, ConvGeometry g)
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Conv(Node node, Tensor x, bool useBias, ConvGeometry g, bool needDx)
         {
             var w = Param(node, "weight");
             var y = ConvKernel.Forward(x, w, useBias ? Param(node, "bias") : null, g);
-            if (ReferenceEquals(node, skipInputGradient))
+            if (!needDx)
                 return (y, (dy, sink) =>
                 {
                     var (weight, bias) = ConvKernel.ParameterGradients(x, w, useBias, dy, g);
                     Grad(sink, node, "weight", weight);
                     Grad(sink, node, "bias", bias);
-                    return null!; // nothing reads the input gradient of a pass built by ForTraining
+                    return null!; // nothing reads an input gradient that is not needed
                 });
             return (y, (dy, sink) =>
             {
@@ -391,7 +408,7 @@ public static class Apply
             });
         }
 
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) Leaf(Node node, Tensor x)
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Leaf(Node node, Tensor x, bool needDx)
         {
             bool train = mode == Mode.Train && !node.Frozen;
             switch (node.Layer)
@@ -400,7 +417,7 @@ public static class Apply
                 {
                     // The options of a layer, made once: a training step should allocate only its tensors.
                     var spec = ConvolutionSpec(c);
-                    if (!spec.Transposed) return Conv(node, x, spec.UseBias, spec.Geometry);
+                    if (!spec.Transposed) return Conv(node, x, spec.UseBias, spec.Geometry, needDx);
                     var w = Param(node, "weight");
                     var y = ConvTransposeKernel.Forward(x, w, spec.UseBias ? Param(node, "bias") : null, spec.Geometry, spec.OutputPad);
                     return (y, (dy, sink) =>

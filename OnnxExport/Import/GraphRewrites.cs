@@ -10,7 +10,7 @@ namespace Cnn.Onnx;
 /// a Concat that repeats another Concat's operands and adds some (DenseNet's <c>torch.cat(features)</c> in every
 /// layer) concatenates that Concat's result instead, which turns a dense block into a chain of forks. A spatial
 /// ReduceMean or ReduceMax with keepdims 0 (ShuffleNet v2's <c>x.mean([2, 3])</c>) becomes the same reduction with
-/// keepdims 1 followed by a Flatten, which is what a global pooling layer and a Flatten compute.
+/// keepdims 1 followed by a Squeeze of the reduced axes.
 /// </summary>
 internal static class GraphRewrites
 {
@@ -48,9 +48,9 @@ internal static class GraphRewrites
     }
 
     /// <summary>
-    /// ReduceMean or ReduceMax with keepdims 0 becomes the reduction with keepdims 1, then a Flatten from axis 1. The two agree
-    /// when the reduction covers every axis after the channels, the only reduction the layer reader accepts (it refuses the
-    /// others, naming their axes), since the kept axes are then ones after the channels.
+    /// ReduceMean or ReduceMax with keepdims 0 becomes the reduction with keepdims 1, then a Squeeze of the reduced axes
+    /// (the same axes, now of size 1), which is what keepdims 0 means on any axes. A reduction without axes (every axis) is
+    /// left for the layer reader to refuse with its reason.
     /// </summary>
     private static void KeepReducedAxes(List<NodeProto> nodes, List<string> log)
     {
@@ -60,13 +60,18 @@ internal static class GraphRewrites
             if (node.OpType is not ("ReduceMean" or "ReduceMax") || node.Output.Count != 1) continue;
             var keep = node.Attribute.FirstOrDefault(a => a.Name == "keepdims" && a.Type == AttributeType.Int);
             if (keep is null || keep.I != 0) continue;
+            // Opset 18 moved the axes from an attribute to a second input; the Squeeze takes them the same way.
+            var axes = node.Attribute.FirstOrDefault(a => a.Name == "axes" && a.Type == AttributeType.Ints);
+            bool axesInput = node.Input.Count > 1 && node.Input[1].Length > 0;
+            if (axes is null && !axesInput) continue;
             string output = node.Output[0], kept = output + "/keepdims";
             keep.I = 1;
             node.Output[0] = kept;
-            var flatten = new NodeProto { Name = (node.Name.Length > 0 ? node.Name : output) + "/Flatten", OpType = "Flatten", Input = { kept }, Output = { output } };
-            flatten.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeType.Int, I = 1 });
-            nodes.Insert(i + 1, flatten);
-            log.Add($"node '{node.Name}' ({node.OpType}) keeps no reduced axes: read as the reduction keeping them, then a Flatten");
+            var squeeze = new NodeProto { Name = (node.Name.Length > 0 ? node.Name : output) + "/Squeeze", OpType = "Squeeze", Input = { kept }, Output = { output } };
+            if (axesInput) squeeze.Input.Add(node.Input[1]);
+            else squeeze.Attribute.Add(axes!.Clone());
+            nodes.Insert(i + 1, squeeze);
+            log.Add($"node '{node.Name}' ({node.OpType}) keeps no reduced axes: read as the reduction keeping them, then a Squeeze of those axes");
         }
     }
 

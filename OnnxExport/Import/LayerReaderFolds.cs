@@ -126,7 +126,9 @@ internal sealed partial class OnnxLayerReader
 
     private LeafLayer MatMul(NodeProto node, Shape input, List<(string, Tensor)> parameters)
     {
-        if (input.Rank != 1) throw Unsupported(node, $"an input of rank {input.Rank + 1}; a product with a constant matrix is read as Dense, which takes [N, features]");
+        if (input.Rank != 1)
+            throw Unsupported(node, $"an input of rank {input.Rank + 1} ([N, {string.Join(", ", input)}]); a product with a constant matrix is read as Dense, which " +
+                                    "takes [N, features], and no layer multiplies each of a sample's matrices by a constant one of its own");
         var b = Constant(node, 1, "weight");
         if (b.Floats is null || b.Dims.Length != 2) throw Unsupported(node, $"a second operand '{b.Name}' that is not a 2-d float matrix");
         int features = checked((int)b.Dims[0]), units = checked((int)b.Dims[1]);
@@ -138,16 +140,27 @@ internal sealed partial class OnnxLayerReader
         return new Dense(units, UseBias: false);
     }
 
+    /// <summary>
+    /// ReduceMean or ReduceMax over every spatial axis (global pooling) or over the channel axis alone (channel pooling
+    /// whose one window holds every channel, output <c>[1, spatial...]</c>); keepdims 0 was rewritten into keepdims 1
+    /// and a Squeeze (<see cref="GraphRewrites"/>).
+    /// </summary>
     private LeafLayer Reduce(NodeProto node, Attributes a, Shape input)
     {
         a.Allow("axes", "keepdims", "noop_with_empty_axes");
         // Opset 18 moved ReduceMean's and ReduceMax's axes from an attribute to an optional second input.
         long[]? axes = HasInput(node, 1) ? Constant(node, 1, "axes").Integers : a.Ints("axes");
         int rank = input.Rank + 1;
+        bool mean = node.OpType == "ReduceMean";
+        string over = $"a reduction over axes [{string.Join(", ", axes ?? Array.Empty<long>())}] of input [N, {string.Join(", ", input)}]";
+        if (axes is null or { Length: 0 })
+            throw Unsupported(node, $"{over}: no axes reduce every axis, the batch axis 0 included, which mixes the samples of a batch");
+        var given = axes.Select(x => x < 0 ? x + rank : x).ToHashSet();
+        if (given.Contains(0)) throw Unsupported(node, $"{over}, which include the batch axis 0");
         var spatial = Enumerable.Range(2, Math.Max(0, rank - 2)).Select(i => (long)i).ToHashSet();
-        var given = axes?.Select(x => x < 0 ? x + rank : x).ToHashSet();
-        if (given is null || !given.SetEquals(spatial) || spatial.Count == 0)
-            throw Unsupported(node, $"a reduction over axes [{string.Join(", ", axes ?? Array.Empty<long>())}] of input [N, {string.Join(", ", input)}]; only every spatial axis (global pooling) is read");
-        return new GlobalPool(node.OpType == "ReduceMean" ? PoolOp.Average : PoolOp.Max);
+        if (given.SetEquals(spatial) && spatial.Count > 0) return new GlobalPool(mean ? PoolOp.Average : PoolOp.Max);
+        if (given.SetEquals(new[] { 1L }) && input.Rank >= 2)
+            return mean ? new ChannelAvgPool(input[0], input[0]) : new ChannelMaxPool(input[0], input[0]);
+        throw Unsupported(node, $"{over}; only every spatial axis (global pooling) or the channel axis of a sample with spatial axes (channel pooling) is read");
     }
 }

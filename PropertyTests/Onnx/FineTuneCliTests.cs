@@ -81,17 +81,18 @@ public sealed class FineTuneCliTests(ITestOutputHelper output) : IDisposable
         Assert.True(verifyCode == 0, verifyOut + verifyErr);
 
         var checkpoint = Path.Combine(run, TrainCommand.CheckpointFile);
-        var (changedCode, _, changedErr) = CliRunner.Run("train", "--resume", checkpoint, "--epochs", "4", "--limit", "300", "--lr", "0.01", "--seed", "3", "--freeze", "conv1", "--verbose", "0");
+        // Torch's module names are the imported layers' paths: squeezenet's features.0 is the first convolution.
+        var (changedCode, _, changedErr) = CliRunner.Run("train", "--resume", checkpoint, "--epochs", "4", "--limit", "300", "--lr", "0.01", "--seed", "3", "--freeze", "features/0", "--verbose", "0");
         Assert.Equal(1, changedCode);
-        Assert.Contains($"--freeze: recorded {Transfer.AllButHead}, given conv1", changedErr);
-        var (allowedCode, allowedOut, allowedErr) = CliRunner.Run("train", "--resume", checkpoint, "--epochs", "4", "--limit", "300", "--lr", "0.01", "--seed", "3", "--freeze", "conv1",
+        Assert.Contains($"--freeze: recorded {Transfer.AllButHead}, given features/0", changedErr);
+        var (allowedCode, allowedOut, allowedErr) = CliRunner.Run("train", "--resume", checkpoint, "--epochs", "4", "--limit", "300", "--lr", "0.01", "--seed", "3", "--freeze", "features/0",
             "--allow-changes", "--verbose", "0");
         Assert.True(allowedCode == 0, allowedOut + allowedErr);
         var resumed = Model.Load(checkpoint);
-        Assert.Contains($"epoch 4: --freeze: recorded {Transfer.AllButHead}, given conv1", resumed.Metadata[ResumeOptions.ChangesKey]);
-        Assert.Equal(new[] { "conv1/bias", "conv1/weight" }, resumed.Parameters.Paths.Where(p => !Trainer.TrainablePaths(resumed.Network).Contains(p)));
-        Assert.True(tuned.Parameters["conv1/weight"].Span.SequenceEqual(resumed.Parameters["conv1/weight"].Span), "conv1 changed although frozen");
-        Assert.False(tuned.Parameters["conv2/weight"].Span.SequenceEqual(resumed.Parameters["conv2/weight"].Span), "conv2 did not train once unfrozen");
+        Assert.Contains($"epoch 4: --freeze: recorded {Transfer.AllButHead}, given features/0", resumed.Metadata[ResumeOptions.ChangesKey]);
+        Assert.Equal(new[] { "features/0/bias", "features/0/weight" }, resumed.Parameters.Paths.Where(p => !Trainer.TrainablePaths(resumed.Network).Contains(p)));
+        Assert.True(tuned.Parameters["features/0/weight"].Span.SequenceEqual(resumed.Parameters["features/0/weight"].Span), "features.0 changed although frozen");
+        Assert.False(tuned.Parameters["features/3/squeeze/weight"].Span.SequenceEqual(resumed.Parameters["features/3/squeeze/weight"].Span), "features.3.squeeze did not train once unfrozen");
         output.WriteLine($"total {clock.Elapsed.TotalSeconds:F1} s");
     }
 

@@ -137,6 +137,40 @@ public sealed class ImportGraphMachineryTests
     }
 
     [Theory]
+    [InlineData("ReduceMean", 13, 1, 0)]
+    [InlineData("ReduceMax", 13, -3, 0)]
+    [InlineData("ReduceMean", 18, -3, 1)]
+    [InlineData("ReduceMax", 18, 1, 1)]
+    public void A_reduction_over_the_channels_is_channel_pooling_with_one_window(string op, long opset, long axis, long keepdims)
+    {
+        // On [N, C, H, W] keepdims 0 leaves [N, H, W], which a Flatten from axis 1 (the rewrite of a spatial reduction) would merge into [N, H * W].
+        var b = new GraphBuilder(8, opset);
+        var axes = opset < 18 ? Array.Empty<string>() : new[] { b.Ints("axes", axis) };
+        var attributes = (opset < 18 ? new[] { IntList("axes", axis) } : Array.Empty<AttributeProto>()).Append(Int("keepdims", keepdims)).ToArray();
+        b.Node(op, axes.Prepend("x").ToArray(), "y", attributes);
+        var model = b.Model("x", new long[] { 5, 3, 4 }, "y");
+
+        var imported = OnnxImporter.FromModel(model, "channel reduction");
+
+        var pool = imported.Network.Leaves.First().Layer with { Name = null };
+        Assert.Equal(op == "ReduceMean" ? new ChannelAvgPool(5, 5) : new ChannelMaxPool(5, 5), pool);
+        Assert.Equal(keepdims == 1 ? new Shape(1, 3, 4) : new Shape(3, 4), imported.Network.OutputShape);
+        AssertComputesAsOnnxRuntime(model, imported, new Shape(5, 3, 4), 3);
+    }
+
+    [Fact]
+    public void A_reduction_that_includes_the_batch_axis_is_refused_with_its_reason()
+    {
+        var b = new GraphBuilder(8, 13);
+        b.Node("ReduceMean", new[] { "x" }, "y", IntList("axes", 0, 1));
+        var model = b.Model("x", new long[] { 5, 3 }, "y");
+
+        var e = Assert.Throws<OnnxUnsupportedException>(() => OnnxImporter.FromModel(model, "batch reduction"));
+
+        Assert.Contains("batch axis 0", e.Message);
+    }
+
+    [Theory]
     [InlineData("Mul", "Add")]
     [InlineData("Div", "Sub")]
     public void Constant_scales_and_shifts_per_channel_fold_into_the_layer_before(string scale, string shift)

@@ -137,6 +137,39 @@ np.save(out + '.input.npy', x.numpy()); np.save(out + '.output.npy', y.numpy())
     [InlineData("efficientnet_b0", 32, 17)]
     public void Mobile_networks_import_and_compute_what_torch_computes(string network, int size, int opset) => Check(network, size, opset);
 
+    /// <summary>
+    /// torch.onnx's node names carry the module path (<c>/layer1/layer1.0/conv1/Conv</c>): the imported layers are nested and
+    /// named as the modules, so PyTorch's module names freeze what they name, and the names survive export and import.
+    /// </summary>
+    [TorchvisionTheory]
+    [InlineData(17)]
+    public void Imported_layers_take_the_torch_module_names_so_freezing_by_module_works(int opset)
+    {
+        var dir = Export("resnet18", 32, opset);
+        try
+        {
+            var imported = OnnxImporter.Import(Path.Combine(dir, "net.onnx"));
+            var net = imported.Network;
+            var paths = imported.Parameters.Paths.ToList();
+            foreach (var expected in new[] { "conv1/weight", "layer1/0/add1/block/conv1/weight", "layer2/0/add1/shortcut/downsample/0/weight", "layer4/1/add1/block/conv2/bias", "fc/weight" })
+                Assert.Contains(expected, paths);
+            Assert.Equal("fc", Transfer.FindHead(net));
+            Assert.Equal(new[] { "conv1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "flatten", "fc" },
+                net.RootNode.Children.Select(c => c.Path.Split('/')[^1]).Select(n => n.StartsWith("flatten", StringComparison.Ordinal) ? "flatten" : n));
+
+            var frozen = Transfer.Freeze(net, new[] { "layer1", "layer2" });
+            var trainable = Trainer.TrainablePaths(frozen).ToHashSet();
+            Assert.All(paths, p => Assert.Equal(!(p.StartsWith("layer1/", StringComparison.Ordinal) || p.StartsWith("layer2/", StringComparison.Ordinal)), trainable.Contains(p)));
+
+            var again = OnnxImporter.FromBytes(OnnxExporter.ToBytes(net, imported.Parameters, imported.State));
+            Assert.Equal(paths, again.Parameters.Paths);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private void Check(string network, int size, int opset)
     {
         var dir = Export(network, size, opset);
