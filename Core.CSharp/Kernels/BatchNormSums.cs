@@ -14,7 +14,10 @@ namespace Cnn.Core.Kernels;
 /// </summary>
 internal static unsafe class BatchNormSums
 {
-    private static bool Wide => Avx512F.IsSupported;
+    private static bool Wide => Avx512F.IsSupported && !ForceScalar;
+
+    /// <summary>Takes the scalar path on an AVX-512 machine, so tests can check that both give the same bits.</summary>
+    internal static bool ForceScalar { get; set; }
 
     /// <summary>Eight double lanes, added pairwise into one sum.</summary>
     [InlineArray(8)]

@@ -126,6 +126,38 @@ public sealed class BatchNormProperties
     /// Evaluation mode is an affine map per channel with the running statistics, folded in double and applied in float32:
     /// two roundings of values up to ~20 at offset 10: |a-b| &lt;= 1e-5 + 1e-5 max|b|.
     /// </summary>
+    /// <summary>
+    /// The sums' eight double lanes in a fixed order: the AVX-512 path and the scalar one (a CPU without AVX-512) give the
+    /// same bits for the statistics, the output and every gradient, whatever the plane length's remainder mod 8.
+    /// </summary>
+    [CnnProperty]
+    public Property Vector_and_scalar_sums_give_the_same_bits() => Prop.ForAll(Cases, c =>
+    {
+        var (x, gamma, beta, rm, rv, dy) = c.Data();
+        (float[] Y, float[] Mean, float[] Var, float[] Dx, float[] Dg, float[] Db, float[] EDx, float[] EDg) Run(bool scalar)
+        {
+            BatchNormSums.ForceScalar = scalar;
+            try
+            {
+                var f = BatchNormKernel.Train(x, gamma, beta, c.Epsilon);
+                var g = BatchNormKernel.TrainBackward(x, gamma, f, dy);
+                var e = BatchNormKernel.EvalBackward(x, gamma, rm, rv, c.Epsilon, dy);
+                return (f.Output.ToArray(), f.Mean.ToArray(), f.Variance.ToArray(), g.Input.ToArray(), g.Gamma.ToArray(), g.Beta.ToArray(),
+                    e.Input.ToArray(), e.Gamma.ToArray());
+            }
+            finally { BatchNormSums.ForceScalar = false; }
+        }
+        var (v, s) = (Run(false), Run(true));
+        Assert.Equal(v.Y, s.Y);
+        Assert.Equal(v.Mean, s.Mean);
+        Assert.Equal(v.Var, s.Var);
+        Assert.Equal(v.Dx, s.Dx);
+        Assert.Equal(v.Dg, s.Dg);
+        Assert.Equal(v.Db, s.Db);
+        Assert.Equal(v.EDx, s.EDx);
+        Assert.Equal(v.EDg, s.EDg);
+    });
+
     [CnnProperty]
     public Property Eval_matches_torch_batch_norm() => Prop.ForAll(Cases, c => Scoped(() =>
     {
