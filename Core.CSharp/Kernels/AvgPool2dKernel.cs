@@ -58,7 +58,11 @@ public static class AvgPool2dKernel
 
     /// <summary>Spreads each upstream gradient evenly, divided by its window's divisor, over the input elements the window covers.</summary>
     /// <exception cref="ShapeException">The input shape or window does not fit, or <paramref name="dy"/> is not the forward output's shape.</exception>
-    public static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, bool ceilMode, bool countIncludePad)
+    public static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, bool ceilMode, bool countIncludePad) =>
+        Backward(dy, inputShape, g, ceilMode, countIncludePad, pairs: true);
+
+    /// <summary><see cref="Backward(Tensor, Shape, Window2d, bool, bool)"/>, on the general loop alone unless <paramref name="pairs"/> (to test the 2x2 spread against it).</summary>
+    internal static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, bool ceilMode, bool countIncludePad, bool pairs)
     {
         var (oh, ow) = PoolingSize.Output2d(g, inputShape, ceilMode, "AvgPool2d backward");
         int n = inputShape[0], c = inputShape[1], h = inputShape[2], w = inputShape[3];
@@ -66,6 +70,11 @@ public static class AvgPool2dKernel
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
         var dx = TensorArena.Uninitialized<float>(inputShape.Size);
+        if (pairs && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
+        {
+            BatchParallel.For(n * c, (_, start, end) => Spread2x2(dy, dx, h, w, oh, ow, start, end));
+            return Tensor.Own(dx, inputShape);
+        }
         var rows = Extents.Of(oh, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
         var cols = Extents.Of(ow, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
@@ -96,6 +105,46 @@ public static class AvgPool2dKernel
             }
         });
         return Tensor.Own(dx, inputShape);
+    }
+
+    /// <summary>
+    /// The 2x2 stride-2 unpadded backward pass: every input element in a window gets <c>0 + dy / 4</c> (the general loop's
+    /// clear-then-add, so -0 becomes +0 as there), sixteen windows a step, each share duplicated into its two columns and
+    /// stored to both rows; elements no window covers (an odd last row or column) are 0. Measured (perf, one thread, Intel
+    /// Xeon): the general loop was 11 % of LeNet-5's training step.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Spread2x2(Tensor dy, float[] dx, int h, int w, int oh, int ow, int start, int end)
+    {
+        var lowPairs = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        var highPairs = lowPairs + Vector512.Create(8);
+        var four = Vector512.Create(4f);
+        fixed (float* pdy = dy.Span, pdx = dx)
+            for (int p = start; p < end; p++)
+            {
+                float* grads = pdy + (nint)p * oh * ow, plane = pdx + (nint)p * h * w;
+                if (2 * oh < h || 2 * ow < w) new Span<float>(plane, h * w).Clear();
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    float* g = grads + oy * ow, r0 = plane + 2 * oy * w, r1 = r0 + w;
+                    int ox = 0;
+                    for (; ox + 16 <= ow; ox += 16)
+                    {
+                        var share = Vector512<float>.Zero + Vector512.Load(g + ox) / four;
+                        var lo = Vector512.Shuffle(share, lowPairs);
+                        var hi = Vector512.Shuffle(share, highPairs);
+                        Vector512.Store(lo, r0 + 2 * ox);
+                        Vector512.Store(hi, r0 + 2 * ox + 16);
+                        Vector512.Store(lo, r1 + 2 * ox);
+                        Vector512.Store(hi, r1 + 2 * ox + 16);
+                    }
+                    for (; ox < ow; ox++)
+                    {
+                        float share = 0f + g[ox] / 4;
+                        r0[2 * ox] = r0[2 * ox + 1] = r1[2 * ox] = r1[2 * ox + 1] = share;
+                    }
+                }
+            }
     }
 
     /// <summary>

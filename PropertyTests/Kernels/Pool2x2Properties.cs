@@ -64,6 +64,19 @@ public sealed class Pool2x2Properties
         SameBits(AvgPool2dKernel.Forward(x, Pairs, c.Ceil, true, pairs: false), AvgPool2dKernel.Forward(x, Pairs, c.Ceil, true), anyNaN: true);
     });
 
+    /// <summary>
+    /// The backward pass's 2x2 spread against the general loop, on upstream gradients drawn like the inputs (signed zeros,
+    /// where the general loop's clear-then-add turns -0 into +0, infinities, NaNs).
+    /// </summary>
+    [CnnProperty(200)]
+    public Property Average_pooling_backward_has_the_bits_of_the_general_loop() => Prop.ForAll(Cases.ToArbitrary(), c =>
+    {
+        var x = Input(c);
+        var outShape = AvgPool2dKernel.Forward(x, Pairs, c.Ceil, true, pairs: false).Shape;
+        var dy = Tensor.FromArray(x.ToArray()[..outShape.Size], outShape);
+        SameBits(AvgPool2dKernel.Backward(dy, x.Shape, Pairs, c.Ceil, true, pairs: false), AvgPool2dKernel.Backward(dy, x.Shape, Pairs, c.Ceil, true), anyNaN: true);
+    });
+
     [Fact]
     public void Other_windows_give_the_forward_pass_values()
     {
