@@ -45,7 +45,9 @@ internal static class GanCommand
           --epochs N             passes over the real images, 1 to {Opt.MaxEpochs} (5)
           --batch-size N         real (and generated) images per step (8: eight times the steps of the paper's 64
                                  on a small data set, at about the same processor time per epoch)
-          --lr X                 both networks' learning rate (0.0002, as the DCGAN paper)
+          --lr X                 the generator's learning rate, and the discriminator's unless --discriminator-lr
+                                 (0.0002, as the DCGAN paper)
+          --discriminator-lr X   the discriminator's learning rate (--lr)
           --label-smoothing X    one-sided label smoothing: the discriminator's target for real images is 1 - X, 0 to 0.5 (0)
           --ema X                decay of the moving average of the generator's weights that the samples come from,
                                  0 (none: sample the trained weights) up to but not including 1 (0.999)
@@ -56,7 +58,7 @@ internal static class GanCommand
                                  while the run lasts
           --force                write into a non-empty --out
           --resume F             continue from a checkpoint of this command, with the options it records (data, seed,
-                                 batch size, lr, label smoothing, ema, limit); into its own folder or an empty --out
+                                 batch size, learning rates, label smoothing, ema, limit); into its own folder or an empty --out
           --quiet                print nothing but errors
 
         examples:
@@ -71,7 +73,7 @@ internal static class GanCommand
 
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static Command Spec { get; } = new("gan", Help, [Opt.Text("data"), Opt.Epochs(), Opt.BatchSize(), Opt.LearningRate(), Opt.Positive("label-smoothing", 0.5f),
+    public static Command Spec { get; } = new("gan", Help, [Opt.Text("data"), Opt.Epochs(), Opt.BatchSize(), Opt.LearningRate(), Opt.Positive("discriminator-lr", 1000), Opt.Positive("label-smoothing", 0.5f),
         Opt.Fraction("ema"), Opt.Limit(), Opt.Seed(), Opt.Int("classifier-epochs", 0, 100), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("quiet")], Gan);
 
     private static int Gan(Args a)
@@ -80,7 +82,7 @@ internal static class GanCommand
         if (data is not ("digits" or "mnist" or "fashion-mnist") && !(data.StartsWith("idx:", StringComparison.Ordinal) && data.Length > 4))
             throw new UsageException($"--data expects digits, fashion-mnist or idx:DIR; found '{data}'");
         int epochs = a.Int("epochs", 5, 1), batchSize = a.Int("batch-size", 8, 1), seed = a.Int("seed", 1), classifierEpochs = a.Int("classifier-epochs", 3, 0);
-        float lr = a.Float("lr", 2e-4f), smoothing = a.String("label-smoothing") is null ? 0f : a.Float("label-smoothing", 0f), ema = a.Float("ema", DefaultEma);
+        float lr = a.Float("lr", 2e-4f), discriminatorLr = a.Float("discriminator-lr", lr), smoothing = a.String("label-smoothing") is null ? 0f : a.Float("label-smoothing", 0f), ema = a.Float("ema", DefaultEma);
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         bool quiet = a.Flag("quiet");
         var resumePath = a.String("resume");
@@ -91,7 +93,7 @@ internal static class GanCommand
         var recorded = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["data"] = data == "mnist" ? "digits" : data, ["seed"] = seed.ToString(Inv), ["batch_size"] = batchSize.ToString(Inv),
-            ["lr"] = lr.ToString("R", Inv), ["label_smoothing"] = smoothing.ToString("R", Inv), ["ema"] = ema.ToString("R", Inv), ["limit"] = limit?.ToString(Inv) ?? "none",
+            ["lr"] = lr.ToString("R", Inv), ["discriminator_lr"] = discriminatorLr.ToString("R", Inv), ["label_smoothing"] = smoothing.ToString("R", Inv), ["ema"] = ema.ToString("R", Inv), ["limit"] = limit?.ToString(Inv) ?? "none",
         };
         var resume = resumePath is null ? null : GanCheckpoint.Load(resumePath);
         if (resume is not null)
@@ -160,13 +162,13 @@ internal static class GanCommand
         }
         var options = GanOptions.Dcgan(epochs, seed, batchSize) with
         {
-            GeneratorOptimizer = new Adam(lr, 0.5f), DiscriminatorOptimizer = new Adam(lr, 0.5f), RealLabelSmoothing = smoothing,
+            GeneratorOptimizer = new Adam(lr, 0.5f), DiscriminatorOptimizer = new Adam(discriminatorLr, 0.5f), RealLabelSmoothing = smoothing,
             GeneratorAverageDecay = ema,
         };
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var meta = new Dictionary<string, string>(resume?.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         foreach (var (k, v) in recorded) meta[k] = v;
-        Say(string.Create(Inv, $"training dcgan on {real.Shape[0]} images of '{data}': Adam lr {lr} beta1 0.5, batch {batchSize}, {epochs} epoch(s), seed {seed}" +
+        Say(string.Create(Inv, $"training dcgan on {real.Shape[0]} images of '{data}': Adam lr {lr}{(discriminatorLr != lr ? $" (discriminator {discriminatorLr})" : "")} beta1 0.5, batch {batchSize}, {epochs} epoch(s), seed {seed}" +
             $"{(smoothing > 0 ? $", real label {1 - smoothing}" : "")}{(ema > 0 ? $", samples from the weights' moving average (decay {ema})" : "")}; run folder {outDir}"));
         var epochCpu = Process.GetCurrentProcess().TotalProcessorTime;
 
