@@ -22,13 +22,14 @@ internal static class GanCommand
     public static readonly string Help = $"""
         usage: cnn gan [options]
 
-        Trains a DCGAN (the zoo's dcgan-generator against dcgan-discriminator: Adam, rate --lr, beta1 0.5, binary
-        cross-entropy on logits, real pixels scaled to [-1, 1]) and writes into a run folder:
+        Trains a DCGAN (the zoo's dcgan-generator against dcgan-discriminator: Adam with rates --lr and
+        --discriminator-lr, beta1 0.5, binary cross-entropy on logits, real pixels scaled to [-1, 1]) and writes into
+        a run folder:
           {CheckpointFile}   both networks' descriptions, parameters and batch-norm state, both optimizers' states
                                    and the position, rewritten after every epoch; --resume continues it bit for bit
           samples-000.png          the untrained generator's images of a fixed noise batch ({GridSamples} tiles), then
-          samples-001.png ...      the same noise after each epoch, through the generator with the moving average of
-                                   its weights (--ema)
+          samples-001.png ...      the same noise after each epoch (through the moving average of the generator's
+                                   weights with --ema)
           {LossesFile}               {LossesHeader}
           {ReportFile}               the quality measure and the losses per epoch
         The quality measure: a classifier with simple-convnet's layers is trained here on the same real images and on images
@@ -45,12 +46,14 @@ internal static class GanCommand
           --epochs N             passes over the real images, 1 to {Opt.MaxEpochs} (5)
           --batch-size N         real (and generated) images per step (8: eight times the steps of the paper's 64
                                  on a small data set, at about the same processor time per epoch)
-          --lr X                 the generator's learning rate, and the discriminator's unless --discriminator-lr
-                                 (0.0002, as the DCGAN paper)
-          --discriminator-lr X   the discriminator's learning rate (--lr)
+          --lr X                 the generator's learning rate (0.0004: twice the DCGAN paper's, as the discriminator
+                                 wins at equal rates; better digits in the first epochs, and after 5)
+          --discriminator-lr X   the discriminator's learning rate (0.0002, the DCGAN paper's)
           --label-smoothing X    one-sided label smoothing: the discriminator's target for real images is 1 - X, 0 to 0.5 (0)
           --ema X                decay of the moving average of the generator's weights that the samples come from,
-                                 0 (none: sample the trained weights) up to but not including 1 (0.999)
+                                 0 (none: sample the trained weights, the default) up to but not including 1;
+                                 0.999 averages over about a thousand steps (measured: +0.9 points after 5 epochs,
+                                 within the spread between seeds, and far worse after 1 or 2)
           --limit N              use at most N training and N held-out images (quick runs)
           --seed N               initialisation, split, shuffling and noise (1)
           --classifier-epochs N  epochs of the judging classifier, 0 to 100 (3; 0 skips the measure)
@@ -68,9 +71,6 @@ internal static class GanCommand
           cnn gan --resume runs/dcgan/{CheckpointFile} --epochs 10
         """;
 
-    /// <summary>The default of <c>--ema</c>.</summary>
-    public const float DefaultEma = 0.999f;
-
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static Command Spec { get; } = new("gan", Help, [Opt.Text("data"), Opt.Epochs(), Opt.BatchSize(), Opt.LearningRate(), Opt.Positive("discriminator-lr", 1000), Opt.Positive("label-smoothing", 0.5f),
@@ -82,7 +82,7 @@ internal static class GanCommand
         if (data is not ("digits" or "mnist" or "fashion-mnist") && !(data.StartsWith("idx:", StringComparison.Ordinal) && data.Length > 4))
             throw new UsageException($"--data expects digits, fashion-mnist or idx:DIR; found '{data}'");
         int epochs = a.Int("epochs", 5, 1), batchSize = a.Int("batch-size", 8, 1), seed = a.Int("seed", 1), classifierEpochs = a.Int("classifier-epochs", 3, 0);
-        float lr = a.Float("lr", 2e-4f), discriminatorLr = a.Float("discriminator-lr", lr), smoothing = a.String("label-smoothing") is null ? 0f : a.Float("label-smoothing", 0f), ema = a.Float("ema", DefaultEma);
+        float lr = a.Float("lr", 4e-4f), discriminatorLr = a.Float("discriminator-lr", 2e-4f), smoothing = a.String("label-smoothing") is null ? 0f : a.Float("label-smoothing", 0f), ema = a.Float("ema", 0f);
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         bool quiet = a.Flag("quiet");
         var resumePath = a.String("resume");
