@@ -52,7 +52,7 @@ internal static class GanCommand
           --label-smoothing X    one-sided label smoothing: the discriminator's target for real images is 1 - X, 0 to 0.5 (0)
           --ema X                decay of the moving average of the generator's weights that the samples come from,
                                  0 (none: sample the trained weights, the default) up to but not including 1;
-                                 0.999 averages over about a thousand steps (measured: +0.9 points after 5 epochs,
+                                 0.999 averages over about a thousand steps (measured: +0.7 points after 5 epochs,
                                  within the spread between seeds, and far worse after 1 or 2)
           --limit N              use at most N training and N held-out images (quick runs)
           --seed N               initialisation, split, shuffling and noise (1)
