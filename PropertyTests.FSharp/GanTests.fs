@@ -14,7 +14,8 @@ let private images =
     Array.init (24 * 784) (fun k -> if k % 784 / 28 = 2 * (k / 784 % 10) + 4 then 1.0f else float32 (rng.NextDouble() * 0.2 - 1.0))
     |> fun d -> Tensor.FromArray(d, 24, 1, 28, 28)
 
-let private options epochs = { GanOptions.dcgan epochs with BatchSize = 8; Seed = 3; RealLabelSmoothing = 0.1 }
+let private options epochs =
+    { GanOptions.dcgan epochs with BatchSize = 8; Seed = 3; RealLabelSmoothing = 0.1; GeneratorAverageDecay = 0.99 }
 
 let private same (a: Parameters) (b: Parameters) =
     Assert.Equal<string seq>(a.Paths, b.Paths)
@@ -32,8 +33,10 @@ let ``Gan.fit trains the bits the C# trainer trains and its checkpoint resumes e
     Assert.All(full.History, fun e -> Assert.True(Double.IsFinite e.DiscriminatorLoss && Double.IsFinite e.GeneratorLoss))
     let csharp =
         GanTrainer.Fit(Cnn.Dsl.Model(g.Network, g.Parameters, g.State), Cnn.Dsl.Model(d.Network, d.Parameters, d.State), images,
-            Cnn.Dsl.GanOptions(2, 8, Cnn.Dsl.Adam(2e-4f, 0.5f), Cnn.Dsl.Adam(2e-4f, 0.5f), 3, RealLabelSmoothing = 0.1f))
+            Cnn.Dsl.GanOptions(2, 8, Cnn.Dsl.Adam(2e-4f, 0.5f), Cnn.Dsl.Adam(2e-4f, 0.5f), 3, RealLabelSmoothing = 0.1f,
+                GeneratorAverageDecay = 0.99f))
     same csharp.Generator.Parameters full.Generator.Parameters
+    same csharp.AveragedGenerator.Parameters full.AveragedGenerator.Value.Parameters
     same csharp.Discriminator.Parameters full.Discriminator.Parameters
 
     let first = Gan.fit (options 1) images g d
@@ -43,6 +46,7 @@ let ``Gan.fit trains the bits the C# trainer trains and its checkpoint resumes e
         let rest = Gan.fit { options 2 with Resume = Some(Gan.loadCheckpoint file) } images g d
         same full.Generator.Parameters rest.Generator.Parameters
         same full.Discriminator.State rest.Discriminator.State
+        same full.AveragedGenerator.Value.Parameters rest.AveragedGenerator.Value.Parameters
         let samples = Gan.generate (Gan.noise 7 5 rest.Generator) rest.Generator
         Assert.True((Shape(5, 1, 28, 28) = samples.Shape), string samples.Shape)
     finally

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using Cnn.Core;
 
@@ -24,7 +25,16 @@ public sealed record GanCheckpoint(GanPlayer Generator, GanPlayer Discriminator,
     /// <summary>The metadata key of the discriminator's description (<see cref="NetworkJson"/>).</summary>
     public const string DiscriminatorNetworkKey = "discriminator_json";
 
-    private const string GeneratorPrefix = "generator/", DiscriminatorPrefix = "discriminator/";
+    private static readonly OptimizerState NoOptimizer = new(0, ImmutableSortedDictionary<string, Parameters>.Empty);
+
+    private const string GeneratorPrefix = "generator/", DiscriminatorPrefix = "discriminator/", AveragePrefix = "generator_average/";
+
+    /// <summary>
+    /// The moving average of the generator's parameters (<see cref="GanOptions.GeneratorAverageDecay"/>) with its batch-norm
+    /// statistics, or null when training keeps none. Saved as tensors <c>generator_average/param/PATH</c> and
+    /// <c>generator_average/state/PATH</c>.
+    /// </summary>
+    public GanAverage? GeneratorAverage { get; init; }
 
     /// <summary>Adversarial steps taken (each one discriminator step and one generator step).</summary>
     public long Step => Generator.OptimizerState.Step;
@@ -32,7 +42,7 @@ public sealed record GanCheckpoint(GanPlayer Generator, GanPlayer Discriminator,
     /// <summary>
     /// Writes the checkpoint as one safetensors file, atomically (a crash mid-write leaves the previous file whole):
     /// tensors <c>generator/param/PATH</c>, <c>generator/state/PATH</c>, <c>generator/opt/SLOT/PATH</c> and the same under
-    /// <c>discriminator/</c>; the position and both optimizers' step counts in the metadata.
+    /// <c>discriminator/</c>, <c>generator_average/param/PATH</c> and <c>generator_average/state/PATH</c> when there is an average; the position and both optimizers' step counts in the metadata.
     /// </summary>
     /// <param name="path">The file to write.</param>
     /// <param name="generator">When given, its description is stored under <see cref="GeneratorNetworkKey"/>.</param>
@@ -41,7 +51,8 @@ public sealed record GanCheckpoint(GanPlayer Generator, GanPlayer Discriminator,
     public void Save(string path, Network? generator = null, Network? discriminator = null)
     {
         var tensors = Checkpoint.Tensors(GeneratorPrefix, Generator.Parameters, Generator.State, Generator.OptimizerState)
-            .Concat(Checkpoint.Tensors(DiscriminatorPrefix, Discriminator.Parameters, Discriminator.State, Discriminator.OptimizerState));
+            .Concat(Checkpoint.Tensors(DiscriminatorPrefix, Discriminator.Parameters, Discriminator.State, Discriminator.OptimizerState))
+            .Concat(GeneratorAverage is { } average ? Checkpoint.Tensors(AveragePrefix, average.Parameters, average.State, NoOptimizer) : []);
         var meta = new Dictionary<string, string>(Metadata, StringComparer.Ordinal)
         {
             ["format"] = Format,
@@ -70,14 +81,19 @@ public sealed record GanCheckpoint(GanPlayer Generator, GanPlayer Discriminator,
             var (parameters, state, slots) = Checkpoint.Split(content.Tensors.Entries.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal)), path, prefix);
             return new GanPlayer(parameters, state, new OptimizerState(Checkpoint.Count(meta, stepKey, path), slots));
         }
-        var stray = content.Tensors.Paths.FirstOrDefault(n => !n.StartsWith(GeneratorPrefix, StringComparison.Ordinal) && !n.StartsWith(DiscriminatorPrefix, StringComparison.Ordinal));
-        if (stray is not null) throw new Core.FormatException($"'{path}': tensor '{stray}' belongs to neither {GeneratorPrefix} nor {DiscriminatorPrefix}.");
+        var stray = content.Tensors.Paths.FirstOrDefault(n => !n.StartsWith(GeneratorPrefix, StringComparison.Ordinal) && !n.StartsWith(DiscriminatorPrefix, StringComparison.Ordinal)
+            && !n.StartsWith(AveragePrefix, StringComparison.Ordinal));
+        if (stray is not null) throw new Core.FormatException($"'{path}': tensor '{stray}' belongs to none of {GeneratorPrefix}, {DiscriminatorPrefix} and {AveragePrefix}.");
+        var averaged = content.Tensors.Entries.Where(kv => kv.Key.StartsWith(AveragePrefix, StringComparison.Ordinal)).ToList();
+        var (averageParameters, averageState, averageSlots) = Checkpoint.Split(averaged, path, AveragePrefix);
+        if (averageSlots.Count > 0)
+            throw new Core.FormatException($"'{path}': the generator's average has no optimizer, but the file holds {AveragePrefix}opt/{averageSlots.Keys.First()}/.");
         var generator = Player(GeneratorPrefix, "generator_step");
         var discriminator = Player(DiscriminatorPrefix, "discriminator_step");
         var (epoch, batch) = Checkpoint.Position(meta, path);
         var user = meta.Where(kv => kv.Key is not ("format" or "epoch" or "batch" or "generator_step" or "discriminator_step"))
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-        return new GanCheckpoint(generator, discriminator, epoch, batch, user);
+        return new GanCheckpoint(generator, discriminator, epoch, batch, user) { GeneratorAverage = averaged.Count == 0 ? null : new GanAverage(averageParameters, averageState) };
     }
 
     /// <summary>The two networks described in the metadata (as <see cref="Save"/> stores them), or null when either is missing.</summary>

@@ -12,7 +12,7 @@ namespace Cnn.Dsl;
 /// </summary>
 public static class Transfer
 {
-    /// <summary>The freeze path that stands for every layer with parameters or state except the classifier head.</summary>
+    /// <summary>The freeze path that stands for every layer with parameters or state except the classifier head (and the auxiliary heads' classifiers).</summary>
     public const string AllButHead = "all-but-head";
 
     /// <summary>
@@ -40,7 +40,8 @@ public static class Transfer
     /// <summary>
     /// <paramref name="network"/> with the nodes at <paramref name="paths"/> frozen (wrapped in <see cref="Freeze"/>: no
     /// gradient, no update, batch normalisation on its running statistics). Parameter paths do not change. The path
-    /// <see cref="AllButHead"/> freezes every subtree with parameters or state that does not hold the head.
+    /// <see cref="AllButHead"/> freezes every subtree with parameters or state that holds neither the head nor an auxiliary
+    /// head's classifier (<see cref="AuxiliaryHead"/>: its last layer with parameters, when a Dense or a 1x1 Conv2d).
     /// </summary>
     /// <param name="network">The network.</param>
     /// <param name="paths">Paths of nodes to freeze; an already frozen node, or one without parameters or state, stays as it is.</param>
@@ -58,7 +59,10 @@ public static class Transfer
             if (path == AllButHead && Lookup(network, path) is null)
             {
                 head ??= FindHead(network);
-                AllBut(network.RootNode, head, targets);
+                // The auxiliary heads' classifiers train with the main one (a replaced one starts from random weights).
+                var keep = network.Heads.Select(h => h.Leaves().LastOrDefault(l => l.ParameterSpecs().Any())).OfType<Node>()
+                    .Where(l => IsClassifier(l.Layer)).Select(l => l.Path).Append(head).ToList();
+                AllBut(network.RootNode, keep, targets);
             }
             else targets.Add(Find(network, path).Path);
         }
@@ -85,7 +89,9 @@ public static class Transfer
     /// <summary>
     /// Replaces the classifier head by a layer of the same kind with <paramref name="classes"/> outputs: a Dense of
     /// <paramref name="classes"/> units, or a 1x1 Conv2d of <paramref name="classes"/> filters, keeping its name, bias and
-    /// initialisation scheme. Layers after the head may not have parameters or state.
+    /// initialisation scheme. Layers after the head may not have parameters or state. The auxiliary heads
+    /// (<see cref="AuxiliaryHead"/>) follow <paramref name="auxiliaryHeads"/>: by default each one's classifier is replaced
+    /// in the same way, since every head must give the network's classes.
     /// </summary>
     /// <param name="network">The network.</param>
     /// <param name="parameters">Its parameters: every one is kept but the old head's.</param>
@@ -93,8 +99,12 @@ public static class Transfer
     /// <param name="classes">The new head's outputs (at least 1).</param>
     /// <param name="seed">Seeds the new head's initialisation (the initialiser's per-path generator).</param>
     /// <param name="headPath">The head's path; null finds it with <see cref="FindHead"/>.</param>
-    /// <exception cref="ShapeException">No head, a head that is no classifier, frozen or followed by layers with parameters, a shape that no longer fits, or parameters that do not belong to the network; the message names the path.</exception>
-    public static TransferModel ReplaceHead(Network network, Parameters parameters, Parameters state, int classes, int seed, string? headPath = null)
+    /// <param name="auxiliaryHeads">Whether the auxiliary heads' classifiers are replaced too (the default), the heads dropped, or kept (same class count only).</param>
+    /// <exception cref="ShapeException">No head, a head that is no classifier, frozen or followed by layers with parameters, an
+    /// auxiliary head that does not end in a classifier (to replace) or gives another class count (to keep), a shape that
+    /// no longer fits, or parameters that do not belong to the network; the message names the path.</exception>
+    public static TransferModel ReplaceHead(Network network, Parameters parameters, Parameters state, int classes, int seed, string? headPath = null,
+        AuxiliaryHeadChoice auxiliaryHeads = AuxiliaryHeadChoice.Replace)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(parameters);
@@ -109,20 +119,49 @@ public static class Transfer
         var after = network.Leaves.SkipWhile(l => !ReferenceEquals(l, node)).Skip(1).Where(HasTensors).Select(l => $"'{l.Path}'").ToList();
         if (after.Count > 0)
             throw new ShapeException($"The head '{path}' is followed by layers with parameters or state ({string.Join(", ", after)}); the head to replace must be the last of them.");
-        Layer replacement = node.Layer switch
+        var replacement = WithClasses(node, classes);
+        var heads = network.Heads;
+        if (auxiliaryHeads == AuxiliaryHeadChoice.Keep && heads.Count > 0 && node.Output != new Shape(classes))
+            throw new ShapeException($"Keeping the auxiliary heads ({string.Join(", ", heads.Select(h => $"'{h.Path}'"))}) needs the head '{path}' to keep their output " +
+                $"{network.OutputShape}; a new head of {classes} classes needs them replaced (AuxiliaryHeadChoice.Replace) or dropped (AuxiliaryHeadChoice.Drop).");
+        var auxiliary = auxiliaryHeads == AuxiliaryHeadChoice.Replace ? heads.Select(AuxiliaryClassifier).ToList() : [];
+        bool drop = auxiliaryHeads == AuxiliaryHeadChoice.Drop;
+        Layer? Replace(Node n)
         {
-            Dense d => d with { Units = classes },
-            Conv2d c => c with { Filters = classes },
-            _ => throw new ShapeException($"The head '{path}' is {Describe(node)}."),
-        };
-        var root = Rebuild(network.RootNode, n => ReferenceEquals(n, node) ? replacement : null);
+            if (ReferenceEquals(n, node)) return replacement;
+            if (auxiliary.Contains(n)) return WithClasses(n, classes);
+            if (drop && n.Layer is Serial s && n.Children.Any(c => c.Layer is AuxiliaryHead))
+                return new Serial(n.Children.Where(c => c.Layer is not AuxiliaryHead).Select(c => Rebuild(c, Replace))) { Name = s.Name, WeightInit = s.WeightInit };
+            // A head that is no child of a serial (a branch of a FanOut) passes its input on: an identity of its name keeps the siblings' names.
+            return drop && n.Layer is AuxiliaryHead ? new Identity { Name = n.Path[(n.Path.LastIndexOf('/') + 1)..] } : null;
+        }
+        var root = Rebuild(network.RootNode, Replace);
         Network rebuilt;
         try { rebuilt = Network.Create(root, network.InputShape, network.Strict); }
         catch (ShapeException e) { throw new ShapeException($"Replacing the head '{path}' by one of {classes} classes: {e.Message}"); }
-        bool IsHead(string p) => p.StartsWith(path + "/", StringComparison.Ordinal);
-        return new TransferModel(rebuilt, Keep(Initializer.Init(rebuilt, seed), parameters, IsHead, "parameter"),
-            Keep(Initializer.InitState(rebuilt), state, _ => false, "state tensor"), path);
+        var renewed = auxiliary.Select(a => a.Path).Concat(drop ? heads.Select(h => h.Path) : []).Append(path).ToList();
+        bool IsNew(string p) => renewed.Any(r => p.StartsWith(r + "/", StringComparison.Ordinal));
+        return new TransferModel(rebuilt, Keep(Initializer.Init(rebuilt, seed), parameters, IsNew, "parameter"),
+            Keep(Initializer.InitState(rebuilt), state, p => drop && heads.Any(h => p.StartsWith(h.Path + "/", StringComparison.Ordinal)), "state tensor"), path);
     }
+
+    /// <summary>The classifier of an auxiliary head: its last layer with parameters, which must be a Dense or a 1x1 Conv2d.</summary>
+    private static Node AuxiliaryClassifier(Node head)
+    {
+        var last = head.Leaves().LastOrDefault(l => l.ParameterSpecs().Any())
+            ?? throw new ShapeException($"The auxiliary head '{head.Path}' has no layer with parameters to replace; drop it (AuxiliaryHeadChoice.Drop).");
+        return IsClassifier(last.Layer) ? last
+            : throw new ShapeException($"The auxiliary head '{head.Path}' ends in '{last.Path}', {Describe(last)}, not a Dense or a 1x1 Conv2d of one group to give " +
+                "the new classes; drop the auxiliary heads (AuxiliaryHeadChoice.Drop).");
+    }
+
+    /// <summary>A classifier layer (<see cref="IsClassifier"/>) with <paramref name="classes"/> outputs, its name, bias and initialisation kept.</summary>
+    private static Layer WithClasses(Node node, int classes) => node.Layer switch
+    {
+        Dense d => d with { Units = classes },
+        Conv2d c => c with { Filters = classes },
+        _ => throw new ShapeException($"The head '{node.Path}' is {Describe(node)}."),
+    };
 
     /// <summary>
     /// The surgery a fine-tuning run asks for: the head replaced (when <see cref="TransferOptions.NewHeadClasses"/> is
@@ -133,7 +172,7 @@ public static class Transfer
     {
         ArgumentNullException.ThrowIfNull(options);
         var model = options.NewHeadClasses is int classes
-            ? ReplaceHead(network, parameters, state, classes, options.Seed, options.HeadPath)
+            ? ReplaceHead(network, parameters, state, classes, options.Seed, options.HeadPath, options.AuxiliaryHeads)
             : new TransferModel(network, parameters, state, null);
         var frozen = Freeze(model.Network, options.Freeze ?? [], model.HeadPath ?? options.HeadPath);
         return model with { Network = frozen };
@@ -189,16 +228,16 @@ public static class Transfer
         return null;
     }
 
-    /// <summary>Adds the largest subtrees with parameters or state that do not hold <paramref name="head"/>.</summary>
-    private static void AllBut(Node node, string head, HashSet<string> into)
+    /// <summary>Adds the largest subtrees with parameters or state that hold none of <paramref name="keep"/>.</summary>
+    private static void AllBut(Node node, IReadOnlyList<string> keep, HashSet<string> into)
     {
-        if (node.Path == head && node.Layer is not FreezeLayer) return;
-        if (!Holds(node.Path, head))
+        if (keep.Contains(node.Path) && node.Layer is not FreezeLayer) return;
+        if (!keep.Any(k => Holds(node.Path, k)))
         {
             if (node.Leaves().Any(HasTensors)) into.Add(node.Path);
             return;
         }
-        foreach (var child in node.Children) AllBut(child, head, into);
+        foreach (var child in node.Children) AllBut(child, keep, into);
     }
 
     /// <summary>The layer tree of <paramref name="node"/> with the layers <paramref name="replace"/> gives in place of the nodes it is not null for; unchanged subtrees are the same records.</summary>

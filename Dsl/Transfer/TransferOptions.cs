@@ -5,4 +5,8 @@ namespace Cnn.Dsl;
 /// <param name="NewHeadClasses">When set, the head is replaced by one of this many classes.</param>
 /// <param name="HeadPath">The head's path; null finds it (<see cref="Transfer.FindHead"/>).</param>
 /// <param name="Seed">Seeds the new head's initialisation.</param>
-public sealed record TransferOptions(IReadOnlyList<string>? Freeze = null, int? NewHeadClasses = null, string? HeadPath = null, int Seed = 1);
+public sealed record TransferOptions(IReadOnlyList<string>? Freeze = null, int? NewHeadClasses = null, string? HeadPath = null, int Seed = 1)
+{
+    /// <summary>What a new head does to the auxiliary heads (<see cref="AuxiliaryHeadChoice"/>; their classifiers are replaced by default).</summary>
+    public AuxiliaryHeadChoice AuxiliaryHeads { get; init; }
+}

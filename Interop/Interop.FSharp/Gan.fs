@@ -33,6 +33,9 @@ type GanOptions =
       Seed: int
       /// One-sided label smoothing: the discriminator's target for real images is 1 - this (0 to below 1; 0.1 is usual).
       RealLabelSmoothing: float
+      /// Decay of a moving average of the generator's weights to sample from (`GanResult.AveragedGenerator`): 0 keeps
+      /// none (the default), 0.999 averages over about a thousand steps; below 1.
+      GeneratorAverageDecay: float
       /// Called after each epoch with its figures (default `ignore`).
       OnEpoch: GanEpoch -> unit
       /// Stops training before the next step; the result holds what was reached (default: never).
@@ -44,7 +47,7 @@ type GanOptions =
 [<RequireQualifiedAccess>]
 module GanOptions =
     /// The DCGAN paper's settings for `epochs`: Adam with rate 2e-4 and beta1 0.5 for both networks, batches of 64, seed 0,
-    /// no label smoothing, no resume.
+    /// no label smoothing, no average of the generator, no resume.
     let dcgan (epochs: int) : GanOptions =
         { Epochs = epochs
           BatchSize = 64
@@ -52,6 +55,7 @@ module GanOptions =
           DiscriminatorOptimizer = AdamWith(2e-4, 0.5, 0.999, 1e-8)
           Seed = 0
           RealLabelSmoothing = 0.0
+          GeneratorAverageDecay = 0.0
           OnEpoch = ignore
           Cancellation = CancellationToken.None
           Resume = None }
@@ -60,6 +64,9 @@ module GanOptions =
 type GanResult =
     { /// The trained generator.
       Generator: Model
+      /// The generator with the moving average of its weights (and its batch-norm state), the one to sample from, when
+      /// `GeneratorAverageDecay` kept one.
+      AveragedGenerator: Model option
       /// The trained discriminator.
       Discriminator: Model
       /// One entry per completed epoch, in order.
@@ -99,13 +106,15 @@ module Gan =
     let fit (options: GanOptions) (realImages: Tensor) (generator: Model) (discriminator: Model) : GanResult =
         let settings =
             Cnn.Dsl.GanOptions(options.Epochs, options.BatchSize, Train.optimizer options.GeneratorOptimizer,
-                Train.optimizer options.DiscriminatorOptimizer, options.Seed, RealLabelSmoothing = float32 options.RealLabelSmoothing)
+                Train.optimizer options.DiscriminatorOptimizer, options.Seed, RealLabelSmoothing = float32 options.RealLabelSmoothing,
+                GeneratorAverageDecay = float32 options.GeneratorAverageDecay)
         let record = Action<Cnn.Dsl.GanEpochStats, Cnn.Dsl.IO.GanCheckpoint>(fun s _ -> options.OnEpoch(epoch s))
         let r =
             Cnn.Dsl.GanTrainer.Fit(toDsl generator, toDsl discriminator, realImages, settings, record, options.Cancellation,
                 Option.toObj options.Resume)
         let history = r.History |> Seq.map epoch |> List.ofSeq
         { Generator = ofDsl r.Generator
+          AveragedGenerator = r.AveragedGenerator |> Option.ofObj |> Option.map ofDsl
           Discriminator = ofDsl r.Discriminator
           History = history
           Checkpoint = r.Checkpoint }

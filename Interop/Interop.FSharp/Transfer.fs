@@ -27,10 +27,16 @@ module Transfer =
     let private ofTransfer (t: Cnn.Dsl.TransferModel) : Model =
         { Network = t.Network; Parameters = t.Parameters; State = t.State }
 
-    /// The model with its classifier head (found by `findHead`) replaced by one of `classes` outputs, drawn from `seed`.
+    /// The model with its classifier head (found by `findHead`) replaced by one of `classes` outputs, drawn from `seed`;
+    /// the auxiliary heads' classifiers (GoogLeNet's `aux1`, `aux2`) are replaced too (see `replaceHeadWith`).
     let replaceHead (classes: int) (seed: int) (model: Model) : Model =
         Cnn.Dsl.Transfer.ReplaceHead(model.Network, model.Parameters, model.State, classes, seed) |> ofTransfer
 
     /// As `replaceHead`, for the head at `path`.
     let replaceHeadAt (path: string) (classes: int) (seed: int) (model: Model) : Model =
         Cnn.Dsl.Transfer.ReplaceHead(model.Network, model.Parameters, model.State, classes, seed, path) |> ofTransfer
+
+    /// As `replaceHead`, with the auxiliary heads replaced (`AuxiliaryHeadChoice.Replace`), dropped (`Drop`) or kept
+    /// (`Keep`, when `classes` does not change).
+    let replaceHeadWith (auxiliaryHeads: Cnn.Dsl.AuxiliaryHeadChoice) (classes: int) (seed: int) (model: Model) : Model =
+        Cnn.Dsl.Transfer.ReplaceHead(model.Network, model.Parameters, model.State, classes, seed, auxiliaryHeads = auxiliaryHeads) |> ofTransfer

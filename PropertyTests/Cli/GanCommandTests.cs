@@ -27,7 +27,7 @@ public sealed class GanCommandTests : IDisposable
     public void GanFillsTheRunFolderAndAResumedRunEndsBitwiseEqualToAnUninterruptedOne()
     {
         var data = CliRunner.WriteIdxDigits(P("digits"), train: 48, test: 20);
-        var options = $"--data idx:{data} --batch-size 16 --classifier-epochs 1";
+        var options = $"--data idx:{data} --batch-size 16 --classifier-epochs 1 --ema 0.9";
         var common = $"gan {options} --seed 3";
         var full = Cnn($"{common} --epochs 2 --out {P("full")}");
         Assert.True(full.Code == 0, full.Err);
@@ -38,7 +38,7 @@ public sealed class GanCommandTests : IDisposable
         using (var grid = SKBitmap.Decode(P("full", "samples-002.png")))
             Assert.Equal(8 * (2 * 28 + 2) + 2, grid.Width);
         var rows = File.ReadAllLines(P("full", "losses.csv"));
-        Assert.Equal("epoch,d_loss,g_loss,d_real,d_fake,confident,seconds,cpu_seconds", rows[0]);
+        Assert.Equal("epoch,d_loss,g_loss,d_real,d_fake,confident,confident_unaveraged,seconds,cpu_seconds", rows[0]);
         Assert.Equal(new[] { "0", "1", "2" }, rows.Skip(1).Select(r => r.Split(',')[0]));
         foreach (var row in rows.Skip(2))
         {
@@ -46,6 +46,7 @@ public sealed class GanCommandTests : IDisposable
             Assert.All(f, v => Assert.True(double.IsFinite(v), row));
             Assert.True(f[0] > 0 && f[1] > 0, row);
             Assert.InRange(f[4], 0, 1);
+            Assert.InRange(f[5], 0, 1);
         }
         var report = File.ReadAllText(P("full", "report.txt"));
         Assert.Contains("quality measure: ", report);
@@ -57,6 +58,10 @@ public sealed class GanCommandTests : IDisposable
         Assert.Equal(Zoo.DcganGenerator(), g);
         Assert.Equal(Zoo.DcganDiscriminator(), d);
         Assert.Equal("3", cp.Metadata["seed"]);
+        // The samples come from the moving average of the generator's weights, saved with them.
+        Assert.Equal("0.9", cp.Metadata["ema"]);
+        Assert.Equal(cp.Generator.Parameters.Paths, cp.GeneratorAverage!.Parameters.Paths);
+        Assert.Equal(cp.Generator.State.Paths, cp.GeneratorAverage.State.Paths);
 
         var first = Cnn($"{common} --epochs 1 --quiet --out {P("resumed")}");
         Assert.True(first.Code == 0, first.Err);
@@ -64,7 +69,9 @@ public sealed class GanCommandTests : IDisposable
         var second = Cnn($"{common} --epochs 2 --quiet --resume {P("resumed", "checkpoint.safetensors")}");
         Assert.True(second.Code == 0, second.Err);
         var resumed = GanCheckpoint.Load(P("resumed", "checkpoint.safetensors"));
-        foreach (var (a, b) in new[] { (cp.Generator, resumed.Generator), (cp.Discriminator, resumed.Discriminator) })
+        var averages = (new GanPlayer(cp.GeneratorAverage.Parameters, cp.GeneratorAverage.State, cp.Generator.OptimizerState),
+            new GanPlayer(resumed.GeneratorAverage!.Parameters, resumed.GeneratorAverage.State, resumed.Generator.OptimizerState));
+        foreach (var (a, b) in new[] { (cp.Generator, resumed.Generator), (cp.Discriminator, resumed.Discriminator), averages })
         {
             Assert.Equal(a.Parameters.Paths, b.Parameters.Paths);
             foreach (var path in a.Parameters.Paths) Assert.True(a.Parameters[path].Span.SequenceEqual(b.Parameters[path].Span), path);
@@ -72,7 +79,7 @@ public sealed class GanCommandTests : IDisposable
             foreach (var (slot, t) in a.OptimizerState.Slots)
                 foreach (var path in t.Paths) Assert.True(t[path].Span.SequenceEqual(b.OptimizerState.Slots[slot][path].Span), $"{slot} {path}");
         }
-        Assert.Equal(rows, File.ReadAllLines(P("resumed", "losses.csv")).Select((r, i) => i == 0 ? r : string.Join(",", r.Split(',')[..6]) + "," + string.Join(",", rows[i].Split(',')[6..])));
+        Assert.Equal(rows, File.ReadAllLines(P("resumed", "losses.csv")).Select((r, i) => i == 0 ? r : string.Join(",", r.Split(',')[..7]) + "," + string.Join(",", rows[i].Split(',')[7..])));
 
         var other = Cnn($"gan {options} --epochs 3 --seed 4 --resume {P("resumed", "checkpoint.safetensors")}");
         Assert.Equal(1, other.Code);
@@ -85,6 +92,7 @@ public sealed class GanCommandTests : IDisposable
     [Theory]
     [InlineData("gan --data cifar:x", "cnn gan: --data expects digits, fashion-mnist or idx:DIR; found 'cifar:x'")]
     [InlineData("gan --label-smoothing 0.7", "cnn gan: --label-smoothing expects a number above 0 and at most 0.5; found '0.7'")]
+    [InlineData("gan --ema 1", "cnn gan: --ema expects a number from 0 up to but not including 1; found '1'")]
     [InlineData("gan --classifier-epochs 101", "cnn gan: --classifier-epochs expects an integer from 0 to 100; found '101'")]
     public void AWrongArgumentIsAUsageError(string line, string message)
     {

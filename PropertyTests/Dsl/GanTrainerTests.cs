@@ -9,7 +9,8 @@ namespace Cnn.Tests.Dsl;
 
 /// <summary>
 /// Adversarial training on small DCGAN pairs (the zoo's networks with few features) and 40 images of bars: determinism,
-/// exact resume from a saved checkpoint at any batch, the loss the label smoothing changes, and the checks of its inputs.
+/// exact resume from a saved checkpoint at any batch (the generator's moving average with it), the loss the label smoothing
+/// changes, the average's recurrence, and the checks of its inputs.
 /// </summary>
 public sealed class GanTrainerTests
 {
@@ -24,7 +25,8 @@ public sealed class GanTrainerTests
         return (Model.Init(Zoo.DcganGenerator(8, 4), 1), Model.Init(Zoo.DcganDiscriminator(4), 2), Tensor.FromArray(d, images, 1, 28, 28));
     }
 
-    internal static GanOptions Options(int epochs) => GanOptions.Dcgan(epochs, seed: 3, batchSize: 16) with { RealLabelSmoothing = 0.1f };
+    internal static GanOptions Options(int epochs) =>
+        GanOptions.Dcgan(epochs, seed: 3, batchSize: 16) with { RealLabelSmoothing = 0.1f, GeneratorAverageDecay = 0.9f };
 
     internal static void SameBits(Parameters expected, Parameters actual, string what)
     {
@@ -63,6 +65,8 @@ public sealed class GanTrainerTests
         var b = GanTrainer.Fit(g, d, real, Options(2));
         SameBits(a.Checkpoint.Generator, b.Checkpoint.Generator, "generator");
         SameBits(a.Checkpoint.Discriminator, b.Checkpoint.Discriminator, "discriminator");
+        SameBits(a.Checkpoint.GeneratorAverage!.Parameters, b.Checkpoint.GeneratorAverage!.Parameters, "generator average");
+        SameBits(a.Checkpoint.GeneratorAverage.State, b.Checkpoint.GeneratorAverage.State, "generator average's statistics");
         Assert.Equal(a.History.Select(h => h.Losses), b.History.Select(h => h.Losses));
         Assert.Equal(2, a.History.Count);
         Assert.Equal(6, a.Checkpoint.Step);
@@ -97,6 +101,8 @@ public sealed class GanTrainerTests
                 progress: p => { if (p.Epoch == epoch && p.Batch == batch) cts.Cancel(); });
             Assert.Equal(batch == 3 ? (epoch + 1, 0) : (epoch, batch), (first.Checkpoint.Epoch, first.Checkpoint.Batch));
             var loaded = GanCheckpoint.Load(file);
+            SameBits(first.Checkpoint.GeneratorAverage!.Parameters, loaded.GeneratorAverage!.Parameters, "saved generator average");
+            SameBits(first.Checkpoint.GeneratorAverage.State, loaded.GeneratorAverage.State, "saved generator average's statistics");
             Assert.Equal((first.Checkpoint.Epoch, first.Checkpoint.Batch, first.Checkpoint.Step), (loaded.Epoch, loaded.Batch, loaded.Step));
             var (gNet, dNet) = loaded.Networks(file)!.Value;
             Assert.Equal(g.Network, gNet);
@@ -105,6 +111,8 @@ public sealed class GanTrainerTests
             var rest = GanTrainer.Fit(Model.Init(gNet, 99), Model.Init(dNet, 98), real, Options(3), resume: loaded);
             SameBits(full.Checkpoint.Generator, rest.Checkpoint.Generator, "generator");
             SameBits(full.Checkpoint.Discriminator, rest.Checkpoint.Discriminator, "discriminator");
+            SameBits(full.Checkpoint.GeneratorAverage!.Parameters, rest.Checkpoint.GeneratorAverage!.Parameters, "generator average");
+            SameBits(full.Checkpoint.GeneratorAverage.State, rest.Checkpoint.GeneratorAverage.State, "generator average's statistics");
             // An epoch's means cover the steps of the call that ran them: equal when the last epoch ran whole after the resume.
             if (loaded.Epoch < 3) Assert.Equal(full.History[^1].Losses, rest.History[^1].Losses);
         }
@@ -136,6 +144,42 @@ public sealed class GanTrainerTests
     }
 
     [Fact]
+    public void TheGeneratorsAverageMovesATenthOfTheWayToTheTrainedWeightsAtEachStep()
+    {
+        var (g, d, real) = Setup();
+        // The state after each of an epoch's three steps, by cancelling after it (a cancelled run equals the first steps of an uninterrupted one).
+        GanCheckpoint After(int steps)
+        {
+            using var cts = new CancellationTokenSource();
+            return GanTrainer.Fit(g, d, real, Options(1), cancellation: cts.Token, progress: p => { if (p.Batch == steps) cts.Cancel(); }).Checkpoint;
+        }
+        var average = g.Parameters;
+        foreach (var steps in new[] { 1, 2, 3 })
+        {
+            var cp = After(steps);
+            Assert.Equal(steps, cp.Step);
+            foreach (var (path, t) in cp.Generator.Parameters.Entries)
+            {
+                var expected = Tensor.FromArray(average[path].ToArray().Zip(t.ToArray(), (a, p) => 0.9f * a + 0.1f * p).ToArray(), t.Shape);
+                TorchReference.Close(cp.GeneratorAverage!.Parameters[path], expected, 1e-6, 1e-6, $"step {steps} {path}");
+            }
+            average = cp.GeneratorAverage!.Parameters;
+        }
+        // The average lags the weights (Adam at 2e-4 moves each weight by about that much per step).
+        Assert.NotEqual(average["deconv1/weight"].ToArray(), After(3).Generator.Parameters["deconv1/weight"].ToArray());
+        var result = GanTrainer.Fit(g, d, real, Options(1));
+        Assert.Same(result.Checkpoint.GeneratorAverage!.Parameters, result.AveragedGenerator!.Parameters);
+        // The averaged weights' batch-norm statistics are measured with them, not the trained weights' running ones.
+        SameBits(GanTrainer.StandingState(g.Network, average, result.Generator.State, 3), result.AveragedGenerator.State, "standing statistics");
+        foreach (var path in result.Generator.State.Paths)
+            Assert.NotEqual(result.Generator.State[path].ToArray(), result.AveragedGenerator.State[path].ToArray());
+        var none = GanTrainer.Fit(g, d, real, Options(1) with { GeneratorAverageDecay = 0f });
+        Assert.Null(none.Checkpoint.GeneratorAverage);
+        Assert.Null(none.AveragedGenerator);
+        SameBits(result.Checkpoint.Generator, none.Checkpoint.Generator, "the trained generator, which the average does not change");
+    }
+
+    [Fact]
     public void NoiseIsStandardNormalAndAFunctionOfTheSeed()
     {
         var a = GanTrainer.Noise(new Shape(100, 1, 1), 200, 11);
@@ -160,11 +204,15 @@ public sealed class GanTrainerTests
         Assert.Contains("[N, 1, 28, 28]", e3.Message);
         var e4 = Assert.Throws<CnnException>(() => GanTrainer.Fit(g, d, real, Options(1) with { RealLabelSmoothing = 1f }));
         Assert.Contains("RealLabelSmoothing", e4.Message);
+        var e8 = Assert.Throws<CnnException>(() => GanTrainer.Fit(g, d, real, Options(1) with { GeneratorAverageDecay = 1f }));
+        Assert.Contains("GeneratorAverageDecay is from 0 (no average) up to but not including 1 (0.999 is usual); found 1", e8.Message);
         var cp = GanTrainer.Fit(g, d, real, Options(1)).Checkpoint;
         var e5 = Assert.Throws<CnnException>(() => GanTrainer.Fit(g, d, real, Options(2) with { BatchSize = 40 }, resume: cp with { Epoch = 1, Batch = 3 }));
         Assert.Contains("batch 3", e5.Message);
         var e6 = Assert.Throws<CnnException>(() => GanTrainer.Fit(g, d, real, Options(2) with { DiscriminatorOptimizer = new Sgd(0.1f, 0.9f) }, resume: cp));
         Assert.Contains("velocity", e6.Message);
+        var e9 = Assert.Throws<CnnException>(() => GanTrainer.Fit(g, d, real, Options(2), resume: cp with { GeneratorAverage = new GanAverage(cp.Discriminator.Parameters, cp.Discriminator.State) }));
+        Assert.Contains("generator average does not fit the generator", e9.Message);
         var file = Path.Combine(Path.GetTempPath(), $"not-gan-{Guid.NewGuid():N}.safetensors");
         try
         {

@@ -17,7 +17,8 @@ namespace Cnn.Tests.PyTorch;
 /// on the loopback interface), against <c>Trainer.Fit</c> over the same global batches: the checkpoint it writes holds
 /// our parameters, optimizer slots and batch-norm statistics to float32 rounding, sits at the same position, and is resumed
 /// by the trainer and checked by <c>cnn verify</c>. The script shares nothing with the trainer but the recipe (orders, rates,
-/// dropout keys) the writer computed: gradients come from PyTorch's autograd, batch-norm statistics from all processes.
+/// dropout keys) the writer computed: gradients come from PyTorch's autograd, batch-norm statistics from all processes;
+/// auxiliary heads add their weighted losses to the total in both.
 /// </summary>
 [Collection(ConsoleCollection.Name)]
 public sealed class PyTorchTrainingTests(ITestOutputHelper output)
@@ -101,6 +102,32 @@ public sealed class PyTorchTrainingTests(ITestOutputHelper output)
             AssertSame(ours.Checkpoint, theirs, Tolerance);
             foreach (var path in net.Leaves.Where(l => l.Frozen).SelectMany(l => l.ParameterSpecs()).Select(s => s.Path))
                 Assert.Equal(p0[path].ToArray(), theirs.Parameters[path].ToArray());
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [PyTorchFact]
+    public void One_process_trains_a_network_with_auxiliary_heads_adding_their_weighted_losses_as_our_trainer_does()
+    {
+        var net = Network.Create(new Serial(
+            new Conv2d(4, 3, 3), new Relu(),
+            new AuxiliaryHead(new Serial(new Flatten(), new Dense(4)), 0.3f).Named("aux1"),
+            new MaxPool2d(2, 2, 2, 2),
+            new AuxiliaryHead(new Serial(new Flatten(), new Dense(6), new Relu(), new Dense(4)), 0.5f).Named("aux2"),
+            new Flatten(), new Dense(4)), new Shape(1, 8, 8));
+        var data = Digits(net.InputShape, 4, 48, seed: 5);
+        var options = new TrainOptions(Epochs: 2, BatchSize: 16, new Sgd(0.05f, 0.9f), Seed: 11);
+        var p0 = Initializer.Init(net, 6);
+        var dir = Directory.CreateTempSubdirectory("pytorch-aux");
+        try
+        {
+            var theirs = TrainInPyTorch(net, p0, data, options, dir.FullName, processes: 1, extraArgs: [], null);
+            var ours = Trainer.Fit(net, p0, data, options);
+            Assert.Equal((3, 0, 6L), (theirs.Epoch, theirs.Batch, theirs.Step));
+            AssertSame(ours.Checkpoint, theirs, Tolerance);
+            // The heads' own weights moved: their weighted losses reached them, as they reach ours.
+            foreach (var path in new[] { "aux1/head/dense1/weight", "aux2/head/dense2/weight" })
+                Assert.NotEqual(p0[path].ToArray(), theirs.Parameters[path].ToArray());
         }
         finally { dir.Delete(true); }
     }
