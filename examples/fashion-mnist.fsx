@@ -4,7 +4,7 @@
 //   apt-get install dataset-fashion-mnist     (once: the four IDX files in /usr/share/datasets/fashion-mnist)
 //   dotnet build -c Release                   (once: the script references the built assemblies)
 //   dotnet fsi examples/fashion-mnist.fsx                 the full recipe, test accuracy after every epoch
-//   dotnet fsi examples/fashion-mnist.fsx 11 1            the same with 11 epochs and seed 1 (the defaults)
+//   dotnet fsi examples/fashion-mnist.fsx 15 1            the same with 15 epochs and seed 1 (the defaults)
 //   dotnet fsi examples/fashion-mnist.fsx 11 1 300        only the first 300 steps: a timing run, no validation
 //
 // Each epoch prints its time, the share of the steps' time spent waiting for data, and the test accuracy.
@@ -35,7 +35,7 @@ printfn "%s" (Summary.Format net)
 let options = recipe.Options(data.Train, seed)
 let timing = steps > 0
 let train = if timing then data.Train.Batch(0, min data.Train.Count (steps * recipe.BatchSize)) else data.Train
-let run = TrainOptions((if timing then 1 else epochs), options.BatchSize, options.Optimizer, seed, Schedule = options.Schedule, Pipeline = options.Pipeline)
+let run = TrainOptions((if timing then 1 else epochs), options.BatchSize, options.Optimizer, seed, options.Loss, Schedule = options.Schedule, Pipeline = options.Pipeline)
 printfn "%s: %d epoch(s) of batches of %d, %A, %A" recipe.Network run.Epochs run.BatchSize run.Optimizer recipe.Augment
 let start, cpuStart = clock.Elapsed, Process.GetCurrentProcess().TotalProcessorTime
 let result =

@@ -42,7 +42,7 @@ internal static class MainJob
         --data fashion-mnist: all of Fashion-MNIST from Debian's dataset-fashion-mnist (60,000 training and the
         10,000 test images, kept as bytes and streamed by the batch pipeline); the recipe Recipe.FashionMnist:
         fashion-resnet, SGD with Nesterov momentum and weight decay 5e-4 under one-cycle (peak lr 0.1), label smoothing
-        0.1, 11 epochs of 128, flips and 2-pixel shifts, images standardised (the mean and deviation are recorded in the
+        0.1, 15 epochs of 128, flips and 2-pixel shifts, images standardised (the mean and deviation are recorded in the
         checkpoint and the ONNX and LibTorch checks see standardised images); target >= {FashionTarget:P1} on the 10,000 test images.
 
         options:
