@@ -142,13 +142,7 @@ public static partial class Losses
     /// <exception cref="CnnException">The reduction is unknown.</exception>
     public static LossResult MeanSquaredError(Tensor output, Tensor target, Reduction reduction = Reduction.Mean)
     {
-        const string op = "Mean squared error";
-        ArgumentNullException.ThrowIfNull(output);
-        ArgumentNullException.ThrowIfNull(target);
-        if (output.Shape != target.Shape) throw new ShapeException($"{op}: the target's shape {target.Shape} differs from the output's {output.Shape}.");
-        double divisor = Divisor(reduction, output.Size, op);
-        var diff = TensorArena.Zeroed<float>(output.Size);
-        TensorPrimitives.Subtract(output.Span, target.Span, diff);
+        var (diff, divisor) = Differences(output, target, reduction, "Mean squared error");
         double sum = 0;
         foreach (var d in diff) sum += (double)d * d;
         TensorPrimitives.Multiply(diff, (float)(2 / divisor), diff);
@@ -226,6 +220,18 @@ public static partial class Losses
     }
 
     // What the sum of `count` terms is divided by: the count for the mean (1 when there are none, so an empty input gives 0), 1 for the sum.
+    /// <summary>The element-wise <c>output - target</c> of an element-wise loss, after checking the shapes, and the reduction's divisor.</summary>
+    private static (float[] Diff, double Divisor) Differences(Tensor output, Tensor target, Reduction reduction, string op)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(target);
+        if (output.Shape != target.Shape) throw new ShapeException($"{op}: the target's shape {target.Shape} differs from the output's {output.Shape}.");
+        double divisor = Divisor(reduction, output.Size, op);
+        var diff = TensorArena.Zeroed<float>(output.Size);
+        TensorPrimitives.Subtract(output.Span, target.Span, diff);
+        return (diff, divisor);
+    }
+
     private static double Divisor(Reduction reduction, int count, string op) => reduction switch
     {
         Reduction.Mean => Math.Max(1, count),

@@ -17,13 +17,7 @@ public static partial class Losses
     /// <exception cref="CnnException">The reduction is unknown.</exception>
     public static LossResult MeanAbsoluteError(Tensor output, Tensor target, Reduction reduction = Reduction.Mean)
     {
-        const string op = "Mean absolute error";
-        ArgumentNullException.ThrowIfNull(output);
-        ArgumentNullException.ThrowIfNull(target);
-        if (output.Shape != target.Shape) throw new ShapeException($"{op}: the target's shape {target.Shape} differs from the output's {output.Shape}.");
-        double divisor = Divisor(reduction, output.Size, op);
-        var diff = TensorArena.Zeroed<float>(output.Size);
-        TensorPrimitives.Subtract(output.Span, target.Span, diff);
+        var (diff, divisor) = Differences(output, target, reduction, "Mean absolute error");
         double sum = 0;
         float step = (float)(1 / divisor);
         for (int e = 0; e < diff.Length; e++)
