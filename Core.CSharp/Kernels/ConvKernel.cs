@@ -309,6 +309,11 @@ public static class ConvKernel
         var l = new ConvColumns(s.N, s.C, s.Groups, s.Plan);
         int outSize = s.Plan.OutSize, nr = TK.NR;
         var y = TensorArena.Uninitialized<float>(s.N * s.F * outSize);
+        if (typeof(TK) == typeof(GemmKernel512) && DirectConv.Covers(l, s.F))
+        {
+            DirectForward(x, w, bias, s, l, y, relu);
+            return Tensor.Own(y, OutputShape(s, x.Shape));
+        }
         var packed = prepacked ?? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: false));
         try
         {
@@ -335,6 +340,24 @@ public static class ConvKernel
             if (prepacked is null) Workspace.Return(packed);
         }
         return Tensor.Own(y, OutputShape(s, x.Shape));
+    }
+
+    /// <summary><see cref="DirectConv"/> over the batch: images split between the workers, or one image's filters.</summary>
+    private static unsafe void DirectForward(Tensor x, Tensor w, Tensor? bias, Setup s, ConvColumns l, float[] y, bool relu)
+    {
+        void Direct(int i0, int i1, int f0, int f1)
+        {
+            fixed (float* px = x.Span, pw = w.Span, pb = bias is null ? default : bias.Span, py = y)
+                DirectConv.Forward(l, px, pw, pb, s.F, py, i0, i1, f0, f1, relu);
+        }
+        if (s.N > 1) BatchParallel.For(s.N, (_, start, end) => Direct(start, end, 0, s.F));
+        else if (2L * s.F * s.RowsG * s.Plan.OutSize < MinSplitFlops) Direct(0, 1, 0, s.F);
+        else
+        {
+            // One image: its filters split between the workers, in whole tiles of eight.
+            int tiles = (s.F + 7) / 8;
+            BatchParallel.For(tiles, (_, start, end) => Direct(0, 1, start * 8, Math.Min(s.F, end * 8)));
+        }
     }
 
     private static unsafe (Tensor? Input, Tensor Weight, Tensor? Bias) FusedGradients<TK>(Tensor x, Tensor w, bool hasBias, Tensor dy, Setup s,

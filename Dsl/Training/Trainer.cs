@@ -247,8 +247,10 @@ public static partial class Trainer
                 progress?.Report(new TrainProgress(epoch, b + 1, batches, (float)(lossSum / seen), Accuracy(correct, seen, train), clock.Elapsed));
             }
             var trainingElapsed = clock.Elapsed;
+            // Validation batches as large as the training batch (at least 64, so tiny batches do not pay a call per few
+            // images): its activations then never take more memory than a training step's.
             var val = validation is null ? null
-                : EvaluateSource(network, session.Parameters, validation, Math.Max(options.BatchSize, 256), session.State, options.LossOrDefault, pipelineOptions.Normalize);
+                : EvaluateSource(network, session.Parameters, validation, Math.Max(options.BatchSize, 64), session.State, options.LossOrDefault, pipelineOptions.Normalize);
             var stats = new EpochStats(epoch, seen == 0 ? float.NaN : (float)(lossSum / seen), Accuracy(correct, seen, train), val, clock.Elapsed)
             {
                 TrainingElapsed = trainingElapsed,
