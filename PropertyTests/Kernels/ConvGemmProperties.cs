@@ -113,8 +113,10 @@ public sealed class ConvGemmProperties
     {
         var (x, w, b, dy) = Operands(c);
         var expected = Compute(c, x, w, b, dy, isa);
-        bool saved = ColumnPacker.ForcePortable;
+        bool saved = ColumnPacker.ForcePortable, savedDirect = DirectConv.Disabled;
         ColumnPacker.ForcePortable = portable;
+        // The GEMM path itself: DirectConvProperties checks the direct kernel that takes stride-1 layers from it.
+        DirectConv.Disabled = true;
         try
         {
             WorkerCountCollection.With(workers, () =>
@@ -136,7 +138,11 @@ public sealed class ConvGemmProperties
                 return 0;
             });
         }
-        finally { ColumnPacker.ForcePortable = saved; }
+        finally
+        {
+            ColumnPacker.ForcePortable = saved;
+            DirectConv.Disabled = savedDirect;
+        }
         return true;
     }
 
