@@ -302,7 +302,10 @@ public static partial class OnnxExporter
                 }
                 case AvgPool2d a:
                 {
-                    var (ceil, pads) = Window(node, new[] { a.KernelH, a.KernelW }, new[] { a.StrideH, a.StrideW }, new[] { a.PadH, a.PadW }, a.CeilMode, a.CountIncludePad);
+                    // ONNX's own padding (ends that differ, beyond half the window) is written as it is, in floor mode.
+                    var (ceil, pads) = a.SymmetricPadding
+                        ? Window(node, new[] { a.KernelH, a.KernelW }, new[] { a.StrideH, a.StrideW }, new[] { a.PadH, a.PadW }, a.CeilMode, a.CountIncludePad)
+                        : (false, new long[] { a.PadH, a.PadW, a.PadEndH, a.PadEndW });
                     // ONNX's count_include_pad defaults to 0 and PyTorch's to true: always written.
                     AddNode(node, "AveragePool", Inputs(x), y,
                         Ints("kernel_shape", a.KernelH, a.KernelW),

@@ -14,7 +14,8 @@ internal sealed partial class OnnxLayerReader
     /// (asymmetric, SAME, or more than half the window), which is read as an explicit <see cref="Pad2d"/> and the pooling
     /// without padding when that computes the same windows: a maximum (padded with the most negative float, since a padding
     /// value is finite: the two differ only where every value a window sees is -infinity) or an average that counts the
-    /// padding (padded with zeros), in floor mode.
+    /// padding (padded with zeros), in floor mode. An average in floor mode with each padding below the window is one
+    /// <see cref="AvgPool2d"/>, which takes ONNX's padding as it is.
     /// </summary>
     public IReadOnlyList<LeafItem> ReadLayers(NodeProto node, Shape input)
     {
@@ -22,7 +23,7 @@ internal sealed partial class OnnxLayerReader
         {
             CheckExtraOutputs(node);
             var p = PoolSpecOf(node, new Attributes(node, Where(node)), input);
-            if (p.Kernel.Length == 2 && SingleLayerCeil(p, input).Ceil is null && !p.OnnxCeil && (p.Max || p.CountPad)
+            if (p.Kernel.Length == 2 && SingleLayerCeil(p, input).Ceil is null && !p.OnnxCeil && (p.Max || p.CountPad && OnnxPaddedAverage(p) is null)
                 && (!p.Max || Enumerable.Range(0, 2).All(i => p.Begin[i] < p.Kernel[i] && p.End[i] < p.Kernel[i])))
             {
                 int I(long v) => checked((int)v);
@@ -44,7 +45,20 @@ internal sealed partial class OnnxLayerReader
     {
         var p = PoolSpecOf(node, a, input);
         var (ceil, why) = SingleLayerCeil(p, input);
-        return ceil is bool found ? PoolLayer(node, p, p.Begin, found) : throw Unsupported(node, why);
+        if (ceil is bool found) return PoolLayer(node, p, p.Begin, found);
+        return OnnxPaddedAverage(p) ?? throw Unsupported(node, why);
+    }
+
+    /// <summary>
+    /// A 2-d average in floor mode as one <see cref="AvgPool2d"/> with ONNX's padding as it is (ends that differ, beyond half
+    /// the window), when each padding is below the window; else null.
+    /// </summary>
+    private static AvgPool2d? OnnxPaddedAverage(PoolSpec p)
+    {
+        if (p.Max || p.OnnxCeil || p.Kernel.Length != 2 || !Enumerable.Range(0, 2).All(i => p.Begin[i] < p.Kernel[i] && p.End[i] < p.Kernel[i])) return null;
+        int I(long v) => checked((int)v);
+        int? End(int i) => p.End[i] == p.Begin[i] ? null : I(p.End[i]);
+        return new AvgPool2d(I(p.Kernel[0]), I(p.Kernel[1]), I(p.Strides[0]), I(p.Strides[1]), I(p.Begin[0]), I(p.Begin[1]), false, p.CountPad, End(0), End(1));
     }
 
     private PoolSpec PoolSpecOf(NodeProto node, Attributes a, Shape input)
@@ -71,14 +85,14 @@ internal sealed partial class OnnxLayerReader
         int spatial = p.Kernel.Length;
         for (int i = 0; i < spatial; i++)
             if (2 * p.Begin[i] > p.Kernel[i])
-                return (null, $"padding {p.Begin[i]} larger than half the window {p.Kernel[i]}; pooling layers allow at most half");
+                return (null, $"padding {p.Begin[i]} larger than half the window {p.Kernel[i]}; pooling layers allow at most half (an average in floor mode, any padding below the window)");
         foreach (bool candidate in spatial == 2 ? new[] { p.OnnxCeil, !p.OnnxCeil } : new[] { false })
             if (Enumerable.Range(0, spatial).All(i => PoolWindows.Same(input[i + 1], p.Kernel[i], p.Strides[i], p.Begin[i], candidate, p.End[i], p.OnnxCeil, p.CountPad)))
                 return (candidate, "");
         return (null,
             $"padding [{string.Join(", ", p.Begin.Concat(p.End))}] with ceil_mode {(p.OnnxCeil ? 1 : 0)} on input [N, {string.Join(", ", input)}], whose windows no layer " +
             "reproduces (layers pad both sides equally, and in ceil mode drop a last window that starts in the padding; an explicit Pad2d before the pooling " +
-            "serves a maximum or an average that counts the padding, in floor mode)");
+            "serves a maximum or an average that counts the padding, and AvgPool2d's own padding an average in floor mode with each padding below the window)");
     }
 
     private LeafLayer PoolLayer(NodeProto node, PoolSpec p, long[] pads, bool ceil)

@@ -138,6 +138,9 @@ public static class NetworkJson
             case AvgPool2d p:
                 w.WriteNumber("kernelH", p.KernelH); w.WriteNumber("kernelW", p.KernelW); w.WriteNumber("strideH", p.StrideH); w.WriteNumber("strideW", p.StrideW);
                 w.WriteNumber("padH", p.PadH); w.WriteNumber("padW", p.PadW); w.WriteBoolean("ceilMode", p.CeilMode); w.WriteBoolean("countIncludePad", p.CountIncludePad);
+                // Written only where they differ, so files of symmetric pooling stay as they were.
+                if (p.PadEndH != p.PadH) w.WriteNumber("padBottom", p.PadEndH);
+                if (p.PadEndW != p.PadW) w.WriteNumber("padRight", p.PadEndW);
                 break;
             case PoolNd p:
                 w.WriteString("op", PoolOpName(p.Op, path)); w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
@@ -370,9 +373,10 @@ public static class NetworkJson
             }
             case "AvgPool2d":
             {
+                // ONNX's wider padding (different ends, beyond half the window) is below the window; padBottom and padRight only where they differ.
                 int kh = o.Int("kernelH", 1, Big), kw = o.Int("kernelW", 1, Big);
-                layer = new AvgPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh / 2), o.Int("padW", 0, kw / 2),
-                    o.Bool("ceilMode"), o.Bool("countIncludePad"));
+                layer = new AvgPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh - 1), o.Int("padW", 0, kw - 1),
+                    o.Bool("ceilMode"), o.Bool("countIncludePad"), o.Has("padBottom") ? o.Int("padBottom", 0, kh - 1) : null, o.Has("padRight") ? o.Int("padRight", 0, kw - 1) : null);
                 break;
             }
             case "PoolNd":

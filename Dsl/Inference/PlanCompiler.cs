@@ -129,7 +129,9 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
             case AvgPool2d a:
             {
                 var g = new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW);
-                return new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad));
+                return a.SymmetricPadding
+                    ? new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad))
+                    : new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.PadEndH, a.PadEndW, a.CountIncludePad));
             }
             case Dropout or Identity:
                 return new KernelStep(static x => x);

@@ -459,6 +459,9 @@ public static class Apply
                 case AvgPool2d a:
                 {
                     var g = new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW);
+                    if (!a.SymmetricPadding)
+                        return (AvgPool2dKernel.Forward(x, g, a.PadEndH, a.PadEndW, a.CountIncludePad),
+                            (dy, _) => AvgPool2dKernel.Backward(dy, x.Shape, g, a.PadEndH, a.PadEndW, a.CountIncludePad));
                     return (AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad),
                         (dy, _) => AvgPool2dKernel.Backward(dy, x.Shape, g, a.CeilMode, a.CountIncludePad));
                 }

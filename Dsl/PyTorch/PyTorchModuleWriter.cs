@@ -124,6 +124,8 @@ internal static class PyTorchModuleWriter
             ConvolutionLayer c => Convolution(channels, c.Spec()),
             Dense d => $"nn.Linear({channels}, {d.Units}, bias={Py.Bool(d.UseBias)})",
             MaxPool2d m => $"nn.MaxPool2d(({m.KernelH}, {m.KernelW}), stride=({m.StrideH}, {m.StrideW}), padding=({m.PadH}, {m.PadW}), ceil_mode={Py.Bool(m.CeilMode)})",
+            AvgPool2d { SymmetricPadding: false } a => $"AvgPoolPadded(({a.KernelH}, {a.KernelW}), ({a.StrideH}, {a.StrideW}), " +
+                                                       $"({a.PadW}, {a.PadEndW}, {a.PadH}, {a.PadEndH}), {Py.Bool(a.CountIncludePad)})",
             AvgPool2d a => $"nn.AvgPool2d(({a.KernelH}, {a.KernelW}), stride=({a.StrideH}, {a.StrideW}), padding=({a.PadH}, {a.PadW}), " +
                            $"ceil_mode={Py.Bool(a.CeilMode)}, count_include_pad={Py.Bool(a.CountIncludePad)})",
             PoolNd { Op: PoolOp.Max } p when spatial == 1 => $"nn.MaxPool1d({p.Kernel}, stride={p.Stride}, padding={p.Pad})",
@@ -132,7 +134,7 @@ internal static class PyTorchModuleWriter
             // avg_pool3d refuses an input smaller than the window before padding, which the DSL allows (as ONNX does).
             PoolNd p when node.Input.Skip(1).All(d => d >= p.Kernel) =>
                 $"nn.AvgPool3d({p.Kernel}, stride={p.Stride}, padding={p.Pad}, count_include_pad={Py.Bool(p.CountIncludePad)})",
-            PoolNd p => $"AvgPool3dPadded({p.Kernel}, {p.Stride}, {p.Pad}, {Py.Bool(p.CountIncludePad)})",
+            PoolNd p => $"AvgPoolPadded(({p.Kernel},) * 3, ({p.Stride},) * 3, ({p.Pad},) * 6, {Py.Bool(p.CountIncludePad)})",
             GlobalPool { Op: PoolOp.Max } => "GlobalMaxPool()",
             GlobalPool => "GlobalAvgPool()",
             ChannelMaxPool m => $"ChannelMaxPool({m.Kernel}, {m.Stride})",

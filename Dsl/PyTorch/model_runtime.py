@@ -219,21 +219,23 @@ class Reshape(nn.Module):
         return x.reshape((x.shape[0],) + self.shape)
 
 
-class AvgPool3dPadded(nn.Module):
-    """3-d average pooling for an input smaller than the window before padding, which avg_pool3d refuses: the padding
-    is applied first, and without count_include_pad each window's mean is divided by its share of real elements."""
+class AvgPoolPadded(nn.Module):
+    """Average pooling in floor mode over an input padded first with zeros by pads (F.pad's order, the last axis first),
+    where the pooling module refuses the padding: 3-d on an input smaller than the window before padding (avg_pool3d
+    refuses it), 2-d with padding that differs between the ends of an axis or exceeds half the window (ONNX's SAME
+    and explicit pads). Without count_include_pad each window's mean is divided by its share of real elements."""
 
-    def __init__(self, kernel, stride, padding, count_include_pad):
+    def __init__(self, kernel, stride, pads, count_include_pad):
         super().__init__()
-        self.kernel, self.stride, self.padding, self.count_include_pad = kernel, stride, padding, count_include_pad
+        self.kernel, self.stride, self.pads, self.count_include_pad = tuple(kernel), tuple(stride), tuple(pads), count_include_pad
+        self.pool = F.avg_pool2d if len(self.kernel) == 2 else F.avg_pool3d
 
     def forward(self, x):
-        pads = (self.padding,) * 6
-        y = F.avg_pool3d(F.pad(x, pads), self.kernel, self.stride)
+        y = self.pool(F.pad(x, self.pads), self.kernel, self.stride)
         if self.count_include_pad:
             return y
         with torch.no_grad():
-            share = F.avg_pool3d(F.pad(torch.ones_like(x[:1, :1]), pads), self.kernel, self.stride)
+            share = self.pool(F.pad(torch.ones_like(x[:1, :1]), self.pads), self.kernel, self.stride)
         return y / share
 
 

@@ -97,11 +97,16 @@ let maxPool2dWith (settings: MaxPool2dSettings) (size: int) : Layer =
 /// Square 2-d average pooling with window and stride `size`.
 let avgPool2d (size: int) : Layer = AvgPool2d(size, size, size, size)
 
-/// Square 2-d average pooling with settings (`AvgPool2d.defaults`).
+/// Square 2-d average pooling with settings (`AvgPool2d.defaults`); ONNX's uneven padding with `PadBottomRight`:
+/// `avgPool2dWith { AvgPool2d.defaults with Stride = Some 1; CountIncludePad = false; PadBottomRight = Some (1, 1) } 2`.
 let avgPool2dWith (settings: AvgPool2dSettings) (size: int) : Layer =
     let stride = defaultArg settings.Stride size
     let ph, pw = Resolve.padding2d "avgPool2d" settings.Padding (size, size) 1
-    AvgPool2d(size, size, stride, stride, ph, pw, settings.CeilMode, settings.CountIncludePad)
+    let bottom, right =
+        match settings.PadBottomRight with
+        | Some (b, r) -> System.Nullable b, System.Nullable r
+        | None -> System.Nullable(), System.Nullable()
+    AvgPool2d(size, size, stride, stride, ph, pw, settings.CeilMode, settings.CountIncludePad, bottom, right)
 
 let private poolNd (op: PoolOp) (name: string) (settings: PoolNdSettings) (size: int) : Layer =
     PoolNd(op, size, defaultArg settings.Stride size, Resolve.paddingNd name settings.Padding size 1, settings.CountIncludePad)

@@ -114,7 +114,10 @@ type AvgPool2dSettings =
       /// Round the output size up (default false).
       CeilMode: bool
       /// Divide by the whole window, padding included (PyTorch's default, true), or by the real elements only.
-      CountIncludePad: bool }
+      CountIncludePad: bool
+      /// Rows below and columns on the right where they differ from <c>Padding</c> (default <c>None</c>: the same), as ONNX's
+      /// SAME pads an even window; padding that differs or exceeds half the window must be below it, in floor mode.
+      PadBottomRight: (int * int) option }
 
 /// Optional settings of <c>maxPoolNdWith</c> and <c>avgPoolNdWith</c>; start from <c>PoolNd.defaults</c>.
 type PoolNdSettings =
@@ -186,7 +189,7 @@ module MaxPool2d =
 /// The defaults of <c>avgPool2dWith</c>.
 module AvgPool2d =
     /// Stride equal to the window, no padding, floor mode, padding counted: what <c>avgPool2d</c> uses.
-    let defaults: AvgPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false; CountIncludePad = true }
+    let defaults: AvgPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false; CountIncludePad = true; PadBottomRight = None }
 
 /// The defaults of <c>maxPoolNdWith</c> and <c>avgPoolNdWith</c>.
 module PoolNd =

@@ -173,6 +173,14 @@ internal sealed class AvgPool3dModule(int kernel, int stride, int pad, bool coun
     protected override void RegisterComponents() { }
 }
 
+/// <summary>2-d average pooling with padding <c>nn.AvgPool2d</c> lacks: different at the ends of an axis or beyond half the window (see <see cref="TorchOps.AvgPool2d"/>).</summary>
+internal sealed class AvgPool2dModule(Cnn.Dsl.AvgPool2d layer) : TorchModuleBase("AvgPool2d")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.AvgPool2d(input, layer);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>Gives each sample a new shape (the DSL's <c>Reshape</c>; <c>nn.Unflatten</c> only splits one axis).</summary>
 internal sealed class ReshapeModule(long[] sampleShape) : TorchModuleBase("Reshape")
 {

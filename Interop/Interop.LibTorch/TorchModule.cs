@@ -223,6 +223,8 @@ public static class TorchModule
                 return new ConstantOperandModule(k);
             case MaxPool2d m:
                 return torch.nn.MaxPool2d(new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
+            case AvgPool2d { SymmetricPadding: false } a:
+                return new AvgPool2dModule(a);
             case AvgPool2d a:
                 return torch.nn.AvgPool2d(new long[] { a.KernelH, a.KernelW }, new long[] { a.StrideH, a.StrideW }, new long[] { a.PadH, a.PadW },
                     ceil_mode: a.CeilMode, count_include_pad: a.CountIncludePad);

@@ -93,8 +93,7 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
             case MaxPool2d m:
                 return max_pool2d(x, new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
             case AvgPool2d a:
-                return avg_pool2d(x, new long[] { a.KernelH, a.KernelW }, new long[] { a.StrideH, a.StrideW }, new long[] { a.PadH, a.PadW },
-                    ceil_mode: a.CeilMode, count_include_pad: a.CountIncludePad);
+                return TorchOps.AvgPool2d(x, a);
             case PoolNd { Op: PoolOp.Max } pn when node.Input.Rank == 2:
                 return max_pool1d(x, pn.Kernel, pn.Stride, pn.Pad);
             case PoolNd pn when node.Input.Rank == 2:

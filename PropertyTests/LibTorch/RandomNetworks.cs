@@ -282,11 +282,23 @@ public static class RandomNetworks
             bool max = _rng.Next(2) == 0, includePad = _rng.Next(2) == 0;
             var a = Axis();
             if (family != Family.Image) return new PoolNd(max ? PoolOp.Max : PoolOp.Average, a.Kernel, a.Stride, a.Pad, includePad);
+            if (!max && !preserve && _rng.Next(4) == 0) return UnevenAvgPool(input, includePad);
             var b = preserve ? a : Axis();
             bool ceil = !preserve && _rng.Next(2) == 0;
             return max
                 ? new MaxPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, ceil)
                 : new AvgPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, ceil, includePad);
+        }
+
+        /// <summary>Average pooling with ONNX's padding: each end 0..kernel-1 (ends that differ, beyond half the window), floor mode.</summary>
+        private AvgPool2d UnevenAvgPool(Shape input, bool includePad)
+        {
+            int kh = _rng.Next(1, 4), kw = _rng.Next(1, 4);
+            int top = _rng.Next(kh), left = _rng.Next(kw);
+            // The padded input must hold a window: a padding below the window always can, with an input of 1.
+            int bottom = Math.Max(_rng.Next(kh), kh - input[1] - top), right = Math.Max(_rng.Next(kw), kw - input[2] - left);
+            return new AvgPool2d(kh, kw, _rng.Next(1, 3), _rng.Next(1, 3), top, left, false, includePad,
+                bottom == top ? null : bottom, right == left ? null : right);
         }
 
         private Layer ChannelPool(int channels)

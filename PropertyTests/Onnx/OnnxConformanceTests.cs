@@ -68,9 +68,11 @@ public sealed class OnnxConformanceTests(ITestOutputHelper output)
                      // A constant operand broadcast over each sample, with no layer before it to take it; ONNX's hard sigmoid.
                      "test_add_bcast", "test_sub_bcast", "test_mul_bcast", "test_div_bcast", "test_celu_expanded", "test_hardsigmoid", "test_hardsigmoid_default", "test_clip_default_max",
                      // Reductions over the channel axis (channel pooling with one window, keepdims 0 a Squeeze after it); dropout that drops nothing in training mode.
-                     "test_reduce_max_do_not_keepdims_example", "test_reduce_mean_keepdims_random", "test_reduce_mean_negative_axes_keepdims_example", "test_training_dropout_zero_ratio" })
+                     "test_reduce_max_do_not_keepdims_example", "test_reduce_mean_keepdims_random", "test_reduce_mean_negative_axes_keepdims_example", "test_training_dropout_zero_ratio",
+                     // Averages that leave the padding out, with ONNX's padding: ends that differ (SAME) and beyond half the window.
+                     "test_averagepool_2d_same_upper", "test_averagepool_2d_same_lower", "test_averagepool_2d_pads" })
             Assert.True(results.Any(r => r.Case == name && r.Outcome == Outcome.Passed), $"{name} did not pass");
-        Assert.True(results.Count(r => r.Outcome == Outcome.Passed) >= 133, $"only {results.Count(r => r.Outcome == Outcome.Passed)} cases passed");
+        Assert.True(results.Count(r => r.Outcome == Outcome.Passed) >= 136, $"only {results.Count(r => r.Outcome == Outcome.Passed)} cases passed");
         // Every convolution case but test_convtranspose_autopad_same (SAME_UPPER crops only the end of the output, which a layer
         // that pads both ends equally cannot express) passes: 1-d, 3-d, per-axis, dilated, output_padding, output_shape.
         Assert.True(results.Count(r => r.Ops is "Conv" or "ConvTranspose" && r.Outcome == Outcome.Passed) >= 15,

@@ -255,6 +255,13 @@ public static class RandomLayerTrees
             int ph = rng.Next(0, kh / 2 + 1), pw = rng.Next(0, kw / 2 + 1), sh = rng.Next(1, 4), sw = rng.Next(1, 4);
             bool ceil = rng.Next(2) == 0, countPad = rng.Next(2) == 0;
             if (rng.Next(2) == 0) return new MaxPool2d(kh, kw, sh, sw, ph, pw, ceil);
+            // ONNX's own padding a quarter of the time: each end 0..kernel-1, floor mode (a padded input of 1 holds a window).
+            if (rng.Next(4) == 0)
+            {
+                int top = rng.Next(kh), left = rng.Next(kw);
+                int bottom = Math.Max(rng.Next(kh), kh - shape[1] - top), right = Math.Max(rng.Next(kw), kw - shape[2] - left);
+                return new AvgPool2d(kh, kw, sh, sw, top, left, false, countPad, bottom == top ? null : bottom, right == left ? null : right);
+            }
             // Ceil mode with an average that counts padding has no ONNX form for a few windows (the exporter says so; a test checks it).
             if (Cnn.Onnx.PoolWindows.ToOnnx(new[] { shape[1], shape[2] }, new[] { kh, kw }, new[] { sh, sw }, new[] { ph, pw }, ceil, countPad) is null) countPad = false;
             return new AvgPool2d(kh, kw, sh, sw, ph, pw, ceil, countPad);
