@@ -290,12 +290,15 @@ public static partial class OnnxExporter
                 }
                 case MaxPool2d m:
                 {
-                    var (ceil, pads) = Window(node, new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, m.CeilMode, false);
+                    // A dilated window is in floor mode (the layer requires it), where ONNX's windows are PyTorch's.
+                    var (ceil, pads) = m.Dilated
+                        ? (false, new long[] { m.PadH, m.PadW, m.PadH, m.PadW })
+                        : Window(node, new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, m.CeilMode, false);
                     AddNode(node, "MaxPool", Inputs(x), y,
                         Ints("kernel_shape", m.KernelH, m.KernelW),
                         Ints("strides", m.StrideH, m.StrideW),
                         Ints("pads", pads),
-                        Ints("dilations", 1, 1),
+                        Ints("dilations", m.DilationH, m.DilationW),
                         Int("ceil_mode", ceil ? 1 : 0),
                         Int("storage_order", 0));
                     break;

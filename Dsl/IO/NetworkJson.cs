@@ -134,6 +134,8 @@ public static class NetworkJson
             case MaxPool2d p:
                 w.WriteNumber("kernelH", p.KernelH); w.WriteNumber("kernelW", p.KernelW); w.WriteNumber("strideH", p.StrideH); w.WriteNumber("strideW", p.StrideW);
                 w.WriteNumber("padH", p.PadH); w.WriteNumber("padW", p.PadW); w.WriteBoolean("ceilMode", p.CeilMode);
+                // Written only for a dilated window, so files of other poolings stay as they were.
+                if (p.Dilated) { w.WriteNumber("dilationH", p.DilationH); w.WriteNumber("dilationW", p.DilationW); }
                 break;
             case AvgPool2d p:
                 w.WriteNumber("kernelH", p.KernelH); w.WriteNumber("kernelW", p.KernelW); w.WriteNumber("strideH", p.StrideH); w.WriteNumber("strideW", p.StrideW);
@@ -368,7 +370,8 @@ public static class NetworkJson
             case "MaxPool2d":
             {
                 int kh = o.Int("kernelH", 1, Big), kw = o.Int("kernelW", 1, Big);
-                layer = new MaxPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh / 2), o.Int("padW", 0, kw / 2), o.Bool("ceilMode"));
+                layer = new MaxPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh / 2), o.Int("padW", 0, kw / 2), o.Bool("ceilMode"),
+                    o.Has("dilationH") ? o.Int("dilationH", 1, Big) : 1, o.Has("dilationW") ? o.Int("dilationW", 1, Big) : 1);
                 break;
             }
             case "AvgPool2d":

@@ -137,6 +137,11 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
                 return new KernelStep(static x => x);
             case Flatten or Reshape:
                 return new KernelStep(x => x.Reshape(output.PrependBatch(x.Shape[0])));
+            case MaxPool2d { Dilated: true } m:
+            {
+                var g = Apply.MaxPool2dGeometry(m);
+                return new KernelStep(x => PoolNdKernel.MaxForward(x, g).Output);
+            }
             case MaxPool2d m:
             {
                 var g = new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW);

@@ -253,6 +253,10 @@ public static class Apply
         new Run(parameters, state, Mode.Eval, 0).Node(leaf, x).Item1;
 
     /// <summary>A convolution layer's options in N-d form (made once per layer).</summary>
+    /// <summary>A dilated max pooling's window in N-d form, for <see cref="PoolNdKernel"/>.</summary>
+    internal static ConvGeometry MaxPool2dGeometry(MaxPool2d m) =>
+        ConvGeometry.Create(new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, new[] { m.PadH, m.PadW }, new[] { m.DilationH, m.DilationW });
+
     internal static ConvSpec ConvolutionSpec(ConvolutionLayer c) => Specs.GetValue(c, static l => l.Spec());
 
     /// <summary>Each convolution layer's options, by layer instance (a network's layers live as long as the network).</summary>
@@ -450,6 +454,12 @@ public static class Apply
                         Grad(sink, node, "value", dv.Reshape(k.Shape));
                         return dx;
                     });
+                }
+                case MaxPool2d { Dilated: true } m:
+                {
+                    // The N-d kernel takes dilated windows (floor mode, as the layer requires).
+                    var r = PoolNdKernel.MaxForward(x, MaxPool2dGeometry(m));
+                    return (r.Output, (dy, _) => PoolNdKernel.MaxBackward(dy, r.ArgMax, x.Shape));
                 }
                 case MaxPool2d m:
                 {

@@ -123,7 +123,8 @@ internal static class PyTorchModuleWriter
         {
             ConvolutionLayer c => Convolution(channels, c.Spec()),
             Dense d => $"nn.Linear({channels}, {d.Units}, bias={Py.Bool(d.UseBias)})",
-            MaxPool2d m => $"nn.MaxPool2d(({m.KernelH}, {m.KernelW}), stride=({m.StrideH}, {m.StrideW}), padding=({m.PadH}, {m.PadW}), ceil_mode={Py.Bool(m.CeilMode)})",
+            MaxPool2d m => $"nn.MaxPool2d(({m.KernelH}, {m.KernelW}), stride=({m.StrideH}, {m.StrideW}), padding=({m.PadH}, {m.PadW}), " +
+                           (m.Dilated ? $"dilation=({m.DilationH}, {m.DilationW}), " : "") + $"ceil_mode={Py.Bool(m.CeilMode)})",
             AvgPool2d { SymmetricPadding: false } a => $"AvgPoolPadded(({a.KernelH}, {a.KernelW}), ({a.StrideH}, {a.StrideW}), " +
                                                        $"({a.PadW}, {a.PadEndW}, {a.PadH}, {a.PadEndH}), {Py.Bool(a.CountIncludePad)})",
             AvgPool2d a => $"nn.AvgPool2d(({a.KernelH}, {a.KernelW}), stride=({a.StrideH}, {a.StrideW}), padding=({a.PadH}, {a.PadW}), " +

@@ -88,11 +88,12 @@ let convTranspose2dWith (settings: ConvTranspose2dSettings) (filters: int) (kern
 /// Square 2-d max pooling with window and stride `size`.
 let maxPool2d (size: int) : Layer = MaxPool2d(size, size, size, size)
 
-/// Square 2-d max pooling with settings: `maxPool2dWith { MaxPool2d.defaults with Stride = Some 2; Padding = Pad 1 } 3`.
+/// Square 2-d max pooling with settings: `maxPool2dWith { MaxPool2d.defaults with Stride = Some 2; Padding = Pad 1 } 3`;
+/// dilated: `maxPool2dWith { MaxPool2d.defaults with Stride = Some 1; Dilation = 2 } 2`.
 let maxPool2dWith (settings: MaxPool2dSettings) (size: int) : Layer =
     let stride = defaultArg settings.Stride size
     let ph, pw = Resolve.padding2d "maxPool2d" settings.Padding (size, size) 1
-    MaxPool2d(size, size, stride, stride, ph, pw, settings.CeilMode)
+    MaxPool2d(size, size, stride, stride, ph, pw, settings.CeilMode, settings.Dilation, settings.Dilation)
 
 /// Square 2-d average pooling with window and stride `size`.
 let avgPool2d (size: int) : Layer = AvgPool2d(size, size, size, size)

@@ -103,7 +103,9 @@ type MaxPool2dSettings =
       /// Padding with negative infinity, at most half the window (default <c>Valid</c>).
       Padding: Padding
       /// Round the output size up, keeping a partial window at the end (default false).
-      CeilMode: bool }
+      CeilMode: bool
+      /// Spacing of the window's taps on both axes (default 1); a dilated window needs floor mode.
+      Dilation: int }
 
 /// Optional settings of <c>avgPool2dWith</c>; start from <c>AvgPool2d.defaults</c>.
 type AvgPool2dSettings =
@@ -184,7 +186,7 @@ module ConvNd =
 /// The defaults of <c>maxPool2dWith</c>.
 module MaxPool2d =
     /// Stride equal to the window, no padding, floor mode: what <c>maxPool2d</c> uses.
-    let defaults: MaxPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false }
+    let defaults: MaxPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false; Dilation = 1 }
 
 /// The defaults of <c>avgPool2dWith</c>.
 module AvgPool2d =

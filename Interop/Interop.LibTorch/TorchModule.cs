@@ -222,7 +222,8 @@ public static class TorchModule
             case ConstantOperand k:
                 return new ConstantOperandModule(k);
             case MaxPool2d m:
-                return torch.nn.MaxPool2d(new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
+                return torch.nn.MaxPool2d(new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW },
+                    new long[] { m.DilationH, m.DilationW }, ceil_mode: m.CeilMode);
             case AvgPool2d { SymmetricPadding: false } a:
                 return new AvgPool2dModule(a);
             case AvgPool2d a:

@@ -91,7 +91,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
             case ConstantOperand k:
                 return TorchOps.Combine(k.Op, x, Param("value"));
             case MaxPool2d m:
-                return max_pool2d(x, new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
+                return max_pool2d(x, new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW },
+                    new long[] { m.DilationH, m.DilationW }, ceil_mode: m.CeilMode);
             case AvgPool2d a:
                 return TorchOps.AvgPool2d(x, a);
             case PoolNd { Op: PoolOp.Max } pn when node.Input.Rank == 2:

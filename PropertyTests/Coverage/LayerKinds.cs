@@ -79,6 +79,8 @@ public static class LayerKinds
         new("dense", new Dense(4), new Shape(6), () => F.dense(4)),
         new("max-pool2d", new MaxPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.maxPool2d(2)),
         new("avg-pool2d", new AvgPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.avgPool2d(2)),
+        new("max-pool2d-dilated", new MaxPool2d(2, 2, 1, 1, 1, 1, false, 2, 2), new Shape(2, 5, 5),
+            () => F.maxPool2dWith(new Cnn.FSharp.MaxPool2dSettings(Microsoft.FSharp.Core.FSharpOption<int>.Some(1), Cnn.FSharp.Padding.NewPad(1), false, 2), 2)),
         // ONNX's padding that PyTorch's AvgPool2d lacks: rows (0 above, 1 below), columns 2 (beyond half the window) left, 0 right.
         new("avg-pool2d-uneven", new AvgPool2d(3, 3, 1, 1, 0, 2, false, false, PadBottom: 1, PadRight: 0), new Shape(2, 4, 4),
             () => F.avgPool2dWith(new Cnn.FSharp.AvgPool2dSettings(Microsoft.FSharp.Core.FSharpOption<int>.Some(1), Cnn.FSharp.Padding.NewPadHW(0, 2), false, false,

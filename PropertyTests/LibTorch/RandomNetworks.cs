@@ -285,6 +285,17 @@ public static class RandomNetworks
             if (!max && !preserve && _rng.Next(4) == 0) return UnevenAvgPool(input, includePad);
             var b = preserve ? a : Axis();
             bool ceil = !preserve && _rng.Next(2) == 0;
+            if (max && !preserve && !ceil && _rng.Next(3) == 0)
+            {
+                // Dilated (floor mode): kept where the dilated window fits and every window covers an input element.
+                var dilated = new MaxPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, false, _rng.Next(1, 4), _rng.Next(2, 4));
+                try
+                {
+                    dilated.OutputShape(input, "", false);
+                    return dilated;
+                }
+                catch (ShapeException) { }
+            }
             return max
                 ? new MaxPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, ceil)
                 : new AvgPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, ceil, includePad);

@@ -254,9 +254,21 @@ public static class RandomLayerTrees
             int kh = Math.Min(rng.Next(1, 4), shape[1]), kw = Math.Min(rng.Next(1, 4), shape[2]);
             int ph = rng.Next(0, kh / 2 + 1), pw = rng.Next(0, kw / 2 + 1), sh = rng.Next(1, 4), sw = rng.Next(1, 4);
             bool ceil = rng.Next(2) == 0, countPad = rng.Next(2) == 0;
-            if (rng.Next(2) == 0) return new MaxPool2d(kh, kw, sh, sw, ph, pw, ceil);
-            // ONNX's own padding a quarter of the time: each end 0..kernel-1, floor mode (a padded input of 1 holds a window).
-            if (rng.Next(4) == 0)
+            if (rng.Next(2) == 0)
+            {
+                // Dilated a third of the time (floor mode), where the dilated window fits and every window covers an input element.
+                var dilated = new MaxPool2d(kh, kw, sh, sw, ph, pw, false, rng.Next(1, 3), rng.Next(2, 4));
+                if (rng.Next(3) == 0)
+                    try
+                    {
+                        dilated.OutputShape(shape, "", false);
+                        return dilated;
+                    }
+                    catch (ShapeException) { }
+                return new MaxPool2d(kh, kw, sh, sw, ph, pw, ceil);
+            }
+            // ONNX's own padding half the time: each end 0..kernel-1, floor mode (a padded input of 1 holds a window).
+            if (rng.Next(2) == 0)
             {
                 int top = rng.Next(kh), left = rng.Next(kw);
                 int bottom = Math.Max(rng.Next(kh), kh - shape[1] - top), right = Math.Max(rng.Next(kw), kw - shape[2] - left);
