@@ -128,6 +128,8 @@ public static class NetworkJson
                 }
                 w.WriteNumber("filters", spec.Filters); Axes("kernel", g.Kernel); Axes("stride", g.Stride); Axes("pad", g.PadBegin);
                 if (spec.Transposed) Axes("outputPad", spec.OutputPad);
+                // Written only where the ends differ, so files of other convolutions stay as they were.
+                if (!g.SymmetricPadding) Axes("padEnd", g.PadEnd);
                 w.WriteBoolean("useBias", spec.UseBias); Axes("dilation", g.Dilation); w.WriteNumber("groups", g.Groups);
                 break;
             }
@@ -354,9 +356,10 @@ public static class NetworkJson
                 int rank = type[^2] - '0';
                 int filters = o.Int("filters", 1, Big);
                 int[] kernel = o.Axes("kernel", rank, 1, Big, null), stride = o.Axes("stride", rank, 1, Big, null), pad = o.Axes("pad", rank, 0, Big, null);
-                int[]? outputPad = null;
+                int[]? outputPad = null, padEnd = null;
                 if (type.StartsWith("ConvTranspose", StringComparison.Ordinal))
                 {
+                    if (o.Has("padEnd")) padEnd = o.Axes("padEnd", rank, 0, Big, null);
                     outputPad = o.Axes("outputPad", rank, 0, Big, null);
                     for (int a = 0; a < rank; a++)
                         if (outputPad[a] >= stride[a]) throw o.Error("outputPad", $"expected an integer in [0, {stride[a] - 1}]; found {outputPad[a]}");
@@ -364,7 +367,7 @@ public static class NetworkJson
                 bool useBias = o.Bool("useBias");
                 var dilation = o.Axes("dilation", rank, 1, Big, 1);
                 int groups = o.Has("groups") ? o.Int("groups", 1, Big) : 1;
-                layer = ConvolutionLayer.From(ConvSpec.Of(filters, kernel, stride, pad, dilation, groups, useBias, outputPad));
+                layer = ConvolutionLayer.From(ConvSpec.Of(filters, kernel, stride, pad, dilation, groups, useBias, outputPad, padEnd));
                 break;
             }
             case "MaxPool2d":

@@ -104,14 +104,21 @@ internal static class PyTorchModuleWriter
         return $"[\n{string.Join("\n", lines)}\n{new string(' ', 4 * depth)}]";
     }
 
-    /// <summary>nn.ConvNd or nn.ConvTransposeNd, every option per axis.</summary>
+    /// <summary>
+    /// nn.ConvNd or nn.ConvTransposeNd, every option per axis; a transposed convolution whose padding differs between the ends
+    /// of an axis is the runtime's ConvTransposeNdCropped (the module unpadded, its output cropped; the same parameters).
+    /// </summary>
     private static string Convolution(int channels, ConvSpec s)
     {
         var g = s.Geometry;
         static string T(int[] v) => v.Length == 1 ? $"({v[0]},)" : "(" + string.Join(", ", v) + ")";
         string outputPad = s.Transposed ? $", output_padding={T(s.OutputPad)}" : "";
-        return $"nn.{s.Name}({channels}, {s.Filters}, {T(g.Kernel)}, stride={T(g.Stride)}, padding={T(g.PadBegin)}{outputPad}, " +
-               $"dilation={T(g.Dilation)}, groups={g.Groups}, bias={Py.Bool(s.UseBias)})";
+        bool cropped = s.Transposed && !g.SymmetricPadding;
+        string name = cropped ? s.Name + "Cropped" : "nn." + s.Name;
+        string padding = cropped ? T(new int[g.Rank]) : T(g.PadBegin);
+        string crop = cropped ? $", crop=({string.Join("", g.PadBegin.Zip(g.PadEnd, (b, e) => $"({b}, {e}), "))})" : "";
+        return $"{name}({channels}, {s.Filters}, {T(g.Kernel)}, stride={T(g.Stride)}, padding={padding}{outputPad}, " +
+               $"dilation={T(g.Dilation)}, groups={g.Groups}, bias={Py.Bool(s.UseBias)}{crop})";
     }
 
     /// <summary>The one place a leaf kind becomes PyTorch: a torch.nn module, or one of the runtime's.</summary>

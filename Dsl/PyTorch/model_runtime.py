@@ -219,6 +219,30 @@ class Reshape(nn.Module):
         return x.reshape((x.shape[0],) + self.shape)
 
 
+def _cropped(base):
+    """base (nn.ConvTransposeNd) with its output cropped by (begin, end) along each spatial axis: a transposed convolution
+    whose padding differs between the ends of an axis (ONNX's SAME_UPPER), which PyTorch's padding argument cannot
+    express. The module runs unpadded; its parameters keep their names."""
+
+    class Cropped(base):
+        def __init__(self, *args, crop=(), **kwargs):
+            super().__init__(*args, **kwargs)
+            self.crop = tuple(crop)
+
+        def forward(self, x):
+            y = super().forward(x)
+            for axis, (begin, end) in enumerate(self.crop):
+                y = y.narrow(2 + axis, begin, y.shape[2 + axis] - begin - end)
+            return y
+
+    Cropped.__name__ = Cropped.__qualname__ = base.__name__ + "Cropped"
+    return Cropped
+
+
+ConvTranspose1dCropped, ConvTranspose2dCropped, ConvTranspose3dCropped = (
+    _cropped(b) for b in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
+
+
 class AvgPoolPadded(nn.Module):
     """Average pooling in floor mode over an input padded first with zeros by pads (F.pad's order, the last axis first),
     where the pooling module refuses the padding: 3-d on an input smaller than the window before padding (avg_pool3d

@@ -52,9 +52,13 @@ let private convolution (name: string) (transposed: bool) (settings: ConvNdSetti
         if transposed then axes "OutputPadding" settings.OutputPadding 0
         elif settings.OutputPadding.IsEmpty then null
         else invalidArg "OutputPadding" $"{name}: output padding applies to transposed convolutions only."
+    let padEnd =
+        if settings.PaddingEnd.IsEmpty then null
+        elif transposed then axes "PaddingEnd" settings.PaddingEnd 0
+        else invalidArg "PaddingEnd" $"{name}: an end padding of its own applies to transposed convolutions only."
     ConvolutionLayer.From(
         ConvSpec.Of(filters, Array.ofList kernel, axes "Stride" settings.Stride 1, axes "Padding" settings.Padding 0,
-                    axes "Dilation" settings.Dilation 1, settings.Groups, settings.Bias, outputPad))
+                    axes "Dilation" settings.Dilation 1, settings.Groups, settings.Bias, outputPad, padEnd))
 
 /// Convolution over 1, 2 or 3 spatial axes (the kernel's length): `convNd 16 [3; 5]` is a 2-d convolution with a 3x5 kernel.
 let convNd (filters: int) (kernel: int list) : Layer = convolution "convNd" false ConvNd.defaults filters kernel

@@ -78,6 +78,9 @@ type ConvNdSettings =
       Padding: int list
       /// Transposed convolutions only: extra elements at the end of each axis, below the stride (default 0).
       OutputPadding: int list
+      /// Transposed convolutions only: padding removed from the end of each axis where it differs from <c>Padding</c>
+      /// (default empty: the same), as ONNX's SAME_UPPER crops only the end.
+      PaddingEnd: int list
       /// Spacing of kernel taps per axis (default 1).
       Dilation: int list
       /// Channel groups (default 1).
@@ -181,7 +184,7 @@ module ConvTranspose2d =
 /// The defaults of <c>convNdWith</c> and <c>convTransposeNdWith</c>.
 module ConvNd =
     /// Stride 1, no padding, no output padding, dilation 1, one group, a bias: what <c>convNd</c> and <c>convTransposeNd</c> use.
-    let defaults: ConvNdSettings = { Stride = []; Padding = []; OutputPadding = []; Dilation = []; Groups = 1; Bias = true }
+    let defaults: ConvNdSettings = { Stride = []; Padding = []; OutputPadding = []; PaddingEnd = []; Dilation = []; Groups = 1; Bias = true }
 
 /// The defaults of <c>maxPool2dWith</c>.
 module MaxPool2d =

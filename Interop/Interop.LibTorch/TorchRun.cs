@@ -58,11 +58,22 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
         }
     }
 
-    /// <summary>Every convolution and transposed convolution: torch's functional op of its rank, every option per axis.</summary>
+    /// <summary>
+    /// Every convolution and transposed convolution: torch's functional op of its rank, every option per axis. A transposed
+    /// convolution whose padding differs between the ends of an axis (which torch's ops lack) is the whole output, unpadded,
+    /// cropped by the padding at each end: the same sums, so an exact rule.
+    /// </summary>
     internal static TorchTensor Convolution(ConvSpec s, TorchTensor x, TorchTensor w, TorchTensor? b)
     {
         var g = s.Geometry;
         static long[] L(int[] v) => v.Select(e => (long)e).ToArray();
+        if (s.Transposed && !g.SymmetricPadding)
+        {
+            var none = new int[g.Rank];
+            var full = Convolution(s with { Geometry = new ConvGeometry(g.Kernel, g.Stride, none, none, g.Dilation, g.Groups) }, x, w, b);
+            for (int a = 0; a < g.Rank; a++) full = full.narrow(2 + a, g.PadBegin[a], full.shape[2 + a] - g.PadBegin[a] - g.PadEnd[a]);
+            return full;
+        }
         return (g.Rank, s.Transposed) switch
         {
             (1, false) => conv1d(x, w, b, g.Stride[0], g.PadBegin[0], g.Dilation[0], g.Groups),

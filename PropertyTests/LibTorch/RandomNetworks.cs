@@ -256,10 +256,12 @@ public static class RandomNetworks
             int stride = _rng.Next(1, 3), kernel = _rng.Next(1, 4);
             int pad = kernel >= 3 ? _rng.Next(2) : 0;
             bool bias = _rng.Next(4) != 0;
+            // A third of the time an end padding of its own (ONNX's SAME_UPPER), below kernel - pad so the output stays non-empty.
+            int? End() => _rng.Next(3) == 0 ? _rng.Next(kernel - pad) : null;
             return rank switch
             {
-                1 => new ConvTranspose1d(Filters(), kernel, stride, pad, _rng.Next(stride), bias, Dilation: _rng.Next(1, 3)),
-                2 => new ConvTranspose2d(Filters(), kernel, stride, pad, _rng.Next(stride), bias),
+                1 => new ConvTranspose1d(Filters(), kernel, stride, pad, _rng.Next(stride), bias, Dilation: _rng.Next(1, 3), PadEnd: End()),
+                2 => new ConvTranspose2d(Filters(), kernel, stride, pad, _rng.Next(stride), bias, PadEnd: End() is { } e ? (e, _rng.Next(kernel - pad)) : null),
                 _ => new ConvTranspose3d(Filters(), Kernel: (kernel, _rng.Next(1, 3), 2), Stride: (stride, 1, _rng.Next(1, 3)), Pad: (pad, 0, 0),
                     OutputPad: (_rng.Next(stride), 0, 0), UseBias: bias),
             };

@@ -55,8 +55,26 @@ public sealed class ImportRoundTripProperties
         AvgPool2d { SymmetricPadding: false } a when SymmetricTwin(a, node) is { } twin =>
             twin.CeilMode && Inert(twin with { CeilMode = false }, node) ? twin with { CeilMode = false } : twin,
         PoolNd { Op: PoolOp.Max } p => p with { CountIncludePad = true, Name = null, WeightInit = null },
+        ConvolutionLayer c when c.Spec() is { Transposed: true, Geometry.SymmetricPadding: false } s => SymmetricWherePossible(s) with { Name = null, WeightInit = null },
         _ => node.Layer with { Name = null, WeightInit = null },
     };
+
+    /// <summary>
+    /// A transposed convolution with its own end padding, each axis where a symmetric padding with output padding below the
+    /// stride crops the same elements ([begin, full - end + q) is [begin, full - begin + q'), q' = q + begin - end) in that form,
+    /// as the importer reads it.
+    /// </summary>
+    private static ConvolutionLayer SymmetricWherePossible(ConvSpec s)
+    {
+        var g = s.Geometry;
+        int[] end = (int[])g.PadEnd.Clone(), q = (int[])s.OutputPad.Clone();
+        for (int a = 0; a < g.Rank; a++)
+        {
+            int extra = q[a] + g.PadBegin[a] - end[a];
+            if (extra >= 0 && extra < g.Stride[a]) (end[a], q[a]) = (g.PadBegin[a], extra);
+        }
+        return ConvolutionLayer.From(ConvSpec.Of(s.Filters, g.Kernel, g.Stride, g.PadBegin, g.Dilation, g.Groups, s.UseBias, q, end));
+    }
 
     private static bool Inert(LeafLayer floored, Node node) => floored.OutputShape(node.Input, "", false) == node.Output;
 
@@ -133,6 +151,7 @@ public sealed class ImportRoundTripProperties
             Assert.Contains(t, kinds);
         Assert.Contains(layers, l => l is MaxPool2d { CeilMode: true });
         Assert.Contains(layers, l => l is MaxPool2d { DilationW: > 1 });
+        Assert.Contains(layers, l => l is ConvTranspose2d { PadEnd: not null, Stride.H: > 1 });
         Assert.Contains(layers, l => l is AvgPool2d { SymmetricPadding: false, CountIncludePad: true });
         Assert.Contains(layers, l => l is AvgPool2d { SymmetricPadding: false, CountIncludePad: false });
         Assert.Contains(layers, l => l is AvgPool2d { CeilMode: true, CountIncludePad: true });

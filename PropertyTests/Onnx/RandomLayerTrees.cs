@@ -237,7 +237,9 @@ public static class RandomLayerTrees
         {
             int stride = rng.Next(1, 3), kernel = rng.Next(1, 4);
             int pad = rng.Next(0, Math.Min(kernel, 2));
-            var layer = new ConvTranspose2d(rng.Next(1, 4), kernel, stride, pad, rng.Next(0, stride), rng.Next(2) == 0);
+            // A third of the time an end padding of its own (ONNX's SAME_UPPER), per axis.
+            Size2? padEnd = rng.Next(3) == 0 ? (rng.Next(kernel), rng.Next(kernel)) : null;
+            var layer = new ConvTranspose2d(rng.Next(1, 4), kernel, stride, pad, rng.Next(0, stride), rng.Next(2) == 0, PadEnd: padEnd);
             try
             {
                 layer.OutputShape(shape, "", false);
