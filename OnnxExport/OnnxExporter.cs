@@ -346,6 +346,9 @@ public static partial class OnnxExporter
                 case ChannelShuffle cs:
                     EmitChannelShuffle(node, cs, x, y);
                     break;
+                case Permute pm:
+                    AddNode(node, "Transpose", Inputs(x), y, Ints("perm", new long[] { 0 }.Concat(pm.Axes.Select(a => (long)a + 1)).ToArray()));
+                    break;
                 case Pad2d pad:
                     EmitPad(node, pad, x, y);
                     break;

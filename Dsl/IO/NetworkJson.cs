@@ -160,6 +160,11 @@ public static class NetworkJson
                 w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
                 break;
             case ChannelShuffle c: w.WriteNumber("groups", c.Groups); break;
+            case Permute p:
+                w.WriteStartArray("axes");
+                foreach (var a in p.Axes) w.WriteNumberValue(a);
+                w.WriteEndArray();
+                break;
             case ChannelSlice c: w.WriteNumber("start", c.Start); w.WriteNumber("count", c.Count); break;
             case Pad2d p:
                 w.WriteNumber("top", p.Top); w.WriteNumber("bottom", p.Bottom); w.WriteNumber("left", p.Left); w.WriteNumber("right", p.Right);
@@ -209,7 +214,7 @@ public static class NetworkJson
     /// <summary>The <c>type</c> of a layer: its record's name, for the types this format knows.</summary>
     private static string TypeName(Layer layer, string path) => layer switch
     {
-        ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelAvgPool or ChannelShuffle or Pad2d or ChannelSlice
+        ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelAvgPool or ChannelShuffle or Permute or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
             or Flatten or Reshape or Identity or Dense or ConstantOperand or Serial or FanOut or Residual or Freeze or AuxiliaryHead => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
@@ -438,6 +443,7 @@ public static class NetworkJson
                 break;
             case "Identity": layer = new Identity(); break;
             case "ChannelShuffle": layer = new ChannelShuffle(o.Int("groups", 1, Big)); break;
+            case "Permute": layer = new Permute(o.Ints("axes", 0, Big)); break;
             case "ChannelSlice": layer = new ChannelSlice(o.Int("start", 0, Big), o.Int("count", 1, Big)); break;
             case "Pad2d":
                 layer = new Pad2d(o.Int("top", 0, Big), o.Int("bottom", 0, Big), o.Int("left", 0, Big), o.Int("right", 0, Big), o.String("mode") switch
@@ -470,7 +476,7 @@ public static class NetworkJson
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d, AvgPool2d, PoolNd, " +
                                       "GlobalPool, ChannelMaxPool, ChannelAvgPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
-                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze, AuxiliaryHead)");
+                                      "Flatten, Reshape, Identity, ChannelShuffle, Permute, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze, AuxiliaryHead)");
         }
         o.End();
         return layer with { Name = name, WeightInit = init };
@@ -614,6 +620,15 @@ public static class NetworkJson
             }
 
             /// <summary>An array of dimensions (integers >= 0) forming a valid shape.</summary>
+            /// <summary>An array of integers, each in <c>[min, max]</c>.</summary>
+            public int[] Ints(string prop, int min, int max)
+            {
+                var e = Get(prop);
+                var path = Path(prop);
+                if (e.ValueKind != JsonValueKind.Array) throw Fail(path, $"expected an array of integers; found {Describe(e)}");
+                return e.EnumerateArray().Select((item, i) => IntValue(item, $"{path}[{i}]", min, max)).ToArray();
+            }
+
             public Shape Dims(string prop)
             {
                 var e = Get(prop);

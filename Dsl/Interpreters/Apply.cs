@@ -558,6 +558,12 @@ public static class Apply
                 }
                 case ChannelSlice sl:
                     return (ChannelSliceKernel.Forward(x, sl.Start, sl.Count), (dy, _) => ChannelSliceKernel.Backward(dy, x.Shape, sl.Start));
+                case Permute pm:
+                {
+                    // The batch axis stays first: the layer's axes count within the sample.
+                    var axes = new[] { 0 }.Concat(pm.Axes.Select(a => a + 1)).ToArray();
+                    return (PermuteKernel.Forward(x, axes), (dy, _) => PermuteKernel.Backward(dy, axes));
+                }
                 case ChannelShuffle cs:
                     return (ChannelShuffleKernel.Forward(x, cs.Groups), (dy, _) => ChannelShuffleKernel.Backward(dy, cs.Groups));
                 case Flatten or Reshape:

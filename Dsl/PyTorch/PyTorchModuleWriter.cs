@@ -159,6 +159,7 @@ internal static class PyTorchModuleWriter
             Gelu => "nn.GELU()",
             Pad2d p => $"Pad2d(({p.Left}, {p.Right}, {p.Top}, {p.Bottom}), {Py.Str(p.Mode switch { PadMode.Reflect => "reflect", PadMode.Edge => "replicate", _ => "constant" })}, {Py.Float(p.Value, node)})",
             ChannelShuffle c => $"ChannelShuffle({c.Groups})",
+            Permute p => $"Permute(({string.Join("", p.Axes.Select(a => $"{a}, "))}))",
             ChannelSlice c => $"ChannelSlice({c.Start}, {c.Count})",
             Tanh => "nn.Tanh()",
             Softmax s => $"nn.Softmax(dim={s.Axis})",

@@ -243,6 +243,17 @@ ConvTranspose1dCropped, ConvTranspose2dCropped, ConvTranspose3dCropped = (
     _cropped(b) for b in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
 
 
+class Permute(nn.Module):
+    """The axes of each sample reordered, the batch axis first: x.permute(0, 1 + axes[0], ...)."""
+
+    def __init__(self, axes):
+        super().__init__()
+        self.dims = (0,) + tuple(1 + a for a in axes)
+
+    def forward(self, x):
+        return x.permute(self.dims)
+
+
 class AvgPoolPadded(nn.Module):
     """Average pooling in floor mode over an input padded first with zeros by pads (F.pad's order, the last axis first),
     where the pooling module refuses the padding: 3-d on an input smaller than the window before padding (avg_pool3d

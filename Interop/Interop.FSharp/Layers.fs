@@ -238,6 +238,10 @@ let channelSlice (start: int) (count: int) : Layer = ChannelSlice(start, count)
 /// ShuffleNet's channel shuffle with `groups` groups (the channels must be a multiple of it).
 let channelShuffle (groups: int) : Layer = ChannelShuffle(groups)
 
+/// Reorders the axes of each sample (the batch axis stays first): output axis i is sample axis `axes.[i]`, so
+/// `permute [1; 0]` turns [C, L] into [L, C], as PyTorch's `x.permute(0, 2, 1)`.
+let permute (axes: int list) : Layer = Permute(Array.ofList axes)
+
 /// The identity (the neutral element of `>->`, as a function).
 let identity : Layer = Identity()
 

@@ -149,6 +149,14 @@ internal sealed class PadModule(Cnn.Dsl.Pad2d layer) : TorchModuleBase("Pad2d")
     protected override void RegisterComponents() { }
 }
 
+/// <summary>The DSL's <c>Permute</c> (the sample's axes reordered, the batch first), as <see cref="TorchOps.Permute"/> computes it.</summary>
+internal sealed class PermuteModule(Cnn.Dsl.Permute layer) : TorchModuleBase("Permute")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.Permute(input, layer);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>ShuffleNet's channel shuffle (the DSL's <c>ChannelShuffle</c>), as <see cref="TorchOps.ChannelShuffle"/> computes it.</summary>
 internal sealed class ChannelShuffleModule(int groups) : TorchModuleBase("ChannelShuffle")
 {

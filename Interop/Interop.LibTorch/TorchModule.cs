@@ -201,7 +201,9 @@ public static class TorchModule
                 groups: g.Groups, bias: s.UseBias),
             (_, false) => torch.nn.Conv3d(channels, s.Filters, (k[0], k[1], k[2]), stride: (st[0], st[1], st[2]), padding: (p[0], p[1], p[2]),
                 dilation: (d[0], d[1], d[2]), groups: g.Groups, bias: s.UseBias),
-            (1, true) => torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], p[0], q[0], d[0], groups: g.Groups, bias: s.UseBias),
+            (1, true) when g.SymmetricPadding => torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], p[0], q[0], d[0], groups: g.Groups, bias: s.UseBias),
+            // Padding that differs between the ends (PadEnd) is the bridge's rule: the unpadded output, cropped.
+            (1, true) => new ConvTransposeModule(torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], 0, q[0], d[0], groups: g.Groups, bias: s.UseBias), s),
             // TorchSharp 0.107's ConvTranspose2d/3d modules use the first output padding on every axis: its weights, the bridge's rule.
             (2, true) => new ConvTransposeModule(torch.nn.ConvTranspose2d(channels, s.Filters, (k[0], k[1]), stride: (st[0], st[1]), padding: (p[0], p[1]),
                 dilation: (d[0], d[1]), groups: g.Groups, bias: s.UseBias), s),
@@ -306,6 +308,8 @@ public static class TorchModule
                 return new PadModule(pd);
             case ChannelShuffle cs:
                 return new ChannelShuffleModule(cs.Groups);
+            case Permute pm:
+                return new PermuteModule(pm);
             case Reshape r:
                 return new ReshapeModule(r.Target.Select(d => (long)d).ToArray());
             default:

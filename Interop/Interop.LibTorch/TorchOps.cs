@@ -85,6 +85,10 @@ internal static class TorchOps
         return x.reshape(split).transpose(1, 2).reshape(shape);
     }
 
+    /// <summary>The DSL's <c>Permute</c>: <c>x.permute(0, 1 + axes...)</c>, the batch axis first.</summary>
+    public static TorchTensor Permute(TorchTensor x, Cnn.Dsl.Permute layer) =>
+        x.permute(new long[] { 0 }.Concat(layer.Axes.Select(a => (long)a + 1)).ToArray());
+
     /// <summary>Whether <c>avg_pool3d</c> accepts an input of this per-sample shape <c>[C, D, H, W]</c> for this window.</summary>
     /// <remarks>
     /// LibTorch's <c>avg_pool3d</c> (unlike its 1-d and 2-d average pooling and every max pooling) rejects an input smaller

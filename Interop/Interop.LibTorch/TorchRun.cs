@@ -172,6 +172,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return TorchOps.Pad(x, pd);
             case ChannelShuffle cs:
                 return TorchOps.ChannelShuffle(x, cs.Groups);
+            case Permute pm:
+                return TorchOps.Permute(x, pm);
             case Flatten or Reshape:
                 return x.reshape(node.Output.PrependBatch(checked((int)x.shape[0])).Select(d => (long)d).ToArray());
             default:

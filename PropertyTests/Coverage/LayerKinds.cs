@@ -122,6 +122,7 @@ public static class LayerKinds
         new("pad-reflect", new Pad2d(2, 1, 0, 2, PadMode.Reflect), new Shape(2, 3, 3), () => F.pad2dWith(PadMode.Reflect, 0, 2, 1, 0, 2)),
         new("pad-edge", new Pad2d(1, 2, 2, 0, PadMode.Edge), new Shape(2, 3, 3), () => F.pad2dWith(PadMode.Edge, 0, 1, 2, 2, 0)),
         new("channel-slice", new ChannelSlice(1, 2), new Shape(4, 3, 3), () => F.channelSlice(1, 2)),
+        new("permute", new Permute(2, 0, 1), new Shape(2, 3, 4), () => F.permute(Ints(2, 0, 1))),
         new("channel-shuffle", new ChannelShuffle(2), new Shape(4, 3, 3), () => F.channelShuffle(2)),
         new("identity", new Identity(), new Shape(2, 3, 3), () => F.identity),
         new("serial", new Serial(new Conv2d(2, 1, 1), new Relu()), new Shape(2, 3, 3),

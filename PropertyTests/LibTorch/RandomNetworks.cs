@@ -162,6 +162,7 @@ public static class RandomNetworks
                 7 => new Lrn(_rng.Next(1, 6), (float)(0.01 + 0.5 * _rng.NextDouble()), (float)(0.5 + 0.4 * _rng.NextDouble()), (float)(0.5 + 1.5 * _rng.NextDouble())),
                 8 => new Dropout(_rng.Next(4) switch { 0 => 0f, 1 => 0.2f, _ => 0.5f }),
                 9 when shape[0] >= 2 => ChannelPool(shape[0]),
+                10 when family == Family.Image && !preserve && _rng.Next(2) == 0 => new Permute(0, 2, 1),
                 10 when family == Family.Image && !preserve => new Reshape(shape[0], shape[2], shape[1]),
                 11 when shape[0] % 2 == 0 => new ChannelShuffle(2),
                 12 when family == Family.Image && !preserve => new Pad2d(_rng.Next(0, shape[1]), _rng.Next(0, shape[1]), _rng.Next(0, shape[2]), _rng.Next(0, shape[2]),

@@ -190,18 +190,22 @@ public sealed class ImportLayerFormsTests
     }
 
     [Theory]
-    [InlineData(new long[] { 0, 1, 2 }, null)]
-    [InlineData(new long[] { 0, 2, 1 }, "reorders the axes of a sample")]
-    [InlineData(new long[] { 1, 0, 2 }, "moves the batch axis 0")]
-    public void Transpose_alone_is_a_layer_only_as_the_identity(long[] perm, string? reason)
+    [InlineData(new long[] { 0, 1, 2, 3 }, null)]
+    [InlineData(new long[] { 0, 2, 3, 1 }, null)]
+    [InlineData(new long[] { 1, 0, 2, 3 }, "moves the batch axis 0")]
+    public void Transpose_alone_is_identity_or_permute_unless_it_moves_the_batch(long[] perm, string? reason)
     {
         var b = new GraphBuilder(8, 13);
         b.Node("Transpose", new[] { "x" }, "y", IntList("perm", perm));
-        var model = b.Model("x", new long[] { 3, 4 }, "y");
-        if (reason is null)
-            Assert.IsType<Identity>(ImportAndCompare(model, new Shape(3, 4), 2, 3).Network.Leaves.Single().Layer);
-        else
+        var model = b.Model("x", new long[] { 3, 4, 5 }, "y");
+        if (reason is not null)
+        {
             Assert.Contains(reason, Assert.Throws<OnnxUnsupportedException>(() => OnnxImporter.FromModel(model, "transpose")).Message);
+            return;
+        }
+        var layer = ImportAndCompare(model, new Shape(3, 4, 5), 2, 3).Network.Leaves.Single().Layer;
+        if (perm[1] == 1) Assert.IsType<Identity>(layer);
+        else Assert.Equal(new Permute(1, 2, 0), layer);
     }
 
     private static string Scalar(GraphBuilder b, string name, float value) => b.Floats(name, Array.Empty<long>(), value, value);

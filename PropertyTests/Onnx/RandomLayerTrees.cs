@@ -191,6 +191,7 @@ public static class RandomLayerTrees
                 (_, 5) => new BatchNorm(Momentum: Momenta[rng.Next(Momenta.Length)]),
                 (_, 6) => new GlobalPool(rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max),
                 (_, 7) => new Dropout(0.25f),
+                (>= 2, 8) when rng.Next(2) == 0 => Permutation(shape.Rank),
                 (_, 8) => new Reshape(Reversed(shape)),
                 (_, 10) when shape.Skip(1).Any(d => d > 1) && (shape.Rank != 3 || rng.Next(2) == 0) => ConstantOperand(shape),
                 (3, 10) => Padding(shape),
@@ -200,6 +201,14 @@ public static class RandomLayerTrees
             };
             shape = ((LeafLayer)layer).OutputShape(shape, "", false);
             return layer;
+        }
+
+        /// <summary>A permutation of the sample's axes other than the identity (which the importer rightly reads as Identity).</summary>
+        private Layer Permutation(int rank)
+        {
+            var axes = Enumerable.Range(0, rank).OrderBy(_ => rng.Next()).ToArray();
+            if (axes.Select((a, i) => a == i).All(same => same)) (axes[0], axes[1]) = (axes[1], axes[0]);
+            return new Permute(axes);
         }
 
         /// <summary>
