@@ -413,6 +413,10 @@ public static partial class OnnxExporter
                     // 0 copies the batch size from the input, so the batch axis stays symbolic.
                     AddNode(node, "Reshape", Inputs(x, ShapeConstant(node, node.Output)), y, ReshapeAttributes());
                     break;
+                case MatMul:
+                    // The weight [G..., K, M] broadcasts over the batch from the left, as numpy's matmul does.
+                    AddNode(node, "MatMul", Inputs(x, Weight(node)), y);
+                    break;
                 case Dense d:
                     // Weight is [units, features] (PyTorch's layout), so Gemm transposes B: y = x W^T + b.
                     AddNode(node, "Gemm", Inputs(x, Weight(node), d.UseBias ? Bias(node) : null), y,

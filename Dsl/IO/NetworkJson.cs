@@ -160,6 +160,7 @@ public static class NetworkJson
                 w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
                 break;
             case ChannelShuffle c: w.WriteNumber("groups", c.Groups); break;
+            case MatMul m: w.WriteNumber("units", m.Units); break;
             case Permute p:
                 w.WriteStartArray("axes");
                 foreach (var a in p.Axes) w.WriteNumberValue(a);
@@ -216,7 +217,7 @@ public static class NetworkJson
     {
         ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelAvgPool or ChannelShuffle or Permute or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
-            or Flatten or Reshape or Identity or Dense or ConstantOperand or Serial or FanOut or Residual or Freeze or AuxiliaryHead => layer.GetType().Name,
+            or Flatten or Reshape or Identity or Dense or MatMul or ConstantOperand or Serial or FanOut or Residual or Freeze or AuxiliaryHead => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
     };
 
@@ -444,6 +445,7 @@ public static class NetworkJson
             case "Identity": layer = new Identity(); break;
             case "ChannelShuffle": layer = new ChannelShuffle(o.Int("groups", 1, Big)); break;
             case "Permute": layer = new Permute(o.Ints("axes", 0, Big)); break;
+            case "MatMul": layer = new MatMul(o.Int("units", 1, Big)); break;
             case "ChannelSlice": layer = new ChannelSlice(o.Int("start", 0, Big), o.Int("count", 1, Big)); break;
             case "Pad2d":
                 layer = new Pad2d(o.Int("top", 0, Big), o.Int("bottom", 0, Big), o.Int("left", 0, Big), o.Int("right", 0, Big), o.String("mode") switch
@@ -476,7 +478,7 @@ public static class NetworkJson
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d, AvgPool2d, PoolNd, " +
                                       "GlobalPool, ChannelMaxPool, ChannelAvgPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
-                                      "Flatten, Reshape, Identity, ChannelShuffle, Permute, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze, AuxiliaryHead)");
+                                      "Flatten, Reshape, Identity, ChannelShuffle, Permute, Pad2d, ChannelSlice, Dense, MatMul, ConstantOperand, Serial, FanOut, Residual, Freeze, AuxiliaryHead)");
         }
         o.End();
         return layer with { Name = name, WeightInit = init };

@@ -444,6 +444,16 @@ public static class Apply
                         return r.Input;
                     });
                 }
+                case MatMul:
+                {
+                    var w = Param(node, "weight");
+                    return (MatMulKernel.Forward(x, w), (dy, sink) =>
+                    {
+                        var r = MatMulKernel.Backward(x, w, dy);
+                        Grad(sink, node, "weight", r.Weight);
+                        return r.Input;
+                    });
+                }
                 case ConstantOperand k:
                 {
                     // The value as a batch of one, so that it broadcasts against the batch.

@@ -130,6 +130,7 @@ internal static class PyTorchModuleWriter
         {
             ConvolutionLayer c => Convolution(channels, c.Spec()),
             Dense d => $"nn.Linear({channels}, {d.Units}, bias={Py.Bool(d.UseBias)})",
+            MatMul => $"MatMul({Py.Tuple(node.ParameterSpecs().Single().Spec.Shape)})",
             MaxPool2d m => $"nn.MaxPool2d(({m.KernelH}, {m.KernelW}), stride=({m.StrideH}, {m.StrideW}), padding=({m.PadH}, {m.PadW}), " +
                            (m.Dilated ? $"dilation=({m.DilationH}, {m.DilationW}), " : "") + $"ceil_mode={Py.Bool(m.CeilMode)})",
             AvgPool2d { SymmetricPadding: false } a => $"AvgPoolPadded(({a.KernelH}, {a.KernelW}), ({a.StrideH}, {a.StrideW}), " +

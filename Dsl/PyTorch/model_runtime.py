@@ -243,6 +243,17 @@ ConvTranspose1dCropped, ConvTranspose2dCropped, ConvTranspose3dCropped = (
     _cropped(b) for b in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
 
 
+class MatMul(nn.Module):
+    """Each of a sample's matrices times a matrix of its own: torch.matmul(x, weight), weight [G..., K, M] a parameter."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x):
+        return torch.matmul(x, self.weight)
+
+
 class Permute(nn.Module):
     """The axes of each sample reordered, the batch axis first: x.permute(0, 1 + axes[0], ...)."""
 

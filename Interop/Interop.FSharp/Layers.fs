@@ -242,6 +242,10 @@ let channelShuffle (groups: int) : Layer = ChannelShuffle(groups)
 /// `permute [1; 0]` turns [C, L] into [L, C], as PyTorch's `x.permute(0, 2, 1)`.
 let permute (axes: int list) : Layer = Permute(Array.ofList axes)
 
+/// Each of a sample's matrices [..., R, K] times a matrix of its own (the parameter weight [..., K, units]): [..., R, units],
+/// as PyTorch's `torch.matmul(x, weight)`; a flat sample is `dense`'s.
+let matMul (units: int) : Layer = MatMul(units)
+
 /// The identity (the neutral element of `>->`, as a function).
 let identity : Layer = Identity()
 

@@ -133,6 +133,22 @@ internal sealed class ConstantOperandModule : TorchModuleBase
     protected override void RegisterComponents() { }
 }
 
+/// <summary>The DSL's <c>MatMul</c>: <c>torch.matmul(x, weight)</c>, the weight <c>[G..., K, M]</c> a parameter.</summary>
+internal sealed class MatMulModule : TorchModuleBase
+{
+    private readonly TorchSharp.Modules.Parameter _weight;
+
+    public MatMulModule(Cnn.Core.Shape weight) : base("MatMul")
+    {
+        _weight = new TorchSharp.Modules.Parameter(torch.zeros(weight.Select(d => (long)d).ToArray()));
+        register_parameter("weight", _weight);
+    }
+
+    public override TorchTensor forward(TorchTensor input) => torch.matmul(input, _weight);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>A run of channels (the DSL's <c>ChannelSlice</c>).</summary>
 internal sealed class ChannelSliceModule(int start, int count) : TorchModuleBase("ChannelSlice")
 {

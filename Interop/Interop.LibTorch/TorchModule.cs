@@ -221,6 +221,8 @@ public static class TorchModule
                 return Convolution(node.Input[0], c.Spec());
             case Dense d:
                 return torch.nn.Linear(node.Input[0], d.Units, hasBias: d.UseBias);
+            case MatMul:
+                return new MatMulModule(node.ParameterSpecs().Single().Spec.Shape);
             case ConstantOperand k:
                 return new ConstantOperandModule(k);
             case MaxPool2d m:

@@ -99,6 +99,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
             }
             case Dense d:
                 return linear(x, Param("weight"), Bias(d.UseBias));
+            case MatMul:
+                return torch.matmul(x, Param("weight"));
             case ConstantOperand k:
                 return TorchOps.Combine(k.Op, x, Param("value"));
             case MaxPool2d m:

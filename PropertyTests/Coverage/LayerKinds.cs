@@ -80,6 +80,7 @@ public static class LayerKinds
         // padding (which on rows no symmetric padding with output padding below the stride reproduces).
         new("conv-transpose2d-end-padding", new ConvTranspose2d(3, Kernel: (3, 2), Stride: (2, 2), OutputPad: (1, 0), PadEnd: (2, 1)), new Shape(2, 3, 3),
             () => F.convTransposeNdWith(new(Ints(2), Ints(0), Ints(1, 0), Ints(2, 1), Ints(), 1, true), 3, Ints(3, 2))),
+        new("matmul", new MatMul(4), new Shape(2, 3, 5), () => F.matMul(4)),
         new("dense", new Dense(4), new Shape(6), () => F.dense(4)),
         new("max-pool2d", new MaxPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.maxPool2d(2)),
         new("avg-pool2d", new AvgPool2d(2, 2, 2, 2), new Shape(2, 4, 4), () => F.avgPool2d(2)),

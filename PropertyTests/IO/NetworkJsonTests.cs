@@ -104,6 +104,7 @@ public class NetworkJsonTests
         from t in NonNeg() from b in NonNeg() from m in Gen.Elements(PadMode.Constant, PadMode.Reflect, PadMode.Edge) from v in AnyFinite()
         select (Layer)new Pad2d(t, b, b, t, m, v),
         from u in Pos() from b in Bool() select (Layer)new Dense(u, b),
+        Pos().Select(u => (Layer)new MatMul(u)),
     };
 
     private static Gen<Layer> Decorated(Gen<Layer> layers) =>

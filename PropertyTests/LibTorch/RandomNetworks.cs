@@ -164,6 +164,7 @@ public static class RandomNetworks
                 9 when shape[0] >= 2 => ChannelPool(shape[0]),
                 10 when family == Family.Image && !preserve && _rng.Next(2) == 0 => new Permute(0, 2, 1),
                 10 when family == Family.Image && !preserve => new Reshape(shape[0], shape[2], shape[1]),
+                11 when !preserve && _rng.Next(3) == 0 => new MatMul(_rng.Next(2, 6)),
                 11 when shape[0] % 2 == 0 => new ChannelShuffle(2),
                 12 when family == Family.Image && !preserve => new Pad2d(_rng.Next(0, shape[1]), _rng.Next(0, shape[1]), _rng.Next(0, shape[2]), _rng.Next(0, shape[2]),
                     (PadMode)_rng.Next(3)),

@@ -191,6 +191,7 @@ public static class RandomLayerTrees
                 (_, 5) => new BatchNorm(Momentum: Momenta[rng.Next(Momenta.Length)]),
                 (_, 6) => new GlobalPool(rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max),
                 (_, 7) => new Dropout(0.25f),
+                (>= 2, 8) when rng.Next(3) == 0 => new MatMul(rng.Next(1, 5)),
                 (>= 2, 8) when rng.Next(2) == 0 => Permutation(shape.Rank),
                 (_, 8) => new Reshape(Reversed(shape)),
                 (_, 10) when shape.Skip(1).Any(d => d > 1) && (shape.Rank != 3 || rng.Next(2) == 0) => ConstantOperand(shape),
