@@ -440,7 +440,9 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
             var rows = c.Dims.Length == 2 ? c.Dims[0] : 1;
             var cols = c.Dims.Length == 0 ? 1 : c.Dims[^1];
             if (c.Dims.Length > 2 || rows != 1 || (cols != 1 && cols != units))
-                throw Unsupported(node, $"a bias C of shape [{string.Join(", ", c.Dims)}], which is not one value per output (Dense adds the same bias to every row)");
+                throw Unsupported(node, c.Dims.Length == 2 && rows != 1
+                    ? $"a bias C of shape [{string.Join(", ", c.Dims)}], one row per row of the data, whose rows are the batch axis: a bias that differs from one sample of a batch to the next, which a batch-first network cannot mean (Dense adds the same bias to every sample)"
+                    : $"a bias C of shape [{string.Join(", ", c.Dims)}], which is not one value per output (Dense adds the same bias to every row)");
             var bias = new float[units];
             for (int u = 0; u < units; u++)
             {
