@@ -290,19 +290,25 @@ public static partial class OnnxExporter
                 }
                 case MaxPool2d m:
                 {
-                    var (ceil, pads) = Window(node, new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, m.CeilMode, false);
+                    // A dilated window is in floor mode (the layer requires it), where ONNX's windows are PyTorch's.
+                    var (ceil, pads) = m.Dilated
+                        ? (false, new long[] { m.PadH, m.PadW, m.PadH, m.PadW })
+                        : Window(node, new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, m.CeilMode, false);
                     AddNode(node, "MaxPool", Inputs(x), y,
                         Ints("kernel_shape", m.KernelH, m.KernelW),
                         Ints("strides", m.StrideH, m.StrideW),
                         Ints("pads", pads),
-                        Ints("dilations", 1, 1),
+                        Ints("dilations", m.DilationH, m.DilationW),
                         Int("ceil_mode", ceil ? 1 : 0),
                         Int("storage_order", 0));
                     break;
                 }
                 case AvgPool2d a:
                 {
-                    var (ceil, pads) = Window(node, new[] { a.KernelH, a.KernelW }, new[] { a.StrideH, a.StrideW }, new[] { a.PadH, a.PadW }, a.CeilMode, a.CountIncludePad);
+                    // ONNX's own padding (ends that differ, beyond half the window) is written as it is, in floor mode.
+                    var (ceil, pads) = a.SymmetricPadding
+                        ? Window(node, new[] { a.KernelH, a.KernelW }, new[] { a.StrideH, a.StrideW }, new[] { a.PadH, a.PadW }, a.CeilMode, a.CountIncludePad)
+                        : (false, new long[] { a.PadH, a.PadW, a.PadEndH, a.PadEndW });
                     // ONNX's count_include_pad defaults to 0 and PyTorch's to true: always written.
                     AddNode(node, "AveragePool", Inputs(x), y,
                         Ints("kernel_shape", a.KernelH, a.KernelW),
@@ -339,6 +345,9 @@ public static partial class OnnxExporter
                     break;
                 case ChannelShuffle cs:
                     EmitChannelShuffle(node, cs, x, y);
+                    break;
+                case Permute pm:
+                    AddNode(node, "Transpose", Inputs(x), y, Ints("perm", new long[] { 0 }.Concat(pm.Axes.Select(a => (long)a + 1)).ToArray()));
                     break;
                 case Pad2d pad:
                     EmitPad(node, pad, x, y);
@@ -403,6 +412,10 @@ public static partial class OnnxExporter
                 case Reshape:
                     // 0 copies the batch size from the input, so the batch axis stays symbolic.
                     AddNode(node, "Reshape", Inputs(x, ShapeConstant(node, node.Output)), y, ReshapeAttributes());
+                    break;
+                case MatMul:
+                    // The weight [G..., K, M] broadcasts over the batch from the left, as numpy's matmul does.
+                    AddNode(node, "MatMul", Inputs(x, Weight(node)), y);
                     break;
                 case Dense d:
                     // Weight is [units, features] (PyTorch's layout), so Gemm transposes B: y = x W^T + b.

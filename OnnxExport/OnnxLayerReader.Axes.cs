@@ -43,7 +43,7 @@ internal sealed partial class OnnxLayerReader
         return squeeze && dims.Count == 1 ? new Flatten() : new Reshape(new Shape(dims.ToArray()));
     }
 
-    /// <summary>Transpose outside a channel shuffle: the identity permutation is the identity layer; no layer permutes axes.</summary>
+    /// <summary>Transpose outside a channel shuffle: a permutation that keeps the batch axis first is <see cref="Permute"/> (the identity, <see cref="Identity"/>).</summary>
     private LeafLayer Transpose(NodeProto node, Attributes a, Shape input)
     {
         a.Allow("perm");
@@ -52,10 +52,8 @@ internal sealed partial class OnnxLayerReader
         var perm = a.Ints("perm") ?? Enumerable.Range(0, rank).Reverse().Select(i => (long)i).ToArray();
         if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any())
             throw new FormatException($"{Where(node)}: perm [{string.Join(", ", perm)}] is not a permutation of the {rank} axes of input [N, {string.Join(", ", input)}].");
-        if (perm.Where((p, i) => p != i).Any())
-            throw Unsupported(node, perm[0] != 0
-                ? $"perm [{string.Join(", ", perm)}], which moves the batch axis 0"
-                : $"perm [{string.Join(", ", perm)}], which reorders the axes of a sample; no layer does (a Transpose is read as part of a channel shuffle, between two Reshapes)");
-        return new Identity();
+        if (perm[0] != 0) throw Unsupported(node, $"perm [{string.Join(", ", perm)}], which moves the batch axis 0");
+        // A permutation of the sample's axes alone (the batch first) is Permute; the identity is Identity.
+        return perm.Where((p, i) => p != i).Any() ? new Permute(perm.Skip(1).Select(p => checked((int)p - 1)).ToArray()) : new Identity();
     }
 }

@@ -11,6 +11,10 @@ internal sealed partial class OnnxLayerReader
     {
         a.Allow();
         if (input.Rank < 1) throw Unsupported(node, "an input without a channel axis");
+        // Without axes every axis is sliced, the batch axis 0 among them.
+        var allAxes = HasInput(node, 3) ? Constant(node, 3, "axes").Integers : Enumerable.Range(0, input.Rank + 1).Select(i => (long)i).ToArray();
+        if (allAxes is not null && allAxes.Any(x => x == 0 || x == -(input.Rank + 1)))
+            throw Unsupported(node, $"a slice along axes [{string.Join(", ", allAxes)}], the batch axis 0 among them, which a batch-first network cannot mean (a layer takes every sample of a batch)");
         long[] Ints(int index, string role, long fallback)
         {
             if (!HasInput(node, index)) return new[] { fallback };

@@ -288,6 +288,7 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
         if (group < 1 || input[0] % group != 0)
             throw new FormatException($"{Where(node)}: group {group} does not divide the input's {input[0]} channels.");
         var begin = new int[spatial];
+        var endPad = new int[spatial];
         var q = new int[spatial];
         for (int i = 0; i < spatial; i++)
         {
@@ -301,17 +302,19 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
             }
             else (begin[i], end) = (checked((int)pads[i]), pads[i + spatial]);
             // Padding p at both ends and output padding q give the elements [p, full - p + q) of the full output, as ONNX's
-            // (begin, end) gives [begin, full - end): so p = begin and q = output_padding + begin - end, which must stay below the stride.
+            // (begin, end) gives [begin, full - end): so p = begin and q = output_padding + begin - end, where that stays below
+            // the stride (PyTorch's form); else the layer's own end padding (PadEnd) takes end, and q the output padding.
             long extra = outputPadding[i] + begin[i] - end;
-            if (extra < 0 || extra >= strides[i])
-                throw Unsupported(node, $"padding ({begin[i]}, {end}) with output padding {outputPadding[i]} along spatial axis {i}, which no symmetric padding with 0 <= output padding < stride expresses");
-            q[i] = (int)extra;
+            if (extra >= 0 && extra < strides[i]) (q[i], endPad[i]) = ((int)extra, begin[i]);
+            else if (end >= 0 && outputPadding[i] < strides[i]) (q[i], endPad[i]) = ((int)outputPadding[i], checked((int)end));
+            else
+                throw Unsupported(node, $"padding ({begin[i]}, {end}) with output padding {outputPadding[i]} along spatial axis {i}, which no padding with 0 <= output padding < stride expresses");
         }
         bool bias = HasInput(node, 2);
         parameters.Add(("weight", w.ToTensor(Where(node))));
         if (bias) parameters.Add(("bias", Constant(node, 2, "bias").ToTensor(Where(node))));
         int[] I(long[] v) => v.Select(x => checked((int)x)).ToArray();
-        return ConvolutionLayer.From(ConvSpec.Of(checked((int)w.Dims[1] * group), I(kernel), I(strides), begin, I(dilations), group, bias, q));
+        return ConvolutionLayer.From(ConvSpec.Of(checked((int)w.Dims[1] * group), I(kernel), I(strides), begin, I(dilations), group, bias, q, endPad));
     }
 
     private LeafLayer Softmax(NodeProto node, Attributes a, Shape input)
@@ -437,7 +440,9 @@ internal sealed partial class OnnxLayerReader(ConstantTable constants, long opse
             var rows = c.Dims.Length == 2 ? c.Dims[0] : 1;
             var cols = c.Dims.Length == 0 ? 1 : c.Dims[^1];
             if (c.Dims.Length > 2 || rows != 1 || (cols != 1 && cols != units))
-                throw Unsupported(node, $"a bias C of shape [{string.Join(", ", c.Dims)}], which is not one value per output (Dense adds the same bias to every row)");
+                throw Unsupported(node, c.Dims.Length == 2 && rows != 1
+                    ? $"a bias C of shape [{string.Join(", ", c.Dims)}], one row per row of the data, whose rows are the batch axis: a bias that differs from one sample of a batch to the next, which a batch-first network cannot mean (Dense adds the same bias to every sample)"
+                    : $"a bias C of shape [{string.Join(", ", c.Dims)}], which is not one value per output (Dense adds the same bias to every row)");
             var bias = new float[units];
             for (int u = 0; u < units; u++)
             {

@@ -12,7 +12,9 @@ namespace Cnn.Core.Kernels;
 /// with <c>countIncludePad</c> (padding counts, the overhang beyond the padding does not), or the number of real input
 /// elements in the window without it. The 2x2 stride-2 unpadded window runs on <see cref="Pool2x2{TOp}"/> with the same
 /// arithmetic (the same bits): measured on one thread (thread CPU time, loaded 2-core Xeon) 3.7x faster than the general loop on
-/// LeNet-5's first pooling (N64 C6 28x28), 3-7x on N64 C30 24x24, C32 30x30 and C64 13x13.
+/// LeNet-5's first pooling (N64 C6 28x28), 3-7x on N64 C30 24x24, C32 30x30 and C64 13x13. The overloads with
+/// <c>padBottom</c> and <c>padRight</c> take ONNX's padding, which may differ between the ends of an axis or exceed half
+/// the window (SAME, explicit pads): there the window ends at <c>min(start + kernel, size + padEnd)</c>.
 /// </summary>
 public static class AvgPool2dKernel
 {
@@ -20,19 +22,33 @@ public static class AvgPool2dKernel
     /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
     public static Tensor Forward(Tensor x, Window2d g, bool ceilMode, bool countIncludePad) => Forward(x, g, ceilMode, countIncludePad, pairs: true);
 
+    /// <summary>
+    /// Averages each window of <paramref name="x"/> padded by <c>g.PadH</c> rows on top, <paramref name="padBottom"/> below,
+    /// <c>g.PadW</c> columns on the left and <paramref name="padRight"/> on the right, in floor mode; each padding must be
+    /// below the window, so that every window holds an input element.
+    /// </summary>
+    /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or a padding is negative or not below the window.</exception>
+    public static Tensor Forward(Tensor x, Window2d g, int padBottom, int padRight, bool countIncludePad) =>
+        Forward(x, g, (padBottom, padRight), false, countIncludePad, pairs: true);
+
     /// <summary><see cref="Forward(Tensor, Window2d, bool, bool)"/>, on the general loop alone unless <paramref name="pairs"/> (to test the 2x2 kernel against it).</summary>
-    internal static Tensor Forward(Tensor x, Window2d g, bool ceilMode, bool countIncludePad, bool pairs)
+    internal static Tensor Forward(Tensor x, Window2d g, bool ceilMode, bool countIncludePad, bool pairs) =>
+        Forward(x, g, null, ceilMode, countIncludePad, pairs);
+
+    /// <summary>The forward pass with <paramref name="bottomRight"/> padding, or PyTorch's symmetric padding and limits where null.</summary>
+    private static Tensor Forward(Tensor x, Window2d g, (int H, int W)? bottomRight, bool ceilMode, bool countIncludePad, bool pairs)
     {
-        var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "AvgPool2d");
+        var ends = bottomRight ?? (g.PadH, g.PadW);
+        var (oh, ow) = bottomRight is null ? PoolingSize.Output2d(g, x.Shape, ceilMode, "AvgPool2d") : PoolingSize.Output2d(g, ends, x.Shape, ceilMode, "AvgPool2d");
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
         var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
-        if (pairs && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
+        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
         {
             BatchParallel.For(n * c, (_, start, end) => Pool2x2<MeanOp>.Run(x, y, h, w, oh, ow, start, end));
             return Tensor.Own(y, new Shape(n, c, oh, ow));
         }
-        var rows = Extents.Of(oh, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
-        var cols = Extents.Of(ow, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
+        var rows = Extents.Of(oh, g.StrideH, g.PadH, ends.H, g.KernelH, h, countIncludePad);
+        var cols = Extents.Of(ow, g.StrideW, g.PadW, ends.W, g.KernelW, w, countIncludePad);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
         {
             var xs = x.Span;
@@ -61,22 +77,33 @@ public static class AvgPool2dKernel
     public static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, bool ceilMode, bool countIncludePad) =>
         Backward(dy, inputShape, g, ceilMode, countIncludePad, pairs: true);
 
+    /// <summary>The backward pass of <see cref="Forward(Tensor, Window2d, int, int, bool)"/>: padding that may differ between the ends of an axis.</summary>
+    /// <exception cref="ShapeException">The input shape or window does not fit, or <paramref name="dy"/> is not the forward output's shape.</exception>
+    public static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, int padBottom, int padRight, bool countIncludePad) =>
+        Backward(dy, inputShape, g, (padBottom, padRight), false, countIncludePad, pairs: true);
+
     /// <summary><see cref="Backward(Tensor, Shape, Window2d, bool, bool)"/>, on the general loop alone unless <paramref name="pairs"/> (to test the 2x2 spread against it).</summary>
-    internal static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, bool ceilMode, bool countIncludePad, bool pairs)
+    internal static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, bool ceilMode, bool countIncludePad, bool pairs) =>
+        Backward(dy, inputShape, g, null, ceilMode, countIncludePad, pairs);
+
+    private static Tensor Backward(Tensor dy, Shape inputShape, Window2d g, (int H, int W)? bottomRight, bool ceilMode, bool countIncludePad, bool pairs)
     {
-        var (oh, ow) = PoolingSize.Output2d(g, inputShape, ceilMode, "AvgPool2d backward");
+        var ends = bottomRight ?? (g.PadH, g.PadW);
+        var (oh, ow) = bottomRight is null
+            ? PoolingSize.Output2d(g, inputShape, ceilMode, "AvgPool2d backward")
+            : PoolingSize.Output2d(g, ends, inputShape, ceilMode, "AvgPool2d backward");
         int n = inputShape[0], c = inputShape[1], h = inputShape[2], w = inputShape[3];
         var expected = new Shape(n, c, oh, ow);
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
         var dx = TensorArena.Uninitialized<float>(inputShape.Size);
-        if (pairs && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
+        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
         {
             BatchParallel.For(n * c, (_, start, end) => Spread2x2(dy, dx, h, w, oh, ow, start, end));
             return Tensor.Own(dx, inputShape);
         }
-        var rows = Extents.Of(oh, g.StrideH, g.PadH, g.KernelH, h, countIncludePad);
-        var cols = Extents.Of(ow, g.StrideW, g.PadW, g.KernelW, w, countIncludePad);
+        var rows = Extents.Of(oh, g.StrideH, g.PadH, ends.H, g.KernelH, h, countIncludePad);
+        var cols = Extents.Of(ow, g.StrideW, g.PadW, ends.W, g.KernelW, w, countIncludePad);
         BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
         {
             var ds = dy.Span;
@@ -181,13 +208,13 @@ public static class AvgPool2dKernel
     /// </summary>
     private sealed record Extents(int[] Lo, int[] Hi, int[] Divisor)
     {
-        public static Extents Of(int outputs, int stride, int pad, int kernel, int size, bool countIncludePad)
+        public static Extents Of(int outputs, int stride, int padBegin, int padEnd, int kernel, int size, bool countIncludePad)
         {
             var e = new Extents(new int[outputs], new int[outputs], new int[outputs]);
             for (int o = 0; o < outputs; o++)
             {
-                int start = o * stride - pad;
-                int end = Math.Min(start + kernel, size + pad);
+                int start = o * stride - padBegin;
+                int end = Math.Min(start + kernel, size + padEnd);
                 e.Lo[o] = Math.Max(start, 0);
                 e.Hi[o] = Math.Min(end, size);
                 e.Divisor[o] = countIncludePad ? end - start : e.Hi[o] - e.Lo[o];

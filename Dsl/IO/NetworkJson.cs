@@ -128,16 +128,23 @@ public static class NetworkJson
                 }
                 w.WriteNumber("filters", spec.Filters); Axes("kernel", g.Kernel); Axes("stride", g.Stride); Axes("pad", g.PadBegin);
                 if (spec.Transposed) Axes("outputPad", spec.OutputPad);
+                // Written only where the ends differ, so files of other convolutions stay as they were.
+                if (!g.SymmetricPadding) Axes("padEnd", g.PadEnd);
                 w.WriteBoolean("useBias", spec.UseBias); Axes("dilation", g.Dilation); w.WriteNumber("groups", g.Groups);
                 break;
             }
             case MaxPool2d p:
                 w.WriteNumber("kernelH", p.KernelH); w.WriteNumber("kernelW", p.KernelW); w.WriteNumber("strideH", p.StrideH); w.WriteNumber("strideW", p.StrideW);
                 w.WriteNumber("padH", p.PadH); w.WriteNumber("padW", p.PadW); w.WriteBoolean("ceilMode", p.CeilMode);
+                // Written only for a dilated window, so files of other poolings stay as they were.
+                if (p.Dilated) { w.WriteNumber("dilationH", p.DilationH); w.WriteNumber("dilationW", p.DilationW); }
                 break;
             case AvgPool2d p:
                 w.WriteNumber("kernelH", p.KernelH); w.WriteNumber("kernelW", p.KernelW); w.WriteNumber("strideH", p.StrideH); w.WriteNumber("strideW", p.StrideW);
                 w.WriteNumber("padH", p.PadH); w.WriteNumber("padW", p.PadW); w.WriteBoolean("ceilMode", p.CeilMode); w.WriteBoolean("countIncludePad", p.CountIncludePad);
+                // Written only where they differ, so files of symmetric pooling stay as they were.
+                if (p.PadEndH != p.PadH) w.WriteNumber("padBottom", p.PadEndH);
+                if (p.PadEndW != p.PadW) w.WriteNumber("padRight", p.PadEndW);
                 break;
             case PoolNd p:
                 w.WriteString("op", PoolOpName(p.Op, path)); w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
@@ -153,6 +160,12 @@ public static class NetworkJson
                 w.WriteNumber("kernel", p.Kernel); w.WriteNumber("stride", p.Stride);
                 break;
             case ChannelShuffle c: w.WriteNumber("groups", c.Groups); break;
+            case MatMul m: w.WriteNumber("units", m.Units); break;
+            case Permute p:
+                w.WriteStartArray("axes");
+                foreach (var a in p.Axes) w.WriteNumberValue(a);
+                w.WriteEndArray();
+                break;
             case ChannelSlice c: w.WriteNumber("start", c.Start); w.WriteNumber("count", c.Count); break;
             case Pad2d p:
                 w.WriteNumber("top", p.Top); w.WriteNumber("bottom", p.Bottom); w.WriteNumber("left", p.Left); w.WriteNumber("right", p.Right);
@@ -202,9 +215,9 @@ public static class NetworkJson
     /// <summary>The <c>type</c> of a layer: its record's name, for the types this format knows.</summary>
     private static string TypeName(Layer layer, string path) => layer switch
     {
-        ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelAvgPool or ChannelShuffle or Pad2d or ChannelSlice
+        ConvolutionLayer or MaxPool2d or AvgPool2d or PoolNd or GlobalPool or ChannelMaxPool or ChannelAvgPool or ChannelShuffle or Permute or Pad2d or ChannelSlice
             or Relu or LeakyRelu or Elu or Sigmoid or Tanh or HardTanh or HardSigmoid or HardSwish or Silu or Gelu or Softmax or LogSoftmax or BatchNorm or Lrn or Dropout
-            or Flatten or Reshape or Identity or Dense or ConstantOperand or Serial or FanOut or Residual or Freeze or AuxiliaryHead => layer.GetType().Name,
+            or Flatten or Reshape or Identity or Dense or MatMul or ConstantOperand or Serial or FanOut or Residual or Freeze or AuxiliaryHead => layer.GetType().Name,
         _ => throw new ArgumentException($"{path}: no description for layer type {layer.GetType().Name}.", nameof(layer)),
     };
 
@@ -349,9 +362,10 @@ public static class NetworkJson
                 int rank = type[^2] - '0';
                 int filters = o.Int("filters", 1, Big);
                 int[] kernel = o.Axes("kernel", rank, 1, Big, null), stride = o.Axes("stride", rank, 1, Big, null), pad = o.Axes("pad", rank, 0, Big, null);
-                int[]? outputPad = null;
+                int[]? outputPad = null, padEnd = null;
                 if (type.StartsWith("ConvTranspose", StringComparison.Ordinal))
                 {
+                    if (o.Has("padEnd")) padEnd = o.Axes("padEnd", rank, 0, Big, null);
                     outputPad = o.Axes("outputPad", rank, 0, Big, null);
                     for (int a = 0; a < rank; a++)
                         if (outputPad[a] >= stride[a]) throw o.Error("outputPad", $"expected an integer in [0, {stride[a] - 1}]; found {outputPad[a]}");
@@ -359,20 +373,22 @@ public static class NetworkJson
                 bool useBias = o.Bool("useBias");
                 var dilation = o.Axes("dilation", rank, 1, Big, 1);
                 int groups = o.Has("groups") ? o.Int("groups", 1, Big) : 1;
-                layer = ConvolutionLayer.From(ConvSpec.Of(filters, kernel, stride, pad, dilation, groups, useBias, outputPad));
+                layer = ConvolutionLayer.From(ConvSpec.Of(filters, kernel, stride, pad, dilation, groups, useBias, outputPad, padEnd));
                 break;
             }
             case "MaxPool2d":
             {
                 int kh = o.Int("kernelH", 1, Big), kw = o.Int("kernelW", 1, Big);
-                layer = new MaxPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh / 2), o.Int("padW", 0, kw / 2), o.Bool("ceilMode"));
+                layer = new MaxPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh / 2), o.Int("padW", 0, kw / 2), o.Bool("ceilMode"),
+                    o.Has("dilationH") ? o.Int("dilationH", 1, Big) : 1, o.Has("dilationW") ? o.Int("dilationW", 1, Big) : 1);
                 break;
             }
             case "AvgPool2d":
             {
+                // ONNX's wider padding (different ends, beyond half the window) is below the window; padBottom and padRight only where they differ.
                 int kh = o.Int("kernelH", 1, Big), kw = o.Int("kernelW", 1, Big);
-                layer = new AvgPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh / 2), o.Int("padW", 0, kw / 2),
-                    o.Bool("ceilMode"), o.Bool("countIncludePad"));
+                layer = new AvgPool2d(kh, kw, o.Int("strideH", 1, Big), o.Int("strideW", 1, Big), o.Int("padH", 0, kh - 1), o.Int("padW", 0, kw - 1),
+                    o.Bool("ceilMode"), o.Bool("countIncludePad"), o.Has("padBottom") ? o.Int("padBottom", 0, kh - 1) : null, o.Has("padRight") ? o.Int("padRight", 0, kw - 1) : null);
                 break;
             }
             case "PoolNd":
@@ -428,6 +444,8 @@ public static class NetworkJson
                 break;
             case "Identity": layer = new Identity(); break;
             case "ChannelShuffle": layer = new ChannelShuffle(o.Int("groups", 1, Big)); break;
+            case "Permute": layer = new Permute(o.Ints("axes", 0, Big)); break;
+            case "MatMul": layer = new MatMul(o.Int("units", 1, Big)); break;
             case "ChannelSlice": layer = new ChannelSlice(o.Int("start", 0, Big), o.Int("count", 1, Big)); break;
             case "Pad2d":
                 layer = new Pad2d(o.Int("top", 0, Big), o.Int("bottom", 0, Big), o.Int("left", 0, Big), o.Int("right", 0, Big), o.String("mode") switch
@@ -460,7 +478,7 @@ public static class NetworkJson
             default:
                 throw o.Error("type", $"unknown layer type \"{type}\" (known: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, MaxPool2d, AvgPool2d, PoolNd, " +
                                       "GlobalPool, ChannelMaxPool, ChannelAvgPool, Relu, LeakyRelu, Elu, Sigmoid, Tanh, HardTanh, HardSigmoid, HardSwish, Silu, Gelu, Softmax, LogSoftmax, BatchNorm, Lrn, Dropout, " +
-                                      "Flatten, Reshape, Identity, ChannelShuffle, Pad2d, ChannelSlice, Dense, ConstantOperand, Serial, FanOut, Residual, Freeze, AuxiliaryHead)");
+                                      "Flatten, Reshape, Identity, ChannelShuffle, Permute, Pad2d, ChannelSlice, Dense, MatMul, ConstantOperand, Serial, FanOut, Residual, Freeze, AuxiliaryHead)");
         }
         o.End();
         return layer with { Name = name, WeightInit = init };
@@ -604,6 +622,15 @@ public static class NetworkJson
             }
 
             /// <summary>An array of dimensions (integers >= 0) forming a valid shape.</summary>
+            /// <summary>An array of integers, each in <c>[min, max]</c>.</summary>
+            public int[] Ints(string prop, int min, int max)
+            {
+                var e = Get(prop);
+                var path = Path(prop);
+                if (e.ValueKind != JsonValueKind.Array) throw Fail(path, $"expected an array of integers; found {Describe(e)}");
+                return e.EnumerateArray().Select((item, i) => IntValue(item, $"{path}[{i}]", min, max)).ToArray();
+            }
+
             public Shape Dims(string prop)
             {
                 var e = Get(prop);

@@ -129,12 +129,19 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
             case AvgPool2d a:
             {
                 var g = new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW);
-                return new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad));
+                return a.SymmetricPadding
+                    ? new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad))
+                    : new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.PadEndH, a.PadEndW, a.CountIncludePad));
             }
             case Dropout or Identity:
                 return new KernelStep(static x => x);
             case Flatten or Reshape:
                 return new KernelStep(x => x.Reshape(output.PrependBatch(x.Shape[0])));
+            case MaxPool2d { Dilated: true } m:
+            {
+                var g = Apply.MaxPool2dGeometry(m);
+                return new KernelStep(x => PoolNdKernel.MaxForward(x, g).Output);
+            }
             case MaxPool2d m:
             {
                 var g = new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW);

@@ -253,6 +253,10 @@ public static class Apply
         new Run(parameters, state, Mode.Eval, 0).Node(leaf, x).Item1;
 
     /// <summary>A convolution layer's options in N-d form (made once per layer).</summary>
+    /// <summary>A dilated max pooling's window in N-d form, for <see cref="PoolNdKernel"/>.</summary>
+    internal static ConvGeometry MaxPool2dGeometry(MaxPool2d m) =>
+        ConvGeometry.Create(new[] { m.KernelH, m.KernelW }, new[] { m.StrideH, m.StrideW }, new[] { m.PadH, m.PadW }, new[] { m.PadH, m.PadW }, new[] { m.DilationH, m.DilationW });
+
     internal static ConvSpec ConvolutionSpec(ConvolutionLayer c) => Specs.GetValue(c, static l => l.Spec());
 
     /// <summary>Each convolution layer's options, by layer instance (a network's layers live as long as the network).</summary>
@@ -440,6 +444,16 @@ public static class Apply
                         return r.Input;
                     });
                 }
+                case MatMul:
+                {
+                    var w = Param(node, "weight");
+                    return (MatMulKernel.Forward(x, w), (dy, sink) =>
+                    {
+                        var r = MatMulKernel.Backward(x, w, dy);
+                        Grad(sink, node, "weight", r.Weight);
+                        return r.Input;
+                    });
+                }
                 case ConstantOperand k:
                 {
                     // The value as a batch of one, so that it broadcasts against the batch.
@@ -451,6 +465,12 @@ public static class Apply
                         return dx;
                     });
                 }
+                case MaxPool2d { Dilated: true } m:
+                {
+                    // The N-d kernel takes dilated windows (floor mode, as the layer requires).
+                    var r = PoolNdKernel.MaxForward(x, MaxPool2dGeometry(m));
+                    return (r.Output, (dy, _) => PoolNdKernel.MaxBackward(dy, r.ArgMax, x.Shape));
+                }
                 case MaxPool2d m:
                 {
                     var r = MaxPool2dKernel.Forward(x, new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW), m.CeilMode);
@@ -459,6 +479,9 @@ public static class Apply
                 case AvgPool2d a:
                 {
                     var g = new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW);
+                    if (!a.SymmetricPadding)
+                        return (AvgPool2dKernel.Forward(x, g, a.PadEndH, a.PadEndW, a.CountIncludePad),
+                            (dy, _) => AvgPool2dKernel.Backward(dy, x.Shape, g, a.PadEndH, a.PadEndW, a.CountIncludePad));
                     return (AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad),
                         (dy, _) => AvgPool2dKernel.Backward(dy, x.Shape, g, a.CeilMode, a.CountIncludePad));
                 }
@@ -545,6 +568,12 @@ public static class Apply
                 }
                 case ChannelSlice sl:
                     return (ChannelSliceKernel.Forward(x, sl.Start, sl.Count), (dy, _) => ChannelSliceKernel.Backward(dy, x.Shape, sl.Start));
+                case Permute pm:
+                {
+                    // The batch axis stays first: the layer's axes count within the sample.
+                    var axes = new[] { 0 }.Concat(pm.Axes.Select(a => a + 1)).ToArray();
+                    return (PermuteKernel.Forward(x, axes), (dy, _) => PermuteKernel.Backward(dy, axes));
+                }
                 case ChannelShuffle cs:
                     return (ChannelShuffleKernel.Forward(x, cs.Groups), (dy, _) => ChannelShuffleKernel.Backward(dy, cs.Groups));
                 case Flatten or Reshape:

@@ -13,12 +13,17 @@ namespace Cnn.Dsl;
 /// <param name="UseBias">Whether to add a bias (default true).</param>
 /// <param name="Dilation">Spacing of kernel taps (default 1).</param>
 /// <param name="Groups">Channel groups (default 1).</param>
-public sealed record ConvTranspose1d(int Filters, int Kernel, int Stride = 1, int Pad = 0, int OutputPad = 0, bool UseBias = true, int Dilation = 1, int Groups = 1)
-    : ConvolutionLayer
+/// <param name="PadEnd">Padding removed from the end of the output where it differs from <paramref name="Pad"/> (default null: the
+/// same), as ONNX's SAME_UPPER crops only the end.</param>
+public sealed record ConvTranspose1d(int Filters, int Kernel, int Stride = 1, int Pad = 0, int OutputPad = 0, bool UseBias = true, int Dilation = 1, int Groups = 1,
+    int? PadEnd = null) : ConvolutionLayer
 {
+    /// <summary>Padding removed from the end of the output where it differs from <see cref="Pad"/>; null: the same (an end equal to it is stored as null).</summary>
+    public int? PadEnd { get; init; } = PadEnd == Pad ? null : PadEnd;
+
     /// <inheritdoc />
     public override ConvSpec Spec() =>
-        ConvSpec.Of(Filters, new[] { Kernel }, new[] { Stride }, new[] { Pad }, new[] { Dilation }, Groups, UseBias, new[] { OutputPad });
+        ConvSpec.Of(Filters, new[] { Kernel }, new[] { Stride }, new[] { Pad }, new[] { Dilation }, Groups, UseBias, new[] { OutputPad }, PadEnd is { } e ? new[] { e } : null);
 }
 
 /// <summary>
@@ -40,9 +45,12 @@ public sealed record ConvTranspose2d : ConvolutionLayer
     /// <param name="UseBias">Whether to add a bias (default true).</param>
     /// <param name="Dilation">Spacing of kernel taps per axis (default 1).</param>
     /// <param name="Groups">Channel groups (default 1).</param>
+    /// <param name="PadEnd">Padding removed from the bottom and right of the output where it differs from <paramref name="Pad"/>
+    /// (default null: the same), as ONNX's SAME_UPPER crops only the end.</param>
     public ConvTranspose2d(int Filters, Size2 Kernel, Size2? Stride = null, Size2? Pad = null, Size2? OutputPad = null, bool UseBias = true,
-        Size2? Dilation = null, int Groups = 1)
+        Size2? Dilation = null, int Groups = 1, Size2? PadEnd = null)
     {
+        this.PadEnd = PadEnd == (Pad ?? 0) ? null : PadEnd;
         this.Filters = Filters;
         this.Kernel = Kernel;
         this.Stride = Stride ?? 1;
@@ -62,8 +70,11 @@ public sealed record ConvTranspose2d : ConvolutionLayer
     /// <summary>Upsampling stride per axis.</summary>
     public Size2 Stride { get; init; }
 
-    /// <summary>Padding removed from each side of the output per axis.</summary>
+    /// <summary>Padding removed from each side of the output per axis (from the top and left only, where <see cref="PadEnd"/> is set).</summary>
     public Size2 Pad { get; init; }
+
+    /// <summary>Padding removed from the bottom and right of the output where it differs from <see cref="Pad"/>; null: the same (an end equal to it is stored as null).</summary>
+    public Size2? PadEnd { get; init; }
 
     /// <summary>Extra rows and columns at the bottom and right, below the stride.</summary>
     public Size2 OutputPad { get; init; }
@@ -79,7 +90,7 @@ public sealed record ConvTranspose2d : ConvolutionLayer
 
     /// <inheritdoc />
     public override ConvSpec Spec() =>
-        ConvSpec.Of(Filters, Kernel.ToArray(), Stride.ToArray(), Pad.ToArray(), Dilation.ToArray(), Groups, UseBias, OutputPad.ToArray());
+        ConvSpec.Of(Filters, Kernel.ToArray(), Stride.ToArray(), Pad.ToArray(), Dilation.ToArray(), Groups, UseBias, OutputPad.ToArray(), PadEnd?.ToArray());
 }
 
 /// <summary>
@@ -99,9 +110,12 @@ public sealed record ConvTranspose3d : ConvolutionLayer
     /// <param name="UseBias">Whether to add a bias (default true).</param>
     /// <param name="Dilation">Spacing of kernel taps per axis (default 1).</param>
     /// <param name="Groups">Channel groups (default 1).</param>
+    /// <param name="PadEnd">Padding removed from the end of each axis of the output where it differs from <paramref name="Pad"/>
+    /// (default null: the same), as ONNX's SAME_UPPER crops only the end.</param>
     public ConvTranspose3d(int Filters, Size3 Kernel, Size3? Stride = null, Size3? Pad = null, Size3? OutputPad = null, bool UseBias = true,
-        Size3? Dilation = null, int Groups = 1)
+        Size3? Dilation = null, int Groups = 1, Size3? PadEnd = null)
     {
+        this.PadEnd = PadEnd == (Pad ?? 0) ? null : PadEnd;
         this.Filters = Filters;
         this.Kernel = Kernel;
         this.Stride = Stride ?? 1;
@@ -121,8 +135,11 @@ public sealed record ConvTranspose3d : ConvolutionLayer
     /// <summary>Upsampling stride per axis.</summary>
     public Size3 Stride { get; init; }
 
-    /// <summary>Padding removed from each side of the output per axis.</summary>
+    /// <summary>Padding removed from each side of the output per axis (from the start only, where <see cref="PadEnd"/> is set).</summary>
     public Size3 Pad { get; init; }
+
+    /// <summary>Padding removed from the end of each axis of the output where it differs from <see cref="Pad"/>; null: the same (an end equal to it is stored as null).</summary>
+    public Size3? PadEnd { get; init; }
 
     /// <summary>Extra elements at the end of each axis, below the stride.</summary>
     public Size3 OutputPad { get; init; }
@@ -138,5 +155,5 @@ public sealed record ConvTranspose3d : ConvolutionLayer
 
     /// <inheritdoc />
     public override ConvSpec Spec() =>
-        ConvSpec.Of(Filters, Kernel.ToArray(), Stride.ToArray(), Pad.ToArray(), Dilation.ToArray(), Groups, UseBias, OutputPad.ToArray());
+        ConvSpec.Of(Filters, Kernel.ToArray(), Stride.ToArray(), Pad.ToArray(), Dilation.ToArray(), Groups, UseBias, OutputPad.ToArray(), PadEnd?.ToArray());
 }

@@ -104,14 +104,21 @@ internal static class PyTorchModuleWriter
         return $"[\n{string.Join("\n", lines)}\n{new string(' ', 4 * depth)}]";
     }
 
-    /// <summary>nn.ConvNd or nn.ConvTransposeNd, every option per axis.</summary>
+    /// <summary>
+    /// nn.ConvNd or nn.ConvTransposeNd, every option per axis; a transposed convolution whose padding differs between the ends
+    /// of an axis is the runtime's ConvTransposeNdCropped (the module unpadded, its output cropped; the same parameters).
+    /// </summary>
     private static string Convolution(int channels, ConvSpec s)
     {
         var g = s.Geometry;
         static string T(int[] v) => v.Length == 1 ? $"({v[0]},)" : "(" + string.Join(", ", v) + ")";
         string outputPad = s.Transposed ? $", output_padding={T(s.OutputPad)}" : "";
-        return $"nn.{s.Name}({channels}, {s.Filters}, {T(g.Kernel)}, stride={T(g.Stride)}, padding={T(g.PadBegin)}{outputPad}, " +
-               $"dilation={T(g.Dilation)}, groups={g.Groups}, bias={Py.Bool(s.UseBias)})";
+        bool cropped = s.Transposed && !g.SymmetricPadding;
+        string name = cropped ? s.Name + "Cropped" : "nn." + s.Name;
+        string padding = cropped ? T(new int[g.Rank]) : T(g.PadBegin);
+        string crop = cropped ? $", crop=({string.Join("", g.PadBegin.Zip(g.PadEnd, (b, e) => $"({b}, {e}), "))})" : "";
+        return $"{name}({channels}, {s.Filters}, {T(g.Kernel)}, stride={T(g.Stride)}, padding={padding}{outputPad}, " +
+               $"dilation={T(g.Dilation)}, groups={g.Groups}, bias={Py.Bool(s.UseBias)}{crop})";
     }
 
     /// <summary>The one place a leaf kind becomes PyTorch: a torch.nn module, or one of the runtime's.</summary>
@@ -123,7 +130,11 @@ internal static class PyTorchModuleWriter
         {
             ConvolutionLayer c => Convolution(channels, c.Spec()),
             Dense d => $"nn.Linear({channels}, {d.Units}, bias={Py.Bool(d.UseBias)})",
-            MaxPool2d m => $"nn.MaxPool2d(({m.KernelH}, {m.KernelW}), stride=({m.StrideH}, {m.StrideW}), padding=({m.PadH}, {m.PadW}), ceil_mode={Py.Bool(m.CeilMode)})",
+            MatMul => $"MatMul({Py.Tuple(node.ParameterSpecs().Single().Spec.Shape)})",
+            MaxPool2d m => $"nn.MaxPool2d(({m.KernelH}, {m.KernelW}), stride=({m.StrideH}, {m.StrideW}), padding=({m.PadH}, {m.PadW}), " +
+                           (m.Dilated ? $"dilation=({m.DilationH}, {m.DilationW}), " : "") + $"ceil_mode={Py.Bool(m.CeilMode)})",
+            AvgPool2d { SymmetricPadding: false } a => $"AvgPoolPadded(({a.KernelH}, {a.KernelW}), ({a.StrideH}, {a.StrideW}), " +
+                                                       $"({a.PadW}, {a.PadEndW}, {a.PadH}, {a.PadEndH}), {Py.Bool(a.CountIncludePad)})",
             AvgPool2d a => $"nn.AvgPool2d(({a.KernelH}, {a.KernelW}), stride=({a.StrideH}, {a.StrideW}), padding=({a.PadH}, {a.PadW}), " +
                            $"ceil_mode={Py.Bool(a.CeilMode)}, count_include_pad={Py.Bool(a.CountIncludePad)})",
             PoolNd { Op: PoolOp.Max } p when spatial == 1 => $"nn.MaxPool1d({p.Kernel}, stride={p.Stride}, padding={p.Pad})",
@@ -132,7 +143,7 @@ internal static class PyTorchModuleWriter
             // avg_pool3d refuses an input smaller than the window before padding, which the DSL allows (as ONNX does).
             PoolNd p when node.Input.Skip(1).All(d => d >= p.Kernel) =>
                 $"nn.AvgPool3d({p.Kernel}, stride={p.Stride}, padding={p.Pad}, count_include_pad={Py.Bool(p.CountIncludePad)})",
-            PoolNd p => $"AvgPool3dPadded({p.Kernel}, {p.Stride}, {p.Pad}, {Py.Bool(p.CountIncludePad)})",
+            PoolNd p => $"AvgPoolPadded(({p.Kernel},) * 3, ({p.Stride},) * 3, ({p.Pad},) * 6, {Py.Bool(p.CountIncludePad)})",
             GlobalPool { Op: PoolOp.Max } => "GlobalMaxPool()",
             GlobalPool => "GlobalAvgPool()",
             ChannelMaxPool m => $"ChannelMaxPool({m.Kernel}, {m.Stride})",
@@ -149,6 +160,7 @@ internal static class PyTorchModuleWriter
             Gelu => "nn.GELU()",
             Pad2d p => $"Pad2d(({p.Left}, {p.Right}, {p.Top}, {p.Bottom}), {Py.Str(p.Mode switch { PadMode.Reflect => "reflect", PadMode.Edge => "replicate", _ => "constant" })}, {Py.Float(p.Value, node)})",
             ChannelShuffle c => $"ChannelShuffle({c.Groups})",
+            Permute p => $"Permute(({string.Join("", p.Axes.Select(a => $"{a}, "))}))",
             ChannelSlice c => $"ChannelSlice({c.Start}, {c.Count})",
             Tanh => "nn.Tanh()",
             Softmax s => $"nn.Softmax(dim={s.Axis})",

@@ -219,21 +219,69 @@ class Reshape(nn.Module):
         return x.reshape((x.shape[0],) + self.shape)
 
 
-class AvgPool3dPadded(nn.Module):
-    """3-d average pooling for an input smaller than the window before padding, which avg_pool3d refuses: the padding
-    is applied first, and without count_include_pad each window's mean is divided by its share of real elements."""
+def _cropped(base):
+    """base (nn.ConvTransposeNd) with its output cropped by (begin, end) along each spatial axis: a transposed convolution
+    whose padding differs between the ends of an axis (ONNX's SAME_UPPER), which PyTorch's padding argument cannot
+    express. The module runs unpadded; its parameters keep their names."""
 
-    def __init__(self, kernel, stride, padding, count_include_pad):
+    class Cropped(base):
+        def __init__(self, *args, crop=(), **kwargs):
+            super().__init__(*args, **kwargs)
+            self.crop = tuple(crop)
+
+        def forward(self, x):
+            y = super().forward(x)
+            for axis, (begin, end) in enumerate(self.crop):
+                y = y.narrow(2 + axis, begin, y.shape[2 + axis] - begin - end)
+            return y
+
+    Cropped.__name__ = Cropped.__qualname__ = base.__name__ + "Cropped"
+    return Cropped
+
+
+ConvTranspose1dCropped, ConvTranspose2dCropped, ConvTranspose3dCropped = (
+    _cropped(b) for b in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
+
+
+class MatMul(nn.Module):
+    """Each of a sample's matrices times a matrix of its own: torch.matmul(x, weight), weight [G..., K, M] a parameter."""
+
+    def __init__(self, shape):
         super().__init__()
-        self.kernel, self.stride, self.padding, self.count_include_pad = kernel, stride, padding, count_include_pad
+        self.weight = nn.Parameter(torch.zeros(shape))
 
     def forward(self, x):
-        pads = (self.padding,) * 6
-        y = F.avg_pool3d(F.pad(x, pads), self.kernel, self.stride)
+        return torch.matmul(x, self.weight)
+
+
+class Permute(nn.Module):
+    """The axes of each sample reordered, the batch axis first: x.permute(0, 1 + axes[0], ...)."""
+
+    def __init__(self, axes):
+        super().__init__()
+        self.dims = (0,) + tuple(1 + a for a in axes)
+
+    def forward(self, x):
+        return x.permute(self.dims)
+
+
+class AvgPoolPadded(nn.Module):
+    """Average pooling in floor mode over an input padded first with zeros by pads (F.pad's order, the last axis first),
+    where the pooling module refuses the padding: 3-d on an input smaller than the window before padding (avg_pool3d
+    refuses it), 2-d with padding that differs between the ends of an axis or exceeds half the window (ONNX's SAME
+    and explicit pads). Without count_include_pad each window's mean is divided by its share of real elements."""
+
+    def __init__(self, kernel, stride, pads, count_include_pad):
+        super().__init__()
+        self.kernel, self.stride, self.pads, self.count_include_pad = tuple(kernel), tuple(stride), tuple(pads), count_include_pad
+        self.pool = F.avg_pool2d if len(self.kernel) == 2 else F.avg_pool3d
+
+    def forward(self, x):
+        y = self.pool(F.pad(x, self.pads), self.kernel, self.stride)
         if self.count_include_pad:
             return y
         with torch.no_grad():
-            share = F.avg_pool3d(F.pad(torch.ones_like(x[:1, :1]), pads), self.kernel, self.stride)
+            share = self.pool(F.pad(torch.ones_like(x[:1, :1]), self.pads), self.kernel, self.stride)
         return y / share
 
 

@@ -52,9 +52,13 @@ let private convolution (name: string) (transposed: bool) (settings: ConvNdSetti
         if transposed then axes "OutputPadding" settings.OutputPadding 0
         elif settings.OutputPadding.IsEmpty then null
         else invalidArg "OutputPadding" $"{name}: output padding applies to transposed convolutions only."
+    let padEnd =
+        if settings.PaddingEnd.IsEmpty then null
+        elif transposed then axes "PaddingEnd" settings.PaddingEnd 0
+        else invalidArg "PaddingEnd" $"{name}: an end padding of its own applies to transposed convolutions only."
     ConvolutionLayer.From(
         ConvSpec.Of(filters, Array.ofList kernel, axes "Stride" settings.Stride 1, axes "Padding" settings.Padding 0,
-                    axes "Dilation" settings.Dilation 1, settings.Groups, settings.Bias, outputPad))
+                    axes "Dilation" settings.Dilation 1, settings.Groups, settings.Bias, outputPad, padEnd))
 
 /// Convolution over 1, 2 or 3 spatial axes (the kernel's length): `convNd 16 [3; 5]` is a 2-d convolution with a 3x5 kernel.
 let convNd (filters: int) (kernel: int list) : Layer = convolution "convNd" false ConvNd.defaults filters kernel
@@ -88,20 +92,26 @@ let convTranspose2dWith (settings: ConvTranspose2dSettings) (filters: int) (kern
 /// Square 2-d max pooling with window and stride `size`.
 let maxPool2d (size: int) : Layer = MaxPool2d(size, size, size, size)
 
-/// Square 2-d max pooling with settings: `maxPool2dWith { MaxPool2d.defaults with Stride = Some 2; Padding = Pad 1 } 3`.
+/// Square 2-d max pooling with settings: `maxPool2dWith { MaxPool2d.defaults with Stride = Some 2; Padding = Pad 1 } 3`;
+/// dilated: `maxPool2dWith { MaxPool2d.defaults with Stride = Some 1; Dilation = 2 } 2`.
 let maxPool2dWith (settings: MaxPool2dSettings) (size: int) : Layer =
     let stride = defaultArg settings.Stride size
     let ph, pw = Resolve.padding2d "maxPool2d" settings.Padding (size, size) 1
-    MaxPool2d(size, size, stride, stride, ph, pw, settings.CeilMode)
+    MaxPool2d(size, size, stride, stride, ph, pw, settings.CeilMode, settings.Dilation, settings.Dilation)
 
 /// Square 2-d average pooling with window and stride `size`.
 let avgPool2d (size: int) : Layer = AvgPool2d(size, size, size, size)
 
-/// Square 2-d average pooling with settings (`AvgPool2d.defaults`).
+/// Square 2-d average pooling with settings (`AvgPool2d.defaults`); ONNX's uneven padding with `PadBottomRight`:
+/// `avgPool2dWith { AvgPool2d.defaults with Stride = Some 1; CountIncludePad = false; PadBottomRight = Some (1, 1) } 2`.
 let avgPool2dWith (settings: AvgPool2dSettings) (size: int) : Layer =
     let stride = defaultArg settings.Stride size
     let ph, pw = Resolve.padding2d "avgPool2d" settings.Padding (size, size) 1
-    AvgPool2d(size, size, stride, stride, ph, pw, settings.CeilMode, settings.CountIncludePad)
+    let bottom, right =
+        match settings.PadBottomRight with
+        | Some (b, r) -> System.Nullable b, System.Nullable r
+        | None -> System.Nullable(), System.Nullable()
+    AvgPool2d(size, size, stride, stride, ph, pw, settings.CeilMode, settings.CountIncludePad, bottom, right)
 
 let private poolNd (op: PoolOp) (name: string) (settings: PoolNdSettings) (size: int) : Layer =
     PoolNd(op, size, defaultArg settings.Stride size, Resolve.paddingNd name settings.Padding size 1, settings.CountIncludePad)
@@ -227,6 +237,14 @@ let channelSlice (start: int) (count: int) : Layer = ChannelSlice(start, count)
 
 /// ShuffleNet's channel shuffle with `groups` groups (the channels must be a multiple of it).
 let channelShuffle (groups: int) : Layer = ChannelShuffle(groups)
+
+/// Reorders the axes of each sample (the batch axis stays first): output axis i is sample axis `axes.[i]`, so
+/// `permute [1; 0]` turns [C, L] into [L, C], as PyTorch's `x.permute(0, 2, 1)`.
+let permute (axes: int list) : Layer = Permute(Array.ofList axes)
+
+/// Each of a sample's matrices [..., R, K] times a matrix of its own (the parameter weight [..., K, units]): [..., R, units],
+/// as PyTorch's `torch.matmul(x, weight)`; a flat sample is `dense`'s.
+let matMul (units: int) : Layer = MatMul(units)
 
 /// The identity (the neutral element of `>->`, as a function).
 let identity : Layer = Identity()

@@ -78,6 +78,9 @@ type ConvNdSettings =
       Padding: int list
       /// Transposed convolutions only: extra elements at the end of each axis, below the stride (default 0).
       OutputPadding: int list
+      /// Transposed convolutions only: padding removed from the end of each axis where it differs from <c>Padding</c>
+      /// (default empty: the same), as ONNX's SAME_UPPER crops only the end.
+      PaddingEnd: int list
       /// Spacing of kernel taps per axis (default 1).
       Dilation: int list
       /// Channel groups (default 1).
@@ -103,7 +106,9 @@ type MaxPool2dSettings =
       /// Padding with negative infinity, at most half the window (default <c>Valid</c>).
       Padding: Padding
       /// Round the output size up, keeping a partial window at the end (default false).
-      CeilMode: bool }
+      CeilMode: bool
+      /// Spacing of the window's taps on both axes (default 1); a dilated window needs floor mode.
+      Dilation: int }
 
 /// Optional settings of <c>avgPool2dWith</c>; start from <c>AvgPool2d.defaults</c>.
 type AvgPool2dSettings =
@@ -114,7 +119,10 @@ type AvgPool2dSettings =
       /// Round the output size up (default false).
       CeilMode: bool
       /// Divide by the whole window, padding included (PyTorch's default, true), or by the real elements only.
-      CountIncludePad: bool }
+      CountIncludePad: bool
+      /// Rows below and columns on the right where they differ from <c>Padding</c> (default <c>None</c>: the same), as ONNX's
+      /// SAME pads an even window; padding that differs or exceeds half the window must be below it, in floor mode.
+      PadBottomRight: (int * int) option }
 
 /// Optional settings of <c>maxPoolNdWith</c> and <c>avgPoolNdWith</c>; start from <c>PoolNd.defaults</c>.
 type PoolNdSettings =
@@ -176,17 +184,17 @@ module ConvTranspose2d =
 /// The defaults of <c>convNdWith</c> and <c>convTransposeNdWith</c>.
 module ConvNd =
     /// Stride 1, no padding, no output padding, dilation 1, one group, a bias: what <c>convNd</c> and <c>convTransposeNd</c> use.
-    let defaults: ConvNdSettings = { Stride = []; Padding = []; OutputPadding = []; Dilation = []; Groups = 1; Bias = true }
+    let defaults: ConvNdSettings = { Stride = []; Padding = []; OutputPadding = []; PaddingEnd = []; Dilation = []; Groups = 1; Bias = true }
 
 /// The defaults of <c>maxPool2dWith</c>.
 module MaxPool2d =
     /// Stride equal to the window, no padding, floor mode: what <c>maxPool2d</c> uses.
-    let defaults: MaxPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false }
+    let defaults: MaxPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false; Dilation = 1 }
 
 /// The defaults of <c>avgPool2dWith</c>.
 module AvgPool2d =
     /// Stride equal to the window, no padding, floor mode, padding counted: what <c>avgPool2d</c> uses.
-    let defaults: AvgPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false; CountIncludePad = true }
+    let defaults: AvgPool2dSettings = { Stride = None; Padding = Valid; CeilMode = false; CountIncludePad = true; PadBottomRight = None }
 
 /// The defaults of <c>maxPoolNdWith</c> and <c>avgPoolNdWith</c>.
 module PoolNd =

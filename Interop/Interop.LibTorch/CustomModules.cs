@@ -133,6 +133,22 @@ internal sealed class ConstantOperandModule : TorchModuleBase
     protected override void RegisterComponents() { }
 }
 
+/// <summary>The DSL's <c>MatMul</c>: <c>torch.matmul(x, weight)</c>, the weight <c>[G..., K, M]</c> a parameter.</summary>
+internal sealed class MatMulModule : TorchModuleBase
+{
+    private readonly TorchSharp.Modules.Parameter _weight;
+
+    public MatMulModule(Cnn.Core.Shape weight) : base("MatMul")
+    {
+        _weight = new TorchSharp.Modules.Parameter(torch.zeros(weight.Select(d => (long)d).ToArray()));
+        register_parameter("weight", _weight);
+    }
+
+    public override TorchTensor forward(TorchTensor input) => torch.matmul(input, _weight);
+
+    protected override void RegisterComponents() { }
+}
+
 /// <summary>A run of channels (the DSL's <c>ChannelSlice</c>).</summary>
 internal sealed class ChannelSliceModule(int start, int count) : TorchModuleBase("ChannelSlice")
 {
@@ -145,6 +161,14 @@ internal sealed class ChannelSliceModule(int start, int count) : TorchModuleBase
 internal sealed class PadModule(Cnn.Dsl.Pad2d layer) : TorchModuleBase("Pad2d")
 {
     public override TorchTensor forward(TorchTensor input) => TorchOps.Pad(input, layer);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>The DSL's <c>Permute</c> (the sample's axes reordered, the batch first), as <see cref="TorchOps.Permute"/> computes it.</summary>
+internal sealed class PermuteModule(Cnn.Dsl.Permute layer) : TorchModuleBase("Permute")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.Permute(input, layer);
 
     protected override void RegisterComponents() { }
 }
@@ -169,6 +193,14 @@ internal sealed class GlobalPoolModule(bool max) : TorchModuleBase(max ? "Global
 internal sealed class AvgPool3dModule(int kernel, int stride, int pad, bool countIncludePad) : TorchModuleBase("AvgPool3d")
 {
     public override TorchTensor forward(TorchTensor input) => TorchOps.AvgPool3d(input, kernel, stride, pad, countIncludePad);
+
+    protected override void RegisterComponents() { }
+}
+
+/// <summary>2-d average pooling with padding <c>nn.AvgPool2d</c> lacks: different at the ends of an axis or beyond half the window (see <see cref="TorchOps.AvgPool2d"/>).</summary>
+internal sealed class AvgPool2dModule(Cnn.Dsl.AvgPool2d layer) : TorchModuleBase("AvgPool2d")
+{
+    public override TorchTensor forward(TorchTensor input) => TorchOps.AvgPool2d(input, layer);
 
     protected override void RegisterComponents() { }
 }

@@ -201,7 +201,9 @@ public static class TorchModule
                 groups: g.Groups, bias: s.UseBias),
             (_, false) => torch.nn.Conv3d(channels, s.Filters, (k[0], k[1], k[2]), stride: (st[0], st[1], st[2]), padding: (p[0], p[1], p[2]),
                 dilation: (d[0], d[1], d[2]), groups: g.Groups, bias: s.UseBias),
-            (1, true) => torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], p[0], q[0], d[0], groups: g.Groups, bias: s.UseBias),
+            (1, true) when g.SymmetricPadding => torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], p[0], q[0], d[0], groups: g.Groups, bias: s.UseBias),
+            // Padding that differs between the ends (PadEnd) is the bridge's rule: the unpadded output, cropped.
+            (1, true) => new ConvTransposeModule(torch.nn.ConvTranspose1d(channels, s.Filters, k[0], st[0], 0, q[0], d[0], groups: g.Groups, bias: s.UseBias), s),
             // TorchSharp 0.107's ConvTranspose2d/3d modules use the first output padding on every axis: its weights, the bridge's rule.
             (2, true) => new ConvTransposeModule(torch.nn.ConvTranspose2d(channels, s.Filters, (k[0], k[1]), stride: (st[0], st[1]), padding: (p[0], p[1]),
                 dilation: (d[0], d[1]), groups: g.Groups, bias: s.UseBias), s),
@@ -219,10 +221,15 @@ public static class TorchModule
                 return Convolution(node.Input[0], c.Spec());
             case Dense d:
                 return torch.nn.Linear(node.Input[0], d.Units, hasBias: d.UseBias);
+            case MatMul:
+                return new MatMulModule(node.ParameterSpecs().Single().Spec.Shape);
             case ConstantOperand k:
                 return new ConstantOperandModule(k);
             case MaxPool2d m:
-                return torch.nn.MaxPool2d(new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
+                return torch.nn.MaxPool2d(new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW },
+                    new long[] { m.DilationH, m.DilationW }, ceil_mode: m.CeilMode);
+            case AvgPool2d { SymmetricPadding: false } a:
+                return new AvgPool2dModule(a);
             case AvgPool2d a:
                 return torch.nn.AvgPool2d(new long[] { a.KernelH, a.KernelW }, new long[] { a.StrideH, a.StrideW }, new long[] { a.PadH, a.PadW },
                     ceil_mode: a.CeilMode, count_include_pad: a.CountIncludePad);
@@ -303,6 +310,8 @@ public static class TorchModule
                 return new PadModule(pd);
             case ChannelShuffle cs:
                 return new ChannelShuffleModule(cs.Groups);
+            case Permute pm:
+                return new PermuteModule(pm);
             case Reshape r:
                 return new ReshapeModule(r.Target.Select(d => (long)d).ToArray());
             default:

@@ -85,6 +85,10 @@ internal static class TorchOps
         return x.reshape(split).transpose(1, 2).reshape(shape);
     }
 
+    /// <summary>The DSL's <c>Permute</c>: <c>x.permute(0, 1 + axes...)</c>, the batch axis first.</summary>
+    public static TorchTensor Permute(TorchTensor x, Cnn.Dsl.Permute layer) =>
+        x.permute(new long[] { 0 }.Concat(layer.Axes.Select(a => (long)a + 1)).ToArray());
+
     /// <summary>Whether <c>avg_pool3d</c> accepts an input of this per-sample shape <c>[C, D, H, W]</c> for this window.</summary>
     /// <remarks>
     /// LibTorch's <c>avg_pool3d</c> (unlike its 1-d and 2-d average pooling and every max pooling) rejects an input smaller
@@ -94,19 +98,41 @@ internal static class TorchOps
 
     /// <summary>
     /// 3-d average pooling for every input the DSL allows: <c>avg_pool3d</c> itself where it accepts the input, else the same
-    /// padding applied explicitly first. With <paramref name="countIncludePad"/> the divisor is the whole window either way;
-    /// without, the average of the padded input is divided by the share of real elements in each window.
+    /// padding applied explicitly first (<see cref="AvgPoolPadded"/>).
     /// </summary>
     public static TorchTensor AvgPool3d(TorchTensor x, int kernel, int stride, int pad, bool countIncludePad)
     {
         long[] k = { kernel, kernel, kernel }, s = { stride, stride, stride };
         if (AvgPool3dAccepts(x.shape.Skip(1), kernel))
             return avg_pool3d(x, k, s, new long[] { pad, pad, pad }, count_include_pad: countIncludePad);
-        var pads = Enumerable.Repeat((long)pad, 6).ToArray();
-        var sum = avg_pool3d(torch.nn.functional.pad(x, pads), k, s);
+        return AvgPoolPadded(x, k, s, Enumerable.Repeat((long)pad, 6).ToArray(), countIncludePad);
+    }
+
+    /// <summary>
+    /// 2-d average pooling as the DSL's <c>AvgPool2d</c>: <c>avg_pool2d</c> itself for PyTorch's padding, else (padding that
+    /// differs between the ends of an axis or exceeds half the window, in floor mode) <see cref="AvgPoolPadded"/>.
+    /// </summary>
+    public static TorchTensor AvgPool2d(TorchTensor x, Cnn.Dsl.AvgPool2d a)
+    {
+        long[] k = { a.KernelH, a.KernelW }, s = { a.StrideH, a.StrideW };
+        return a.SymmetricPadding
+            ? avg_pool2d(x, k, s, new long[] { a.PadH, a.PadW }, ceil_mode: a.CeilMode, count_include_pad: a.CountIncludePad)
+            : AvgPoolPadded(x, k, s, new long[] { a.PadW, a.PadEndW, a.PadH, a.PadEndH }, a.CountIncludePad);
+    }
+
+    /// <summary>
+    /// Average pooling in floor mode over an input padded first with zeros by <paramref name="pads"/> (<c>F.pad</c>'s order, the
+    /// last axis first), for padding the pooling operation refuses. With <paramref name="countIncludePad"/> the divisor is the
+    /// whole window; without, the average of the padded input is divided by the share of real elements in each window (an exact
+    /// rule: the shares are ratios of small integers, computed without gradient).
+    /// </summary>
+    public static TorchTensor AvgPoolPadded(TorchTensor x, long[] kernel, long[] stride, long[] pads, bool countIncludePad)
+    {
+        Func<TorchTensor, TorchTensor> pool = kernel.Length == 2 ? t => avg_pool2d(t, kernel, stride) : t => avg_pool3d(t, kernel, stride);
+        var sum = pool(torch.nn.functional.pad(x, pads));
         if (countIncludePad) return sum;
         TorchTensor share;
-        using (torch.no_grad()) share = avg_pool3d(torch.nn.functional.pad(torch.ones_like(x), pads), k, s);
+        using (torch.no_grad()) share = pool(torch.nn.functional.pad(torch.ones_like(x), pads));
         return sum / share;
     }
 }

@@ -58,11 +58,22 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
         }
     }
 
-    /// <summary>Every convolution and transposed convolution: torch's functional op of its rank, every option per axis.</summary>
+    /// <summary>
+    /// Every convolution and transposed convolution: torch's functional op of its rank, every option per axis. A transposed
+    /// convolution whose padding differs between the ends of an axis (which torch's ops lack) is the whole output, unpadded,
+    /// cropped by the padding at each end: the same sums, so an exact rule.
+    /// </summary>
     internal static TorchTensor Convolution(ConvSpec s, TorchTensor x, TorchTensor w, TorchTensor? b)
     {
         var g = s.Geometry;
         static long[] L(int[] v) => v.Select(e => (long)e).ToArray();
+        if (s.Transposed && !g.SymmetricPadding)
+        {
+            var none = new int[g.Rank];
+            var full = Convolution(s with { Geometry = new ConvGeometry(g.Kernel, g.Stride, none, none, g.Dilation, g.Groups) }, x, w, b);
+            for (int a = 0; a < g.Rank; a++) full = full.narrow(2 + a, g.PadBegin[a], full.shape[2 + a] - g.PadBegin[a] - g.PadEnd[a]);
+            return full;
+        }
         return (g.Rank, s.Transposed) switch
         {
             (1, false) => conv1d(x, w, b, g.Stride[0], g.PadBegin[0], g.Dilation[0], g.Groups),
@@ -88,13 +99,15 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
             }
             case Dense d:
                 return linear(x, Param("weight"), Bias(d.UseBias));
+            case MatMul:
+                return torch.matmul(x, Param("weight"));
             case ConstantOperand k:
                 return TorchOps.Combine(k.Op, x, Param("value"));
             case MaxPool2d m:
-                return max_pool2d(x, new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW }, ceil_mode: m.CeilMode);
+                return max_pool2d(x, new long[] { m.KernelH, m.KernelW }, new long[] { m.StrideH, m.StrideW }, new long[] { m.PadH, m.PadW },
+                    new long[] { m.DilationH, m.DilationW }, ceil_mode: m.CeilMode);
             case AvgPool2d a:
-                return avg_pool2d(x, new long[] { a.KernelH, a.KernelW }, new long[] { a.StrideH, a.StrideW }, new long[] { a.PadH, a.PadW },
-                    ceil_mode: a.CeilMode, count_include_pad: a.CountIncludePad);
+                return TorchOps.AvgPool2d(x, a);
             case PoolNd { Op: PoolOp.Max } pn when node.Input.Rank == 2:
                 return max_pool1d(x, pn.Kernel, pn.Stride, pn.Pad);
             case PoolNd pn when node.Input.Rank == 2:
@@ -161,6 +174,8 @@ internal sealed class TorchRun(IReadOnlyDictionary<string, TorchTensor> paramete
                 return TorchOps.Pad(x, pd);
             case ChannelShuffle cs:
                 return TorchOps.ChannelShuffle(x, cs.Groups);
+            case Permute pm:
+                return TorchOps.Permute(x, pm);
             case Flatten or Reshape:
                 return x.reshape(node.Output.PrependBatch(checked((int)x.shape[0])).Select(d => (long)d).ToArray());
             default:

@@ -126,9 +126,7 @@ internal sealed partial class OnnxLayerReader
 
     private LeafLayer MatMul(NodeProto node, Shape input, List<(string, Tensor)> parameters)
     {
-        if (input.Rank != 1)
-            throw Unsupported(node, $"an input of rank {input.Rank + 1} ([N, {string.Join(", ", input)}]); a product with a constant matrix is read as Dense, which " +
-                                    "takes [N, features], and no layer multiplies each of a sample's matrices by a constant one of its own");
+        if (input.Rank != 1) return BatchedMatMul(node, input, parameters);
         var b = Constant(node, 1, "weight");
         if (b.Floats is null || b.Dims.Length != 2) throw Unsupported(node, $"a second operand '{b.Name}' that is not a 2-d float matrix");
         int features = checked((int)b.Dims[0]), units = checked((int)b.Dims[1]);
@@ -138,6 +136,25 @@ internal sealed partial class OnnxLayerReader
             for (int f = 0; f < features; f++) w[u * features + f] = b.Floats[f * units + u];
         parameters.Add(("weight", Tensor.Own(w, new Shape(units, features))));
         return new Dense(units, UseBias: false);
+    }
+
+    /// <summary>
+    /// A product of each of a sample's matrices <c>[N, G..., R, K]</c> with a constant <c>[G..., K, M]</c> (a leading 1 for the
+    /// batch allowed, as numpy broadcasts it): <see cref="Dsl.MatMul"/>. A constant whose leading axes broadcast inside the
+    /// sample would tie several of the layer's matrices together, and one whose first axis is the batch's differs per sample.
+    /// </summary>
+    private LeafLayer BatchedMatMul(NodeProto node, Shape input, List<(string, Tensor)> parameters)
+    {
+        var b = Constant(node, 1, "weight");
+        if (b.Floats is null) throw Unsupported(node, $"a second operand '{b.Name}' that is not a float tensor");
+        var dims = b.Dims.Length == input.Rank + 1 && b.Dims[0] == 1 ? b.Dims[1..] : b.Dims;
+        var lead = input.Take(input.Rank - 2).Select(d => (long)d).ToArray();
+        if (dims.Length != input.Rank || !dims[..^2].SequenceEqual(lead) || dims[^2] != input[input.Rank - 1])
+            throw Unsupported(node, b.Dims.Length == input.Rank + 1 && b.Dims[0] != 1
+                ? $"a constant operand '{b.Name}' of shape [{string.Join(", ", b.Dims)}] on data [N, {string.Join(", ", input)}], whose first axis is the batch axis: it differs from one sample of a batch to the next, which a batch-first network cannot mean"
+                : $"a constant operand '{b.Name}' of shape [{string.Join(", ", b.Dims)}] on data [N, {string.Join(", ", input)}]; MatMul takes one [K, M] matrix per matrix of the sample, shape [{string.Join(", ", lead.Append(input[input.Rank - 1]))}, M]");
+        parameters.Add(("weight", Tensor.FromArray(b.Floats, dims.Select(d => checked((int)d)).ToArray())));
+        return new Dsl.MatMul(checked((int)dims[^1]));
     }
 
     /// <summary>

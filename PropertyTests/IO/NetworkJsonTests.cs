@@ -98,10 +98,13 @@ public class NetworkJsonTests
         Gen.Choose(0, 4).SelectMany(rank => Gen.ArrayOf(Gen.Choose(0, 30), rank)).Select(d => (Layer)new Reshape(d)),
         Gen.Constant((Layer)new Identity()),
         Pos().Select(g => (Layer)new ChannelShuffle(g)),
+        from rank in Gen.Choose(1, 4) from keys in Gen.ArrayOf(Gen.Choose(0, 99), rank)
+        select (Layer)new Permute(Enumerable.Range(0, rank).OrderBy(i => keys[i]).ThenBy(i => i).ToArray()),
         from s in NonNeg() from n in Pos() select (Layer)new ChannelSlice(s, n),
         from t in NonNeg() from b in NonNeg() from m in Gen.Elements(PadMode.Constant, PadMode.Reflect, PadMode.Edge) from v in AnyFinite()
         select (Layer)new Pad2d(t, b, b, t, m, v),
         from u in Pos() from b in Bool() select (Layer)new Dense(u, b),
+        Pos().Select(u => (Layer)new MatMul(u)),
     };
 
     private static Gen<Layer> Decorated(Gen<Layer> layers) =>

@@ -10,25 +10,30 @@ using TorchTensor = TorchSharp.torch.Tensor;
 
 namespace Cnn.Tests.Kernels;
 
-/// <summary>One axis of a random transposed convolution: input size, kernel, stride, padding (both ends), output padding, dilation.</summary>
-public sealed record ConvTransposeAxis(int Size, int K, int S, int P, int OP, int D)
+/// <summary>
+/// One axis of a random transposed convolution: input size, kernel, stride, padding at the start (<paramref name="P"/>) and the
+/// end (<paramref name="PE"/>, ONNX's SAME_UPPER when they differ), output padding, dilation.
+/// </summary>
+public sealed record ConvTransposeAxis(int Size, int K, int S, int P, int OP, int D, int PE)
 {
-    /// <summary>The output size <c>(in-1)*s - 2p + d*(k-1) + 1 + op</c>.</summary>
-    public int Out => (Size - 1) * S - 2 * P + D * (K - 1) + 1 + OP;
+    /// <summary>The output size <c>(in-1)*s - p - pe + d*(k-1) + 1 + op</c>.</summary>
+    public int Out => (Size - 1) * S - P - PE + D * (K - 1) + 1 + OP;
 
     /// <summary>
-    /// Kernel 1..<paramref name="maxK"/>, stride 1..3, dilation mostly 1 (2..3 one time in four), padding 0..2, output
-    /// padding below the stride, input size from the least that gives a non-empty output up to <paramref name="maxSize"/>.
+    /// Kernel 1..<paramref name="maxK"/>, stride 1..3, dilation mostly 1 (2..3 one time in four), padding 0..2 (the end's
+    /// drawn apart one time in three), output padding below the stride, input size from the least that gives a non-empty
+    /// output up to <paramref name="maxSize"/>.
     /// </summary>
     public static Gen<ConvTransposeAxis> Generator(int maxSize, int maxK) =>
         from k in Gen.Choose(1, maxK)
         from s in Gen.Choose(1, 3)
         from d in Gen.Frequency((3, Gen.Constant(1)), (1, Gen.Choose(2, 3)))
         from p in Gen.Choose(0, 2)
+        from pe in Gen.Frequency((2, Gen.Constant(p)), (1, Gen.Choose(0, 2)))
         from op in Gen.Choose(0, s - 1)
-        let min = 1 + (Math.Max(0, 2 * p - d * (k - 1) - op) + s - 1) / s
+        let min = 1 + (Math.Max(0, p + pe - d * (k - 1) - op) + s - 1) / s
         from size in Gen.Choose(min, Math.Max(min, maxSize))
-        select new ConvTransposeAxis(size, k, s, p, op, d);
+        select new ConvTransposeAxis(size, k, s, p, op, d, pe);
 }
 
 /// <summary>One random N-d transposed convolution: batch, channels in groups, filters, one axis per spatial axis, and the seed of its data.</summary>
@@ -41,7 +46,7 @@ public sealed record ConvTransposeNdCase(int N, int Groups, int CPerGroup, int F
     public int Rank => Axes.Length;
 
     public ConvGeometry Geometry => ConvGeometry.Create(Axes.Select(a => a.K).ToArray(), Axes.Select(a => a.S).ToArray(),
-        Axes.Select(a => a.P).ToArray(), Axes.Select(a => a.P).ToArray(), Axes.Select(a => a.D).ToArray(), Groups);
+        Axes.Select(a => a.P).ToArray(), Axes.Select(a => a.PE).ToArray(), Axes.Select(a => a.D).ToArray(), Groups);
 
     public int[] OutputPad => Axes.Select(a => a.OP).ToArray();
 
@@ -100,6 +105,9 @@ public sealed class ConvTransposeNdProperties
         Assert.Contains(cases, c => c.Rank == 3 && c.Axes.Select(a => a.S).Distinct().Count() > 1 && c.Axes.Any(a => a.OP > 0));
         Assert.Contains(cases, c => c.Axes.All(a => a.K == 1 && a.S == 1 && a.P == 0));
         Assert.Contains(cases, c => !c.Bias);
+        Assert.Contains(cases, c => c.Axes.Any(a => a.PE > a.P && a.OP > 0));
+        Assert.Contains(cases, c => c.Axes.Any(a => a.PE < a.P && a.D > 1));
+        Assert.Contains(cases, c => c.Rank == 3 && c.Axes.Count(a => a.PE != a.P) >= 2);
     }
 
     [Property(MaxTest = 150)]
@@ -151,15 +159,23 @@ public sealed class ConvTransposeNdProperties
         Assert.Contains("must be >= 1", Assert.Throws<ShapeException>(() => ConvTransposeKernel.Forward(Tensor.Zeros(1, 1, 2, 2), Tensor.Zeros(1, 1, 1, 1), null, cropped)).Message);
     }
 
+    /// <summary>
+    /// LibTorch's transposed convolution; where the padding differs between the ends of an axis (which its padding argument
+    /// cannot say), the unpadded output with the output padding, narrowed to <c>[p, full + op - pe)</c> on each axis.
+    /// </summary>
     private static TorchTensor Reference(ConvTransposeNdCase c, TorchTensor x, TorchTensor w, TorchTensor? b)
     {
         var g = c.Geometry;
         long[] L(int[] v) => v.Select(e => (long)e).ToArray();
-        return c.Rank switch
+        var pad = g.SymmetricPadding ? L(g.PadBegin) : new long[c.Rank];
+        var y = c.Rank switch
         {
-            1 => conv_transpose1d(x, w, b, g.Stride[0], g.PadBegin[0], c.OutputPad[0], g.Dilation[0], g.Groups),
-            2 => conv_transpose2d(x, w, b, L(g.Stride), L(g.PadBegin), L(c.OutputPad), L(g.Dilation), g.Groups),
-            _ => conv_transpose3d(x, w, b, L(g.Stride), L(g.PadBegin), L(c.OutputPad), L(g.Dilation), g.Groups),
+            1 => conv_transpose1d(x, w, b, g.Stride[0], pad[0], c.OutputPad[0], g.Dilation[0], g.Groups),
+            2 => conv_transpose2d(x, w, b, L(g.Stride), pad, L(c.OutputPad), L(g.Dilation), g.Groups),
+            _ => conv_transpose3d(x, w, b, L(g.Stride), pad, L(c.OutputPad), L(g.Dilation), g.Groups),
         };
+        if (!g.SymmetricPadding)
+            for (int a = 0; a < c.Rank; a++) y = y.narrow(2 + a, g.PadBegin[a], c.Axes[a].Out);
+        return y;
     }
 }

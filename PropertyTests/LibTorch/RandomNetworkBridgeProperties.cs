@@ -86,6 +86,13 @@ public sealed class RandomNetworkBridgeProperties
         Assert.Contains(nodes, n => n.Node.Layer is AvgPool2d { CeilMode: true } a && CeilMatters(n.Node, a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW));
         Assert.Contains(nodes, n => n.Node.Layer is AvgPool2d { CeilMode: true, CountIncludePad: false, PadH: > 0 });
         Assert.Contains(nodes, n => n.Node.Layer is PoolNd { Op: PoolOp.Average, CountIncludePad: false, Pad: > 0 });
+        Assert.Contains(nodes, n => n.Node.Layer is MaxPool2d { DilationW: > 1 });
+        // A transposed convolution's own end padding (ONNX's SAME_UPPER).
+        Assert.Contains(nodes, n => n.Node.Layer is ConvTranspose1d { PadEnd: not null });
+        Assert.Contains(nodes, n => n.Node.Layer is ConvTranspose2d { PadEnd: not null, Stride.H: > 1 });
+        // ONNX's padding: ends that differ, and padding beyond half the window.
+        Assert.Contains(nodes, n => n.Node.Layer is AvgPool2d { CountIncludePad: false } a && a.PadEndH != a.PadH && a.PadEndW != a.PadW);
+        Assert.Contains(nodes, n => n.Node.Layer is AvgPool2d a && 2 * Math.Max(a.PadH, a.PadEndH) > a.KernelH);
         Assert.Contains(nodes, n => n.Node.Layer is ConvTranspose2d { Stride.H: > 1, OutputPad.H: > 0 });
         Assert.Contains(nodes, n => n.Node.Layer is FanOut { Join: Join.Sum });
         Assert.Contains(nodes, n => n.Node.Layer is FanOut { Join: Join.Concat });

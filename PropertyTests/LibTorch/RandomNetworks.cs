@@ -162,7 +162,9 @@ public static class RandomNetworks
                 7 => new Lrn(_rng.Next(1, 6), (float)(0.01 + 0.5 * _rng.NextDouble()), (float)(0.5 + 0.4 * _rng.NextDouble()), (float)(0.5 + 1.5 * _rng.NextDouble())),
                 8 => new Dropout(_rng.Next(4) switch { 0 => 0f, 1 => 0.2f, _ => 0.5f }),
                 9 when shape[0] >= 2 => ChannelPool(shape[0]),
+                10 when family == Family.Image && !preserve && _rng.Next(2) == 0 => new Permute(0, 2, 1),
                 10 when family == Family.Image && !preserve => new Reshape(shape[0], shape[2], shape[1]),
+                11 when !preserve && _rng.Next(3) == 0 => new MatMul(_rng.Next(2, 6)),
                 11 when shape[0] % 2 == 0 => new ChannelShuffle(2),
                 12 when family == Family.Image && !preserve => new Pad2d(_rng.Next(0, shape[1]), _rng.Next(0, shape[1]), _rng.Next(0, shape[2]), _rng.Next(0, shape[2]),
                     (PadMode)_rng.Next(3)),
@@ -256,10 +258,12 @@ public static class RandomNetworks
             int stride = _rng.Next(1, 3), kernel = _rng.Next(1, 4);
             int pad = kernel >= 3 ? _rng.Next(2) : 0;
             bool bias = _rng.Next(4) != 0;
+            // A third of the time an end padding of its own (ONNX's SAME_UPPER), below kernel - pad so the output stays non-empty.
+            int? End() => _rng.Next(3) == 0 ? _rng.Next(kernel - pad) : null;
             return rank switch
             {
-                1 => new ConvTranspose1d(Filters(), kernel, stride, pad, _rng.Next(stride), bias, Dilation: _rng.Next(1, 3)),
-                2 => new ConvTranspose2d(Filters(), kernel, stride, pad, _rng.Next(stride), bias),
+                1 => new ConvTranspose1d(Filters(), kernel, stride, pad, _rng.Next(stride), bias, Dilation: _rng.Next(1, 3), PadEnd: End()),
+                2 => new ConvTranspose2d(Filters(), kernel, stride, pad, _rng.Next(stride), bias, PadEnd: End() is { } e ? (e, _rng.Next(kernel - pad)) : null),
                 _ => new ConvTranspose3d(Filters(), Kernel: (kernel, _rng.Next(1, 3), 2), Stride: (stride, 1, _rng.Next(1, 3)), Pad: (pad, 0, 0),
                     OutputPad: (_rng.Next(stride), 0, 0), UseBias: bias),
             };
@@ -282,11 +286,34 @@ public static class RandomNetworks
             bool max = _rng.Next(2) == 0, includePad = _rng.Next(2) == 0;
             var a = Axis();
             if (family != Family.Image) return new PoolNd(max ? PoolOp.Max : PoolOp.Average, a.Kernel, a.Stride, a.Pad, includePad);
+            if (!max && !preserve && _rng.Next(4) == 0) return UnevenAvgPool(input, includePad);
             var b = preserve ? a : Axis();
             bool ceil = !preserve && _rng.Next(2) == 0;
+            if (max && !preserve && !ceil && _rng.Next(3) == 0)
+            {
+                // Dilated (floor mode): kept where the dilated window fits and every window covers an input element.
+                var dilated = new MaxPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, false, _rng.Next(1, 4), _rng.Next(2, 4));
+                try
+                {
+                    dilated.OutputShape(input, "", false);
+                    return dilated;
+                }
+                catch (ShapeException) { }
+            }
             return max
                 ? new MaxPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, ceil)
                 : new AvgPool2d(a.Kernel, b.Kernel, a.Stride, b.Stride, a.Pad, b.Pad, ceil, includePad);
+        }
+
+        /// <summary>Average pooling with ONNX's padding: each end 0..kernel-1 (ends that differ, beyond half the window), floor mode.</summary>
+        private AvgPool2d UnevenAvgPool(Shape input, bool includePad)
+        {
+            int kh = _rng.Next(1, 4), kw = _rng.Next(1, 4);
+            int top = _rng.Next(kh), left = _rng.Next(kw);
+            // The padded input must hold a window: a padding below the window always can, with an input of 1.
+            int bottom = Math.Max(_rng.Next(kh), kh - input[1] - top), right = Math.Max(_rng.Next(kw), kw - input[2] - left);
+            return new AvgPool2d(kh, kw, _rng.Next(1, 3), _rng.Next(1, 3), top, left, false, includePad,
+                bottom == top ? null : bottom, right == left ? null : right);
         }
 
         private Layer ChannelPool(int channels)

@@ -51,11 +51,56 @@ public sealed class ImportRoundTripProperties
         Residual r => new Residual(Strip(node.Children[0]) ?? new Identity(), r.Shortcut is null ? null : Strip(node.Children[1])),
         MaxPool2d { CeilMode: true } m when Inert(m with { CeilMode = false }, node) => m with { CeilMode = false, Name = null, WeightInit = null },
         AvgPool2d { CeilMode: true } a when Inert(a with { CeilMode = false }, node) => a with { CeilMode = false, Name = null, WeightInit = null },
+        // ONNX's padding whose windows and divisors PyTorch's padding also gives: the importer reads the PyTorch form.
+        AvgPool2d { SymmetricPadding: false } a when SymmetricTwin(a, node) is { } twin =>
+            twin.CeilMode && Inert(twin with { CeilMode = false }, node) ? twin with { CeilMode = false } : twin,
         PoolNd { Op: PoolOp.Max } p => p with { CountIncludePad = true, Name = null, WeightInit = null },
+        ConvolutionLayer c when c.Spec() is { Transposed: true, Geometry.SymmetricPadding: false } s => SymmetricWherePossible(s) with { Name = null, WeightInit = null },
         _ => node.Layer with { Name = null, WeightInit = null },
     };
 
+    /// <summary>
+    /// A transposed convolution with its own end padding, each axis where a symmetric padding with output padding below the
+    /// stride crops the same elements ([begin, full - end + q) is [begin, full - begin + q'), q' = q + begin - end) in that form,
+    /// as the importer reads it.
+    /// </summary>
+    private static ConvolutionLayer SymmetricWherePossible(ConvSpec s)
+    {
+        var g = s.Geometry;
+        int[] end = (int[])g.PadEnd.Clone(), q = (int[])s.OutputPad.Clone();
+        for (int a = 0; a < g.Rank; a++)
+        {
+            int extra = q[a] + g.PadBegin[a] - end[a];
+            if (extra >= 0 && extra < g.Stride[a]) (end[a], q[a]) = (g.PadBegin[a], extra);
+        }
+        return ConvolutionLayer.From(ConvSpec.Of(s.Filters, g.Kernel, g.Stride, g.PadBegin, g.Dilation, g.Groups, s.UseBias, q, end));
+    }
+
     private static bool Inert(LeafLayer floored, Node node) => floored.OutputShape(node.Input, "", false) == node.Output;
+
+    /// <summary>
+    /// The average with PyTorch's padding (the leading padding on both ends, floor or ceil mode) that computes the same bits as
+    /// <paramref name="a"/> on a probe of distinct values (the same windows and divisors), or null.
+    /// </summary>
+    private static AvgPool2d? SymmetricTwin(AvgPool2d a, Node node)
+    {
+        var x = Tensor.FromArray(Enumerable.Range(1, node.Input.Size).Select(i => (float)Math.Sin(i)).ToArray(), node.Input.PrependBatch(1).ToArray());
+        Tensor Run(AvgPool2d layer) => Apply.Forward(Network.Create(layer, node.Input), Parameters.Empty, x);
+        var y = Run(a);
+        foreach (bool ceil in new[] { false, true })
+        {
+            var twin = a with { PadBottom = null, PadRight = null, CeilMode = ceil, Name = null, WeightInit = null };
+            try
+            {
+                if (twin.OutputShape(node.Input, "", false) == node.Output && Run(twin).Span.SequenceEqual(y.Span)) return twin;
+            }
+            catch (ShapeException)
+            {
+                // PyTorch's padding refuses it: no twin with this ceil mode.
+            }
+        }
+        return null;
+    }
 
     public static Arbitrary<int> Seeds() => Arb.From(Gen.Choose(0, int.MaxValue - 1));
 
@@ -105,6 +150,10 @@ public sealed class ImportRoundTripProperties
         foreach (var t in Cnn.Tests.Coverage.LayerKinds.Types)
             Assert.Contains(t, kinds);
         Assert.Contains(layers, l => l is MaxPool2d { CeilMode: true });
+        Assert.Contains(layers, l => l is MaxPool2d { DilationW: > 1 });
+        Assert.Contains(layers, l => l is ConvTranspose2d { PadEnd: not null, Stride.H: > 1 });
+        Assert.Contains(layers, l => l is AvgPool2d { SymmetricPadding: false, CountIncludePad: true });
+        Assert.Contains(layers, l => l is AvgPool2d { SymmetricPadding: false, CountIncludePad: false });
         Assert.Contains(layers, l => l is AvgPool2d { CeilMode: true, CountIncludePad: true });
         Assert.Contains(layers, l => l is Conv2d { Groups: 2 });
         Assert.Contains(layers, l => l is Conv2d { DilationH: 2 });

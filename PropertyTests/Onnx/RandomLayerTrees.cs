@@ -191,6 +191,8 @@ public static class RandomLayerTrees
                 (_, 5) => new BatchNorm(Momentum: Momenta[rng.Next(Momenta.Length)]),
                 (_, 6) => new GlobalPool(rng.Next(2) == 0 ? PoolOp.Average : PoolOp.Max),
                 (_, 7) => new Dropout(0.25f),
+                (>= 2, 8) when rng.Next(3) == 0 => new MatMul(rng.Next(1, 5)),
+                (>= 2, 8) when rng.Next(2) == 0 => Permutation(shape.Rank),
                 (_, 8) => new Reshape(Reversed(shape)),
                 (_, 10) when shape.Skip(1).Any(d => d > 1) && (shape.Rank != 3 || rng.Next(2) == 0) => ConstantOperand(shape),
                 (3, 10) => Padding(shape),
@@ -200,6 +202,14 @@ public static class RandomLayerTrees
             };
             shape = ((LeafLayer)layer).OutputShape(shape, "", false);
             return layer;
+        }
+
+        /// <summary>A permutation of the sample's axes other than the identity (which the importer rightly reads as Identity).</summary>
+        private Layer Permutation(int rank)
+        {
+            var axes = Enumerable.Range(0, rank).OrderBy(_ => rng.Next()).ToArray();
+            if (axes.Select((a, i) => a == i).All(same => same)) (axes[0], axes[1]) = (axes[1], axes[0]);
+            return new Permute(axes);
         }
 
         /// <summary>
@@ -237,7 +247,9 @@ public static class RandomLayerTrees
         {
             int stride = rng.Next(1, 3), kernel = rng.Next(1, 4);
             int pad = rng.Next(0, Math.Min(kernel, 2));
-            var layer = new ConvTranspose2d(rng.Next(1, 4), kernel, stride, pad, rng.Next(0, stride), rng.Next(2) == 0);
+            // A third of the time an end padding of its own (ONNX's SAME_UPPER), per axis.
+            Size2? padEnd = rng.Next(3) == 0 ? (rng.Next(kernel), rng.Next(kernel)) : null;
+            var layer = new ConvTranspose2d(rng.Next(1, 4), kernel, stride, pad, rng.Next(0, stride), rng.Next(2) == 0, PadEnd: padEnd);
             try
             {
                 layer.OutputShape(shape, "", false);
@@ -254,7 +266,26 @@ public static class RandomLayerTrees
             int kh = Math.Min(rng.Next(1, 4), shape[1]), kw = Math.Min(rng.Next(1, 4), shape[2]);
             int ph = rng.Next(0, kh / 2 + 1), pw = rng.Next(0, kw / 2 + 1), sh = rng.Next(1, 4), sw = rng.Next(1, 4);
             bool ceil = rng.Next(2) == 0, countPad = rng.Next(2) == 0;
-            if (rng.Next(2) == 0) return new MaxPool2d(kh, kw, sh, sw, ph, pw, ceil);
+            if (rng.Next(2) == 0)
+            {
+                // Dilated a third of the time (floor mode), where the dilated window fits and every window covers an input element.
+                var dilated = new MaxPool2d(kh, kw, sh, sw, ph, pw, false, rng.Next(1, 3), rng.Next(2, 4));
+                if (rng.Next(3) == 0)
+                    try
+                    {
+                        dilated.OutputShape(shape, "", false);
+                        return dilated;
+                    }
+                    catch (ShapeException) { }
+                return new MaxPool2d(kh, kw, sh, sw, ph, pw, ceil);
+            }
+            // ONNX's own padding half the time: each end 0..kernel-1, floor mode (a padded input of 1 holds a window).
+            if (rng.Next(2) == 0)
+            {
+                int top = rng.Next(kh), left = rng.Next(kw);
+                int bottom = Math.Max(rng.Next(kh), kh - shape[1] - top), right = Math.Max(rng.Next(kw), kw - shape[2] - left);
+                return new AvgPool2d(kh, kw, sh, sw, top, left, false, countPad, bottom == top ? null : bottom, right == left ? null : right);
+            }
             // Ceil mode with an average that counts padding has no ONNX form for a few windows (the exporter says so; a test checks it).
             if (Cnn.Onnx.PoolWindows.ToOnnx(new[] { shape[1], shape[2] }, new[] { kh, kw }, new[] { sh, sw }, new[] { ph, pw }, ceil, countPad) is null) countPad = false;
             return new AvgPool2d(kh, kw, sh, sw, ph, pw, ceil, countPad);
