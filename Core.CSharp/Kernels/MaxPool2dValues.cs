@@ -15,12 +15,12 @@ public static partial class MaxPool2dKernel
     /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
     public static Tensor ForwardValues(Tensor x, Window2d g, bool ceilMode)
     {
-        var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "MaxPool2d");
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        if (!Pool2x2<MaxOp>.Covers(g, h, w, oh, ow)) return Forward(x, g, ceilMode).Output;
-        var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
-        BatchParallel.For(n * c, (_, start, end) => Pool2x2<MaxOp>.Run(x, y, h, w, oh, ow, start, end));
-        return Tensor.Own(y, new Shape(n, c, oh, ow));
+        ArgumentNullException.ThrowIfNull(x);
+        var call = new Call(x.Shape, g, ceilMode);
+        if (!call.Pairs) return Forward(x, g, ceilMode).Output;
+        var y = TensorArena.Uninitialized<float>(call.OutputShape.Size);
+        call.RunValues(x, y, null);
+        return Tensor.Own(y, call.OutputShape);
     }
 
     /// <summary><see cref="Window"/>'s rule over a 2x2 window in row-major order: a later element wins if greater, or NaN over a number.</summary>
