@@ -6,8 +6,9 @@ namespace Cnn.Dsl;
 /// <summary>
 /// Turns a resolved network into an inference plan (<see cref="Step"/>): in every serial run of layers, a convolution or
 /// dense layer absorbs the batch normalisation right after it (its running statistics folded into the weights and bias)
-/// and the ReLU, tanh or sigmoid after that; common leaves call their kernels directly; every other leaf falls back to
-/// <see cref="Apply"/> (which allocates its interpreter's bookkeeping on every call).
+/// and the ReLU, tanh or sigmoid after that; common leaves call their kernels directly (into arrays a caller's bound plan
+/// makes once per input shape); every other leaf falls back to <see cref="Apply"/> (which allocates its output and its
+/// interpreter's bookkeeping on every call).
 /// </summary>
 internal sealed class PlanCompiler(Parameters parameters, Parameters state)
 {
