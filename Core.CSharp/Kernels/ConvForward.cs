@@ -76,7 +76,7 @@ internal sealed class ConvForward
     /// <summary>y = conv(x, w) + b (then ReLU when asked) into <paramref name="y"/>, every element written.</summary>
     /// <param name="x">An input of the shape this was made for.</param>
     /// <param name="y">The output, <see cref="OutputShape"/>'s size.</param>
-    public unsafe void Run(Tensor x, float[] y)
+    public void Run(Tensor x, float[] y)
     {
         if (_depthwise is not null)
         {
