@@ -21,8 +21,9 @@ namespace Cnn.Dsl;
 /// sum round differently, a relative difference of a few float32 ulps of the pre-activation's magnitude per folded layer,
 /// which propagates (and can be amplified by later layers) to the output. The tests bound it relative to the output's
 /// scale.</para>
-/// <para><b>Allocation.</b> A warm call (an input shape the calling thread's caller has bound) allocates exactly its
-/// output: one tensor object and its array (the output's shape object is made at binding and shared by the calls). The
+/// <para><b>Allocation.</b> A warm call (one whose input shape the pooled caller it runs on has bound already: when calls
+/// do not overlap, every call after the first of each shape) allocates exactly its output: one tensor object and its
+/// array (the output's shape object is made at binding and shared by the calls). The
 /// specialised steps are convolution (fused GEMM, per-image GEMM, depthwise) and dense layers with what they absorb, ReLU,
 /// tanh, sigmoid, hard tanh (ReLU6), 2-d max and average pooling, global average pooling, flatten and reshape, dropout,
 /// identity, auxiliary heads, and the sum, concatenation and product joins. Any other layer falls back to
