@@ -45,7 +45,7 @@ public sealed class TensorArena
 
     private readonly Dictionary<(Type, int), Stack<Array>> _free = new();
     private readonly HashSet<Array> _rented = new(ReferenceEqualityComparer.Instance);
-    private HashSet<(Type, int)> _unused = new();
+    private readonly HashSet<(Type, int)> _unused = new();
     private bool _active;
 
     /// <summary>True when some arena is active on the calling thread.</summary>
@@ -103,7 +103,9 @@ public sealed class TensorArena
             stack.Push(array);
         }
         _rented.Clear();
-        _unused = new HashSet<(Type, int)>(_free.Keys);
+        // Refilled rather than rebuilt, so that a recycle allocates nothing once the arena has seen its lengths.
+        _unused.Clear();
+        foreach (var key in _free.Keys) _unused.Add(key);
     }
 
     /// <summary>An array of <paramref name="length"/> elements with undefined contents: the active arena's or a new one.</summary>

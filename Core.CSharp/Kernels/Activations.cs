@@ -11,7 +11,7 @@ public static partial class Activations
     public static Tensor Relu(Tensor x)
     {
         var y = TensorArena.Uninitialized<float>(x.Size);
-        TensorPrimitives.Max(x.Span, 0f, y);
+        FusedActivation.Relu.Apply(x.Span, y);
         return Tensor.Own(y, x.Shape);
     }
 
@@ -116,7 +116,7 @@ public static partial class Activations
     public static Tensor Sigmoid(Tensor x)
     {
         var y = TensorArena.Uninitialized<float>(x.Size);
-        TensorPrimitives.Sigmoid(x.Span, y);
+        FusedActivation.Sigmoid.Apply(x.Span, y);
         return Tensor.Own(y, x.Shape);
     }
 
@@ -135,7 +135,7 @@ public static partial class Activations
     public static Tensor Tanh(Tensor x)
     {
         var y = TensorArena.Uninitialized<float>(x.Size);
-        TensorPrimitives.Tanh(x.Span, y);
+        FusedActivation.Tanh.Apply(x.Span, y);
         return Tensor.Own(y, x.Shape);
     }
 

@@ -38,20 +38,66 @@ public static class AvgPool2dKernel
     /// <summary>The forward pass with <paramref name="bottomRight"/> padding, or PyTorch's symmetric padding and limits where null.</summary>
     private static Tensor Forward(Tensor x, Window2d g, (int H, int W)? bottomRight, bool ceilMode, bool countIncludePad, bool pairs)
     {
-        var ends = bottomRight ?? (g.PadH, g.PadW);
-        var (oh, ow) = bottomRight is null ? PoolingSize.Output2d(g, x.Shape, ceilMode, "AvgPool2d") : PoolingSize.Output2d(g, ends, x.Shape, ceilMode, "AvgPool2d");
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
-        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
+        ArgumentNullException.ThrowIfNull(x);
+        var call = new Call(x.Shape, g, bottomRight, ceilMode, countIncludePad, pairs);
+        var y = TensorArena.Uninitialized<float>(call.OutputShape.Size);
+        call.Run(x, y);
+        return Tensor.Own(y, call.OutputShape);
+    }
+
+    /// <summary>
+    /// Average pooling bound to one input shape: the output size, the kernel (2x2 or general), each window's extent and
+    /// divisor, and the parallel body worked out once. <see cref="Forward(Tensor, Window2d, bool, bool)"/> makes one per
+    /// call; an inference plan makes one per input shape and then calls it without allocating. One call at a time: a call's
+    /// tensors are fields, read by the parallel body (a delegate made once).
+    /// </summary>
+    internal sealed class Call
+    {
+        private readonly int _h, _w, _oh, _ow, _planes;
+        private readonly Extents? _rows, _cols;
+        private readonly Action<int, int, int> _body;
+
+        // The call in progress.
+        private Tensor? _x;
+        private float[]? _y;
+
+        /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
+        /// <param name="bottomRight">ONNX's bottom and right padding (floor mode), or null for PyTorch's symmetric padding and limits.</param>
+        public Call(Shape x, Window2d g, (int H, int W)? bottomRight, bool ceilMode, bool countIncludePad, bool pairs = true)
         {
-            BatchParallel.For(n * c, (_, start, end) => Pool2x2<MeanOp>.Run(x, y, h, w, oh, ow, start, end));
-            return Tensor.Own(y, new Shape(n, c, oh, ow));
+            var ends = bottomRight ?? (g.PadH, g.PadW);
+            (_oh, _ow) = bottomRight is null ? PoolingSize.Output2d(g, x, ceilMode, "AvgPool2d") : PoolingSize.Output2d(g, ends, x, ceilMode, "AvgPool2d");
+            (_h, _w, _planes) = (x[2], x[3], x[0] * x[1]);
+            OutputShape = new Shape(x[0], x[1], _oh, _ow);
+            if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Covers(g, _h, _w, _oh, _ow))
+            {
+                _body = PairPlanes;
+                return;
+            }
+            _rows = Extents.Of(_oh, g.StrideH, g.PadH, ends.H, g.KernelH, _h, countIncludePad);
+            _cols = Extents.Of(_ow, g.StrideW, g.PadW, ends.W, g.KernelW, _w, countIncludePad);
+            _body = Windows;
         }
-        var rows = Extents.Of(oh, g.StrideH, g.PadH, ends.H, g.KernelH, h, countIncludePad);
-        var cols = Extents.Of(ow, g.StrideW, g.PadW, ends.W, g.KernelW, w, countIncludePad);
-        BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
+
+        /// <summary>The output's shape, <c>[N, C, OH, OW]</c>.</summary>
+        public Shape OutputShape { get; }
+
+        /// <summary>The averages of <paramref name="x"/>'s windows into <paramref name="y"/> (every element written).</summary>
+        public void Run(Tensor x, float[] y)
         {
-            var xs = x.Span;
+            (_x, _y) = (x, y);
+            try { BatchParallel.For(_planes, _body); }
+            finally { (_x, _y) = (null, null); }
+        }
+
+        private void PairPlanes(int chunk, int start, int end) => Pool2x2<MeanOp>.Run(_x!, _y!, _h, _w, _oh, _ow, start, end);
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Windows(int chunk, int start, int end)
+        {
+            var xs = _x!.Span;
+            var (y, rows, cols) = (_y!, _rows!, _cols!);
+            int h = _h, w = _w, oh = _oh, ow = _ow;
             for (int p = start; p < end; p++)
             {
                 var plane = xs.Slice(p * h * w, h * w);
@@ -68,8 +114,7 @@ public static class AvgPool2dKernel
                     }
                 }
             }
-        });
-        return Tensor.Own(y, new Shape(n, c, oh, ow));
+        }
     }
 
     /// <summary>Spreads each upstream gradient evenly, divided by its window's divisor, over the input elements the window covers.</summary>

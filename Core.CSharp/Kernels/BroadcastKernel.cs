@@ -28,28 +28,54 @@ public static class BroadcastKernel
     /// <exception cref="ShapeException">The shapes do not broadcast.</exception>
     public static Tensor Combine(BinaryOp op, Tensor a, Tensor b)
     {
-        var shape = Shape(a.Shape, b.Shape);
-        if (a.Shape == b.Shape)
+        var plan = new Plan(a.Shape, b.Shape);
+        var y = TensorArena.Uninitialized<float>(plan.OutputShape.Size);
+        plan.Run(op, a.Span, b.Span, y);
+        return Tensor.Own(y, plan.OutputShape);
+    }
+
+    /// <summary>
+    /// <see cref="Combine"/> bound to two operand shapes: the broadcast shape and each operand's strides worked out once
+    /// (an inference plan makes one per input shape and then calls it without allocating). One call at a time.
+    /// </summary>
+    internal sealed class Plan
+    {
+        private readonly int[]? _sa, _sb, _index;
+
+        /// <exception cref="ShapeException">The shapes do not broadcast.</exception>
+        public Plan(Shape a, Shape b)
         {
-            var same = TensorArena.Uninitialized<float>(a.Size);
-            Spans(op, a.Span, b.Span, same);
-            return Tensor.Own(same, shape);
+            OutputShape = Shape(a, b);
+            if (a == b) return;
+            _sa = Strides(a, OutputShape);
+            _sb = Strides(b, OutputShape);
+            _index = new int[OutputShape.Rank];
         }
-        var y = TensorArena.Uninitialized<float>(shape.Size);
-        var sa = Strides(a.Shape, shape);
-        var sb = Strides(b.Shape, shape);
-        int inner = shape[shape.Rank - 1], last = shape.Rank - 1;
-        ForEachRow(shape, (row, index) =>
+
+        /// <summary>The broadcast shape.</summary>
+        public Shape OutputShape { get; }
+
+        /// <summary><c>y = a op b</c> over <see cref="OutputShape"/>.</summary>
+        public void Run(BinaryOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
         {
-            var dst = y.AsSpan(row * inner, inner);
-            ReadOnlySpan<float> xa = a.Span, xb = b.Span;
-            int oa = Offset(index, sa), ob = Offset(index, sb);
-            if (sa[last] == 1 && sb[last] == 1) Spans(op, xa.Slice(oa, inner), xb.Slice(ob, inner), dst);
-            else if (sa[last] == 1) SpanScalar(op, xa.Slice(oa, inner), xb[ob], dst);
-            else if (sb[last] == 1) ScalarSpan(op, xa[oa], xb.Slice(ob, inner), dst);
-            else dst.Fill(op switch { BinaryOp.Add => xa[oa] + xb[ob], BinaryOp.Subtract => xa[oa] - xb[ob], BinaryOp.Multiply => xa[oa] * xb[ob], _ => xa[oa] / xb[ob] });
-        });
-        return Tensor.Own(y, shape);
+            if (_index is null)
+            {
+                Spans(op, a, b, y);
+                return;
+            }
+            var (sa, sb, index, shape) = (_sa!, _sb!, _index, OutputShape);
+            int last = shape.Rank - 1, inner = shape[last], rows = shape.Size / Math.Max(1, inner);
+            Array.Clear(index);
+            for (int row = 0; row < rows; row++, NextRow(index, shape))
+            {
+                var dst = y.Slice(row * inner, inner);
+                int oa = Offset(index, sa), ob = Offset(index, sb);
+                if (sa[last] == 1 && sb[last] == 1) Spans(op, a.Slice(oa, inner), b.Slice(ob, inner), dst);
+                else if (sa[last] == 1) SpanScalar(op, a.Slice(oa, inner), b[ob], dst);
+                else if (sb[last] == 1) ScalarSpan(op, a[oa], b.Slice(ob, inner), dst);
+                else dst.Fill(op switch { BinaryOp.Add => a[oa] + b[ob], BinaryOp.Subtract => a[oa] - b[ob], BinaryOp.Multiply => a[oa] * b[ob], _ => a[oa] / b[ob] });
+            }
+        }
     }
 
     /// <summary>
@@ -154,14 +180,16 @@ public static class BroadcastKernel
     {
         int rank = shape.Rank, rows = shape.Size / Math.Max(1, shape[rank - 1]);
         var index = new int[rank];
-        for (int row = 0; row < rows; row++)
+        for (int row = 0; row < rows; row++, NextRow(index, shape)) body(row, index);
+    }
+
+    /// <summary>Advances a row's index (all axes but the last) to the next row of <paramref name="shape"/> in row-major order.</summary>
+    private static void NextRow(int[] index, Shape shape)
+    {
+        for (int axis = shape.Rank - 2; axis >= 0; axis--)
         {
-            body(row, index);
-            for (int axis = rank - 2; axis >= 0; axis--)
-            {
-                if (++index[axis] < shape[axis]) break;
-                index[axis] = 0;
-            }
+            if (++index[axis] < shape[axis]) break;
+            index[axis] = 0;
         }
     }
 }

@@ -46,7 +46,8 @@ namespace Cnn.Core.Kernels;
 /// <see cref="DirectMinColumns"/> positions uses each image as its own column matrix.</para>
 /// <para>Workspaces are pooled (<see cref="Workspace"/>, and the thread's <see cref="ConvBuffers"/>) and outputs allocated
 /// uninitialised (every element is written), so the steady state allocates only the returned tensors and a few hundred
-/// bytes of closures.</para>
+/// bytes of per-call objects (the forward pass's <see cref="ConvForward"/>, the backward pass's closures); an inference
+/// plan makes its <see cref="ConvForward"/> once per input shape and allocates nothing per call.</para>
 /// <para>Results do not depend on the path, the blocking or the thread count: every output element is summed as
 /// <see cref="Gemm"/> sums it, over the same k in the same depth blocks and order, and the fused path gives im2col and
 /// GEMM's bits for y, dW and db (tested on every micro-kernel). dx is folded in blocks of output rows, so for an image whose
@@ -84,83 +85,11 @@ public static class ConvKernel
     /// </summary>
     internal static Tensor Forward(Tensor x, Tensor w, Tensor? bias, ConvGeometry g, GemmInstructionSet isa, bool relu, float[]? packedWeights)
     {
-        var s = Check(x, w, bias, g);
-        isa = Gemm.Resolve(isa);
-        if (DepthwiseConv2d.Covers(g, s.C, s.F))
-        {
-            var yd = DepthwiseConv2d.Forward(x, w, bias, g, s.Plan.Output);
-            if (relu) TensorPrimitives.Max(yd, 0f, yd);
-            return Tensor.Own(yd, OutputShape(s, x.Shape));
-        }
-        if (Fused(s))
-            return isa switch
-            {
-                GemmInstructionSet.Vector512 => FusedForward<GemmKernel512>(x, w, bias, s, relu, packedWeights),
-                GemmInstructionSet.Vector256 => FusedForward<GemmKernel256>(x, w, bias, s, relu, packedWeights),
-                _ => FusedForward<GemmKernelScalar>(x, w, bias, s, relu, packedWeights),
-            };
-        int outSize = s.Plan.OutSize;
-        var y = TensorArena.Uninitialized<float>(s.N * s.F * outSize);
-        var gemm = GemmFor(s.N) with { InstructionSet = isa };
-        BatchParallel.For(s.N, (_, start, end) =>
-        {
-            int images = ImagesPerBlock(s, end - start);
-            if (images == 1)
-            {
-                // One image per product: the GEMM writes straight into y (from the image itself when pointwise).
-                var cols = s.Direct ? null : Workspace.Rent(s.Rows * outSize);
-                try
-                {
-                    for (int i = start; i < end; i++)
-                    {
-                        var yi = y.AsSpan(i * s.F * outSize, s.F * outSize);
-                        var colSpan = Columns(x, i, s, cols);
-                        for (int gi = 0; gi < s.Groups; gi++)
-                            Gemm.Multiply(false, false, s.FG, outSize, s.RowsG, w.Span.Slice(gi * s.FG * s.RowsG, s.FG * s.RowsG),
-                                colSpan.Slice(gi * s.RowsG * outSize, s.RowsG * outSize), yi.Slice(gi * s.FG * outSize, s.FG * outSize), false, gemm);
-                        if (bias is not null)
-                            for (int o = 0; o < s.F; o++)
-                            {
-                                var yo = yi.Slice(o * outSize, outSize);
-                                AddBias(yo, bias[o], yo);
-                            }
-                    }
-                }
-                finally { if (cols is not null) Workspace.Return(cols); }
-                return;
-            }
-            // Several small images per product: their columns side by side, one GEMM, the result scattered to the images.
-            int block = images * outSize;
-            var blockCols = Workspace.Rent(s.Rows * block);
-            var output = Workspace.Rent(s.F * block);
-            try
-            {
-                for (int first = start; first < end; first += images)
-                {
-                    int count = Math.Min(images, end - first), width = count * outSize;
-                    for (int j = 0; j < count; j++)
-                        ImToCol.UnfoldRange(Image(x.Span, first + j, s), s.C, s.Plan, 0, outSize, blockCols, width, j * outSize);
-                    for (int gi = 0; gi < s.Groups; gi++)
-                        Gemm.Multiply(false, false, s.FG, width, s.RowsG, w.Span.Slice(gi * s.FG * s.RowsG, s.FG * s.RowsG),
-                            blockCols.AsSpan(gi * s.RowsG * width, s.RowsG * width), output.AsSpan(gi * s.FG * width, s.FG * width), false, gemm);
-                    for (int j = 0; j < count; j++)
-                        for (int o = 0; o < s.F; o++)
-                        {
-                            var src = output.AsSpan(o * width + j * outSize, outSize);
-                            var dst = y.AsSpan(((first + j) * s.F + o) * outSize, outSize);
-                            if (bias is null) src.CopyTo(dst);
-                            else AddBias(src, bias[o], dst);
-                        }
-                }
-            }
-            finally
-            {
-                Workspace.Return(blockCols);
-                Workspace.Return(output);
-            }
-        });
-        if (relu) TensorPrimitives.Max(y, 0f, y);
-        return Tensor.Own(y, OutputShape(s, x.Shape));
+        ArgumentNullException.ThrowIfNull(x);
+        var call = new ConvForward(x.Shape, w, bias, g, isa, relu, packedWeights);
+        var y = TensorArena.Uninitialized<float>(call.OutputShape.Size);
+        call.Run(x, y);
+        return Tensor.Own(y, call.OutputShape);
     }
 
     /// <summary>
@@ -224,7 +153,8 @@ public static class ConvKernel
     internal static (Tensor? Input, Tensor Weight, Tensor? Bias) Gradients(Tensor x, Tensor w, bool hasBias, Tensor dy, ConvGeometry g, bool inputGradient,
         GemmInstructionSet isa = GemmInstructionSet.Auto)
     {
-        var s = Check(x, w, null, g);
+        ArgumentNullException.ThrowIfNull(x);
+        var s = Check(x.Shape, w, null, g);
         ArgumentNullException.ThrowIfNull(dy);
         var expected = OutputShape(s, x.Shape);
         if (dy.Shape != expected)
@@ -310,66 +240,7 @@ public static class ConvKernel
     /// one or two axes, with more than <see cref="GemmParallel.SmallRows"/> filters per group (fewer are the GEMM's small
     /// products, which read the column matrix in place and sum dW in another order).
     /// </summary>
-    private static bool Fused(in Setup s) => ConvColumns.Covers(s.Plan) && s.FG > GemmParallel.SmallRows;
-
-    /// <summary>Below this many FLOPs a single image's forward product runs on one thread (as the GEMM does).</summary>
-    private const long MinSplitFlops = 1_500_000;
-
-    private static unsafe Tensor FusedForward<TK>(Tensor x, Tensor w, Tensor? bias, Setup s, bool relu, float[]? prepacked) where TK : struct, IGemmKernel
-    {
-        var l = new ConvColumns(s.N, s.C, s.Groups, s.Plan);
-        int outSize = s.Plan.OutSize, nr = TK.NR;
-        var y = TensorArena.Uninitialized<float>(s.N * s.F * outSize);
-        if (typeof(TK) == typeof(GemmKernel512) && DirectConv.Covers(l, s.F))
-        {
-            DirectForward(x, w, bias, s, l, y, relu);
-            return Tensor.Own(y, OutputShape(s, x.Shape));
-        }
-        var packed = prepacked ?? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: false));
-        try
-        {
-            if (prepacked is null)
-                fixed (float* pw = w.Span, pp = packed) ConvGemm<TK>.PackWeights(pw, s.Groups, s.FG, s.RowsG, transposed: false, pp);
-            void Run(int i0, int i1, int c0, int c1)
-            {
-                fixed (float* px = x.Span, pp = packed, pb = bias is null ? default : bias.Span, py = y)
-                    ConvGemm<TK>.Forward(l, px, pp, pb, s.F, py, i0, i1, c0, c1, relu);
-            }
-            if (s.N > 1)
-                BatchParallel.For(s.N, (_, start, end) => Run(start, end, 0, outSize));
-            else
-            {
-                // One image: its columns split between the workers, in whole panels.
-                int panels = (outSize + nr - 1) / nr;
-                int parts = 2L * s.F * s.RowsG * outSize < MinSplitFlops ? 1 : Math.Min(BatchParallel.Chunks(int.MaxValue), panels);
-                BatchParallel.For(parts, (_, start, end) =>
-                    Run(0, 1, Math.Min(outSize, (int)((long)panels * start / parts) * nr), Math.Min(outSize, (int)((long)panels * end / parts) * nr)));
-            }
-        }
-        finally
-        {
-            if (prepacked is null) Workspace.Return(packed);
-        }
-        return Tensor.Own(y, OutputShape(s, x.Shape));
-    }
-
-    /// <summary><see cref="DirectConv"/> over the batch: images split between the workers, or one image's filters.</summary>
-    private static unsafe void DirectForward(Tensor x, Tensor w, Tensor? bias, Setup s, ConvColumns l, float[] y, bool relu)
-    {
-        void Direct(int i0, int i1, int f0, int f1)
-        {
-            fixed (float* px = x.Span, pw = w.Span, pb = bias is null ? default : bias.Span, py = y)
-                DirectConv.Forward(l, px, pw, pb, s.F, py, i0, i1, f0, f1, relu);
-        }
-        if (s.N > 1) BatchParallel.For(s.N, (_, start, end) => Direct(start, end, 0, s.F));
-        else if (2L * s.F * s.RowsG * s.Plan.OutSize < MinSplitFlops) Direct(0, 1, 0, s.F);
-        else
-        {
-            // One image: its filters split between the workers, in whole tiles of eight.
-            int tiles = (s.F + 7) / 8;
-            BatchParallel.For(tiles, (_, start, end) => Direct(0, 1, start * 8, Math.Min(s.F, end * 8)));
-        }
-    }
+    internal static bool Fused(in Setup s) => ConvColumns.Covers(s.Plan) && s.FG > GemmParallel.SmallRows;
 
     private static unsafe (Tensor? Input, Tensor Weight, Tensor? Bias) FusedGradients<TK>(Tensor x, Tensor w, bool hasBias, Tensor dy, Setup s,
         bool inputGradient, DirectInputGradient? direct) where TK : struct, IGemmKernel
@@ -420,7 +291,7 @@ public static class ConvKernel
     /// <see cref="BlockBytes"/> of columns, at most the chunk. One (a product per image) when an image alone fills a block, or
     /// when a pointwise image is wide enough (at least <see cref="DirectMinColumns"/> positions) to be its own column matrix.
     /// </summary>
-    private static int ImagesPerBlock(in Setup s, int chunkImages)
+    internal static int ImagesPerBlock(in Setup s, int chunkImages)
     {
         int outSize = s.Plan.OutSize;
         if (s.Direct && outSize >= DirectMinColumns) return 1;
@@ -451,14 +322,14 @@ public static class ConvKernel
     }
 
     /// <summary>Image i of the batch, <c>C x spatial</c>.</summary>
-    private static ReadOnlySpan<float> Image(ReadOnlySpan<float> x, int i, in Setup s)
+    internal static ReadOnlySpan<float> Image(ReadOnlySpan<float> x, int i, in Setup s)
     {
         int imageSize = s.C * s.Plan.InSize;
         return x.Slice(i * imageSize, imageSize);
     }
 
     // Image i's column matrix: the image itself for a pointwise window, else unfolded into cols.
-    private static ReadOnlySpan<float> Columns(Tensor x, int i, in Setup s, float[]? cols)
+    internal static ReadOnlySpan<float> Columns(Tensor x, int i, in Setup s, float[]? cols)
     {
         var xi = Image(x.Span, i, s);
         if (cols is null) return xi;
@@ -466,7 +337,7 @@ public static class ConvKernel
         return cols.AsSpan(0, s.Rows * s.Plan.OutSize);
     }
 
-    private static Shape OutputShape(in Setup s, Shape x)
+    internal static Shape OutputShape(in Setup s, Shape x)
     {
         var dims = x.ToArray();
         dims[1] = s.F;
@@ -475,32 +346,31 @@ public static class ConvKernel
     }
 
     /// <summary>The sizes of one convolution call: channels, filters, groups, column rows, and the window plan.</summary>
-    private readonly record struct Setup(int N, int C, int F, int Groups, int FG, int RowsG, int Rows, bool Direct, WindowPlan Plan);
+    internal readonly record struct Setup(int N, int C, int F, int Groups, int FG, int RowsG, int Rows, bool Direct, WindowPlan Plan);
 
-    private static Setup Check(Tensor x, Tensor w, Tensor? bias, ConvGeometry g)
+    internal static Setup Check(Shape x, Tensor w, Tensor? bias, ConvGeometry g)
     {
-        ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(g);
         g.Validate("Convolution");
         // Called for every layer of every step: nothing here allocates unless a check fails, but the plan's output sizes.
         string op = g.Rank switch { 1 => "Conv1d", 2 => "Conv2d", _ => "Conv3d" };
         string layout = g.Rank switch { 1 => "NCL", 2 => "NCHW", _ => "NCDHW" };
-        if (x.Shape.Rank != g.Rank + 2)
-            throw new ShapeException($"{op}: expected an {layout} input of rank {g.Rank + 2} for a {g.Rank}-d window; found {x.Shape}.");
-        int n = x.Shape[0], c = x.Shape[1], groups = g.Groups;
+        if (x.Rank != g.Rank + 2)
+            throw new ShapeException($"{op}: expected an {layout} input of rank {g.Rank + 2} for a {g.Rank}-d window; found {x}.");
+        int n = x[0], c = x[1], groups = g.Groups;
         if (c % groups != 0)
-            throw new ShapeException($"{op}: the input's {c} channels do not split into {groups} groups; input {x.Shape}.");
+            throw new ShapeException($"{op}: the input's {c} channels do not split into {groups} groups; input {x}.");
         bool weightFits = w.Shape.Rank == g.Rank + 2 && w.Shape[0] >= 1 && w.Shape[0] % groups == 0 && w.Shape[1] == c / groups;
         for (int a = 0; weightFits && a < g.Rank; a++) weightFits = w.Shape[2 + a] == g.Kernel[a];
         if (!weightFits)
             throw new ShapeException(
-                $"{op}: expected a weight [F, {c / groups}, {string.Join(", ", g.Kernel)}] with F a positive multiple of {groups} groups, for input {x.Shape}; found {w.Shape}.");
+                $"{op}: expected a weight [F, {c / groups}, {string.Join(", ", g.Kernel)}] with F a positive multiple of {groups} groups, for input {x}; found {w.Shape}.");
         int f = w.Shape[0];
         if (bias is not null && (bias.Shape.Rank != 1 || bias.Shape[0] != f))
             throw new ShapeException($"{op}: expected a bias [{f}]; found {bias.Shape}.");
         var spatial = new int[g.Rank];
-        for (int a = 0; a < spatial.Length; a++) spatial[a] = x.Shape[2 + a];
+        for (int a = 0; a < spatial.Length; a++) spatial[a] = x[2 + a];
         WindowPlan plan;
         try
         {
@@ -509,7 +379,7 @@ public static class ConvKernel
         catch (ShapeException)
         {
             // Again, to name the input in the message (built only when it is needed).
-            plan = new WindowPlan(spatial, g, $"{op} with input {x.Shape}");
+            plan = new WindowPlan(spatial, g, $"{op} with input {x}");
         }
         int rowsG = c / groups * plan.Taps;
         return new Setup(n, c, f, groups, f / groups, rowsG, rowsG * groups, g.IsPointwise, plan);

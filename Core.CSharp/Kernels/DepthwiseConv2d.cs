@@ -36,8 +36,11 @@ internal static class DepthwiseConv2d
         return buffer;
     }
 
-    /// <summary>The numbers of one call, and where each tap reads in the phase layout.</summary>
-    private sealed class Plan
+    /// <summary>
+    /// The numbers of one input shape, where each tap reads in the phase layout, and the forward pass over them (made once
+    /// per call, or once per input shape by an inference plan; one call at a time).
+    /// </summary>
+    internal sealed class Plan
     {
         public readonly int N, C, M, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, Hq, Wq;
 
@@ -121,40 +124,62 @@ internal static class DepthwiseConv2d
                 rows.Slice(oh * Wq + OW, Wq - OW).Clear();
             }
         }
+
+        // The forward call in progress, read by its parallel body (one delegate, made at the first call).
+        private Tensor? _x, _w, _bias;
+        private float[]? _y;
+        private Action<int, int, int>? _forwardPlanes;
+
+        /// <summary>y = depthwise conv(x, w) + b for this plan's shapes, into <paramref name="y"/> (every element written).</summary>
+        public void Forward(Tensor x, Tensor w, Tensor? bias, float[] y)
+        {
+            (_x, _w, _bias, _y) = (x, w, bias, y);
+            try
+            {
+                BatchParallel.For(N * C, _forwardPlanes ??= ForwardPlanes);
+            }
+            finally
+            {
+                (_x, _w, _bias, _y) = (null, null, null, null);
+            }
+        }
+
+        private void ForwardPlanes(int chunk, int start, int end)
+        {
+            var (x, w, bias, y) = (_x!, _w!, _bias, _y!);
+            int outPlane = OH * OW, inPlane = H * W, taps = Taps;
+            var phases = Scratch(ref t_phases, SH * SW * PhaseSize);
+            var rows = Scratch(ref t_rows, Span);
+            for (int plane = start; plane < end; plane++)
+            {
+                int n = plane / C, c = plane % C;
+                Stage(x.Span.Slice(plane * inPlane, inPlane), phases);
+                for (int f = c * M; f < (c + 1) * M; f++)
+                {
+                    var acc = rows.AsSpan(0, Span);
+                    acc.Clear();
+                    var wf = w.Span.Slice(f * taps, taps);
+                    for (int t = 0; t < taps; t++)
+                        TensorPrimitives.FusedMultiplyAdd(phases.AsSpan(Offset(t), Span), wf[t], acc, acc);
+                    var yp = y.AsSpan((n * F + f) * outPlane, outPlane);
+                    for (int oh = 0; oh < OH; oh++)
+                    {
+                        var src = acc.Slice(oh * Wq, OW);
+                        var dst = yp.Slice(oh * OW, OW);
+                        if (bias is null) src.CopyTo(dst);
+                        else ConvKernel.AddBias(src, bias[f], dst);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>y = depthwise conv(x, w) + b into <c>[N, F, OH, OW]</c> sized by <paramref name="output"/>.</summary>
     public static float[] Forward(Tensor x, Tensor w, Tensor? bias, ConvGeometry g, IReadOnlyList<int> output)
     {
         var p = new Plan(x.Shape, w.Shape, g, output);
-        int outPlane = p.OH * p.OW, inPlane = p.H * p.W, taps = p.Taps;
-        var y = TensorArena.Uninitialized<float>(p.N * p.F * outPlane);
-        BatchParallel.For(p.N * p.C, (_, start, end) =>
-        {
-            var phases = Scratch(ref t_phases, p.SH * p.SW * p.PhaseSize);
-            var rows = Scratch(ref t_rows, p.Span);
-            for (int plane = start; plane < end; plane++)
-            {
-                int n = plane / p.C, c = plane % p.C;
-                p.Stage(x.Span.Slice(plane * inPlane, inPlane), phases);
-                for (int f = c * p.M; f < (c + 1) * p.M; f++)
-                {
-                    var acc = rows.AsSpan(0, p.Span);
-                    acc.Clear();
-                    var wf = w.Span.Slice(f * taps, taps);
-                    for (int t = 0; t < taps; t++)
-                        TensorPrimitives.FusedMultiplyAdd(phases.AsSpan(p.Offset(t), p.Span), wf[t], acc, acc);
-                    var yp = y.AsSpan((n * p.F + f) * outPlane, outPlane);
-                    for (int oh = 0; oh < p.OH; oh++)
-                    {
-                        var src = acc.Slice(oh * p.Wq, p.OW);
-                        var dst = yp.Slice(oh * p.OW, p.OW);
-                        if (bias is null) src.CopyTo(dst);
-                        else ConvKernel.AddBias(src, bias[f], dst);
-                    }
-                }
-            }
-        });
+        var y = TensorArena.Uninitialized<float>(p.N * p.F * p.OH * p.OW);
+        p.Forward(x, w, bias, y);
         return y;
     }
 

@@ -21,16 +21,23 @@ public enum FusedActivation
     Sigmoid,
 }
 
-/// <summary>Applies a <see cref="FusedActivation"/> in place, with the same element function as its layer's kernel.</summary>
+/// <summary>
+/// Applies a <see cref="FusedActivation"/>, with the same element function as its layer's kernel: the kernels themselves
+/// (<see cref="Activations.Relu"/>, <see cref="Activations.Tanh"/>, <see cref="Activations.Sigmoid"/>) call it.
+/// </summary>
 internal static class FusedActivations
 {
-    public static void ApplyInPlace(this FusedActivation activation, Span<float> y)
+    public static void ApplyInPlace(this FusedActivation activation, Span<float> y) => activation.Apply(y, y);
+
+    /// <summary><c>y = activation(x)</c> element-wise (a copy for <see cref="FusedActivation.None"/>); x and y may be the same span.</summary>
+    public static void Apply(this FusedActivation activation, ReadOnlySpan<float> x, Span<float> y)
     {
         switch (activation)
         {
-            case FusedActivation.Relu: TensorPrimitives.Max(y, 0f, y); break;
-            case FusedActivation.Tanh: TensorPrimitives.Tanh(y, y); break;
-            case FusedActivation.Sigmoid: TensorPrimitives.Sigmoid(y, y); break;
+            case FusedActivation.Relu: TensorPrimitives.Max(x, 0f, y); break;
+            case FusedActivation.Tanh: TensorPrimitives.Tanh(x, y); break;
+            case FusedActivation.Sigmoid: TensorPrimitives.Sigmoid(x, y); break;
+            default: if (!x.Overlaps(y)) x.CopyTo(y); break;
         }
     }
 }

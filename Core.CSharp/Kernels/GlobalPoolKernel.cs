@@ -15,9 +15,18 @@ public static class GlobalPoolKernel
     {
         var (planes, s, outShape) = Layout("Global average pool", x.Shape);
         var y = TensorArena.Zeroed<float>(planes);
-        var xs = x.Span;
-        for (int p = 0; p < planes; p++) y[p] = TensorPrimitives.Sum(xs.Slice(p * s, s)) / s;
+        Average(x.Span, s, y);
         return Tensor.Own(y, outShape);
+    }
+
+    /// <summary><see cref="AverageForward"/>'s output shape for an input of shape <paramref name="x"/>.</summary>
+    /// <exception cref="ShapeException">The input's rank is below 3 or a spatial axis is empty.</exception>
+    internal static Shape AverageOutputShape(Shape x) => Layout("Global average pool", x).Output;
+
+    /// <summary>The means of <paramref name="y"/>'s length planes of <paramref name="spatial"/> elements each, into <paramref name="y"/>.</summary>
+    internal static void Average(ReadOnlySpan<float> x, int spatial, Span<float> y)
+    {
+        for (int p = 0; p < y.Length; p++) y[p] = TensorPrimitives.Sum(x.Slice(p * spatial, spatial)) / spatial;
     }
 
     /// <summary>Spreads each channel's upstream gradient evenly over its plane: <c>dy / (spatial size)</c>.</summary>

@@ -28,38 +28,13 @@ public static partial class MaxPool2dKernel
     /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
     public static PoolResult Forward(Tensor x, Window2d g, bool ceilMode)
     {
-        var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "MaxPool2d");
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        // Every element of both is written below.
-        var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
+        ArgumentNullException.ThrowIfNull(x);
+        var call = new Call(x.Shape, g, ceilMode);
+        // Every element of both is written.
+        var y = TensorArena.Uninitialized<float>(call.OutputShape.Size);
         var arg = TensorArena.Uninitialized<int>(y.Length);
-        // Output columns whose windows lie inside the row: there the windows of 16 neighbours are taken at once.
-        int oxLo = (g.PadW + g.StrideW - 1) / g.StrideW, oxHi = Math.Max(oxLo, Math.Min(ow, (w + g.PadW - g.KernelW) / g.StrideW + 1));
-        bool vector = Vector512.IsHardwareAccelerated && (g.StrideW == 1 || (g.StrideW == 2 && Avx512F.IsSupported));
-        BatchParallel.For(n * c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, start, end) =>
-        {
-            var xs = x.Span;
-            for (int p = start; p < end; p++)
-            {
-                int inBase = p * h * w, outBase = p * oh * ow;
-                for (int oy = 0; oy < oh; oy++)
-                {
-                    var (kiLo, kiHi) = WindowPlan.Taps1(oy, h, g.KernelH, g.StrideH, g.PadH, 1);
-                    int rowBase = inBase + (oy * g.StrideH - g.PadH) * w;
-                    int o = outBase + oy * ow, ox = 0;
-                    for (; ox < oxLo; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
-                    // Up to 16 windows a step; past the row's last one the lanes read on (inside the input, never stored).
-                    if (vector)
-                        for (int count; ox < oxHi && rowBase + (kiHi - 1) * w + (ox + 16) * g.StrideW - g.PadW + g.KernelW + 16 <= xs.Length; ox += count)
-                        {
-                            count = Math.Min(Vector512<float>.Count, oxHi - ox);
-                            Windows16(xs, g, w, rowBase, kiLo, kiHi, ox, y.AsSpan(o + ox, count), arg.AsSpan(o + ox, count));
-                        }
-                    for (; ox < ow; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
-                }
-            }
-        });
-        return new PoolResult(Tensor.Own(y, new Shape(n, c, oh, ow)), arg);
+        call.Run(x, y, arg);
+        return new PoolResult(Tensor.Own(y, call.OutputShape), arg);
     }
 
     /// <summary>

@@ -10,17 +10,17 @@ public static partial class MaxPool2dKernel
     /// winners by the same comparisons, NaN and signed zeros included) without the winners' indices, which only a backward
     /// pass reads. The 2x2 stride-2 unpadded window runs on <see cref="Pool2x2{TOp}"/>, which writes no index array (measured
     /// on one thread, thread CPU time on a loaded 2-core Xeon: 2.0-4.4x faster than <see cref="Forward(Tensor, Window2d, bool)"/>
-    /// on N64 C30 24x24, C32 30x30, C64 13x13 and C6 28x28); other windows call <see cref="Forward(Tensor, Window2d, bool)"/>.
+    /// on N64 C30 24x24, C32 30x30, C64 13x13 and C6 28x28); other windows run <see cref="Forward(Tensor, Window2d, bool)"/>'s
+    /// kernel, whose winners are scratch here.
     /// </summary>
     /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
     public static Tensor ForwardValues(Tensor x, Window2d g, bool ceilMode)
     {
-        var (oh, ow) = PoolingSize.Output2d(g, x.Shape, ceilMode, "MaxPool2d");
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
-        if (!Pool2x2<MaxOp>.Covers(g, h, w, oh, ow)) return Forward(x, g, ceilMode).Output;
-        var y = TensorArena.Uninitialized<float>(n * c * oh * ow);
-        BatchParallel.For(n * c, (_, start, end) => Pool2x2<MaxOp>.Run(x, y, h, w, oh, ow, start, end));
-        return Tensor.Own(y, new Shape(n, c, oh, ow));
+        ArgumentNullException.ThrowIfNull(x);
+        var call = new Call(x.Shape, g, ceilMode);
+        var y = TensorArena.Uninitialized<float>(call.OutputShape.Size);
+        call.RunValues(x, y, call.Pairs ? null : TensorArena.Uninitialized<int>(y.Length));
+        return Tensor.Own(y, call.OutputShape);
     }
 
     /// <summary><see cref="Window"/>'s rule over a 2x2 window in row-major order: a later element wins if greater, or NaN over a number.</summary>

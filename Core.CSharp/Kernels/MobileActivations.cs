@@ -13,9 +13,15 @@ public static partial class Activations
     public static Tensor HardTanh(Tensor x, float min, float max)
     {
         var y = TensorArena.Uninitialized<float>(x.Size);
-        TensorPrimitives.Max(x.Span, min, y);
-        TensorPrimitives.Min(y, max, y);
+        HardTanh(x.Span, min, max, y);
         return Tensor.Own(y, x.Shape);
+    }
+
+    /// <summary><see cref="HardTanh(Tensor, float, float)"/> into <paramref name="y"/> (the inference plan's own array).</summary>
+    internal static void HardTanh(ReadOnlySpan<float> x, float min, float max, Span<float> y)
+    {
+        TensorPrimitives.Max(x, min, y);
+        TensorPrimitives.Min(y, max, y);
     }
 
     /// <summary>The pullback of hard tanh: <c>dy</c> strictly inside (min, max), else 0 (also at the bounds, as PyTorch).</summary>

@@ -35,7 +35,7 @@ public sealed class PackedConvolution
     /// <summary>The activation applied to the output.</summary>
     public FusedActivation Activation { get; }
 
-    /// <summary>Packs <paramref name="weight"/> for repeated calls of <see cref="Forward"/>.</summary>
+    /// <summary>Packs <paramref name="weight"/> for repeated calls of <see cref="Forward(Tensor)"/>.</summary>
     /// <param name="weight">Weight <c>[F, C/groups, kernel...]</c>.</param>
     /// <param name="bias">Bias <c>[F]</c>, or null.</param>
     /// <param name="geometry">The window and the number of groups.</param>
@@ -44,7 +44,7 @@ public sealed class PackedConvolution
     public static PackedConvolution Create(Tensor weight, Tensor? bias, ConvGeometry geometry, bool relu = false) =>
         Create(weight, bias, geometry, relu ? FusedActivation.Relu : FusedActivation.None);
 
-    /// <summary>Packs <paramref name="weight"/> for repeated calls of <see cref="Forward"/>, with an activation after it.</summary>
+    /// <summary>Packs <paramref name="weight"/> for repeated calls of <see cref="Forward(Tensor)"/>, with an activation after it.</summary>
     /// <param name="weight">Weight <c>[F, C/groups, kernel...]</c>.</param>
     /// <param name="bias">Bias <c>[F]</c>, or null.</param>
     /// <param name="geometry">The window and the number of groups.</param>
@@ -64,8 +64,21 @@ public sealed class PackedConvolution
     /// <exception cref="ShapeException">The input does not fit the weight or the window.</exception>
     public Tensor Forward(Tensor x)
     {
-        var y = ConvKernel.Forward(x, _weight, _bias, _geometry, _isa, Relu, _packed);
-        if (Activation is not (FusedActivation.None or FusedActivation.Relu)) Activation.ApplyInPlace(y.Storage);
-        return y;
+        ArgumentNullException.ThrowIfNull(x);
+        var call = Bind(x.Shape);
+        var y = TensorArena.Uninitialized<float>(call.OutputShape.Size);
+        Forward(call, x, y);
+        return Tensor.Own(y, call.OutputShape);
+    }
+
+    /// <summary>The forward pass bound to inputs of shape <paramref name="x"/> (an inference plan makes it once per shape).</summary>
+    /// <exception cref="ShapeException">The input shape does not fit the weight or the window.</exception>
+    internal ConvForward Bind(Shape x) => new(x, _weight, _bias, _geometry, _isa, Relu, _packed);
+
+    /// <summary><see cref="Forward(Tensor)"/> through <paramref name="call"/> (from <see cref="Bind"/>) into <paramref name="y"/>.</summary>
+    internal void Forward(ConvForward call, Tensor x, float[] y)
+    {
+        call.Run(x, y);
+        if (Activation is not (FusedActivation.None or FusedActivation.Relu)) Activation.ApplyInPlace(y);
     }
 }

@@ -30,7 +30,7 @@ public sealed class PackedDense
     /// <summary>The activation applied to the output.</summary>
     public FusedActivation Activation { get; }
 
-    /// <summary>Packs <paramref name="weight"/> for repeated calls of <see cref="Forward"/>.</summary>
+    /// <summary>Packs <paramref name="weight"/> for repeated calls of <see cref="Forward(Tensor)"/>.</summary>
     /// <param name="weight">Weight <c>[U, F]</c>.</param>
     /// <param name="bias">Bias <c>[U]</c>, or null.</param>
     /// <param name="activation">The activation applied to the output.</param>
@@ -52,19 +52,33 @@ public sealed class PackedDense
     public Tensor Forward(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        int f = _packed.K, u = _packed.N;
-        if (x.Shape.Rank != 2 || x.Shape[1] != f)
-            throw new ShapeException($"Dense: expected a flat input [N, {f}] for weight {_weight.Shape}; found {x.Shape}.");
-        int n = x.Shape[0];
-        var y = TensorArena.Uninitialized<float>(n * u);
-        _packed.Multiply(n, x.Span, y);
+        var shape = OutputShape(x.Shape);
+        var y = TensorArena.Uninitialized<float>(shape.Size);
+        Forward(shape[0], x.Span, y);
+        return Tensor.Own(y, shape);
+    }
+
+    /// <summary>The output's shape <c>[N, U]</c> for an input of shape <paramref name="x"/>.</summary>
+    /// <exception cref="ShapeException">The input is not <c>[N, F]</c>.</exception>
+    internal Shape OutputShape(Shape x)
+    {
+        int f = _packed.K;
+        if (x.Rank != 2 || x[1] != f)
+            throw new ShapeException($"Dense: expected a flat input [N, {f}] for weight {_weight.Shape}; found {x}.");
+        return new Shape(x[0], _packed.N);
+    }
+
+    /// <summary><see cref="Forward(Tensor)"/> of <paramref name="n"/> rows (checked by the caller) into <paramref name="y"/> (<c>n x U</c>).</summary>
+    internal void Forward(int n, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int u = _packed.N;
+        _packed.Multiply(n, x, y);
         if (_bias is not null)
             for (int i = 0; i < n; i++)
             {
-                var row = y.AsSpan(i * u, u);
+                var row = y.Slice(i * u, u);
                 TensorPrimitives.Add(row, _bias.Span, row);
             }
         Activation.ApplyInPlace(y);
-        return Tensor.Own(y, new Shape(n, u));
     }
 }

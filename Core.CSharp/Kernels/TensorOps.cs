@@ -20,13 +20,23 @@ public static class TensorOps
     public static Tensor ConcatChannels(IReadOnlyList<Tensor> parts)
     {
         ArgumentNullException.ThrowIfNull(parts);
+        var shape = ConcatShape(parts, static p => p.Shape);
+        var y = TensorArena.Zeroed<float>(shape.Size);
+        ConcatChannels(parts, shape, y);
+        return Tensor.Own(y, shape);
+    }
+
+    /// <summary>The shape of the parts (their shapes by <paramref name="shapeOf"/>) concatenated along axis 1.</summary>
+    /// <exception cref="ShapeException">No parts, a part of rank below 2, or parts that differ on an axis other than 1.</exception>
+    internal static Shape ConcatShape<T>(IReadOnlyList<T> parts, Func<T, Shape> shapeOf)
+    {
         if (parts.Count == 0) throw new ShapeException("Concat (channels): expected at least one tensor; found none.");
-        var first = parts[0].Shape;
+        var first = shapeOf(parts[0]);
         if (first.Rank < 2) throw new ShapeException($"Concat (channels): expected tensors [N, C, ...] of rank >= 2; found {first} at position 0.");
         int total = 0;
         for (int i = 0; i < parts.Count; i++)
         {
-            var s = parts[i].Shape;
+            var s = shapeOf(parts[i]);
             bool fits = s.Rank == first.Rank;
             for (int a = 0; fits && a < s.Rank; a++) fits = a == 1 || s[a] == first[a];
             if (!fits)
@@ -35,26 +45,30 @@ public static class TensorOps
         }
         var dims = first.ToArray();
         dims[1] = total;
-        var shape = new Shape(dims);
-        int n = first[0];
+        return new Shape(dims);
+    }
+
+    /// <summary>The parts (checked by <see cref="ConcatShape"/>, which gave <paramref name="shape"/>) concatenated along axis 1 into <paramref name="y"/>.</summary>
+    internal static void ConcatChannels(IReadOnlyList<Tensor> parts, Shape shape, Span<float> y)
+    {
+        int n = shape[0], total = shape[1];
         int inner = shape.Size == 0 || n == 0 || total == 0 ? 0 : shape.Size / (n * total);
-        var y = TensorArena.Zeroed<float>(shape.Size);
         for (int i = 0; i < n; i++)
         {
             int offset = i * total * inner;
-            foreach (var part in parts)
+            for (int k = 0; k < parts.Count; k++)
             {
+                var part = parts[k];
                 int block = part.Shape[1] * inner;
-                part.Span.Slice(i * block, block).CopyTo(y.AsSpan(offset, block));
+                part.Span.Slice(i * block, block).CopyTo(y.Slice(offset, block));
                 offset += block;
             }
         }
-        return Tensor.Own(y, shape);
     }
 
     /// <summary>
     /// Splits <paramref name="dy"/> along axis 1 into consecutive parts of the given channel counts: the pullback of
-    /// <see cref="ConcatChannels"/>.
+    /// <see cref="ConcatChannels(IReadOnlyList{Tensor})"/>.
     /// </summary>
     /// <exception cref="ShapeException">The counts are negative or do not add up to the channels of <paramref name="dy"/>.</exception>
     public static IReadOnlyList<Tensor> SplitChannels(Tensor dy, IReadOnlyList<int> channels)

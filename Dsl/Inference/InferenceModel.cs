@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Cnn.Core;
 
 namespace Cnn.Dsl;
@@ -7,11 +6,10 @@ namespace Cnn.Dsl;
 /// A network and its parameters and state compiled once for inference on the im2col backend: convolution weights packed
 /// once for the GEMM's micro-kernel, evaluation-mode batch normalisation folded into the convolution or dense layer right
 /// before it, the bias and a following ReLU applied while the convolution writes its output (a following tanh or sigmoid
-/// in place right after it), dense weights packed once too, and every intermediate
-/// tensor taken from a per-call <see cref="TensorArena"/> (small arrays included) so that a warm call allocates its output
-/// and the small objects of each layer's call only (tensor and shape objects, closures: 2.5-8 KB for simple-convnet, lenet5,
-/// keras-cifar and resnet-mini, whatever the batch). Layers the compiler does not specialise run by <see cref="Apply"/>'s own rule inside the plan, so every network
-/// compiles. Safe to call from several threads at once: each concurrent call has an arena of its own.
+/// in place right after it), dense weights packed once too. Each concurrent caller binds the plan to the input shapes it
+/// sees, once per shape: every step's output tensor, the kernels' sizes and their parallel bodies are made then, so that
+/// a warm call allocates nothing but the tensor it returns. Layers the compiler does not specialise run by
+/// <see cref="Apply"/>'s own rule inside the plan, so every network compiles. Safe to call from several threads at once.
 /// </summary>
 /// <remarks>
 /// <para><b>Where the bits differ from <see cref="Apply.Forward"/> (eval mode).</b> Without batch normalisation after a
@@ -23,13 +21,24 @@ namespace Cnn.Dsl;
 /// sum round differently, a relative difference of a few float32 ulps of the pre-activation's magnitude per folded layer,
 /// which propagates (and can be amplified by later layers) to the output. The tests bound it relative to the output's
 /// scale.</para>
-/// <para>Each concurrent call keeps the arrays of one call's intermediates for the next call (an arena per concurrent
-/// caller, pooled), so the memory held is about one forward pass's activations per thread that has called at once.</para>
+/// <para><b>Allocation.</b> A warm call (one whose input shape the pooled caller it runs on has bound already: when calls
+/// do not overlap, every call after the first of each shape) allocates exactly its output: one tensor object and its
+/// array (the output's shape object is made at binding and shared by the calls). The
+/// specialised steps are convolution (fused GEMM, per-image GEMM, depthwise) and dense layers with what they absorb, ReLU,
+/// tanh, sigmoid, hard tanh (ReLU6), 2-d max and average pooling, global average pooling, flatten and reshape, dropout,
+/// identity, auxiliary heads, and the sum, concatenation and product joins. Any other layer falls back to
+/// <see cref="Apply"/>'s rule and allocates its output and its interpreter's bookkeeping on every call (the output from
+/// the caller's arena, recycled after the call).</para>
+/// <para><b>Memory.</b> Each concurrent caller (a pool of them, one per thread that has called at once) keeps the plan
+/// bound to its last two input shapes, a batch size and a short last batch: about two forward passes' activations per
+/// such thread. A third shape replaces the one used least recently.</para>
 /// </remarks>
 public sealed class InferenceModel
 {
     private readonly Step _root;
-    private readonly ConcurrentBag<TensorArena> _arenas = new();
+
+    // Callers not in use; a lock rather than a concurrent collection, whose take and add allocate.
+    private readonly Stack<InferenceCaller> _callers = new();
 
     private InferenceModel(Network network, Step root, int foldedBatchNorms, int fusedRelus, int fusedTanhAndSigmoids)
     {
@@ -77,26 +86,34 @@ public sealed class InferenceModel
     /// rounding (see the remarks).
     /// </summary>
     /// <param name="x">The batch, <c>[N, ...input shape]</c>.</param>
-    /// <returns>A tensor of its own (not from any arena), <c>[N, ...output shape]</c>; when an arena is active on the calling
-    /// thread, the plan allocates from it and the output is that arena's, as any kernel's.</returns>
+    /// <returns>A tensor of its own (not from any arena, valid after later calls), <c>[N, ...output shape]</c>; when an arena
+    /// is active on the calling thread, fallback steps allocate from it and the output is that arena's, as any kernel's.</returns>
     /// <exception cref="ShapeException">The batch's shape is not <c>[N, ...input shape]</c> with N at least 1.</exception>
     public Tensor Predict(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Shape.Rank != Network.InputShape.Rank + 1 || x.Shape.DropBatch() != Network.InputShape || x.Shape[0] < 1)
+        if (!FitsInput(x.Shape))
             throw new ShapeException($"Network input: expected a batch [N, {string.Join(", ", Network.InputShape)}] with N >= 1; found {x.Shape}.");
-        if (TensorArena.ActiveOnThisThread) return _root.Run(x);
-        if (!_arenas.TryTake(out var arena)) arena = new TensorArena(minimumLength: 1);
+        InferenceCaller? caller;
+        lock (_callers) _callers.TryPop(out caller);
+        caller ??= new InferenceCaller();
         try
         {
-            Tensor y;
-            using (arena.Activate()) y = _root.Run(x);
-            return arena.Keep(y);
+            return caller.Predict(_root, x);
         }
         finally
         {
-            arena.Recycle();
-            _arenas.Add(arena);
+            lock (_callers) _callers.Push(caller);
         }
+    }
+
+    /// <summary>Whether <paramref name="x"/> is <c>[N, ...input shape]</c> with N at least 1 (checked without allocating).</summary>
+    private bool FitsInput(Shape x)
+    {
+        var input = Network.InputShape;
+        if (x.Rank != input.Rank + 1 || x[0] < 1) return false;
+        for (int i = 0; i < input.Rank; i++)
+            if (x[i + 1] != input[i]) return false;
+        return true;
     }
 }

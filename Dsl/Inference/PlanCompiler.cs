@@ -6,8 +6,9 @@ namespace Cnn.Dsl;
 /// <summary>
 /// Turns a resolved network into an inference plan (<see cref="Step"/>): in every serial run of layers, a convolution or
 /// dense layer absorbs the batch normalisation right after it (its running statistics folded into the weights and bias)
-/// and the ReLU, tanh or sigmoid after that; common leaves call their kernels directly; every other leaf falls back to
-/// <see cref="Apply"/> (which allocates its interpreter's bookkeeping on every call).
+/// and the ReLU, tanh or sigmoid after that; common leaves call their kernels directly (into arrays a caller's bound plan
+/// makes once per input shape); every other leaf falls back to <see cref="Apply"/> (which allocates its output and its
+/// interpreter's bookkeeping on every call).
 /// </summary>
 internal sealed class PlanCompiler(Parameters parameters, Parameters state)
 {
@@ -37,7 +38,7 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
             }
             case AuxiliaryHead:
                 // Inference uses the main head: an auxiliary head is the identity.
-                return new KernelStep(static x => x);
+                return PassStep.Instance;
             case FanOut or Residual:
                 return new JoinStep(node.Children.Select(Compile).ToArray(), node.Layer is FanOut f ? f.Join : Join.Sum);
             default:
@@ -117,38 +118,30 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
 
     private Step Leaf(Node node)
     {
-        var output = node.Output;
         switch (node.Layer)
         {
             case Relu:
-                return new KernelStep(Activations.Relu);
+                return new MapStep(static (x, y) => FusedActivation.Relu.Apply(x, y));
             case Tanh:
-                return new KernelStep(Activations.Tanh);
+                return new MapStep(static (x, y) => FusedActivation.Tanh.Apply(x, y));
             case Sigmoid:
-                return new KernelStep(Activations.Sigmoid);
+                return new MapStep(static (x, y) => FusedActivation.Sigmoid.Apply(x, y));
+            case HardTanh h:
+                return new MapStep((x, y) => Activations.HardTanh(x, h.Min, h.Max, y));
             case AvgPool2d a:
-            {
-                var g = new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW);
-                return a.SymmetricPadding
-                    ? new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.CeilMode, a.CountIncludePad))
-                    : new KernelStep(x => AvgPool2dKernel.Forward(x, g, a.PadEndH, a.PadEndW, a.CountIncludePad));
-            }
+                return new AvgPoolStep(new Window2d(a.KernelH, a.KernelW, a.StrideH, a.StrideW, a.PadH, a.PadW),
+                    a.SymmetricPadding ? null : (a.PadEndH, a.PadEndW), a.CeilMode, a.CountIncludePad);
             case Dropout or Identity:
-                return new KernelStep(static x => x);
+                return PassStep.Instance;
             case Flatten or Reshape:
-                return new KernelStep(x => x.Reshape(output.PrependBatch(x.Shape[0])));
-            case MaxPool2d { Dilated: true } m:
-            {
-                var g = Apply.MaxPool2dGeometry(m);
-                return new KernelStep(x => PoolNdKernel.MaxForward(x, g).Output);
-            }
+                return new ReshapeStep(node.Output);
+            case MaxPool2d { Dilated: true }:
+                // Dilated windows run on the N-d pooling kernel, which has no bound form: Apply's rule, which allocates.
+                return new FallbackStep(node, parameters, state);
             case MaxPool2d m:
-            {
-                var g = new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW);
-                return new KernelStep(x => MaxPool2dKernel.ForwardValues(x, g, m.CeilMode));
-            }
+                return new MaxPoolStep(new Window2d(m.KernelH, m.KernelW, m.StrideH, m.StrideW, m.PadH, m.PadW), m.CeilMode);
             case GlobalPool { Op: PoolOp.Average }:
-                return new KernelStep(GlobalPoolKernel.AverageForward);
+                return new GlobalAveragePoolStep();
             default:
                 if (node.Layer is Conv2d or Conv1d or Conv3d or Dense) return Fused(new List<Node> { node }, 0)!.Value.Item1;
                 return new FallbackStep(node, parameters, state);

@@ -1,0 +1,244 @@
+using System.Numerics.Tensors;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// A convolution's forward pass bound to one input shape: the checks, the window plan, the path (direct depthwise; the
+/// direct stride-1 kernel <see cref="DirectConv"/>; the fused GEMM over the batch, or over one image's columns; a GEMM per
+/// image or per block of images) and its parallel body
+/// worked out once. <see cref="ConvKernel"/>'s forward pass makes one per call; an inference plan makes one per input
+/// shape and then calls <see cref="Run"/>, which allocates nothing (workspaces are pooled).
+/// </summary>
+/// <remarks>
+/// One call at a time: a call's input and output are fields, read by the parallel body, so that the body is one delegate
+/// made once instead of a closure per call.
+/// </remarks>
+internal sealed class ConvForward
+{
+    /// <summary>Below this many FLOPs a single image's fused product runs on one thread (as the GEMM does).</summary>
+    private const long MinSplitFlops = 1_500_000;
+
+    private readonly ConvKernel.Setup _s;
+    private readonly Tensor _w;
+    private readonly Tensor? _bias;
+    private readonly GemmInstructionSet _isa;
+    private readonly bool _relu, _fused, _direct;
+    private readonly float[]? _prepacked;
+    private readonly ConvColumns _columns;
+    private readonly DepthwiseConv2d.Plan? _depthwise;
+    private readonly Action<int, int, int>? _body;
+
+    /// <summary>Column panels of one image's fused product, and the micro-kernel's panel width.</summary>
+    private readonly int _panels, _nr;
+
+    // The call in progress.
+    private Tensor? _x;
+    private float[]? _y, _packed;
+    private int _parts;
+    private GemmOptions _gemm;
+
+    /// <param name="x">The input's shape, <c>[N, C, spatial...]</c>.</param>
+    /// <param name="w">Weight <c>[F, C/groups, kernel...]</c>.</param>
+    /// <param name="bias">Bias <c>[F]</c>, or null.</param>
+    /// <param name="g">The window and the number of groups.</param>
+    /// <param name="isa">The micro-kernel.</param>
+    /// <param name="relu">Apply <c>max(y, 0)</c> to the output.</param>
+    /// <param name="packedWeights">The weight packed for the fused path on <paramref name="isa"/> (<see cref="ConvKernel.PackWeights"/>), or null to pack it per call.</param>
+    /// <exception cref="ShapeException">The shapes do not fit each other or the window.</exception>
+    public ConvForward(Shape x, Tensor w, Tensor? bias, ConvGeometry g, GemmInstructionSet isa, bool relu, float[]? packedWeights)
+    {
+        _s = ConvKernel.Check(x, w, bias, g);
+        _w = w;
+        _bias = bias;
+        _isa = Gemm.Resolve(isa);
+        _relu = relu;
+        OutputShape = ConvKernel.OutputShape(_s, x);
+        if (DepthwiseConv2d.Covers(g, _s.C, _s.F))
+        {
+            _depthwise = new DepthwiseConv2d.Plan(x, w.Shape, g, _s.Plan.Output);
+            return;
+        }
+        _fused = ConvKernel.Fused(_s);
+        if (!_fused)
+        {
+            _body = PerImage;
+            return;
+        }
+        _prepacked = packedWeights;
+        _columns = new ConvColumns(_s.N, _s.C, _s.Groups, _s.Plan);
+        if (_isa == GemmInstructionSet.Vector512 && DirectConv.Covers(_columns, _s.F))
+        {
+            _direct = true;
+            _body = _s.N > 1 ? DirectImages : DirectFilters;
+            return;
+        }
+        _nr = _isa switch { GemmInstructionSet.Vector512 => GemmKernel512.NR, GemmInstructionSet.Vector256 => GemmKernel256.NR, _ => GemmKernelScalar.NR };
+        _panels = (_s.Plan.OutSize + _nr - 1) / _nr;
+        _body = _s.N > 1 ? FusedImages : FusedColumns;
+    }
+
+    /// <summary>The output's shape, <c>[N, F, output...]</c>.</summary>
+    public Shape OutputShape { get; }
+
+    /// <summary>y = conv(x, w) + b (then ReLU when asked) into <paramref name="y"/>, every element written.</summary>
+    /// <param name="x">An input of the shape this was made for.</param>
+    /// <param name="y">The output, <see cref="OutputShape"/>'s size.</param>
+    public void Run(Tensor x, float[] y)
+    {
+        if (_depthwise is not null)
+        {
+            _depthwise.Forward(x, _w, _bias, y);
+            if (_relu) TensorPrimitives.Max(y, 0f, y);
+            return;
+        }
+        (_x, _y) = (x, y);
+        try
+        {
+            if (!_fused)
+            {
+                _gemm = ConvKernel.GemmFor(_s.N) with { InstructionSet = _isa };
+                BatchParallel.For(_s.N, _body!);
+                if (_relu) TensorPrimitives.Max(y, 0f, y);
+                return;
+            }
+            if (_direct)
+            {
+                if (_s.N > 1) BatchParallel.For(_s.N, _body!);
+                // One image: its filters split between the workers in whole tiles of eight, unless too small to share.
+                else if (2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops) Direct(0, 1, 0, _s.F);
+                else BatchParallel.For((_s.F + 7) / 8, _body!);
+                return;
+            }
+            _packed = _prepacked ?? PackWeights();
+            if (_s.N > 1) BatchParallel.For(_s.N, _body!);
+            else
+            {
+                // One image: its columns split between the workers, in whole panels.
+                _parts = 2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops ? 1 : Math.Min(BatchParallel.Chunks(int.MaxValue), _panels);
+                BatchParallel.For(_parts, _body!);
+            }
+        }
+        finally
+        {
+            if (_prepacked is null && _packed is not null) Workspace.Return(_packed);
+            (_x, _y, _packed) = (null, null, null);
+        }
+    }
+
+    /// <summary>The weights packed for this call (a pooled workspace) when they were not packed beforehand.</summary>
+    private unsafe float[] PackWeights()
+    {
+        int length = _isa switch
+        {
+            GemmInstructionSet.Vector512 => ConvGemm<GemmKernel512>.PackedWeightsLength(_s.Groups, _s.FG, _s.RowsG, transposed: false),
+            GemmInstructionSet.Vector256 => ConvGemm<GemmKernel256>.PackedWeightsLength(_s.Groups, _s.FG, _s.RowsG, transposed: false),
+            _ => ConvGemm<GemmKernelScalar>.PackedWeightsLength(_s.Groups, _s.FG, _s.RowsG, transposed: false),
+        };
+        var packed = Workspace.Rent(length);
+        fixed (float* pw = _w.Span, pp = packed)
+            switch (_isa)
+            {
+                case GemmInstructionSet.Vector512: ConvGemm<GemmKernel512>.PackWeights(pw, _s.Groups, _s.FG, _s.RowsG, transposed: false, pp); break;
+                case GemmInstructionSet.Vector256: ConvGemm<GemmKernel256>.PackWeights(pw, _s.Groups, _s.FG, _s.RowsG, transposed: false, pp); break;
+                default: ConvGemm<GemmKernelScalar>.PackWeights(pw, _s.Groups, _s.FG, _s.RowsG, transposed: false, pp); break;
+            }
+        return packed;
+    }
+
+    /// <summary>The direct kernel (<see cref="DirectConv"/>) over a batch: images <c>[start, end)</c>, every filter.</summary>
+    private void DirectImages(int chunk, int start, int end) => Direct(start, end, 0, _s.F);
+
+    /// <summary>The direct kernel over one image: tiles <c>[start, end)</c> of eight filters.</summary>
+    private void DirectFilters(int chunk, int start, int end) => Direct(0, 1, start * 8, Math.Min(_s.F, end * 8));
+
+    private unsafe void Direct(int i0, int i1, int f0, int f1)
+    {
+        fixed (float* px = _x!.Span, pw = _w.Span, pb = _bias is null ? default : _bias.Span, py = _y)
+            DirectConv.Forward(_columns, px, pw, pb, _s.F, py, i0, i1, f0, f1, _relu);
+    }
+
+    /// <summary>The fused path over a batch: images <c>[start, end)</c>, all their columns.</summary>
+    private void FusedImages(int chunk, int start, int end) => Fused(start, end, 0, _s.Plan.OutSize);
+
+    /// <summary>The fused path over one image: part <c>[start, end)</c> of its column panels.</summary>
+    private void FusedColumns(int chunk, int start, int end)
+    {
+        int outSize = _s.Plan.OutSize;
+        Fused(0, 1, Math.Min(outSize, (int)((long)_panels * start / _parts) * _nr), Math.Min(outSize, (int)((long)_panels * end / _parts) * _nr));
+    }
+
+    private unsafe void Fused(int i0, int i1, int c0, int c1)
+    {
+        fixed (float* px = _x!.Span, pp = _packed, pb = _bias is null ? default : _bias.Span, py = _y)
+            switch (_isa)
+            {
+                case GemmInstructionSet.Vector512: ConvGemm<GemmKernel512>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu); break;
+                case GemmInstructionSet.Vector256: ConvGemm<GemmKernel256>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu); break;
+                default: ConvGemm<GemmKernelScalar>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu); break;
+            }
+    }
+
+    /// <summary>
+    /// The GEMM path for images <c>[start, end)</c>: a product per image written straight into y, or, for small images, the
+    /// columns of several side by side, one product, the result scattered to the images.
+    /// </summary>
+    private void PerImage(int chunk, int start, int end)
+    {
+        var s = _s;
+        var (x, y, w, bias) = (_x!, _y!, _w, _bias);
+        int outSize = s.Plan.OutSize;
+        int images = ConvKernel.ImagesPerBlock(s, end - start);
+        if (images == 1)
+        {
+            // One image per product: the GEMM writes straight into y (from the image itself when pointwise).
+            var cols = s.Direct ? null : Workspace.Rent(s.Rows * outSize);
+            try
+            {
+                for (int i = start; i < end; i++)
+                {
+                    var yi = y.AsSpan(i * s.F * outSize, s.F * outSize);
+                    var colSpan = ConvKernel.Columns(x, i, s, cols);
+                    for (int gi = 0; gi < s.Groups; gi++)
+                        Gemm.Multiply(false, false, s.FG, outSize, s.RowsG, w.Span.Slice(gi * s.FG * s.RowsG, s.FG * s.RowsG),
+                            colSpan.Slice(gi * s.RowsG * outSize, s.RowsG * outSize), yi.Slice(gi * s.FG * outSize, s.FG * outSize), false, _gemm);
+                    if (bias is not null)
+                        for (int o = 0; o < s.F; o++)
+                        {
+                            var yo = yi.Slice(o * outSize, outSize);
+                            ConvKernel.AddBias(yo, bias[o], yo);
+                        }
+                }
+            }
+            finally { if (cols is not null) Workspace.Return(cols); }
+            return;
+        }
+        int block = images * outSize;
+        var blockCols = Workspace.Rent(s.Rows * block);
+        var output = Workspace.Rent(s.F * block);
+        try
+        {
+            for (int first = start; first < end; first += images)
+            {
+                int count = Math.Min(images, end - first), width = count * outSize;
+                for (int j = 0; j < count; j++)
+                    ImToCol.UnfoldRange(ConvKernel.Image(x.Span, first + j, s), s.C, s.Plan, 0, outSize, blockCols, width, j * outSize);
+                for (int gi = 0; gi < s.Groups; gi++)
+                    Gemm.Multiply(false, false, s.FG, width, s.RowsG, w.Span.Slice(gi * s.FG * s.RowsG, s.FG * s.RowsG),
+                        blockCols.AsSpan(gi * s.RowsG * width, s.RowsG * width), output.AsSpan(gi * s.FG * width, s.FG * width), false, _gemm);
+                for (int j = 0; j < count; j++)
+                    for (int o = 0; o < s.F; o++)
+                    {
+                        var src = output.AsSpan(o * width + j * outSize, outSize);
+                        var dst = y.AsSpan(((first + j) * s.F + o) * outSize, outSize);
+                        if (bias is null) src.CopyTo(dst);
+                        else ConvKernel.AddBias(src, bias[o], dst);
+                    }
+            }
+        }
+        finally
+        {
+            Workspace.Return(blockCols);
+            Workspace.Return(output);
+        }
+    }
+}
