@@ -62,7 +62,12 @@ public static class AvgPool2dKernel
         private float[]? _y;
 
         /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
+        /// <param name="x">The input's shape, NCHW.</param>
+        /// <param name="g">The window (its padding the top and left one).</param>
         /// <param name="bottomRight">ONNX's bottom and right padding (floor mode), or null for PyTorch's symmetric padding and limits.</param>
+        /// <param name="ceilMode">PyTorch's ceil mode.</param>
+        /// <param name="countIncludePad">Whether the padding counts in the divisor.</param>
+        /// <param name="pairs">Whether the 2x2 stride-2 kernel may run (false to test it against the general loop).</param>
         public Call(Shape x, Window2d g, (int H, int W)? bottomRight, bool ceilMode, bool countIncludePad, bool pairs = true)
         {
             var ends = bottomRight ?? (g.PadH, g.PadW);

@@ -165,25 +165,14 @@ public static class ConvKernel
             var (ddx, ddw, ddb) = DepthwiseConv2d.Backward(x, w, hasBias, dy, g, s.Plan.Output, inputGradient);
             return (ddx is null ? null : Tensor.Own(ddx, x.Shape), Tensor.Own(ddw, w.Shape), ddb is null ? null : Tensor.Own(ddb, new Shape(s.F)));
         }
-        // dx of a stride-1 layer as the direct kernel's correlation of dy with the flipped weights, whenever it covers the
-        // layer, whichever path computes dW: dx's bits then do not depend on the batch size or the worker count.
-        var direct = inputGradient && isa == GemmInstructionSet.Vector512 && ConvColumns.Covers(s.Plan)
-            ? DirectInputGradient.Create(w, s.Plan, s.N, s.C, s.F, s.Groups) : null;
         // Image by image needs every worker busy with images: a batch smaller than the workers keeps the GEMM's own split.
         if (Fused(s) && s.N >= BatchParallel.Chunks(int.MaxValue))
             return isa switch
             {
-                GemmInstructionSet.Vector512 => FusedGradients<GemmKernel512>(x, w, hasBias, dy, s, inputGradient, direct),
-                GemmInstructionSet.Vector256 => FusedGradients<GemmKernel256>(x, w, hasBias, dy, s, inputGradient, null),
-                _ => FusedGradients<GemmKernelScalar>(x, w, hasBias, dy, s, inputGradient, null),
+                GemmInstructionSet.Vector512 => FusedGradients<GemmKernel512>(x, w, hasBias, dy, s, inputGradient),
+                GemmInstructionSet.Vector256 => FusedGradients<GemmKernel256>(x, w, hasBias, dy, s, inputGradient),
+                _ => FusedGradients<GemmKernelScalar>(x, w, hasBias, dy, s, inputGradient),
             };
-        if (direct is not null)
-        {
-            var (_, pw, pb) = Gradients(x, w, hasBias, dy, g, inputGradient: false, isa);
-            var ddx = TensorArena.Uninitialized<float>(x.Size);
-            direct.Run(dy, ddx);
-            return (Tensor.Own(ddx, x.Shape), pw, pb);
-        }
         int outSize = s.Plan.OutSize, inSize = s.C * s.Plan.InSize, wSize = s.F * s.RowsG;
         var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
         var gemm = GemmFor(s.N) with { InstructionSet = isa };
@@ -243,13 +232,12 @@ public static class ConvKernel
     internal static bool Fused(in Setup s) => ConvColumns.Covers(s.Plan) && s.FG > GemmParallel.SmallRows;
 
     private static unsafe (Tensor? Input, Tensor Weight, Tensor? Bias) FusedGradients<TK>(Tensor x, Tensor w, bool hasBias, Tensor dy, Setup s,
-        bool inputGradient, DirectInputGradient? direct) where TK : struct, IGemmKernel
+        bool inputGradient) where TK : struct, IGemmKernel
     {
         var l = new ConvColumns(s.N, s.C, s.Groups, s.Plan);
         int outSize = s.Plan.OutSize, wSize = s.F * s.RowsG;
         var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
-        var packed = inputGradient && direct is null
-            ? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: true)) : null;
+        var packed = inputGradient ? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: true)) : null;
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
         try
         {
@@ -259,10 +247,7 @@ public static class ConvKernel
             {
                 var (dwp, dbp) = partials.Start(chunk);
                 fixed (float* px = x.Span, pdy = dy.Span, pp = packed, pdw = dwp, pdx = dx)
-                {
-                    ConvGemm<TK>.Backward(l, s.Plan, px, pdy, s.F, pp, pdw, direct is null ? pdx : null, start, end);
-                    direct?.Run(pdy, pdx, start, end);
-                }
+                    ConvGemm<TK>.Backward(l, s.Plan, px, pdy, s.F, pp, pdw, pdx, start, end);
                 if (hasBias)
                     for (int i = start; i < end; i++)
                     {

@@ -12,8 +12,7 @@ namespace Cnn.Tests.Kernels;
 /// The direct stride-1 convolution (<see cref="DirectConv"/>) against the GEMM path it stands in for, which it must match
 /// bit for bit: bias, fused ReLU (NaN kept), depth blocks past 256 rows, rows narrower and wider than a vector,
 /// the in-place and staged (padded) layouts, filter counts that leave a partial tile of eight, one image split by filters
-/// between workers; and the input gradient it computes for those layers (<see cref="DirectInputGradient"/>) against its
-/// definition, bit for bit. <see cref="ConvGemmProperties"/> checks the GEMM path against im2col and GEMM.
+/// between workers. <see cref="ConvGemmProperties"/> checks the GEMM path against im2col and GEMM.
 /// </summary>
 [Collection(WorkerCountCollection.Name)]
 public sealed class DirectConvProperties
@@ -91,70 +90,6 @@ public sealed class DirectConvProperties
 
     [Property(MaxTest = 80)]
     public Property Matches_the_gemm_path_bit_for_bit() => Prop.ForAll(Cases.ToArbitrary(), c => Matches(c, 1) && Matches(c, 2));
-
-    /// <summary>
-    /// dx by definition: for each input position, one fused multiply-add chain over (filter, tap) of dy (zero outside)
-    /// times the flipped weight, in depth blocks of <see cref="GemmDepth.Block"/> rows, each block's sum added to the
-    /// earlier blocks' total as the kernel adds them.
-    /// </summary>
-    private static float[] InputGradientByDefinition(Case c, Tensor w, Tensor dy)
-    {
-        int kh = c.H.K, kw = c.W.K, taps = kh * kw, rows = c.F * taps, kc = GemmDepth.Block(rows);
-        int oh = c.H.Out, ow = c.W.Out, h = c.H.Size, wd = c.W.Size;
-        int padH = (kh - 1) * c.H.D - c.H.PadBegin, padW = (kw - 1) * c.W.D - c.W.PadBegin;
-        var dx = new float[c.N * c.C * h * wd];
-        var ws = w.Span;
-        var ds = dy.Span;
-        for (int i = 0; i < c.N; i++)
-            for (int ci = 0; ci < c.C; ci++)
-                for (int y = 0; y < h; y++)
-                    for (int x = 0; x < wd; x++)
-                    {
-                        float total = 0f;
-                        for (int r0 = 0; r0 < rows; r0 += kc)
-                        {
-                            float chain = 0f;
-                            for (int r = r0; r < Math.Min(rows, r0 + kc); r++)
-                            {
-                                int o = r / taps, t = r % taps, th = t / kw, tw = t % kw;
-                                int yy = y + th * c.H.D - padH, xx = x + tw * c.W.D - padW;
-                                float v = yy >= 0 && yy < oh && xx >= 0 && xx < ow ? ds[((i * c.F + o) * oh + yy) * ow + xx] : 0f;
-                                chain = MathF.FusedMultiplyAdd(ws[(o * c.C + ci) * taps + taps - 1 - t], v, chain);
-                            }
-                            total = r0 == 0 ? chain : chain + total;
-                        }
-                        dx[((i * c.C + ci) * h + y) * wd + x] = total;
-                    }
-        return dx;
-    }
-
-    private static bool InputGradientMatches(Case c, int workers) => WorkerCountCollection.With(workers, () =>
-    {
-        var (x, w, _) = Operands(c with { Nan = false });
-        var dy = Operands(c with { Seed = c.Seed + 1, Nan = false, C = c.F, H = c.H with { Size = c.H.Out }, W = c.W with { Size = c.W.Out } }).X;
-        var expected = InputGradientByDefinition(c, w, dy);
-        var (dx, _, _) = ConvKernel.Gradients(x, w, false, dy, c.Geometry, inputGradient: true);
-        var actual = dx!.ToArray();
-        bool direct = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && DirectCoversInputGradient(c, w);
-        for (int i = 0; i < expected.Length; i++)
-        {
-            bool same = BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]);
-            bool close = MathF.Abs(expected[i] - actual[i]) <= 1e-5f * (1 + MathF.Abs(expected[i]));
-            if (direct ? !same : !close)
-                throw new Xunit.Sdk.XunitException($"{c}, {workers} workers ({(direct ? "direct" : "GEMM path")}): dx element {i} is {actual[i]:R}, by definition {expected[i]:R}.");
-        }
-        return true;
-    });
-
-    private static bool DirectCoversInputGradient(Case c, Tensor w)
-    {
-        var plan = new WindowPlan(new[] { c.H.Size, c.W.Size }, c.Geometry, "test");
-        return DirectInputGradient.Create(w, plan, c.N, c.C, c.F, 1) is not null;
-    }
-
-    [Property(MaxTest = 60)]
-    public Property Input_gradient_is_the_flipped_correlation_of_dy_bit_for_bit_where_direct() =>
-        Prop.ForAll(Cases.ToArbitrary(), c => InputGradientMatches(c, 1) && InputGradientMatches(c, 2));
 
     [Fact]
     public void Covers_the_shapes_it_is_for_and_not_the_others()
