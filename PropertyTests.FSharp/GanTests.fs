@@ -1,4 +1,5 @@
-/// Adversarial training through the F# surface: the same bits as the C# trainer, and a saved checkpoint resumes exactly.
+/// Adversarial training through the F# surface: the same bits as the C# trainer (with a learning-rate schedule too), and a
+/// saved checkpoint resumes exactly.
 module Cnn.Tests.FSharp.GanTests
 
 open System
@@ -38,6 +39,14 @@ let ``Gan.fit trains the bits the C# trainer trains and its checkpoint resumes e
     same csharp.Generator.Parameters full.Generator.Parameters
     same csharp.AveragedGenerator.Parameters full.AveragedGenerator.Value.Parameters
     same csharp.Discriminator.Parameters full.Discriminator.Parameters
+    // The schedule reaches the trainer: a decaying run is the C# one with the same schedule, and not the constant one.
+    let decaying = Gan.fit { options 2 with Schedule = Some(Schedule.linearDecay 0.5) } images g d
+    let csharpDecaying =
+        GanTrainer.Fit(Cnn.Dsl.Model(g.Network, g.Parameters, g.State), Cnn.Dsl.Model(d.Network, d.Parameters, d.State), images,
+            Cnn.Dsl.GanOptions(2, 8, Cnn.Dsl.Adam(2e-4f, 0.5f), Cnn.Dsl.Adam(2e-4f, 0.5f), 3, RealLabelSmoothing = 0.1f,
+                GeneratorAverageDecay = 0.99f, Schedule = Cnn.Dsl.Schedule.LinearDecay 0.5))
+    same csharpDecaying.Generator.Parameters decaying.Generator.Parameters
+    Assert.False((full.Generator.Parameters["deconv1/weight"].ToArray() = decaying.Generator.Parameters["deconv1/weight"].ToArray()), "the decay changed nothing")
 
     let first = Gan.fit (options 1) images g d
     let file = Path.Combine(Path.GetTempPath(), $"fsharp-gan-{Guid.NewGuid():N}.safetensors")

@@ -78,6 +78,7 @@ let ``schedules are the C# values and change training as in C#`` () =
     Assert.Equal(Cnn.Dsl.Schedule.StepDecay(2, 0.5f), Schedule.stepDecay 2 0.5)
     Assert.Equal(Cnn.Dsl.Schedule.Exponential(0.9f), Schedule.exponential 0.9)
     Assert.Equal(Cnn.Dsl.Schedule.KerasDecay(0.01f), Schedule.kerasDecay 0.01)
+    Assert.Equal(Cnn.Dsl.Schedule.LinearDecay 0.4, Schedule.linearDecay 0.4)
     Assert.Equal(Cnn.Dsl.Schedule.OneCycle(), Schedule.oneCycle)
     Assert.Equal(Cnn.Dsl.Schedule.OneCycle(0.3f, 10f), Schedule.oneCycleWith { OneCycle.defaults with WarmupFraction = 0.3; Div = 10.0 })
     let fsharp = model () |> Train.fit { options with Schedule = Some Schedule.oneCycle } (data 48 1)

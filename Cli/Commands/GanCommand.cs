@@ -19,12 +19,24 @@ internal static class GanCommand
     /// <summary>Generated images the quality measure judges; the first <see cref="GridSamples"/> are drawn in the grids.</summary>
     public const int MeasuredSamples = 1000, GridSamples = 64;
 
+    /// <summary>
+    /// The share of the run's steps over which both learning rates fall linearly to zero (<c>--lr-decay</c>): none, as
+    /// measured 0.4 did not pay after 5 epochs (README, "Generative adversarial training").
+    /// </summary>
+    public const double DefaultLrDecay = 0;
+
+    /// <summary>
+    /// The generator's noise length: 32 rather than the zoo's (and the paper's) 100, as measured: 46.5 / 48.2 / 43.2 %
+    /// confident after 5 epochs (seeds 1-3) against 42.3 / 45.1 / 39.3 %, at a fifth less processor time.
+    /// </summary>
+    public const int NoiseLength = 32;
+
     public static readonly string Help = $"""
         usage: cnn gan [options]
 
-        Trains a DCGAN (the zoo's dcgan-generator against dcgan-discriminator: Adam with rates --lr and
-        --discriminator-lr, beta1 0.5, binary cross-entropy on logits, real pixels scaled to [-1, 1]) and writes into
-        a run folder:
+        Trains a DCGAN (the zoo's dcgan-generator, noise of length {NoiseLength}, against dcgan-discriminator: Adam with
+        rates --lr and --discriminator-lr, beta1 0.5, binary cross-entropy on logits, real pixels scaled to [-1, 1])
+        and writes into a run folder:
           {CheckpointFile}   both networks' descriptions, parameters and batch-norm state, both optimizers' states
                                    and the position, rewritten after every epoch; --resume continues it bit for bit
           samples-000.png          the untrained generator's images of a fixed noise batch ({GridSamples} tiles), then
@@ -49,6 +61,9 @@ internal static class GanCommand
           --lr X                 the generator's learning rate (0.0004: twice the DCGAN paper's, as the discriminator
                                  wins at equal rates; better digits in the first epochs, and after 5)
           --discriminator-lr X   the discriminator's learning rate (0.0002, the DCGAN paper's)
+          --lr-decay X           both rates fall linearly to zero over the last X of the run's steps, drawn over
+                                 --epochs (so a resumed run with more epochs raises them again), below 1; 0 keeps
+                                 them constant (the default: measured, 0.4 gained nothing after 5 epochs)
           --label-smoothing X    one-sided label smoothing: the discriminator's target for real images is 1 - X, 0 to 0.5 (0)
           --ema X                decay of the moving average of the generator's weights that the samples come from,
                                  0 (none: sample the trained weights, the default) up to but not including 1;
@@ -61,7 +76,7 @@ internal static class GanCommand
                                  while the run lasts
           --force                write into a non-empty --out
           --resume F             continue from a checkpoint of this command, with the options it records (data, seed,
-                                 batch size, learning rates, label smoothing, ema, limit); into its own folder or an empty --out
+                                 batch size, learning rates, lr decay, label smoothing, ema, limit); into its own folder or an empty --out
           --quiet                print nothing but errors
 
         examples:
@@ -74,7 +89,7 @@ internal static class GanCommand
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static Command Spec { get; } = new("gan", Help, [Opt.Text("data"), Opt.Epochs(), Opt.BatchSize(), Opt.LearningRate(), Opt.Positive("discriminator-lr", 1000), Opt.Positive("label-smoothing", 0.5f),
-        Opt.Fraction("ema"), Opt.Limit(), Opt.Seed(), Opt.Int("classifier-epochs", 0, 100), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("quiet")], Gan);
+        Opt.Fraction("ema"), Opt.Fraction("lr-decay"), Opt.Limit(), Opt.Seed(), Opt.Int("classifier-epochs", 0, 100), Opt.Out(), Opt.Force(), Opt.Text("resume"), Opt.Flag("quiet")], Gan);
 
     private static int Gan(Args a)
     {
@@ -83,6 +98,8 @@ internal static class GanCommand
             throw new UsageException($"--data expects digits, fashion-mnist or idx:DIR; found '{data}'");
         int epochs = a.Int("epochs", 5, 1), batchSize = a.Int("batch-size", 8, 1), seed = a.Int("seed", 1), classifierEpochs = a.Int("classifier-epochs", 3, 0);
         float lr = a.Float("lr", 4e-4f), discriminatorLr = a.Float("discriminator-lr", 2e-4f), smoothing = a.String("label-smoothing") is null ? 0f : a.Float("label-smoothing", 0f), ema = a.Float("ema", 0f);
+        // A double, as Schedule.LinearDecay takes it: the decimal the user wrote is the fraction the measured runs used.
+        double lrDecay = a.String("lr-decay") is { } decayText ? double.Parse(decayText, NumberStyles.Float, Inv) : DefaultLrDecay;
         int? limit = a.String("limit") is null ? null : a.Int("limit", 0, 1);
         bool quiet = a.Flag("quiet");
         var resumePath = a.String("resume");
@@ -93,7 +110,7 @@ internal static class GanCommand
         var recorded = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["data"] = data == "mnist" ? "digits" : data, ["seed"] = seed.ToString(Inv), ["batch_size"] = batchSize.ToString(Inv),
-            ["lr"] = lr.ToString("R", Inv), ["discriminator_lr"] = discriminatorLr.ToString("R", Inv), ["label_smoothing"] = smoothing.ToString("R", Inv), ["ema"] = ema.ToString("R", Inv), ["limit"] = limit?.ToString(Inv) ?? "none",
+            ["lr"] = lr.ToString("R", Inv), ["discriminator_lr"] = discriminatorLr.ToString("R", Inv), ["label_smoothing"] = smoothing.ToString("R", Inv), ["ema"] = ema.ToString("R", Inv), ["lr_decay"] = lrDecay.ToString("R", Inv), ["limit"] = limit?.ToString(Inv) ?? "none",
         };
         var resume = resumePath is null ? null : GanCheckpoint.Load(resumePath);
         if (resume is not null)
@@ -103,7 +120,7 @@ internal static class GanCommand
             if (differ.Count > 0)
                 throw new CnnException($"The checkpoint '{resumePath}' was trained with other options: {string.Join("; ", differ)}. Resume with the recorded values.");
         }
-        var (generatorNet, discriminatorNet) = resume?.Networks(resumePath!) ?? (Zoo.DcganGenerator(), Zoo.DcganDiscriminator());
+        var (generatorNet, discriminatorNet) = resume?.Networks(resumePath!) ?? (Zoo.DcganGenerator(NoiseLength), Zoo.DcganDiscriminator());
         using var runLock = RunFolder.PrepareAndLock(outDir, a.Flag("force"), resumePath);
 
         var source = DataSource.Load(recorded["data"] == "digits" ? "mnist" : data, seed, limit, discriminatorNet.InputShape);
@@ -163,13 +180,13 @@ internal static class GanCommand
         var options = GanOptions.Dcgan(epochs, seed, batchSize) with
         {
             GeneratorOptimizer = new Adam(lr, 0.5f), DiscriminatorOptimizer = new Adam(discriminatorLr, 0.5f), RealLabelSmoothing = smoothing,
-            GeneratorAverageDecay = ema,
+            GeneratorAverageDecay = ema, Schedule = lrDecay > 0 ? Schedule.LinearDecay(lrDecay) : null,
         };
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var meta = new Dictionary<string, string>(resume?.Metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         foreach (var (k, v) in recorded) meta[k] = v;
         Say(string.Create(Inv, $"training dcgan on {real.Shape[0]} images of '{data}': Adam lr {lr}{(discriminatorLr != lr ? $" (discriminator {discriminatorLr})" : "")} beta1 0.5, batch {batchSize}, {epochs} epoch(s), seed {seed}" +
-            $"{(smoothing > 0 ? $", real label {1 - smoothing}" : "")}{(ema > 0 ? $", samples from the weights' moving average (decay {ema})" : "")}; run folder {outDir}"));
+            $"{(lrDecay > 0 ? $", rates falling linearly to 0 over the last {lrDecay * 100:G4}% of the steps" : "")}{(smoothing > 0 ? $", real label {1 - smoothing}" : "")}{(ema > 0 ? $", samples from the weights' moving average (decay {ema})" : "")}; run folder {outDir}"));
         var epochCpu = Process.GetCurrentProcess().TotalProcessorTime;
 
         void OnEpoch(GanEpochStats e, GanCheckpoint cp)

@@ -28,6 +28,13 @@ public sealed record GanOptions(int Epochs, int BatchSize, Optimizer GeneratorOp
     /// </summary>
     public float GeneratorAverageDecay { get; init; }
 
+    /// <summary>
+    /// The learning-rate schedule of both optimizers, whose rates are its base (e.g. <see cref="Dsl.Schedule.LinearDecay"/>);
+    /// null (the default) keeps them constant. A function of the step and the run's epochs, so a resumed run with the same
+    /// epochs follows the same curve; more epochs stretch it.
+    /// </summary>
+    public Schedule? Schedule { get; init; }
+
     /// <summary>The settings of the DCGAN paper (Radford et al., 2015): Adam with rate 2e-4 and β1 0.5 for both networks.</summary>
     /// <param name="epochs">Passes over the real images.</param>
     /// <param name="seed">Seeds the noise, the shuffling and the dropout masks.</param>

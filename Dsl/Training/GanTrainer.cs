@@ -43,7 +43,7 @@ public static class GanTrainer
     /// <param name="discriminator">The discriminator (its output is one logit, shape <c>[1]</c>) with its initial parameters and state.</param>
     /// <param name="realImages">The real images, <c>[N, ...discriminator input]</c>, in the range of the generator's output
     /// (for a tanh generator, pixels scaled to [-1, 1]).</param>
-    /// <param name="options">Epochs, batch size, both optimizers, seed and label smoothing.</param>
+    /// <param name="options">Epochs, batch size, both optimizers and their schedule, seed and label smoothing.</param>
     /// <param name="onEpoch">Called after each epoch with its figures and a checkpoint that resumes after it.</param>
     /// <param name="cancellation">Stops training before the next step; the result holds the state reached.</param>
     /// <param name="resume">A checkpoint to continue from: its parameters, states, optimizer states and position replace the
@@ -98,6 +98,7 @@ public static class GanTrainer
             new(generator with { Parameters = g.Parameters, State = g.State }, discriminator with { Parameters = d.Parameters, State = d.State }, h, cp);
         var history = new List<GanEpochStats>();
         var noiseShape = generator.Network.InputShape;
+        var schedule = options.Schedule ?? Schedule.Constant;
         for (; epoch <= options.Epochs; epoch++, firstBatch = 0)
         {
             var clock = Stopwatch.StartNew();
@@ -118,7 +119,8 @@ public static class GanTrainer
                 long step = g.OptimizerState.Step + 1;
                 var x = realImages.Gather(order.AsSpan(b * options.BatchSize, count));
                 var z = Noise(noiseShape, count, unchecked(options.Seed * 1_000_003 + (int)step));
-                var r = Step(generator.Network, g, discriminator.Network, d, options.GeneratorOptimizer, options.DiscriminatorOptimizer, x, z,
+                var r = Step(generator.Network, g, discriminator.Network, d, schedule.At(options.GeneratorOptimizer, step, epoch, batches, options.Epochs),
+                    schedule.At(options.DiscriminatorOptimizer, step, epoch, batches, options.Epochs), x, z,
                     options.RealTarget, unchecked(options.Seed * 7_919 + (int)step));
                 var l = r.Losses;
                 if (!float.IsFinite(l.DiscriminatorLoss) || !float.IsFinite(l.GeneratorLoss))

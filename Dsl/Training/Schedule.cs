@@ -51,6 +51,29 @@ public abstract record Schedule
             ? new OneCycleRate(warmupFraction, div, finalDiv, maxMomentum, minMomentum)
             : throw new Core.CnnException($"One-cycle needs 0 < warm-up fraction < 1, divisors >= 1 and 0 <= min momentum <= max momentum < 1; found {warmupFraction}, {div}, {finalDiv}, {minMomentum}, {maxMomentum}.");
 
+    /// <summary>
+    /// The base rate, then a straight line down to zero over the last <paramref name="fraction"/> of the run's steps, as
+    /// pix2pix and CycleGAN decay theirs over the second half: adversarial training oscillates at a constant rate, and
+    /// the falling rate lets the last steps settle (measured on <c>cnn gan</c>: README, "Generative adversarial
+    /// training"). A double, so that a fraction written in decimal (0.4) is the number the measured runs used.
+    /// </summary>
+    /// <param name="fraction">The share of all steps over which the rate falls, above 0 and at most 1 (1: from the first step).</param>
+    /// <exception cref="Core.CnnException">The fraction is outside (0, 1].</exception>
+    public static Schedule LinearDecay(double fraction) =>
+        fraction is > 0 and <= 1 ? new LinearDecayRate(fraction) : throw new Core.CnnException($"A linear decay needs a fraction of the steps above 0 and at most 1; found {fraction}.");
+
+    /// <summary>
+    /// <paramref name="optimizer"/> with this schedule's rate at a step, times <paramref name="scale"/> (a plateau's
+    /// reductions), and its momentum where the schedule cycles it.
+    /// </summary>
+    internal Optimizer At(Optimizer optimizer, long step, int epoch, int stepsPerEpoch, int epochs, float scale = 1f)
+    {
+        float rate = Rate(optimizer.LearningRate, step, epoch, stepsPerEpoch, epochs) * scale;
+        return Momentum(step, stepsPerEpoch, epochs) is float momentum
+            ? optimizer.WithMomentum(momentum) with { LearningRate = rate }
+            : optimizer with { LearningRate = rate };
+    }
+
     private sealed record ConstantRate : Schedule
     {
         public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs) => baseRate;
@@ -72,6 +95,16 @@ public abstract record Schedule
     {
         public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs) =>
             baseRate / (1f + Decay * (step - 1));
+    }
+
+    private sealed record LinearDecayRate(double Fraction) : Schedule
+    {
+        public override float Rate(float baseRate, long step, int epoch, int stepsPerEpoch, int epochs)
+        {
+            // How far through the run the step starts, 0 at the first step.
+            double done = (step - 1) / (double)Math.Max(1, (long)stepsPerEpoch * epochs);
+            return done < 1 - Fraction ? baseRate : (float)(baseRate * (Math.Max(0, 1 - done) / Fraction));
+        }
     }
 
     private sealed record OneCycleRate(float Warmup, float Div, float FinalDiv, float MaxMomentum, float MinMomentum) : Schedule

@@ -228,10 +228,8 @@ public static partial class Trainer
                 int count = x.Shape[0];
                 long step = session.OptimizerState.Step + 1;
                 int seed = unchecked(options.Seed * 1_000_003 + (int)step);
-                lr = schedule.Rate(options.Optimizer.LearningRate, step, epoch, batches, options.Epochs) * lrScale;
-                var optimizer = schedule.Momentum(step, batches, options.Epochs) is float momentum
-                    ? options.Optimizer.WithMomentum(momentum) with { LearningRate = lr }
-                    : options.Optimizer with { LearningRate = lr };
+                var optimizer = schedule.At(options.Optimizer, step, epoch, batches, options.Epochs, lrScale);
+                lr = optimizer.LearningRate;
                 var g = targets is null ? session.Step(optimizer, x, y, options.LossOrDefault, seed) : session.Step(optimizer, x, targets, options.LossOrDefault, seed);
                 if (!float.IsFinite(g.Loss))
                 {

@@ -145,6 +145,10 @@ module Schedule =
     /// Keras's time-based decay: rate / (1 + decay * step).
     let kerasDecay (decay: float) : Cnn.Dsl.Schedule = Cnn.Dsl.Schedule.KerasDecay(float32 decay)
 
+    /// The optimizer's rate, then a straight line down to zero over the last `fraction` of the run's steps (above 0, at
+    /// most 1); `cnn gan --lr-decay`.
+    let linearDecay (fraction: float) : Cnn.Dsl.Schedule = Cnn.Dsl.Schedule.LinearDecay fraction
+
     /// One-cycle with the given settings: warm-up to the optimizer's rate, then cosine down; momentum the other way.
     let oneCycleWith (s: OneCycleSettings) : Cnn.Dsl.Schedule =
         Cnn.Dsl.Schedule.OneCycle(float32 s.WarmupFraction, float32 s.Div, float32 s.FinalDiv, float32 s.MaxMomentum, float32 s.MinMomentum)

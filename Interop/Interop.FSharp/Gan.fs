@@ -36,6 +36,9 @@ type GanOptions =
       /// Decay of a moving average of the generator's weights to sample from (`GanResult.AveragedGenerator`): 0 keeps
       /// none (the default), 0.999 averages over about a thousand steps; below 1.
       GeneratorAverageDecay: float
+      /// The learning-rate schedule of both optimizers, whose rates are its base (`Some(Schedule.linearDecay 0.4)`, say);
+      /// default `None`, constant rates.
+      Schedule: Cnn.Dsl.Schedule option
       /// Called after each epoch with its figures (default `ignore`).
       OnEpoch: GanEpoch -> unit
       /// Stops training before the next step; the result holds what was reached (default: never).
@@ -47,7 +50,7 @@ type GanOptions =
 [<RequireQualifiedAccess>]
 module GanOptions =
     /// The DCGAN paper's settings for `epochs`: Adam with rate 2e-4 and beta1 0.5 for both networks, batches of 64, seed 0,
-    /// no label smoothing, no average of the generator, no resume.
+    /// no label smoothing, no average of the generator, constant rates, no resume.
     let dcgan (epochs: int) : GanOptions =
         { Epochs = epochs
           BatchSize = 64
@@ -56,6 +59,7 @@ module GanOptions =
           Seed = 0
           RealLabelSmoothing = 0.0
           GeneratorAverageDecay = 0.0
+          Schedule = None
           OnEpoch = ignore
           Cancellation = CancellationToken.None
           Resume = None }
@@ -107,7 +111,7 @@ module Gan =
         let settings =
             Cnn.Dsl.GanOptions(options.Epochs, options.BatchSize, Train.optimizer options.GeneratorOptimizer,
                 Train.optimizer options.DiscriminatorOptimizer, options.Seed, RealLabelSmoothing = float32 options.RealLabelSmoothing,
-                GeneratorAverageDecay = float32 options.GeneratorAverageDecay)
+                GeneratorAverageDecay = float32 options.GeneratorAverageDecay, Schedule = Option.toObj options.Schedule)
         let record = Action<Cnn.Dsl.GanEpochStats, Cnn.Dsl.IO.GanCheckpoint>(fun s _ -> options.OnEpoch(epoch s))
         let r =
             Cnn.Dsl.GanTrainer.Fit(toDsl generator, toDsl discriminator, realImages, settings, record, options.Cancellation,

@@ -9,7 +9,7 @@ namespace Cnn.Tests.Cli;
 
 /// <summary>
 /// <c>cnn gan</c> on a few dozen synthetic digits (bars) for one or two epochs: the files of the run folder, finite
-/// losses, a resumed run bitwise equal to an uninterrupted one, and the errors of its options. Not the quality bar: that
+/// losses, a resumed run bitwise equal to an uninterrupted one, the learning-rate decay option, and the errors of its options. Not the quality bar: that
 /// takes thousands of real digits and minutes (README, "Generative adversarial training").
 /// </summary>
 [Collection(ConsoleCollection.Name)]
@@ -55,13 +55,21 @@ public sealed class GanCommandTests : IDisposable
         var cp = GanCheckpoint.Load(P("full", "checkpoint.safetensors"));
         Assert.Equal((3, 0, 6L), (cp.Epoch, cp.Batch, cp.Step));
         var (g, d) = cp.Networks()!.Value;
-        Assert.Equal(Zoo.DcganGenerator(), g);
+        Assert.Equal(Zoo.DcganGenerator(32), g);
         Assert.Equal(Zoo.DcganDiscriminator(), d);
         Assert.Equal("3", cp.Metadata["seed"]);
         // The samples come from the moving average of the generator's weights, saved with them.
         Assert.Equal("0.9", cp.Metadata["ema"]);
+        Assert.Equal("0", cp.Metadata["lr_decay"]);
         Assert.Equal(cp.Generator.Parameters.Paths, cp.GeneratorAverage!.Parameters.Paths);
         Assert.Equal(cp.Generator.State.Paths, cp.GeneratorAverage.State.Paths);
+
+        // --lr-decay reaches the trainer: the same run with decaying rates ends elsewhere.
+        var decayed = Cnn($"{common} --epochs 2 --lr-decay 0.5 --quiet --out {P("decayed")}");
+        Assert.True(decayed.Code == 0, decayed.Err);
+        var decayedCp = GanCheckpoint.Load(P("decayed", "checkpoint.safetensors"));
+        Assert.Equal("0.5", decayedCp.Metadata["lr_decay"]);
+        Assert.NotEqual(cp.Generator.Parameters["deconv1/weight"].ToArray(), decayedCp.Generator.Parameters["deconv1/weight"].ToArray());
 
         var first = Cnn($"{common} --epochs 1 --quiet --out {P("resumed")}");
         Assert.True(first.Code == 0, first.Err);
@@ -84,6 +92,9 @@ public sealed class GanCommandTests : IDisposable
         var other = Cnn($"gan {options} --epochs 3 --seed 4 --resume {P("resumed", "checkpoint.safetensors")}");
         Assert.Equal(1, other.Code);
         Assert.Contains("--seed: recorded 3, given 4", other.Err);
+        var decaying = Cnn($"{common} --epochs 3 --lr-decay 0.4 --resume {P("resumed", "checkpoint.safetensors")}");
+        Assert.Equal(1, decaying.Code);
+        Assert.Contains("--lr-decay: recorded 0, given 0.4", decaying.Err);
         var again = Cnn($"{common} --epochs 1 --out {P("full")}");
         Assert.Equal(1, again.Code);
         Assert.Contains("not empty", again.Err);
@@ -92,6 +103,7 @@ public sealed class GanCommandTests : IDisposable
     [Theory]
     [InlineData("gan --data cifar:x", "cnn gan: --data expects digits, fashion-mnist or idx:DIR; found 'cifar:x'")]
     [InlineData("gan --label-smoothing 0.7", "cnn gan: --label-smoothing expects a number above 0 and at most 0.5; found '0.7'")]
+    [InlineData("gan --lr-decay 1", "cnn gan: --lr-decay expects a number from 0 up to but not including 1; found '1'")]
     [InlineData("gan --ema 1", "cnn gan: --ema expects a number from 0 up to but not including 1; found '1'")]
     [InlineData("gan --classifier-epochs 101", "cnn gan: --classifier-epochs expects an integer from 0 to 100; found '101'")]
     public void AWrongArgumentIsAUsageError(string line, string message)

@@ -89,6 +89,22 @@ public class CallbackTests
     }
 
     [Fact]
+    public void LinearDecayHoldsTheRateThenFallsInEqualStepsOverTheLastFraction()
+    {
+        // 40 steps, the last quarter decaying: steps 1 to 31 at the base rate, then 0.9, 0.8, ... 0.1 of it.
+        var rates = Enumerable.Range(1, 40).Select(s => Schedule.LinearDecay(0.25).Rate(0.2f, s, (s - 1) / 10 + 1, 10, 4)).ToArray();
+        Assert.All(rates[..31], r => Assert.Equal(0.2f, r));
+        for (int k = 31; k < 40; k++) Assert.Equal(0.2 * (40 - k) / 10, rates[k], 6);
+        var whole = Schedule.LinearDecay(1);
+        Assert.Equal(0.2f, whole.Rate(0.2f, 1, 1, 10, 4));
+        Assert.Equal(0.2 * 0.5, whole.Rate(0.2f, 21, 3, 10, 4), 6);
+        Assert.Null(whole.Momentum(5, 10, 4));
+        Assert.Equal(Schedule.LinearDecay(0.4), Schedule.LinearDecay(0.4));
+        foreach (var bad in new[] { 0, -0.1, 1.5, double.NaN })
+            Assert.Contains("above 0 and at most 1", Assert.Throws<CnnException>(() => Schedule.LinearDecay(bad)).Message);
+    }
+
+    [Fact]
     public void WeightDecayAddsLambdaTimesTheWeightToTheGradient()
     {
         var p = Parameters.Of(new[] { KeyValuePair.Create("w", Tensor.FromArray(new[] { 2f, -4f }, 2)) });

@@ -9,8 +9,8 @@ namespace Cnn.Tests.Dsl;
 
 /// <summary>
 /// Adversarial training on small DCGAN pairs (the zoo's networks with few features) and 40 images of bars: determinism,
-/// exact resume from a saved checkpoint at any batch (the generator's moving average with it), the loss the label smoothing
-/// changes, the average's recurrence, and the checks of its inputs.
+/// exact resume from a saved checkpoint at any batch (the generator's moving average and a decaying learning rate with it),
+/// the loss the label smoothing changes, the rates the schedule sets, the average's recurrence, and the checks of its inputs.
 /// </summary>
 public sealed class GanTrainerTests
 {
@@ -26,7 +26,7 @@ public sealed class GanTrainerTests
     }
 
     internal static GanOptions Options(int epochs) =>
-        GanOptions.Dcgan(epochs, seed: 3, batchSize: 16) with { RealLabelSmoothing = 0.1f, GeneratorAverageDecay = 0.9f };
+        GanOptions.Dcgan(epochs, seed: 3, batchSize: 16) with { RealLabelSmoothing = 0.1f, GeneratorAverageDecay = 0.9f, Schedule = Schedule.LinearDecay(0.5) };
 
     internal static void SameBits(Parameters expected, Parameters actual, string what)
     {
@@ -177,6 +177,36 @@ public sealed class GanTrainerTests
         Assert.Null(none.Checkpoint.GeneratorAverage);
         Assert.Null(none.AveragedGenerator);
         SameBits(result.Checkpoint.Generator, none.Checkpoint.Generator, "the trained generator, which the average does not change");
+    }
+
+    [Fact]
+    public void TheScheduleSetsBothRatesOfEveryStep()
+    {
+        var (g, d, real) = Setup();
+        // Two epochs of three steps; the linear decay over the last half keeps steps 1 to 4 at the base rate, then takes
+        // step 5 at 2/3 of it and step 6 at 1/3. SGD, whose update is the rate times the gradient.
+        var constant = Options(2) with { GeneratorOptimizer = new Sgd(0.05f), DiscriminatorOptimizer = new Sgd(0.05f), Schedule = null };
+        var decaying = constant with { Schedule = Schedule.LinearDecay(0.5) };
+        GanCheckpoint After(GanOptions options, int steps)
+        {
+            using var cts = new CancellationTokenSource();
+            return GanTrainer.Fit(g, d, real, options, cancellation: cts.Token, progress: p => { if ((p.Epoch - 1) * 3 + p.Batch == steps) cts.Cancel(); }).Checkpoint;
+        }
+        var four = After(constant, 4);
+        SameBits(four.Generator, After(decaying, 4).Generator, "generator after the steps at the base rate");
+        SameBits(four.Discriminator, After(decaying, 4).Discriminator, "discriminator after the steps at the base rate");
+        // Step 5's discriminator gradient comes from the same parameters in both runs (its update precedes the
+        // generator's): the decayed update is 2/3 of the constant one.
+        var (fast, slow) = (After(constant, 5).Discriminator.Parameters, After(decaying, 5).Discriminator.Parameters);
+        foreach (var (path, before) in four.Discriminator.Parameters.Entries)
+        {
+            var full = fast[path].ToArray().Zip(before.ToArray(), (a, b) => a - b).ToArray();
+            var part = slow[path].ToArray().Zip(before.ToArray(), (a, b) => a - b).ToArray();
+            Assert.Contains(full, v => v != 0);
+            // Each parameter is stored in float: a difference carries up to half an ulp of it (6e-8 for batch-norm scales near 1).
+            TorchReference.Close(part, full.Select(v => v * 2f / 3f).ToArray(), 2e-7, 1e-3, $"step 5's update of {path}");
+        }
+        Assert.NotEqual(After(constant, 5).Generator.Parameters["deconv1/weight"].ToArray(), After(decaying, 5).Generator.Parameters["deconv1/weight"].ToArray());
     }
 
     [Fact]
