@@ -31,18 +31,23 @@ internal static unsafe class DirectConv
     private const int Slots = 3;
 
     /// <summary>
-    /// The deepest column matrix this kernel takes: measured (one Xeon thread, N64) faster than the GEMM path up to
-    /// this depth, slower past it (deeper, the GEMM's packed columns are reused from L1 more than the image's rows are).
+    /// The deepest column matrix this kernel takes. Measured (Xeon, N32-N64, one and two threads) against the GEMM path:
+    /// 1.1-2.7x up to 288 rows on rows of 16 to 32 outputs; about even at 576 (C64 3x3); 0.93-0.99x at 1,152, where the
+    /// GEMM's packed columns, reused from L1 for every filter, win over rereading the image's rows.
     /// </summary>
-    public const int MaxRows = 640;
+    public const int MaxRows = 320;
 
     /// <summary>Turns the kernel off, so that tests can compare it with the GEMM path it stands in for.</summary>
     internal static bool Disabled { get; set; }
 
-    /// <summary>Whether the kernel covers the convolution: AVX-512, 1-d or 2-d, stride 1, one group, a shallow column matrix.</summary>
+    /// <summary>
+    /// Whether the kernel covers the convolution: AVX-512, 1-d or 2-d, stride 1, one group, a shallow column matrix, and
+    /// output rows of at least 16 that fill three-quarters of their vectors (measured 0.96x on 13-wide rows, where the
+    /// last vector of each row is mostly empty).
+    /// </summary>
     public static bool Covers(in ConvColumns l, int filters) =>
         !Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Rows <= MaxRows && filters >= 1
-        && 4 * l.OutW >= 3 * 16 * ((l.OutW + 15) / 16);
+        && l.OutW >= 16 && 4 * l.OutW >= 3 * 16 * ((l.OutW + 15) / 16);
 
     /// <summary>Floats a thread's stage buffer needs beyond one staged image: a row vector's overrun past the image.</summary>
     private const int StageSlack = 32;

@@ -102,8 +102,9 @@ public sealed class DirectConvProperties
         }
         if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return; // the GEMM path everywhere: nothing to tell apart
         Assert.True(Covers(3, 32, 3, 1, 1));     // keras-cifar's first layer
-        Assert.True(Covers(64, 56, 3, 1, 1));    // 576 rows, three depth blocks
-        Assert.False(Covers(128, 28, 3, 1, 1));  // 1,152 rows: the GEMM's packed columns are reused more
+        Assert.True(Covers(32, 32, 3, 1, 1));    // 288 rows, two depth blocks
+        Assert.False(Covers(64, 56, 3, 1, 1));   // 576 rows: the GEMM's packed columns are reused more
+        Assert.False(Covers(4, 13, 3, 1, 1));    // 13-wide rows: a mostly empty last vector per row
         Assert.False(Covers(3, 32, 3, 2, 1));    // stride 2
         Assert.False(Covers(4, 32, 3, 1, 2));    // groups
         Assert.False(Covers(16, 7, 3, 1, 1));    // 7 of 16 lanes used
