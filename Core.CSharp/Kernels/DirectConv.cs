@@ -14,13 +14,14 @@ namespace Cnn.Core.Kernels;
 /// and K is short the packing and the micro-kernel's per-tile load and store of C outweigh the arithmetic (keras-cifar's
 /// first layer, C3 3x3 F32 on 32x32: 18 GFLOP/s on one Xeon thread, against 106-124 for its deeper layers). At stride 1
 /// the values a tap reads for consecutive output columns are consecutive floats of the staged image, so this kernel loads
-/// them as vectors where they lie: for 48 consecutive positions of the "pitched" output (rows of
-/// <see cref="ConvColumns.Pitch"/> positions, of which the last <c>Pitch - OutW</c> are discarded) and 8 filters at a
-/// time, 24 accumulators take one multiply-add per row of the column matrix, in row order.</para>
-/// <para><b>Same bits as the GEMM path.</b> With K at most one depth block (<see cref="GemmDepth.MaxBlock"/>), the
-/// micro-kernel computes each output as one fused multiply-add chain over the rows in order, starting from zero, then
-/// the write-out adds the bias (<see cref="ConvKernel.AddBias"/>) and applies ReLU. This kernel does the same operations
-/// in the same order, so its output is bit for bit the GEMM path's, for any split between threads.</para>
+/// them as vectors where they lie: for three 16-position vectors of output rows and 8 filters at a time, 24 accumulators
+/// take one multiply-add per row of the column matrix, in row order; bias and ReLU are applied in registers and each
+/// vector is stored under the mask of its row's real positions.</para>
+/// <para><b>Same bits as the GEMM path.</b> The micro-kernel computes each output as one fused multiply-add chain over
+/// the rows of a depth block (<see cref="GemmDepth.Block"/>) in order, starting from zero, adds each block's sum to the
+/// earlier blocks' total, then the write-out adds the bias (<see cref="ConvKernel.AddBias"/>) and applies ReLU. This
+/// kernel does the same operations in the same order, so its output is bit for bit the GEMM path's, for any split between
+/// threads.</para>
 /// </remarks>
 internal static unsafe class DirectConv
 {
@@ -75,6 +76,8 @@ internal static unsafe class DirectConv
             lanes[v] = v < vectors ? Math.Min(16, outW - ow) : 0;
         }
         int inImage = l.C * l.InH * l.InW;
+        // Lanes past a row's end read the next row, or past the staged image: discarded, but kept finite all the same.
+        new Span<float>(stage + l.ImageStride, StageSlack).Clear();
         for (int i = i0; i < i1; i++)
         {
             float* image = x + (nint)i * inImage;
@@ -82,15 +85,12 @@ internal static unsafe class DirectConv
             if (l.Staged)
             {
                 l.Stage(image, stage);
-                // Lanes past a row's end read the next row, or past the image: discarded, but kept finite all the same.
-                new Span<float>(stage + l.ImageStride, StageSlack).Clear();
                 source = stage;
             }
             else if (i < l.N - 1) source = image; // the last row's overrun reads the next image's floats
             else
             {
                 Buffer.MemoryCopy(image, stage, (long)inImage * sizeof(float), (long)inImage * sizeof(float));
-                new Span<float>(stage + inImage, StageSlack).Clear();
                 source = stage;
             }
             for (int fb = f0; fb < f1; fb += Filters)
