@@ -193,7 +193,8 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
     /// positions (the depth blocks of that product, so its sums are the GEMM's), each block's columns packed from the image a
     /// panel of rows at a time; and, when <paramref name="dx"/> is not null, dx_i = col2im(W^T x dY_i) in blocks of
     /// positions sized to stay in L2, each block's dcols folded into dx right after the product that wrote it. A pointwise
-    /// window reads the image as its own column matrix and writes dcols straight into dx.
+    /// window reads the image as its own column matrix and writes dcols straight into dx. With <paramref name="dw"/> null
+    /// only dx is computed (<see cref="DirectWeightGradient"/> computes dW).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(in ConvColumns l, in WindowPlan plan, float* x, float* dy, int f, float* packedWT, float* dw,
@@ -239,13 +240,13 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
         for (int i = i0; i < i1; i++)
         {
             float* source = x + (nint)i * imageSize;
-            if (l.Staged)
+            if (l.Staged && dw is not null)
             {
                 l.Stage(source, stage);
                 source = stage;
             }
             float* dyi = dy + (nint)i * f * outSize;
-            for (int q0 = 0, t = 0; q0 < outSize; q0 += kc, t++)
+            for (int q0 = 0, t = 0; q0 < outSize && dw is not null; q0 += kc, t++)
             {
                 int kb = Math.Min(kc, outSize - q0);
                 for (int g = 0; g < l.Groups; g++)
@@ -319,8 +320,8 @@ internal sealed unsafe class ConvBuffers
 {
     [ThreadStatic] private static ConvBuffers? t_current;
 
-    private float[] _panels = [], _scratch = [], _stage = [], _panelRows = [], _columns = [], _grad = [], _desc = [], _rows = [];
-    private float* _panelsPtr, _scratchPtr, _stagePtr, _panelRowsPtr, _columnsPtr, _gradPtr, _descPtr, _rowsPtr;
+    private float[] _panels = [], _scratch = [], _stage = [], _panelRows = [], _columns = [], _grad = [], _desc = [], _rows = [], _sums = [];
+    private float* _panelsPtr, _scratchPtr, _stagePtr, _panelRowsPtr, _columnsPtr, _gradPtr, _descPtr, _rowsPtr, _sumsPtr;
 
     public static ConvBuffers Current => t_current ??= new ConvBuffers();
 
@@ -344,6 +345,9 @@ internal sealed unsafe class ConvBuffers
 
     /// <summary>Group descriptors (<see cref="ColumnPacker.DescriptorInts"/> ints each).</summary>
     public int* Descriptors(int ints) => (int*)Ensure(ref _desc, ref _descPtr, ints);
+
+    /// <summary>The lane sums of <see cref="DirectWeightGradient"/>.</summary>
+    public float* LaneSums(int floats) => Ensure(ref _sums, ref _sumsPtr, floats);
 
     /// <summary>Each row's offset in the source (<see cref="ConvColumns.RowOffset"/>).</summary>
     public int* RowOffsets(int ints) => (int*)Ensure(ref _rows, ref _rowsPtr, ints);

@@ -177,25 +177,31 @@ public static class ConvKernel
         var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
         var gemm = GemmFor(s.N) with { InstructionSet = isa };
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
+        // dW as the fused path computes it where that path would take the direct kernel, so a batch's bits do not depend
+        // on which of the two paths the worker count picks.
+        var columns = ConvColumns.Covers(s.Plan) ? new ConvColumns(s.N, s.C, s.Groups, s.Plan) : default;
+        bool direct = isa == GemmInstructionSet.Vector512 && ConvColumns.Covers(s.Plan) && DirectWeightGradient.Covers(columns, s.F);
         BatchParallel.For(s.N, (chunk, start, end) =>
         {
             // Per image: dW += dY_i x cols_i^T, then dcols = W^T x dY_i folded into dx_i while it is in the cache. (Blocks
             // of several small images, as the forward pass uses, measured no faster here: these products are already
             // long along k or n.)
             var (dwp, dbp) = partials.Start(chunk);
-            var cols = s.Direct ? null : Workspace.Rent(s.Rows * outSize);
+            if (direct) DirectWeights(columns, x, dy, s.F, dwp, start, end);
+            var cols = s.Direct || direct ? null : Workspace.Rent(s.Rows * outSize);
             var dcols = s.Direct || dx is null ? null : Workspace.Rent(s.Rows * outSize);
             try
             {
                 for (int i = start; i < end; i++)
                 {
-                    var colSpan = Columns(x, i, s, cols);
+                    var colSpan = direct ? default : Columns(x, i, s, cols);
                     var dyi = dy.Span.Slice(i * s.F * outSize, s.F * outSize);
                     for (int gi = 0; gi < s.Groups; gi++)
                     {
                         var dyg = dyi.Slice(gi * s.FG * outSize, s.FG * outSize);
-                        Gemm.Multiply(false, true, s.FG, s.RowsG, outSize, dyg, colSpan.Slice(gi * s.RowsG * outSize, s.RowsG * outSize),
-                            dwp.AsSpan(gi * s.FG * s.RowsG, s.FG * s.RowsG), true, gemm);
+                        if (!direct)
+                            Gemm.Multiply(false, true, s.FG, s.RowsG, outSize, dyg, colSpan.Slice(gi * s.RowsG * outSize, s.RowsG * outSize),
+                                dwp.AsSpan(gi * s.FG * s.RowsG, s.FG * s.RowsG), true, gemm);
                         if (dx is not null)
                         {
                             // Pointwise: dcols is dx_i itself, written whole by the product.
@@ -224,6 +230,12 @@ public static class ConvKernel
         return (dx is null ? null : Tensor.Own(dx, x.Shape), Tensor.Own(dw, w.Shape), db is null ? null : Tensor.Own(db, new Shape(s.F)));
     }
 
+    private static unsafe void DirectWeights(in ConvColumns l, Tensor x, Tensor dy, int f, float[] dw, int start, int end)
+    {
+        fixed (float* px = x.Span, pdy = dy.Span, pdw = dw)
+            DirectWeightGradient.Accumulate(l, px, pdy, f, pdw, start, end);
+    }
+
     /// <summary>
     /// Whether the products run on <see cref="ConvGemm{TK}"/>, the column matrix packed straight from the image: windows of
     /// one or two axes, with more than <see cref="GemmParallel.SmallRows"/> filters per group (fewer are the GEMM's small
@@ -238,6 +250,8 @@ public static class ConvKernel
         int outSize = s.Plan.OutSize, wSize = s.F * s.RowsG;
         var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
         var packed = inputGradient ? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: true)) : null;
+        // The AVX-512 micro-kernel's path: the vector kernels of other CPUs keep the GEMM's dW, and with it their bits.
+        bool direct = typeof(TK) == typeof(GemmKernel512) && DirectWeightGradient.Covers(l, s.F);
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
         try
         {
@@ -247,7 +261,10 @@ public static class ConvKernel
             {
                 var (dwp, dbp) = partials.Start(chunk);
                 fixed (float* px = x.Span, pdy = dy.Span, pp = packed, pdw = dwp, pdx = dx)
-                    ConvGemm<TK>.Backward(l, s.Plan, px, pdy, s.F, pp, pdw, pdx, start, end);
+                {
+                    if (direct) DirectWeightGradient.Accumulate(l, px, pdy, s.F, pdw, start, end);
+                    if (!direct || pdx != null) ConvGemm<TK>.Backward(l, s.Plan, px, pdy, s.F, pp, direct ? null : pdw, pdx, start, end);
+                }
                 if (hasBias)
                     for (int i = start; i < end; i++)
                     {

@@ -69,6 +69,15 @@ internal readonly unsafe struct GemmKernel512 : IGemmKernel
         Vector512<float> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default, lo8 = default, lo9 = default, lo10 = default, lo11 = default;
         Vector512<float> hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default, hi8 = default, hi9 = default, hi10 = default, hi11 = default;
         bool wide = TC.Value == 32;
+        // C's tile is read after the loop: ask for its lines into L2 now, so they arrive during the loop instead of
+        // stalling it at the end (a large C lives in L3 between depth blocks). Measured on a Xeon (one thread, 2048^3):
+        // 4-5 % faster; into L1 they were evicted again by the streaming panels before the loop ended.
+        for (int i = 0; i < TR.Value; i++)
+        {
+            Sse.Prefetch1(c + i * ldc);
+            Sse.Prefetch1(c + i * ldc + 15);
+            if (wide) Sse.Prefetch1(c + i * ldc + 31);
+        }
         for (int p = 0; p < kc; p++, a += 12, b += 32)
         {
             var b0 = Vector512.Load(b);

@@ -1,0 +1,168 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// The weight gradient of a stride-1 convolution with a shallow column matrix, dW[f, r] = sum over output positions of
+/// dY[f, p] x cols[r, p], computed from dY and the (staged) image where they lie: no column matrix, no transposes.
+/// </summary>
+/// <remarks>
+/// <para><b>Why.</b> The GEMM path contracts over output positions, the contiguous axis of both dY and the column
+/// matrix, so it must pack both operands transposed (k-major panels) before its micro-kernel can run: on the image-size
+/// benchmark's layers (C16 3x3 F16) the transposes and the column packing took twice the micro-kernel's time and dW ran
+/// at 40-44 GFLOP/s on one Xeon thread against 120-130 for the forward pass. At stride 1 the values a column-matrix row
+/// reads for 16 consecutive output positions of one output row are 16 consecutive floats of the staged image, and dY's
+/// are 16 consecutive floats of its plane: this kernel multiplies those vectors lane by lane, 4 filters x 4 rows (16
+/// accumulators) at a time, so each lane keeps a partial sum of its own.</para>
+/// <para><b>Order of the sums.</b> Lane l of (f, r) adds, one fused multiply-add at a time, the products of the output
+/// positions in lane l of every 16-position vector of every output row, images in order, vectors in order within an
+/// image; the 16 lanes are then summed (<see cref="Vector512.Sum{T}(Vector512{T})"/>) and added to dW once per call (a
+/// batch chunk). That is not the GEMM path's order (one chain per depth block of 256 positions), so the bits differ
+/// from it; the error is smaller, each lane's chain being a sixteenth as long. The order depends only on the images a
+/// call is given, so it is the same for any number of threads that splits the batch into the same chunks.</para>
+/// </remarks>
+internal static unsafe class DirectWeightGradient
+{
+    /// <summary>Filters (rows of dW) per tile.</summary>
+    private const int Filters = 4;
+
+    /// <summary>Column-matrix rows (columns of dW) per tile: 4 x 6 accumulators, 6 image vectors and one of dY in 31 registers.</summary>
+    private const int Taps = 6;
+
+    /// <summary>
+    /// Output vectors per band (in whole output rows, at least one): each tile runs over a band while its dY and image
+    /// rows stay in L1, and loads and stores its 24 lane sums once per band.
+    /// </summary>
+    private const int Band = 32;
+
+    /// <summary>
+    /// The most dW elements a thread keeps lane sums for (16 floats each, 1.3 MB at this bound: 64 filters x 320 rows): beyond it the lane sums
+    /// would leave L2.
+    /// </summary>
+    private const int MaxElements = 20 * 1024;
+
+    /// <summary>
+    /// Whether the kernel covers the convolution: the shapes <see cref="DirectConv"/> takes (AVX-512, 1-d or 2-d, stride 1,
+    /// one group, a shallow column matrix, output rows of at least 16 that fill three-quarters of their vectors), and lane
+    /// sums that fit L2. Rows of 13 (C32 15x15 F64, one vector per row, so a band is one small image) ran at half the
+    /// GEMM path's speed: each tile then loads and stores its lane sums for a few hundred multiply-adds.
+    /// </summary>
+    public static bool Covers(in ConvColumns l, int filters) =>
+        DirectConv.Covers(l, filters) && (long)RoundUp(filters, Filters) * RoundUp(l.Rows, Taps) <= MaxElements;
+
+    /// <summary>
+    /// <c>dw += dY x cols^T</c> over images <c>[i0, i1)</c>: dw is <c>[F, Rows]</c> row-major, dy <c>[N, F, OutSize]</c>, x
+    /// the forward input. Runs on the calling thread.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Accumulate(in ConvColumns l, float* x, float* dy, int f, float* dw, int i0, int i1)
+    {
+        int k = l.Rows, outSize = l.OutSize, outW = l.OutW, outH = outSize / outW;
+        int full = outW / 16, perRow = (outW + 15) / 16, bandRows = Math.Max(1, Band / perRow);
+        int fRound = RoundUp(f, Filters), kRound = RoundUp(k, Taps);
+        var buffers = ConvBuffers.Current;
+        int* rowOffset = buffers.RowOffsets(kRound);
+        // Rows past the last repeat it (their lane sums are never read), so every tile is whole.
+        for (int r = 0; r < kRound; r++) rowOffset[r] = l.RowOffset(Math.Min(r, k - 1));
+        float* stage = l.Staged ? buffers.Stage(l.ImageStride) : null;
+        float* sums = buffers.LaneSums(fRound * kRound * 16);
+        new Span<float>(sums, fRound * kRound * 16).Clear();
+        var geometry = new Rows(l.Pitch, outW, full, outW % 16);
+        int inImage = l.C * l.InH * l.InW;
+        for (int i = i0; i < i1; i++)
+        {
+            float* source = x + (nint)i * inImage;
+            if (l.Staged)
+            {
+                l.Stage(source, stage);
+                source = stage;
+            }
+            float* dyi = dy + (nint)i * f * outSize;
+            for (int h0 = 0; h0 < outH; h0 += bandRows)
+            {
+                int h1 = Math.Min(outH, h0 + bandRows);
+                for (int f0 = 0; f0 < fRound; f0 += Filters)
+                {
+                    // Filters past the last repeat it, like the rows.
+                    float* d = dyi + (nint)Math.Min(f0, f - 1) * outSize;
+                    nint d1 = (nint)(Math.Min(f0 + 1, f - 1) - Math.Min(f0, f - 1)) * outSize;
+                    nint d2 = (nint)(Math.Min(f0 + 2, f - 1) - Math.Min(f0, f - 1)) * outSize;
+                    nint d3 = (nint)(Math.Min(f0 + 3, f - 1) - Math.Min(f0, f - 1)) * outSize;
+                    for (int r0 = 0; r0 < kRound; r0 += Taps)
+                        Tile(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, sums + ((nint)f0 * kRound + r0) * 16, kRound * 16);
+                }
+            }
+        }
+        for (int fi = 0; fi < f; fi++)
+            for (int r = 0; r < k; r++)
+                dw[(nint)fi * k + r] += Vector512.Sum(Vector512.Load(sums + ((nint)fi * kRound + r) * 16));
+    }
+
+    /// <summary>How output rows lie: the image's row pitch, dY's row length, whole vectors per row and the last one's lanes.</summary>
+    private readonly record struct Rows(int Pitch, int OutW, int Full, int Tail);
+
+    /// <summary>
+    /// Four filters (dY planes at <paramref name="d"/> and the three offsets) x six column-matrix rows over output rows
+    /// <c>[h0, h1)</c>, added to their lane sums (<paramref name="sums"/>: filter a's row b at <c>a * ld + b * 16</c>).
+    /// A row's last, partial vector is loaded under a lane mask from both operands, so whatever lies past the row (the
+    /// next row, a non-finite pixel) adds nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile(float* source, int* rowOffset, float* d, nint d1, nint d2, nint d3, Rows g, int h0, int h1, float* sums, int ld)
+    {
+        float* s0 = source + rowOffset[0], s1 = source + rowOffset[1], s2 = source + rowOffset[2];
+        float* s3 = source + rowOffset[3], s4 = source + rowOffset[4], s5 = source + rowOffset[5];
+        float* t0 = sums, t1 = sums + ld, t2 = sums + 2 * ld, t3 = sums + 3 * ld;
+        var a0 = Vector512.Load(t0); var a1 = Vector512.Load(t0 + 16); var a2 = Vector512.Load(t0 + 32);
+        var a3 = Vector512.Load(t0 + 48); var a4 = Vector512.Load(t0 + 64); var a5 = Vector512.Load(t0 + 80);
+        var b0 = Vector512.Load(t1); var b1 = Vector512.Load(t1 + 16); var b2 = Vector512.Load(t1 + 32);
+        var b3 = Vector512.Load(t1 + 48); var b4 = Vector512.Load(t1 + 64); var b5 = Vector512.Load(t1 + 80);
+        var c0 = Vector512.Load(t2); var c1 = Vector512.Load(t2 + 16); var c2 = Vector512.Load(t2 + 32);
+        var c3 = Vector512.Load(t2 + 48); var c4 = Vector512.Load(t2 + 64); var c5 = Vector512.Load(t2 + 80);
+        var e0 = Vector512.Load(t3); var e1 = Vector512.Load(t3 + 16); var e2 = Vector512.Load(t3 + 32);
+        var e3 = Vector512.Load(t3 + 48); var e4 = Vector512.Load(t3 + 64); var e5 = Vector512.Load(t3 + 80);
+        var tail = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(g.Tail)).AsSingle();
+        for (int h = h0; h < h1; h++)
+        {
+            nint at = (nint)h * g.Pitch, to = (nint)h * g.OutW;
+            for (int j = 0; j <= g.Full; j++, at += 16, to += 16)
+            {
+                Vector512<float> x0, x1, x2, x3, x4, x5, y;
+                if (j < g.Full)
+                {
+                    x0 = Vector512.Load(s0 + at); x1 = Vector512.Load(s1 + at); x2 = Vector512.Load(s2 + at);
+                    x3 = Vector512.Load(s3 + at); x4 = Vector512.Load(s4 + at); x5 = Vector512.Load(s5 + at);
+                }
+                else if (g.Tail > 0)
+                {
+                    x0 = Avx512F.MaskLoad(s0 + at, tail, Vector512<float>.Zero); x1 = Avx512F.MaskLoad(s1 + at, tail, Vector512<float>.Zero);
+                    x2 = Avx512F.MaskLoad(s2 + at, tail, Vector512<float>.Zero); x3 = Avx512F.MaskLoad(s3 + at, tail, Vector512<float>.Zero);
+                    x4 = Avx512F.MaskLoad(s4 + at, tail, Vector512<float>.Zero); x5 = Avx512F.MaskLoad(s5 + at, tail, Vector512<float>.Zero);
+                }
+                else break;
+                // dY's lanes past the row are zero too when the image's are: a masked load of either would do, both keep
+                // a non-finite dY value out as well.
+                y = j < g.Full ? Vector512.Load(d + to) : Avx512F.MaskLoad(d + to, tail, Vector512<float>.Zero);
+                a0 = Avx512F.FusedMultiplyAdd(y, x0, a0); a1 = Avx512F.FusedMultiplyAdd(y, x1, a1); a2 = Avx512F.FusedMultiplyAdd(y, x2, a2);
+                a3 = Avx512F.FusedMultiplyAdd(y, x3, a3); a4 = Avx512F.FusedMultiplyAdd(y, x4, a4); a5 = Avx512F.FusedMultiplyAdd(y, x5, a5);
+                y = j < g.Full ? Vector512.Load(d + d1 + to) : Avx512F.MaskLoad(d + d1 + to, tail, Vector512<float>.Zero);
+                b0 = Avx512F.FusedMultiplyAdd(y, x0, b0); b1 = Avx512F.FusedMultiplyAdd(y, x1, b1); b2 = Avx512F.FusedMultiplyAdd(y, x2, b2);
+                b3 = Avx512F.FusedMultiplyAdd(y, x3, b3); b4 = Avx512F.FusedMultiplyAdd(y, x4, b4); b5 = Avx512F.FusedMultiplyAdd(y, x5, b5);
+                y = j < g.Full ? Vector512.Load(d + d2 + to) : Avx512F.MaskLoad(d + d2 + to, tail, Vector512<float>.Zero);
+                c0 = Avx512F.FusedMultiplyAdd(y, x0, c0); c1 = Avx512F.FusedMultiplyAdd(y, x1, c1); c2 = Avx512F.FusedMultiplyAdd(y, x2, c2);
+                c3 = Avx512F.FusedMultiplyAdd(y, x3, c3); c4 = Avx512F.FusedMultiplyAdd(y, x4, c4); c5 = Avx512F.FusedMultiplyAdd(y, x5, c5);
+                y = j < g.Full ? Vector512.Load(d + d3 + to) : Avx512F.MaskLoad(d + d3 + to, tail, Vector512<float>.Zero);
+                e0 = Avx512F.FusedMultiplyAdd(y, x0, e0); e1 = Avx512F.FusedMultiplyAdd(y, x1, e1); e2 = Avx512F.FusedMultiplyAdd(y, x2, e2);
+                e3 = Avx512F.FusedMultiplyAdd(y, x3, e3); e4 = Avx512F.FusedMultiplyAdd(y, x4, e4); e5 = Avx512F.FusedMultiplyAdd(y, x5, e5);
+            }
+        }
+        a0.Store(t0); a1.Store(t0 + 16); a2.Store(t0 + 32); a3.Store(t0 + 48); a4.Store(t0 + 64); a5.Store(t0 + 80);
+        b0.Store(t1); b1.Store(t1 + 16); b2.Store(t1 + 32); b3.Store(t1 + 48); b4.Store(t1 + 64); b5.Store(t1 + 80);
+        c0.Store(t2); c1.Store(t2 + 16); c2.Store(t2 + 32); c3.Store(t2 + 48); c4.Store(t2 + 64); c5.Store(t2 + 80);
+        e0.Store(t3); e1.Store(t3 + 16); e2.Store(t3 + 32); e3.Store(t3 + 48); e4.Store(t3 + 64); e5.Store(t3 + 80);
+    }
+
+    private static int RoundUp(int x, int y) => (x + y - 1) / y * y;
+}

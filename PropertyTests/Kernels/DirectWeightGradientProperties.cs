@@ -1,0 +1,156 @@
+using Cnn.Core;
+using Cnn.Core.Kernels;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Xunit;
+using Tensor = Cnn.Core.Tensor;
+
+namespace Cnn.Tests.Kernels;
+
+/// <summary>
+/// The direct weight gradient (<see cref="DirectWeightGradient"/>) against dW summed in float64 from its definition: within
+/// float32 rounding of the sum of the terms' magnitudes, NaN and infinities where the definition has them (a non-finite
+/// pixel that only the padded lanes past a row's end would read must not leak in), and the same bits whether a batch goes
+/// through the fused path or image by image (the worker count picks between them). Every drawn case is one the kernel
+/// covers, so each runs it. With the kernel off, <see cref="ConvGemmProperties"/> checks the GEMM path's dW.
+/// </summary>
+[Collection(WorkerCountCollection.Name)]
+public sealed class DirectWeightGradientProperties
+{
+    public sealed record Case(int N, int C, int F, ConvAxis H, ConvAxis W, int NonFinite, int Seed)
+    {
+        public ConvGeometry Geometry => ConvGeometry.Create(new[] { H.K, W.K }, new[] { 1, 1 }, new[] { H.PadBegin, W.PadBegin },
+            new[] { H.PadEnd, W.PadEnd }, new[] { H.D, W.D });
+
+        public bool Covered =>
+            DirectWeightGradient.Covers(new ConvColumns(N, C, 1, new WindowPlan(new[] { H.Size, W.Size }, Geometry, "test")), F);
+
+        public override string ToString() => $"Case {{ N = {N}, C = {C}, F = {F}, H = {H}, W = {W}, NonFinite = {NonFinite}, Seed = {Seed} }}";
+    }
+
+    /// <summary>An axis with <paramref name="outs"/> outputs: kernel 1-5, dilation 1 or 2, padding 0-2 at each end.</summary>
+    private static Gen<ConvAxis> Axis(Gen<int> outs) =>
+        from k in Gen.Choose(1, 5)
+        from d in Gen.Frequency((4, Gen.Constant(1)), (1, Gen.Constant(2)))
+        from begin in Gen.Choose(0, 2)
+        from end in Gen.Choose(0, 2)
+        from o in outs
+        let size = o - 1 + (k - 1) * d + 1 - begin - end
+        where size >= 1 && size + begin + end >= (k - 1) * d + 1
+        select new ConvAxis(size, k, 1, begin, end, d);
+
+    /// <summary>Rows of 16-80 outputs (whole vectors and ragged last ones), 1-6 output rows (1: a 1-d window).</summary>
+    private static Gen<Case> Cases(Gen<int> batch) =>
+        (from h in Gen.Frequency((1, Axis(Gen.Constant(1))), (4, Axis(Gen.Choose(2, 6))))
+         from w in Axis(Gen.Choose(16, 80))
+         from c in Gen.Frequency((3, Gen.Choose(1, 8)), (1, Gen.Choose(9, 35)))
+         from f in Gen.Frequency((3, Gen.Choose(1, 9)), (1, Gen.Choose(10, 40)))
+         from n in batch
+         from nonFinite in Gen.Frequency((5, Gen.Constant(0)), (1, Gen.Choose(1, 3)))
+         from seed in Gen.Choose(0, 1_000_000_000)
+         select new Case(n, c, f, h, w, nonFinite, seed)).Where(c => c.Covered);
+
+    /// <summary>Random operands with exact zeros; <see cref="Case.NonFinite"/> pixels set to NaN or an infinity.</summary>
+    private static (Tensor X, Tensor W, Tensor Dy) Operands(Case c)
+    {
+        var rng = new Random(c.Seed);
+        float[] Values(int count) => Enumerable.Range(0, count).Select(_ => rng.Next(7) == 0 ? 0f : (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var x = Values(c.N * c.C * c.H.Size * c.W.Size);
+        for (int i = 0; i < c.NonFinite; i++)
+            x[rng.Next(x.Length)] = rng.Next(3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => float.NegativeInfinity };
+        return (Tensor.FromArray(x, c.N, c.C, c.H.Size, c.W.Size), Tensor.FromArray(Values(c.F * c.C * c.H.K * c.W.K), c.F, c.C, c.H.K, c.W.K),
+            Tensor.FromArray(Values(c.N * c.F * c.H.Out * c.W.Out), c.N, c.F, c.H.Out, c.W.Out));
+    }
+
+    /// <summary>dW from its definition in float64, and each element's sum of the terms' magnitudes.</summary>
+    private static (double[] Dw, double[] Magnitude) Reference(Case c, Tensor x, Tensor dy)
+    {
+        int kh = c.H.K, kw = c.W.K, oh = c.H.Out, ow = c.W.Out, rows = c.C * kh * kw;
+        var dw = new double[c.F * rows];
+        var magnitude = new double[c.F * rows];
+        var xs = x.Span;
+        var dys = dy.Span;
+        for (int f = 0; f < c.F; f++)
+            for (int r = 0; r < rows; r++)
+            {
+                int ch = r / (kh * kw), ty = r / kw % kh, tx = r % kw;
+                double sum = 0, abs = 0;
+                for (int n = 0; n < c.N; n++)
+                    for (int y = 0; y < oh; y++)
+                    {
+                        int iy = y + ty * c.H.D - c.H.PadBegin;
+                        if (iy < 0 || iy >= c.H.Size) continue;
+                        for (int z = 0; z < ow; z++)
+                        {
+                            int ix = z + tx * c.W.D - c.W.PadBegin;
+                            if (ix < 0 || ix >= c.W.Size) continue;
+                            double term = (double)dys[((n * c.F + f) * oh + y) * ow + z] * xs[((n * c.C + ch) * c.H.Size + iy) * c.W.Size + ix];
+                            sum += term;
+                            abs += Math.Abs(term);
+                        }
+                    }
+                dw[f * rows + r] = sum;
+                magnitude[f * rows + r] = abs;
+            }
+        return (dw, magnitude);
+    }
+
+    private static float[] WeightGradient(Case c, Tensor x, Tensor w, Tensor dy, int workers) =>
+        WorkerCountCollection.With(workers, () => ConvKernel.ParameterGradients(x, w, false, dy, c.Geometry).Weight.ToArray());
+
+    [Property(MaxTest = 60)]
+    public Property Equals_the_definition_within_float32_rounding() => Prop.ForAll(Cases(Gen.Choose(1, 3)).ToArbitrary(), c =>
+    {
+        var (x, w, dy) = Operands(c);
+        var (expected, magnitude) = Reference(c, x, dy);
+        var actual = WeightGradient(c, x, w, dy, 1);
+        // A lane's chain has one product per output vector (N x output rows x vectors per row), then four additions sum the
+        // lanes and one adds the sum to dW: the float32 bound of such a sum is (chain + 6) units of rounding times the terms'
+        // magnitudes. A missed or doubled term misses by orders of magnitude more.
+        int chain = c.N * c.H.Out * ((c.W.Out + 15) / 16);
+        double bound = (chain + 6) * Math.Pow(2, -24);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            bool ok = double.IsNaN(expected[i]) ? float.IsNaN(actual[i])
+                : double.IsInfinity(expected[i]) ? actual[i] == (float)expected[i]
+                : Math.Abs(actual[i] - expected[i]) <= bound * magnitude[i];
+            if (!ok) throw new Xunit.Sdk.XunitException($"{c}: dW element {i} is {actual[i]:R}, its definition {expected[i]:R} (terms' magnitude {magnitude[i]:R}).");
+        }
+        return true;
+    });
+
+    [Property(MaxTest = 30)]
+    public Property Has_the_same_bits_on_the_fused_and_the_per_image_paths() => Prop.ForAll(Cases(Gen.Constant(1)).ToArbitrary(), c =>
+    {
+        // One image and two workers: the per-image path (the batch is smaller than the workers); one worker: the fused path.
+        var (x, w, dy) = Operands(c);
+        var fused = WeightGradient(c, x, w, dy, 1);
+        var perImage = WeightGradient(c, x, w, dy, 2);
+        var withDx = WorkerCountCollection.With(1, () => ConvKernel.Backward(x, w, false, dy, c.Geometry).Weight.ToArray());
+        for (int i = 0; i < fused.Length; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(fused[i]) != BitConverter.SingleToInt32Bits(perImage[i]) && !(float.IsNaN(fused[i]) && float.IsNaN(perImage[i])))
+                throw new Xunit.Sdk.XunitException($"{c}: dW element {i} is {fused[i]:R} fused, {perImage[i]:R} image by image.");
+            if (BitConverter.SingleToInt32Bits(fused[i]) != BitConverter.SingleToInt32Bits(withDx[i]) && !(float.IsNaN(fused[i]) && float.IsNaN(withDx[i])))
+                throw new Xunit.Sdk.XunitException($"{c}: dW element {i} is {fused[i]:R} alone, {withDx[i]:R} with dx.");
+        }
+        return true;
+    });
+
+    [Fact]
+    public void Covers_shallow_stride_1_layers_whose_lane_sums_fit_l2()
+    {
+        static bool Covers(int c, int hw, int f, int stride)
+        {
+            var g = ConvGeometry.Create(new[] { 3, 3 }, new[] { stride, stride }, new[] { 1, 1 }, new[] { 1, 1 }, new[] { 1, 1 });
+            return DirectWeightGradient.Covers(new ConvColumns(2, c, 1, new WindowPlan(new[] { hw, hw }, g, "test")), f);
+        }
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return; // the GEMM path everywhere: nothing to tell apart
+        Assert.True(Covers(16, 128, 16, 1));   // the benchmark's image-size rows
+        Assert.True(Covers(32, 32, 64, 1));    // 288 rows x 64 filters: 1.2 MB of lane sums
+        Assert.False(Covers(32, 32, 128, 1));  // 288 x 128: the lane sums would leave L2
+        Assert.False(Covers(16, 32, 16, 2));   // stride 2
+        Assert.False(Covers(64, 56, 64, 1));   // 576 rows: the direct forward kernel's bound
+    }
+}
