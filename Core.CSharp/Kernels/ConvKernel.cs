@@ -181,6 +181,7 @@ public static class ConvKernel
         // on which of the two paths the worker count picks.
         var columns = ConvColumns.Covers(s.Plan) ? new ConvColumns(s.N, s.C, s.Groups, s.Plan) : default;
         bool direct = isa == GemmInstructionSet.Vector512 && ConvColumns.Covers(s.Plan) && DirectWeightGradient.Covers(columns, s.F);
+        bool directDx = dx is not null && isa == GemmInstructionSet.Vector512 && ConvColumns.Covers(s.Plan) && DirectInputGradient.Covers(columns, s.F);
         BatchParallel.For(s.N, (chunk, start, end) =>
         {
             // Per image: dW += dY_i x cols_i^T, then dcols = W^T x dY_i folded into dx_i while it is in the cache. (Blocks
@@ -188,8 +189,9 @@ public static class ConvKernel
             // long along k or n.)
             var (dwp, dbp) = partials.Start(chunk);
             if (direct) DirectWeights(columns, x, dy, s.F, dwp, start, end);
+            if (directDx) DirectInput(columns, dy, w, s.F, dx!, start, end);
             var cols = s.Direct || direct ? null : Workspace.Rent(s.Rows * outSize);
-            var dcols = s.Direct || dx is null ? null : Workspace.Rent(s.Rows * outSize);
+            var dcols = s.Direct || dx is null || directDx ? null : Workspace.Rent(s.Rows * outSize);
             try
             {
                 for (int i = start; i < end; i++)
@@ -202,7 +204,7 @@ public static class ConvKernel
                         if (!direct)
                             Gemm.Multiply(false, true, s.FG, s.RowsG, outSize, dyg, colSpan.Slice(gi * s.RowsG * outSize, s.RowsG * outSize),
                                 dwp.AsSpan(gi * s.FG * s.RowsG, s.FG * s.RowsG), true, gemm);
-                        if (dx is not null)
+                        if (dx is not null && !directDx)
                         {
                             // Pointwise: dcols is dx_i itself, written whole by the product.
                             var target = dcols is null ? dx.AsSpan(i * inSize, inSize) : dcols.AsSpan();
@@ -236,6 +238,12 @@ public static class ConvKernel
             DirectWeightGradient.Accumulate(l, px, pdy, f, pdw, start, end);
     }
 
+    private static unsafe void DirectInput(in ConvColumns l, Tensor dy, Tensor w, int f, float[] dx, int start, int end)
+    {
+        fixed (float* pdy = dy.Span, pw = w.Span, pdx = dx)
+            DirectInputGradient.Compute(l, pdy, pw, f, pdx, start, end);
+    }
+
     /// <summary>
     /// Whether the products run on <see cref="ConvGemm{TK}"/>, the column matrix packed straight from the image: windows of
     /// one or two axes, with more than <see cref="GemmParallel.SmallRows"/> filters per group (fewer are the GEMM's small
@@ -249,9 +257,10 @@ public static class ConvKernel
         var l = new ConvColumns(s.N, s.C, s.Groups, s.Plan);
         int outSize = s.Plan.OutSize, wSize = s.F * s.RowsG;
         var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
-        var packed = inputGradient ? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: true)) : null;
         // The AVX-512 micro-kernel's path: the vector kernels of other CPUs keep the GEMM's dW, and with it their bits.
         bool direct = typeof(TK) == typeof(GemmKernel512) && DirectWeightGradient.Covers(l, s.F);
+        bool directDx = inputGradient && typeof(TK) == typeof(GemmKernel512) && DirectInputGradient.Covers(l, s.F);
+        var packed = inputGradient && !directDx ? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: true)) : null;
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
         try
         {
@@ -260,10 +269,12 @@ public static class ConvKernel
             BatchParallel.For(s.N, (chunk, start, end) =>
             {
                 var (dwp, dbp) = partials.Start(chunk);
-                fixed (float* px = x.Span, pdy = dy.Span, pp = packed, pdw = dwp, pdx = dx)
+                fixed (float* px = x.Span, pdy = dy.Span, pw = w.Span, pp = packed, pdw = dwp, pdx = dx)
                 {
                     if (direct) DirectWeightGradient.Accumulate(l, px, pdy, s.F, pdw, start, end);
-                    if (!direct || pdx != null) ConvGemm<TK>.Backward(l, s.Plan, px, pdy, s.F, pp, direct ? null : pdw, pdx, start, end);
+                    if (directDx) DirectInputGradient.Compute(l, pdy, pw, s.F, pdx, start, end);
+                    if (!direct || (pdx != null && !directDx))
+                        ConvGemm<TK>.Backward(l, s.Plan, px, pdy, s.F, pp, direct ? null : pdw, directDx ? null : pdx, start, end);
                 }
                 if (hasBias)
                     for (int i = start; i < end; i++)

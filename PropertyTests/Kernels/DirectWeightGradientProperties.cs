@@ -9,7 +9,8 @@ using Tensor = Cnn.Core.Tensor;
 namespace Cnn.Tests.Kernels;
 
 /// <summary>
-/// The direct weight gradient (<see cref="DirectWeightGradient"/>) against dW summed in float64 from its definition: within
+/// The direct weight and input gradients. dx (<see cref="DirectInputGradient"/>) against im2col, the GEMM and the fold, bit for
+/// bit. dW (<see cref="DirectWeightGradient"/>) against dW summed in float64 from its definition: within
 /// float32 rounding of the sum of the terms' magnitudes, NaN and infinities where the definition has them (a non-finite
 /// pixel that only the padded lanes past a row's end would read must not leak in), and the same bits whether a batch goes
 /// through the fused path or image by image (the worker count picks between them). Every drawn case is one the kernel
@@ -134,6 +135,46 @@ public sealed class DirectWeightGradientProperties
                 throw new Xunit.Sdk.XunitException($"{c}: dW element {i} is {fused[i]:R} fused, {perImage[i]:R} image by image.");
             if (BitConverter.SingleToInt32Bits(fused[i]) != BitConverter.SingleToInt32Bits(withDx[i]) && !(float.IsNaN(fused[i]) && float.IsNaN(withDx[i])))
                 throw new Xunit.Sdk.XunitException($"{c}: dW element {i} is {fused[i]:R} alone, {withDx[i]:R} with dx.");
+        }
+        return true;
+    });
+
+    /// <summary>
+    /// dx by im2col's definition on the GEMM: dcols = W^T x dY_i (the packed GEMM, one chain per element over the filters),
+    /// folded into dx_i whole (ImToCol.FoldAdd, tap after tap): the order <see cref="DirectInputGradient"/> keeps.
+    /// </summary>
+    private static float[] InputGradientByFold(Case c, Tensor w, Tensor dy)
+    {
+        int outSize = c.H.Out * c.W.Out, rows = c.C * c.H.K * c.W.K, inSize = c.C * c.H.Size * c.W.Size;
+        var options = new GemmOptions { Threads = 1, InstructionSet = GemmInstructionSet.Vector512 };
+        var dcols = new float[rows * outSize];
+        var dx = new float[c.N * inSize];
+        for (int i = 0; i < c.N; i++)
+        {
+            Gemm.Multiply(true, false, rows, outSize, c.F, w.Span, dy.Span.Slice(i * c.F * outSize, c.F * outSize), dcols, false, options);
+            ImToCol.FoldAdd(dcols, c.C, new[] { c.H.Size, c.W.Size }, c.Geometry, dx.AsSpan(i * inSize, inSize));
+        }
+        return dx;
+    }
+
+    /// <summary>Bit for bit the fold's dx, NaN where it has NaN; one and two workers (the fused and per-image paths).</summary>
+    [Property(MaxTest = 60)]
+    public Property Input_gradient_has_the_folds_bits() => Prop.ForAll(Cases(Gen.Choose(1, 3)).Where(c =>
+        DirectInputGradient.Covers(new ConvColumns(c.N, c.C, 1, new WindowPlan(new[] { c.H.Size, c.W.Size }, c.Geometry, "test")), c.F)).ToArbitrary(), c =>
+    {
+        var (x, w, dy) = Operands(c);
+        var wv = w.ToArray();
+        var rng = new Random(c.Seed);
+        // A non-finite weight must reach exactly the elements whose taps use it.
+        if (c.NonFinite > 0) wv[rng.Next(wv.Length)] = float.NaN;
+        w = Tensor.FromArray(wv, c.F, c.C, c.H.K, c.W.K);
+        var expected = InputGradientByFold(c, w, dy);
+        foreach (int workers in new[] { 1, 2 })
+        {
+            var actual = WorkerCountCollection.With(workers, () => ConvKernel.Backward(x, w, false, dy, c.Geometry).Input.ToArray());
+            for (int i = 0; i < expected.Length; i++)
+                if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]) && !(float.IsNaN(actual[i]) && float.IsNaN(expected[i])))
+                    throw new Xunit.Sdk.XunitException($"{c}, {workers} workers: dx element {i} is {actual[i]:R}, the fold gives {expected[i]:R}.");
         }
         return true;
     });
