@@ -49,16 +49,21 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
         groups * RoundUp(transposed ? rowsG : fg, TK.MR) * (transposed ? fg : rowsG);
 
     /// <summary>
-    /// Images <c>[i0, i1)</c>, output positions <c>[c0, c1)</c> of each, of the forward product into y
-    /// (<c>[N, F, OutSize]</c>), plus the bias. Runs on the calling thread. Columns go in units: several whole small images
-    /// side by side (one strip, so the product is wide enough for the micro-kernel whatever the image size), or one large
-    /// image in strips; the column groups of a unit are described once and reused for every unit of the same shape.
+    /// Images <c>[i0, i1)</c>, output positions <c>[c0, c1)</c> of each, filters <c>[r0, r1)</c> of every group (all of
+    /// them when <paramref name="r1"/> is negative; otherwise <paramref name="r0"/> a multiple of the micro-kernel's MR), of
+    /// the forward product into y (<c>[N, F, OutSize]</c>), plus the bias. Runs on the calling thread. Columns go in units:
+    /// several whole small images side by side (one strip, so the product is wide enough for the micro-kernel whatever the
+    /// image size), or one large image in strips; the column groups of a unit are described once and reused for every unit
+    /// of the same shape. Each output element is the same sum whatever the ranges, so splitting the work by images, columns
+    /// or filters gives the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(in ConvColumns l, float* x, float* packedW, float* bias, int f, float* y, int i0, int i1, int c0, int c1, bool relu = false)
+    public static void Forward(in ConvColumns l, float* x, float* packedW, float* bias, int f, float* y, int i0, int i1, int c0, int c1, bool relu = false,
+        int r0 = 0, int r1 = -1)
     {
         int nr = TK.NR, mr = TK.MR, fg = f / l.Groups, fRound = RoundUp(fg, mr), k = l.RowsG, kc = GemmDepth.Block(k);
         int outSize = l.OutSize, width = c1 - c0;
+        if (r1 < 0) r1 = fg;
         int strip = Math.Clamp(StripFloats / kc / nr * nr, 4 * nr, 32 * nr);
         // Small images: as many whole images per unit as fit in a strip.
         int perUnit = width == outSize ? Math.Max(1, strip / outSize) : 1;
@@ -126,11 +131,11 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                                 ldc = nr;
                             }
                             float* bp = pb + (nint)p * nr * kb;
-                            for (int ir = 0; ir < fg; ir += mr)
-                                TK.Tile(kb, a + (nint)ir * kb, bp, c + ir * ldc, ldc, Math.Min(mr, fg - ir), cols, pc > 0);
+                            for (int ir = r0; ir < r1; ir += mr)
+                                TK.Tile(kb, a + (nint)ir * kb, bp, c + ir * ldc, ldc, Math.Min(mr, r1 - ir), cols, pc > 0);
                         }
                     }
-                    Finish(l, bias, relu, f, g, fg, fRound, y, scratch, b, s, nc, panels);
+                    Finish(l, bias, relu, f, g, fg, fRound, y, scratch, b, s, nc, panels, r0, r1);
                 }
             }
         }
@@ -138,11 +143,11 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
 
     /// <summary>
     /// Adds the bias to a strip's columns of group g (unit columns <c>[s, s + nc)</c> of the unit starting at image
-    /// <paramref name="b"/>) and copies the panels that straddle images out of the scratch.
+    /// <paramref name="b"/>, filters <c>[r0, r1)</c> of the group) and copies the panels that straddle images out of the scratch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Finish(in ConvColumns l, float* bias, bool relu, int f, int g, int fg, int fRound, float* y, float* scratch, int b, int s, int nc,
-        int panels)
+        int panels, int r0, int r1)
     {
         int nr = TK.NR, outSize = l.OutSize;
         // The rows of panels that straddle images are written by the scatter below, after this pass: they get bias and ReLU there.
@@ -150,7 +155,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
             for (int u = s; u < s + nc;)
             {
                 int image = b + u / outSize, q = u % outSize, len = Math.Min(outSize - q, s + nc - u);
-                for (int o = 0; o < fg; o++)
+                for (int o = r0; o < r1; o++)
                 {
                     var row = new Span<float>(y + ((nint)image * f + g * fg + o) * outSize + q, len);
                     if (bias is not null) ConvKernel.AddBias(row, bias[g * fg + o], row);
@@ -166,7 +171,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
             for (int t = 0; t < cols;)
             {
                 int len = Math.Min(outSize - q, cols - t);
-                for (int o = 0; o < fg; o++)
+                for (int o = r0; o < r1; o++)
                 {
                     var src = new ReadOnlySpan<float>(panel + (nint)o * nr + t, len);
                     var dst = new Span<float>(y + ((nint)image * f + g * fg + o) * outSize + q, len);
