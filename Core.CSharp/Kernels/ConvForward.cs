@@ -92,6 +92,14 @@ internal sealed class ConvForward
         _body = _s.N > 1 ? FusedImages : _byFilters ? FusedFilters : FusedColumns;
     }
 
+    /// <summary>
+    /// Chunks of images the direct and fused paths cut a batch into: four per worker, taken by whichever thread is free, so
+    /// that a worker that wakes late or loses its core for a while (two cores shared with other processes) leaves its
+    /// images to the thread that is running rather than holding up the call with half the batch. Each image's output is
+    /// the same sums whatever the chunks.
+    /// </summary>
+    private int ImageChunks => Math.Min(_s.N, 4 * BatchParallel.Workers);
+
     /// <summary>The output's shape, <c>[N, F, output...]</c>.</summary>
     public Shape OutputShape { get; }
 
@@ -118,14 +126,14 @@ internal sealed class ConvForward
             }
             if (_direct)
             {
-                if (_s.N > 1) BatchParallel.For(_s.N, _body!);
+                if (_s.N > 1) BatchParallel.For(_s.N, ImageChunks, _body!);
                 // One image: its filters split between the workers in whole tiles of eight, unless too small to share.
                 else if (2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops) Direct(0, 1, 0, _s.F);
                 else BatchParallel.For((_s.F + 7) / 8, _body!);
                 return;
             }
             _packed = _prepacked ?? PackWeights();
-            if (_s.N > 1) BatchParallel.For(_s.N, _body!);
+            if (_s.N > 1) BatchParallel.For(_s.N, ImageChunks, _body!);
             else
             {
                 // One image: its columns (or its filters) split between the workers, in whole panels (or tiles).
