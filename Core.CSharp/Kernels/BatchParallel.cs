@@ -35,12 +35,30 @@ public static class BatchParallel
     /// Nested calls (a kernel inside a chunk) and calls from several threads at once are safe: a call uses only pool workers
     /// no other call holds and the cores no other call is using, and otherwise runs its chunks on the calling thread.
     /// </remarks>
-    public static void For(int n, Action<int, int, int> body)
+    public static void For(int n, Action<int, int, int> body) => For(n, Chunks(n), body);
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(chunk, start, end) for <paramref name="chunks"/> chunks (clamped to 1..n) on up to
+    /// <see cref="Workers"/> threads, as <see cref="For(int, Action{int, int, int})"/> does: chunk <c>i</c> of <c>p</c> covers
+    /// items <c>[i * n / p, (i + 1) * n / p)</c>, and each thread takes the next chunk not yet taken. For bodies whose
+    /// results do not depend on how the items are split (a convolution's forward pass, image by image): with more chunks
+    /// than threads, a worker that starts late, or loses its core to another process for a while, leaves its share to the
+    /// threads that are running instead of holding up the call with a fixed half of it.
+    /// </summary>
+    /// <param name="n">Items.</param>
+    /// <param name="chunks">How many chunks to cut the items into.</param>
+    /// <param name="body">The work on one chunk: its index, its first item and the item past its last.</param>
+    public static void For(int n, int chunks, Action<int, int, int> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        int p = Chunks(n);
+        int p = Math.Clamp(chunks, 1, Math.Max(1, n));
         if (p == 1) { body(0, 0, n); return; }
-        int budget = WorkerPool.Enter(p);
+        if (Workers <= 1)
+        {
+            for (int i = 0; i < p; i++) body(i, (int)((long)i * n / p), (int)((long)(i + 1) * n / p));
+            return;
+        }
+        int budget = WorkerPool.Enter(Math.Min(p, Workers));
         try
         {
             Span<int> claimed = stackalloc int[Math.Min(budget, WorkerPool.Count + 1) - 1];

@@ -31,6 +31,18 @@ internal sealed class ConvForward
     /// <summary>Column panels of one image's fused product, and the micro-kernel's panel width.</summary>
     private readonly int _panels, _nr;
 
+    /// <summary>
+    /// One image's fused product split between the workers by filters (in tiles of the micro-kernel's MR rows) rather than
+    /// by columns: when the image has fewer output positions than the layer has filters (ResNet's 14x14 and 7x7 stages at
+    /// batch 1), a column split makes every worker stream all the packed weights, several megabytes, from L3 for a panel
+    /// or two of columns, while a filter split streams each weight once in all and reuses it for every panel (each worker
+    /// packs all the columns instead, which is the smaller matrix).
+    /// </summary>
+    private readonly bool _byFilters;
+
+    /// <summary>The micro-kernel's rows, and tiles of them covering the filters.</summary>
+    private readonly int _mr, _tiles;
+
     // The call in progress.
     private Tensor? _x;
     private float[]? _y, _packed;
@@ -73,9 +85,20 @@ internal sealed class ConvForward
             return;
         }
         _nr = _isa switch { GemmInstructionSet.Vector512 => GemmKernel512.NR, GemmInstructionSet.Vector256 => GemmKernel256.NR, _ => GemmKernelScalar.NR };
+        _mr = _isa switch { GemmInstructionSet.Vector512 => GemmKernel512.MR, GemmInstructionSet.Vector256 => GemmKernel256.MR, _ => GemmKernelScalar.MR };
         _panels = (_s.Plan.OutSize + _nr - 1) / _nr;
-        _body = _s.N > 1 ? FusedImages : FusedColumns;
+        _tiles = (_s.F + _mr - 1) / _mr;
+        _byFilters = _s.N == 1 && _s.Groups == 1 && _s.F > _s.Plan.OutSize;
+        _body = _s.N > 1 ? FusedImages : _byFilters ? FusedFilters : FusedColumns;
     }
+
+    /// <summary>
+    /// Chunks of images the direct and fused paths cut a batch into: four per worker, taken by whichever thread is free, so
+    /// that a worker that wakes late or loses its core for a while (two cores shared with other processes) leaves its
+    /// images to the thread that is running rather than holding up the call with half the batch. Each image's output is
+    /// the same sums whatever the chunks.
+    /// </summary>
+    private int ImageChunks => Math.Min(_s.N, 4 * BatchParallel.Workers);
 
     /// <summary>The output's shape, <c>[N, F, output...]</c>.</summary>
     public Shape OutputShape { get; }
@@ -103,18 +126,19 @@ internal sealed class ConvForward
             }
             if (_direct)
             {
-                if (_s.N > 1) BatchParallel.For(_s.N, _body!);
+                if (_s.N > 1) BatchParallel.For(_s.N, ImageChunks, _body!);
                 // One image: its filters split between the workers in whole tiles of eight, unless too small to share.
                 else if (2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops) Direct(0, 1, 0, _s.F);
                 else BatchParallel.For((_s.F + 7) / 8, _body!);
                 return;
             }
             _packed = _prepacked ?? PackWeights();
-            if (_s.N > 1) BatchParallel.For(_s.N, _body!);
+            if (_s.N > 1) BatchParallel.For(_s.N, ImageChunks, _body!);
             else
             {
-                // One image: its columns split between the workers, in whole panels.
-                _parts = 2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops ? 1 : Math.Min(BatchParallel.Chunks(int.MaxValue), _panels);
+                // One image: its columns (or its filters) split between the workers, in whole panels (or tiles).
+                _parts = 2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops ? 1
+                    : Math.Min(BatchParallel.Chunks(int.MaxValue), _byFilters ? _tiles : _panels);
                 BatchParallel.For(_parts, _body!);
             }
         }
@@ -167,14 +191,18 @@ internal sealed class ConvForward
         Fused(0, 1, Math.Min(outSize, (int)((long)_panels * start / _parts) * _nr), Math.Min(outSize, (int)((long)_panels * end / _parts) * _nr));
     }
 
-    private unsafe void Fused(int i0, int i1, int c0, int c1)
+    /// <summary>The fused path over one image: part <c>[start, end)</c> of its filters' tiles, all its columns.</summary>
+    private void FusedFilters(int chunk, int start, int end) =>
+        Fused(0, 1, 0, _s.Plan.OutSize, (int)((long)_tiles * start / _parts) * _mr, Math.Min(_s.F, (int)((long)_tiles * end / _parts) * _mr));
+
+    private unsafe void Fused(int i0, int i1, int c0, int c1, int r0 = 0, int r1 = -1)
     {
         fixed (float* px = _x!.Span, pp = _packed, pb = _bias is null ? default : _bias.Span, py = _y)
             switch (_isa)
             {
-                case GemmInstructionSet.Vector512: ConvGemm<GemmKernel512>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu); break;
-                case GemmInstructionSet.Vector256: ConvGemm<GemmKernel256>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu); break;
-                default: ConvGemm<GemmKernelScalar>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu); break;
+                case GemmInstructionSet.Vector512: ConvGemm<GemmKernel512>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu, r0, r1); break;
+                case GemmInstructionSet.Vector256: ConvGemm<GemmKernel256>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu, r0, r1); break;
+                default: ConvGemm<GemmKernelScalar>.Forward(_columns, px, pp, pb, _s.F, py, i0, i1, c0, c1, _relu, r0, r1); break;
             }
     }
 

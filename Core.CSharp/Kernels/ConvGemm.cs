@@ -16,6 +16,12 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
     /// <summary>Floats past a staged image (or unit of images) in the staging buffers: a window may read 32 floats from any column.</summary>
     private const int StageSlack = 32;
 
+    /// <summary>
+    /// Strips of at most this many column panels run each tile of weights over all the panels before the next tile (see
+    /// <see cref="Forward"/>); wider ones run each panel over all the tiles, the GEMM's order (the panel stays in L1).
+    /// </summary>
+    private const int FewPanels = 4;
+
     /// <summary>Floats of packed column panels per strip: a KB x strip block that stays in L2 next to the packed weights.</summary>
     private const int StripFloats = 64 * 1024;
 
@@ -49,16 +55,21 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
         groups * RoundUp(transposed ? rowsG : fg, TK.MR) * (transposed ? fg : rowsG);
 
     /// <summary>
-    /// Images <c>[i0, i1)</c>, output positions <c>[c0, c1)</c> of each, of the forward product into y
-    /// (<c>[N, F, OutSize]</c>), plus the bias. Runs on the calling thread. Columns go in units: several whole small images
-    /// side by side (one strip, so the product is wide enough for the micro-kernel whatever the image size), or one large
-    /// image in strips; the column groups of a unit are described once and reused for every unit of the same shape.
+    /// Images <c>[i0, i1)</c>, output positions <c>[c0, c1)</c> of each, filters <c>[r0, r1)</c> of every group (all of
+    /// them when <paramref name="r1"/> is negative; otherwise <paramref name="r0"/> a multiple of the micro-kernel's MR), of
+    /// the forward product into y (<c>[N, F, OutSize]</c>), plus the bias. Runs on the calling thread. Columns go in units:
+    /// several whole small images side by side (one strip, so the product is wide enough for the micro-kernel whatever the
+    /// image size), or one large image in strips; the column groups of a unit are described once and reused for every unit
+    /// of the same shape. Each output element is the same sum whatever the ranges, so splitting the work by images, columns
+    /// or filters gives the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(in ConvColumns l, float* x, float* packedW, float* bias, int f, float* y, int i0, int i1, int c0, int c1, bool relu = false)
+    public static void Forward(in ConvColumns l, float* x, float* packedW, float* bias, int f, float* y, int i0, int i1, int c0, int c1, bool relu = false,
+        int r0 = 0, int r1 = -1)
     {
         int nr = TK.NR, mr = TK.MR, fg = f / l.Groups, fRound = RoundUp(fg, mr), k = l.RowsG, kc = GemmDepth.Block(k);
         int outSize = l.OutSize, width = c1 - c0;
+        if (r1 < 0) r1 = fg;
         int strip = Math.Clamp(StripFloats / kc / nr * nr, 4 * nr, 32 * nr);
         // Small images: as many whole images per unit as fit in a strip.
         int perUnit = width == outSize ? Math.Max(1, strip / outSize) : 1;
@@ -108,49 +119,65 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                         int kb = Math.Min(kc, k - pc);
                         ColumnPacker.Pack(source, sd, groups, rowOffset + g * k + pc, kb, nr, pb);
                         float* a = wg + (nint)pc * fRound;
-                        for (int p = 0; p < panels; p++)
-                        {
-                            int u = s + p * nr, cols = Math.Min(nr, nc - p * nr);
-                            int image = b + u / outSize, q = u % outSize;
-                            float* c;
-                            nint ldc;
-                            if (q + cols <= outSize)
+                        // Few panels: each tile of weights is read once (from L3 when the weights exceed L2) and used
+                        // for every panel while it is in L1, instead of streaming all the weights at the full rate for
+                        // the first panel and rereading them from L2 for the others.
+                        int rowStep = panels <= FewPanels ? mr : r1 - r0;
+                        for (int ir0 = r0; ir0 < r1; ir0 += rowStep)
+                            for (int p = 0; p < panels; p++)
                             {
-                                c = y + ((nint)image * f + g * fg) * outSize + q;
-                                ldc = outSize;
+                                int u = s + p * nr, cols = Math.Min(nr, nc - p * nr);
+                                int image = b + u / outSize, q = u % outSize;
+                                float* c;
+                                nint ldc;
+                                int tileCols = cols;
+                                if (!Aside(q, cols, outSize))
+                                {
+                                    c = y + ((nint)image * f + g * fg) * outSize + q;
+                                    ldc = outSize;
+                                }
+                                else
+                                {
+                                    // Computed aside and copied out after the last depth block (see Aside); a ragged panel
+                                    // at the micro-kernel's width (the packed panel is whole), which needs no copy per tile.
+                                    c = scratch + (nint)p * fRound * nr;
+                                    ldc = nr;
+                                    if (cols < nr) tileCols = cols <= nr / 2 ? nr / 2 : nr;
+                                }
+                                float* bp = pb + (nint)p * nr * kb;
+                                for (int ir = ir0, ir1 = Math.Min(r1, ir0 + rowStep); ir < ir1; ir += mr)
+                                    TK.Tile(kb, a + (nint)ir * kb, bp, c + ir * ldc, ldc, Math.Min(mr, r1 - ir), tileCols, pc > 0);
                             }
-                            else
-                            {
-                                // The panel straddles images: computed aside and scattered after the last depth block.
-                                c = scratch + (nint)p * fRound * nr;
-                                ldc = nr;
-                            }
-                            float* bp = pb + (nint)p * nr * kb;
-                            for (int ir = 0; ir < fg; ir += mr)
-                                TK.Tile(kb, a + (nint)ir * kb, bp, c + ir * ldc, ldc, Math.Min(mr, fg - ir), cols, pc > 0);
-                        }
                     }
-                    Finish(l, bias, relu, f, g, fg, fRound, y, scratch, b, s, nc, panels);
+                    Finish(l, bias, relu, f, g, fg, fRound, y, scratch, b, s, nc, panels, r0, r1);
                 }
             }
         }
     }
 
     /// <summary>
+    /// Whether a panel of <paramref name="cols"/> columns starting at output position <paramref name="q"/> is computed in
+    /// the scratch and copied out at the end: when it straddles images, and when it is ragged (narrower than the
+    /// micro-kernel), which the micro-kernel would otherwise run through a scratch tile of its own, copying C in and out
+    /// for every tile and depth block (a 7x7 image's 49 columns are a whole panel and a 17-column one).
+    /// </summary>
+    private static bool Aside(int q, int cols, int outSize) => q + cols > outSize || cols < TK.NR;
+
+    /// <summary>
     /// Adds the bias to a strip's columns of group g (unit columns <c>[s, s + nc)</c> of the unit starting at image
-    /// <paramref name="b"/>) and copies the panels that straddle images out of the scratch.
+    /// <paramref name="b"/>, filters <c>[r0, r1)</c> of the group) and copies the panels computed aside (<see cref="Aside"/>) out of the scratch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Finish(in ConvColumns l, float* bias, bool relu, int f, int g, int fg, int fRound, float* y, float* scratch, int b, int s, int nc,
-        int panels)
+        int panels, int r0, int r1)
     {
         int nr = TK.NR, outSize = l.OutSize;
-        // The rows of panels that straddle images are written by the scatter below, after this pass: they get bias and ReLU there.
+        // The rows of panels computed aside are written by the scatter below, after this pass: they get bias and ReLU there.
         if (bias is not null || relu)
             for (int u = s; u < s + nc;)
             {
                 int image = b + u / outSize, q = u % outSize, len = Math.Min(outSize - q, s + nc - u);
-                for (int o = 0; o < fg; o++)
+                for (int o = r0; o < r1; o++)
                 {
                     var row = new Span<float>(y + ((nint)image * f + g * fg + o) * outSize + q, len);
                     if (bias is not null) ConvKernel.AddBias(row, bias[g * fg + o], row);
@@ -161,12 +188,12 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
         for (int p = 0; p < panels; p++)
         {
             int u = s + p * nr, cols = Math.Min(nr, nc - p * nr), image = b + u / outSize, q = u % outSize;
-            if (q + cols <= outSize) continue;
+            if (!Aside(q, cols, outSize)) continue;
             float* panel = scratch + (nint)p * fRound * nr;
             for (int t = 0; t < cols;)
             {
                 int len = Math.Min(outSize - q, cols - t);
-                for (int o = 0; o < fg; o++)
+                for (int o = r0; o < r1; o++)
                 {
                     var src = new ReadOnlySpan<float>(panel + (nint)o * nr + t, len);
                     var dst = new Span<float>(y + ((nint)image * f + g * fg + o) * outSize + q, len);

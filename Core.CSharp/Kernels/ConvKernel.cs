@@ -401,7 +401,7 @@ public static class ConvKernel
 
 /// <summary>
 /// Per-chunk partial sums of a batch-parallel reduction (a weight gradient and a bias gradient): each chunk of
-/// <see cref="BatchParallel.For"/> sums into its own pooled, zeroed arrays, and <see cref="Sum"/> adds them in chunk order,
+/// <see cref="BatchParallel.For(int, Action{int, int, int})"/> sums into its own pooled, zeroed arrays, and <see cref="Sum"/> adds them in chunk order,
 /// so the result depends only on the batch and the worker count, never on timing. Shared by the convolution kernels.
 /// </summary>
 internal sealed class ChunkPartials : IDisposable

@@ -7,7 +7,7 @@ using Xunit;
 namespace Cnn.Tests.Kernels;
 
 /// <summary>
-/// <see cref="BatchParallel.For"/> on the shared pool workers: every item once, the chunk split a function of n and the
+/// <see cref="BatchParallel.For(int, Action{int, int, int})"/> on the shared pool workers: every item once, the chunk split a function of n and the
 /// worker count only, exceptions reaching the caller unwrapped, no deadlock when nested inside itself or around a GEMM or
 /// called from many threads at once, and no allocation per call in the steady state.
 /// </summary>
@@ -16,20 +16,23 @@ public sealed class BatchParallelTests
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(2);
 
     /// <summary>Calls For and records, per item, the chunk that covered it; checks the bounds against the documented split.</summary>
-    internal static void CheckCover(int n)
+    /// <summary>Items <c>[0, n)</c> covered once each by the documented chunks: the default count, or <paramref name="chunks"/> asked for.</summary>
+    internal static void CheckCover(int n, int? chunks = null)
     {
-        int p = BatchParallel.Chunks(n);
+        int p = chunks is { } asked ? Math.Clamp(asked, 1, Math.Max(1, n)) : BatchParallel.Chunks(n);
         var owner = new int[n];
         Array.Fill(owner, -1);
         var seen = new int[p];
-        BatchParallel.For(n, (chunk, start, end) =>
+        Action<int, int, int> body = (chunk, start, end) =>
         {
             Assert.InRange(chunk, 0, p - 1);
             Assert.Equal((int)((long)chunk * n / p), start);
             Assert.Equal((int)((long)(chunk + 1) * n / p), end);
             Interlocked.Increment(ref seen[chunk]);
             for (int i = start; i < end; i++) Assert.Equal(-1, Interlocked.Exchange(ref owner[i], chunk));
-        });
+        };
+        if (chunks is { } c) BatchParallel.For(n, c, body);
+        else BatchParallel.For(n, body);
         Assert.All(seen, s => Assert.Equal(1, s));
         Assert.DoesNotContain(-1, owner);
     }
@@ -135,6 +138,19 @@ public sealed class BatchParallelWorkerCountTests
             Assert.Equal(Math.Max(1, Math.Min(workers, n)), BatchParallel.Chunks(n));
             BatchParallelTests.CheckCover(n);
         }
+        return 0;
+    });
+
+    /// <summary>More chunks than workers (as the convolution's forward pass asks), fewer, none, and more than items.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Chunks_asked_for_cover_every_item_once_whatever_the_workers(int workers) => WorkerCountCollection.With(workers, () =>
+    {
+        foreach (int n in new[] { 0, 1, 2, 5, 64, 1001 })
+            foreach (int chunks in new[] { -1, 0, 1, 2, 8, 13, 5000 })
+                BatchParallelTests.CheckCover(n, chunks);
         return 0;
     });
 }

@@ -158,6 +158,35 @@ public sealed class ConvGemmProperties
     public Property Forward_and_dx_do_not_depend_on_the_worker_count() => Prop.ForAll(ConvGemmCase.Generator.ToArbitrary(), c =>
         Run(c, GemmInstructionSet.Auto, portable: false, workers: 2) && Run(c, GemmInstructionSet.Auto, portable: false, workers: 3));
 
+    /// <summary>
+    /// One image with more filters than output positions and enough work to share (ResNet's last stages at batch 1): the
+    /// forward product is split between the workers by filters, in tiles of the micro-kernel's rows, not by columns.
+    /// </summary>
+    private static Gen<ConvGemmCase> SplitByFilters =>
+        from f in Gen.Choose(100, 200)
+        from c in Gen.Choose(24, 40)
+        from h in OneImageAxis
+        from w in OneImageAxis
+        from bias in Gen.Elements(true, false)
+        from seed in Gen.Choose(0, 1_000_000_000)
+        select new ConvGemmCase(1, 1, c, f, h, w, bias, seed);
+
+    /// <summary>3 taps, stride 1 or 2, padding 0 or 1, 6 to 9 outputs: with 24 or more channels at least 1.5 MFLOP a filter tile row.</summary>
+    private static Gen<ConvAxis> OneImageAxis =>
+        from s in Gen.Choose(1, 2)
+        from p in Gen.Choose(0, 1)
+        from outputs in Gen.Choose(6, 9)
+        select new ConvAxis((outputs - 1) * s + 3 - 2 * p, 3, s, p, p, 1);
+
+    [Property(MaxTest = 25)]
+    public Property One_image_split_by_filters_matches_bit_for_bit_on_every_kernel() => Prop.ForAll(SplitByFilters.ToArbitrary(), c =>
+    {
+        int outSize = c.H.Out * c.W.Out;
+        // Above ConvForward's threshold for sharing one image (1.5 MFLOP) and with more filters than columns: the filter split runs.
+        Assert.True(2L * c.F * c.C * 9 * outSize >= 1_500_000 && c.F > outSize, $"{c} would not be split by filters");
+        return Paths.All(isa => Run(c, isa, portable: false, workers: 2) && Run(c, isa, portable: false, workers: 3));
+    });
+
     /// <summary>The benchmark's shapes (batch cut to 2 or 3), whose images exceed a strip or a dx block.</summary>
     [Theory]
     [InlineData(3, 1, 28, 28, 30, 5, 1, 0)]
@@ -167,6 +196,8 @@ public sealed class ConvGemmProperties
     [InlineData(2, 64, 28, 28, 128, 1, 1, 0)]
     [InlineData(3, 32, 32, 32, 64, 3, 2, 1)]
     [InlineData(1, 32, 15, 15, 64, 3, 1, 0)]
+    [InlineData(1, 256, 14, 14, 512, 3, 2, 1)]
+    [InlineData(1, 128, 14, 14, 256, 3, 1, 1)]
     public void Benchmark_shapes_match(int n, int c, int h, int w, int f, int k, int s, int p)
     {
         var axisH = new ConvAxis(h, k, s, p, p, 1);
