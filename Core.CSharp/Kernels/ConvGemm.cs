@@ -201,7 +201,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
     {
         int nr = TK.NR, mr = TK.MR, fg = f / l.Groups, fRound = RoundUp(fg, mr), rowsG = l.RowsG, rRound = RoundUp(rowsG, mr);
         int outSize = l.OutSize, kc = GemmDepth.Block(outSize), ld = RoundUp(kc, 16), kcF = GemmDepth.Block(fg);
-        bool pointwise = l.Taps == 1 && !l.Staged;
+        bool pointwise = l.Taps == 1 && !l.Staged, transpose16 = PanelTranspose.Covers(nr);
         // dx blocks: as many whole output rows as fit DcolsFloats (a fold of whole rows has no ragged ends), else whole
         // panels; the whole image when pointwise (dcols is dx itself).
         int lines = DcolsFloats / l.Rows / l.OutW;
@@ -258,13 +258,16 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                     for (int jr = 0; jr < rowsG; jr += nr)
                     {
                         int n = Math.Min(nr, rowsG - jr);
-                        if (pointwise)
-                            GemmDriver<TK>.PackTransposed(source + (nint)(g * rowsG + jr) * outSize + q0, outSize, n, kb, nr, pb);
-                        else
+                        float* panelRows = source + (nint)(g * rowsG + jr) * outSize + q0;
+                        nint panelLd = outSize;
+                        if (!pointwise)
                         {
                             ColumnPacker.Pack(source, desc + t * blockInts, groups16, rowOffset + g * rowsG + jr, n, ld, rows);
-                            GemmDriver<TK>.PackTransposed(rows, ld, n, kb, nr, pb);
+                            panelRows = rows;
+                            panelLd = ld;
                         }
+                        if (transpose16) PanelTranspose.Pack32(panelRows, panelLd, n, kb, pb);
+                        else GemmDriver<TK>.PackTransposed(panelRows, panelLd, n, kb, nr, pb);
                         for (int ir = 0; ir < fg; ir += mr)
                             TK.Tile(kb, pa + (nint)ir * kb, pb, dwg + (nint)ir * rowsG + jr, rowsG, Math.Min(mr, fg - ir), n, true);
                     }
