@@ -229,7 +229,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
     {
         int nr = TK.NR, mr = TK.MR, fg = f / l.Groups, fRound = RoundUp(fg, mr), rowsG = l.RowsG, rRound = RoundUp(rowsG, mr);
         int outSize = l.OutSize, kc = GemmDepth.Block(outSize), ld = RoundUp(kc, 16), kcF = GemmDepth.Block(fg);
-        bool pointwise = l.Taps == 1 && !l.Staged;
+        bool pointwise = l.Taps == 1 && !l.Staged, transposeB = PanelTranspose.Covers(nr), transposeA = PanelTranspose.Covers(mr);
         // dx blocks: as many whole output rows as fit DcolsFloats (a fold of whole rows has no ragged ends), else whole
         // panels; the whole image when pointwise (dcols is dx itself).
         int lines = DcolsFloats / l.Rows / l.OutW;
@@ -281,18 +281,24 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                     // dW_g (FG x RowsG) += dY_g[:, q0 : q0 + kb] (FG x kb) x cols^T (kb x RowsG).
                     float* dyg = dyi + (nint)g * fg * outSize + q0;
                     for (int ir = 0; ir < fg; ir += mr)
-                        GemmDriver<TK>.PackTransposed(dyg + (nint)ir * outSize, outSize, Math.Min(mr, fg - ir), kb, mr, pa + (nint)ir * kb);
+                    {
+                        if (transposeA) PanelTranspose.Pack(dyg + (nint)ir * outSize, outSize, Math.Min(mr, fg - ir), kb, mr, pa + (nint)ir * kb);
+                        else GemmDriver<TK>.PackTransposed(dyg + (nint)ir * outSize, outSize, Math.Min(mr, fg - ir), kb, mr, pa + (nint)ir * kb);
+                    }
                     float* dwg = dw + (nint)g * fg * rowsG;
                     for (int jr = 0; jr < rowsG; jr += nr)
                     {
                         int n = Math.Min(nr, rowsG - jr);
-                        if (pointwise)
-                            GemmDriver<TK>.PackTransposed(source + (nint)(g * rowsG + jr) * outSize + q0, outSize, n, kb, nr, pb);
-                        else
+                        float* panelRows = source + (nint)(g * rowsG + jr) * outSize + q0;
+                        nint panelLd = outSize;
+                        if (!pointwise)
                         {
                             ColumnPacker.Pack(source, desc + t * blockInts, groups16, rowOffset + g * rowsG + jr, n, ld, rows);
-                            GemmDriver<TK>.PackTransposed(rows, ld, n, kb, nr, pb);
+                            panelRows = rows;
+                            panelLd = ld;
                         }
+                        if (transposeB) PanelTranspose.Pack(panelRows, panelLd, n, kb, nr, pb);
+                        else GemmDriver<TK>.PackTransposed(panelRows, panelLd, n, kb, nr, pb);
                         for (int ir = 0; ir < fg; ir += mr)
                             TK.Tile(kb, pa + (nint)ir * kb, pb, dwg + (nint)ir * rowsG + jr, rowsG, Math.Min(mr, fg - ir), n, true);
                     }

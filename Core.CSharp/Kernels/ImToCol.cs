@@ -182,6 +182,14 @@ public static class ImToCol
         int head = q0 % ow == 0 ? 0 : Math.Min(q1, (q0 / ow + 1) * ow) - q0;
         int lineFirst = (q0 + head) / ow, lineEnd = lineFirst + (q1 - q0 - head) / ow;
         int tail = q1 - q0 - head - (lineEnd - lineFirst) * ow;
+        if (head == 0 && tail == 0 && FoldRows.Covers(p))
+        {
+            unsafe
+            {
+                fixed (float* c = cols, d = dx) FoldRows.Add(c, ld, offset, channels, p, lineFirst, lineEnd, d);
+            }
+            return;
+        }
         int row = 0;
         for (int ch = 0; ch < channels; ch++)
         {

@@ -1,0 +1,135 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// Packs up to 32 rows of a row-major block as one 32-wide panel of the AVX-512 micro-kernel's B operand, or up to 12 as
+/// one 12-tall panel of its A operand (<c>dst[p * w + i] = src[i * ld + p]</c>, zero for rows i at or past n): what
+/// <see cref="GemmDriver{TK}.PackTransposed"/> writes, in 16x16 register transposes instead of 4x4 ones. The dW product of
+/// the convolution's backward pass (<see cref="ConvGemm{TK}.Backward"/>) transposes every column of the column matrix this
+/// way, and dY into A panels; with 4x4 SSE transposes that took as long as the product's multiply-adds (8-10 % of lenet5's, keras-cifar's and
+/// resnet-mini's training step on the Intel Xeon), all of it in shuffles, which only one port of that CPU runs. A 16x16
+/// transpose needs half the shuffles per float (64 for 256) and moves whole cache lines. Data movement only: the panel
+/// holds the same floats, so the product's bits do not change.
+/// </summary>
+internal static unsafe class PanelTranspose
+{
+    /// <summary>Whether <see cref="Pack"/> runs here and packs panels <paramref name="w"/> wide: AVX-512, and the 32-wide B
+    /// panels or 12-tall A panels of <see cref="GemmKernel512"/>.</summary>
+    public static bool Covers(int w) => (w == 32 || w == 12) && ColumnPacker.Vectorized;
+
+    /// <summary>
+    /// Packs rows <c>[0, n)</c> (n at most <paramref name="w"/>, 32 or 12), columns <c>[0, count)</c> of
+    /// <paramref name="src"/> (row stride <paramref name="ld"/>) into <paramref name="dst"/>: count rows of w floats, zero
+    /// past n. Reads nothing outside those rows and columns (the last partial 16 columns by masked loads).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Pack(float* src, nint ld, int n, int count, int w, float* dst)
+    {
+        // Panel rows are written whole: 16 lanes of a 32-wide row's half, or the first 12 of a 12-wide one.
+        var rowLanes = ImToCol.Lanes(Math.Min(16, w));
+        for (int k0 = 0; k0 < count; k0 += 16)
+        {
+            int width = Math.Min(16, count - k0);
+            // Lanes of the columns that exist (all but in the last block).
+            var mask = ImToCol.Lanes(width);
+            float* d = dst + (nint)k0 * w;
+            Half(src + k0, ld, n, width, mask, d, w, rowLanes);
+            if (w == 32)
+            {
+                if (n > 16) Half(src + 16 * ld + k0, ld, n - 16, width, mask, d + 16, w, rowLanes);
+                else
+                    for (int c = 0; c < width; c++) Vector512<float>.Zero.Store(d + (nint)c * w + 16);
+            }
+        }
+    }
+
+    /// <summary>Transposes rows <c>[0, min(n, 16))</c> (zero past n) of 16 columns into column 0-15 of <paramref name="width"/> panel rows.</summary>
+    /// <remarks>Too large for the JIT to inline: optimised from the first call rather than tiered up, like the kernels around it.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Half(float* s, nint ld, int n, int width, Vector512<float> mask, float* d, int w, Vector512<float> rowLanes)
+    {
+        // Stage 1: interleave pairs of rows (within each 128-bit block).
+        var r0 = Row(s, ld, 0, n, mask);
+        var r1 = Row(s, ld, 1, n, mask);
+        var t0 = Avx512F.UnpackLow(r0, r1);
+        var t1 = Avx512F.UnpackHigh(r0, r1);
+        var r2 = Row(s, ld, 2, n, mask);
+        var r3 = Row(s, ld, 3, n, mask);
+        var t2 = Avx512F.UnpackLow(r2, r3);
+        var t3 = Avx512F.UnpackHigh(r2, r3);
+        var r4 = Row(s, ld, 4, n, mask);
+        var r5 = Row(s, ld, 5, n, mask);
+        var t4 = Avx512F.UnpackLow(r4, r5);
+        var t5 = Avx512F.UnpackHigh(r4, r5);
+        var r6 = Row(s, ld, 6, n, mask);
+        var r7 = Row(s, ld, 7, n, mask);
+        var t6 = Avx512F.UnpackLow(r6, r7);
+        var t7 = Avx512F.UnpackHigh(r6, r7);
+        var r8 = Row(s, ld, 8, n, mask);
+        var r9 = Row(s, ld, 9, n, mask);
+        var t8 = Avx512F.UnpackLow(r8, r9);
+        var t9 = Avx512F.UnpackHigh(r8, r9);
+        var r10 = Row(s, ld, 10, n, mask);
+        var r11 = Row(s, ld, 11, n, mask);
+        var t10 = Avx512F.UnpackLow(r10, r11);
+        var t11 = Avx512F.UnpackHigh(r10, r11);
+        var r12 = Row(s, ld, 12, n, mask);
+        var r13 = Row(s, ld, 13, n, mask);
+        var t12 = Avx512F.UnpackLow(r12, r13);
+        var t13 = Avx512F.UnpackHigh(r12, r13);
+        var r14 = Row(s, ld, 14, n, mask);
+        var r15 = Row(s, ld, 15, n, mask);
+        var t14 = Avx512F.UnpackLow(r14, r15);
+        var t15 = Avx512F.UnpackHigh(r14, r15);
+        // Stage 2: four rows per 128-bit block; u[4q + c] holds column 4j + c of rows 4q..4q+3 in block j.
+        var u0 = Avx512F.Shuffle(t0, t2, 0x44);
+        var u1 = Avx512F.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx512F.Shuffle(t1, t3, 0x44);
+        var u3 = Avx512F.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx512F.Shuffle(t4, t6, 0x44);
+        var u5 = Avx512F.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx512F.Shuffle(t5, t7, 0x44);
+        var u7 = Avx512F.Shuffle(t5, t7, 0xEE);
+        var u8 = Avx512F.Shuffle(t8, t10, 0x44);
+        var u9 = Avx512F.Shuffle(t8, t10, 0xEE);
+        var u10 = Avx512F.Shuffle(t9, t11, 0x44);
+        var u11 = Avx512F.Shuffle(t9, t11, 0xEE);
+        var u12 = Avx512F.Shuffle(t12, t14, 0x44);
+        var u13 = Avx512F.Shuffle(t12, t14, 0xEE);
+        var u14 = Avx512F.Shuffle(t13, t15, 0x44);
+        var u15 = Avx512F.Shuffle(t13, t15, 0xEE);
+        // Stages 3 and 4: gather the four row quarters of each column.
+        Columns(u0, u4, u8, u12, 0, width, d, w, rowLanes);
+        Columns(u1, u5, u9, u13, 1, width, d, w, rowLanes);
+        Columns(u2, u6, u10, u14, 2, width, d, w, rowLanes);
+        Columns(u3, u7, u11, u15, 3, width, d, w, rowLanes);
+    }
+
+    /// <summary>
+    /// From the quarters of columns <c>c + 4j</c> (rows 0-3 in <paramref name="q0"/>, 4-7 in <paramref name="q1"/>, 8-11,
+    /// 12-15), writes the whole columns c, c + 4, c + 8 and c + 12 (those below <paramref name="width"/>) as panel rows,
+    /// <paramref name="w"/> floats apart, the lanes of <paramref name="rowLanes"/> of each.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Columns(Vector512<float> q0, Vector512<float> q1, Vector512<float> q2, Vector512<float> q3, int c, int width, float* d, int w,
+        Vector512<float> rowLanes)
+    {
+        // 0x88 takes blocks 0 and 2 of each operand, 0xDD blocks 1 and 3.
+        var a = Avx512F.Shuffle4x128(q0, q1, 0x88); // columns c, c + 8 of rows 0-7
+        var b = Avx512F.Shuffle4x128(q0, q1, 0xDD); // columns c + 4, c + 12 of rows 0-7
+        var e = Avx512F.Shuffle4x128(q2, q3, 0x88); // columns c, c + 8 of rows 8-15
+        var f = Avx512F.Shuffle4x128(q2, q3, 0xDD); // columns c + 4, c + 12 of rows 8-15
+        if (c < width) Avx512F.MaskStore(d + (nint)c * w, rowLanes, Avx512F.Shuffle4x128(a, e, 0x88));
+        if (c + 4 < width) Avx512F.MaskStore(d + (nint)(c + 4) * w, rowLanes, Avx512F.Shuffle4x128(b, f, 0x88));
+        if (c + 8 < width) Avx512F.MaskStore(d + (nint)(c + 8) * w, rowLanes, Avx512F.Shuffle4x128(a, e, 0xDD));
+        if (c + 12 < width) Avx512F.MaskStore(d + (nint)(c + 12) * w, rowLanes, Avx512F.Shuffle4x128(b, f, 0xDD));
+    }
+
+    /// <summary>Row i's 16 columns (masked to those that exist), or zeros for a row at or past n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Row(float* s, nint ld, int i, int n, Vector512<float> mask) =>
+        i < n ? Avx512F.MaskLoad(s + i * ld, mask, Vector512<float>.Zero) : Vector512<float>.Zero;
+}
