@@ -117,6 +117,11 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackTransposed(float* src, nint ld, int width, int count, int w, float* dst)
     {
+        if (typeof(TK) == typeof(GemmKernel512) && PanelTranspose.Covers(w))
+        {
+            PanelTranspose.Pack(src, ld, width, count, w, dst);
+            return;
+        }
         if (width < w) new Span<float>(dst, count * w).Clear();
         int i = 0;
         // 4x4 register transposes: reads stay sequential along each source row. (8x8 AVX blocks measured no faster.)
