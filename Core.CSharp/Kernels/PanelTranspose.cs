@@ -9,10 +9,11 @@ namespace Cnn.Core.Kernels;
 /// one 12-tall panel of its A operand (<c>dst[p * w + i] = src[i * ld + p]</c>, zero for rows i at or past n): what
 /// <see cref="GemmDriver{TK}.PackTransposed"/> writes, in 16x16 register transposes instead of 4x4 ones. The dW product of
 /// the convolution's backward pass (<see cref="ConvGemm{TK}.Backward"/>) transposes every column of the column matrix this
-/// way, and dY into A panels; with 4x4 SSE transposes that took as long as the product's multiply-adds (8-10 % of lenet5's, keras-cifar's and
-/// resnet-mini's training step on the Intel Xeon), all of it in shuffles, which only one port of that CPU runs. A 16x16
-/// transpose needs half the shuffles per float (64 for 256) and moves whole cache lines. Data movement only: the panel
-/// holds the same floats, so the product's bits do not change.
+/// way, and dY into A panels. With 4x4 SSE transposes that took about as long as the product's multiply-adds (8-10 % of
+/// lenet5's, keras-cifar's and resnet-mini's training step on the Intel Xeon, perf); a 16x16 transpose issues half the
+/// shuffles per float (64 for 256) and loads and stores whole cache lines: conv backward at those networks' layer shapes
+/// took 4-13 % less processor time. Data movement only: the panel holds the same floats, so the product's bits do not
+/// change.
 /// </summary>
 internal static unsafe class PanelTranspose
 {
