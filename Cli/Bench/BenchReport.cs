@@ -99,7 +99,7 @@ internal static class BenchReport
             }
         }
         sb.AppendLine();
-        sb.AppendLine("targets (issue 8)");
+        sb.AppendLine("targets (issue 17)");
         var targeted = rows.Where(r => r.Target is not null).ToList();
         foreach (var r in targeted)
         {

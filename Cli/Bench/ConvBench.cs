@@ -54,7 +54,7 @@ internal static class ConvBench
     public static void Run(BenchContext ctx)
     {
         foreach (var s in Shapes)
-            ctx.Run("conv2d forward", s.ToString(), s.ForwardFlops, Forward(ctx, s), Target.SpeedVsLibTorch(0.8));
+            ctx.Run("conv2d forward", s.ToString(), s.ForwardFlops, Forward(ctx, s), Target.SpeedVsLibTorch(1.0));
         foreach (var s in Shapes)
             ctx.Run("conv2d forward+backward", s.ToString(), 3 * s.ForwardFlops, ForwardBackward(ctx, s), Target.SpeedVsLibTorch(1.0));
         foreach (var s in Depthwise)

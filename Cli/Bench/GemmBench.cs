@@ -14,7 +14,9 @@ internal static class GemmBench
     {
         foreach (int n in Sizes)
         {
-            var target = n >= 1024 ? Target.SpeedVsLibTorch(1.5) : null;
+            // Issue 17: where LibTorch's GEMM is MKL at about 95 % of the peak (Intel), within 3 % of it; on AMD Zen 4/5, where
+            // it runs at about 40 %, 1.5x it.
+            var target = n < 512 ? null : Target.SpeedVsLibTorch(CpuCaches.Class == CpuClass.AmdZen4Or5 ? 1.5 : 0.97);
             ctx.Run("GEMM (C = A B, square)", $"{n}x{n}x{n}", 2.0 * n * n * n, Pair(ctx, n), target);
         }
     }

@@ -25,7 +25,8 @@ internal static class ScalingBench
         foreach (int size in sizes)
         {
             var s = new ConvShape(16, 16, size, size, 16, 3, Pad: 1);
-            ctx.Run("time vs image size: conv2d forward+backward, 3x3 p1, N16 C16 K16", $"{size}x{size}", 3 * s.ForwardFlops, ConvBench.ForwardBackward(ctx, s));
+            ctx.Run("time vs image size: conv2d forward+backward, 3x3 p1, N16 C16 K16", $"{size}x{size}", 3 * s.ForwardFlops, ConvBench.ForwardBackward(ctx, s),
+                size >= 32 ? Target.SpeedVsLibTorch(1.0) : null);
         }
     }
 

@@ -6,7 +6,7 @@ namespace Cnn.Cli;
 
 /// <summary>
 /// <c>cnn bench</c>: the same work on the im2col backend and on LibTorch (and, for inference, ONNX Runtime) in one process,
-/// with the ratios the performance targets of issue 8 are stated in.
+/// with the ratios the performance targets of issue 17 are stated in.
 /// </summary>
 internal static class BenchCommand
 {

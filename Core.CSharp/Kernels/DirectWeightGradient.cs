@@ -91,7 +91,11 @@ internal static unsafe class DirectWeightGradient
                     nint d2 = (nint)(Math.Min(f0 + 2, f - 1) - Math.Min(f0, f - 1)) * outSize;
                     nint d3 = (nint)(Math.Min(f0 + 3, f - 1) - Math.Min(f0, f - 1)) * outSize;
                     for (int r0 = 0; r0 < kRound; r0 += Taps)
-                        Tile(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, sums + ((nint)f0 * kRound + r0) * 16, kRound * 16);
+                    {
+                        float* t = sums + ((nint)f0 * kRound + r0) * 16;
+                        Tile<Full>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, 0, full, t, kRound * 16);
+                        if (full < perRow) Tile<Masked>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, full, perRow, t, kRound * 16);
+                    }
                 }
             }
         }
@@ -104,14 +108,17 @@ internal static unsafe class DirectWeightGradient
     private readonly record struct Rows(int Pitch, int OutW, int Full, int Tail);
 
     /// <summary>
-    /// Four filters (dY planes at <paramref name="d"/> and the three offsets) x six column-matrix rows over output rows
-    /// <c>[h0, h1)</c>, added to their lane sums (<paramref name="sums"/>: filter a's row b at <c>a * ld + b * 16</c>).
-    /// A row's last, partial vector is loaded under a lane mask from both operands, so whatever lies past the row (the
-    /// next row, a non-finite pixel) adds nothing.
+    /// Four filters (dY planes at <paramref name="d"/> and the three offsets) x six column-matrix rows over vectors
+    /// <c>[j0, j1)</c> of output rows <c>[h0, h1)</c>, added to their lane sums (<paramref name="sums"/>: filter a's row b at
+    /// <c>a * ld + b * 16</c>). <typeparamref name="TM"/> is <see cref="Masked"/> for a row's last, partial vector: its lanes
+    /// past the row are loaded as zero from both operands, so whatever lies there (the next row, a non-finite pixel) adds
+    /// nothing. Whole vectors and the partial one run as separate calls so the loop has no branch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(float* source, int* rowOffset, float* d, nint d1, nint d2, nint d3, Rows g, int h0, int h1, float* sums, int ld)
+    private static void Tile<TM>(float* source, int* rowOffset, float* d, nint d1, nint d2, nint d3, Rows g, int h0, int h1, int j0, int j1,
+        float* sums, int ld) where TM : struct, IConstant
     {
+        if (j0 >= j1) return;
         float* s0 = source + rowOffset[0], s1 = source + rowOffset[1], s2 = source + rowOffset[2];
         float* s3 = source + rowOffset[3], s4 = source + rowOffset[4], s5 = source + rowOffset[5];
         float* t0 = sums, t1 = sums + ld, t2 = sums + 2 * ld, t3 = sums + 3 * ld;
@@ -123,37 +130,24 @@ internal static unsafe class DirectWeightGradient
         var c3 = Vector512.Load(t2 + 48); var c4 = Vector512.Load(t2 + 64); var c5 = Vector512.Load(t2 + 80);
         var e0 = Vector512.Load(t3); var e1 = Vector512.Load(t3 + 16); var e2 = Vector512.Load(t3 + 32);
         var e3 = Vector512.Load(t3 + 48); var e4 = Vector512.Load(t3 + 64); var e5 = Vector512.Load(t3 + 80);
-        var tail = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(g.Tail)).AsSingle();
+        var m = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(g.Tail)).AsSingle();
         for (int h = h0; h < h1; h++)
         {
-            nint at = (nint)h * g.Pitch, to = (nint)h * g.OutW;
-            for (int j = 0; j <= g.Full; j++, at += 16, to += 16)
+            nint at = (nint)h * g.Pitch + 16 * j0, to = (nint)h * g.OutW + 16 * j0;
+            for (int j = j0; j < j1; j++, at += 16, to += 16)
             {
-                Vector512<float> x0, x1, x2, x3, x4, x5, y;
-                if (j < g.Full)
-                {
-                    x0 = Vector512.Load(s0 + at); x1 = Vector512.Load(s1 + at); x2 = Vector512.Load(s2 + at);
-                    x3 = Vector512.Load(s3 + at); x4 = Vector512.Load(s4 + at); x5 = Vector512.Load(s5 + at);
-                }
-                else if (g.Tail > 0)
-                {
-                    x0 = Avx512F.MaskLoad(s0 + at, tail, Vector512<float>.Zero); x1 = Avx512F.MaskLoad(s1 + at, tail, Vector512<float>.Zero);
-                    x2 = Avx512F.MaskLoad(s2 + at, tail, Vector512<float>.Zero); x3 = Avx512F.MaskLoad(s3 + at, tail, Vector512<float>.Zero);
-                    x4 = Avx512F.MaskLoad(s4 + at, tail, Vector512<float>.Zero); x5 = Avx512F.MaskLoad(s5 + at, tail, Vector512<float>.Zero);
-                }
-                else break;
-                // dY's lanes past the row are zero too when the image's are: a masked load of either would do, both keep
-                // a non-finite dY value out as well.
-                y = j < g.Full ? Vector512.Load(d + to) : Avx512F.MaskLoad(d + to, tail, Vector512<float>.Zero);
+                var x0 = Load<TM>(s0 + at, m); var x1 = Load<TM>(s1 + at, m); var x2 = Load<TM>(s2 + at, m);
+                var x3 = Load<TM>(s3 + at, m); var x4 = Load<TM>(s4 + at, m); var x5 = Load<TM>(s5 + at, m);
+                var y = Load<TM>(d + to, m);
                 a0 = Avx512F.FusedMultiplyAdd(y, x0, a0); a1 = Avx512F.FusedMultiplyAdd(y, x1, a1); a2 = Avx512F.FusedMultiplyAdd(y, x2, a2);
                 a3 = Avx512F.FusedMultiplyAdd(y, x3, a3); a4 = Avx512F.FusedMultiplyAdd(y, x4, a4); a5 = Avx512F.FusedMultiplyAdd(y, x5, a5);
-                y = j < g.Full ? Vector512.Load(d + d1 + to) : Avx512F.MaskLoad(d + d1 + to, tail, Vector512<float>.Zero);
+                y = Load<TM>(d + d1 + to, m);
                 b0 = Avx512F.FusedMultiplyAdd(y, x0, b0); b1 = Avx512F.FusedMultiplyAdd(y, x1, b1); b2 = Avx512F.FusedMultiplyAdd(y, x2, b2);
                 b3 = Avx512F.FusedMultiplyAdd(y, x3, b3); b4 = Avx512F.FusedMultiplyAdd(y, x4, b4); b5 = Avx512F.FusedMultiplyAdd(y, x5, b5);
-                y = j < g.Full ? Vector512.Load(d + d2 + to) : Avx512F.MaskLoad(d + d2 + to, tail, Vector512<float>.Zero);
+                y = Load<TM>(d + d2 + to, m);
                 c0 = Avx512F.FusedMultiplyAdd(y, x0, c0); c1 = Avx512F.FusedMultiplyAdd(y, x1, c1); c2 = Avx512F.FusedMultiplyAdd(y, x2, c2);
                 c3 = Avx512F.FusedMultiplyAdd(y, x3, c3); c4 = Avx512F.FusedMultiplyAdd(y, x4, c4); c5 = Avx512F.FusedMultiplyAdd(y, x5, c5);
-                y = j < g.Full ? Vector512.Load(d + d3 + to) : Avx512F.MaskLoad(d + d3 + to, tail, Vector512<float>.Zero);
+                y = Load<TM>(d + d3 + to, m);
                 e0 = Avx512F.FusedMultiplyAdd(y, x0, e0); e1 = Avx512F.FusedMultiplyAdd(y, x1, e1); e2 = Avx512F.FusedMultiplyAdd(y, x2, e2);
                 e3 = Avx512F.FusedMultiplyAdd(y, x3, e3); e4 = Avx512F.FusedMultiplyAdd(y, x4, e4); e5 = Avx512F.FusedMultiplyAdd(y, x5, e5);
             }
@@ -163,6 +157,10 @@ internal static unsafe class DirectWeightGradient
         c0.Store(t2); c1.Store(t2 + 16); c2.Store(t2 + 32); c3.Store(t2 + 48); c4.Store(t2 + 64); c5.Store(t2 + 80);
         e0.Store(t3); e1.Store(t3 + 16); e2.Store(t3 + 32); e3.Store(t3 + 48); e4.Store(t3 + 64); e5.Store(t3 + 80);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Load<TM>(float* p, Vector512<float> mask) where TM : struct, IConstant =>
+        TM.Value == 1 ? Avx512F.MaskLoad(p, mask, Vector512<float>.Zero) : Vector512.Load(p);
 
     private static int RoundUp(int x, int y) => (x + y - 1) / y * y;
 }
