@@ -68,8 +68,8 @@ internal static class GanCommand
           --label-smoothing X    one-sided label smoothing: the discriminator's target for real images is 1 - X, 0 to 0.5 (0)
           --ema X                decay of the moving average of the generator's weights that the samples come from,
                                  0 (none: sample the trained weights, the default) up to but not including 1;
-                                 0.999 averages over about a thousand steps (measured: +0.7 points after 5 epochs,
-                                 within the spread between seeds, and far worse after 1 or 2)
+                                 0.999 averages over about a thousand steps (measured with the defaults: +0.4, -0.7,
+                                 -0.8 points after 5 epochs for seeds 1-3, and 15-20 points worse after 1)
           --limit N              use at most N training and N held-out images (quick runs)
           --seed N               initialisation, split, shuffling and noise (1)
           --classifier-epochs N  epochs of the judging classifier, 0 to 100 (3; 0 skips the measure)
