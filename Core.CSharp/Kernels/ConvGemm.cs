@@ -229,7 +229,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
     {
         int nr = TK.NR, mr = TK.MR, fg = f / l.Groups, fRound = RoundUp(fg, mr), rowsG = l.RowsG, rRound = RoundUp(rowsG, mr);
         int outSize = l.OutSize, kc = GemmDepth.Block(outSize), ld = RoundUp(kc, 16), kcF = GemmDepth.Block(fg);
-        bool pointwise = l.Taps == 1 && !l.Staged, transposeB = PanelTranspose.Covers(nr), transposeA = PanelTranspose.Covers(mr);
+        bool pointwise = l.Taps == 1 && !l.Staged;
         // dx blocks: as many whole output rows as fit DcolsFloats (a fold of whole rows has no ragged ends), else whole
         // panels; the whole image when pointwise (dcols is dx itself).
         int lines = DcolsFloats / l.Rows / l.OutW;
@@ -281,10 +281,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                     // dW_g (FG x RowsG) += dY_g[:, q0 : q0 + kb] (FG x kb) x cols^T (kb x RowsG).
                     float* dyg = dyi + (nint)g * fg * outSize + q0;
                     for (int ir = 0; ir < fg; ir += mr)
-                    {
-                        if (transposeA) PanelTranspose.Pack(dyg + (nint)ir * outSize, outSize, Math.Min(mr, fg - ir), kb, mr, pa + (nint)ir * kb);
-                        else GemmDriver<TK>.PackTransposed(dyg + (nint)ir * outSize, outSize, Math.Min(mr, fg - ir), kb, mr, pa + (nint)ir * kb);
-                    }
+                        GemmDriver<TK>.PackTransposed(dyg + (nint)ir * outSize, outSize, Math.Min(mr, fg - ir), kb, mr, pa + (nint)ir * kb);
                     float* dwg = dw + (nint)g * fg * rowsG;
                     for (int jr = 0; jr < rowsG; jr += nr)
                     {
@@ -297,8 +294,7 @@ internal static unsafe class ConvGemm<TK> where TK : struct, IGemmKernel
                             panelRows = rows;
                             panelLd = ld;
                         }
-                        if (transposeB) PanelTranspose.Pack(panelRows, panelLd, n, kb, nr, pb);
-                        else GemmDriver<TK>.PackTransposed(panelRows, panelLd, n, kb, nr, pb);
+                        GemmDriver<TK>.PackTransposed(panelRows, panelLd, n, kb, nr, pb);
                         for (int ir = 0; ir < fg; ir += mr)
                             TK.Tile(kb, pa + (nint)ir * kb, pb, dwg + (nint)ir * rowsG + jr, rowsG, Math.Min(mr, fg - ir), n, true);
                     }

@@ -7,7 +7,8 @@ namespace Cnn.Core.Kernels;
 /// <summary>
 /// Packs up to 32 rows of a row-major block as one 32-wide panel of the AVX-512 micro-kernel's B operand, or up to 12 as
 /// one 12-tall panel of its A operand (<c>dst[p * w + i] = src[i * ld + p]</c>, zero for rows i at or past n): what
-/// <see cref="GemmDriver{TK}.PackTransposed"/> writes, in 16x16 register transposes instead of 4x4 ones. The dW product of
+/// <see cref="GemmDriver{TK}.PackTransposedBy4"/> writes, in 16x16 register transposes instead of 4x4 ones (the GEMM's packing
+/// and the convolution's go through it on AVX-512). The dW product of
 /// the convolution's backward pass (<see cref="ConvGemm{TK}.Backward"/>) transposes every column of the column matrix this
 /// way, and dY into A panels. With 4x4 SSE transposes that took about as long as the product's multiply-adds (8-10 % of
 /// lenet5's, keras-cifar's and resnet-mini's training step on the Intel Xeon, perf); a 16x16 transpose issues half the

@@ -8,7 +8,7 @@ namespace Cnn.Tests.Kernels;
 
 /// <summary>
 /// The 16x16 AVX-512 panel transpose (<see cref="PanelTranspose"/>) against the GEMM's own 4x4 one
-/// (<see cref="GemmDriver{TK}.PackTransposed"/>), bit for bit, for 32-wide B panels and 12-tall A panels: every panel row
+/// (<see cref="GemmDriver{TK}.PackTransposedBy4"/>), bit for bit, for 32-wide B panels and 12-tall A panels: every panel row
 /// written, rows past n zero, nothing written past the panel's count rows. Shapes cover full and ragged 16-column blocks, fewer than 16 rows, between 16 and 32, and
 /// row strides wider than the block. The whole backward pass that uses it is checked bit for bit by
 /// <see cref="ConvGemmProperties"/>.
@@ -41,7 +41,7 @@ public sealed class PanelTransposeProperties
         {
             fixed (float* s = src, e = expected, a = actual)
             {
-                GemmDriver<GemmKernel512>.PackTransposed(s, ld, n, count, w, e);
+                GemmDriver<GemmKernel512>.PackTransposedBy4(s, ld, n, count, w, e);
                 PanelTranspose.Pack(s, ld, n, count, w, a);
             }
         }

@@ -113,15 +113,22 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
             new ReadOnlySpan<float>(src, width).CopyTo(new Span<float>(dst, width));
     }
 
-    /// <summary><c>dst[p * w + i] = src[i * ld + p]</c> for i &lt; width, zero up to w.</summary>
+    /// <summary>
+    /// <c>dst[p * w + i] = src[i * ld + p]</c> for i &lt; width, zero up to w: by <see cref="PanelTranspose"/>'s 16x16 register
+    /// transposes for the AVX-512 kernel's panels, else by 4x4 ones.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackTransposed(float* src, nint ld, int width, int count, int w, float* dst)
     {
-        if (typeof(TK) == typeof(GemmKernel512) && PanelTranspose.Covers(w))
-        {
-            PanelTranspose.Pack(src, ld, width, count, w, dst);
-            return;
-        }
+        if (typeof(TK) == typeof(GemmKernel512) && PanelTranspose.Covers(w)) PanelTranspose.Pack(src, ld, width, count, w, dst);
+        else PackTransposedBy4(src, ld, width, count, w, dst);
+    }
+
+    /// <summary><see cref="PackTransposed"/> by 4x4 SSE transposes (or element by element): every CPU's path, and the reference
+    /// <see cref="PanelTranspose"/> is tested against.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PackTransposedBy4(float* src, nint ld, int width, int count, int w, float* dst)
+    {
         if (width < w) new Span<float>(dst, count * w).Clear();
         int i = 0;
         // 4x4 register transposes: reads stay sequential along each source row. (8x8 AVX blocks measured no faster.)
