@@ -43,8 +43,11 @@ internal readonly struct ConvColumns
     /// <summary>The largest <see cref="RowOffset"/>: a vector read at a column's offset plus this stays inside the image.</summary>
     public readonly int MaxRowOffset;
 
-    /// <summary>Whether the plan has no depth axis (1-d or 2-d): the only windows this layout covers.</summary>
-    public static bool Covers(in WindowPlan p) => p.InD == 1 && p.KD == 1 && p.OutD == 1;
+    /// <summary>
+    /// Whether the plan has no depth axis (1-d or 2-d): the only windows this layout covers. A 3-d window of depth one that
+    /// pads that axis is not one: its single output plane reads the padding, not the input's plane.
+    /// </summary>
+    public static bool Covers(in WindowPlan p) => p.InD == 1 && p.KD == 1 && p.OutD == 1 && p.PD == 0;
 
     public ConvColumns(int n, int c, int groups, in WindowPlan p)
     {

@@ -15,7 +15,7 @@ namespace Cnn.Core.Kernels;
 internal static unsafe class FoldRows
 {
     /// <summary>Whether <see cref="Add"/> covers a window: AVX-512, two spatial axes, stride 1 along the width.</summary>
-    public static bool Covers(in WindowPlan p) => ColumnPacker.Vectorized && p.KD == 1 && p.InD == 1 && p.OutD == 1 && p.SW == 1;
+    public static bool Covers(in WindowPlan p) => ColumnPacker.Vectorized && ConvColumns.Covers(p) && p.SW == 1;
 
     /// <summary>
     /// Adds output lines <c>[lineFirst, lineEnd)</c> of the column matrix (row r, position q at
