@@ -33,10 +33,10 @@ internal static unsafe class DirectInputGradient
     /// <summary>
     /// Whether the kernel covers the convolution: AVX-512, 1-d or 2-d, stride 1, one group, filters times taps at most
     /// <see cref="DirectConv.MaxRows"/> with the filters one depth block, and input rows of at least 16 that fill
-    /// three-quarters of their vectors.
+    /// three-quarters of their vectors. Not 1x1 windows, where the GEMM writes dx itself (no dcols, no fold to save).
     /// </summary>
     public static bool Covers(in ConvColumns l, int filters) =>
-        !DirectConv.Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && filters <= GemmDepth.MaxBlock
+        !DirectConv.Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Taps > 1 && filters <= GemmDepth.MaxBlock
         && filters * l.Taps <= DirectConv.MaxRows && l.InW >= 16 && 4 * l.InW >= 3 * 16 * ((l.InW + 15) / 16);
 
     /// <summary>

@@ -47,10 +47,12 @@ internal static unsafe class DirectWeightGradient
     /// Whether the kernel covers the convolution: the shapes <see cref="DirectConv"/> takes (AVX-512, 1-d or 2-d, stride 1,
     /// one group, a shallow column matrix, output rows of at least 16 that fill three-quarters of their vectors), and lane
     /// sums that fit L2. Rows of 13 (C32 15x15 F64, one vector per row, so a band is one small image) ran at half the
-    /// GEMM path's speed: each tile then loads and stores its lane sums for a few hundred multiply-adds.
+    /// GEMM path's speed: each tile then loads and stores its lane sums for a few hundred multiply-adds. Not 1x1 windows:
+    /// there the GEMM reads the image as its own column matrix (no packing to save), and the bench's N64 C64 28x28 K128
+    /// forward+backward fell from 1.2-1.45x LibTorch to 0.84x with the direct kernels.
     /// </summary>
     public static bool Covers(in ConvColumns l, int filters) =>
-        DirectConv.Covers(l, filters) && (long)RoundUp(filters, Filters) * RoundUp(l.Rows, Taps) <= MaxElements;
+        DirectConv.Covers(l, filters) && l.Taps > 1 && (long)RoundUp(filters, Filters) * RoundUp(l.Rows, Taps) <= MaxElements;
 
     /// <summary>
     /// <c>dw += dY x cols^T</c> over images <c>[i0, i1)</c>: dw is <c>[F, Rows]</c> row-major, dy <c>[N, F, OutSize]</c>, x

@@ -193,5 +193,10 @@ public sealed class DirectWeightGradientProperties
         Assert.False(Covers(32, 32, 128, 1));  // 288 x 128: the lane sums would leave L2
         Assert.False(Covers(16, 32, 16, 2));   // stride 2
         Assert.False(Covers(64, 56, 64, 1));   // 576 rows: the direct forward kernel's bound
+        // 1x1: the GEMM reads the image as its own column matrix and writes dx itself; neither direct kernel is faster.
+        var pointwise = new ConvColumns(2, 64, 1, new WindowPlan(new[] { 28, 28 }, ConvGeometry.Create(new[] { 1, 1 }, new[] { 1, 1 },
+            new[] { 0, 0 }, new[] { 0, 0 }, new[] { 1, 1 }), "test"));
+        Assert.False(DirectWeightGradient.Covers(pointwise, 128));
+        Assert.False(DirectInputGradient.Covers(pointwise, 128));
     }
 }
