@@ -24,6 +24,9 @@ public sealed record BatchNormGradients(Tensor Input, Tensor Gamma, Tensor Beta)
 /// </summary>
 public static class BatchNormKernel
 {
+    /// <summary>Channels per worker whose sums live on the stack (three lane sets of 64 bytes a channel: 48 KB at most).</summary>
+    private const int StackChannels = 256;
+
     /// <summary>Normalises with the batch's own statistics (training mode) and returns them for the backward pass.</summary>
     /// <exception cref="ShapeException">The input has rank below 2, or gamma or beta is not <c>[C]</c>.</exception>
     /// <exception cref="CnnException">A channel has only one value (N times the spatial size is 1), or epsilon is negative.</exception>
@@ -43,16 +46,18 @@ public static class BatchNormKernel
         {
             var xs = x.Span;
             int width = end - start;
-            var sums = new BatchNormSums.Lanes[width];
+            // Per-channel scratch on the stack (up to StackChannels channels per worker): a training step allocates
+            // nothing here, where the arrays came to 20 KB a layer pair at 64 channels.
+            Span<BatchNormSums.Lanes> sums = width <= StackChannels ? stackalloc BatchNormSums.Lanes[width] : new BatchNormSums.Lanes[width];
             for (int i = 0; i < n; i++)
                 for (int ch = start; ch < end; ch++) BatchNormSums.Sum(Plane(xs, i, ch, c, s), ref sums[ch - start]);
-            var means = new double[width];
+            Span<double> means = width <= StackChannels ? stackalloc double[width] : new double[width];
             for (int ch = start; ch < end; ch++) means[ch - start] = sums[ch - start].Total() / count;
-            var squares = new BatchNormSums.Lanes[width];
+            Span<BatchNormSums.Lanes> squares = width <= StackChannels ? stackalloc BatchNormSums.Lanes[width] : new BatchNormSums.Lanes[width];
             for (int i = 0; i < n; i++)
                 for (int ch = start; ch < end; ch++) BatchNormSums.SquaredDeviation(Plane(xs, i, ch, c, s), means[ch - start], ref squares[ch - start]);
-            var scales = new float[width];
-            var shifts = new float[width];
+            Span<float> scales = width <= StackChannels ? stackalloc float[width] : new float[width];
+            Span<float> shifts = width <= StackChannels ? stackalloc float[width] : new float[width];
             for (int ch = start; ch < end; ch++)
             {
                 double m = means[ch - start], v = squares[ch - start].Total() / count;
@@ -96,18 +101,18 @@ public static class BatchNormKernel
             var xs = x.Span;
             var ds = dy.Span;
             int width = end - start;
-            var sumDys = new BatchNormSums.Lanes[width];
-            var dots = new BatchNormSums.Lanes[width];
-            var deviations = new BatchNormSums.Lanes[width];
+            Span<BatchNormSums.Lanes> sumDys = width <= StackChannels ? stackalloc BatchNormSums.Lanes[width] : new BatchNormSums.Lanes[width];
+            Span<BatchNormSums.Lanes> dots = width <= StackChannels ? stackalloc BatchNormSums.Lanes[width] : new BatchNormSums.Lanes[width];
+            Span<BatchNormSums.Lanes> deviations = width <= StackChannels ? stackalloc BatchNormSums.Lanes[width] : new BatchNormSums.Lanes[width];
             for (int i = 0; i < n; i++)
                 for (int ch = start; ch < end; ch++)
                 {
                     int o = ch - start;
                     BatchNormSums.DeviationDot(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), forward.Mean[ch], ref sumDys[o], ref dots[o], ref deviations[o]);
                 }
-            var scales = new float[width];
-            var shifts = new float[width];
-            var slopes = new float[width];
+            Span<float> scales = width <= StackChannels ? stackalloc float[width] : new float[width];
+            Span<float> shifts = width <= StackChannels ? stackalloc float[width] : new float[width];
+            Span<float> slopes = width <= StackChannels ? stackalloc float[width] : new float[width];
             for (int ch = start; ch < end; ch++)
             {
                 int o = ch - start;
