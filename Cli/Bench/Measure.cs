@@ -5,8 +5,9 @@ namespace Cnn.Cli.Bench;
 /// <summary>How long and how often one comparison runs.</summary>
 /// <param name="WarmupSeconds">Calls of each side before any is timed (at least three), for the JIT (whose first tier is
 /// several times slower in vector code), caches and pools.</param>
-/// <param name="BlockSeconds">Consecutive calls of one side per block: sides alternate in blocks, not call by call, so one
-/// side's spinning worker threads (OpenMP's, ONNX Runtime's, the GEMM's) have gone idle before the other side runs.</param>
+/// <param name="BlockSeconds">Consecutive calls of one side per block: sides alternate in blocks, not call by call, and
+/// each block starts after an untimed pause, so one side's spinning worker threads (OpenMP's, ONNX Runtime's, the GEMM's)
+/// have gone idle before the other side runs.</param>
 /// <param name="BudgetSeconds">Timed seconds per comparison once every side has <paramref name="MinSamples"/> samples.</param>
 /// <param name="MinSamples">Timed calls of each side at least.</param>
 /// <param name="MaxSamples">Timed calls of each side at most.</param>
@@ -34,6 +35,9 @@ internal sealed record Timing(string Side, double MedianMs, double MinMs, double
 /// </summary>
 internal static class Measure
 {
+    /// <summary>The untimed pause before each block of a side, so the previous side's spinning threads have gone to sleep.</summary>
+    private const int SwitchPauseMs = 25;
+
     public static IReadOnlyList<Timing> Compare(MeasureSettings settings, IReadOnlyList<Side> sides)
     {
         var estimate = new double[sides.Count];
@@ -51,13 +55,26 @@ internal static class Measure
 
         var samples = sides.Select(_ => new List<double>()).ToArray();
         var clock = Stopwatch.StartNew();
+        var paused = TimeSpan.Zero;
         while (true)
         {
             for (int s = 0; s < sides.Count; s++)
             {
                 int block = (int)Math.Clamp(settings.BlockSeconds * 1000 / Math.Max(estimate[s], 1e-3), 1, 1000);
                 block = Math.Min(block, settings.MaxSamples - samples[s].Count);
-                if (block > 0) sides[s].Enter?.Invoke();
+                if (block > 0)
+                {
+                    // Another side's threads may still be spinning from its last call (LibTorch's OpenMP, libgomp, spins for
+                    // its GOMP_SPINCOUNT before it sleeps; ONNX Runtime's pool spins too): a pause, not timed, lets them
+                    // sleep, so a block of one long call does not share its cores with them.
+                    if (sides.Count > 1)
+                    {
+                        long p0 = Stopwatch.GetTimestamp();
+                        Thread.Sleep(SwitchPauseMs);
+                        paused += Stopwatch.GetElapsedTime(p0);
+                    }
+                    sides[s].Enter?.Invoke();
+                }
                 for (int i = 0; i < block; i++)
                 {
                     long t0 = Stopwatch.GetTimestamp();
@@ -67,7 +84,7 @@ internal static class Measure
             }
             bool enough = samples.All(x => x.Count >= settings.MinSamples);
             bool full = samples.All(x => x.Count >= settings.MaxSamples);
-            if (full || (enough && clock.Elapsed.TotalSeconds >= settings.BudgetSeconds)) break;
+            if (full || (enough && (clock.Elapsed - paused).TotalSeconds >= settings.BudgetSeconds)) break;
         }
         return sides.Select((side, s) =>
         {
