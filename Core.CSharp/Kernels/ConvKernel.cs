@@ -184,9 +184,9 @@ public static class ConvKernel
         bool directDx = dx is not null && isa == GemmInstructionSet.Vector512 && ConvColumns.Covers(s.Plan) && DirectInputGradient.Covers(columns, s.F);
         BatchParallel.For(s.N, (chunk, start, end) =>
         {
-            // Per image: dW += dY_i x cols_i^T, then dcols = W^T x dY_i folded into dx_i while it is in the cache. (Blocks
-            // of several small images, as the forward pass uses, measured no faster here: these products are already
-            // long along k or n.)
+            // Per image: dW += dY_i x cols_i^T, then dcols = W^T x dY_i folded into dx_i while it is in the cache, except
+            // what the direct kernels compute for the whole chunk first. (Blocks of several small images, as the
+            // forward pass uses, measured no faster here: these products are already long along k or n.)
             var (dwp, dbp) = partials.Start(chunk);
             if (direct) DirectWeights(columns, x, dy, s.F, dwp, start, end);
             if (directDx) DirectInput(columns, dy, w, s.F, dx!, start, end);
