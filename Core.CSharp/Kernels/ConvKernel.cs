@@ -179,9 +179,9 @@ public static class ConvKernel
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
         // dW as the fused path computes it where that path would take the direct kernel, so a batch's bits do not depend
         // on which of the two paths the worker count picks.
-        var columns = ConvColumns.Covers(s.Plan) ? new ConvColumns(s.N, s.C, s.Groups, s.Plan) : default;
-        bool direct = isa == GemmInstructionSet.Vector512 && ConvColumns.Covers(s.Plan) && DirectWeightGradient.Covers(columns, s.F);
-        bool directDx = dx is not null && isa == GemmInstructionSet.Vector512 && ConvColumns.Covers(s.Plan) && DirectInputGradient.Covers(columns, s.F);
+        bool layout = ConvColumns.Covers(s.Plan);
+        var columns = layout ? new ConvColumns(s.N, s.C, s.Groups, s.Plan) : default;
+        var (direct, directDx) = layout ? DirectGradients(columns, s.F, dx is not null, isa == GemmInstructionSet.Vector512) : (false, false);
         BatchParallel.For(s.N, (chunk, start, end) =>
         {
             // Per image: dW += dY_i x cols_i^T, then dcols = W^T x dY_i folded into dx_i while it is in the cache, except
@@ -232,6 +232,13 @@ public static class ConvKernel
         return (dx is null ? null : Tensor.Own(dx, x.Shape), Tensor.Own(dw, w.Shape), db is null ? null : Tensor.Own(db, new Shape(s.F)));
     }
 
+    /// <summary>
+    /// Which gradients the direct kernels compute (<see cref="DirectWeightGradient"/>, <see cref="DirectInputGradient"/>): only on
+    /// the AVX-512 micro-kernel's path, so the vector kernels of other CPUs keep the GEMM's dW and its bits.
+    /// </summary>
+    private static (bool Weights, bool Input) DirectGradients(in ConvColumns l, int f, bool inputGradient, bool avx512Kernel) =>
+        (avx512Kernel && DirectWeightGradient.Covers(l, f), avx512Kernel && inputGradient && DirectInputGradient.Covers(l, f));
+
     private static unsafe void DirectWeights(in ConvColumns l, Tensor x, Tensor dy, int f, float[] dw, int start, int end)
     {
         fixed (float* px = x.Span, pdy = dy.Span, pdw = dw)
@@ -257,9 +264,7 @@ public static class ConvKernel
         var l = new ConvColumns(s.N, s.C, s.Groups, s.Plan);
         int outSize = s.Plan.OutSize, wSize = s.F * s.RowsG;
         var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
-        // The AVX-512 micro-kernel's path: the vector kernels of other CPUs keep the GEMM's dW, and with it their bits.
-        bool direct = typeof(TK) == typeof(GemmKernel512) && DirectWeightGradient.Covers(l, s.F);
-        bool directDx = inputGradient && typeof(TK) == typeof(GemmKernel512) && DirectInputGradient.Covers(l, s.F);
+        var (direct, directDx) = DirectGradients(l, s.F, inputGradient, typeof(TK) == typeof(GemmKernel512));
         var packed = inputGradient && !directDx ? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: true)) : null;
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
         try

@@ -48,7 +48,13 @@ internal static unsafe class DirectConv
     /// </summary>
     public static bool Covers(in ConvColumns l, int filters) =>
         !Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Rows <= MaxRows && filters >= 1
-        && l.OutW >= 16 && 4 * l.OutW >= 3 * 16 * ((l.OutW + 15) / 16);
+        && FillsVectors(l.OutW);
+
+    /// <summary>
+    /// Whether rows of <paramref name="width"/> values are at least 16 and fill three-quarters of their 16-lane vectors (a
+    /// 13-wide row measured 0.96x the GEMM path: its one vector is mostly empty).
+    /// </summary>
+    public static bool FillsVectors(int width) => width >= 16 && 4 * width >= 3 * 16 * ((width + 15) / 16);
 
     /// <summary>Floats a thread's stage buffer needs beyond one staged image: a row vector's overrun past the image.</summary>
     private const int StageSlack = 32;
@@ -141,9 +147,9 @@ internal static unsafe class DirectConv
         }
         // No calls from here on: every vector register is caller-saved, and a call after the loop would make the JIT
         // spill the accumulators inside it.
-        var m0 = Mask(lanes[0]);
-        var m1 = Mask(lanes[1]);
-        var m2 = Mask(lanes[2]);
+        var m0 = ImToCol.Lanes(lanes[0]);
+        var m1 = ImToCol.Lanes(lanes[1]);
+        var m2 = ImToCol.Lanes(lanes[2]);
         float* y0 = y + write[0], y1 = y + write[1], y2 = y + write[2];
         Put(a0, a1, a2, 0, y0, y1, y2, plane, m0, m1, m2, bias, relu, accumulate, final);
         if (count > 1) Put(b0, b1, b2, 1, y0, y1, y2, plane, m0, m1, m2, bias, relu, accumulate, final);
@@ -193,10 +199,6 @@ internal static unsafe class DirectConv
         Avx512F.MaskStore(y2 + at, m2, v2);
     }
 
-    /// <summary>The first <paramref name="lanes"/> lanes set.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Mask(int lanes) =>
-        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(lanes)).AsSingle();
 
     /// <summary>
     /// <c>max(v, 0)</c> with TensorPrimitives.Max(x, 0)'s

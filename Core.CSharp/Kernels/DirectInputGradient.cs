@@ -37,7 +37,7 @@ internal static unsafe class DirectInputGradient
     /// </summary>
     public static bool Covers(in ConvColumns l, int filters) =>
         !DirectConv.Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Taps > 1 && filters <= GemmDepth.MaxBlock
-        && filters * l.Taps <= DirectConv.MaxRows && l.InW >= 16 && 4 * l.InW >= 3 * 16 * ((l.InW + 15) / 16);
+        && filters * l.Taps <= DirectConv.MaxRows && DirectConv.FillsVectors(l.InW);
 
     /// <summary>
     /// dx of images <c>[i0, i1)</c> (<c>[N, C, InH, InW]</c>, written whole) from dy (<c>[N, F, OutSize]</c>) and w
@@ -163,9 +163,9 @@ internal static unsafe class DirectInputGradient
             e0 = Vector512.ConditionalSelect(m0, e0 + u0, e0); e1 = Vector512.ConditionalSelect(m1, e1 + u1, e1); e2 = Vector512.ConditionalSelect(m2, e2 + u2, e2);
         }
         // No calls from here on (see DirectConv.Tile): the stores under each vector's lane mask.
-        var n0 = Vector512.LessThan(lane, Vector512.Create(lanes[0])).AsSingle();
-        var n1 = Vector512.LessThan(lane, Vector512.Create(lanes[1])).AsSingle();
-        var n2 = Vector512.LessThan(lane, Vector512.Create(lanes[2])).AsSingle();
+        var n0 = ImToCol.Lanes(lanes[0]);
+        var n1 = ImToCol.Lanes(lanes[1]);
+        var n2 = ImToCol.Lanes(lanes[2]);
         float* d = dx + (nint)c0 * g.InPlane;
         Avx512F.MaskStore(d + write[0], n0, a0); Avx512F.MaskStore(d + write[1], n1, a1); Avx512F.MaskStore(d + write[2], n2, a2);
         if (k1 == 0) return;

@@ -88,10 +88,11 @@ internal static unsafe class DirectWeightGradient
                 for (int f0 = 0; f0 < fRound; f0 += Filters)
                 {
                     // Filters past the last repeat it, like the rows.
-                    float* d = dyi + (nint)Math.Min(f0, f - 1) * outSize;
-                    nint d1 = (nint)(Math.Min(f0 + 1, f - 1) - Math.Min(f0, f - 1)) * outSize;
-                    nint d2 = (nint)(Math.Min(f0 + 2, f - 1) - Math.Min(f0, f - 1)) * outSize;
-                    nint d3 = (nint)(Math.Min(f0 + 3, f - 1) - Math.Min(f0, f - 1)) * outSize;
+                    int first = Math.Min(f0, f - 1);
+                    float* d = dyi + (nint)first * outSize;
+                    nint d1 = (nint)(Math.Min(f0 + 1, f - 1) - first) * outSize;
+                    nint d2 = (nint)(Math.Min(f0 + 2, f - 1) - first) * outSize;
+                    nint d3 = (nint)(Math.Min(f0 + 3, f - 1) - first) * outSize;
                     for (int r0 = 0; r0 < kRound; r0 += Taps)
                     {
                         float* t = sums + ((nint)f0 * kRound + r0) * 16;
@@ -132,7 +133,7 @@ internal static unsafe class DirectWeightGradient
         var c3 = Vector512.Load(t2 + 48); var c4 = Vector512.Load(t2 + 64); var c5 = Vector512.Load(t2 + 80);
         var e0 = Vector512.Load(t3); var e1 = Vector512.Load(t3 + 16); var e2 = Vector512.Load(t3 + 32);
         var e3 = Vector512.Load(t3 + 48); var e4 = Vector512.Load(t3 + 64); var e5 = Vector512.Load(t3 + 80);
-        var m = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(g.Tail)).AsSingle();
+        var m = ImToCol.Lanes(g.Tail);
         for (int h = h0; h < h1; h++)
         {
             nint at = (nint)h * g.Pitch + 16 * j0, to = (nint)h * g.OutW + 16 * j0;
