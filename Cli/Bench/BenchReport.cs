@@ -137,6 +137,7 @@ internal static class BenchReport
                     ["mc"] = m.Hardware.Blocking.MC,
                     ["kc"] = m.Hardware.Blocking.KC,
                     ["nc"] = m.Hardware.Blocking.NC,
+                    ["a_panel_resident"] = m.Hardware.Blocking.APanelResident,
                 },
                 ["fma_peak_gflops_per_thread"] = Finite(m.Hardware.PeakPerThread),
                 ["fma_peak_gflops_all_threads"] = Finite(m.Hardware.PeakAllThreads),

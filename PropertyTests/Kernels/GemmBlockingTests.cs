@@ -28,10 +28,11 @@ public class GemmBlockingTests
     }
 
     [Fact]
-    public void AnIntelRapidsCoreGivesAsQuarterOfItsL2ToThePackedRowsOfA()
+    public void AnIntelRapidsCoreKeepsAPanelsInL1AndHalfItsL2ForTheBlockOfB()
     {
         if (CpuCaches.Class != CpuClass.IntelRapids || GemmBlocking.Current.InstructionSet != GemmInstructionSet.Vector512
-            || Environment.GetEnvironmentVariable("CNN_GEMM_MC") is not null) return;
-        Assert.Equal((int)Math.Clamp(CpuCaches.L2 / 4 / 1024 / 12 * 12, 192, 1020), GemmBlocking.Current.MC);
+            || Environment.GetEnvironmentVariable("CNN_GEMM_NC") is not null) return;
+        Assert.True(GemmBlocking.Current.APanelResident);
+        Assert.Equal((int)Math.Clamp(CpuCaches.L2 / 2 / 1024 / 32 * 32, 256, 4096), GemmBlocking.Current.NC);
     }
 }

@@ -10,11 +10,14 @@ namespace Cnn.Core.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>AMD Zen 4/5 and unknown CPUs keep the blocking measured on Zen 5 (1 MB L2): MC 192 (a 192 x 256 block of A, 192 KB),
-/// NC 4096. Intel Sapphire/Emerald/Granite Rapids (2 MB L2 per core, non-inclusive): A's block gets a quarter of L2, MC =
-/// L2 / 4 / (256 x 4 bytes) rounded down to the tile's 12 rows (504 for 2 MB), in line with BLIS's Skylake-X sgemm blocking
-/// (MC 480 for 1 MB of L2 with a deeper KC). Measured on Sapphire/Emerald Rapids only in a loaded window (load average 9-11
-/// on 2 cores, 2026-12-06): MC 504 and MC 192 alternated gave GEMM 1024/2048 within the run-to-run noise of each other, so
-/// this choice rests on the cache arithmetic, not on a measured gain.</para>
+/// NC 4096, each packed panel of B resident in L1 while the panels of A stream past it.</para>
+/// <para>Intel Sapphire/Emerald/Granite Rapids (2 MB L2 per core, non-inclusive) turn the inner loops round
+/// (<see cref="APanelResident"/>): each 12-row panel of A (12 KB) stays in L1 while the 32-column panels of B (32 KB each)
+/// stream from L2, where the block of B is kept: NC = L2 / 2 / (256 x 4 bytes), 1,024 columns for 2 MB. MC 192. Measured on
+/// a Sapphire/Emerald Rapids Xeon (one thread, fastest of 9-18 products, 2026-12-07, other work on the second core): GEMM
+/// 1024 / 2048 at 147-153 / 149-151 GFLOP/s against 138-146 / 119-148 with B's panel resident, MC 504 and NC 4096 (the
+/// earlier blocking, MC chosen as a quarter of L2 by the cache arithmetic). With B's panel resident, that 32 KB panel, the
+/// streaming A panels and C's tile fill the 48 KB L1, and B's lines are evicted before their last use.</para>
 /// <para>For experiments, <c>CNN_GEMM_MC</c> and <c>CNN_GEMM_NC</c> override both (rounded to whole tiles); they are read
 /// once, when the GEMM is first used.</para>
 /// </remarks>
@@ -22,15 +25,18 @@ internal static class GemmBlockSizes
 {
     private const int MR = 12, NR = 32;
 
-    public static readonly int MC512 = Override("CNN_GEMM_MC", MR) ?? ChooseMc();
+    /// <summary>Whether the inner loops keep an A panel in L1 and stream B's panels (Intel Rapids), rather than the reverse.</summary>
+    public static readonly bool APanelResident = CpuCaches.Class == CpuClass.IntelRapids && CpuCaches.L2 > 0;
 
-    public static readonly int NC512 = Override("CNN_GEMM_NC", NR) ?? 4096;
+    public static readonly int MC512 = Override("CNN_GEMM_MC", MR) ?? 192;
 
-    private static int ChooseMc()
+    public static readonly int NC512 = Override("CNN_GEMM_NC", NR) ?? ChooseNc();
+
+    private static int ChooseNc()
     {
-        if (CpuCaches.Class != CpuClass.IntelRapids || CpuCaches.L2 <= 0) return 192;
-        long rows = CpuCaches.L2 / 4 / (GemmDepth.MaxBlock * sizeof(float));
-        return (int)Math.Clamp(rows / MR * MR, 192, 1020);
+        if (!APanelResident) return 4096;
+        long columns = CpuCaches.L2 / 2 / (GemmDepth.MaxBlock * sizeof(float));
+        return (int)Math.Clamp(columns / NR * NR, 256, 4096);
     }
 
     private static int? Override(string variable, int multiple)

@@ -11,7 +11,8 @@ namespace Cnn.Core.Kernels;
 /// <param name="MC">Rows of A packed at once.</param>
 /// <param name="KC">The most depth steps in one block (equal blocks of at most this many; the blocks fix the order of the sums).</param>
 /// <param name="NC">Columns of B packed at once.</param>
-public sealed record GemmBlocking(GemmInstructionSet InstructionSet, int MR, int NR, int MC, int KC, int NC)
+/// <param name="APanelResident">Whether the inner loops keep a panel of A in L1 while B's panels stream from L2 (else the reverse).</param>
+public sealed record GemmBlocking(GemmInstructionSet InstructionSet, int MR, int NR, int MC, int KC, int NC, bool APanelResident)
 {
     /// <summary>The blocking of the micro-kernel <see cref="GemmInstructionSet.Auto"/> chooses here.</summary>
     public static GemmBlocking Current => For(GemmInstructionSet.Auto);
@@ -24,8 +25,8 @@ public sealed record GemmBlocking(GemmInstructionSet InstructionSet, int MR, int
         _ => Of<GemmKernelScalar>(GemmInstructionSet.Scalar),
     };
 
-    private static GemmBlocking Of<TK>(GemmInstructionSet isa) where TK : struct, IGemmKernel => new(isa, TK.MR, TK.NR, TK.MC, GemmDepth.MaxBlock, TK.NC);
+    private static GemmBlocking Of<TK>(GemmInstructionSet isa) where TK : struct, IGemmKernel => new(isa, TK.MR, TK.NR, TK.MC, GemmDepth.MaxBlock, TK.NC, TK.APanelResident);
 
     /// <inheritdoc />
-    public override string ToString() => $"{InstructionSet} {MR}x{NR} register tile, MC {MC}, KC {KC}, NC {NC}";
+    public override string ToString() => $"{InstructionSet} {MR}x{NR} register tile, MC {MC}, KC {KC}, NC {NC}, {(APanelResident ? "A" : "B")} panel in L1";
 }

@@ -6,7 +6,8 @@ namespace Cnn.Core.Kernels;
 
 /// <summary>
 /// The Goto/BLIS loop nest over one rectangle of C: NC columns of B > KC (<see cref="GemmDepth"/>) deep (pack B into NR-wide panels)
-/// > MC rows of A (pack A into MR-tall panels) > NR x MR micro-tiles. Packing absorbs all four transpose
+/// > MC rows of A (pack A into MR-tall panels) > NR x MR micro-tiles, B's panel or A's outermost of the two inner loops
+/// (<see cref="IGemmKernel.APanelResident"/>). Packing absorbs all four transpose
 /// cases and zero-pads the edges, so the micro-kernel sees a single layout. Hot methods skip tiered
 /// compilation: their unoptimised first tier (calls for every vector load) would otherwise run for the
 /// first hundreds of products.
@@ -44,14 +45,23 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
                 {
                     int mb = Math.Min(mc, m1 - ic);
                     PackA(job, ic, mb, pc, kb, pa);
-                    for (int jr = 0; jr < nc; jr += nr)
-                    {
-                        float* bPanel = bBlock + (nint)jr * kb;
-                        int cols = Math.Min(nr, nc - jr);
-                        float* cTile = job.C + ic * ldc + jc + jr;
+                    if (TK.APanelResident)
                         for (int ir = 0; ir < mb; ir += mr)
-                            TK.Tile(kb, pa + (nint)ir * kb, bPanel, cTile + ir * ldc, ldc, Math.Min(mr, mb - ir), cols, load);
-                    }
+                        {
+                            float* aPanel = pa + (nint)ir * kb, cRow = job.C + (ic + ir) * ldc + jc;
+                            int rows = Math.Min(mr, mb - ir);
+                            for (int jr = 0; jr < nc; jr += nr)
+                                TK.Tile(kb, aPanel, bBlock + (nint)jr * kb, cRow + jr, ldc, rows, Math.Min(nr, nc - jr), load);
+                        }
+                    else
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            float* bPanel = bBlock + (nint)jr * kb;
+                            int cols = Math.Min(nr, nc - jr);
+                            float* cTile = job.C + ic * ldc + jc + jr;
+                            for (int ir = 0; ir < mb; ir += mr)
+                                TK.Tile(kb, pa + (nint)ir * kb, bPanel, cTile + ir * ldc, ldc, Math.Min(mr, mb - ir), cols, load);
+                        }
                 }
             }
         }

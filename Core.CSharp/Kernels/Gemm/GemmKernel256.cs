@@ -13,6 +13,7 @@ internal readonly unsafe struct GemmKernel256 : IGemmKernel
     public static int NR => 16;
     public static int MC => 144;
     public static int NC => 4096;
+    public static bool APanelResident => false;
     public static int MGrain => 6;
     public static int NGrain => 16;
 

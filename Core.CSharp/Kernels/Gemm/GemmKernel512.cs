@@ -15,6 +15,7 @@ internal readonly unsafe struct GemmKernel512 : IGemmKernel
     public static int NR => 32;
     public static int MC => GemmBlockSizes.MC512;
     public static int NC => GemmBlockSizes.NC512;
+    public static bool APanelResident => GemmBlockSizes.APanelResident;
     public static int MGrain => 4;
     public static int NGrain => 16;
 

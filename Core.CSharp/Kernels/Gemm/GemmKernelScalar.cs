@@ -12,6 +12,7 @@ internal readonly unsafe struct GemmKernelScalar : IGemmKernel
     public static int NR => 4;
     public static int MC => 128;
     public static int NC => 2048;
+    public static bool APanelResident => false;
     public static int MGrain => 4;
     public static int NGrain => 4;
 

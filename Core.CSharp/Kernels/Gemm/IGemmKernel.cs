@@ -18,6 +18,12 @@ internal unsafe interface IGemmKernel
     /// <summary>Columns of B packed at once. A multiple of NR.</summary>
     static abstract int NC { get; }
 
+    /// <summary>
+    /// Whether the driver's inner loops keep each MR-tall panel of A in L1 and stream the NR-wide panels of B from L2 (the
+    /// block of B sized for L2), rather than keeping B's panel in L1 and streaming A's. Speed only: every tile's sums are the same.
+    /// </summary>
+    static abstract bool APanelResident { get; }
+
     /// <summary>Row granule the kernel handles without padding waste; thread splits along M are multiples of it.</summary>
     static abstract int MGrain { get; }
 
