@@ -35,3 +35,9 @@ internal readonly struct Vectors2 : IConstant { public static int Value => 2; }
 internal readonly struct Vectors4 : IConstant { public static int Value => 4; }
 
 internal readonly struct Vectors8 : IConstant { public static int Value => 8; }
+
+/// <summary>The micro-kernel reads its own B panel only.</summary>
+internal readonly struct ThisPanel : IConstant { public static int Value => 0; }
+
+/// <summary>The micro-kernel also prefetches the packed B panel after its own into L1.</summary>
+internal readonly struct NextPanel : IConstant { public static int Value => 1; }
