@@ -51,7 +51,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
                             float* aPanel = pa + (nint)ir * kb, cRow = job.C + (ic + ir) * ldc + jc;
                             int rows = Math.Min(mr, mb - ir);
                             for (int jr = 0; jr < nc; jr += nr)
-                                TK.Tile(kb, aPanel, bBlock + (nint)jr * kb, cRow + jr, ldc, rows, Math.Min(nr, nc - jr), load);
+                                TK.TileBeforeNext(kb, aPanel, bBlock + (nint)jr * kb, cRow + jr, ldc, rows, Math.Min(nr, nc - jr), load);
                         }
                     else
                         for (int jr = 0; jr < nc; jr += nr)

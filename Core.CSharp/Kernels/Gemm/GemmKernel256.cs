@@ -19,6 +19,9 @@ internal readonly unsafe struct GemmKernel256 : IGemmKernel
 
     public static bool IsSupported => Vector256.IsHardwareAccelerated && Fma.IsSupported;
 
+    public static void TileBeforeNext(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load) =>
+        Tile(kc, a, b, c, ldc, rows, cols, load);
+
     [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load)
     {

@@ -16,6 +16,9 @@ internal readonly unsafe struct GemmKernelScalar : IGemmKernel
     public static int MGrain => 4;
     public static int NGrain => 4;
 
+    public static void TileBeforeNext(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load) =>
+        Tile(kc, a, b, c, ldc, rows, cols, load);
+
     [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load)
     {

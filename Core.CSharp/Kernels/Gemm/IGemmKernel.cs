@@ -36,4 +36,10 @@ internal unsafe interface IGemmKernel
     /// <paramref name="load"/> (<see cref="GemmDepth"/>). Panels are zero-padded to MR and NR.
     /// </summary>
     static abstract void Tile(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load);
+
+    /// <summary>
+    /// <see cref="Tile"/>, where the kernel may also prefetch the packed B panel after this one (the next tile's when A's panel
+    /// is resident, <see cref="APanelResident"/>). Speed only.
+    /// </summary>
+    static abstract void TileBeforeNext(int kc, float* a, float* b, float* c, nint ldc, int rows, int cols, bool load);
 }
