@@ -116,6 +116,12 @@ internal sealed unsafe class ChannelTileConv
         return (Math.Min(_p, (int)((long)tiles * block / count) * Rows), Math.Min(_p, (int)((long)tiles * (block + 1) / count) * Rows));
     }
 
+    /// <summary>The im2col block's row length for <paramref name="width"/> positions: whole tiles.</summary>
+    public static int Pitch(int width) => (width + Rows - 1) / Rows * Rows;
+
+    /// <summary>Floats of the im2col block of <paramref name="width"/> positions (<see cref="Unfold"/>).</summary>
+    public int ColumnsLength(int width) => _k * Pitch(width);
+
     /// <summary>
     /// Output positions <c>[q0, q1)</c> of image <paramref name="image"/>, filter panels <c>[panel0, panel1)</c>: im2col of
     /// the positions into a pooled block, then every tile of every panel.
@@ -132,18 +138,44 @@ internal sealed unsafe class ChannelTileConv
     /// <param name="panel1">The panel past the last.</param>
     public void Forward(float* x, float* packed, float* bias, bool relu, float* y, int image, int q0, int q1, int panel0, int panel1)
     {
-        int width = q1 - q0, ld = (width + Rows - 1) / Rows * Rows;
-        if (width <= 0 || panel1 <= panel0) return;
-        var cols = Workspace.Rent(_k * ld);
+        if (q1 <= q0 || panel1 <= panel0) return;
+        var cols = Workspace.Rent(ColumnsLength(q1 - q0));
+        try
+        {
+            fixed (float* pc = cols)
+            {
+                Unfold(x, image, q0, q1, pc, 0, _c);
+                Compute(pc, packed, bias, relu, y, image, q0, q1, panel0, panel1);
+            }
+        }
+        finally { Workspace.Return(cols); }
+    }
+
+    /// <summary>
+    /// Rows of input channels <c>[c0, c1)</c> of the im2col block of positions <c>[q0, q1)</c> (rows of
+    /// <see cref="Pitch"/> floats), the columns past <paramref name="q1"/> zero.
+    /// </summary>
+    public void Unfold(float* x, int image, int q0, int q1, float* cols, int c0, int c1)
+    {
+        int width = q1 - q0, ld = Pitch(width), taps = _plan.Taps, inSize = _plan.InSize;
+        float* rows = cols + (long)c0 * taps * ld;
+        int count = (c1 - c0) * taps;
+        ImToCol.UnfoldRange(new ReadOnlySpan<float>(x + (long)image * _inImage + (long)c0 * inSize, (c1 - c0) * inSize), c1 - c0, _plan, q0, q1,
+            new Span<float>(rows, count * ld), ld, 0);
+        // The last tile's rows past the block read these columns: zeros, not whatever the pool held (NaN or denormals).
+        if (ld > width)
+            for (int r = 0; r < count; r++) new Span<float>(rows + (long)r * ld + width, ld - width).Clear();
+    }
+
+    /// <summary>Filter panels <c>[panel0, panel1)</c> of positions <c>[q0, q1)</c> from their im2col block (<see cref="Unfold"/>).</summary>
+    public void Compute(float* cols, float* packed, float* bias, bool relu, float* y, int image, int q0, int q1, int panel0, int panel1)
+    {
+        int width = q1 - q0, ld = Pitch(width);
         var sums = Workspace.Rent(ld * Filters);
         try
         {
-            fixed (float* pc = cols, ps = sums)
+            fixed (float* ps = sums)
             {
-                ImToCol.UnfoldRange(new ReadOnlySpan<float>(x + (long)image * _inImage, _inImage), _c, _plan, q0, q1, cols, ld, 0);
-                // The last tile's rows past the block read these columns: zeros, not whatever the pool held (NaN or denormals).
-                if (ld > width)
-                    for (int r = 0; r < _k; r++) new Span<float>(pc + (long)r * ld + width, ld - width).Clear();
                 float* yi = y + (long)image * _f * _p;
                 int kc = GemmDepth.Block(_k);
                 for (int panel = panel0; panel < panel1; panel++)
@@ -153,18 +185,14 @@ internal sealed unsafe class ChannelTileConv
                     // Depth blocks outside the tiles: a block of the panel (kc x 32 floats) stays in L1 for every tile.
                     for (int k0 = 0; k0 < _k; k0 += kc)
                         for (int t = 0; t < ld; t += Rows)
-                            Depth(pc + (long)k0 * ld + t, ld, w + (long)k0 * Filters, Math.Min(kc, _k - k0), ps + t * Filters, k0 > 0,
+                            Depth(cols + (long)k0 * ld + t, ld, w + (long)k0 * Filters, Math.Min(kc, _k - k0), ps + t * Filters, k0 > 0,
                                 t == 0, (nint)kc * Filters);
                     for (int t = 0; t < ld; t += Rows)
                         Finish(ps + t * Filters, bias is null ? null : bias + f0, relu, yi + (long)f0 * _p + q0 + t, _p, Math.Min(Rows, width - t), Math.Min(Filters, _f - f0));
                 }
             }
         }
-        finally
-        {
-            Workspace.Return(cols);
-            Workspace.Return(sums);
-        }
+        finally { Workspace.Return(sums); }
     }
 
     /// <summary>

@@ -31,6 +31,7 @@ internal sealed class ConvForward
     private readonly ChannelTileConv? _channel;
     private readonly float[]? _tileWeights, _tileBias;
     private readonly int _tileBlocks;
+    private readonly Action<int, int, int>? _tileUnfold;
     private readonly Action<int, int, int>? _body;
 
     /// <summary>Column panels of one image's fused product, and the micro-kernel's panel width.</summary>
@@ -51,6 +52,9 @@ internal sealed class ConvForward
     // The call in progress.
     private Tensor? _x;
     private float[]? _y, _packed;
+
+    /// <summary>One image's im2col block shared by the workers of a call split by filter panels.</summary>
+    private float[]? _columns1;
     private int _parts;
     private GemmOptions _gemm;
 
@@ -99,6 +103,7 @@ internal sealed class ConvForward
             _tileBlocks = _channel.Blocks == 1 && _channel.Panels >= 2 * workers ? 0
                 : Math.Min(tiles, (Math.Max(_channel.Blocks, workers) + workers - 1) / workers * workers);
             _body = _s.N > 1 ? TileImages : _tileBlocks == 0 ? TilePanels : TileBlocks;
+            if (_tileBlocks == 0) _tileUnfold = TileUnfold;
             return;
         }
         if (!_fused)
@@ -147,7 +152,13 @@ internal sealed class ConvForward
             {
                 if (_s.N > 1) BatchParallel.For(_s.N, ImageChunks, _body!);
                 else if (2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops) Tiles(0, 0, _channel.Blocks, _channel.Blocks, 0, _channel.Panels);
-                else if (_tileBlocks == 0) BatchParallel.For(_channel.Panels, _body!);
+                else if (_tileBlocks == 0)
+                {
+                    // The filter panels split between the workers read one im2col of the image, made by all of them first.
+                    _columns1 = Workspace.Rent(_channel.ColumnsLength(_s.Plan.OutSize));
+                    BatchParallel.For(_s.C, _tileUnfold!);
+                    BatchParallel.For(_channel.Panels, _body!);
+                }
                 else BatchParallel.For(_tileBlocks, _tileBlocks, _body!);
                 return;
             }
@@ -179,7 +190,8 @@ internal sealed class ConvForward
         finally
         {
             if (_prepacked is null && _packed is not null) Workspace.Return(_packed);
-            (_x, _y, _packed) = (null, null, null);
+            if (_columns1 is not null) Workspace.Return(_columns1);
+            (_x, _y, _packed, _columns1) = (null, null, null, null);
         }
     }
 
@@ -224,8 +236,18 @@ internal sealed class ConvForward
     /// <summary><see cref="ChannelTileConv"/> over one image: blocks <c>[start, end)</c> of its positions, every filter.</summary>
     private void TileBlocks(int chunk, int start, int end) => Tiles(0, start, end, _tileBlocks, 0, _channel!.Panels);
 
-    /// <summary><see cref="ChannelTileConv"/> over one image: filter panels <c>[start, end)</c>, every position.</summary>
-    private void TilePanels(int chunk, int start, int end) => Tiles(0, 0, _channel!.Blocks, _channel.Blocks, start, end);
+    /// <summary>The shared im2col of one image: input channels <c>[start, end)</c>.</summary>
+    private unsafe void TileUnfold(int chunk, int start, int end)
+    {
+        fixed (float* px = _x!.Span, pc = _columns1) _channel!.Unfold(px, 0, 0, _s.Plan.OutSize, pc, start, end);
+    }
+
+    /// <summary><see cref="ChannelTileConv"/> over one image: filter panels <c>[start, end)</c>, every position, from the shared im2col.</summary>
+    private unsafe void TilePanels(int chunk, int start, int end)
+    {
+        fixed (float* pc = _columns1, pw = _tileWeights, pb = _tileBias, py = _y)
+            _channel!.Compute(pc, pw, pb, _relu, py, 0, 0, _s.Plan.OutSize, start, end);
+    }
 
     /// <summary>Blocks <c>[b0, b1)</c> of <paramref name="blocks"/> of image <paramref name="image"/>, panels <c>[p0, p1)</c>.</summary>
     private unsafe void Tiles(int image, int b0, int b1, int blocks, int p0, int p1)
