@@ -155,9 +155,11 @@ internal sealed class ConvForward
                 else if (_tileBlocks == 0)
                 {
                     // The filter panels split between the workers read one im2col of the image, made by all of them first.
+                    // Both in chunks of a panel (of an eighth of the channels), taken by whichever thread is free: a worker
+                    // that loses its core for a while leaves its share to the caller instead of holding up the call.
                     _columns1 = Workspace.Rent(_channel.ColumnsLength(_s.Plan.OutSize));
-                    BatchParallel.For(_s.C, _tileUnfold!);
-                    BatchParallel.For(_channel.Panels, _body!);
+                    BatchParallel.For(_s.C, 8, _tileUnfold!);
+                    BatchParallel.For(_channel.Panels, _channel.Panels, _body!);
                 }
                 else BatchParallel.For(_tileBlocks, _tileBlocks, _body!);
                 return;
