@@ -26,6 +26,12 @@ internal sealed class ConvForward
     private readonly float[]? _prepacked;
     private readonly ConvColumns _columns;
     private readonly DepthwiseConv2d.Plan? _depthwise;
+
+    /// <summary>The inference kernel with filter vectors (<see cref="ChannelTileConv"/>), its packed weights and bias, and how it splits one image.</summary>
+    private readonly ChannelTileConv? _channel;
+    private readonly float[]? _tileWeights, _tileBias;
+    private readonly int _tileBlocks;
+    private readonly Action<int, int, int>? _tileUnfold;
     private readonly Action<int, int, int>? _body;
 
     /// <summary>Column panels of one image's fused product, and the micro-kernel's panel width.</summary>
@@ -46,6 +52,9 @@ internal sealed class ConvForward
     // The call in progress.
     private Tensor? _x;
     private float[]? _y, _packed;
+
+    /// <summary>One image's im2col block shared by the workers of a call split by filter panels.</summary>
+    private float[]? _columns1;
     private int _parts;
     private GemmOptions _gemm;
 
@@ -56,8 +65,10 @@ internal sealed class ConvForward
     /// <param name="isa">The micro-kernel.</param>
     /// <param name="relu">Apply <c>max(y, 0)</c> to the output.</param>
     /// <param name="packedWeights">The weight packed for the fused path on <paramref name="isa"/> (<see cref="ConvKernel.PackWeights"/>), or null to pack it per call.</param>
+    /// <param name="tilePacked">The weight and bias packed for <see cref="ChannelTileConv"/> (an inference plan's), which then takes the layers it is worth taking that the direct kernel does not; or null.</param>
     /// <exception cref="ShapeException">The shapes do not fit each other or the window.</exception>
-    public ConvForward(Shape x, Tensor w, Tensor? bias, ConvGeometry g, GemmInstructionSet isa, bool relu, float[]? packedWeights)
+    public ConvForward(Shape x, Tensor w, Tensor? bias, ConvGeometry g, GemmInstructionSet isa, bool relu, float[]? packedWeights,
+        Lazy<(float[] Weights, float[]? Bias)>? tilePacked = null)
     {
         _s = ConvKernel.Check(x, w, bias, g);
         _w = w;
@@ -71,19 +82,36 @@ internal sealed class ConvForward
             return;
         }
         _fused = ConvKernel.Fused(_s);
+        if (_fused)
+        {
+            _columns = new ConvColumns(_s.N, _s.C, _s.Groups, _s.Plan);
+            if (_isa == GemmInstructionSet.Vector512 && DirectConv.Covers(_columns, _s.F))
+            {
+                _direct = true;
+                _body = _s.N > 1 ? DirectImages : DirectFilters;
+                return;
+            }
+        }
+        if (tilePacked is not null && _isa == GemmInstructionSet.Vector512 && ChannelTileConv.Covers(_s.Groups, _s.F)
+            && ChannelTileConv.Worth(_s.Plan.OutSize, _s.F))
+        {
+            _channel = new ChannelTileConv(_s.Plan, _s.C, _s.F);
+            (_tileWeights, _tileBias) = tilePacked.Value;
+            int workers = BatchParallel.Workers, tiles = (_s.Plan.OutSize + ChannelTileConv.Rows - 1) / ChannelTileConv.Rows;
+            // One image: split by blocks of positions, in a multiple of the workers, unless it is one block and the filters
+            // make enough panels to share (ResNet's 7x7 stage), when each worker takes its panels over all the positions.
+            _tileBlocks = _channel.Blocks == 1 && _channel.Panels >= 2 * workers ? 0
+                : Math.Min(tiles, (Math.Max(_channel.Blocks, workers) + workers - 1) / workers * workers);
+            _body = _s.N > 1 ? TileImages : _tileBlocks == 0 ? TilePanels : TileBlocks;
+            if (_tileBlocks == 0) _tileUnfold = TileUnfold;
+            return;
+        }
         if (!_fused)
         {
             _body = PerImage;
             return;
         }
         _prepacked = packedWeights;
-        _columns = new ConvColumns(_s.N, _s.C, _s.Groups, _s.Plan);
-        if (_isa == GemmInstructionSet.Vector512 && DirectConv.Covers(_columns, _s.F))
-        {
-            _direct = true;
-            _body = _s.N > 1 ? DirectImages : DirectFilters;
-            return;
-        }
         _nr = _isa switch { GemmInstructionSet.Vector512 => GemmKernel512.NR, GemmInstructionSet.Vector256 => GemmKernel256.NR, _ => GemmKernelScalar.NR };
         _mr = _isa switch { GemmInstructionSet.Vector512 => GemmKernel512.MR, GemmInstructionSet.Vector256 => GemmKernel256.MR, _ => GemmKernelScalar.MR };
         _panels = (_s.Plan.OutSize + _nr - 1) / _nr;
@@ -99,6 +127,9 @@ internal sealed class ConvForward
     /// the same sums whatever the chunks.
     /// </summary>
     private int ImageChunks => Math.Min(_s.N, 4 * BatchParallel.Workers);
+
+    /// <summary>Whether this call runs <see cref="ChannelTileConv"/>.</summary>
+    internal bool ChannelTiles => _channel is not null;
 
     /// <summary>The output's shape, <c>[N, F, output...]</c>.</summary>
     public Shape OutputShape { get; }
@@ -117,6 +148,22 @@ internal sealed class ConvForward
         (_x, _y) = (x, y);
         try
         {
+            if (_channel is not null)
+            {
+                if (_s.N > 1) BatchParallel.For(_s.N, ImageChunks, _body!);
+                else if (2L * _s.F * _s.RowsG * _s.Plan.OutSize < MinSplitFlops) Tiles(0, 0, _channel.Blocks, _channel.Blocks, 0, _channel.Panels);
+                else if (_tileBlocks == 0)
+                {
+                    // The filter panels split between the workers read one im2col of the image, made by all of them first.
+                    // Both in chunks of a panel (of an eighth of the channels), taken by whichever thread is free: a worker
+                    // that loses its core for a while leaves its share to the caller instead of holding up the call.
+                    _columns1 = Workspace.Rent(_channel.ColumnsLength(_s.Plan.OutSize));
+                    BatchParallel.For(_s.C, 8, _tileUnfold!);
+                    BatchParallel.For(_channel.Panels, _channel.Panels, _body!);
+                }
+                else BatchParallel.For(_tileBlocks, _tileBlocks, _body!);
+                return;
+            }
             if (!_fused)
             {
                 _gemm = ConvKernel.GemmFor(_s.N) with { InstructionSet = _isa };
@@ -145,7 +192,8 @@ internal sealed class ConvForward
         finally
         {
             if (_prepacked is null && _packed is not null) Workspace.Return(_packed);
-            (_x, _y, _packed) = (null, null, null);
+            if (_columns1 is not null) Workspace.Return(_columns1);
+            (_x, _y, _packed, _columns1) = (null, null, null, null);
         }
     }
 
@@ -179,6 +227,39 @@ internal sealed class ConvForward
     {
         fixed (float* px = _x!.Span, pw = _w.Span, pb = _bias is null ? default : _bias.Span, py = _y)
             DirectConv.Forward(_columns, px, pw, pb, _s.F, py, i0, i1, f0, f1, _relu);
+    }
+
+    /// <summary><see cref="ChannelTileConv"/> over a batch: images <c>[start, end)</c>, each in its blocks of positions.</summary>
+    private void TileImages(int chunk, int start, int end)
+    {
+        for (int i = start; i < end; i++) Tiles(i, 0, _channel!.Blocks, _channel.Blocks, 0, _channel.Panels);
+    }
+
+    /// <summary><see cref="ChannelTileConv"/> over one image: blocks <c>[start, end)</c> of its positions, every filter.</summary>
+    private void TileBlocks(int chunk, int start, int end) => Tiles(0, start, end, _tileBlocks, 0, _channel!.Panels);
+
+    /// <summary>The shared im2col of one image: input channels <c>[start, end)</c>.</summary>
+    private unsafe void TileUnfold(int chunk, int start, int end)
+    {
+        fixed (float* px = _x!.Span, pc = _columns1) _channel!.Unfold(px, 0, 0, _s.Plan.OutSize, pc, start, end);
+    }
+
+    /// <summary><see cref="ChannelTileConv"/> over one image: filter panels <c>[start, end)</c>, every position, from the shared im2col.</summary>
+    private unsafe void TilePanels(int chunk, int start, int end)
+    {
+        fixed (float* pc = _columns1, pw = _tileWeights, pb = _tileBias, py = _y)
+            _channel!.Compute(pc, pw, pb, _relu, py, 0, 0, _s.Plan.OutSize, start, end);
+    }
+
+    /// <summary>Blocks <c>[b0, b1)</c> of <paramref name="blocks"/> of image <paramref name="image"/>, panels <c>[p0, p1)</c>.</summary>
+    private unsafe void Tiles(int image, int b0, int b1, int blocks, int p0, int p1)
+    {
+        fixed (float* px = _x!.Span, pw = _tileWeights, pb = _tileBias, py = _y)
+            for (int b = b0; b < b1; b++)
+            {
+                var (q0, q1) = _channel!.Block(b, blocks);
+                _channel.Forward(px, pw, pb, _relu, py, image, q0, q1, p0, p1);
+            }
     }
 
     /// <summary>The fused path over a batch: images <c>[start, end)</c>, all their columns.</summary>

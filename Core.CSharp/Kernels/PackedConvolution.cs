@@ -9,7 +9,8 @@ namespace Cnn.Core.Kernels;
 /// <remarks>
 /// The output has the bits of <see cref="ConvKernel.Forward(Tensor, Tensor, Tensor?, ConvGeometry)"/> followed by the
 /// activation's kernel (<see cref="Activations.Relu"/>, <see cref="Activations.Tanh"/>, <see cref="Activations.Sigmoid"/>):
-/// the packing is the same, only done earlier, and the activation's element function is the same.
+/// the packing is the same, only done earlier, and the activation's element function is the same. Layers with few output
+/// positions for their filters (ResNet's 7x7 stage) run <see cref="ChannelTileConv"/>, which sums in the GEMM's order.
 /// </remarks>
 public sealed class PackedConvolution
 {
@@ -18,6 +19,8 @@ public sealed class PackedConvolution
     private readonly ConvGeometry _geometry;
     private readonly GemmInstructionSet _isa;
     private readonly float[]? _packed;
+    /// <summary>The weights packed for <see cref="ChannelTileConv"/>, made by the first input shape that takes it (most take none).</summary>
+    private readonly Lazy<(float[] Weights, float[]? Bias)>? _tiles;
 
     private PackedConvolution(Tensor weight, Tensor? bias, ConvGeometry geometry, FusedActivation activation)
     {
@@ -27,6 +30,9 @@ public sealed class PackedConvolution
         Activation = activation;
         _isa = Gemm.Resolve(GemmInstructionSet.Auto);
         _packed = ConvKernel.PackWeights(weight, geometry.Groups, _isa);
+        int filters = weight.Shape[0];
+        if (_isa == GemmInstructionSet.Vector512 && ChannelTileConv.Covers(geometry.Groups, filters))
+            _tiles = new(() => ChannelTileConv.Pack(weight.Span, bias, filters));
     }
 
     /// <summary>Whether <c>max(y, 0)</c> is applied to the output.</summary>
@@ -73,7 +79,7 @@ public sealed class PackedConvolution
 
     /// <summary>The forward pass bound to inputs of shape <paramref name="x"/> (an inference plan makes it once per shape).</summary>
     /// <exception cref="ShapeException">The input shape does not fit the weight or the window.</exception>
-    internal ConvForward Bind(Shape x) => new(x, _weight, _bias, _geometry, _isa, Relu, _packed);
+    internal ConvForward Bind(Shape x) => new(x, _weight, _bias, _geometry, _isa, Relu, _packed, _tiles);
 
     /// <summary><see cref="Forward(Tensor)"/> through <paramref name="call"/> (from <see cref="Bind"/>) into <paramref name="y"/>.</summary>
     internal void Forward(ConvForward call, Tensor x, float[] y)
