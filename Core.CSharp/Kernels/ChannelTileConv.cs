@@ -210,7 +210,7 @@ internal sealed unsafe class ChannelTileConv
                 var lo = Vector512.Load(t + r * Filters);
                 var hi = Vector512.Load(t + r * Filters + 16);
                 if (bias is not null) (lo, hi) = (lo + bl, hi + bh);
-                if (relu) (lo, hi) = (Relu(lo), Relu(hi));
+                if (relu) (lo, hi) = (DirectConv.Relu(lo), DirectConv.Relu(hi));
                 lo.Store(t + r * Filters);
                 hi.Store(t + r * Filters + 16);
             }
@@ -279,9 +279,4 @@ internal sealed unsafe class ChannelTileConv
         lo.Store(t);
         hi.Store(t + 16);
     }
-
-    /// <summary><c>max(v, 0)</c> with TensorPrimitives.Max(x, 0)'s bits (as <see cref="DirectConv"/>'s): NaN stays NaN and -0 becomes +0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Relu(Vector512<float> v) =>
-        Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero) | ~Vector512.Equals(v, v), v, Vector512<float>.Zero);
 }

@@ -199,12 +199,11 @@ internal static unsafe class DirectConv
         Avx512F.MaskStore(y2 + at, m2, v2);
     }
 
-
     /// <summary>
-    /// <c>max(v, 0)</c> with TensorPrimitives.Max(x, 0)'s
-    /// bits: NaN stays NaN and -0 becomes +0.
+    /// <c>max(v, 0)</c> with TensorPrimitives.Max(x, 0)'s bits: NaN stays NaN and -0 becomes +0 (also
+    /// <see cref="ChannelTileConv"/>'s write-out).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Relu(Vector512<float> v) =>
+    internal static Vector512<float> Relu(Vector512<float> v) =>
         Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero) | ~Vector512.Equals(v, v), v, Vector512<float>.Zero);
 }
