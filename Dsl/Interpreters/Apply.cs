@@ -195,6 +195,26 @@ public static class Apply
     /// <summary>Each node's <see cref="HasGradients"/>, by node instance (made once per network, not once per step).</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, System.Runtime.CompilerServices.StrongBox<bool>> Trainable = new();
 
+    /// <summary>Every state path under a root node, by node instance: a step checks them without listing the layers' specs again.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, string[]> StatePaths = new();
+
+    /// <summary>
+    /// Each leaf's full parameter and state paths by name (<c>weight</c> to <c>block1/conv/weight</c>), by node instance:
+    /// joined once, where joining them in every step was a string per parameter per step. Read-only once made, so concurrent
+    /// passes over one network may share it.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, Dictionary<string, string>> LeafPaths = new();
+
+    /// <summary>The full path of a leaf's parameter or state <paramref name="name"/>.</summary>
+    private static string PathOf(Node node, string name)
+    {
+        var paths = LeafPaths.GetValue(node, static n => n.Layer is LeafLayer leaf
+            ? leaf.ParameterSpecs(n.Input).Select(s => s.Name).Concat(leaf.StateSpecs(n.Input).Select(s => s.Name)).Distinct()
+                .ToDictionary(k => k, k => Network.Join(n.Path, k), StringComparer.Ordinal)
+            : new Dictionary<string, string>(StringComparer.Ordinal));
+        return paths.TryGetValue(name, out var path) ? path : Network.Join(node.Path, name);
+    }
+
     private static void Check(Network network, Tensor x, Parameters? state)
     {
         ArgumentNullException.ThrowIfNull(network);
@@ -203,7 +223,13 @@ public static class Apply
             throw new ShapeException($"Network input: expected a batch [N, {string.Join(", ", network.InputShape)}]; found {x.Shape}.");
         if (x.Shape[0] < 1) throw new ShapeException($"Network input: the batch is empty ({x.Shape}).");
         var st = state ?? Parameters.Empty;
-        var missing = network.RootNode.Leaves().SelectMany(n => n.StateSpecs()).Select(s => s.Path).FirstOrDefault(p => !st.Contains(p));
+        string? missing = null;
+        foreach (var path in StatePaths.GetValue(network.RootNode, static n => n.Leaves().SelectMany(l => l.StateSpecs()).Select(s => s.Path).ToArray()))
+            if (!st.Contains(path))
+            {
+                missing = path;
+                break;
+            }
         if (missing is not null)
             throw new CnnException($"The network has state ('{missing}', batch-norm running statistics): pass the state from Initializer.InitState or from training.");
     }
@@ -265,13 +291,13 @@ public static class Apply
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
     private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null)
     {
-        private readonly Dictionary<string, Tensor> _newState = new(StringComparer.Ordinal);
+        private readonly List<KeyValuePair<string, Tensor>> _newState = new();
         private readonly List<HeadOutput> _heads = new();
 
         /// <summary>The auxiliary heads' outputs of a training-mode pass, in execution order.</summary>
         public IReadOnlyList<HeadOutput> Heads => _heads;
 
-        public Parameters NewState() => Parameters.Of(state.Entries.Select(kv => KeyValuePair.Create(kv.Key, _newState.GetValueOrDefault(kv.Key, kv.Value))));
+        public Parameters NewState() => state.SetItems(_newState);
 
         /// <summary>
         /// A node's rule, with the tapped node's output and output gradient recorded (a Freeze shares its child's path: the child is tapped).
@@ -320,18 +346,31 @@ public static class Apply
                 }
                 case FanOut or Residual:
                 {
-                    var outs = node.Children.Select(c => Node(c, x, needDx)).ToArray();
+                    // Loops rather than LINQ: a residual block runs every step, and its iterators and closures were
+                    // a share of what a step allocates beyond its tensors.
+                    var outs = new (Tensor Output, Func<Tensor, GradientSink, Tensor> Back)[node.Children.Count];
+                    for (int i = 0; i < outs.Length; i++) outs[i] = Node(node.Children[i], x, needDx);
                     bool concat = node.Layer is FanOut { Join: Join.Concat };
-                    var y = concat ? TensorOps.ConcatChannels(outs.Select(o => o.Item1).ToArray())
-                        : outs.Skip(1).Aggregate(outs[0].Item1, (acc, o) => TensorOps.Add(acc, o.Item1));
+                    Tensor y;
+                    if (concat)
+                    {
+                        var ys = new Tensor[outs.Length];
+                        for (int i = 0; i < outs.Length; i++) ys[i] = outs[i].Output;
+                        y = TensorOps.ConcatChannels(ys);
+                    }
+                    else
+                    {
+                        y = outs[0].Output;
+                        for (int i = 1; i < outs.Length; i++) y = TensorOps.Add(y, outs[i].Output);
+                    }
                     var channels = concat ? node.Children.Select(c => c.Output[0]).ToArray() : Array.Empty<int>();
                     return (y, (dy, sink) =>
                     {
-                        var parts = concat ? TensorOps.SplitChannels(dy, channels) : Enumerable.Repeat(dy, outs.Length).ToArray();
+                        var parts = concat ? TensorOps.SplitChannels(dy, channels) : null;
                         Tensor? dx = null;
                         for (int i = 0; i < outs.Length; i++)
                         {
-                            var d = outs[i].Item2(parts[i], sink);
+                            var d = outs[i].Back(parts is null ? dy : parts[i], sink);
                             if (needDx) dx = dx is null ? d : TensorOps.Add(dx, d);
                         }
                         return dx!;
@@ -381,12 +420,12 @@ public static class Apply
                     foreach (var (path, spec) in leaf.ParameterSpecs()) sink.Add(path, Tensor.Zeros(spec.Shape));
         }
 
-        private Tensor Param(Node node, string name) => p[Network.Join(node.Path, name)];
+        private Tensor Param(Node node, string name) => p[PathOf(node, name)];
 
         /// <summary>Records a parameter gradient unless the layer is frozen.</summary>
         private static void Grad(GradientSink sink, Node node, string name, Tensor? g)
         {
-            if (g is not null && !node.Frozen) sink.Add(Network.Join(node.Path, name), g);
+            if (g is not null && !node.Frozen) sink.Add(PathOf(node, name), g);
         }
 
         private static Tensor Same(Tensor dx) => dx;
@@ -587,7 +626,7 @@ public static class Apply
         {
             var gamma = Param(node, "weight");
             var beta = Param(node, "bias");
-            string meanPath = Network.Join(node.Path, "running_mean"), varPath = Network.Join(node.Path, "running_var");
+            string meanPath = PathOf(node, "running_mean"), varPath = PathOf(node, "running_var");
             var rm = state[meanPath];
             var rv = state[varPath];
             if (!train)
@@ -603,8 +642,8 @@ public static class Apply
             }
             var f = BatchNormKernel.Train(x, gamma, beta, bn.Epsilon);
             int perChannel = x.Size / x.Shape[1];
-            _newState[meanPath] = BatchNormKernel.UpdateRunning(rm, f.Mean, bn.Momentum);
-            _newState[varPath] = BatchNormKernel.UpdateRunning(rv, BatchNormKernel.UnbiasedVariance(f, perChannel), bn.Momentum);
+            _newState.Add(KeyValuePair.Create(meanPath, BatchNormKernel.UpdateRunning(rm, f.Mean, bn.Momentum)));
+            _newState.Add(KeyValuePair.Create(varPath, BatchNormKernel.UpdateRunning(rv, BatchNormKernel.UnbiasedVariance(f, perChannel), bn.Momentum)));
             return (f.Output, (dy, sink) =>
             {
                 var r = BatchNormKernel.TrainBackward(x, gamma, f, dy);
