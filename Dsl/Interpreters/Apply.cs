@@ -323,6 +323,14 @@ public static class Apply
                     bool need = needDx;
                     for (int i = 0; i < backs.Length; i++)
                     {
+                        if (i + 1 < backs.Length && FusesRelu(node.Children[i], node.Children[i + 1]))
+                        {
+                            // Batch norm's write-out rectifies and its pullback masks: the ReLU layer passes its gradient on.
+                            (h, backs[i]) = BatchNorm(node.Children[i], (BatchNorm)node.Children[i].Layer, h, train: true, relu: true);
+                            backs[++i] = static (dy, _) => dy;
+                            need = true;
+                            continue;
+                        }
                         (h, backs[i]) = Node(node.Children[i], h, need);
                         need = need || HasGradients(node.Children[i]);
                     }
@@ -598,7 +606,7 @@ public static class Apply
                 case Dropout or Identity:
                     return (x, (dy, _) => Same(dy));
                 case BatchNorm bn:
-                    return BatchNorm(node, bn, x, train);
+                    return BatchNorm(node, bn, x, train, relu: false);
                 case Pad2d pd:
                 {
                     var fill = pd.Mode switch { PadMode.Reflect => PadFill.Reflect, PadMode.Edge => PadFill.Edge, _ => PadFill.Constant };
@@ -622,7 +630,15 @@ public static class Apply
             }
         }
 
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) BatchNorm(Node node, BatchNorm bn, Tensor x, bool train)
+        /// <summary>
+        /// Whether a training-mode batch norm and the ReLU after it run as one rule (<see cref="BatchNormKernel"/>'s fused
+        /// write-out and pullback, the bits of the two layers'): not when a trace or a tap must see the batch norm's own output.
+        /// </summary>
+        private bool FusesRelu(Node first, Node second) =>
+            trace is null && tap is null && mode == Mode.Train && first.Layer is BatchNorm && !first.Frozen && second.Layer is Relu;
+
+        /// <summary>A batch norm's rule; with <paramref name="relu"/> (training mode only), that of the batch norm and a ReLU after it.</summary>
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) BatchNorm(Node node, BatchNorm bn, Tensor x, bool train, bool relu)
         {
             var gamma = Param(node, "weight");
             var beta = Param(node, "bias");
@@ -640,13 +656,13 @@ public static class Apply
                     return r.Input;
                 });
             }
-            var f = BatchNormKernel.Train(x, gamma, beta, bn.Epsilon);
+            var f = BatchNormKernel.Train(x, gamma, beta, bn.Epsilon, relu);
             int perChannel = x.Size / x.Shape[1];
             _newState.Add(KeyValuePair.Create(meanPath, BatchNormKernel.UpdateRunning(rm, f.Mean, bn.Momentum)));
             _newState.Add(KeyValuePair.Create(varPath, BatchNormKernel.UpdateRunning(rv, BatchNormKernel.UnbiasedVariance(f, perChannel), bn.Momentum)));
             return (f.Output, (dy, sink) =>
             {
-                var r = BatchNormKernel.TrainBackward(x, gamma, f, dy);
+                var r = BatchNormKernel.TrainBackward(x, gamma, f, dy, relu ? f.Output : null);
                 Grad(sink, node, "weight", r.Gamma);
                 Grad(sink, node, "bias", r.Beta);
                 return r.Input;
