@@ -101,7 +101,7 @@ internal sealed class GradientSink(IReadOnlyList<Tensor> headGradients)
 /// layer kind and combinator. Mode, state and the seed of stochastic layers are arguments, so a call is a pure
 /// function of its inputs.
 /// </summary>
-public static class Apply
+public static partial class Apply
 {
     /// <summary>The network's output for a batch <paramref name="x"/> (batch first).</summary>
     /// <param name="network">The network.</param>
@@ -289,7 +289,7 @@ public static class Apply
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ConvolutionLayer, ConvSpec> Specs = new();
 
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
-    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null)
+    private sealed partial class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null)
     {
         private readonly List<KeyValuePair<string, Tensor>> _newState = new();
         private readonly List<HeadOutput> _heads = new();
@@ -323,12 +323,12 @@ public static class Apply
                     bool need = needDx;
                     for (int i = 0; i < backs.Length; i++)
                     {
-                        if (i + 1 < backs.Length && FusesRelu(node.Children[i], node.Children[i + 1]))
+                        if (i + 1 < backs.Length && WithRelu(node.Children[i], node.Children[i + 1], h, need) is { } fused)
                         {
-                            // Batch norm's write-out rectifies and its pullback masks: the ReLU layer passes its gradient on.
-                            (h, backs[i]) = BatchNorm(node.Children[i], (BatchNorm)node.Children[i].Layer, h, train: true, relu: true);
+                            // The layer's rule rectifies and masks: the ReLU passes its gradient on.
+                            (h, backs[i]) = fused;
                             backs[++i] = static (dy, _) => dy;
-                            need = true;
+                            need = need || HasGradients(node.Children[i - 1]);
                             continue;
                         }
                         (h, backs[i]) = Node(node.Children[i], h, need);
@@ -438,13 +438,16 @@ public static class Apply
 
         private static Tensor Same(Tensor dx) => dx;
 
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) Conv(Node node, Tensor x, bool useBias, ConvGeometry g, bool needDx)
+        /// <summary>A convolution's rule; with <paramref name="relu"/>, that of the convolution and a ReLU after it (see <see cref="WithRelu"/>).</summary>
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Conv(Node node, Tensor x, bool useBias, ConvGeometry g, bool needDx, bool relu = false)
         {
             var w = Param(node, "weight");
-            var y = ConvKernel.Forward(x, w, useBias ? Param(node, "bias") : null, g);
+            var b = useBias ? Param(node, "bias") : null;
+            var y = relu ? ConvKernel.Forward(x, w, b, g, GemmInstructionSet.Auto, relu: true, packedWeights: null) : ConvKernel.Forward(x, w, b, g);
             if (!needDx)
                 return (y, (dy, sink) =>
                 {
+                    if (relu) dy = Activations.ReluBackward(y, dy);
                     var (weight, bias) = ConvKernel.ParameterGradients(x, w, useBias, dy, g);
                     Grad(sink, node, "weight", weight);
                     Grad(sink, node, "bias", bias);
@@ -452,6 +455,7 @@ public static class Apply
                 });
             return (y, (dy, sink) =>
             {
+                if (relu) dy = Activations.ReluBackward(y, dy);
                 var r = ConvKernel.Backward(x, w, useBias, dy, g);
                 Grad(sink, node, "weight", r.Weight);
                 Grad(sink, node, "bias", r.Bias);
@@ -629,13 +633,6 @@ public static class Apply
                     throw new CnnException($"Layer '{node.Path}': the apply interpreter has no rule for {node.Layer.GetType().Name}.");
             }
         }
-
-        /// <summary>
-        /// Whether a training-mode batch norm and the ReLU after it run as one rule (<see cref="BatchNormKernel"/>'s fused
-        /// write-out and pullback, the bits of the two layers'): not when a trace or a tap must see the batch norm's own output.
-        /// </summary>
-        private bool FusesRelu(Node first, Node second) =>
-            trace is null && tap is null && mode == Mode.Train && first.Layer is BatchNorm && !first.Frozen && second.Layer is Relu;
 
         /// <summary>A batch norm's rule; with <paramref name="relu"/> (training mode only), that of the batch norm and a ReLU after it.</summary>
         private (Tensor, Func<Tensor, GradientSink, Tensor>) BatchNorm(Node node, BatchNorm bn, Tensor x, bool train, bool relu)

@@ -8,35 +8,48 @@ using Xunit;
 namespace Cnn.Tests.Training;
 
 /// <summary>
-/// The apply interpreter runs a training-mode batch norm and the ReLU after it as one rule (the kernel's fused write-out
-/// and masked pullback). A network where an <see cref="Identity"/> separates the two runs them as two layers: both must
-/// give the same bits for the output, the state, the input gradient and every parameter gradient, and the fused one must
-/// keep fewer arrays (the ReLU's output and gradient are not made), which shows that it did fuse.
+/// The apply interpreter runs a layer and the ReLU after it as one rule where it can: a training-mode batch norm (the
+/// kernel's fused write-out and masked pullback) and a convolution (rectified strip by strip as it is written). A network
+/// where an <see cref="Identity"/> separates each pair runs them as two layers: both must give the same bits for the
+/// output, the state, the input gradient and every parameter gradient, and the fused one must keep fewer arrays (the
+/// ReLU's output and gradient are not made), which shows that it did fuse.
 /// </summary>
-public sealed class BatchNormReluFusionTests
+public sealed class ReluFusionTests
 {
-    public static Arbitrary<(int N, int C, int H, int W, int Seed)> Cases() =>
+    public static Arbitrary<(int N, int C, int H, int W, int Seed, bool Train)> Cases() =>
         (from n in Gen.Choose(1, 4)
          from c in Gen.Choose(1, 5)
          from h in Gen.Choose(1, 9)
          from w in Gen.Choose(1, 9)
          where n * h * w >= 2
          from seed in Gen.Choose(0, 1_000_000)
-         select (n, c, h, w, seed)).ToArbitrary();
+         from train in Gen.Elements(true, true, false)
+         select (n, c, h, w, seed, train)).ToArbitrary();
 
-    /// <summary>conv, batch norm, ReLU, conv, batch norm, ReLU, dense; with <paramref name="separate"/>, an Identity before each ReLU.</summary>
+    /// <summary>
+    /// conv, batch norm, ReLU; conv, ReLU; conv, batch norm, ReLU; dense. With <paramref name="separate"/>, an Identity
+    /// before each ReLU.
+    /// </summary>
     private static Network Net(int c, int h, int w, bool separate)
     {
-        Layer[] Block(string name, int filters) => separate
-            ? new Layer[] { new Conv2d(filters, 3, 3, PadH: 1, PadW: 1).Named(name), new BatchNorm().Named(name + "_bn"), new Identity().Named(name + "_id"), new Relu().Named(name + "_relu") }
-            : new Layer[] { new Conv2d(filters, 3, 3, PadH: 1, PadW: 1).Named(name), new BatchNorm().Named(name + "_bn"), new Relu().Named(name + "_relu") };
-        return Network.Create(new Serial(Block("a", 3).Concat(Block("b", 4)).Append(new Flatten()).Append(new Dense(5).Named("fc")).ToArray()), new Shape(c, h, w));
+        Layer[] Pair(string name, Layer layer) => separate
+            ? new[] { layer.Named(name), new Identity().Named(name + "_id"), new Relu().Named(name + "_relu") }
+            : new[] { layer.Named(name), new Relu().Named(name + "_relu") };
+        Layer Conv(int filters) => new Conv2d(filters, 3, 3, PadH: 1, PadW: 1);
+        var layers = new List<Layer> { Conv(3).Named("a") };
+        layers.AddRange(Pair("a_bn", new BatchNorm()));
+        layers.AddRange(Pair("c", Conv(2)));
+        layers.Add(Conv(4).Named("b"));
+        layers.AddRange(Pair("b_bn", new BatchNorm()));
+        layers.Add(new Flatten());
+        layers.Add(new Dense(5).Named("fc"));
+        return Network.Create(new Serial(layers.ToArray()), new Shape(c, h, w));
     }
 
     private static int[] Bits(Tensor t) => t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
 
-    [Property(MaxTest = 40, Arbitrary = new[] { typeof(BatchNormReluFusionTests) })]
-    public void Fused_batch_norm_and_relu_give_the_bits_of_the_two_layers((int N, int C, int H, int W, int Seed) c)
+    [Property(MaxTest = 40, Arbitrary = new[] { typeof(ReluFusionTests) })]
+    public void Fused_layers_and_relu_give_the_bits_of_the_two_layers((int N, int C, int H, int W, int Seed, bool Train) c)
     {
         var fused = Net(c.C, c.H, c.W, separate: false);
         var separate = Net(c.C, c.H, c.W, separate: true);
@@ -50,7 +63,7 @@ public sealed class BatchNormReluFusionTests
         {
             var arena = new TensorArena(minimumLength: 1);
             using var scope = arena.Activate();
-            var f = Apply.WithPullback(net, p, x, Mode.Train, state, c.Seed);
+            var f = Apply.WithPullback(net, p, x, c.Train ? Mode.Train : Mode.Eval, state, c.Seed);
             var g = f.Pullback(dy);
             // The arena is never recycled, so the tensors it gave stay valid for the comparison.
             return (f, g, arena.RetainedBytes);
