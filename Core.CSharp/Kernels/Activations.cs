@@ -11,7 +11,7 @@ public static partial class Activations
     public static Tensor Relu(Tensor x)
     {
         var y = TensorArena.Uninitialized<float>(x.Size);
-        FusedActivation.Relu.Apply(x.Span, y);
+        Elementwise.For(y.Length, (s, e) => FusedActivation.Relu.Apply(x.Span[s..e], y.AsSpan(s..e)));
         return Tensor.Own(y, x.Shape);
     }
 
@@ -20,7 +20,7 @@ public static partial class Activations
     {
         if (x.Shape != dy.Shape) throw new ShapeException($"ReLU backward: gradient {dy.Shape} does not match input {x.Shape}.");
         var dx = TensorArena.Uninitialized<float>(x.Size);
-        ReluMask(x.Span, dy.Span, dx);
+        Elementwise.For(dx.Length, (s, e) => ReluMask(x.Span[s..e], dy.Span[s..e], dx.AsSpan(s..e)));
         return Tensor.Own(dx, x.Shape);
     }
 

@@ -353,37 +353,7 @@ public static partial class Apply
                     });
                 }
                 case FanOut or Residual:
-                {
-                    // Loops rather than LINQ: a residual block runs every step, and its iterators and closures were
-                    // a share of what a step allocates beyond its tensors.
-                    var outs = new (Tensor Output, Func<Tensor, GradientSink, Tensor> Back)[node.Children.Count];
-                    for (int i = 0; i < outs.Length; i++) outs[i] = Node(node.Children[i], x, needDx);
-                    bool concat = node.Layer is FanOut { Join: Join.Concat };
-                    Tensor y;
-                    if (concat)
-                    {
-                        var ys = new Tensor[outs.Length];
-                        for (int i = 0; i < outs.Length; i++) ys[i] = outs[i].Output;
-                        y = TensorOps.ConcatChannels(ys);
-                    }
-                    else
-                    {
-                        y = outs[0].Output;
-                        for (int i = 1; i < outs.Length; i++) y = TensorOps.Add(y, outs[i].Output);
-                    }
-                    var channels = concat ? node.Children.Select(c => c.Output[0]).ToArray() : Array.Empty<int>();
-                    return (y, (dy, sink) =>
-                    {
-                        var parts = concat ? TensorOps.SplitChannels(dy, channels) : null;
-                        Tensor? dx = null;
-                        for (int i = 0; i < outs.Length; i++)
-                        {
-                            var d = outs[i].Back(parts is null ? dy : parts[i], sink);
-                            if (needDx) dx = dx is null ? d : TensorOps.Add(dx, d);
-                        }
-                        return dx!;
-                    });
-                }
+                    return JoinRule(node, x, needDx, relu: false);
                 case Freeze:
                     return Node(node.Children[0], x, needDx);
                 case AuxiliaryHead aux:
@@ -395,6 +365,45 @@ public static partial class Apply
                 default:
                     throw new CnnException($"Layer '{node.Path}': the apply interpreter has no rule for {node.Layer.GetType().Name}.");
             }
+        }
+
+        /// <summary>
+        /// The rule of a fan-out joined by sum or concatenation, or of a residual block; with <paramref name="relu"/> (a sum of
+        /// two branches or more, see <see cref="WithRelu"/>), that of the join and a ReLU after it.
+        /// </summary>
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) JoinRule(Node node, Tensor x, bool needDx, bool relu)
+        {
+            // Loops rather than LINQ: a residual block runs every step, and its iterators and closures were a share of what
+            // a step allocates beyond its tensors.
+            var outs = new (Tensor Output, Func<Tensor, GradientSink, Tensor> Back)[node.Children.Count];
+            for (int i = 0; i < outs.Length; i++) outs[i] = Node(node.Children[i], x, needDx);
+            bool concat = node.Layer is FanOut { Join: Dsl.Join.Concat };
+            Tensor y;
+            if (concat)
+            {
+                var ys = new Tensor[outs.Length];
+                for (int i = 0; i < outs.Length; i++) ys[i] = outs[i].Output;
+                y = TensorOps.ConcatChannels(ys);
+            }
+            else
+            {
+                y = outs[0].Output;
+                for (int i = 1; i < outs.Length; i++)
+                    y = relu && i == outs.Length - 1 ? TensorOps.AddRelu(y, outs[i].Output) : TensorOps.Add(y, outs[i].Output);
+            }
+            var channels = concat ? node.Children.Select(c => c.Output[0]).ToArray() : Array.Empty<int>();
+            return (y, (dy, sink) =>
+            {
+                if (relu) dy = Activations.ReluBackward(y, dy);
+                var parts = concat ? TensorOps.SplitChannels(dy, channels) : null;
+                Tensor? dx = null;
+                for (int i = 0; i < outs.Length; i++)
+                {
+                    var d = outs[i].Back(parts is null ? dy : parts[i], sink);
+                    if (needDx) dx = dx is null ? d : TensorOps.Add(dx, d);
+                }
+                return dx!;
+            });
         }
 
         /// <summary>

@@ -9,7 +9,8 @@ namespace Cnn.Tests.Training;
 
 /// <summary>
 /// The apply interpreter runs a layer and the ReLU after it as one rule where it can: a training-mode batch norm (the
-/// kernel's fused write-out and masked pullback) and a convolution (rectified strip by strip as it is written). A network
+/// kernel's fused write-out and masked pullback), a convolution (rectified strip by strip as it is written) and a residual
+/// sum (rectified block by block as it adds). A network
 /// where an <see cref="Identity"/> separates each pair runs them as two layers: both must give the same bits for the
 /// output, the state, the input gradient and every parameter gradient, and the fused one must keep fewer arrays (the
 /// ReLU's output and gradient are not made), which shows that it did fuse.
@@ -27,8 +28,8 @@ public sealed class ReluFusionTests
          select (n, c, h, w, seed, train)).ToArbitrary();
 
     /// <summary>
-    /// conv, batch norm, ReLU; conv, ReLU; conv, batch norm, ReLU; dense. With <paramref name="separate"/>, an Identity
-    /// before each ReLU.
+    /// conv, batch norm, ReLU; conv, ReLU; conv, batch norm, ReLU; a residual block (conv plus identity), ReLU; dense.
+    /// With <paramref name="separate"/>, an Identity before each ReLU.
     /// </summary>
     private static Network Net(int c, int h, int w, bool separate)
     {
@@ -41,6 +42,7 @@ public sealed class ReluFusionTests
         layers.AddRange(Pair("c", Conv(2)));
         layers.Add(Conv(4).Named("b"));
         layers.AddRange(Pair("b_bn", new BatchNorm()));
+        layers.AddRange(Pair("res", new Residual(Conv(4))));
         layers.Add(new Flatten());
         layers.Add(new Dense(5).Named("fc"));
         return Network.Create(new Serial(layers.ToArray()), new Shape(c, h, w));
