@@ -50,7 +50,7 @@ public sealed class ReluFusionTests
 
     private static int[] Bits(Tensor t) => t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
 
-    [Property(MaxTest = 40, Arbitrary = new[] { typeof(ReluFusionTests) })]
+    [CnnProperty(Arbitrary = new[] { typeof(ReluFusionTests) })]
     public void Fused_layers_and_relu_give_the_bits_of_the_two_layers((int N, int C, int H, int W, int Seed, bool Train) c)
     {
         var fused = Net(c.C, c.H, c.W, separate: false);
