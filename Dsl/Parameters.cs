@@ -53,6 +53,18 @@ public sealed class Parameters
     /// <summary>This set with one path set to a tensor.</summary>
     public Parameters With(string path, Tensor value) => new(_map.SetItem(path, value));
 
+    /// <summary>
+    /// This set with several paths set at once: one builder over the shared tree, so replacing every tensor (an optimizer
+    /// step) makes each tree node once rather than a path of nodes per tensor.
+    /// </summary>
+    internal Parameters SetItems(IReadOnlyList<KeyValuePair<string, Tensor>> items)
+    {
+        if (items.Count == 0) return this;
+        var b = _map.ToBuilder();
+        foreach (var (k, v) in items) b[k] = v;
+        return new Parameters(b.ToImmutable());
+    }
+
     /// <summary>A set with the same paths, each tensor mapped.</summary>
     public Parameters Map(Func<string, Tensor, Tensor> f) =>
         new(_map.ToImmutableSortedDictionary(kv => kv.Key, kv => f(kv.Key, kv.Value), StringComparer.Ordinal));

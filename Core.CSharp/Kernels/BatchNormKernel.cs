@@ -30,7 +30,14 @@ public static class BatchNormKernel
     /// <summary>Normalises with the batch's own statistics (training mode) and returns them for the backward pass.</summary>
     /// <exception cref="ShapeException">The input has rank below 2, or gamma or beta is not <c>[C]</c>.</exception>
     /// <exception cref="CnnException">A channel has only one value (N times the spatial size is 1), or epsilon is negative.</exception>
-    public static BatchNormTrainResult Train(Tensor x, Tensor gamma, Tensor beta, float epsilon)
+    public static BatchNormTrainResult Train(Tensor x, Tensor gamma, Tensor beta, float epsilon) => Train(x, gamma, beta, epsilon, relu: false);
+
+    /// <summary>
+    /// <see cref="Train(Tensor, Tensor, Tensor, float)"/>, then <c>max(y, 0)</c> when <paramref name="relu"/>: each plane is
+    /// rectified by <see cref="Activations.Relu"/>'s own function while it is in the cache, so the output is that of a ReLU
+    /// layer after batch normalisation, bit for bit, without a pass over memory and an activation of its own.
+    /// </summary>
+    internal static BatchNormTrainResult Train(Tensor x, Tensor gamma, Tensor beta, float epsilon, bool relu)
     {
         var (n, c, s) = Layout("BatchNorm (train)", x, gamma, beta, null, null, epsilon);
         long count = (long)n * s;
@@ -74,7 +81,11 @@ public static class BatchNormKernel
             }
             for (int i = 0; i < n; i++)
                 for (int ch = start; ch < end; ch++)
-                    ShiftScaleShift(Plane(xs, i, ch, c, s), mean[ch], scales[ch - start], shifts[ch - start], y.AsSpan((i * c + ch) * s, s));
+                {
+                    var plane = y.AsSpan((i * c + ch) * s, s);
+                    ShiftScaleShift(Plane(xs, i, ch, c, s), mean[ch], scales[ch - start], shifts[ch - start], plane);
+                    if (relu) FusedActivation.Relu.ApplyInPlace(plane);
+                }
         });
         var cs = new Shape(c);
         return new BatchNormTrainResult(Tensor.Own(y, x.Shape), Tensor.Own(mean, cs), Tensor.Own(variance, cs), Tensor.Own(invStd, cs));
@@ -86,11 +97,21 @@ public static class BatchNormKernel
     /// <c>dx = gamma * invStd * (dy - dbeta / M - xhat * dgamma / M)</c> with <c>M</c> the values per channel.
     /// </summary>
     /// <exception cref="ShapeException">The shapes do not match the forward pass.</exception>
-    public static BatchNormGradients TrainBackward(Tensor x, Tensor gamma, BatchNormTrainResult forward, Tensor dy)
+    public static BatchNormGradients TrainBackward(Tensor x, Tensor gamma, BatchNormTrainResult forward, Tensor dy) =>
+        TrainBackward(x, gamma, forward, dy, reluOutput: null);
+
+    /// <summary>
+    /// <see cref="TrainBackward(Tensor, Tensor, BatchNormTrainResult, Tensor)"/> of <c>relu(batchNorm(x))</c> when
+    /// <paramref name="reluOutput"/> (the forward output with <c>relu: true</c>) is given: the upstream gradient is masked as
+    /// <see cref="Activations.ReluBackward"/> masks it, plane by plane into dx during the pass that sums it, and dx is then
+    /// computed in place, so the bits are those of the two layers' pullbacks one after the other.
+    /// </summary>
+    internal static BatchNormGradients TrainBackward(Tensor x, Tensor gamma, BatchNormTrainResult forward, Tensor dy, Tensor? reluOutput)
     {
         ArgumentNullException.ThrowIfNull(forward);
         var (n, c, s) = Layout("BatchNorm (train) backward", x, gamma, null, forward.Mean, forward.InvStd, 0f);
         SameShape("BatchNorm (train) backward", x, dy);
+        if (reluOutput is not null) SameShape("BatchNorm (train) backward", x, reluOutput);
         long count = (long)n * s;
         var dx = TensorArena.Uninitialized<float>(x.Size);
         var dgamma = TensorArena.Zeroed<float>(c);
@@ -108,7 +129,14 @@ public static class BatchNormKernel
                 for (int ch = start; ch < end; ch++)
                 {
                     int o = ch - start;
-                    BatchNormSums.DeviationDot(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), forward.Mean[ch], ref sumDys[o], ref dots[o], ref deviations[o]);
+                    var d = Plane(ds, i, ch, c, s);
+                    if (reluOutput is not null)
+                    {
+                        var masked = dx.AsSpan((i * c + ch) * s, s);
+                        Activations.ReluMask(Plane(reluOutput.Span, i, ch, c, s), d, masked);
+                        d = masked;
+                    }
+                    BatchNormSums.DeviationDot(Plane(xs, i, ch, c, s), d, forward.Mean[ch], ref sumDys[o], ref dots[o], ref deviations[o]);
                 }
             Span<float> scales = width <= StackChannels ? stackalloc float[width] : new float[width];
             Span<float> shifts = width <= StackChannels ? stackalloc float[width] : new float[width];
@@ -136,7 +164,9 @@ public static class BatchNormKernel
                 for (int ch = start; ch < end; ch++)
                 {
                     int o = ch - start;
-                    InputGradient(Plane(xs, i, ch, c, s), Plane(ds, i, ch, c, s), forward.Mean[ch], slopes[o], shifts[o], scales[o], dx.AsSpan((i * c + ch) * s, s));
+                    var plane = dx.AsSpan((i * c + ch) * s, s);
+                    // With a ReLU, dx holds the masked upstream gradient: read and overwritten element by element.
+                    InputGradient(Plane(xs, i, ch, c, s), reluOutput is null ? Plane(ds, i, ch, c, s) : plane, forward.Mean[ch], slopes[o], shifts[o], scales[o], plane);
                 }
         });
         var cs = new Shape(c);

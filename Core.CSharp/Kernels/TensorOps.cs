@@ -11,7 +11,25 @@ public static class TensorOps
     {
         if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
         var y = TensorArena.Uninitialized<float>(a.Size);
-        TensorPrimitives.Add(a.Span, b.Span, y);
+        Elementwise.For(y.Length, (s, e) => TensorPrimitives.Add(a.Span[s..e], b.Span[s..e], y.AsSpan(s..e)));
+        return Tensor.Own(y, a.Shape);
+    }
+
+    /// <summary>
+    /// <c>max(a + b, 0)</c>: a residual sum and the ReLU after it, each block rectified while it is in the cache, the bits of
+    /// <see cref="Add"/> and then <see cref="Activations.Relu"/>.
+    /// </summary>
+    /// <exception cref="ShapeException">The shapes differ.</exception>
+    internal static Tensor AddRelu(Tensor a, Tensor b)
+    {
+        if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
+        var y = TensorArena.Uninitialized<float>(a.Size);
+        Elementwise.For(y.Length, (s, e) =>
+        {
+            var block = y.AsSpan(s..e);
+            TensorPrimitives.Add(a.Span[s..e], b.Span[s..e], block);
+            FusedActivation.Relu.ApplyInPlace(block);
+        });
         return Tensor.Own(y, a.Shape);
     }
 

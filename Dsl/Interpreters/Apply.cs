@@ -101,7 +101,7 @@ internal sealed class GradientSink(IReadOnlyList<Tensor> headGradients)
 /// layer kind and combinator. Mode, state and the seed of stochastic layers are arguments, so a call is a pure
 /// function of its inputs.
 /// </summary>
-public static class Apply
+public static partial class Apply
 {
     /// <summary>The network's output for a batch <paramref name="x"/> (batch first).</summary>
     /// <param name="network">The network.</param>
@@ -195,6 +195,26 @@ public static class Apply
     /// <summary>Each node's <see cref="HasGradients"/>, by node instance (made once per network, not once per step).</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, System.Runtime.CompilerServices.StrongBox<bool>> Trainable = new();
 
+    /// <summary>Every state path under a root node, by node instance: a step checks them without listing the layers' specs again.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, string[]> StatePaths = new();
+
+    /// <summary>
+    /// Each leaf's full parameter and state paths by name (<c>weight</c> to <c>block1/conv/weight</c>), by node instance:
+    /// joined once, where joining them in every step was a string per parameter per step. Read-only once made, so concurrent
+    /// passes over one network may share it.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, Dictionary<string, string>> LeafPaths = new();
+
+    /// <summary>The full path of a leaf's parameter or state <paramref name="name"/>.</summary>
+    private static string PathOf(Node node, string name)
+    {
+        var paths = LeafPaths.GetValue(node, static n => n.Layer is LeafLayer leaf
+            ? leaf.ParameterSpecs(n.Input).Select(s => s.Name).Concat(leaf.StateSpecs(n.Input).Select(s => s.Name)).Distinct()
+                .ToDictionary(k => k, k => Network.Join(n.Path, k), StringComparer.Ordinal)
+            : new Dictionary<string, string>(StringComparer.Ordinal));
+        return paths.TryGetValue(name, out var path) ? path : Network.Join(node.Path, name);
+    }
+
     private static void Check(Network network, Tensor x, Parameters? state)
     {
         ArgumentNullException.ThrowIfNull(network);
@@ -203,7 +223,13 @@ public static class Apply
             throw new ShapeException($"Network input: expected a batch [N, {string.Join(", ", network.InputShape)}]; found {x.Shape}.");
         if (x.Shape[0] < 1) throw new ShapeException($"Network input: the batch is empty ({x.Shape}).");
         var st = state ?? Parameters.Empty;
-        var missing = network.RootNode.Leaves().SelectMany(n => n.StateSpecs()).Select(s => s.Path).FirstOrDefault(p => !st.Contains(p));
+        string? missing = null;
+        foreach (var path in StatePaths.GetValue(network.RootNode, static n => n.Leaves().SelectMany(l => l.StateSpecs()).Select(s => s.Path).ToArray()))
+            if (!st.Contains(path))
+            {
+                missing = path;
+                break;
+            }
         if (missing is not null)
             throw new CnnException($"The network has state ('{missing}', batch-norm running statistics): pass the state from Initializer.InitState or from training.");
     }
@@ -263,15 +289,15 @@ public static class Apply
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ConvolutionLayer, ConvSpec> Specs = new();
 
     /// <summary>One forward pass: the inputs that do not change, and the state it produces.</summary>
-    private sealed class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null)
+    private sealed partial class Run(Parameters p, Parameters state, Mode mode, int seed, List<KeyValuePair<string, Tensor>>? trace = null, LayerTap? tap = null)
     {
-        private readonly Dictionary<string, Tensor> _newState = new(StringComparer.Ordinal);
+        private readonly List<KeyValuePair<string, Tensor>> _newState = new();
         private readonly List<HeadOutput> _heads = new();
 
         /// <summary>The auxiliary heads' outputs of a training-mode pass, in execution order.</summary>
         public IReadOnlyList<HeadOutput> Heads => _heads;
 
-        public Parameters NewState() => Parameters.Of(state.Entries.Select(kv => KeyValuePair.Create(kv.Key, _newState.GetValueOrDefault(kv.Key, kv.Value))));
+        public Parameters NewState() => state.SetItems(_newState);
 
         /// <summary>
         /// A node's rule, with the tapped node's output and output gradient recorded (a Freeze shares its child's path: the child is tapped).
@@ -297,6 +323,14 @@ public static class Apply
                     bool need = needDx;
                     for (int i = 0; i < backs.Length; i++)
                     {
+                        if (i + 1 < backs.Length && WithRelu(node.Children[i], node.Children[i + 1], h, need) is { } fused)
+                        {
+                            // The layer's rule rectifies and masks: the ReLU passes its gradient on.
+                            (h, backs[i]) = fused;
+                            backs[++i] = static (dy, _) => dy;
+                            need = need || HasGradients(node.Children[i - 1]);
+                            continue;
+                        }
                         (h, backs[i]) = Node(node.Children[i], h, need);
                         need = need || HasGradients(node.Children[i]);
                     }
@@ -319,24 +353,7 @@ public static class Apply
                     });
                 }
                 case FanOut or Residual:
-                {
-                    var outs = node.Children.Select(c => Node(c, x, needDx)).ToArray();
-                    bool concat = node.Layer is FanOut { Join: Join.Concat };
-                    var y = concat ? TensorOps.ConcatChannels(outs.Select(o => o.Item1).ToArray())
-                        : outs.Skip(1).Aggregate(outs[0].Item1, (acc, o) => TensorOps.Add(acc, o.Item1));
-                    var channels = concat ? node.Children.Select(c => c.Output[0]).ToArray() : Array.Empty<int>();
-                    return (y, (dy, sink) =>
-                    {
-                        var parts = concat ? TensorOps.SplitChannels(dy, channels) : Enumerable.Repeat(dy, outs.Length).ToArray();
-                        Tensor? dx = null;
-                        for (int i = 0; i < outs.Length; i++)
-                        {
-                            var d = outs[i].Item2(parts[i], sink);
-                            if (needDx) dx = dx is null ? d : TensorOps.Add(dx, d);
-                        }
-                        return dx!;
-                    });
-                }
+                    return JoinRule(node, x, needDx, relu: false);
                 case Freeze:
                     return Node(node.Children[0], x, needDx);
                 case AuxiliaryHead aux:
@@ -350,54 +367,26 @@ public static class Apply
             }
         }
 
-        /// <summary>
-        /// The identity on the trunk; in training the head also runs, its output is recorded, and its pullback (of the gradient
-        /// the caller gives for it) is added to the trunk's gradient. Without one, the head's parameters get zero gradients,
-        /// as LibTorch's autograd gives a parameter that did not reach the loss.
-        /// </summary>
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) Auxiliary(Node node, AuxiliaryHead aux, Tensor x, bool needDx)
-        {
-            var headNode = node.Children[0];
-            if (mode != Mode.Train) return (x, (dy, sink) => { ZeroGradients(sink, headNode); return dy; });
-            var (h, headBack) = Node(headNode, x, needDx);
-            int index = _heads.Count;
-            _heads.Add(new HeadOutput(node.Path, aux.Weight, h));
-            return (x, (dy, sink) =>
-            {
-                if (sink.HeadGradient(index) is not { } g)
-                {
-                    ZeroGradients(sink, headNode);
-                    return dy;
-                }
-                var dh = headBack(g, sink);
-                return needDx ? TensorOps.Add(dy, dh) : dy;
-            });
-        }
-
-        private static void ZeroGradients(GradientSink sink, Node head)
-        {
-            foreach (var leaf in head.Leaves())
-                if (!leaf.Frozen)
-                    foreach (var (path, spec) in leaf.ParameterSpecs()) sink.Add(path, Tensor.Zeros(spec.Shape));
-        }
-
-        private Tensor Param(Node node, string name) => p[Network.Join(node.Path, name)];
+        private Tensor Param(Node node, string name) => p[PathOf(node, name)];
 
         /// <summary>Records a parameter gradient unless the layer is frozen.</summary>
         private static void Grad(GradientSink sink, Node node, string name, Tensor? g)
         {
-            if (g is not null && !node.Frozen) sink.Add(Network.Join(node.Path, name), g);
+            if (g is not null && !node.Frozen) sink.Add(PathOf(node, name), g);
         }
 
         private static Tensor Same(Tensor dx) => dx;
 
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) Conv(Node node, Tensor x, bool useBias, ConvGeometry g, bool needDx)
+        /// <summary>A convolution's rule; with <paramref name="relu"/>, that of the convolution and a ReLU after it (see <see cref="WithRelu"/>).</summary>
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) Conv(Node node, Tensor x, bool useBias, ConvGeometry g, bool needDx, bool relu = false)
         {
             var w = Param(node, "weight");
-            var y = ConvKernel.Forward(x, w, useBias ? Param(node, "bias") : null, g);
+            var b = useBias ? Param(node, "bias") : null;
+            var y = relu ? ConvKernel.Forward(x, w, b, g, GemmInstructionSet.Auto, relu: true, packedWeights: null) : ConvKernel.Forward(x, w, b, g);
             if (!needDx)
                 return (y, (dy, sink) =>
                 {
+                    if (relu) dy = Activations.ReluBackward(y, dy);
                     var (weight, bias) = ConvKernel.ParameterGradients(x, w, useBias, dy, g);
                     Grad(sink, node, "weight", weight);
                     Grad(sink, node, "bias", bias);
@@ -405,6 +394,7 @@ public static class Apply
                 });
             return (y, (dy, sink) =>
             {
+                if (relu) dy = Activations.ReluBackward(y, dy);
                 var r = ConvKernel.Backward(x, w, useBias, dy, g);
                 Grad(sink, node, "weight", r.Weight);
                 Grad(sink, node, "bias", r.Bias);
@@ -559,7 +549,7 @@ public static class Apply
                 case Dropout or Identity:
                     return (x, (dy, _) => Same(dy));
                 case BatchNorm bn:
-                    return BatchNorm(node, bn, x, train);
+                    return BatchNorm(node, bn, x, train, relu: false);
                 case Pad2d pd:
                 {
                     var fill = pd.Mode switch { PadMode.Reflect => PadFill.Reflect, PadMode.Edge => PadFill.Edge, _ => PadFill.Constant };
@@ -583,11 +573,12 @@ public static class Apply
             }
         }
 
-        private (Tensor, Func<Tensor, GradientSink, Tensor>) BatchNorm(Node node, BatchNorm bn, Tensor x, bool train)
+        /// <summary>A batch norm's rule; with <paramref name="relu"/> (training mode only), that of the batch norm and a ReLU after it.</summary>
+        private (Tensor, Func<Tensor, GradientSink, Tensor>) BatchNorm(Node node, BatchNorm bn, Tensor x, bool train, bool relu)
         {
             var gamma = Param(node, "weight");
             var beta = Param(node, "bias");
-            string meanPath = Network.Join(node.Path, "running_mean"), varPath = Network.Join(node.Path, "running_var");
+            string meanPath = PathOf(node, "running_mean"), varPath = PathOf(node, "running_var");
             var rm = state[meanPath];
             var rv = state[varPath];
             if (!train)
@@ -601,13 +592,13 @@ public static class Apply
                     return r.Input;
                 });
             }
-            var f = BatchNormKernel.Train(x, gamma, beta, bn.Epsilon);
+            var f = BatchNormKernel.Train(x, gamma, beta, bn.Epsilon, relu);
             int perChannel = x.Size / x.Shape[1];
-            _newState[meanPath] = BatchNormKernel.UpdateRunning(rm, f.Mean, bn.Momentum);
-            _newState[varPath] = BatchNormKernel.UpdateRunning(rv, BatchNormKernel.UnbiasedVariance(f, perChannel), bn.Momentum);
+            _newState.Add(KeyValuePair.Create(meanPath, BatchNormKernel.UpdateRunning(rm, f.Mean, bn.Momentum)));
+            _newState.Add(KeyValuePair.Create(varPath, BatchNormKernel.UpdateRunning(rv, BatchNormKernel.UnbiasedVariance(f, perChannel), bn.Momentum)));
             return (f.Output, (dy, sink) =>
             {
-                var r = BatchNormKernel.TrainBackward(x, gamma, f, dy);
+                var r = BatchNormKernel.TrainBackward(x, gamma, f, dy, relu ? f.Output : null);
                 Grad(sink, node, "weight", r.Gamma);
                 Grad(sink, node, "bias", r.Beta);
                 return r.Input;

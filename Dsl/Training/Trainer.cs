@@ -329,14 +329,30 @@ public static partial class Trainer
 
     /// <summary>
     /// This thread's arena, or null when the caller has an arena of its own active: then the work allocates from the
-    /// caller's, and keeping what it returns is the caller's business.
+    /// caller's, and keeping what it returns is the caller's business. It recycles arrays of every length: a step's shapes
+    /// repeat from step to step, and its small arrays (batch statistics, per-channel gradients, the loss gradient) were
+    /// most of what resnet-mini's step allocated beyond what it returns.
     /// </summary>
-    internal static TensorArena? OwnArena => TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena();
+    internal static TensorArena? OwnArena => TensorArena.ActiveOnThisThread ? null : t_arena ??= new TensorArena(minimumLength: 1);
 
-    private static Parameters Keep(TensorArena? arena, Parameters parameters) => arena is null ? parameters : parameters.Map((_, t) => arena.Keep(t));
+    /// <summary>The set with its arena tensors copied out; the same set when it holds none (the usual case), so a step makes no new map for it.</summary>
+    private static Parameters Keep(TensorArena? arena, Parameters parameters)
+    {
+        if (arena is null) return parameters;
+        List<KeyValuePair<string, Tensor>>? kept = null;
+        foreach (var (path, t) in parameters.Entries)
+        {
+            var k = arena.Keep(t);
+            if (!ReferenceEquals(k, t)) (kept ??= new()).Add(KeyValuePair.Create(path, k));
+        }
+        return kept is null ? parameters : parameters.SetItems(kept);
+    }
 
-    private static OptimizerState Keep(TensorArena? arena, OptimizerState state) => arena is null ? state :
-        state with { Slots = state.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal) };
+    private static OptimizerState Keep(TensorArena? arena, OptimizerState state)
+    {
+        if (arena is null || state.Slots.All(kv => ReferenceEquals(Keep(arena, kv.Value), kv.Value))) return state;
+        return state with { Slots = state.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal) };
+    }
 
     /// <summary>
     /// Mean loss and accuracy of the network (inference mode, compiled once by <see cref="InferenceModel"/>) on a data set, in

@@ -10,8 +10,8 @@ namespace Cnn.Tests.Dsl;
 /// </summary>
 public sealed class TrainingArenaTests
 {
-    // Batch norm (state), dropout (masks), momentum (optimizer slots) and an output of 2 x 1500 elements, above the
-    // arena's minimum length, so that every kind of returned tensor has had a chance to come from the arena.
+    // Batch norm (state), dropout (masks), momentum (optimizer slots) and an output of 2 x 1500 elements: the training
+    // arena recycles arrays of every length, so every kind of returned tensor has had a chance to come from it.
     private static readonly Network Net = Network.Create(new Serial(
         new Conv2d(8, 3, 3, PadH: 1, PadW: 1), new BatchNorm(), new Relu(), new MaxPool2d(2, 2, 2, 2),
         new Flatten(), new Dropout(0.3f), new Dense(1500)), new Shape(1, 12, 12));

@@ -127,6 +127,31 @@ public sealed class BatchNormProperties
     /// two roundings of values up to ~20 at offset 10: |a-b| &lt;= 1e-5 + 1e-5 max|b|.
     /// </summary>
     /// <summary>
+    /// Batch norm with its ReLU fused (the apply interpreter's rule for a training-mode batch norm before a ReLU): the output,
+    /// the statistics and every gradient are bit for bit (sign of zero included) those of the kernel followed by
+    /// <see cref="Activations.Relu"/>, and of <see cref="Activations.ReluBackward"/> followed by the kernel's pullback.
+    /// About half the normalised values are negative, so the mask zeroes half of every plane's gradient.
+    /// </summary>
+    [CnnProperty]
+    public Property Fused_relu_gives_the_bits_of_batch_norm_then_relu() => Prop.ForAll(Cases, c =>
+    {
+        var (x, gamma, beta, _, _, dy) = c.Data();
+        var plain = BatchNormKernel.Train(x, gamma, beta, c.Epsilon);
+        var fused = BatchNormKernel.Train(x, gamma, beta, c.Epsilon, relu: true);
+        var expected = BatchNormKernel.TrainBackward(x, gamma, plain, Activations.ReluBackward(plain.Output, dy));
+        var actual = BatchNormKernel.TrainBackward(x, gamma, fused, dy, fused.Output);
+        Assert.Equal(Bits(Activations.Relu(plain.Output)), Bits(fused.Output));
+        Assert.Equal(Bits(plain.Mean), Bits(fused.Mean));
+        Assert.Equal(Bits(plain.Variance), Bits(fused.Variance));
+        Assert.Equal(Bits(plain.InvStd), Bits(fused.InvStd));
+        Assert.Equal(Bits(expected.Input), Bits(actual.Input));
+        Assert.Equal(Bits(expected.Gamma), Bits(actual.Gamma));
+        Assert.Equal(Bits(expected.Beta), Bits(actual.Beta));
+    });
+
+    private static int[] Bits(Tensor t) => t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
+
+    /// <summary>
     /// The sums' eight double lanes in a fixed order: the AVX-512 path and the scalar one (a CPU without AVX-512) give the
     /// same bits for the statistics, the output and every gradient, whatever the plane length's remainder mod 8.
     /// </summary>
