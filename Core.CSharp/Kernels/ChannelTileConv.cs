@@ -98,10 +98,13 @@ internal sealed unsafe class ChannelTileConv
         _p = plan.OutSize;
         _panels = (filters + Filters - 1) / Filters;
         _inImage = channels * plan.InSize;
-        int tiles = (_p + Rows - 1) / Rows;
-        long byCache = ((long)_k * tiles * Rows + BlockFloats - 1) / BlockFloats, byStride = (tiles + BlockTiles - 1) / BlockTiles;
-        Blocks = (int)Math.Min(tiles, Math.Max(1, Math.Max(byCache, byStride)));
+        Tiles = (_p + Rows - 1) / Rows;
+        long byCache = ((long)_k * Tiles * Rows + BlockFloats - 1) / BlockFloats, byStride = (Tiles + BlockTiles - 1) / BlockTiles;
+        Blocks = (int)Math.Min(Tiles, Math.Max(1, Math.Max(byCache, byStride)));
     }
+
+    /// <summary>Register tiles of <see cref="Rows"/> positions covering an image's output positions.</summary>
+    public int Tiles { get; }
 
     /// <summary>How many blocks of positions an image's columns are cut into so that a block fits <see cref="BlockFloats"/>.</summary>
     public int Blocks { get; }
@@ -110,11 +113,8 @@ internal sealed unsafe class ChannelTileConv
     public int Panels => _panels;
 
     /// <summary>Positions <c>[q0, q1)</c> of block <paramref name="block"/> of <paramref name="count"/>: whole tiles, the last block the rest.</summary>
-    public (int Q0, int Q1) Block(int block, int count)
-    {
-        int tiles = (_p + Rows - 1) / Rows;
-        return (Math.Min(_p, (int)((long)tiles * block / count) * Rows), Math.Min(_p, (int)((long)tiles * (block + 1) / count) * Rows));
-    }
+    public (int Q0, int Q1) Block(int block, int count) =>
+        (Math.Min(_p, (int)((long)Tiles * block / count) * Rows), Math.Min(_p, (int)((long)Tiles * (block + 1) / count) * Rows));
 
     /// <summary>The im2col block's row length for <paramref name="width"/> positions: whole tiles.</summary>
     public static int Pitch(int width) => (width + Rows - 1) / Rows * Rows;

@@ -97,11 +97,11 @@ internal sealed class ConvForward
         {
             _channel = new ChannelTileConv(_s.Plan, _s.C, _s.F);
             (_tileWeights, _tileBias) = tilePacked.Value;
-            int workers = BatchParallel.Workers, tiles = (_s.Plan.OutSize + ChannelTileConv.Rows - 1) / ChannelTileConv.Rows;
+            int workers = BatchParallel.Workers;
             // One image: split by blocks of positions, in a multiple of the workers, unless it is one block and the filters
             // make enough panels to share (ResNet's 7x7 stage), when each worker takes its panels over all the positions.
             _tileBlocks = _channel.Blocks == 1 && _channel.Panels >= 2 * workers ? 0
-                : Math.Min(tiles, (Math.Max(_channel.Blocks, workers) + workers - 1) / workers * workers);
+                : Math.Min(_channel.Tiles, (Math.Max(_channel.Blocks, workers) + workers - 1) / workers * workers);
             _body = _s.N > 1 ? TileImages : _tileBlocks == 0 ? TilePanels : TileBlocks;
             if (_tileBlocks == 0) _tileUnfold = TileUnfold;
             return;

@@ -1,14 +1,16 @@
 namespace Cnn.Core.Kernels;
 
 /// <summary>
-/// Element-wise passes over a training step's activations (ReLU and its pullback, residual sums), split across the
-/// kernels' workers: one core alone walked megabytes while the other waited (resnet-mini's first block: 4 MB a pass).
-/// Every element's result depends on that element alone, so the bits do not depend on where the ranges fall.
+/// Element-wise passes split across the kernels' workers: a training step's activations (ReLU and its pullback, residual
+/// sums: one core alone walked megabytes while the other waited, 4 MB a pass in resnet-mini's first block) and the
+/// optimizers' updates (a network's big dense matrix is most of its parameters, and a serial update was a tenth of a
+/// training step on two threads). Every element's result depends on that element alone, so the bits do not depend on
+/// where the ranges fall.
 /// </summary>
 internal static class Elementwise
 {
     /// <summary>Below this many elements a pass stays on the calling thread: handing out chunks would cost more than it saves.</summary>
-    private const int ParallelLength = 1 << 15;
+    internal const int ParallelLength = 1 << 15;
 
     /// <summary>The elements of one call of the body: 16 KB, so that a pass made of two operations finds its block in L1.</summary>
     private const int BlockLength = 4096;

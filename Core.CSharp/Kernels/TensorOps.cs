@@ -7,20 +7,16 @@ public static class TensorOps
 {
     /// <summary>The element-wise sum of two tensors of the same shape (a residual connection; its pullback passes dy to both).</summary>
     /// <exception cref="ShapeException">The shapes differ.</exception>
-    public static Tensor Add(Tensor a, Tensor b)
-    {
-        if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
-        var y = TensorArena.Uninitialized<float>(a.Size);
-        Elementwise.For(y.Length, (s, e) => TensorPrimitives.Add(a.Span[s..e], b.Span[s..e], y.AsSpan(s..e)));
-        return Tensor.Own(y, a.Shape);
-    }
+    public static Tensor Add(Tensor a, Tensor b) => Add(a, b, relu: false);
 
     /// <summary>
     /// <c>max(a + b, 0)</c>: a residual sum and the ReLU after it, each block rectified while it is in the cache, the bits of
-    /// <see cref="Add"/> and then <see cref="Activations.Relu"/>.
+    /// <see cref="Add(Tensor, Tensor)"/> and then <see cref="Activations.Relu"/>.
     /// </summary>
     /// <exception cref="ShapeException">The shapes differ.</exception>
-    internal static Tensor AddRelu(Tensor a, Tensor b)
+    internal static Tensor AddRelu(Tensor a, Tensor b) => Add(a, b, relu: true);
+
+    private static Tensor Add(Tensor a, Tensor b, bool relu)
     {
         if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
         var y = TensorArena.Uninitialized<float>(a.Size);
@@ -28,7 +24,7 @@ public static class TensorOps
         {
             var block = y.AsSpan(s..e);
             TensorPrimitives.Add(a.Span[s..e], b.Span[s..e], block);
-            FusedActivation.Relu.ApplyInPlace(block);
+            if (relu) FusedActivation.Relu.ApplyInPlace(block);
         });
         return Tensor.Own(y, a.Shape);
     }

@@ -382,7 +382,7 @@ public static partial class Apply
         {
             var w = Param(node, "weight");
             var b = useBias ? Param(node, "bias") : null;
-            var y = relu ? ConvKernel.Forward(x, w, b, g, GemmInstructionSet.Auto, relu: true, packedWeights: null) : ConvKernel.Forward(x, w, b, g);
+            var y = ConvKernel.Forward(x, w, b, g, GemmInstructionSet.Auto, relu, packedWeights: null);
             if (!needDx)
                 return (y, (dy, sink) =>
                 {

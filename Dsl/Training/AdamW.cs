@@ -22,7 +22,7 @@ public sealed record AdamW(float LearningRate = 1e-3f, float Decay = 0.01f, floa
         var (m0, m) = Slot(slots, "m", path);
         var (v0, v) = Slot(slots, "v", path);
         var k = Adam.AdamConstants.At(step, LearningRate, Beta1, Beta2, Epsilon, Decay);
-        Elementwise(w.Length, (s, e) => Adam.AdamRange(k, w.Span[s..e], g.Span[s..e], m0.Span[s..e], v0.Span[s..e], m.AsSpan(s..e), v.AsSpan(s..e), updated.AsSpan(s..e)));
+        Cnn.Core.Kernels.Elementwise.For(w.Length, (s, e) => Adam.AdamRange(k, w.Span[s..e], g.Span[s..e], m0.Span[s..e], v0.Span[s..e], m.AsSpan(s..e), v.AsSpan(s..e), updated.AsSpan(s..e)));
         Store(slots, "m", path, m);
         Store(slots, "v", path, v);
     }

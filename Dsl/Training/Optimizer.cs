@@ -95,7 +95,7 @@ public abstract record Optimizer
             if (WeightDecay != 0f)
             {
                 var decayed = GC.AllocateUninitializedArray<float>(w.Size);
-                Elementwise(w.Size, (s, e) => TensorPrimitives.MultiplyAdd(w.Span[s..e], WeightDecay, g.Span[s..e], decayed.AsSpan(s..e)));
+                Cnn.Core.Kernels.Elementwise.For(w.Size, (s, e) => TensorPrimitives.MultiplyAdd(w.Span[s..e], WeightDecay, g.Span[s..e], decayed.AsSpan(s..e)));
                 grad = decayed;
             }
             Update(path, w.Memory, updated, grad, t, slots);
@@ -109,19 +109,6 @@ public abstract record Optimizer
     /// to be written) from its current values <paramref name="w"/>, and updates its slots.
     /// </summary>
     private protected abstract void Update(string path, ReadOnlyMemory<float> w, float[] updated, ReadOnlyMemory<float> g, long step, Dictionary<string, Parameters> slots);
-
-    /// <summary>
-    /// Runs an element-wise update over <c>[0, length)</c> in ranges, on the kernels' worker threads when the parameter is
-    /// large (a network's big dense matrix is most of its parameters, and a serial update was a tenth of a training step on
-    /// two threads). Every element's arithmetic is the same wherever the ranges fall, so results do not depend on threads.
-    /// </summary>
-    private protected static void Elementwise(int length, Action<int, int> range)
-    {
-        if (length < ParallelLength) range(0, length);
-        else Cnn.Core.Kernels.BatchParallel.For(length, (_, start, end) => range(start, end));
-    }
-
-    private protected const int ParallelLength = 1 << 16;
 
     /// <summary>The old values of one slot tensor and a fresh array for its new values, stored with <see cref="Store"/>.</summary>
     private protected static (ReadOnlyMemory<float> Old, float[] New) Slot(Dictionary<string, Parameters> slots, string slot, string path)
@@ -162,8 +149,8 @@ public sealed record Sgd(float LearningRate, float Momentum = 0f, bool Nesterov 
     /// </summary>
     private static void Descend(ReadOnlyMemory<float> w, float[] updated, ReadOnlyMemory<float> g, float lr)
     {
-        if (w.Length < ParallelLength) TensorPrimitives.MultiplyAdd(g.Span, -lr, w.Span, updated);
-        else Elementwise(w.Length, (s, e) => TensorPrimitives.MultiplyAdd(g.Span[s..e], -lr, w.Span[s..e], updated.AsSpan(s..e)));
+        if (w.Length < Cnn.Core.Kernels.Elementwise.ParallelLength) TensorPrimitives.MultiplyAdd(g.Span, -lr, w.Span, updated);
+        else Cnn.Core.Kernels.Elementwise.For(w.Length, (s, e) => TensorPrimitives.MultiplyAdd(g.Span[s..e], -lr, w.Span[s..e], updated.AsSpan(s..e)));
     }
 
     private void MomentumUpdate(string path, ReadOnlyMemory<float> w, float[] updated, ReadOnlyMemory<float> g, Dictionary<string, Parameters> slots)
@@ -171,7 +158,7 @@ public sealed record Sgd(float LearningRate, float Momentum = 0f, bool Nesterov 
         float lr = LearningRate, mu = Momentum;
         var (v0, v) = Slot(slots, "velocity", path);
         bool nesterov = Nesterov;
-        Elementwise(w.Length, (s, e) =>
+        Cnn.Core.Kernels.Elementwise.For(w.Length, (s, e) =>
         {
             var vs = v.AsSpan(s..e);
             TensorPrimitives.MultiplyAdd(v0.Span[s..e], mu, g.Span[s..e], vs);
@@ -206,7 +193,7 @@ public sealed record Adam(float LearningRate = 1e-3f, float Beta1 = 0.9f, float 
         var (m0, m) = Slot(slots, "m", path);
         var (v0, v) = Slot(slots, "v", path);
         var k = AdamConstants.At(step, LearningRate, Beta1, Beta2, Epsilon, decay: 0f);
-        Elementwise(w.Length, (s, e) => AdamRange(k, w.Span[s..e], g.Span[s..e], m0.Span[s..e], v0.Span[s..e], m.AsSpan(s..e), v.AsSpan(s..e), updated.AsSpan(s..e)));
+        Cnn.Core.Kernels.Elementwise.For(w.Length, (s, e) => AdamRange(k, w.Span[s..e], g.Span[s..e], m0.Span[s..e], v0.Span[s..e], m.AsSpan(s..e), v.AsSpan(s..e), updated.AsSpan(s..e)));
         Store(slots, "m", path, m);
         Store(slots, "v", path, v);
     }

@@ -25,7 +25,7 @@ public sealed record RmsProp(float LearningRate = 0.01f, float Alpha = 0.99f, fl
         var (b0, b) = Momentum != 0f ? Slot(slots, "momentum_buffer", path) : (ReadOnlyMemory<float>.Empty, Array.Empty<float>());
         float lr = LearningRate, alpha = Alpha, eps = Epsilon, mu = Momentum;
         bool centered = Centered, momentum = Momentum != 0f;
-        Elementwise(w.Length, (start, end) =>
+        Cnn.Core.Kernels.Elementwise.For(w.Length, (start, end) =>
         {
             ReadOnlySpan<float> ws = w.Span, gs = g.Span, ss0 = s0.Span, as0 = a0.Span, bs0 = b0.Span;
             for (int i = start; i < end; i++)

@@ -348,10 +348,17 @@ public static partial class Trainer
         return kept is null ? parameters : parameters.SetItems(kept);
     }
 
+    /// <summary>The state with its slots' arena tensors copied out (each once); the same state when they hold none.</summary>
     private static OptimizerState Keep(TensorArena? arena, OptimizerState state)
     {
-        if (arena is null || state.Slots.All(kv => ReferenceEquals(Keep(arena, kv.Value), kv.Value))) return state;
-        return state with { Slots = state.Slots.ToImmutableSortedDictionary(kv => kv.Key, kv => Keep(arena, kv.Value), StringComparer.Ordinal) };
+        if (arena is null) return state;
+        ImmutableSortedDictionary<string, Parameters>.Builder? kept = null;
+        foreach (var (name, slot) in state.Slots)
+        {
+            var k = Keep(arena, slot);
+            if (!ReferenceEquals(k, slot)) (kept ??= state.Slots.ToBuilder())[name] = k;
+        }
+        return kept is null ? state : state with { Slots = kept.ToImmutable() };
     }
 
     /// <summary>
