@@ -99,11 +99,38 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
     private static void PackB(in GemmJob job, int pc, int kb, int jc, int nc, float* dst)
     {
         int nr = TK.NR;
+        if (!job.TransB && typeof(TK) == typeof(GemmKernel512))
+        {
+            // Whole 32-wide panels row by row: each row of B is read once, front to back, which the hardware prefetches,
+            // rather than 32 floats of it per panel (a stride of a whole row from one load to the next). Measured on the
+            // Xeon: 0.22-0.26 against 0.27-0.30 ns a float for 1024- and 2048-wide operands.
+            int whole = nc / nr * nr;
+            PanelRows(job.B + (nint)pc * job.N + jc, job.N, kb, whole, dst);
+            jc += whole;
+            nc -= whole;
+            dst += (nint)whole * kb;
+        }
         for (int jr = 0; jr < nc; jr += nr, dst += (nint)nr * kb)
         {
             int cols = Math.Min(nr, nc - jr);
             if (job.TransB) PackTransposed(job.B + (nint)(jc + jr) * job.K + pc, job.K, cols, kb, nr, dst);
             else PackRows(job.B + (nint)pc * job.N + jc + jr, job.N, kb, cols, nr, dst);
+        }
+    }
+
+    /// <summary>Rows <c>[0, count)</c> of <paramref name="width"/> columns (a multiple of 32) as 32-wide panels of count rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PanelRows(float* src, nint ld, int count, int width, float* dst)
+    {
+        nint panel = (nint)32 * count;
+        for (int p = 0; p < count; p++, src += ld)
+        {
+            float* d = dst + (nint)p * 32;
+            for (int j = 0; j < width; j += 32, d += panel)
+            {
+                Vector512.Store(Vector512.Load(src + j), d);
+                Vector512.Store(Vector512.Load(src + j + 16), d + 16);
+            }
         }
     }
 
