@@ -59,61 +59,31 @@ internal static unsafe class PanelTranspose
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Half(float* s, nint ld, int n, int width, Vector512<float> mask, float* d, int w, Vector512<float> rowLanes)
     {
-        // Stage 1: interleave pairs of rows (within each 128-bit block).
-        var r0 = Row(s, ld, 0, n, mask);
-        var r1 = Row(s, ld, 1, n, mask);
-        var t0 = Avx512F.UnpackLow(r0, r1);
-        var t1 = Avx512F.UnpackHigh(r0, r1);
-        var r2 = Row(s, ld, 2, n, mask);
-        var r3 = Row(s, ld, 3, n, mask);
-        var t2 = Avx512F.UnpackLow(r2, r3);
-        var t3 = Avx512F.UnpackHigh(r2, r3);
-        var r4 = Row(s, ld, 4, n, mask);
-        var r5 = Row(s, ld, 5, n, mask);
-        var t4 = Avx512F.UnpackLow(r4, r5);
-        var t5 = Avx512F.UnpackHigh(r4, r5);
-        var r6 = Row(s, ld, 6, n, mask);
-        var r7 = Row(s, ld, 7, n, mask);
-        var t6 = Avx512F.UnpackLow(r6, r7);
-        var t7 = Avx512F.UnpackHigh(r6, r7);
-        var r8 = Row(s, ld, 8, n, mask);
-        var r9 = Row(s, ld, 9, n, mask);
-        var t8 = Avx512F.UnpackLow(r8, r9);
-        var t9 = Avx512F.UnpackHigh(r8, r9);
-        var r10 = Row(s, ld, 10, n, mask);
-        var r11 = Row(s, ld, 11, n, mask);
-        var t10 = Avx512F.UnpackLow(r10, r11);
-        var t11 = Avx512F.UnpackHigh(r10, r11);
-        var r12 = Row(s, ld, 12, n, mask);
-        var r13 = Row(s, ld, 13, n, mask);
-        var t12 = Avx512F.UnpackLow(r12, r13);
-        var t13 = Avx512F.UnpackHigh(r12, r13);
-        var r14 = Row(s, ld, 14, n, mask);
-        var r15 = Row(s, ld, 15, n, mask);
-        var t14 = Avx512F.UnpackLow(r14, r15);
-        var t15 = Avx512F.UnpackHigh(r14, r15);
-        // Stage 2: four rows per 128-bit block; u[4q + c] holds column 4j + c of rows 4q..4q+3 in block j.
-        var u0 = Avx512F.Shuffle(t0, t2, 0x44);
-        var u1 = Avx512F.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx512F.Shuffle(t1, t3, 0x44);
-        var u3 = Avx512F.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx512F.Shuffle(t4, t6, 0x44);
-        var u5 = Avx512F.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx512F.Shuffle(t5, t7, 0x44);
-        var u7 = Avx512F.Shuffle(t5, t7, 0xEE);
-        var u8 = Avx512F.Shuffle(t8, t10, 0x44);
-        var u9 = Avx512F.Shuffle(t8, t10, 0xEE);
-        var u10 = Avx512F.Shuffle(t9, t11, 0x44);
-        var u11 = Avx512F.Shuffle(t9, t11, 0xEE);
-        var u12 = Avx512F.Shuffle(t12, t14, 0x44);
-        var u13 = Avx512F.Shuffle(t12, t14, 0xEE);
-        var u14 = Avx512F.Shuffle(t13, t15, 0x44);
-        var u15 = Avx512F.Shuffle(t13, t15, 0xEE);
+        // Stages 1 and 2, four rows at a time: u[4q + c] holds column 4j + c of rows 4q..4q+3 in its 128-bit block j.
+        var (u0, u1, u2, u3) = Quad(Row(s, ld, 0, n, mask), Row(s, ld, 1, n, mask), Row(s, ld, 2, n, mask), Row(s, ld, 3, n, mask));
+        var (u4, u5, u6, u7) = Quad(Row(s, ld, 4, n, mask), Row(s, ld, 5, n, mask), Row(s, ld, 6, n, mask), Row(s, ld, 7, n, mask));
+        var (u8, u9, u10, u11) = Quad(Row(s, ld, 8, n, mask), Row(s, ld, 9, n, mask), Row(s, ld, 10, n, mask), Row(s, ld, 11, n, mask));
+        var (u12, u13, u14, u15) = Quad(Row(s, ld, 12, n, mask), Row(s, ld, 13, n, mask), Row(s, ld, 14, n, mask), Row(s, ld, 15, n, mask));
         // Stages 3 and 4: gather the four row quarters of each column.
         Columns(u0, u4, u8, u12, 0, width, d, w, rowLanes);
         Columns(u1, u5, u9, u13, 1, width, d, w, rowLanes);
         Columns(u2, u6, u10, u14, 2, width, d, w, rowLanes);
         Columns(u3, u7, u11, u15, 3, width, d, w, rowLanes);
+    }
+
+    /// <summary>
+    /// The first two stages of a 16x16 transpose for four rows: pairs of rows interleaved, then four rows per 128-bit block,
+    /// so that the c-th result holds column 4j + c of the four rows in its block j.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>) Quad(Vector512<float> r0, Vector512<float> r1,
+        Vector512<float> r2, Vector512<float> r3)
+    {
+        var t0 = Avx512F.UnpackLow(r0, r1);
+        var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3);
+        var t3 = Avx512F.UnpackHigh(r2, r3);
+        return (Avx512F.Shuffle(t0, t2, 0x44), Avx512F.Shuffle(t0, t2, 0xEE), Avx512F.Shuffle(t1, t3, 0x44), Avx512F.Shuffle(t1, t3, 0xEE));
     }
 
     /// <summary>
@@ -146,43 +116,10 @@ internal static unsafe class PanelTranspose
     private static void Block12(float* s, nint ld, int n, float* d)
     {
         var full = Vector512.Create(-1).AsSingle();
-        var r0 = Row(s, ld, 0, n, full);
-        var r1 = Row(s, ld, 1, n, full);
-        var t0 = Avx512F.UnpackLow(r0, r1);
-        var t1 = Avx512F.UnpackHigh(r0, r1);
-        var r2 = Row(s, ld, 2, n, full);
-        var r3 = Row(s, ld, 3, n, full);
-        var t2 = Avx512F.UnpackLow(r2, r3);
-        var t3 = Avx512F.UnpackHigh(r2, r3);
-        var r4 = Row(s, ld, 4, n, full);
-        var r5 = Row(s, ld, 5, n, full);
-        var t4 = Avx512F.UnpackLow(r4, r5);
-        var t5 = Avx512F.UnpackHigh(r4, r5);
-        var r6 = Row(s, ld, 6, n, full);
-        var r7 = Row(s, ld, 7, n, full);
-        var t6 = Avx512F.UnpackLow(r6, r7);
-        var t7 = Avx512F.UnpackHigh(r6, r7);
-        var r8 = Row(s, ld, 8, n, full);
-        var r9 = Row(s, ld, 9, n, full);
-        var t8 = Avx512F.UnpackLow(r8, r9);
-        var t9 = Avx512F.UnpackHigh(r8, r9);
-        var r10 = Row(s, ld, 10, n, full);
-        var r11 = Row(s, ld, 11, n, full);
-        var t10 = Avx512F.UnpackLow(r10, r11);
-        var t11 = Avx512F.UnpackHigh(r10, r11);
         // As in Half: u[4q + c] holds column 4j + c of rows 4q..4q+3 in its 128-bit block j.
-        var u0 = Avx512F.Shuffle(t0, t2, 0x44);
-        var u1 = Avx512F.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx512F.Shuffle(t1, t3, 0x44);
-        var u3 = Avx512F.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx512F.Shuffle(t4, t6, 0x44);
-        var u5 = Avx512F.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx512F.Shuffle(t5, t7, 0x44);
-        var u7 = Avx512F.Shuffle(t5, t7, 0xEE);
-        var u8 = Avx512F.Shuffle(t8, t10, 0x44);
-        var u9 = Avx512F.Shuffle(t8, t10, 0xEE);
-        var u10 = Avx512F.Shuffle(t9, t11, 0x44);
-        var u11 = Avx512F.Shuffle(t9, t11, 0xEE);
+        var (u0, u1, u2, u3) = Quad(Row(s, ld, 0, n, full), Row(s, ld, 1, n, full), Row(s, ld, 2, n, full), Row(s, ld, 3, n, full));
+        var (u4, u5, u6, u7) = Quad(Row(s, ld, 4, n, full), Row(s, ld, 5, n, full), Row(s, ld, 6, n, full), Row(s, ld, 7, n, full));
+        var (u8, u9, u10, u11) = Quad(Row(s, ld, 8, n, full), Row(s, ld, 9, n, full), Row(s, ld, 10, n, full), Row(s, ld, 11, n, full));
         // Column 4j + c is block j of u[c], u[4 + c], u[8 + c]; columns 4j..4j+3 (48 floats) are vectors 3j..3j+2, each
         // four 4-row blocks in panel order: (col 0: rows 0-3, 4-7, 8-11; col 1: rows 0-3), (col 1: 4-7, 8-11; col 2: 0-3,
         // 4-7), (col 2: 8-11; col 3: 0-3, 4-7, 8-11).
