@@ -40,13 +40,14 @@ public sealed class InferenceModel
     // Callers not in use; a lock rather than a concurrent collection, whose take and add allocate.
     private readonly Stack<InferenceCaller> _callers = new();
 
-    private InferenceModel(Network network, Step root, int foldedBatchNorms, int fusedRelus, int fusedTanhAndSigmoids)
+    private InferenceModel(Network network, Step root, int foldedBatchNorms, int fusedRelus, int fusedTanhAndSigmoids, int blockedConvolutions)
     {
         Network = network;
         _root = root;
         FoldedBatchNorms = foldedBatchNorms;
         FusedRelus = fusedRelus;
         FusedTanhAndSigmoids = fusedTanhAndSigmoids;
+        BlockedConvolutions = blockedConvolutions;
     }
 
     /// <summary>The network this model was compiled from.</summary>
@@ -60,6 +61,9 @@ public sealed class InferenceModel
 
     /// <summary>How many tanh and sigmoid layers were applied in place by the convolution or dense layer before them.</summary>
     public int FusedTanhAndSigmoids { get; }
+
+    /// <summary>How many convolutions run on the channel-blocked direct kernel (zero on a CPU without AVX-512).</summary>
+    public int BlockedConvolutions { get; }
 
     /// <summary>Compiles <paramref name="network"/> with its parameters and state for repeated inference.</summary>
     /// <param name="network">The network.</param>
@@ -78,7 +82,7 @@ public sealed class InferenceModel
         if (absent is not null) throw new CnnException($"InferenceModel.Compile: the parameter '{absent}' is missing.");
         var compiler = new PlanCompiler(parameters, st);
         var root = compiler.Compile(network.RootNode);
-        return new InferenceModel(network, root, compiler.FoldedBatchNorms, compiler.FusedRelus, compiler.FusedOtherActivations);
+        return new InferenceModel(network, root, compiler.FoldedBatchNorms, compiler.FusedRelus, compiler.FusedOtherActivations, compiler.BlockedConvolutions);
     }
 
     /// <summary>
