@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -123,6 +124,7 @@ internal sealed unsafe class BlockedConv
     }
 
     /// <summary>Items <c>[start, end)</c>: image-major, then panel, then row group (a panel's rows one after another, so it stays in L2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Items<TStep>(int chunk, int start, int end) where TStep : struct, IConstant
     {
         int maxPixels = _rowsPerItem * _out.W;
@@ -141,39 +143,30 @@ internal sealed unsafe class BlockedConv
         finally { Workspace.Return(sums); }
     }
 
-    /// <summary>Output rows <c>[oh0, oh1)</c> of one image and one filter panel.</summary>
+    /// <summary>
+    /// Output rows <c>[oh0, oh1)</c> of one image and one filter panel: every depth block but the last into the tiles'
+    /// running totals, the last one straight to the output with the bias and the ReLU.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Item<TStep>(float* x, float* y, float* w, float* bias, int* offsets, float* sums, int image, int panel, int oh0, int oh1)
         where TStep : struct, IConstant
     {
         int wo = _out.W;
+        var none = default(BlockedConvTile<TStep>.Output);
         // Depth blocks outside the tiles: a block of the panel stays in L1 for every tile of the item.
         for (int k0 = 0; k0 < _k; k0 += _kc)
         {
             int kb = Math.Min(_kc, _k - k0);
+            bool last = k0 + kb == _k;
             for (int oh = oh0; oh < oh1; oh++)
             {
                 // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
                 float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
+                float* yo = y + _out.Offset(image, 2 * panel, oh, 0);
                 foreach (var (ow, width) in _tiles)
                     BlockedConvTile<TStep>.Depth(width, row + (long)ow * TStep.Value, offsets + k0, kb, w + (long)k0 * Filters,
-                        sums + ((oh - oh0) * wo + ow) * Filters, k0 > 0);
-            }
-        }
-        var bl = bias == null ? default : Vector512.Load(bias);
-        var bh = bias == null ? default : Vector512.Load(bias + 16);
-        long half = _out.BlockStride;
-        for (int oh = oh0; oh < oh1; oh++)
-        {
-            float* t = sums + (oh - oh0) * wo * Filters, yo = y + _out.Offset(image, 2 * panel, oh, 0);
-            for (int ow = 0; ow < wo; ow++, t += Filters, yo += BlockedPlane.Lanes)
-            {
-                var lo = Vector512.Load(t);
-                var hi = Vector512.Load(t + 16);
-                // A missing bias adds nothing (a -0 sum stays -0, as in the GEMM path).
-                if (bias != null) (lo, hi) = (lo + bl, hi + bh);
-                if (_relu) (lo, hi) = (DirectConv.Relu(lo), DirectConv.Relu(hi));
-                lo.Store(yo);
-                hi.Store(yo + half);
+                        sums + ((oh - oh0) * wo + ow) * Filters, k0 > 0,
+                        last ? new BlockedConvTile<TStep>.Output(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias, _relu) : none);
             }
         }
     }

@@ -23,26 +23,27 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
     /// <summary>
     /// The depth block of a tile of <paramref name="width"/> pixels (1 to 14): the sums of <paramref name="k"/> steps from
     /// zero, then stored to <paramref name="t"/> (<c>[pixel][32]</c>) or, when <paramref name="add"/>, added to it
-    /// (<c>block + t</c>, as the GEMM's micro-kernel adds its C).
+    /// (<c>block + t</c>, as the GEMM's micro-kernel adds its C). For the last block (<paramref name="o"/> given) the
+    /// total goes to the output instead, with the bias added and the ReLU applied in registers (<see cref="Output"/>).
     /// </summary>
-    public static void Depth(int width, float* a, int* offsets, int k, float* w, float* t, bool add)
+    public static void Depth(int width, float* a, int* offsets, int k, float* w, float* t, bool add, in Output o)
     {
         switch (width)
         {
-            case 14: Depth<W14>(a, offsets, k, w, t, add); break;
-            case 13: Depth<W13>(a, offsets, k, w, t, add); break;
-            case 12: Depth<W12>(a, offsets, k, w, t, add); break;
-            case 11: Depth<W11>(a, offsets, k, w, t, add); break;
-            case 10: Depth<W10>(a, offsets, k, w, t, add); break;
-            case 9: Depth<W9>(a, offsets, k, w, t, add); break;
-            case 8: Depth<W8>(a, offsets, k, w, t, add); break;
-            case 7: Depth<W7>(a, offsets, k, w, t, add); break;
-            case 6: Depth<W6>(a, offsets, k, w, t, add); break;
-            case 5: Depth<W5>(a, offsets, k, w, t, add); break;
-            case 4: Depth<W4>(a, offsets, k, w, t, add); break;
-            case 3: Depth<W3>(a, offsets, k, w, t, add); break;
-            case 2: Depth<W2>(a, offsets, k, w, t, add); break;
-            default: Depth<W1>(a, offsets, k, w, t, add); break;
+            case 14: Depth<W14>(a, offsets, k, w, t, add, o); break;
+            case 13: Depth<W13>(a, offsets, k, w, t, add, o); break;
+            case 12: Depth<W12>(a, offsets, k, w, t, add, o); break;
+            case 11: Depth<W11>(a, offsets, k, w, t, add, o); break;
+            case 10: Depth<W10>(a, offsets, k, w, t, add, o); break;
+            case 9: Depth<W9>(a, offsets, k, w, t, add, o); break;
+            case 8: Depth<W8>(a, offsets, k, w, t, add, o); break;
+            case 7: Depth<W7>(a, offsets, k, w, t, add, o); break;
+            case 6: Depth<W6>(a, offsets, k, w, t, add, o); break;
+            case 5: Depth<W5>(a, offsets, k, w, t, add, o); break;
+            case 4: Depth<W4>(a, offsets, k, w, t, add, o); break;
+            case 3: Depth<W3>(a, offsets, k, w, t, add, o); break;
+            case 2: Depth<W2>(a, offsets, k, w, t, add, o); break;
+            default: Depth<W1>(a, offsets, k, w, t, add, o); break;
         }
     }
 
@@ -52,7 +53,7 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
     /// Optimised from the first call: an instrumented first tier of a loop this hot runs many times slower.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Depth<TW>(float* a, int* offsets, int k, float* w, float* t, bool add) where TW : struct, IConstant
+    private static void Depth<TW>(float* a, int* offsets, int k, float* w, float* t, bool add, in Output o) where TW : struct, IConstant
     {
         Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default, l4 = default, l5 = default, l6 = default;
         Vector512<float> l7 = default, l8 = default, l9 = default, l10 = default, l11 = default, l12 = default, l13 = default;
@@ -81,20 +82,39 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
             if (n > 12) { v = Vector512.Create(p[12 * s]); l12 = Avx512F.FusedMultiplyAdd(v, b0, l12); h12 = Avx512F.FusedMultiplyAdd(v, b1, h12); }
             if (n > 13) { v = Vector512.Create(p[13 * s]); l13 = Avx512F.FusedMultiplyAdd(v, b0, l13); h13 = Avx512F.FusedMultiplyAdd(v, b1, h13); }
         }
-        Put(l0, h0, t, add);
-        if (n > 1) Put(l1, h1, t + 1 * Filters, add);
-        if (n > 2) Put(l2, h2, t + 2 * Filters, add);
-        if (n > 3) Put(l3, h3, t + 3 * Filters, add);
-        if (n > 4) Put(l4, h4, t + 4 * Filters, add);
-        if (n > 5) Put(l5, h5, t + 5 * Filters, add);
-        if (n > 6) Put(l6, h6, t + 6 * Filters, add);
-        if (n > 7) Put(l7, h7, t + 7 * Filters, add);
-        if (n > 8) Put(l8, h8, t + 8 * Filters, add);
-        if (n > 9) Put(l9, h9, t + 9 * Filters, add);
-        if (n > 10) Put(l10, h10, t + 10 * Filters, add);
-        if (n > 11) Put(l11, h11, t + 11 * Filters, add);
-        if (n > 12) Put(l12, h12, t + 12 * Filters, add);
-        if (n > 13) Put(l13, h13, t + 13 * Filters, add);
+        if (o.Y == null)
+        {
+            Put(l0, h0, t, add);
+            if (n > 1) Put(l1, h1, t + 1 * Filters, add);
+            if (n > 2) Put(l2, h2, t + 2 * Filters, add);
+            if (n > 3) Put(l3, h3, t + 3 * Filters, add);
+            if (n > 4) Put(l4, h4, t + 4 * Filters, add);
+            if (n > 5) Put(l5, h5, t + 5 * Filters, add);
+            if (n > 6) Put(l6, h6, t + 6 * Filters, add);
+            if (n > 7) Put(l7, h7, t + 7 * Filters, add);
+            if (n > 8) Put(l8, h8, t + 8 * Filters, add);
+            if (n > 9) Put(l9, h9, t + 9 * Filters, add);
+            if (n > 10) Put(l10, h10, t + 10 * Filters, add);
+            if (n > 11) Put(l11, h11, t + 11 * Filters, add);
+            if (n > 12) Put(l12, h12, t + 12 * Filters, add);
+            if (n > 13) Put(l13, h13, t + 13 * Filters, add);
+            return;
+        }
+        const int lanes = BlockedPlane.Lanes;
+        o.Write(l0, h0, t, add, 0);
+        if (n > 1) o.Write(l1, h1, t + 1 * Filters, add, 1 * lanes);
+        if (n > 2) o.Write(l2, h2, t + 2 * Filters, add, 2 * lanes);
+        if (n > 3) o.Write(l3, h3, t + 3 * Filters, add, 3 * lanes);
+        if (n > 4) o.Write(l4, h4, t + 4 * Filters, add, 4 * lanes);
+        if (n > 5) o.Write(l5, h5, t + 5 * Filters, add, 5 * lanes);
+        if (n > 6) o.Write(l6, h6, t + 6 * Filters, add, 6 * lanes);
+        if (n > 7) o.Write(l7, h7, t + 7 * Filters, add, 7 * lanes);
+        if (n > 8) o.Write(l8, h8, t + 8 * Filters, add, 8 * lanes);
+        if (n > 9) o.Write(l9, h9, t + 9 * Filters, add, 9 * lanes);
+        if (n > 10) o.Write(l10, h10, t + 10 * Filters, add, 10 * lanes);
+        if (n > 11) o.Write(l11, h11, t + 11 * Filters, add, 11 * lanes);
+        if (n > 12) o.Write(l12, h12, t + 12 * Filters, add, 12 * lanes);
+        if (n > 13) o.Write(l13, h13, t + 13 * Filters, add, 13 * lanes);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -107,6 +127,37 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
         }
         lo.Store(t);
         hi.Store(t + 16);
+    }
+
+    /// <summary>
+    /// Where the last depth block's totals go: the tile's first output pixel <see cref="Y"/> (its 16 low filters; the high
+    /// ones <see cref="Half"/> floats on, the next channel block), with the bias (null: none, so a -0 sum stays -0) and
+    /// then the ReLU, as the GEMM's write-out applies them. <see cref="Y"/> null: the sums go to the tile's running total.
+    /// </summary>
+    public readonly struct Output(float* y, nint half, float* bias, bool relu)
+    {
+        public float* Y { get; } = y;
+
+        public nint Half { get; } = half;
+
+        /// <summary>A pixel's block total plus the earlier blocks' (when <paramref name="add"/>), then bias and ReLU, stored at <paramref name="offset"/> floats from <see cref="Y"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Write(Vector512<float> lo, Vector512<float> hi, float* t, bool add, nint offset)
+        {
+            if (add)
+            {
+                lo += Vector512.Load(t);
+                hi += Vector512.Load(t + 16);
+            }
+            if (bias != null)
+            {
+                lo += Vector512.Load(bias);
+                hi += Vector512.Load(bias + 16);
+            }
+            if (relu) (lo, hi) = (DirectConv.Relu(lo), DirectConv.Relu(hi));
+            lo.Store(Y + offset);
+            hi.Store(Y + Half + offset);
+        }
     }
 
     private struct W1 : IConstant { public static int Value => 1; }
