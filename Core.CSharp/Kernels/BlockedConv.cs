@@ -41,7 +41,7 @@ internal sealed unsafe class BlockedConv
     private readonly Action<int, int, int> _body;
 
     // The call in progress.
-    private float[]? _x, _y;
+    private float[]? _x, _y, _residual;
 
     /// <summary>Turns the blocked path off (tests compare the plans with and without it; profiling).</summary>
     internal static bool Disabled { get; set; }
@@ -108,11 +108,13 @@ internal sealed unsafe class BlockedConv
 
     /// <summary>
     /// The convolution of <paramref name="x"/> (laid out as the input plane, border zero) into the interior of
-    /// <paramref name="y"/> (laid out as <see cref="Output"/>); y's border is not written.
+    /// <paramref name="y"/> (laid out as <see cref="Output"/>); y's border is not written. With a
+    /// <paramref name="residual"/> (laid out as the output too), each output is <c>relu?((sum + bias) + residual)</c>: a
+    /// residual block's last convolution, the sum and the ReLU after it in one pass.
     /// </summary>
-    public void Run(float[] x, float[] y)
+    public void Run(float[] x, float[] y, float[]? residual = null)
     {
-        (_x, _y) = (x, y);
+        (_x, _y, _residual) = (x, y, residual);
         try
         {
             int items = ItemCount;
@@ -120,7 +122,7 @@ internal sealed unsafe class BlockedConv
             // cores shared with other processes) leaves its share to the one running. The chunks change no sum.
             BatchParallel.For(items, Math.Min(items, 4 * BatchParallel.Workers), _body);
         }
-        finally { (_x, _y) = (null, null); }
+        finally { (_x, _y, _residual) = (null, null, null); }
     }
 
     /// <summary>Items <c>[start, end)</c>: image-major, then panel, then row group (a panel's rows one after another, so it stays in L2).</summary>
@@ -131,13 +133,13 @@ internal sealed unsafe class BlockedConv
         var sums = Workspace.Rent(maxPixels * Filters);
         try
         {
-            fixed (float* px = _x, py = _y, pw = _weights, pb = _bias, ps = sums)
+            fixed (float* px = _x, py = _y, pr = _residual, pw = _weights, pb = _bias, ps = sums)
             fixed (int* po = _offsets)
                 for (int item = start; item < end; item++)
                 {
                     int group = item % _rowGroups, panel = item / _rowGroups % _panels, image = item / _rowGroups / _panels;
                     int oh0 = group * _rowsPerItem, oh1 = Math.Min(_out.H, oh0 + _rowsPerItem);
-                    Item<TStep>(px, py, pw + (long)panel * _k * Filters, pb == null ? null : pb + panel * Filters, po, ps, image, panel, oh0, oh1);
+                    Item<TStep>(px, py, pr, pw + (long)panel * _k * Filters, pb == null ? null : pb + panel * Filters, po, ps, image, panel, oh0, oh1);
                 }
         }
         finally { Workspace.Return(sums); }
@@ -148,7 +150,7 @@ internal sealed unsafe class BlockedConv
     /// running totals, the last one straight to the output with the bias and the ReLU.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Item<TStep>(float* x, float* y, float* w, float* bias, int* offsets, float* sums, int image, int panel, int oh0, int oh1)
+    private void Item<TStep>(float* x, float* y, float* residual, float* w, float* bias, int* offsets, float* sums, int image, int panel, int oh0, int oh1)
         where TStep : struct, IConstant
     {
         int wo = _out.W;
@@ -162,11 +164,17 @@ internal sealed unsafe class BlockedConv
             {
                 // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
                 float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
-                float* yo = y + _out.Offset(image, 2 * panel, oh, 0);
-                foreach (var (ow, width) in _tiles)
+                int at = _out.Offset(image, 2 * panel, oh, 0);
+                float* yo = y + at, ro = residual == null ? null : residual + at;
+                for (int t = 0; t < _tiles.Length; t++)
+                {
+                    var (ow, width) = _tiles[t];
                     BlockedConvTile<TStep>.Depth(width, row + (long)ow * TStep.Value, offsets + k0, kb, w + (long)k0 * Filters,
                         sums + ((oh - oh0) * wo + ow) * Filters, k0 > 0,
-                        last ? new BlockedConvTile<TStep>.Output(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias, _relu) : none);
+                        last ? new BlockedConvTile<TStep>.Output(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias,
+                            ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none,
+                        oh == oh0 && t == 0 && !last ? (nint)_kc * Filters : 0);
+                }
             }
         }
     }

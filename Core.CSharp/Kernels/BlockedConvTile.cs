@@ -25,25 +25,26 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
     /// zero, then stored to <paramref name="t"/> (<c>[pixel][32]</c>) or, when <paramref name="add"/>, added to it
     /// (<c>block + t</c>, as the GEMM's micro-kernel adds its C). For the last block (<paramref name="o"/> given) the
     /// total goes to the output instead, with the bias added and the ReLU applied in registers (<see cref="Output"/>).
+    /// A nonzero <paramref name="ahead"/> prefetches the panel that many floats on.
     /// </summary>
-    public static void Depth(int width, float* a, int* offsets, int k, float* w, float* t, bool add, in Output o)
+    public static void Depth(int width, float* a, int* offsets, int k, float* w, float* t, bool add, in Output o, nint ahead)
     {
         switch (width)
         {
-            case 14: Depth<W14>(a, offsets, k, w, t, add, o); break;
-            case 13: Depth<W13>(a, offsets, k, w, t, add, o); break;
-            case 12: Depth<W12>(a, offsets, k, w, t, add, o); break;
-            case 11: Depth<W11>(a, offsets, k, w, t, add, o); break;
-            case 10: Depth<W10>(a, offsets, k, w, t, add, o); break;
-            case 9: Depth<W9>(a, offsets, k, w, t, add, o); break;
-            case 8: Depth<W8>(a, offsets, k, w, t, add, o); break;
-            case 7: Depth<W7>(a, offsets, k, w, t, add, o); break;
-            case 6: Depth<W6>(a, offsets, k, w, t, add, o); break;
-            case 5: Depth<W5>(a, offsets, k, w, t, add, o); break;
-            case 4: Depth<W4>(a, offsets, k, w, t, add, o); break;
-            case 3: Depth<W3>(a, offsets, k, w, t, add, o); break;
-            case 2: Depth<W2>(a, offsets, k, w, t, add, o); break;
-            default: Depth<W1>(a, offsets, k, w, t, add, o); break;
+            case 14: Depth<W14>(a, offsets, k, w, t, add, o, ahead); break;
+            case 13: Depth<W13>(a, offsets, k, w, t, add, o, ahead); break;
+            case 12: Depth<W12>(a, offsets, k, w, t, add, o, ahead); break;
+            case 11: Depth<W11>(a, offsets, k, w, t, add, o, ahead); break;
+            case 10: Depth<W10>(a, offsets, k, w, t, add, o, ahead); break;
+            case 9: Depth<W9>(a, offsets, k, w, t, add, o, ahead); break;
+            case 8: Depth<W8>(a, offsets, k, w, t, add, o, ahead); break;
+            case 7: Depth<W7>(a, offsets, k, w, t, add, o, ahead); break;
+            case 6: Depth<W6>(a, offsets, k, w, t, add, o, ahead); break;
+            case 5: Depth<W5>(a, offsets, k, w, t, add, o, ahead); break;
+            case 4: Depth<W4>(a, offsets, k, w, t, add, o, ahead); break;
+            case 3: Depth<W3>(a, offsets, k, w, t, add, o, ahead); break;
+            case 2: Depth<W2>(a, offsets, k, w, t, add, o, ahead); break;
+            default: Depth<W1>(a, offsets, k, w, t, add, o, ahead); break;
         }
     }
 
@@ -53,7 +54,7 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
     /// Optimised from the first call: an instrumented first tier of a loop this hot runs many times slower.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Depth<TW>(float* a, int* offsets, int k, float* w, float* t, bool add, in Output o) where TW : struct, IConstant
+    private static void Depth<TW>(float* a, int* offsets, int k, float* w, float* t, bool add, in Output o, nint ahead) where TW : struct, IConstant
     {
         Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default, l4 = default, l5 = default, l6 = default;
         Vector512<float> l7 = default, l8 = default, l9 = default, l10 = default, l11 = default, l12 = default, l13 = default;
@@ -65,6 +66,13 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
         {
             var b0 = Vector512.Load(w);
             var b1 = Vector512.Load(w + 16);
+            // The first tile of a depth block asks for the panel's next block into L2, as ChannelTileConv does: at batch 1
+            // the weights stream from memory once per call, and the hardware prefetcher alone leaves the tile waiting.
+            if (ahead != 0)
+            {
+                Sse.Prefetch1(w + ahead);
+                Sse.Prefetch1(w + ahead + 16);
+            }
             float* p = a + offsets[i];
             Vector512<float> v;
             v = Vector512.Create(p[0]); l0 = Avx512F.FusedMultiplyAdd(v, b0, l0); h0 = Avx512F.FusedMultiplyAdd(v, b1, h0);
@@ -131,16 +139,17 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
 
     /// <summary>
     /// Where the last depth block's totals go: the tile's first output pixel <see cref="Y"/> (its 16 low filters; the high
-    /// ones <see cref="Half"/> floats on, the next channel block), with the bias (null: none, so a -0 sum stays -0) and
-    /// then the ReLU, as the GEMM's write-out applies them. <see cref="Y"/> null: the sums go to the tile's running total.
+    /// ones <see cref="Half"/> floats on, the next channel block), with the bias (null: none, so a -0 sum stays -0), then
+    /// a residual laid out as the output (null: none), then the ReLU: the operations, in order, of the GEMM's write-out
+    /// and of the sum and ReLU layers after it. <see cref="Y"/> null: the sums go to the tile's running total.
     /// </summary>
-    public readonly struct Output(float* y, nint half, float* bias, bool relu)
+    public readonly struct Output(float* y, nint half, float* bias, float* residual, bool relu)
     {
         public float* Y { get; } = y;
 
         public nint Half { get; } = half;
 
-        /// <summary>A pixel's block total plus the earlier blocks' (when <paramref name="add"/>), then bias and ReLU, stored at <paramref name="offset"/> floats from <see cref="Y"/>.</summary>
+        /// <summary>A pixel's block total plus the earlier blocks' (when <paramref name="add"/>), then bias, residual and ReLU, stored at <paramref name="offset"/> floats from <see cref="Y"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Write(Vector512<float> lo, Vector512<float> hi, float* t, bool add, nint offset)
         {
@@ -153,6 +162,11 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
             {
                 lo += Vector512.Load(bias);
                 hi += Vector512.Load(bias + 16);
+            }
+            if (residual != null)
+            {
+                lo += Vector512.Load(residual + offset);
+                hi += Vector512.Load(residual + Half + offset);
             }
             if (relu) (lo, hi) = (DirectConv.Relu(lo), DirectConv.Relu(hi));
             lo.Store(Y + offset);

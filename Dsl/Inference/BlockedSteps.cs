@@ -56,6 +56,8 @@ internal sealed class BlockedRegionStep(BlockedSerialStep region, int inputBorde
 /// <summary>Blocked steps one after the other.</summary>
 internal sealed class BlockedSerialStep(BlockedStep[] steps) : BlockedStep
 {
+    public IReadOnlyList<BlockedStep> Steps => steps;
+
     public override int Border => steps.Max(s => s.Border);
 
     public override IEnumerable<BlockedConvStep> Convolutions() => steps.SelectMany(s => s.Convolutions());
@@ -92,17 +94,23 @@ internal sealed class BlockedConvStep(int filters, ConvGeometry geometry, (float
 
     public override IEnumerable<BlockedConvStep> Convolutions() => [this];
 
-    public override BoundBlocked Bind(BlockedPlane input, int border)
+    public override BoundBlocked Bind(BlockedPlane input, int border) => Bind(input, border, parts.Activation == FusedActivation.Relu);
+
+    /// <summary>Bound with a ReLU of <paramref name="relu"/>: a residual's last convolution takes the one after the sum.</summary>
+    public Bound Bind(BlockedPlane input, int border, bool relu)
     {
-        var conv = new BlockedConv(input, geometry, packed, filters, parts.Activation == FusedActivation.Relu, border);
+        var conv = new BlockedConv(input, geometry, packed, filters, relu, border);
         return new Bound(conv, new float[conv.Output.Length]);
     }
 
-    private sealed class Bound(BlockedConv conv, float[] y) : BoundBlocked(conv.Output)
+    public sealed class Bound(BlockedConv conv, float[] y) : BoundBlocked(conv.Output)
     {
-        public override float[] Run(float[] x)
+        public override float[] Run(float[] x) => Run(x, null);
+
+        /// <summary>The convolution of <paramref name="x"/>, plus <paramref name="residual"/> when given (before the ReLU).</summary>
+        public float[] Run(float[] x, float[]? residual)
         {
-            conv.Run(x, y);
+            conv.Run(x, y, residual);
             return y;
         }
     }
@@ -170,6 +178,46 @@ internal sealed class BlockedSumStep(BlockedStep[] branches, bool relu) : Blocke
             for (int i = 1; i < branches.Length; i++)
                 BlockedOps.Sum(i == 1 ? first : _y, branches[i].Run(x), _y, relu && i == branches.Length - 1);
             return branches.Length == 1 ? first : _y;
+        }
+    }
+}
+
+/// <summary>
+/// A residual block whose branch ends in a convolution without its own activation: the shortcut runs first, then the
+/// branch, whose last convolution adds the shortcut and applies the ReLU after the sum as it writes its output
+/// (<c>relu((conv + bias) + shortcut)</c>, the operations of the convolution, the sum and the ReLU layer, in their order),
+/// so the sum takes no pass of its own.
+/// </summary>
+internal sealed class BlockedResidualStep(BlockedStep[] body, BlockedConvStep last, BlockedStep shortcut, bool relu) : BlockedStep
+{
+    public override int Border => Math.Max(Math.Max(last.Border, shortcut.Border), body.Select(b => b.Border).DefaultIfEmpty(0).Max());
+
+    public override IEnumerable<BlockedConvStep> Convolutions() => body.SelectMany(b => b.Convolutions()).Append(last).Concat(shortcut.Convolutions());
+
+    public override BoundBlocked Bind(BlockedPlane input, int border)
+    {
+        var bodyBound = new BoundBlocked[body.Length];
+        var plane = input;
+        for (int i = 0; i < body.Length; i++)
+        {
+            bodyBound[i] = body[i].Bind(plane, border);
+            plane = bodyBound[i].Output;
+        }
+        var lastBound = last.Bind(plane, border, relu);
+        var shortcutBound = shortcut.Bind(input, border);
+        if (shortcutBound.Output != lastBound.Output)
+            throw new ShapeException($"Add: expected branches of the same shape; found {lastBound.Output.Shape} and {shortcutBound.Output.Shape}.");
+        return new Bound(bodyBound, lastBound, shortcutBound);
+    }
+
+    private sealed class Bound(BoundBlocked[] body, BlockedConvStep.Bound last, BoundBlocked shortcut) : BoundBlocked(last.Output)
+    {
+        public override float[] Run(float[] x)
+        {
+            var s = shortcut.Run(x);
+            var h = x;
+            foreach (var step in body) h = step.Run(h);
+            return last.Run(h, s);
         }
     }
 }

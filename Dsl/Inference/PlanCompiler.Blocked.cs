@@ -56,7 +56,12 @@ internal sealed partial class PlanCompiler
                 // One branch: the ReLU after it would have no sum to join.
                 if (branches.Count < 2) return null;
                 bool relu = j + 1 < run.Count && run[j + 1].Layer is Relu;
-                return (new BlockedSumStep(branches.ToArray(), relu), relu ? 2 : 1);
+                int used = relu ? 2 : 1;
+                // A branch ending in a convolution without an activation of its own adds the other as it writes.
+                var body = branches[0] is BlockedSerialStep serial ? serial.Steps.ToArray() : new[] { branches[0] };
+                if (branches.Count == 2 && body[^1] is BlockedConvStep { Parts.Activation: FusedActivation.None } last)
+                    return (new BlockedResidualStep(body[..^1], last, branches[1], relu), used);
+                return (new BlockedSumStep(branches.ToArray(), relu), used);
             }
             default:
                 return BlockedConvPart(run, j) is { } conv ? conv : null;

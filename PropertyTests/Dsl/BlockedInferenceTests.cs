@@ -15,7 +15,7 @@ namespace Cnn.Tests.Dsl;
 /// order and the pooling and sums are the NCHW kernels' operations. Random networks of the layers a region takes (a
 /// first convolution on a planar input of 1-4 channels; convolutions of 32 or 64 filters, kernels 1-5, strides 1-2,
 /// padding up to 2, with or without bias, folded batch norm and ReLU; padded and unpadded max pooling; dropout; residual
-/// blocks with identity and projection shortcuts), then a layer it does not take (flatten and dense).
+/// blocks with identity and projection shortcuts, their branch ending with or without a ReLU of its own), then a layer it does not take (flatten and dense).
 /// </summary>
 [Collection(WorkerCountCollection.Name)]
 public sealed class BlockedInferenceTests
@@ -62,7 +62,8 @@ public sealed class BlockedInferenceTests
                     size = padded ? (size - 1) / 2 + 1 : size / 2;
                     break;
                 case 2:
-                    layers.Add(new Serial(new Residual(new Serial(Conv(filters, 3, 1, 1, true, true), Conv(filters, 3, 1, 1, true, false))), new Relu()));
+                    // A branch ending in a ReLU of its own sums in a pass of its own; one ending without, as it writes.
+                    layers.Add(new Serial(new Residual(new Serial(Conv(filters, 3, 1, 1, true, true), Conv(filters, 3, 1, 1, true, rng.Next(3) == 0))), new Relu()));
                     break;
                 case 3 when size >= 4:
                 {
