@@ -39,6 +39,10 @@ internal sealed unsafe class BlockedConv
     private readonly float[]? _bias;
     private readonly bool _relu;
     private readonly Action<int, int, int> _body;
+    private readonly ItemsBody _items;
+
+    /// <summary>Items <c>[start, end)</c> of a call on the calling thread.</summary>
+    private delegate void ItemsBody(float[] x, float[] y, float[]? residual, int start, int end);
 
     // The call in progress.
     private float[]? _x, _y, _residual;
@@ -92,13 +96,14 @@ internal sealed unsafe class BlockedConv
         }
         _rowsPerItem = Math.Min(_out.H, Math.Max(1, ItemPixels / wo));
         _rowGroups = (_out.H + _rowsPerItem - 1) / _rowsPerItem;
-        _body = (input.Blocked, _sw) switch
+        _items = (input.Blocked, _sw) switch
         {
             (true, 1) => Items<BlockedSteps.Blocked1>,
             (true, _) => Items<BlockedSteps.Blocked2>,
             (false, 1) => Items<BlockedSteps.Planar1>,
             _ => Items<BlockedSteps.Planar2>,
         };
+        _body = (_, start, end) => _items(_x!, _y!, _residual, start, end);
     }
 
     /// <summary>The output buffer's layout.</summary>
@@ -125,15 +130,25 @@ internal sealed unsafe class BlockedConv
         finally { (_x, _y, _residual) = (null, null, null); }
     }
 
+    /// <summary>
+    /// <see cref="Run"/> for images <c>[n0, n1)</c> alone, on the calling thread: a plan that gives each thread its own
+    /// images through a whole region calls it from several threads at once (it keeps nothing of the call in fields).
+    /// </summary>
+    public void RunImages(float[] x, float[] y, float[]? residual, int n0, int n1)
+    {
+        int perImage = _panels * _rowGroups;
+        _items(x, y, residual, n0 * perImage, n1 * perImage);
+    }
+
     /// <summary>Items <c>[start, end)</c>: image-major, then panel, then row group (a panel's rows one after another, so it stays in L2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Items<TStep>(int chunk, int start, int end) where TStep : struct, IConstant
+    private void Items<TStep>(float[] x, float[] y, float[]? residual, int start, int end) where TStep : struct, IConstant
     {
         int maxPixels = _rowsPerItem * _out.W;
         var sums = Workspace.Rent(maxPixels * Filters);
         try
         {
-            fixed (float* px = _x, py = _y, pr = _residual, pw = _weights, pb = _bias, ps = sums)
+            fixed (float* px = x, py = y, pr = residual, pw = _weights, pb = _bias, ps = sums)
             fixed (int* po = _offsets)
                 for (int item = start; item < end; item++)
                 {

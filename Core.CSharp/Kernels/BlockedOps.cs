@@ -10,21 +10,21 @@ namespace Cnn.Core.Kernels;
 /// </summary>
 internal static unsafe class BlockedOps
 {
-    /// <summary>NCHW <paramref name="x"/> into the interior of the planar buffer <paramref name="y"/> (<paramref name="p"/>).</summary>
-    public static void ToPlanar(ReadOnlySpan<float> x, BlockedPlane p, float[] y)
+    /// <summary>Images <c>[n0, n1)</c> of NCHW <paramref name="x"/> into the interior of the planar buffer <paramref name="y"/> (<paramref name="p"/>).</summary>
+    public static void ToPlanar(ReadOnlySpan<float> x, BlockedPlane p, float[] y, int n0, int n1)
     {
-        for (int n = 0; n < p.N; n++)
+        for (int n = n0; n < n1; n++)
             for (int c = 0; c < p.C; c++)
                 for (int h = 0; h < p.H; h++)
                     x.Slice(((n * p.C + c) * p.H + h) * p.W, p.W).CopyTo(y.AsSpan(p.Offset(n, c, h, 0), p.W));
     }
 
-    /// <summary>The interior of the blocked buffer <paramref name="x"/> (<paramref name="p"/>) as NCHW into <paramref name="y"/>.</summary>
-    public static void ToNchw(float[] x, BlockedPlane p, Span<float> y)
+    /// <summary>Images <c>[n0, n1)</c> of the interior of the blocked buffer <paramref name="x"/> (<paramref name="p"/>) as NCHW into <paramref name="y"/>.</summary>
+    public static void ToNchw(float[] x, BlockedPlane p, Span<float> y, int n0, int n1)
     {
         int lanes = BlockedPlane.Lanes, plane = p.H * p.W;
         fixed (float* px = x, py = y)
-            for (int n = 0; n < p.N; n++)
+            for (int n = n0; n < n1; n++)
                 for (int b = 0; b < p.C / lanes; b++)
                 {
                     float* yb = py + ((long)n * p.C + b * lanes) * plane;
@@ -79,7 +79,7 @@ internal static unsafe class BlockedOps
     /// the borders are zero on both sides and stay zero (ReLU of +0 is +0); the interior has the bits of
     /// <see cref="TensorOps.Add(Tensor, Tensor)"/> followed by the ReLU layer.
     /// </summary>
-    public static void Sum(float[] a, float[] b, float[] y, bool relu)
+    public static void Sum(Span<float> a, Span<float> b, Span<float> y, bool relu)
     {
         TensorPrimitives.Add(a, b, y);
         if (relu) FusedActivation.Relu.Apply(y, y);

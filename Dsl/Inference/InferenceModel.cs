@@ -21,6 +21,15 @@ namespace Cnn.Dsl;
 /// sum round differently, a relative difference of a few float32 ulps of the pre-activation's magnitude per folded layer,
 /// which propagates (and can be amplified by later layers) to the output. The tests bound it relative to the output's
 /// scale.</para>
+/// <para><b>Channel-blocked regions.</b> On a CPU with AVX-512, a run of layers that starts with a convolution of whole
+/// panels of 32 filters (2-d, one group, no dilation, horizontal stride 1 or 2) keeps its activations channel-blocked
+/// (NCHWc, 16 channels of a pixel in one vector) between layers, as ONNX Runtime does: convolutions run a direct kernel
+/// over buffers with a zero border as wide as the padding (no im2col, no transposed write-out), max pooling, dropout and
+/// residual sums (the ReLU after them fused) stay blocked, and the region's output is copied back to NCHW for the layer
+/// that follows it (flatten, global pooling). <see cref="BlockedConvolutions"/> counts the convolutions it takes. The
+/// blocked convolution sums in the GEMM path's order (its depth blocks, then bias, then ReLU; a residual's shortcut added
+/// after the bias and before the ReLU, as the sum layer adds it), and the pooling and sums are the NCHW kernels'
+/// operations, so the blocked plan gives the bits of the plan without it: the statements above hold unchanged.</para>
 /// <para><b>Allocation.</b> A warm call (one whose input shape the pooled caller it runs on has bound already: when calls
 /// do not overlap, every call after the first of each shape) allocates exactly its output: one tensor object and its
 /// array (the output's shape object is made at binding and shared by the calls). The

@@ -109,7 +109,7 @@ public sealed class BlockedConvProperties
         for (int i = 0; i < y.Length; i++)
             if (!interior[i] && BitConverter.SingleToInt32Bits(y[i]) != 0) throw new Xunit.Sdk.XunitException($"{c}: border element {i} written ({y[i]:R}).");
         var nchw = new float[output.Shape.Size];
-        BlockedOps.ToNchw(y, output, nchw);
+        BlockedOps.ToNchw(y, output, nchw, 0, output.N);
         return nchw;
     }
 
