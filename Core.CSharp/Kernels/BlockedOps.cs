@@ -50,27 +50,27 @@ internal static unsafe class BlockedOps
             for (int nb = b0; nb < b1; nb++)
             {
                 int n = nb / blocks, b = nb % blocks;
-                    for (int oh = 0; oh < pout.H; oh++)
+                for (int oh = 0; oh < pout.H; oh++)
+                {
+                    int h0 = Math.Max(0, oh * g.StrideH - g.PadH), h1 = Math.Min(pin.H, oh * g.StrideH - g.PadH + g.KernelH);
+                    float* yo = py + pout.Offset(n, b, oh, 0);
+                    for (int ow = 0; ow < pout.W; ow++, yo += lanes)
                     {
-                        int h0 = Math.Max(0, oh * g.StrideH - g.PadH), h1 = Math.Min(pin.H, oh * g.StrideH - g.PadH + g.KernelH);
-                        float* yo = py + pout.Offset(n, b, oh, 0);
-                        for (int ow = 0; ow < pout.W; ow++, yo += lanes)
+                        int w0 = Math.Max(0, ow * g.StrideW - g.PadW), w1 = Math.Min(pin.W, ow * g.StrideW - g.PadW + g.KernelW);
+                        var best = Vector512.Load(px + pin.Offset(n, b, h0, w0));
+                        bool first = true;
+                        for (int h = h0; h < h1; h++)
                         {
-                            int w0 = Math.Max(0, ow * g.StrideW - g.PadW), w1 = Math.Min(pin.W, ow * g.StrideW - g.PadW + g.KernelW);
-                            var best = Vector512.Load(px + pin.Offset(n, b, h0, w0));
-                            bool first = true;
-                            for (int h = h0; h < h1; h++)
+                            float* xr = px + pin.Offset(n, b, h, 0);
+                            for (int w = w0; w < w1; w++)
                             {
-                                float* xr = px + pin.Offset(n, b, h, 0);
-                                for (int w = w0; w < w1; w++)
-                                {
-                                    if (first) { first = false; continue; }
-                                    best = MaxPool2dKernel.MaxOp.Later(best, Vector512.Load(xr + w * lanes));
-                                }
+                                if (first) { first = false; continue; }
+                                best = MaxPool2dKernel.MaxOp.Later(best, Vector512.Load(xr + w * lanes));
                             }
-                            best.Store(yo);
                         }
+                        best.Store(yo);
                     }
+                }
             }
     }
 
