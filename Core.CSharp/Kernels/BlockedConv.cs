@@ -66,9 +66,11 @@ internal sealed unsafe class BlockedConv
     /// <param name="filters">Output channels.</param>
     /// <param name="relu">Apply <c>max(y, 0)</c> to the output.</param>
     /// <param name="outputBorder">The output buffer's border.</param>
-    /// <exception cref="ShapeException">The border is narrower than the padding, or the packed weight does not fit.</exception>
+    /// <exception cref="ShapeException">The border is narrower than the padding, a blocked input's channels are not whole blocks, or the packed weight does not fit.</exception>
     public BlockedConv(BlockedPlane input, ConvGeometry g, (float[] Weights, float[]? Bias) packed, int filters, bool relu, int outputBorder)
     {
+        if (input.Blocked && input.C % BlockedPlane.Lanes != 0)
+            throw new ShapeException($"BlockedConv: a channel-blocked input needs a multiple of {BlockedPlane.Lanes} channels; found {input.C}.");
         _in = input;
         (_kh, _kw, _sh, _sw) = (g.Kernel[0], g.Kernel[1], g.Stride[0], g.Stride[1]);
         (_padTop, _padLeft) = (g.PadBegin[0], g.PadBegin[1]);

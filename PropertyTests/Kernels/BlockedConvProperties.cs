@@ -190,13 +190,15 @@ public sealed class BlockedConvProperties
     }
 
     [Fact]
-    public void Refuses_a_border_narrower_than_the_padding()
+    public void Refuses_a_border_narrower_than_the_padding_and_partial_channel_blocks()
     {
         if (!Avx512) return;
         var g = ConvGeometry.Create(new[] { 3, 3 }, null, new[] { 1, 1 }, new[] { 1, 1 });
         var packed = ChannelTileConv.Pack(new float[32 * 16 * 9], null, 32);
         var e = Assert.Throws<ShapeException>(() => new BlockedConv(new BlockedPlane(1, 16, 8, 8, 0, true), g, packed, 32, false, 0));
         Assert.Contains("border of 0", e.Message);
+        e = Assert.Throws<ShapeException>(() => new BlockedConv(new BlockedPlane(1, 24, 8, 8, 1, true), g, ChannelTileConv.Pack(new float[32 * 24 * 9], null, 32), 32, false, 0));
+        Assert.Contains("found 24", e.Message);
     }
 
     [Fact]
