@@ -24,7 +24,7 @@ public static partial class MaxPool2dKernel
     }
 
     /// <summary><see cref="Window"/>'s rule over a 2x2 window in row-major order: a later element wins if greater, or NaN over a number.</summary>
-    private readonly struct MaxOp : Pool2x2<MaxOp>.IOp
+    internal readonly struct MaxOp : Pool2x2<MaxOp>.IOp
     {
         public static Vector512<float> Reduce(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d) =>
             Later(Later(Later(a, b), c), d);
@@ -32,7 +32,7 @@ public static partial class MaxPool2dKernel
         public static float Reduce(float a, float b, float c, float d) => Later(Later(Later(a, b), c), d);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> Later(Vector512<float> best, Vector512<float> v) =>
+        internal static Vector512<float> Later(Vector512<float> best, Vector512<float> v) =>
             Vector512.ConditionalSelect(Vector512.GreaterThan(v, best) | Vector512.AndNot(Vector512.Equals(best, best), Vector512.Equals(v, v)), v, best);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

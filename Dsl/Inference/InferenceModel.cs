@@ -21,6 +21,15 @@ namespace Cnn.Dsl;
 /// sum round differently, a relative difference of a few float32 ulps of the pre-activation's magnitude per folded layer,
 /// which propagates (and can be amplified by later layers) to the output. The tests bound it relative to the output's
 /// scale.</para>
+/// <para><b>Channel-blocked regions.</b> On a CPU with AVX-512, a run of layers that starts with a convolution of whole
+/// panels of 32 filters (2-d, one group, no dilation, horizontal stride 1 or 2) keeps its activations channel-blocked
+/// (NCHWc, 16 channels of a pixel in one vector) between layers, as ONNX Runtime does: convolutions run a direct kernel
+/// over buffers with a zero border as wide as the padding (no im2col, no transposed write-out), max pooling, dropout and
+/// residual sums (the ReLU after them fused) stay blocked, and the region's output is copied back to NCHW for the layer
+/// that follows it (flatten, global pooling). <see cref="BlockedConvolutions"/> counts the convolutions it takes. The
+/// blocked convolution sums in the GEMM path's order (its depth blocks, then bias, then ReLU; a residual's shortcut added
+/// after the bias and before the ReLU, as the sum layer adds it), and the pooling and sums are the NCHW kernels'
+/// operations, so the blocked plan gives the bits of the plan without it: the statements above hold unchanged.</para>
 /// <para><b>Allocation.</b> A warm call (one whose input shape the pooled caller it runs on has bound already: when calls
 /// do not overlap, every call after the first of each shape) allocates exactly its output: one tensor object and its
 /// array (the output's shape object is made at binding and shared by the calls). The
@@ -40,13 +49,14 @@ public sealed class InferenceModel
     // Callers not in use; a lock rather than a concurrent collection, whose take and add allocate.
     private readonly Stack<InferenceCaller> _callers = new();
 
-    private InferenceModel(Network network, Step root, int foldedBatchNorms, int fusedRelus, int fusedTanhAndSigmoids)
+    private InferenceModel(Network network, Step root, int foldedBatchNorms, int fusedRelus, int fusedTanhAndSigmoids, int blockedConvolutions)
     {
         Network = network;
         _root = root;
         FoldedBatchNorms = foldedBatchNorms;
         FusedRelus = fusedRelus;
         FusedTanhAndSigmoids = fusedTanhAndSigmoids;
+        BlockedConvolutions = blockedConvolutions;
     }
 
     /// <summary>The network this model was compiled from.</summary>
@@ -60,6 +70,9 @@ public sealed class InferenceModel
 
     /// <summary>How many tanh and sigmoid layers were applied in place by the convolution or dense layer before them.</summary>
     public int FusedTanhAndSigmoids { get; }
+
+    /// <summary>How many convolutions run on the channel-blocked direct kernel (zero on a CPU without AVX-512).</summary>
+    public int BlockedConvolutions { get; }
 
     /// <summary>Compiles <paramref name="network"/> with its parameters and state for repeated inference.</summary>
     /// <param name="network">The network.</param>
@@ -78,7 +91,7 @@ public sealed class InferenceModel
         if (absent is not null) throw new CnnException($"InferenceModel.Compile: the parameter '{absent}' is missing.");
         var compiler = new PlanCompiler(parameters, st);
         var root = compiler.Compile(network.RootNode);
-        return new InferenceModel(network, root, compiler.FoldedBatchNorms, compiler.FusedRelus, compiler.FusedOtherActivations);
+        return new InferenceModel(network, root, compiler.FoldedBatchNorms, compiler.FusedRelus, compiler.FusedOtherActivations, compiler.BlockedConvolutions);
     }
 
     /// <summary>

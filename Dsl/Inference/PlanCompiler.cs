@@ -10,7 +10,7 @@ namespace Cnn.Dsl;
 /// makes once per input shape); every other leaf falls back to <see cref="Apply"/> (which allocates its output and its
 /// interpreter's bookkeeping on every call).
 /// </summary>
-internal sealed class PlanCompiler(Parameters parameters, Parameters state)
+internal sealed partial class PlanCompiler(Parameters parameters, Parameters state)
 {
     public int FoldedBatchNorms { get; private set; }
 
@@ -30,7 +30,7 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
                 var steps = new List<Step>();
                 for (int i = 0; i < run.Count;)
                 {
-                    var (step, used) = Fused(run, i) ?? (Compile(run[i]), 1);
+                    var (step, used) = Blocked(run, i) ?? Fused(run, i) ?? (Compile(run[i]), 1);
                     steps.Add(step);
                     i += used;
                 }
@@ -58,6 +58,20 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
     /// <summary>A convolution or dense layer at <paramref name="i"/> with the batch normalisation and ReLU after it, if any.</summary>
     private (Step, int)? Fused(List<Node> run, int i)
     {
+        if (Parts(run, i) is not { } parts) return null;
+        Count(parts);
+        Step step = parts.Geometry is null
+            ? new DenseStep(PackedDense.Create(parts.Weight, parts.Bias, parts.Activation))
+            : new ConvStep(PackedConvolution.Create(parts.Weight, parts.Bias, parts.Geometry, parts.Activation));
+        return (step, parts.Used);
+    }
+
+    /// <summary>A convolution or dense layer (its geometry null) with the batch normalisation folded in and the activation it absorbs.</summary>
+    internal sealed record FusedParts(ConvGeometry? Geometry, Tensor Weight, Tensor? Bias, FusedActivation Activation, int Used, bool Folded);
+
+    /// <summary>The fusion of <see cref="Fused"/>, not yet counted: a caller may still drop it.</summary>
+    private FusedParts? Parts(List<Node> run, int i)
+    {
         var node = run[i];
         var geometry = node.Layer switch
         {
@@ -69,10 +83,11 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
         var weight = parameters[Network.Join(node.Path, "weight")];
         var bias = useBias ? parameters[Network.Join(node.Path, "bias")] : null;
         int used = 1;
+        bool folded = false;
         if (i + used < run.Count && run[i + used].Layer is BatchNorm bn)
         {
             (weight, bias) = Fold(weight, bias, run[i + used], bn);
-            FoldedBatchNorms++;
+            folded = true;
             used++;
         }
         var activation = i + used < run.Count ? run[i + used].Layer switch
@@ -82,16 +97,16 @@ internal sealed class PlanCompiler(Parameters parameters, Parameters state)
             Sigmoid => FusedActivation.Sigmoid,
             _ => FusedActivation.None,
         } : FusedActivation.None;
-        if (activation != FusedActivation.None)
-        {
-            if (activation == FusedActivation.Relu) FusedRelus++;
-            else FusedOtherActivations++;
-            used++;
-        }
-        Step step = geometry is null
-            ? new DenseStep(PackedDense.Create(weight, bias, activation))
-            : new ConvStep(PackedConvolution.Create(weight, bias, geometry, activation));
-        return (step, used);
+        if (activation != FusedActivation.None) used++;
+        return new FusedParts(geometry, weight, bias, activation, used, folded);
+    }
+
+    /// <summary>Counts what <paramref name="parts"/> folded and fused.</summary>
+    private void Count(FusedParts parts)
+    {
+        if (parts.Folded) FoldedBatchNorms++;
+        if (parts.Activation == FusedActivation.Relu) FusedRelus++;
+        else if (parts.Activation != FusedActivation.None) FusedOtherActivations++;
     }
 
     /// <summary>

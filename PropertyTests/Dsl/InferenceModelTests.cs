@@ -174,6 +174,7 @@ public class InferenceModelTests
     [InlineData("lenet5", 16)]
     [InlineData("keras-cifar", 1)]
     [InlineData("keras-cifar", 8)]
+    [InlineData("resnet18", 1)]
     [InlineData("resnet-mini", 1)]
     [InlineData("resnet-mini", 8)]
     [InlineData("mobilenet-mini", 1)]

@@ -1,0 +1,198 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Cnn.Core.Kernels;
+
+/// <summary>
+/// A direct inference convolution over channel-blocked activations (<see cref="BlockedPlane"/>), bound to one input: the
+/// input is read where it lies (blocked, or planar for a first layer of few channels) through a zero border as wide as the
+/// padding, without im2col; the output is written blocked, 16 channels of a pixel as one zmm, into the interior of the
+/// next layer's bordered buffer, with the bias and a ReLU applied on the way. The register tile
+/// (<see cref="BlockedConvTile{TStep}"/>) is up to 14 pixels of one output row by 32 filters. As in ONNX Runtime's NCHWc
+/// kernels (MLAS), the layout is kept from layer to layer, so nothing is transposed or unfolded between them.
+/// </summary>
+/// <remarks>
+/// <para><b>Bits.</b> The weights are packed as <see cref="ChannelTileConv"/> packs them (panels of 32 filters, steps in
+/// im2col order: channel, then kernel row, then column), and every output is summed as the GEMM path sums it: a fused
+/// multiply-add chain from zero over each depth block of <see cref="GemmDepth.Block"/> steps in order, the blocks added in
+/// order, then the bias, then the ReLU. So the output has the bits of <see cref="ConvKernel"/>'s forward pass (and of
+/// the network interpreter's), whatever the batch, the tiles or the thread split: each output is computed by one thread in
+/// one fixed order.</para>
+/// <para><b>Work.</b> Items of (image, filter panel, group of output rows), the rows of an item enough for about 56
+/// pixels so that a depth block of the panel (256 x 32 floats, 32 KB) is read from L1 by every tile of the item; a call
+/// splits the items between the workers in chunks taken by whichever thread is free.</para>
+/// </remarks>
+internal sealed unsafe class BlockedConv
+{
+    /// <summary>Filters per packed panel and per tile.</summary>
+    public const int Filters = BlockedConvTile<BlockedSteps.Blocked1>.Filters;
+
+    /// <summary>Output pixels an item covers at least (whole rows), so that every depth block of the panel is reused from L1.</summary>
+    private const int ItemPixels = 56;
+
+    private readonly BlockedPlane _in, _out;
+    private readonly int _kh, _kw, _sh, _sw, _padTop, _padLeft, _k, _kc, _panels, _rowsPerItem, _rowGroups;
+    private readonly int[] _offsets;
+    private readonly (int Start, int Width)[] _tiles;
+    private readonly float[] _weights;
+    private readonly float[]? _bias;
+    private readonly bool _relu;
+    private readonly Action<int, int, int> _body;
+    private readonly ItemsBody _items;
+
+    /// <summary>Items <c>[start, end)</c> of a call on the calling thread.</summary>
+    private delegate void ItemsBody(float[] x, float[] y, float[]? residual, int start, int end);
+
+    // The call in progress.
+    private float[]? _x, _y, _residual;
+
+    /// <summary>Turns the blocked path off (tests compare the plans with and without it; profiling).</summary>
+    internal static bool Disabled { get; set; }
+
+    /// <summary>Whether the CPU runs the kernel: AVX-512 and the vector paths not forced off.</summary>
+    public static bool Available => !Disabled && Avx512F.IsSupported && Vector512.IsHardwareAccelerated && !ColumnPacker.ForcePortable;
+
+    /// <summary>
+    /// Whether the kernel takes a convolution: 2-d, one group, no dilation, a horizontal stride of 1 or 2, and whole panels
+    /// of 32 filters (so every output block is two full vectors).
+    /// </summary>
+    public static bool Covers(ConvGeometry g, int filters) =>
+        Available && g.Rank == 2 && g.Groups == 1 && g.Dilation[0] == 1 && g.Dilation[1] == 1 && g.Stride[1] <= 2 && filters % Filters == 0;
+
+    /// <param name="input">The input buffer's layout (its border at least the padding on every side).</param>
+    /// <param name="g">The window (<see cref="Covers"/>).</param>
+    /// <param name="packed">The weight and bias packed by <see cref="ChannelTileConv.Pack"/>.</param>
+    /// <param name="filters">Output channels.</param>
+    /// <param name="relu">Apply <c>max(y, 0)</c> to the output.</param>
+    /// <param name="outputBorder">The output buffer's border.</param>
+    /// <exception cref="ShapeException">The border is narrower than the padding, a blocked input's channels are not whole blocks, or the packed weight does not fit.</exception>
+    public BlockedConv(BlockedPlane input, ConvGeometry g, (float[] Weights, float[]? Bias) packed, int filters, bool relu, int outputBorder)
+    {
+        if (input.Blocked && input.C % BlockedPlane.Lanes != 0)
+            throw new ShapeException($"BlockedConv: a channel-blocked input needs a multiple of {BlockedPlane.Lanes} channels; found {input.C}.");
+        _in = input;
+        (_kh, _kw, _sh, _sw) = (g.Kernel[0], g.Kernel[1], g.Stride[0], g.Stride[1]);
+        (_padTop, _padLeft) = (g.PadBegin[0], g.PadBegin[1]);
+        if (Math.Max(Math.Max(g.PadBegin[0], g.PadEnd[0]), Math.Max(g.PadBegin[1], g.PadEnd[1])) > input.Border)
+            throw new ShapeException($"BlockedConv: the input's border of {input.Border} is narrower than the padding ({string.Join(", ", g.PadBegin)} / {string.Join(", ", g.PadEnd)}).");
+        var size = g.OutputSize(new[] { input.H, input.W });
+        _out = new BlockedPlane(input.N, filters, size[0], size[1], outputBorder, Blocked: true);
+        _k = input.C * _kh * _kw;
+        if (packed.Weights.Length != _k * filters)
+            throw new ShapeException($"BlockedConv: expected {_k * filters} packed weights ({filters} filters x {input.C} channels x {_kh}x{_kw}); found {packed.Weights.Length}.");
+        _kc = GemmDepth.Block(_k);
+        _panels = filters / Filters;
+        (_weights, _bias, _relu) = (packed.Weights, packed.Bias, relu);
+        _offsets = new int[_k];
+        for (int c = 0, i = 0; c < input.C; c++)
+            for (int r = 0; r < _kh; r++)
+                for (int s = 0; s < _kw; s++) _offsets[i++] = input.ChannelOffset(c) + r * input.RowStride + s * input.PixelStride;
+        // Near-equal tiles of at most 14 pixels across a row (30 -> 10, 10, 10; 15 -> 8, 7), so that no tile is mostly empty.
+        int wo = _out.W, count = (wo + BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth - 1) / BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth;
+        _tiles = new (int, int)[count];
+        for (int t = 0; t < count; t++)
+        {
+            int start = wo * t / count;
+            _tiles[t] = (start, wo * (t + 1) / count - start);
+        }
+        _rowsPerItem = Math.Min(_out.H, Math.Max(1, ItemPixels / wo));
+        _rowGroups = (_out.H + _rowsPerItem - 1) / _rowsPerItem;
+        _items = (input.Blocked, _sw) switch
+        {
+            (true, 1) => Items<BlockedSteps.Blocked1>,
+            (true, _) => Items<BlockedSteps.Blocked2>,
+            (false, 1) => Items<BlockedSteps.Planar1>,
+            _ => Items<BlockedSteps.Planar2>,
+        };
+        _body = (_, start, end) => _items(_x!, _y!, _residual, start, end);
+    }
+
+    /// <summary>The output buffer's layout.</summary>
+    public BlockedPlane Output => _out;
+
+    private int ItemCount => _in.N * _panels * _rowGroups;
+
+    /// <summary>
+    /// The convolution of <paramref name="x"/> (laid out as the input plane, border zero) into the interior of
+    /// <paramref name="y"/> (laid out as <see cref="Output"/>); y's border is not written. With a
+    /// <paramref name="residual"/> (laid out as the output too), each output is <c>relu?((sum + bias) + residual)</c>: a
+    /// residual block's last convolution, the sum and the ReLU after it in one pass.
+    /// </summary>
+    public void Run(float[] x, float[] y, float[]? residual = null)
+    {
+        (_x, _y, _residual) = (x, y, residual);
+        try
+        {
+            int items = ItemCount;
+            // Four chunks per worker taken by whichever thread is free: a worker that loses its core for a while (two
+            // cores shared with other processes) leaves its share to the one running. The chunks change no sum.
+            BatchParallel.For(items, Math.Min(items, 4 * BatchParallel.Workers), _body);
+        }
+        finally { (_x, _y, _residual) = (null, null, null); }
+    }
+
+    /// <summary>
+    /// <see cref="Run"/> for images <c>[n0, n1)</c> alone, on the calling thread: a plan that gives each thread its own
+    /// images through a whole region calls it from several threads at once (it keeps nothing of the call in fields).
+    /// </summary>
+    public void RunImages(float[] x, float[] y, float[]? residual, int n0, int n1)
+    {
+        int perImage = _panels * _rowGroups;
+        _items(x, y, residual, n0 * perImage, n1 * perImage);
+    }
+
+    /// <summary>Items <c>[start, end)</c>: image-major, then panel, then row group (a panel's rows one after another, so it stays in L2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Items<TStep>(float[] x, float[] y, float[]? residual, int start, int end) where TStep : struct, IConstant
+    {
+        int maxPixels = _rowsPerItem * _out.W;
+        var sums = Workspace.Rent(maxPixels * Filters);
+        try
+        {
+            fixed (float* px = x, py = y, pr = residual, pw = _weights, pb = _bias, ps = sums)
+            fixed (int* po = _offsets)
+                for (int item = start; item < end; item++)
+                {
+                    int group = item % _rowGroups, panel = item / _rowGroups % _panels, image = item / _rowGroups / _panels;
+                    int oh0 = group * _rowsPerItem, oh1 = Math.Min(_out.H, oh0 + _rowsPerItem);
+                    Item<TStep>(px, py, pr, pw + (long)panel * _k * Filters, pb == null ? null : pb + panel * Filters, po, ps, image, panel, oh0, oh1);
+                }
+        }
+        finally { Workspace.Return(sums); }
+    }
+
+    /// <summary>
+    /// Output rows <c>[oh0, oh1)</c> of one image and one filter panel: every depth block but the last into the tiles'
+    /// running totals, the last one straight to the output with the bias and the ReLU.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Item<TStep>(float* x, float* y, float* residual, float* w, float* bias, int* offsets, float* sums, int image, int panel, int oh0, int oh1)
+        where TStep : struct, IConstant
+    {
+        int wo = _out.W;
+        var none = default(BlockedConvTile<TStep>.Output);
+        // Depth blocks outside the tiles: a block of the panel stays in L1 for every tile of the item.
+        for (int k0 = 0; k0 < _k; k0 += _kc)
+        {
+            int kb = Math.Min(_kc, _k - k0);
+            bool last = k0 + kb == _k;
+            for (int oh = oh0; oh < oh1; oh++)
+            {
+                // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
+                float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
+                int at = _out.Offset(image, 2 * panel, oh, 0);
+                float* yo = y + at, ro = residual == null ? null : residual + at;
+                for (int t = 0; t < _tiles.Length; t++)
+                {
+                    var (ow, width) = _tiles[t];
+                    BlockedConvTile<TStep>.Depth(width, row + (long)ow * TStep.Value, offsets + k0, kb, w + (long)k0 * Filters,
+                        sums + ((oh - oh0) * wo + ow) * Filters, k0 > 0,
+                        last ? new BlockedConvTile<TStep>.Output(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias,
+                            ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none,
+                        oh == oh0 && t == 0 && !last ? (nint)_kc * Filters : 0);
+                }
+            }
+        }
+    }
+}
