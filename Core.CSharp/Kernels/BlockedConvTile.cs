@@ -92,20 +92,20 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
         }
         if (o.Y == null)
         {
-            Put(l0, h0, t, add);
-            if (n > 1) Put(l1, h1, t + 1 * Filters, add);
-            if (n > 2) Put(l2, h2, t + 2 * Filters, add);
-            if (n > 3) Put(l3, h3, t + 3 * Filters, add);
-            if (n > 4) Put(l4, h4, t + 4 * Filters, add);
-            if (n > 5) Put(l5, h5, t + 5 * Filters, add);
-            if (n > 6) Put(l6, h6, t + 6 * Filters, add);
-            if (n > 7) Put(l7, h7, t + 7 * Filters, add);
-            if (n > 8) Put(l8, h8, t + 8 * Filters, add);
-            if (n > 9) Put(l9, h9, t + 9 * Filters, add);
-            if (n > 10) Put(l10, h10, t + 10 * Filters, add);
-            if (n > 11) Put(l11, h11, t + 11 * Filters, add);
-            if (n > 12) Put(l12, h12, t + 12 * Filters, add);
-            if (n > 13) Put(l13, h13, t + 13 * Filters, add);
+            ChannelTileConv.Put(l0, h0, t, add);
+            if (n > 1) ChannelTileConv.Put(l1, h1, t + 1 * Filters, add);
+            if (n > 2) ChannelTileConv.Put(l2, h2, t + 2 * Filters, add);
+            if (n > 3) ChannelTileConv.Put(l3, h3, t + 3 * Filters, add);
+            if (n > 4) ChannelTileConv.Put(l4, h4, t + 4 * Filters, add);
+            if (n > 5) ChannelTileConv.Put(l5, h5, t + 5 * Filters, add);
+            if (n > 6) ChannelTileConv.Put(l6, h6, t + 6 * Filters, add);
+            if (n > 7) ChannelTileConv.Put(l7, h7, t + 7 * Filters, add);
+            if (n > 8) ChannelTileConv.Put(l8, h8, t + 8 * Filters, add);
+            if (n > 9) ChannelTileConv.Put(l9, h9, t + 9 * Filters, add);
+            if (n > 10) ChannelTileConv.Put(l10, h10, t + 10 * Filters, add);
+            if (n > 11) ChannelTileConv.Put(l11, h11, t + 11 * Filters, add);
+            if (n > 12) ChannelTileConv.Put(l12, h12, t + 12 * Filters, add);
+            if (n > 13) ChannelTileConv.Put(l13, h13, t + 13 * Filters, add);
             return;
         }
         const int lanes = BlockedPlane.Lanes;
@@ -125,17 +125,6 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
         if (n > 13) o.Write(l13, h13, t + 13 * Filters, add, 13 * lanes);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put(Vector512<float> lo, Vector512<float> hi, float* t, bool add)
-    {
-        if (add)
-        {
-            lo += Vector512.Load(t);
-            hi += Vector512.Load(t + 16);
-        }
-        lo.Store(t);
-        hi.Store(t + 16);
-    }
 
     /// <summary>
     /// Where the last depth block's totals go: the tile's first output pixel <see cref="Y"/> (its 16 low filters; the high

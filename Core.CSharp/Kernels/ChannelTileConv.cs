@@ -268,8 +268,9 @@ internal sealed unsafe class ChannelTileConv
         Put(l12, h12, t + 12 * Filters, add); Put(l13, h13, t + 13 * Filters, add);
     }
 
+    /// <summary>A tile row's two vectors of 16 filters stored at <paramref name="t"/>, added to what is there when <paramref name="add"/> (a later depth block).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put(Vector512<float> lo, Vector512<float> hi, float* t, bool add)
+    internal static void Put(Vector512<float> lo, Vector512<float> hi, float* t, bool add)
     {
         if (add)
         {
