@@ -96,10 +96,24 @@ internal readonly struct ConvColumns
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe void Stage(float* x, float* dst)
     {
-        bool pairs = SW == 2 && ColumnPacker.Vectorized;
+        bool pairs = SW == 2 && ColumnPacker.Vectorized, ones = SW == 1 && ColumnPacker.Vectorized;
         // Stride 2: the load masks of each 16-column chunk (which input columns exist), the same for every row.
         int chunks = pairs ? (Pitch + 15) / 16 : 0;
         var masks = stackalloc Vector512<float>[2 * chunks];
+        // Stride 1: the same, one mask per 16 columns of a staged row (column v reads input column v - PW), and the last
+        // chunk's store mask (the columns the row has).
+        int rowChunks = ones ? (Pitch + 15) / 16 : 0;
+        var rowMasks = stackalloc Vector512<float>[rowChunks];
+        for (int k = 0; k < rowChunks; k++) rowMasks[k] = Inside(Vector512<int>.Indices + Vector512.Create(16 * k - PW));
+        var lastLanes = ImToCol.Lanes(Pitch - 16 * (rowChunks - 1));
+        // Where phase b's columns read the image (columns [vLo, vHi) read input columns v * SW + b - PW): the same for every row.
+        var spans = stackalloc int[2 * SW];
+        for (int b = 0; b < SW; b++)
+        {
+            int vLo = Math.Min(Pitch, Math.Max(0, (PW - b + SW - 1) / SW)), last = InW - 1 + PW - b;
+            spans[2 * b] = vLo;
+            spans[2 * b + 1] = last < 0 ? vLo : Math.Max(vLo, Math.Min(Pitch, last / SW + 1));
+        }
         // Locals, not static fields: a method compiled before its type is initialised would check the initialisation at
         // every use of a static (this one skips tiering), and could not keep the vectors in registers.
         var evenLanes = Vector512<int>.Indices * 2;
@@ -123,13 +137,12 @@ internal readonly struct ConvColumns
                         continue;
                     }
                     float* row = x + ((nint)c * InH + h) * InW;
-                    if (pairs) StagePairs(row, d, d + PlaneSize, masks, chunks, evenLanes, oddLanes, tail);
+                    if (ones) StageRow(row - PW, d, rowMasks, rowChunks, lastLanes);
+                    else if (pairs) StagePairs(row, d, d + PlaneSize, masks, chunks, evenLanes, oddLanes, tail);
                     else
                         for (int b = 0; b < SW; b++, d += PlaneSize)
                         {
-                            // Columns v of phase b read input column v * SW + b - PW: those in [vLo, vHi) are inside the image.
-                            int vLo = Math.Min(Pitch, Math.Max(0, (PW - b + SW - 1) / SW)), last = InW - 1 + PW - b;
-                            int vHi = last < 0 ? vLo : Math.Max(vLo, Math.Min(Pitch, last / SW + 1));
+                            int vLo = spans[2 * b], vHi = spans[2 * b + 1];
                             for (int v = 0; v < vLo; v++) d[v] = 0f;
                             if (vHi > vLo)
                             {
@@ -140,6 +153,20 @@ internal readonly struct ConvColumns
                             for (int v = vHi; v < Pitch; v++) d[v] = 0f;
                         }
                 }
+    }
+
+    /// <summary>
+    /// Stride 1: one staged row, 16 columns at a time from the input row (<paramref name="from"/> is its column -PW), by
+    /// masked loads (columns outside the row read as the padding's zeros) and stores (the last chunk's columns past the
+    /// row are not written). Measured 3-8x faster than a scalar fill of the padding around a copy, whose per-row cost
+    /// (two divisions, short loops) outweighed the copy on rows of 8 to 32 floats.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StageRow(float* from, float* d, Vector512<float>* masks, int chunks, Vector512<float> lastLanes)
+    {
+        int k = 0;
+        for (; k < chunks - 1; k++) Avx512F.MaskLoad(from + 16 * k, masks[k], Vector512<float>.Zero).Store(d + 16 * k);
+        Avx512F.MaskStore(d + 16 * k, lastLanes, Avx512F.MaskLoad(from + 16 * k, masks[k] & lastLanes, Vector512<float>.Zero));
     }
 
     /// <summary>

@@ -56,10 +56,12 @@ internal static unsafe class DirectWeightGradient
 
     /// <summary>
     /// <c>dw += dY x cols^T</c> over images <c>[i0, i1)</c>: dw is <c>[F, Rows]</c> row-major, dy <c>[N, F, OutSize]</c>, x
-    /// the forward input. Runs on the calling thread.
+    /// the forward input. Runs on the calling thread. A run of images may come in several calls on one thread, in order and
+    /// with no other call of this kernel in between: the first (<paramref name="begin"/>) starts the lane sums, the last
+    /// (<paramref name="end"/>) adds them to dw, so the sums are those of one call over the whole run.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Accumulate(in ConvColumns l, float* x, float* dy, int f, float* dw, int i0, int i1)
+    public static void Accumulate(in ConvColumns l, float* x, float* dy, int f, float* dw, int i0, int i1, bool begin = true, bool end = true)
     {
         int k = l.Rows, outSize = l.OutSize, outW = l.OutW, outH = outSize / outW;
         int full = outW / 16, perRow = (outW + 15) / 16, bandRows = Math.Max(1, Band / perRow);
@@ -70,7 +72,7 @@ internal static unsafe class DirectWeightGradient
         for (int r = 0; r < kRound; r++) rowOffset[r] = l.RowOffset(Math.Min(r, k - 1));
         float* stage = l.Staged ? buffers.Stage(l.ImageStride) : null;
         float* sums = buffers.LaneSums(fRound * kRound * 16);
-        new Span<float>(sums, fRound * kRound * 16).Clear();
+        if (begin) new Span<float>(sums, fRound * kRound * 16).Clear();
         var geometry = new Rows(l.Pitch, outW, full, outW % 16);
         int inImage = l.C * l.InH * l.InW;
         for (int i = i0; i < i1; i++)
@@ -102,6 +104,7 @@ internal static unsafe class DirectWeightGradient
                 }
             }
         }
+        if (!end) return;
         for (int fi = 0; fi < f; fi++)
             for (int r = 0; r < k; r++)
                 dw[(nint)fi * k + r] += Vector512.Sum(Vector512.Load(sums + ((nint)fi * kRound + r) * 16));
