@@ -70,19 +70,25 @@ internal static unsafe class DirectWeightGradient
         int* rowOffset = buffers.RowOffsets(kRound);
         // Rows past the last repeat it (their lane sums are never read), so every tile is whole.
         for (int r = 0; r < kRound; r++) rowOffset[r] = l.RowOffset(Math.Min(r, k - 1));
-        float* stage = l.Staged ? buffers.Stage(l.ImageStride) : null;
+        // Images smaller than a band go several to a band, when their vectors are all whole or all partial (one tile call
+        // a band): each lane still adds its products image after image, row after row, so the sums are those of one image
+        // a band, and each tile loads and stores its lane sums once for several images instead of once for each.
+        int group = bandRows >= outH && (full == 0 || full == perRow) ? Math.Max(1, Band / (outH * perRow)) : 1;
+        float* stage = l.Staged ? buffers.Stage(group * l.ImageStride + ConvColumns.StageOverrun) : null;
         float* sums = buffers.LaneSums(fRound * kRound * 16);
         if (begin) new Span<float>(sums, fRound * kRound * 16).Clear();
-        var geometry = new Rows(l.Pitch, outW, full, outW % 16);
         int inImage = l.C * l.InH * l.InW;
-        for (int i = i0; i < i1; i++)
+        for (int i = i0; i < i1; i += group)
         {
+            int images = Math.Min(group, i1 - i);
+            // Consecutive images: inImage apart in x (= ImageStride, read in place) or staged ImageStride apart.
             float* source = x + (nint)i * inImage;
             if (l.Staged)
             {
-                l.Stage(source, stage);
+                for (int j = 0; j < images; j++) l.Stage(source + (nint)j * inImage, stage + (nint)j * l.ImageStride);
                 source = stage;
             }
+            var geometry = new Rows(l.Pitch, outW, full, outW % 16, images, l.ImageStride, (nint)f * outSize);
             float* dyi = dy + (nint)i * f * outSize;
             for (int h0 = 0; h0 < outH; h0 += bandRows)
             {
@@ -110,8 +116,11 @@ internal static unsafe class DirectWeightGradient
                 dw[(nint)fi * k + r] += Vector512.Sum(Vector512.Load(sums + ((nint)fi * kRound + r) * 16));
     }
 
-    /// <summary>How output rows lie: the image's row pitch, dY's row length, whole vectors per row and the last one's lanes.</summary>
-    private readonly record struct Rows(int Pitch, int OutW, int Full, int Tail);
+    /// <summary>
+    /// How output rows lie: the image's row pitch, dY's row length, whole vectors per row and the last one's lanes; the
+    /// images a band covers and the floats between consecutive ones in the source and in dY.
+    /// </summary>
+    private readonly record struct Rows(int Pitch, int OutW, int Full, int Tail, int Images, nint ImageStride, nint DyStride);
 
     /// <summary>
     /// Four filters (dY planes at <paramref name="d"/> and the three offsets) x six column-matrix rows over vectors
@@ -137,25 +146,28 @@ internal static unsafe class DirectWeightGradient
         var e0 = Vector512.Load(t3); var e1 = Vector512.Load(t3 + 16); var e2 = Vector512.Load(t3 + 32);
         var e3 = Vector512.Load(t3 + 48); var e4 = Vector512.Load(t3 + 64); var e5 = Vector512.Load(t3 + 80);
         var m = ImToCol.Lanes(g.Tail);
-        for (int h = h0; h < h1; h++)
+        for (int img = 0; img < g.Images; img++)
         {
-            nint at = (nint)h * g.Pitch + 16 * j0, to = (nint)h * g.OutW + 16 * j0;
-            for (int j = j0; j < j1; j++, at += 16, to += 16)
+            for (int h = h0; h < h1; h++)
             {
-                var x0 = Load<TM>(s0 + at, m); var x1 = Load<TM>(s1 + at, m); var x2 = Load<TM>(s2 + at, m);
-                var x3 = Load<TM>(s3 + at, m); var x4 = Load<TM>(s4 + at, m); var x5 = Load<TM>(s5 + at, m);
-                var y = Load<TM>(d + to, m);
-                a0 = Avx512F.FusedMultiplyAdd(y, x0, a0); a1 = Avx512F.FusedMultiplyAdd(y, x1, a1); a2 = Avx512F.FusedMultiplyAdd(y, x2, a2);
-                a3 = Avx512F.FusedMultiplyAdd(y, x3, a3); a4 = Avx512F.FusedMultiplyAdd(y, x4, a4); a5 = Avx512F.FusedMultiplyAdd(y, x5, a5);
-                y = Load<TM>(d + d1 + to, m);
-                b0 = Avx512F.FusedMultiplyAdd(y, x0, b0); b1 = Avx512F.FusedMultiplyAdd(y, x1, b1); b2 = Avx512F.FusedMultiplyAdd(y, x2, b2);
-                b3 = Avx512F.FusedMultiplyAdd(y, x3, b3); b4 = Avx512F.FusedMultiplyAdd(y, x4, b4); b5 = Avx512F.FusedMultiplyAdd(y, x5, b5);
-                y = Load<TM>(d + d2 + to, m);
-                c0 = Avx512F.FusedMultiplyAdd(y, x0, c0); c1 = Avx512F.FusedMultiplyAdd(y, x1, c1); c2 = Avx512F.FusedMultiplyAdd(y, x2, c2);
-                c3 = Avx512F.FusedMultiplyAdd(y, x3, c3); c4 = Avx512F.FusedMultiplyAdd(y, x4, c4); c5 = Avx512F.FusedMultiplyAdd(y, x5, c5);
-                y = Load<TM>(d + d3 + to, m);
-                e0 = Avx512F.FusedMultiplyAdd(y, x0, e0); e1 = Avx512F.FusedMultiplyAdd(y, x1, e1); e2 = Avx512F.FusedMultiplyAdd(y, x2, e2);
-                e3 = Avx512F.FusedMultiplyAdd(y, x3, e3); e4 = Avx512F.FusedMultiplyAdd(y, x4, e4); e5 = Avx512F.FusedMultiplyAdd(y, x5, e5);
+                nint at = img * g.ImageStride + (nint)h * g.Pitch + 16 * j0, to = img * g.DyStride + (nint)h * g.OutW + 16 * j0;
+                for (int j = j0; j < j1; j++, at += 16, to += 16)
+                {
+                    var x0 = Load<TM>(s0 + at, m); var x1 = Load<TM>(s1 + at, m); var x2 = Load<TM>(s2 + at, m);
+                    var x3 = Load<TM>(s3 + at, m); var x4 = Load<TM>(s4 + at, m); var x5 = Load<TM>(s5 + at, m);
+                    var y = Load<TM>(d + to, m);
+                    a0 = Avx512F.FusedMultiplyAdd(y, x0, a0); a1 = Avx512F.FusedMultiplyAdd(y, x1, a1); a2 = Avx512F.FusedMultiplyAdd(y, x2, a2);
+                    a3 = Avx512F.FusedMultiplyAdd(y, x3, a3); a4 = Avx512F.FusedMultiplyAdd(y, x4, a4); a5 = Avx512F.FusedMultiplyAdd(y, x5, a5);
+                    y = Load<TM>(d + d1 + to, m);
+                    b0 = Avx512F.FusedMultiplyAdd(y, x0, b0); b1 = Avx512F.FusedMultiplyAdd(y, x1, b1); b2 = Avx512F.FusedMultiplyAdd(y, x2, b2);
+                    b3 = Avx512F.FusedMultiplyAdd(y, x3, b3); b4 = Avx512F.FusedMultiplyAdd(y, x4, b4); b5 = Avx512F.FusedMultiplyAdd(y, x5, b5);
+                    y = Load<TM>(d + d2 + to, m);
+                    c0 = Avx512F.FusedMultiplyAdd(y, x0, c0); c1 = Avx512F.FusedMultiplyAdd(y, x1, c1); c2 = Avx512F.FusedMultiplyAdd(y, x2, c2);
+                    c3 = Avx512F.FusedMultiplyAdd(y, x3, c3); c4 = Avx512F.FusedMultiplyAdd(y, x4, c4); c5 = Avx512F.FusedMultiplyAdd(y, x5, c5);
+                    y = Load<TM>(d + d3 + to, m);
+                    e0 = Avx512F.FusedMultiplyAdd(y, x0, e0); e1 = Avx512F.FusedMultiplyAdd(y, x1, e1); e2 = Avx512F.FusedMultiplyAdd(y, x2, e2);
+                    e3 = Avx512F.FusedMultiplyAdd(y, x3, e3); e4 = Avx512F.FusedMultiplyAdd(y, x4, e4); e5 = Avx512F.FusedMultiplyAdd(y, x5, e5);
+                }
             }
         }
         a0.Store(t0); a1.Store(t0 + 16); a2.Store(t0 + 32); a3.Store(t0 + 48); a4.Store(t0 + 64); a5.Store(t0 + 80);
