@@ -18,10 +18,11 @@ namespace Cnn.Core.Kernels;
 /// accumulators) at a time, so each lane keeps a partial sum of its own.</para>
 /// <para><b>Order of the sums.</b> Lane l of (f, r) adds, one fused multiply-add at a time, the products of the output
 /// positions in lane l of every 16-position vector of every output row, images in order, vectors in order within an
-/// image (within a band of rows, a row's partial last vectors after the band's whole ones); the 16 lanes are then summed (<see cref="Vector512.Sum{T}(Vector512{T})"/>) and added to dW once per call (a
-/// batch chunk). That is not the GEMM path's order (one chain per depth block of 256 positions), so the bits differ
-/// from it; the error is smaller, each lane's chain being a sixteenth as long. The order depends only on the images a
-/// call is given, so it is the same for any number of threads that splits the batch into the same chunks.</para>
+/// image (within a band of rows, a row's partial last vectors after the band's whole ones); the 16 lanes are then summed
+/// (<see cref="Vector512.Sum{T}(Vector512{T})"/>) and added to dW once per batch chunk (one call, or a run of calls that
+/// carries the lane sums). That is not the GEMM path's order (one chain per depth block of 256 positions), so the bits
+/// differ from it; the error is smaller, each lane's chain being a sixteenth as long. The order depends only on the
+/// images of a chunk, so it is the same for any number of threads that splits the batch into the same chunks.</para>
 /// </remarks>
 internal static unsafe class DirectWeightGradient
 {
