@@ -18,10 +18,11 @@ namespace Cnn.Core.Kernels;
 /// accumulators) at a time, so each lane keeps a partial sum of its own.</para>
 /// <para><b>Order of the sums.</b> Lane l of (f, r) adds, one fused multiply-add at a time, the products of the output
 /// positions in lane l of every 16-position vector of every output row, images in order, vectors in order within an
-/// image; the 16 lanes are then summed (<see cref="Vector512.Sum{T}(Vector512{T})"/>) and added to dW once per call (a
-/// batch chunk). That is not the GEMM path's order (one chain per depth block of 256 positions), so the bits differ
-/// from it; the error is smaller, each lane's chain being a sixteenth as long. The order depends only on the images a
-/// call is given, so it is the same for any number of threads that splits the batch into the same chunks.</para>
+/// image (within a band of rows, a row's partial last vectors after the band's whole ones); the 16 lanes are then summed
+/// (<see cref="Vector512.Sum{T}(Vector512{T})"/>) and added to dW once per batch chunk (one call, or a run of calls that
+/// carries the lane sums). That is not the GEMM path's order (one chain per depth block of 256 positions), so the bits
+/// differ from it; the error is smaller, each lane's chain being a sixteenth as long. The order depends only on the
+/// images of a chunk, so it is the same for any number of threads that splits the batch into the same chunks.</para>
 /// </remarks>
 internal static unsafe class DirectWeightGradient
 {
@@ -33,9 +34,11 @@ internal static unsafe class DirectWeightGradient
 
     /// <summary>
     /// Output vectors per band (in whole output rows, at least one): each tile runs over a band while its dY and image
-    /// rows stay in L1, and loads and stores its 24 lane sums once per band.
+    /// rows stay in L1 (4 filters' dY rows of a band: 16 KB), and loads and stores its 24 lane sums once per band (from L2
+    /// when there are more than L1 holds: 590 KB for 32 filters x 288 rows). 64 against 32 (one Xeon thread, best of 30,
+    /// shared cores): dW of C32 30x30 output 3x3 F32 at N64 13.2-13.6 -> 12.6-12.8 ms, C16 32x32 pad 1 F16 3.4 -> 3.2-3.3 ms.
     /// </summary>
-    private const int Band = 32;
+    private const int Band = 64;
 
     /// <summary>
     /// The most dW elements a thread keeps lane sums for (16 floats each, 1.3 MB at this bound: 64 filters x 320 rows): beyond it the lane sums
@@ -56,10 +59,12 @@ internal static unsafe class DirectWeightGradient
 
     /// <summary>
     /// <c>dw += dY x cols^T</c> over images <c>[i0, i1)</c>: dw is <c>[F, Rows]</c> row-major, dy <c>[N, F, OutSize]</c>, x
-    /// the forward input. Runs on the calling thread.
+    /// the forward input. Runs on the calling thread. A run of images may come in several calls on one thread, in order and
+    /// with no other call of this kernel in between: the first (<paramref name="begin"/>) starts the lane sums, the last
+    /// (<paramref name="end"/>) adds them to dw, so the sums are those of one call over the whole run.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Accumulate(in ConvColumns l, float* x, float* dy, int f, float* dw, int i0, int i1)
+    public static void Accumulate(in ConvColumns l, float* x, float* dy, int f, float* dw, int i0, int i1, bool begin = true, bool end = true)
     {
         int k = l.Rows, outSize = l.OutSize, outW = l.OutW, outH = outSize / outW;
         int full = outW / 16, perRow = (outW + 15) / 16, bandRows = Math.Max(1, Band / perRow);
@@ -68,19 +73,25 @@ internal static unsafe class DirectWeightGradient
         int* rowOffset = buffers.RowOffsets(kRound);
         // Rows past the last repeat it (their lane sums are never read), so every tile is whole.
         for (int r = 0; r < kRound; r++) rowOffset[r] = l.RowOffset(Math.Min(r, k - 1));
-        float* stage = l.Staged ? buffers.Stage(l.ImageStride) : null;
+        // Images smaller than a band go several to a band, when their vectors are all whole or all partial (one tile call
+        // a band): each lane still adds its products image after image, row after row, so the sums are those of one image
+        // a band, and each tile loads and stores its lane sums once for several images instead of once for each.
+        int group = bandRows >= outH && (full == 0 || full == perRow) ? Math.Max(1, Band / (outH * perRow)) : 1;
+        float* stage = l.Staged ? buffers.Stage(group * l.ImageStride + ConvColumns.StageOverrun) : null;
         float* sums = buffers.LaneSums(fRound * kRound * 16);
-        new Span<float>(sums, fRound * kRound * 16).Clear();
-        var geometry = new Rows(l.Pitch, outW, full, outW % 16);
+        if (begin) new Span<float>(sums, fRound * kRound * 16).Clear();
         int inImage = l.C * l.InH * l.InW;
-        for (int i = i0; i < i1; i++)
+        for (int i = i0; i < i1; i += group)
         {
+            int images = Math.Min(group, i1 - i);
+            // Consecutive images: inImage apart in x (= ImageStride, read in place) or staged ImageStride apart.
             float* source = x + (nint)i * inImage;
             if (l.Staged)
             {
-                l.Stage(source, stage);
+                for (int j = 0; j < images; j++) l.Stage(source + (nint)j * inImage, stage + (nint)j * l.ImageStride);
                 source = stage;
             }
+            var geometry = new Rows(l.Pitch, outW, full, outW % 16, images, l.ImageStride, (nint)f * outSize);
             float* dyi = dy + (nint)i * f * outSize;
             for (int h0 = 0; h0 < outH; h0 += bandRows)
             {
@@ -102,13 +113,17 @@ internal static unsafe class DirectWeightGradient
                 }
             }
         }
+        if (!end) return;
         for (int fi = 0; fi < f; fi++)
             for (int r = 0; r < k; r++)
                 dw[(nint)fi * k + r] += Vector512.Sum(Vector512.Load(sums + ((nint)fi * kRound + r) * 16));
     }
 
-    /// <summary>How output rows lie: the image's row pitch, dY's row length, whole vectors per row and the last one's lanes.</summary>
-    private readonly record struct Rows(int Pitch, int OutW, int Full, int Tail);
+    /// <summary>
+    /// How output rows lie: the image's row pitch, dY's row length, whole vectors per row and the last one's lanes; the
+    /// images a band covers and the floats between consecutive ones in the source and in dY.
+    /// </summary>
+    private readonly record struct Rows(int Pitch, int OutW, int Full, int Tail, int Images, nint ImageStride, nint DyStride);
 
     /// <summary>
     /// Four filters (dY planes at <paramref name="d"/> and the three offsets) x six column-matrix rows over vectors
@@ -134,25 +149,28 @@ internal static unsafe class DirectWeightGradient
         var e0 = Vector512.Load(t3); var e1 = Vector512.Load(t3 + 16); var e2 = Vector512.Load(t3 + 32);
         var e3 = Vector512.Load(t3 + 48); var e4 = Vector512.Load(t3 + 64); var e5 = Vector512.Load(t3 + 80);
         var m = ImToCol.Lanes(g.Tail);
-        for (int h = h0; h < h1; h++)
+        for (int img = 0; img < g.Images; img++)
         {
-            nint at = (nint)h * g.Pitch + 16 * j0, to = (nint)h * g.OutW + 16 * j0;
-            for (int j = j0; j < j1; j++, at += 16, to += 16)
+            for (int h = h0; h < h1; h++)
             {
-                var x0 = Load<TM>(s0 + at, m); var x1 = Load<TM>(s1 + at, m); var x2 = Load<TM>(s2 + at, m);
-                var x3 = Load<TM>(s3 + at, m); var x4 = Load<TM>(s4 + at, m); var x5 = Load<TM>(s5 + at, m);
-                var y = Load<TM>(d + to, m);
-                a0 = Avx512F.FusedMultiplyAdd(y, x0, a0); a1 = Avx512F.FusedMultiplyAdd(y, x1, a1); a2 = Avx512F.FusedMultiplyAdd(y, x2, a2);
-                a3 = Avx512F.FusedMultiplyAdd(y, x3, a3); a4 = Avx512F.FusedMultiplyAdd(y, x4, a4); a5 = Avx512F.FusedMultiplyAdd(y, x5, a5);
-                y = Load<TM>(d + d1 + to, m);
-                b0 = Avx512F.FusedMultiplyAdd(y, x0, b0); b1 = Avx512F.FusedMultiplyAdd(y, x1, b1); b2 = Avx512F.FusedMultiplyAdd(y, x2, b2);
-                b3 = Avx512F.FusedMultiplyAdd(y, x3, b3); b4 = Avx512F.FusedMultiplyAdd(y, x4, b4); b5 = Avx512F.FusedMultiplyAdd(y, x5, b5);
-                y = Load<TM>(d + d2 + to, m);
-                c0 = Avx512F.FusedMultiplyAdd(y, x0, c0); c1 = Avx512F.FusedMultiplyAdd(y, x1, c1); c2 = Avx512F.FusedMultiplyAdd(y, x2, c2);
-                c3 = Avx512F.FusedMultiplyAdd(y, x3, c3); c4 = Avx512F.FusedMultiplyAdd(y, x4, c4); c5 = Avx512F.FusedMultiplyAdd(y, x5, c5);
-                y = Load<TM>(d + d3 + to, m);
-                e0 = Avx512F.FusedMultiplyAdd(y, x0, e0); e1 = Avx512F.FusedMultiplyAdd(y, x1, e1); e2 = Avx512F.FusedMultiplyAdd(y, x2, e2);
-                e3 = Avx512F.FusedMultiplyAdd(y, x3, e3); e4 = Avx512F.FusedMultiplyAdd(y, x4, e4); e5 = Avx512F.FusedMultiplyAdd(y, x5, e5);
+                nint at = img * g.ImageStride + (nint)h * g.Pitch + 16 * j0, to = img * g.DyStride + (nint)h * g.OutW + 16 * j0;
+                for (int j = j0; j < j1; j++, at += 16, to += 16)
+                {
+                    var x0 = Load<TM>(s0 + at, m); var x1 = Load<TM>(s1 + at, m); var x2 = Load<TM>(s2 + at, m);
+                    var x3 = Load<TM>(s3 + at, m); var x4 = Load<TM>(s4 + at, m); var x5 = Load<TM>(s5 + at, m);
+                    var y = Load<TM>(d + to, m);
+                    a0 = Avx512F.FusedMultiplyAdd(y, x0, a0); a1 = Avx512F.FusedMultiplyAdd(y, x1, a1); a2 = Avx512F.FusedMultiplyAdd(y, x2, a2);
+                    a3 = Avx512F.FusedMultiplyAdd(y, x3, a3); a4 = Avx512F.FusedMultiplyAdd(y, x4, a4); a5 = Avx512F.FusedMultiplyAdd(y, x5, a5);
+                    y = Load<TM>(d + d1 + to, m);
+                    b0 = Avx512F.FusedMultiplyAdd(y, x0, b0); b1 = Avx512F.FusedMultiplyAdd(y, x1, b1); b2 = Avx512F.FusedMultiplyAdd(y, x2, b2);
+                    b3 = Avx512F.FusedMultiplyAdd(y, x3, b3); b4 = Avx512F.FusedMultiplyAdd(y, x4, b4); b5 = Avx512F.FusedMultiplyAdd(y, x5, b5);
+                    y = Load<TM>(d + d2 + to, m);
+                    c0 = Avx512F.FusedMultiplyAdd(y, x0, c0); c1 = Avx512F.FusedMultiplyAdd(y, x1, c1); c2 = Avx512F.FusedMultiplyAdd(y, x2, c2);
+                    c3 = Avx512F.FusedMultiplyAdd(y, x3, c3); c4 = Avx512F.FusedMultiplyAdd(y, x4, c4); c5 = Avx512F.FusedMultiplyAdd(y, x5, c5);
+                    y = Load<TM>(d + d3 + to, m);
+                    e0 = Avx512F.FusedMultiplyAdd(y, x0, e0); e1 = Avx512F.FusedMultiplyAdd(y, x1, e1); e2 = Avx512F.FusedMultiplyAdd(y, x2, e2);
+                    e3 = Avx512F.FusedMultiplyAdd(y, x3, e3); e4 = Avx512F.FusedMultiplyAdd(y, x4, e4); e5 = Avx512F.FusedMultiplyAdd(y, x5, e5);
+                }
             }
         }
         a0.Store(t0); a1.Store(t0 + 16); a2.Store(t0 + 32); a3.Store(t0 + 48); a4.Store(t0 + 64); a5.Store(t0 + 80);

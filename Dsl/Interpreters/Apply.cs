@@ -383,22 +383,13 @@ public static partial class Apply
             var w = Param(node, "weight");
             var b = useBias ? Param(node, "bias") : null;
             var y = ConvKernel.Forward(x, w, b, g, GemmInstructionSet.Auto, relu, packedWeights: null);
-            if (!needDx)
-                return (y, (dy, sink) =>
-                {
-                    if (relu) dy = Activations.ReluBackward(y, dy);
-                    var (weight, bias) = ConvKernel.ParameterGradients(x, w, useBias, dy, g);
-                    Grad(sink, node, "weight", weight);
-                    Grad(sink, node, "bias", bias);
-                    return null!; // nothing reads an input gradient that is not needed
-                });
             return (y, (dy, sink) =>
             {
-                if (relu) dy = Activations.ReluBackward(y, dy);
-                var r = ConvKernel.Backward(x, w, useBias, dy, g);
-                Grad(sink, node, "weight", r.Weight);
-                Grad(sink, node, "bias", r.Bias);
-                return r.Input;
+                // With a ReLU, the kernels mask dY as they go (the same bits as ReLU's own pullback first).
+                var (input, weight, bias) = ConvKernel.Gradients(x, w, useBias, dy, g, needDx, reluOutput: relu ? y : null);
+                Grad(sink, node, "weight", weight);
+                Grad(sink, node, "bias", bias);
+                return input!; // null when not needed: nothing reads an input gradient that is not needed
             });
         }
 

@@ -41,10 +41,13 @@ public sealed class DirectWeightGradientProperties
         where size >= 1 && size + begin + end >= (k - 1) * d + 1
         select new ConvAxis(size, k, 1, begin, end, d);
 
-    /// <summary>Rows of 16-80 outputs (whole vectors and ragged last ones), 1-6 output rows (1: a 1-d window).</summary>
-    private static Gen<Case> Cases(Gen<int> batch) =>
+    /// <summary>
+    /// Rows of 16-80 outputs (whole vectors and ragged last ones; <paramref name="widths"/> when given), 1-6 output rows (1:
+    /// a 1-d window).
+    /// </summary>
+    private static Gen<Case> Cases(Gen<int> batch, Gen<int>? widths = null) =>
         (from h in Gen.Frequency((1, Axis(Gen.Constant(1))), (4, Axis(Gen.Choose(2, 6))))
-         from w in Axis(Gen.Choose(16, 80))
+         from w in Axis(widths ?? Gen.Choose(16, 80))
          from c in Gen.Frequency((3, Gen.Choose(1, 8)), (1, Gen.Choose(9, 35)))
          from f in Gen.Frequency((3, Gen.Choose(1, 9)), (1, Gen.Choose(10, 40)))
          from n in batch
@@ -136,6 +139,34 @@ public sealed class DirectWeightGradientProperties
             if (BitConverter.SingleToInt32Bits(fused[i]) != BitConverter.SingleToInt32Bits(withDx[i]) && !(float.IsNaN(fused[i]) && float.IsNaN(withDx[i])))
                 throw new Xunit.Sdk.XunitException($"{c}: dW element {i} is {fused[i]:R} alone, {withDx[i]:R} with dx.");
         }
+        return true;
+    });
+
+    /// <summary>
+    /// Images smaller than a band go several to a band: the same bits as a call per image with the lane sums carried from
+    /// call to call (<c>begin</c> on the first, <c>end</c> on the last), which runs one image a band as the kernel did before.
+    /// </summary>
+    [Property(MaxTest = 40)]
+    public Property Several_images_to_a_band_give_the_bits_of_one_image_a_band() => Prop.ForAll(
+        // Mostly rows of whole vectors, which the kernel groups (rows with a partial last vector run one image a band).
+        Cases(Gen.Choose(2, 7), Gen.Frequency((3, Gen.Elements(16, 32, 48)), (1, Gen.Choose(17, 80)))).ToArbitrary(), c =>
+    {
+        var (x, _, dy) = Operands(c);
+        var l = new ConvColumns(c.N, c.C, 1, new WindowPlan(new[] { c.H.Size, c.W.Size }, c.Geometry, "test"));
+        int rows = c.C * c.H.K * c.W.K;
+        var together = new float[c.F * rows];
+        var apart = new float[c.F * rows];
+        unsafe
+        {
+            fixed (float* px = x.Span, pdy = dy.Span, pt = together, pa = apart)
+            {
+                DirectWeightGradient.Accumulate(l, px, pdy, c.F, pt, 0, c.N);
+                for (int i = 0; i < c.N; i++) DirectWeightGradient.Accumulate(l, px, pdy, c.F, pa, i, i + 1, begin: i == 0, end: i == c.N - 1);
+            }
+        }
+        for (int i = 0; i < together.Length; i++)
+            if (BitConverter.SingleToInt32Bits(together[i]) != BitConverter.SingleToInt32Bits(apart[i]) && !(float.IsNaN(together[i]) && float.IsNaN(apart[i])))
+                throw new Xunit.Sdk.XunitException($"{c}: dW element {i} is {together[i]:R} over the batch, {apart[i]:R} image by image.");
         return true;
     });
 
