@@ -245,7 +245,10 @@ public sealed class NetworkBridgeMemoryTests(ITestOutputHelper output)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        GC.Collect();
+        // Aggressive: the heap gives back the memory it no longer uses now, not over the next collections. After the whole
+        // suite's tests (a 2.7 GB heap), the GC went on decommitting between the two readings: its committed bytes fell by
+        // 115 MB while the resident set fell by 13, which the difference below read as 103 MB of native growth.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         using var self = Process.GetCurrentProcess();
         self.Refresh();
         return (self.WorkingSet64, GC.GetGCMemoryInfo().TotalCommittedBytes);
