@@ -86,8 +86,10 @@ internal sealed partial class PlanCompiler
     /// <summary>The convolution at <paramref name="j"/> with its folded batch normalisation and ReLU, when the blocked kernel takes it.</summary>
     private (BlockedConvStep, int)? BlockedConvPart(List<Node> run, int j)
     {
-        if (run[j].Layer is not Conv2d conv || Parts(run, j) is not { Geometry: { } geometry } parts
-            || !BlockedConv.Covers(geometry, conv.Filters) || parts.Activation is not (FusedActivation.None or FusedActivation.Relu))
+        // The window first: the fold of a batch normalisation that follows is made only for a convolution the kernel takes
+        // (the plan's other path makes its own).
+        if (run[j].Layer is not Conv2d conv || Apply.ConvolutionSpec(conv).Geometry is not { } geometry || !BlockedConv.Covers(geometry, conv.Filters)
+            || Parts(run, j) is not { } parts || parts.Activation is not (FusedActivation.None or FusedActivation.Relu))
             return null;
         return (new BlockedConvStep(parts.Weight.Shape[0], geometry, ChannelTileConv.Pack(parts.Weight.Span, parts.Bias, conv.Filters), parts), parts.Used);
     }
