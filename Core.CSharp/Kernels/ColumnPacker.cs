@@ -8,8 +8,9 @@ namespace Cnn.Core.Kernels;
 /// How 16 consecutive columns of the column matrix are read, the same for every row: <see cref="Contiguous"/> (one output
 /// row: 16 consecutive floats), <see cref="Window"/> (several rows' pieces inside 32 consecutive floats: two masked loads
 /// and a permute, AVX-512 only; <see cref="FullWindow"/> when plain loads stay inside the source), <see cref="Lanes"/>
-/// (anything else: across images, or without AVX-512; per-lane reads, missing lanes zero) or <see cref="Zero"/> (past the
-/// range: zeros, so the kernel never multiplies stale memory).
+/// (anything else: across images, or without AVX2; per-lane reads, missing lanes zero) or <see cref="Zero"/> (past the
+/// range: zeros, so the kernel never multiplies stale memory). With AVX2 and no AVX-512 a window is read as runs of
+/// consecutive floats, blended (<see cref="ColumnPacker"/>'s 256-bit part).
 /// </summary>
 internal enum ColumnGroupKind
 {
@@ -23,13 +24,22 @@ internal enum ColumnGroupKind
 }
 
 /// <summary>Packs the column matrix straight from a <see cref="ConvColumns"/> source: im2col fused with the GEMM's packing.</summary>
-internal static unsafe class ColumnPacker
+internal static unsafe partial class ColumnPacker
 {
-    /// <summary>Tests set this to run the code paths of CPUs without AVX-512 on one that has it.</summary>
+    /// <summary>Tests set this to run the code paths of CPUs without vectors (no AVX2) on one that has them.</summary>
     internal static bool ForcePortable { get; set; }
 
+    /// <summary>
+    /// Tests set this to run the code paths of CPUs with AVX2 and without AVX-512 (AMD Zen 3, older Intel) on one that has
+    /// AVX-512: every kernel that asks <see cref="Vectorized"/> takes its non-AVX-512 path, and the packer its 256-bit one.
+    /// </summary>
+    internal static bool ForceVector256 { get; set; }
+
     /// <summary>Whether the AVX-512 paths run (windows, masked loads, permutes).</summary>
-    internal static bool Vectorized => Avx512F.IsSupported && !ForcePortable;
+    internal static bool Vectorized => Avx512F.IsSupported && !ForcePortable && !ForceVector256;
+
+    /// <summary>Whether the packer's 256-bit paths run: AVX2 without AVX-512 (or forced).</summary>
+    internal static bool Vectorized256 => Avx2.IsSupported && !ForcePortable && (ForceVector256 || !Avx512F.IsSupported);
 
     /// <summary>Ints per group descriptor: kind, base offset, lane count, one spare, then 16 lane offsets.</summary>
     public const int DescriptorInts = 20;
@@ -50,7 +60,7 @@ internal static unsafe class ColumnPacker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Describe(in ConvColumns l, int u0, int count, int groups, int* desc, long readable)
     {
-        bool window = Vectorized;
+        bool window = Vectorized || Vectorized256;
         int outW = l.OutW, outH = l.OutSize / l.OutW;
         int image = u0 / l.OutSize, q = u0 - image * l.OutSize, oh = q / outW, ow = q - oh * outW;
         for (int g = 0; g < groups; g++, desc += DescriptorInts)
@@ -106,7 +116,8 @@ internal static unsafe class ColumnPacker
     {
         if (!Vectorized)
         {
-            PackPortable(source, desc, groups, rowOffset, kb, nr, dst);
+            if (Vectorized256) Pack256(source, desc, groups, rowOffset, kb, nr, dst);
+            else PackPortable(source, desc, groups, rowOffset, kb, nr, dst);
             return;
         }
         float* v = stackalloc float[16];
@@ -162,7 +173,7 @@ internal static unsafe class ColumnPacker
         }
     }
 
-    /// <summary><see cref="Pack"/> without AVX-512 (no windows are described then): float by float.</summary>
+    /// <summary><see cref="Pack"/> without vectors (no windows are described then): float by float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackPortable(float* source, int* desc, int groups, int* rowOffset, int kb, int nr, float* dst)
     {
@@ -196,7 +207,7 @@ internal static unsafe class ColumnPacker
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void FoldAdd(float* src, int ld, int* desc, int groups, int* rowOffset, int rows, int taps, float* dst)
     {
-        bool vectors = Vectorized;
+        bool vectors = Vectorized, vectors256 = Vectorized256;
         // Per window group: which of its 16 columns each of the 32 window floats takes (16: none), and which it covers.
         int* spread = stackalloc int[groups * 32];
         for (int g = 0; g < groups; g++)
@@ -218,14 +229,14 @@ internal static unsafe class ColumnPacker
                 for (int c = c0; c < c1; c++)
                 {
                     int rr = c * taps + tap;
-                    FoldRow(src + (nint)rr * ld, dst + rowOffset[rr], desc, groups, spread, vectors);
+                    FoldRow(src + (nint)rr * ld, dst + rowOffset[rr], desc, groups, spread, vectors, vectors256);
                 }
         }
     }
 
     /// <summary>One row of <see cref="FoldAdd"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FoldRow(float* row, float* target, int* desc, int groups, int* spread, bool vectors)
+    private static void FoldRow(float* row, float* target, int* desc, int groups, int* spread, bool vectors, bool vectors256)
     {
         // Even groups, then odd ones: a window's store and the next window's load would overlap (a window spans up to 32
         // floats, groups start at least 16 apart), and the load would wait for the store. Each float of dst is in one
@@ -238,11 +249,22 @@ internal static unsafe class ColumnPacker
             {
                 case ColumnGroupKind.Contiguous:
                     if (vectors) (Vector512.Load(t) + Vector512.Load(s)).Store(t);
+                    else if (vectors256)
+                    {
+                        (Vector256.Load(t) + Vector256.Load(s)).Store(t);
+                        (Vector256.Load(t + 8) + Vector256.Load(s + 8)).Store(t + 8);
+                    }
                     else
                         for (int i = 0; i < 16; i++) t[i] += s[i];
                     break;
                 case ColumnGroupKind.Window:
                 case ColumnGroupKind.FullWindow:
+                    if (!vectors)
+                    {
+                        // AVX2: the window's columns one by one (the same adds: the vector path's other floats add -0).
+                        for (int i = 0; i < d[2]; i++) t[d[4 + i]] += s[i];
+                        break;
+                    }
                     {
                         // Spread the columns over the window and add the whole window: where no column lands the term is
                         // -0, which leaves every float as it was (x + -0 is x, for x = +0 and -0 too). Plain loads and

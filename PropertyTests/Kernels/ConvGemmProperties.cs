@@ -109,19 +109,20 @@ public sealed class ConvGemmProperties
                 throw new Xunit.Sdk.XunitException($"{what}: element {i} is {actual[i]:R}, im2col and GEMM give {expected[i]:R}.");
     }
 
-    private static bool Run(ConvGemmCase c, GemmInstructionSet isa, bool portable, int workers)
+    private static bool Run(ConvGemmCase c, GemmInstructionSet isa, bool portable, int workers, bool vector256 = false)
     {
         var (x, w, b, dy) = Operands(c);
         var expected = Compute(c, x, w, b, dy, isa);
-        bool saved = ColumnPacker.ForcePortable, savedDirect = DirectConv.Disabled;
+        bool saved = ColumnPacker.ForcePortable, saved256 = ColumnPacker.ForceVector256, savedDirect = DirectConv.Disabled;
         ColumnPacker.ForcePortable = portable;
+        ColumnPacker.ForceVector256 = vector256;
         // The GEMM path itself: DirectConvProperties checks the direct kernel that takes stride-1 layers from it.
         DirectConv.Disabled = true;
         try
         {
             WorkerCountCollection.With(workers, () =>
             {
-                string where = $"{isa}{(portable ? ", portable" : "")}, {workers} workers";
+                string where = $"{isa}{(portable ? ", portable" : "")}{(vector256 ? ", AVX2 paths" : "")}, {workers} workers";
                 Same(ConvKernel.Forward(x, w, b, c.Geometry, isa).Span, expected.Y, $"y ({where})");
                 var (dx, dw, db) = ConvKernel.Gradients(x, w, b is not null, dy, c.Geometry, inputGradient: true, isa);
                 if (c.H.Out * c.W.Out <= 256) Same(dx!.Span, expected.Dx, $"dx ({where})");
@@ -141,6 +142,7 @@ public sealed class ConvGemmProperties
         finally
         {
             ColumnPacker.ForcePortable = saved;
+            ColumnPacker.ForceVector256 = saved256;
             DirectConv.Disabled = savedDirect;
         }
         return true;
@@ -153,6 +155,11 @@ public sealed class ConvGemmProperties
     [Property(MaxTest = 40)]
     public Property Matches_on_the_paths_of_cpus_without_avx512() => Prop.ForAll(ConvGemmCase.Generator.ToArbitrary(), c =>
         Run(c, GemmInstructionSet.Auto, portable: true, workers: 1));
+
+    [Property(MaxTest = 40)]
+    public Property Matches_on_the_paths_of_cpus_with_avx2_and_without_avx512() => Prop.ForAll(ConvGemmCase.Generator.ToArbitrary(), c =>
+        Run(c, Gemm.Resolve(GemmInstructionSet.Vector256), portable: false, workers: 1, vector256: true)
+        && Run(c, Gemm.Resolve(GemmInstructionSet.Vector256), portable: false, workers: 2, vector256: true));
 
     [Property(MaxTest = 40)]
     public Property Forward_and_dx_do_not_depend_on_the_worker_count() => Prop.ForAll(ConvGemmCase.Generator.ToArbitrary(), c =>
