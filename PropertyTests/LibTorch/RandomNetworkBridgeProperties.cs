@@ -1,3 +1,4 @@
+using Cnn.Core;
 using Cnn.Dsl;
 using Cnn.Interop.LibTorch;
 using FsCheck;
@@ -36,6 +37,15 @@ public static class BridgeCases
 /// are 4e-3 to 7e-3 from the exact gradient: the error is float32's on this problem, not either backend's. A wrong rule
 /// (a transposed kernel, a missing term, a mask not applied, a slope off by 1 %) is off by far more: each of those four,
 /// planted in the interpreter, failed this property within 40 cases.</para>
+/// <para>Past its tolerance, a gradient is judged as <c>cnn run</c> judges one: against LibTorch's float64 gradient, it passes
+/// if it is at most <see cref="RoundingFactor"/> times as far from it as LibTorch's float32 gradient. A sum that cancels to
+/// nothing (a layer's parameters before a training-mode batch norm that removes their scale and shift) is noise in both
+/// float32 backends, larger than any bound relative to the case's gradient scale that still catches wrong rules; against
+/// the float64 result the two are judged each by its own rounding. Measured on 600 random cases (200 per family, AMD
+/// Zen 3, 2026-12-07, 4,768 gradients): none above 3 % of its float32 tolerance; our distance to the float64 gradient over
+/// LibTorch's float32 one had a median of 0.83 and a 90th percentile of 1.98 (higher ratios only where LibTorch's came
+/// within 1e-8 of float64 by chance and ours within 2e-7, far inside the tolerance: the rule is only asked past it). The
+/// one case seen past its tolerance in CI is <see cref="A_gradient_that_a_batch_norm_cancels_is_judged_against_float64"/>.</para>
 /// </remarks>
 public sealed class RandomNetworkBridgeProperties
 {
@@ -49,7 +59,18 @@ public sealed class RandomNetworkBridgeProperties
         mode == Mode.Train && network.RootNode.Leaves().Any(l => l.Layer is BatchNorm && !l.Frozen) ? TrainingBatchNormGradient : Gradient;
 
     [Property(MaxTest = 200, Arbitrary = new[] { typeof(BridgeCases) })]
-    public void LibTorch_computes_what_apply_computes(BridgeCase c)
+    public void LibTorch_computes_what_apply_computes(BridgeCase c) => Check(c);
+
+    /// <summary>
+    /// A case the property drew in a CI run (2026-12-07): a 1-filter 1x1 stride-2 shortcut convolution before a
+    /// training-mode batch norm over 24 values, whose weight and bias gradients are zero in exact arithmetic (the batch
+    /// norm removes the convolution's scale and shift). Both backends' are rounding noise: 143.5 % of the float32 tolerance
+    /// on an Intel Xeon, 212 % on an AMD Zen 3; ours is 2.4e-4 from LibTorch's float64 gradient, LibTorch's float32 4.9e-4.
+    /// </summary>
+    [Fact]
+    public void A_gradient_that_a_batch_norm_cancels_is_judged_against_float64() => Check(RandomNetworks.Make(Family.Image, 490620329));
+
+    private static void Check(BridgeCase c)
     {
         var ours = Loss.Gradient(c.Network, c.Parameters, c.X, c.Labels, c.Loss, c.Mode, c.State, c.Seed);
         var theirs = TorchNetwork.Gradient(c.Network, c.Parameters, c.X, c.Labels, c.Loss, c.Mode, c.State, c.Seed);
@@ -60,10 +81,39 @@ public sealed class RandomNetworkBridgeProperties
         rows.Add(new Comparison("Forward output", BridgeComparison.ElementUse(forward, ours.Output, Output)));
 
         var failed = rows.Where(r => !r.Passed).ToList();
+        if (failed.Count > 0 && failed.All(r => r.What.Contains("gradient")))
+            failed = AgainstFloat64(c, ours, theirs, failed);
         Assert.True(failed.Count == 0, $"{string.Join("; ", failed)}{Environment.NewLine}{c}");
         // Frozen parameters get no gradient on either side; trainable ones all do.
         var trainable = c.Network.RootNode.Leaves().Where(l => !l.Frozen).SelectMany(l => l.ParameterSpecs()).Select(s => s.Path).Order(StringComparer.Ordinal);
         Assert.Equal(trainable, theirs.Gradients.Paths);
+    }
+
+    /// <summary>
+    /// Past its tolerance, a gradient still passes if it is no further from LibTorch's float64 gradient than this many times
+    /// LibTorch's float32 one: <c>cnn run</c>'s rule, for sums that cancel (see the remarks).
+    /// </summary>
+    public const int RoundingFactor = 4;
+
+    /// <summary>The gradients past their tolerance judged against LibTorch's float64 gradient: those still failing.</summary>
+    private static List<Comparison> AgainstFloat64(BridgeCase c, GradientResult ours, GradientResult theirs, List<Comparison> failed)
+    {
+        var exact = TorchNetwork.GradientInFloat64(c.Network, c.Parameters, c.X, c.Labels, c.Loss, c.Mode, c.State, c.Seed);
+        return failed.Select(r =>
+        {
+            var (a, b, e) = r.What == "input gradient"
+                ? (ours.InputGradient, theirs.InputGradient, exact.InputGradient)
+                : (ours.Gradients[r.What["gradient ".Length..]], theirs.Gradients[r.What["gradient ".Length..]], exact.Gradients[r.What["gradient ".Length..]]);
+            return new Comparison($"{r.What} against LibTorch's float64 gradient (it used {r.Used:P1} of its float32 tolerance)",
+                Distance(a, e) / (RoundingFactor * Distance(b, e)));
+        }).Where(r => !r.Passed).ToList();
+    }
+
+    private static double Distance(Tensor a, Tensor b)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Size; i++) sum += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        return double.IsNaN(sum) ? double.PositiveInfinity : Math.Sqrt(sum);
     }
 
     /// <summary>A property that generates only trivial networks is a defect: check that the generator reaches every kind and case.</summary>
