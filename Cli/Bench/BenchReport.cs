@@ -120,6 +120,7 @@ internal static class BenchReport
             ["machine"] = new Dictionary<string, object?>
             {
                 ["cpu"] = m.Cpu,
+                ["cpu_class"] = CpuDescription.ClassName,
                 ["logical_cores"] = m.LogicalCores,
                 ["avx512"] = m.Avx512,
                 ["runtime"] = m.Runtime,

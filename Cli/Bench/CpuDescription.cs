@@ -67,8 +67,17 @@ internal sealed record CpuDescription(string Model, IReadOnlyList<CacheLevel> Ca
     /// <summary>A row's GFLOP/s as a fraction of the peak on the run's threads.</summary>
     public double? FractionOfPeak(double? gflops) => gflops is { } g && PeakAllThreads > 0 ? g / PeakAllThreads : null;
 
+    /// <summary>The microarchitecture class the kernels' blocking is chosen for (CPUID's family and model), in words.</summary>
+    public static string ClassName => CpuCaches.Class switch
+    {
+        CpuClass.AmdZen3 => "AMD Zen 3",
+        CpuClass.AmdZen4Or5 => "AMD Zen 4/5",
+        CpuClass.IntelRapids => "Intel Sapphire/Emerald/Granite Rapids",
+        _ => "other",
+    };
+
     public override string ToString() =>
-        $"{Model}; caches {(Caches.Count == 0 ? "unknown" : string.Join(", ", Caches))}; GEMM {Blocking}; " +
+        $"{Model} (class: {ClassName}); caches {(Caches.Count == 0 ? "unknown" : string.Join(", ", Caches))}; GEMM {Blocking}; " +
         $"FMA peak {PeakPerThread:0} GFLOP/s per thread, {PeakAllThreads:0} on {PeakThreads} threads";
 }
 

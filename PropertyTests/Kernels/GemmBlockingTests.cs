@@ -35,4 +35,21 @@ public class GemmBlockingTests
         Assert.True(GemmBlocking.Current.APanelResident);
         Assert.Equal((int)Math.Clamp(CpuCaches.L2 / 2 / 1024 / 32 * 32, 256, 4096), GemmBlocking.Current.NC);
     }
+
+    /// <summary>CPUID's family and model of known parts (AMD's and Intel's published tables) to the class the blocking follows.</summary>
+    [Theory]
+    [InlineData(true, 0x19, 0x01, CpuClass.AmdZen3)]     // EPYC 7003 (Milan)
+    [InlineData(true, 0x19, 0x21, CpuClass.AmdZen3)]     // Ryzen 5000 (Vermeer)
+    [InlineData(true, 0x19, 0x50, CpuClass.AmdZen3)]     // Ryzen 5000 APU (Cezanne)
+    [InlineData(true, 0x19, 0x11, CpuClass.AmdZen4Or5)]  // EPYC 9004 (Genoa)
+    [InlineData(true, 0x19, 0x61, CpuClass.AmdZen4Or5)]  // Ryzen 7000 (Raphael)
+    [InlineData(true, 0x19, 0xA0, CpuClass.AmdZen4Or5)]  // EPYC 97x4 (Bergamo)
+    [InlineData(true, 0x1A, 0x02, CpuClass.AmdZen4Or5)]  // EPYC 9005 (Turin)
+    [InlineData(true, 0x17, 0x31, CpuClass.Other)]       // EPYC 7002 (Rome, Zen 2)
+    [InlineData(false, 6, 0x8F, CpuClass.IntelRapids)]   // Sapphire Rapids
+    [InlineData(false, 6, 0xCF, CpuClass.IntelRapids)]   // Emerald Rapids
+    [InlineData(false, 6, 0xAD, CpuClass.IntelRapids)]   // Granite Rapids
+    [InlineData(false, 6, 0x55, CpuClass.Other)]         // Skylake-SP / Cascade Lake
+    public void CpusAreClassifiedByFamilyAndModel(bool amd, int family, int model, CpuClass expected) =>
+        Assert.Equal(expected, CpuCaches.Classify(amd, family, model));
 }

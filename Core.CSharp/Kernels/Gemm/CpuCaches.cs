@@ -8,10 +8,12 @@ public enum CpuClass
 {
     /// <summary>Anything else: the blocking measured first (on AMD Zen 5).</summary>
     Other,
-    /// <summary>AMD Zen 4 (family 19h, models 10h and up) and Zen 5 (family 1Ah): 1 MB L2 per core.</summary>
+    /// <summary>AMD Zen 4 (family 19h, models 10h-1Fh, 60h-7Fh, A0h-AFh) and Zen 5 (family 1Ah): 1 MB L2 per core.</summary>
     AmdZen4Or5,
     /// <summary>Intel Sapphire Rapids, Emerald Rapids and Granite Rapids Xeons (family 6, models 8Fh, CFh, ADh, AEh): 2 MB L2 per core.</summary>
     IntelRapids,
+    /// <summary>AMD Zen 3 (family 19h, models 00h-0Fh and 20h-5Fh): AVX2 and FMA without AVX-512, 512 KB L2 per core.</summary>
+    AmdZen3,
 }
 
 /// <summary>
@@ -97,7 +99,16 @@ public static class CpuCaches
         int family = (eax >> 8) & 0xF, model = (eax >> 4) & 0xF;
         if (family == 0xF) family += (eax >> 20) & 0xFF;
         if (family is 6 or >= 0xF) model |= ((eax >> 16) & 0xF) << 4;
-        if (IsAmd()) return family == 0x1A || (family == 0x19 && model >= 0x10) ? CpuClass.AmdZen4Or5 : CpuClass.Other;
+        return Classify(IsAmd(), family, model);
+    }
+
+    /// <summary>The class of a CPU from its vendor and CPUID's display family and model.</summary>
+    internal static CpuClass Classify(bool amd, int family, int model)
+    {
+        if (amd)
+            return family == 0x1A || (family == 0x19 && model is (>= 0x10 and <= 0x1F) or (>= 0x60 and <= 0x7F) or (>= 0xA0 and <= 0xAF))
+                ? CpuClass.AmdZen4Or5
+                : family == 0x19 ? CpuClass.AmdZen3 : CpuClass.Other;
         return family == 6 && model is 0x8F or 0xCF or 0xAD or 0xAE ? CpuClass.IntelRapids : CpuClass.Other;
     }
 }
