@@ -46,16 +46,16 @@ internal readonly unsafe struct BlockedTileOutput(float* y, nint half, float* bi
     /// <summary>
     /// <see cref="Write(Vector512{float}, Vector512{float}, float*, bool, nint)"/> for 16 filters of a pixel as two ymm
     /// (<paramref name="a"/> the first 8, <paramref name="b"/> the next 8), filters <c>[16 h, 16 h + 16)</c> of the panel
-    /// for <paramref name="h"/> 0 (low) or 1 (high): <paramref name="t"/> and the bias are indexed by filter, the output
-    /// and the residual are the channel block <paramref name="h"/>.
+    /// for <paramref name="h"/> 0 (low) or 1 (high): <paramref name="t"/> points at the pixel's running total of those
+    /// filters, the bias is indexed by filter, the output and the residual are the channel block <paramref name="h"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(Vector256<float> a, Vector256<float> b, float* t, bool add, int h, nint offset)
     {
         if (add)
         {
-            a += Vector256.Load(t + 16 * h);
-            b += Vector256.Load(t + 16 * h + 8);
+            a += Vector256.Load(t);
+            b += Vector256.Load(t + 8);
         }
         if (bias != null)
         {
