@@ -148,7 +148,8 @@ public static class AvgPool2dKernel
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
         var dx = TensorArena.Uninitialized<float>(inputShape.Size);
-        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
+        // The spread has an AVX-512 kernel alone.
+        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Fits(g, h, w, oh, ow) && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
         {
             BatchParallel.For(n * c, (_, start, end) => Spread2x2(dy, dx, h, w, oh, ow, start, end));
             return Tensor.Own(dx, inputShape);
@@ -248,6 +249,12 @@ public static class AvgPool2dKernel
         {
             var zero = Vector512<float>.Zero;
             return (zero + (zero + a + b) + (zero + c + d)) / Vector512.Create(4f);
+        }
+
+        public static Vector256<float> Reduce(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d)
+        {
+            var zero = Vector256<float>.Zero;
+            return (zero + (zero + a + b) + (zero + c + d)) / Vector256.Create(4f);
         }
 
         public static float Reduce(float a, float b, float c, float d) => (0f + (0f + a + b) + (0f + c + d)) / 4;

@@ -8,8 +8,9 @@ namespace Cnn.Core.Kernels;
 /// A direct inference convolution over channel-blocked activations (<see cref="BlockedPlane"/>), bound to one input: the
 /// input is read where it lies (blocked, or planar for a first layer of few channels) through a zero border as wide as the
 /// padding, without im2col; the output is written blocked, 16 channels of a pixel as one zmm, into the interior of the
-/// next layer's bordered buffer, with the bias and a ReLU applied on the way. The register tile
-/// (<see cref="BlockedConvTile{TStep}"/>) is up to 14 pixels of one output row by 32 filters. As in ONNX Runtime's NCHWc
+/// next layer's bordered buffer, with the bias and a ReLU applied on the way. The register tile is up to 14 pixels of one
+/// output row by 32 filters of zmm with AVX-512 (<see cref="BlockedConvTile{TStep}"/>), else up to 6 pixels by 16 filters
+/// of ymm with AVX2 and FMA (<see cref="BlockedConvTile256{TStep}"/>, each panel's two halves in turn), on the same layout. As in ONNX Runtime's NCHWc
 /// kernels (MLAS), the layout is kept from layer to layer, so nothing is transposed or unfolded between them.
 /// </summary>
 /// <remarks>
@@ -37,7 +38,7 @@ internal sealed unsafe class BlockedConv
     private readonly (int Start, int Width)[] _tiles;
     private readonly float[] _weights;
     private readonly float[]? _bias;
-    private readonly bool _relu;
+    private readonly bool _relu, _wide;
     private readonly Action<int, int, int> _body;
     private readonly ItemsBody _items;
 
@@ -50,8 +51,8 @@ internal sealed unsafe class BlockedConv
     /// <summary>Turns the blocked path off (tests compare the plans with and without it; profiling).</summary>
     internal static bool Disabled { get; set; }
 
-    /// <summary>Whether the CPU runs the kernel: AVX-512 and the vector paths not forced off.</summary>
-    public static bool Available => !Disabled && Avx512F.IsSupported && Vector512.IsHardwareAccelerated && !ColumnPacker.ForcePortable;
+    /// <summary>Whether the CPU runs the kernel: AVX-512, or AVX2 with FMA (<see cref="KernelWidth"/>), and the vector paths not forced off.</summary>
+    public static bool Available => !Disabled && !ColumnPacker.ForcePortable && (KernelWidth.Wide || KernelWidth.Narrow);
 
     /// <summary>
     /// Whether the kernel takes a convolution: 2-d, one group, no dilation, a horizontal stride of 1 or 2, and whole panels
@@ -88,8 +89,11 @@ internal sealed unsafe class BlockedConv
         for (int c = 0, i = 0; c < input.C; c++)
             for (int r = 0; r < _kh; r++)
                 for (int s = 0; s < _kw; s++) _offsets[i++] = input.ChannelOffset(c) + r * input.RowStride + s * input.PixelStride;
-        // Near-equal tiles of at most 14 pixels across a row (30 -> 10, 10, 10; 15 -> 8, 7), so that no tile is mostly empty.
-        int wo = _out.W, count = (wo + BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth - 1) / BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth;
+        // Near-equal tiles of at most 14 (or 6) pixels across a row (30 -> 10, 10, 10; 15 -> 8, 7; 7 -> 3, 4), so that no
+        // tile is mostly empty.
+        _wide = KernelWidth.Wide;
+        int most = _wide ? BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth : BlockedConvTile256<BlockedSteps.Blocked1>.MaxWidth;
+        int wo = _out.W, count = (wo + most - 1) / most;
         _tiles = new (int, int)[count];
         for (int t = 0; t < count; t++)
         {
@@ -171,28 +175,31 @@ internal sealed unsafe class BlockedConv
         where TStep : struct, IConstant
     {
         int wo = _out.W;
-        var none = default(BlockedConvTile<TStep>.Output);
+        var none = default(BlockedTileOutput);
         // Depth blocks outside the tiles: a block of the panel stays in L1 for every tile of the item.
         for (int k0 = 0; k0 < _k; k0 += _kc)
         {
             int kb = Math.Min(_kc, _k - k0);
             bool last = k0 + kb == _k;
-            for (int oh = oh0; oh < oh1; oh++)
-            {
-                // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
-                float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
-                int at = _out.Offset(image, 2 * panel, oh, 0);
-                float* yo = y + at, ro = residual == null ? null : residual + at;
-                for (int t = 0; t < _tiles.Length; t++)
+            // The AVX2 tile takes a panel's 16 low filters over the item's rows, then its 16 high ones: a depth block's
+            // half (16 KB, every other cache line of the block) stays in Zen 3's 32 KB L1 beside the input.
+            for (int half = 0; half < (_wide ? 1 : 2); half++)
+                for (int oh = oh0; oh < oh1; oh++)
                 {
-                    var (ow, width) = _tiles[t];
-                    BlockedConvTile<TStep>.Depth(width, row + (long)ow * TStep.Value, offsets + k0, kb, w + (long)k0 * Filters,
-                        sums + ((oh - oh0) * wo + ow) * Filters, k0 > 0,
-                        last ? new BlockedConvTile<TStep>.Output(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias,
-                            ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none,
-                        oh == oh0 && t == 0 && !last ? (nint)_kc * Filters : 0);
+                    // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
+                    float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
+                    int at = _out.Offset(image, 2 * panel, oh, 0);
+                    float* yo = y + at, ro = residual == null ? null : residual + at;
+                    for (int t = 0; t < _tiles.Length; t++)
+                    {
+                        var (ow, width) = _tiles[t];
+                        float* a = row + (long)ow * TStep.Value, tw = w + (long)k0 * Filters, ts = sums + ((oh - oh0) * wo + ow) * Filters;
+                        var o = last ? new BlockedTileOutput(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias, ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none;
+                        nint ahead = half == 0 && oh == oh0 && t == 0 && !last ? (nint)_kc * Filters : 0;
+                        if (_wide) BlockedConvTile<TStep>.Depth(width, a, offsets + k0, kb, tw, ts, k0 > 0, o, ahead);
+                        else BlockedConvTile256<TStep>.Depth(width, a, offsets + k0, kb, tw + 16 * half, ts + 16 * half, k0 > 0, o, half, ahead);
+                    }
                 }
-            }
         }
     }
 }

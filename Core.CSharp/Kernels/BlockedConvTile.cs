@@ -24,10 +24,10 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
     /// The depth block of a tile of <paramref name="width"/> pixels (1 to 14): the sums of <paramref name="k"/> steps from
     /// zero, then stored to <paramref name="t"/> (<c>[pixel][32]</c>) or, when <paramref name="add"/>, added to it
     /// (<c>block + t</c>, as the GEMM's micro-kernel adds its C). For the last block (<paramref name="o"/> given) the
-    /// total goes to the output instead, with the bias added and the ReLU applied in registers (<see cref="Output"/>).
+    /// total goes to the output instead, with the bias added and the ReLU applied in registers (<see cref="BlockedTileOutput"/>).
     /// A nonzero <paramref name="ahead"/> prefetches the panel that many floats on.
     /// </summary>
-    public static void Depth(int width, float* a, int* offsets, int k, float* w, float* t, bool add, in Output o, nint ahead)
+    public static void Depth(int width, float* a, int* offsets, int k, float* w, float* t, bool add, in BlockedTileOutput o, nint ahead)
     {
         switch (width)
         {
@@ -54,7 +54,7 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
     /// Optimised from the first call: an instrumented first tier of a loop this hot runs many times slower.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Depth<TW>(float* a, int* offsets, int k, float* w, float* t, bool add, in Output o, nint ahead) where TW : struct, IConstant
+    private static void Depth<TW>(float* a, int* offsets, int k, float* w, float* t, bool add, in BlockedTileOutput o, nint ahead) where TW : struct, IConstant
     {
         Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default, l4 = default, l5 = default, l6 = default;
         Vector512<float> l7 = default, l8 = default, l9 = default, l10 = default, l11 = default, l12 = default, l13 = default;
@@ -123,44 +123,6 @@ internal static unsafe class BlockedConvTile<TStep> where TStep : struct, IConst
         if (n > 11) o.Write(l11, h11, t + 11 * Filters, add, 11 * lanes);
         if (n > 12) o.Write(l12, h12, t + 12 * Filters, add, 12 * lanes);
         if (n > 13) o.Write(l13, h13, t + 13 * Filters, add, 13 * lanes);
-    }
-
-
-    /// <summary>
-    /// Where the last depth block's totals go: the tile's first output pixel <see cref="Y"/> (its 16 low filters; the high
-    /// ones <see cref="Half"/> floats on, the next channel block), with the bias (null: none, so a -0 sum stays -0), then
-    /// a residual laid out as the output (null: none), then the ReLU: the operations, in order, of the GEMM's write-out
-    /// and of the sum and ReLU layers after it. <see cref="Y"/> null: the sums go to the tile's running total.
-    /// </summary>
-    public readonly struct Output(float* y, nint half, float* bias, float* residual, bool relu)
-    {
-        public float* Y { get; } = y;
-
-        public nint Half { get; } = half;
-
-        /// <summary>A pixel's block total plus the earlier blocks' (when <paramref name="add"/>), then bias, residual and ReLU, stored at <paramref name="offset"/> floats from <see cref="Y"/>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Write(Vector512<float> lo, Vector512<float> hi, float* t, bool add, nint offset)
-        {
-            if (add)
-            {
-                lo += Vector512.Load(t);
-                hi += Vector512.Load(t + 16);
-            }
-            if (bias != null)
-            {
-                lo += Vector512.Load(bias);
-                hi += Vector512.Load(bias + 16);
-            }
-            if (residual != null)
-            {
-                lo += Vector512.Load(residual + offset);
-                hi += Vector512.Load(residual + Half + offset);
-            }
-            if (relu) (lo, hi) = (DirectConv.Relu(lo), DirectConv.Relu(hi));
-            lo.Store(Y + offset);
-            hi.Store(Y + Half + offset);
-        }
     }
 
     private struct W1 : IConstant { public static int Value => 1; }

@@ -41,11 +41,13 @@ internal static unsafe class BlockedOps
     /// Max pooling of the blocked buffer <paramref name="x"/> into the interior of <paramref name="y"/>, channel blocks
     /// <c>[b0, b1)</c> counted over the batch (image-major): each window clipped to the input and reduced in row-major order by
     /// <c>MaxPool2dKernel.MaxOp.Later</c> (a later element wins if greater, or NaN over a number), the rule of
-    /// <see cref="MaxPool2dKernel"/>, so the values are its bits, 16 channels at a time.
+    /// <see cref="MaxPool2dKernel"/>, so the values are its bits, 16 channels at a time (as one zmm, or two ymm when not
+    /// <see cref="KernelWidth.Wide"/>).
     /// </summary>
     public static void MaxPool(float[] x, BlockedPlane pin, Window2d g, float[] y, BlockedPlane pout, int b0, int b1)
     {
         int lanes = BlockedPlane.Lanes, blocks = pin.C / lanes;
+        bool wide = KernelWidth.Wide;
         fixed (float* px = x, py = y)
             for (int nb = b0; nb < b1; nb++)
             {
@@ -57,21 +59,41 @@ internal static unsafe class BlockedOps
                     for (int ow = 0; ow < pout.W; ow++, yo += lanes)
                     {
                         int w0 = Math.Max(0, ow * g.StrideW - g.PadW), w1 = Math.Min(pin.W, ow * g.StrideW - g.PadW + g.KernelW);
-                        var best = Vector512.Load(px + pin.Offset(n, b, h0, w0));
-                        bool first = true;
-                        for (int h = h0; h < h1; h++)
-                        {
-                            float* xr = px + pin.Offset(n, b, h, 0);
-                            for (int w = w0; w < w1; w++)
-                            {
-                                if (first) { first = false; continue; }
-                                best = MaxPool2dKernel.MaxOp.Later(best, Vector512.Load(xr + w * lanes));
-                            }
-                        }
-                        best.Store(yo);
+                        if (wide) Window512(px, pin, n, b, h0, h1, w0, w1, yo);
+                        else Window256(px, pin, n, b, h0, h1, w0, w1, yo);
                     }
                 }
             }
+    }
+
+    /// <summary>A window's 16 channels of rows <c>[h0, h1)</c> and columns <c>[w0, w1)</c> reduced in row-major order as one zmm.</summary>
+    private static void Window512(float* x, BlockedPlane p, int n, int b, int h0, int h1, int w0, int w1, float* y)
+    {
+        var best = Vector512.Load(x + p.Offset(n, b, h0, w0));
+        for (int h = h0; h < h1; h++)
+        {
+            float* xr = x + p.Offset(n, b, h, 0);
+            for (int w = h == h0 ? w0 + 1 : w0; w < w1; w++) best = MaxPool2dKernel.MaxOp.Later(best, Vector512.Load(xr + w * BlockedPlane.Lanes));
+        }
+        best.Store(y);
+    }
+
+    /// <summary><see cref="Window512"/> as two ymm.</summary>
+    private static void Window256(float* x, BlockedPlane p, int n, int b, int h0, int h1, int w0, int w1, float* y)
+    {
+        float* x0 = x + p.Offset(n, b, h0, w0);
+        Vector256<float> lo = Vector256.Load(x0), hi = Vector256.Load(x0 + 8);
+        for (int h = h0; h < h1; h++)
+        {
+            float* xr = x + p.Offset(n, b, h, 0);
+            for (int w = h == h0 ? w0 + 1 : w0; w < w1; w++)
+            {
+                lo = MaxPool2dKernel.MaxOp.Later(lo, Vector256.Load(xr + w * BlockedPlane.Lanes));
+                hi = MaxPool2dKernel.MaxOp.Later(hi, Vector256.Load(xr + w * BlockedPlane.Lanes + 8));
+            }
+        }
+        lo.Store(y);
+        hi.Store(y + 8);
     }
 
     /// <summary>

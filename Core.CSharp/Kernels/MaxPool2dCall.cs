@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Cnn.Core.Kernels;
 
@@ -16,7 +14,8 @@ public static partial class MaxPool2dKernel
     {
         private readonly Window2d _g;
         private readonly int _h, _w, _oh, _ow, _oxLo, _oxHi, _planes;
-        private readonly bool _vector;
+        /// <summary>Windows a vector step takes: 16 (zmm), 8 (ymm, AVX2 without AVX-512 or <see cref="KernelWidth.ForceVector256"/>) or 0 (none).</summary>
+        private readonly int _lanes;
         private readonly Action<int, int, int> _windows, _pairs;
 
         // The call in progress.
@@ -31,10 +30,10 @@ public static partial class MaxPool2dKernel
             _g = g;
             (_h, _w, _planes) = (x[2], x[3], x[0] * x[1]);
             OutputShape = new Shape(x[0], x[1], _oh, _ow);
-            // Output columns whose windows lie inside the row: there the windows of 16 neighbours are taken at once.
+            // Output columns whose windows lie inside the row: there the windows of 16 (or 8) neighbours are taken at once.
             _oxLo = (g.PadW + g.StrideW - 1) / g.StrideW;
             _oxHi = Math.Max(_oxLo, Math.Min(_ow, (_w + g.PadW - g.KernelW) / g.StrideW + 1));
-            _vector = Vector512.IsHardwareAccelerated && (g.StrideW == 1 || (g.StrideW == 2 && Avx512F.IsSupported));
+            _lanes = g.StrideW > 2 ? 0 : KernelWidth.Wide ? 16 : KernelWidth.Narrow ? 8 : 0;
             Pairs = Pool2x2<MaxOp>.Covers(g, _h, _w, _oh, _ow);
             _windows = Windows;
             _pairs = PairPlanes;
@@ -87,12 +86,14 @@ public static partial class MaxPool2dKernel
                     int rowBase = inBase + (oy * g.StrideH - g.PadH) * w;
                     int o = outBase + oy * ow, ox = 0;
                     for (; ox < oxLo; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
-                    // Up to 16 windows a step; past the row's last one the lanes read on (inside the input, never stored).
-                    if (_vector)
-                        for (int count; ox < oxHi && rowBase + (kiHi - 1) * w + (ox + 16) * g.StrideW - g.PadW + g.KernelW + 16 <= xs.Length; ox += count)
+                    // Up to 16 (or 8) windows a step; past the row's last one the lanes read on (inside the input, never stored).
+                    int lanes = _lanes;
+                    if (lanes > 0)
+                        for (int count; ox < oxHi && rowBase + (kiHi - 1) * w + (ox + lanes) * g.StrideW - g.PadW + g.KernelW + lanes <= xs.Length; ox += count)
                         {
-                            count = Math.Min(Vector512<float>.Count, oxHi - ox);
-                            Windows16(xs, g, w, rowBase, kiLo, kiHi, ox, y.AsSpan(o + ox, count), arg.AsSpan(o + ox, count));
+                            count = Math.Min(lanes, oxHi - ox);
+                            if (lanes == 16) Windows16(xs, g, w, rowBase, kiLo, kiHi, ox, y.AsSpan(o + ox, count), arg.AsSpan(o + ox, count));
+                            else Windows8(xs, g, w, rowBase, kiLo, kiHi, ox, y.AsSpan(o + ox, count), arg.AsSpan(o + ox, count));
                         }
                     for (; ox < ow; ox++) Window(xs, g, w, rowBase, kiLo, kiHi, ox, out y[o + ox], out arg[o + ox]);
                 }

@@ -101,6 +101,50 @@ public static partial class MaxPool2dKernel
         winners[..arg.Length].CopyTo(arg);
     }
 
+    /// <summary>
+    /// <see cref="Windows16"/> on ymm (AVX2): up to eight windows, a stride of 2 taking the even lanes of two loads by an
+    /// in-lane shuffle put back in order by a permute of 64-bit pairs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Windows8(ReadOnlySpan<float> xs, Window2d g, int w, int rowBase, int kiLo, int kiHi, int ox, Span<float> y, Span<int> arg)
+    {
+        ref float x0 = ref MemoryMarshal.GetReference(xs);
+        int sw = g.StrideW;
+        var lanes = Vector256<int>.Indices * sw;
+        var best = Vector256<float>.Zero;
+        var bestIdx = Vector256<int>.Zero;
+        bool first = true;
+        for (int ki = kiLo; ki < kiHi; ki++)
+            for (int kj = 0; kj < g.KernelW; kj++)
+            {
+                int b = rowBase + ki * w + ox * sw - g.PadW + kj;
+                var v = Vector256.LoadUnsafe(ref x0, (nuint)b);
+                if (sw == 2)
+                    v = Avx2.Permute4x64(Avx.Shuffle(v, Vector256.LoadUnsafe(ref x0, (nuint)(b + 8)), 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle();
+                var idx = Vector256.Create(b) + lanes;
+                if (first)
+                {
+                    (best, bestIdx, first) = (v, idx, false);
+                    continue;
+                }
+                var take = Vector256.GreaterThan(v, best) | Vector256.AndNot(Vector256.Equals(best, best), Vector256.Equals(v, v));
+                best = Vector256.ConditionalSelect(take, v, best);
+                bestIdx = Vector256.ConditionalSelect(take.AsInt32(), idx, bestIdx);
+            }
+        if (y.Length == Vector256<float>.Count)
+        {
+            best.StoreUnsafe(ref MemoryMarshal.GetReference(y));
+            bestIdx.StoreUnsafe(ref MemoryMarshal.GetReference(arg));
+            return;
+        }
+        Span<float> values = stackalloc float[Vector256<float>.Count];
+        Span<int> winners = stackalloc int[Vector256<int>.Count];
+        best.StoreUnsafe(ref MemoryMarshal.GetReference(values));
+        bestIdx.StoreUnsafe(ref MemoryMarshal.GetReference(winners));
+        values[..y.Length].CopyTo(y);
+        winners[..arg.Length].CopyTo(arg);
+    }
+
     /// <summary>Routes each upstream gradient to the input element that won its window.</summary>
     public static Tensor Backward(Tensor dy, ReadOnlyMemory<int> argMax, Shape inputShape)
     {

@@ -29,11 +29,19 @@ public static partial class MaxPool2dKernel
         public static Vector512<float> Reduce(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d) =>
             Later(Later(Later(a, b), c), d);
 
+        public static Vector256<float> Reduce(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d) =>
+            Later(Later(Later(a, b), c), d);
+
         public static float Reduce(float a, float b, float c, float d) => Later(Later(Later(a, b), c), d);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal static Vector512<float> Later(Vector512<float> best, Vector512<float> v) =>
             Vector512.ConditionalSelect(Vector512.GreaterThan(v, best) | Vector512.AndNot(Vector512.Equals(best, best), Vector512.Equals(v, v)), v, best);
+
+        /// <summary><see cref="Later(Vector512{float}, Vector512{float})"/> on ymm.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector256<float> Later(Vector256<float> best, Vector256<float> v) =>
+            Vector256.ConditionalSelect(Vector256.GreaterThan(v, best) | Vector256.AndNot(Vector256.Equals(best, best), Vector256.Equals(v, v)), v, best);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float Later(float best, float v) => v > best || (float.IsNaN(v) && !float.IsNaN(best)) ? v : best;

@@ -6,9 +6,10 @@ namespace Cnn.Core.Kernels;
 
 /// <summary>
 /// The 2x2 stride-2 unpadded pooling window, the common one (LeNet-5, VGG, the Keras networks), on a kernel of its own:
-/// sixteen windows a step from two 32-float loads of each of their two rows, split into even and odd columns, reduced by
-/// <typeparamref name="TOp"/> in the window's row-major order with the general kernel's arithmetic, so the bits are the
-/// general kernel's. A step's loads may run past its row (never past the input); its store is masked to the row's windows.
+/// sixteen windows a step from two 32-float loads of each of their two rows (eight from two 16-float loads with AVX2
+/// alone), split into even and odd columns, reduced by <typeparamref name="TOp"/> in the window's row-major order with the
+/// general kernel's arithmetic, so the bits are the general kernel's. A step's loads may run past its row (never past the
+/// input); its store is masked to the row's windows.
 /// </summary>
 /// <typeparam name="TOp">The reduction of a window's four elements (a, b in its first row; c, d in its second).</typeparam>
 internal static unsafe class Pool2x2<TOp> where TOp : struct, Pool2x2<TOp>.IOp
@@ -18,17 +19,27 @@ internal static unsafe class Pool2x2<TOp> where TOp : struct, Pool2x2<TOp>.IOp
     {
         static abstract Vector512<float> Reduce(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d);
 
+        static abstract Vector256<float> Reduce(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d);
+
         static abstract float Reduce(float a, float b, float c, float d);
     }
 
-    /// <summary>Whether the window is 2x2, stride 2, unpadded, with whole windows only, and the CPU has AVX-512.</summary>
-    public static bool Covers(Window2d g, int h, int w, int oh, int ow) =>
-        g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 } && 2 * oh <= h && 2 * ow <= w
-        && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
+    /// <summary>Whether the window is 2x2, stride 2, unpadded, with whole windows only.</summary>
+    public static bool Fits(Window2d g, int h, int w, int oh, int ow) =>
+        g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 } && 2 * oh <= h && 2 * ow <= w;
+
+    /// <summary>Whether the kernel takes the window (<see cref="Fits"/>) on this CPU: AVX-512, or AVX2 with FMA.</summary>
+    public static bool Covers(Window2d g, int h, int w, int oh, int ow) => Fits(g, h, w, oh, ow) && (KernelWidth.Wide || KernelWidth.Narrow);
 
     /// <summary>Pools planes <c>[start, end)</c> of <paramref name="x"/> (<c>h x w</c> each) into <paramref name="y"/> (<c>oh x ow</c> each).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(Tensor x, float[] y, int h, int w, int oh, int ow, int start, int end)
+    {
+        if (KernelWidth.Wide) Run512(x, y, h, w, oh, ow, start, end);
+        else Run256(x, y, h, w, oh, ow, start, end);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run512(Tensor x, float[] y, int h, int w, int oh, int ow, int start, int end)
     {
         fixed (float* px = x.Span, py = y)
         {
@@ -53,6 +64,40 @@ internal static unsafe class Pool2x2<TOp> where TOp : struct, Pool2x2<TOp>.IOp
                         else Avx512F.MaskStore(o + ox, ImToCol.Lanes(count), v);
                     }
                     // The input's last rows, where 32 floats would run past it.
+                    for (; ox < ow; ox++) o[ox] = TOp.Reduce(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
+                }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Run512"/> on ymm: eight windows a step. The even and odd columns come out of an in-lane shuffle in the
+    /// order of windows 0, 1, 4, 5, 2, 3, 6, 7, the same for all four operands, so the lane-wise reduction is put in
+    /// order once, after it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run256(Tensor x, float[] y, int h, int w, int oh, int ow, int start, int end)
+    {
+        fixed (float* px = x.Span, py = y)
+        {
+            float* last = px + x.Size;
+            for (int p = start; p < end; p++)
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    float* r0 = px + ((nint)p * h + 2 * oy) * w, r1 = r0 + w, o = py + ((nint)p * oh + oy) * ow;
+                    int ox = 0;
+                    for (; ox < ow && r1 + 2 * ox + 16 <= last; ox += 8)
+                    {
+                        var a0 = Vector256.Load(r0 + 2 * ox);
+                        var a1 = Vector256.Load(r0 + 2 * ox + 8);
+                        var b0 = Vector256.Load(r1 + 2 * ox);
+                        var b1 = Vector256.Load(r1 + 2 * ox + 8);
+                        var v = TOp.Reduce(Avx.Shuffle(a0, a1, 0b10_00_10_00), Avx.Shuffle(a0, a1, 0b11_01_11_01),
+                            Avx.Shuffle(b0, b1, 0b10_00_10_00), Avx.Shuffle(b0, b1, 0b11_01_11_01));
+                        v = Avx2.Permute4x64(v.AsDouble(), 0b11_01_10_00).AsSingle();
+                        int count = ow - ox;
+                        if (count >= 8) v.Store(o + ox);
+                        else Avx.MaskStore(o + ox, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle(), v);
+                    }
                     for (; ox < ow; ox++) o[ox] = TOp.Reduce(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
                 }
         }

@@ -16,7 +16,7 @@ namespace Cnn.Tests.Dsl;
 /// first convolution on a planar input of 1-4 channels; convolutions of 32 or 64 filters, kernels 1-5, strides 1-2,
 /// padding up to 2, with or without bias, folded batch norm and ReLU; padded and unpadded max pooling; dropout; residual
 /// blocks with identity and projection shortcuts, their branch ending with or without a ReLU of its own), then a layer it does not take (flatten and dense); batches of 1-5 on one worker or two, so that both the layer-by-layer
-/// split and the image-by-image one run.
+/// split and the image-by-image one run; on the CPU's widest tile and on the AVX2 one (<see cref="Vector256Paths"/>).
 /// </summary>
 [Collection(WorkerCountCollection.Name)]
 public sealed class BlockedInferenceTests
@@ -111,24 +111,37 @@ public sealed class BlockedInferenceTests
                 throw new Xunit.Sdk.XunitException($"{what}: element {i} is {on[i]:R} blocked, {off[i]:R} without.");
     }
 
+    private static void RandomNetwork(int seed, int batch)
+    {
+        var net = RandomNetwork(seed);
+        var (on, off, blocked) = WorkerCountCollection.With(1 + seed % 2, () => BothWays(net, seed, batch));
+        Assert.True(blocked >= 1, $"seed {seed}: no convolution ran blocked");
+        AssertSameBits(on, off, $"seed {seed}, batch {batch}");
+    }
+
     [Property(MaxTest = 25)]
     public Property RandomNetworksPredictTheSameBitsBlockedOrNot() =>
         Prop.ForAll(Gen.Choose(0, 1_000_000).ToArbitrary(), Gen.Choose(1, 5).ToArbitrary(), (seed, batch) =>
         {
-            if (!BlockedConv.Available) return;
-            var net = RandomNetwork(seed);
-            var (on, off, blocked) = WorkerCountCollection.With(1 + seed % 2, () => BothWays(net, seed, batch));
-            Assert.True(blocked >= 1, $"seed {seed}: no convolution ran blocked");
-            AssertSameBits(on, off, $"seed {seed}, batch {batch}");
+            if (BlockedConv.Available) RandomNetwork(seed, batch);
+        });
+
+    [Property(MaxTest = 25)]
+    public Property RandomNetworksPredictTheSameBitsBlockedOrNotOnTheAvx2Tile() =>
+        Prop.ForAll(Gen.Choose(0, 1_000_000).ToArbitrary(), Gen.Choose(1, 5).ToArbitrary(), (seed, batch) =>
+        {
+            if (BlockedConv.Available && Vector256Paths.Supported) Vector256Paths.With(() => { RandomNetwork(seed, batch); return 0; });
         });
 
     [Theory]
-    [InlineData("keras-cifar", 3, 4)]
-    [InlineData("resnet18", 1, 20)]
-    public void ZooNetworksPredictTheSameBitsBlockedOrNot(string name, int batch, int convolutions)
+    [InlineData("keras-cifar", 3, 4, false)]
+    [InlineData("resnet18", 1, 20, false)]
+    [InlineData("keras-cifar", 3, 4, true)]
+    [InlineData("resnet18", 1, 20, true)]
+    public void ZooNetworksPredictTheSameBitsBlockedOrNot(string name, int batch, int convolutions, bool avx2)
     {
-        if (!BlockedConv.Available) return;
-        var (on, off, blocked) = BothWays(Zoo.ByName(name), 3, batch);
+        if (!BlockedConv.Available || (avx2 && !Vector256Paths.Supported)) return;
+        var (on, off, blocked) = avx2 ? Vector256Paths.With(() => BothWays(Zoo.ByName(name), 3, batch)) : BothWays(Zoo.ByName(name), 3, batch);
         Assert.Equal(convolutions, blocked);
         AssertSameBits(on, off, name);
     }

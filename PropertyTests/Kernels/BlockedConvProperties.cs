@@ -14,7 +14,9 @@ namespace Cnn.Tests.Kernels;
 /// indexing): planar input of 1-5 channels (a first layer) or 16-128, and blocked input of 16-128 channels, kernels 1/3/5/7, strides
 /// 1 and 2 (and 3 vertically), padding 0-3 on either side under a border up to two pixels wider, widths that leave ragged
 /// tiles, 32-128 filters, batches of 1-3, bias or none (a -0 sum stays -0), ReLU (NaN kept), and exact zeros of both signs
-/// and a NaN in the input; on one worker and two, with the same bits; the output's border is never written.
+/// and a NaN in the input; on one worker and two, with the same bits; the output's border is never written. Each check runs
+/// on the CPU's widest tile and again on the AVX2 tile (<see cref="Vector256Paths"/>): on a machine with AVX-512 the two are
+/// different code.
 /// </summary>
 [Collection(WorkerCountCollection.Name)]
 public sealed class BlockedConvProperties
@@ -161,15 +163,23 @@ public sealed class BlockedConvProperties
         return true;
     }
 
-    private static bool Avx512 => BlockedConv.Available;
+    private static bool Runs => BlockedConv.Available;
 
     [Property(MaxTest = 60)]
     public Property Matches_the_gemm_path_bit_for_bit_on_one_and_two_workers() =>
-        Prop.ForAll(Cases.ToArbitrary(), c => !Avx512 || (Matches(c, 1) && Matches(c, 2)));
+        Prop.ForAll(Cases.ToArbitrary(), c => !Runs || (Matches(c, 1) && Matches(c, 2)));
+
+    [Property(MaxTest = 60)]
+    public Property Matches_the_gemm_path_bit_for_bit_on_the_avx2_tile() =>
+        Prop.ForAll(Cases.ToArbitrary(), c => !Runs || !Vector256Paths.Supported || Vector256Paths.With(() => Matches(c, 1) && Matches(c, 2)));
 
     [Property(MaxTest = 30)]
     public Property Matches_a_float64_sum() =>
-        Prop.ForAll(Cases.ToArbitrary(), c => !Avx512 || MatchesFloat64(c));
+        Prop.ForAll(Cases.ToArbitrary(), c => !Runs || MatchesFloat64(c));
+
+    [Property(MaxTest = 20)]
+    public Property Matches_a_float64_sum_on_the_avx2_tile() =>
+        Prop.ForAll(Cases.ToArbitrary(), c => !Runs || !Vector256Paths.Supported || Vector256Paths.With(() => MatchesFloat64(c)));
 
     /// <summary>ResNet-18's layer shapes at batch 1 (several depth blocks, items shared by panel and rows) and keras-cifar's at batch 4.</summary>
     [Theory]
@@ -182,17 +192,18 @@ public sealed class BlockedConvProperties
     [InlineData(4, 32, 15, 64, 3, 1, 1)]
     public void Matches_the_gemm_path_on_network_layers(int n, int c, int size, int f, int k, int stride, int pad)
     {
-        if (!Avx512) return; // the kernel needs AVX-512: nothing to compare
+        if (!Runs) return; // the kernel needs AVX-512 or AVX2: nothing to compare
         var axis = new ConvAxis(size, k, stride, pad, pad, 1);
         var cs = new Case(n, c, c % BlockedPlane.Lanes == 0, f, axis, axis, 0, 1, Bias: true, Relu: true, Zeros: 5, Nan: false, Seed: size * 1000 + f);
         Assert.True(Matches(cs, 1));
         Assert.True(Matches(cs, 2));
+        if (Vector256Paths.Supported) Assert.True(Vector256Paths.With(() => Matches(cs, 1) && Matches(cs, 2)));
     }
 
     [Fact]
     public void Refuses_a_border_narrower_than_the_padding_and_partial_channel_blocks()
     {
-        if (!Avx512) return;
+        if (!Runs) return;
         var g = ConvGeometry.Create(new[] { 3, 3 }, null, new[] { 1, 1 }, new[] { 1, 1 });
         var packed = ChannelTileConv.Pack(new float[32 * 16 * 9], null, 32);
         var e = Assert.Throws<ShapeException>(() => new BlockedConv(new BlockedPlane(1, 16, 8, 8, 0, true), g, packed, 32, false, 0));
@@ -204,7 +215,7 @@ public sealed class BlockedConvProperties
     [Fact]
     public void Covers_whole_panels_of_filters_without_groups_or_dilation()
     {
-        if (!Avx512) return;
+        if (!Runs) return;
         var plain = ConvGeometry.Create(new[] { 3, 3 });
         Assert.True(BlockedConv.Covers(plain, 64));
         Assert.False(BlockedConv.Covers(plain, 48));

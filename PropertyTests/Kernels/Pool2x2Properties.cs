@@ -19,7 +19,7 @@ public sealed class Pool2x2Properties
     private static readonly float[] Hard =
         [0f, -0f, 1f, -1f, 2f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, BitConverter.Int32BitsToSingle(0x7fc00123), -float.NaN];
 
-    private static readonly Gen<(int N, int C, int H, int W, bool Ceil, bool HardData, int Seed)> Cases =
+    internal static readonly Gen<(int N, int C, int H, int W, bool Ceil, bool HardData, int Seed)> Cases =
         from n in Gen.Choose(1, 3)
         from c in Gen.Choose(1, 4)
         from h in Gen.Choose(2, 20)
@@ -29,7 +29,7 @@ public sealed class Pool2x2Properties
         from seed in Gen.Choose(0, int.MaxValue)
         select (n, c, h, w, ceil, hard, seed);
 
-    private static Tensor Input((int N, int C, int H, int W, bool Ceil, bool HardData, int Seed) c)
+    internal static Tensor Input((int N, int C, int H, int W, bool Ceil, bool HardData, int Seed) c)
     {
         var rng = new Random(c.Seed);
         var data = new float[c.N * c.C * c.H * c.W];
@@ -41,14 +41,14 @@ public sealed class Pool2x2Properties
     /// Equal bits; with <paramref name="anyNaN"/>, NaNs of any payload are equal: a sum of two NaNs keeps one operand's
     /// payload, and which one the JIT puts first in a commutative add of the general loop is its choice, not the kernel's.
     /// </summary>
-    private static void SameBits(Tensor expected, Tensor actual, bool anyNaN = false)
+    internal static void SameBits(Tensor expected, Tensor actual, bool anyNaN = false)
     {
         Assert.Equal(expected.Shape, actual.Shape);
         int Bits(float v) => anyNaN && float.IsNaN(v) ? 0x7fc00000 : BitConverter.SingleToInt32Bits(v);
         Assert.Equal(expected.ToArray().Select(Bits), actual.ToArray().Select(Bits));
     }
 
-    private static readonly Window2d Pairs = new(2, 2, 2, 2, 0, 0);
+    internal static readonly Window2d Pairs = new(2, 2, 2, 2, 0, 0);
 
     [CnnProperty(200)]
     public Property Max_pooling_values_have_the_bits_of_the_forward_pass() => Prop.ForAll(Cases.ToArbitrary(), c =>

@@ -1,0 +1,34 @@
+using Cnn.Core.Kernels;
+using FsCheck;
+using FsCheck.Fluent;
+using Xunit;
+using static Cnn.Tests.Kernels.Pool2x2Properties;
+
+namespace Cnn.Tests.Kernels;
+
+/// <summary>
+/// <see cref="Pool2x2Properties"/>' forward checks on the 2x2 kernel's AVX2 path (<see cref="Vector256Paths"/>), which a
+/// machine with AVX-512 does not take otherwise: eight windows a step, put back in order after an in-lane shuffle, the last
+/// ones under a lane mask. The general loops they are checked against have no vector path to force.
+/// </summary>
+[Collection(WorkerCountCollection.Name)]
+public sealed class Pool2x2Vector256Properties
+{
+    [CnnProperty(200)]
+    public Property Max_pooling_values_have_the_bits_of_the_forward_pass() => Prop.ForAll(Cases.ToArbitrary(), c =>
+    {
+        if (!Vector256Paths.Supported) return;
+        var x = Input(c);
+        var expected = MaxPool2dKernel.Forward(x, Pairs, c.Ceil).Output;
+        SameBits(expected, Vector256Paths.With(() => MaxPool2dKernel.ForwardValues(x, Pairs, c.Ceil)));
+    });
+
+    [CnnProperty(200)]
+    public Property Average_pooling_has_the_bits_of_the_general_loop() => Prop.ForAll(Cases.ToArbitrary(), c =>
+    {
+        if (!Vector256Paths.Supported) return;
+        var x = Input(c);
+        var expected = AvgPool2dKernel.Forward(x, Pairs, c.Ceil, true, pairs: false);
+        SameBits(expected, Vector256Paths.With(() => AvgPool2dKernel.Forward(x, Pairs, c.Ceil, true)), anyNaN: true);
+    });
+}
