@@ -37,7 +37,7 @@ internal static unsafe class DirectInputGradient
     /// </summary>
     public static bool Covers(in ConvColumns l, int filters) =>
         !DirectConv.Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Taps > 1 && filters <= GemmDepth.MaxBlock
-        && filters * l.Taps <= DirectConv.MaxRows && DirectConv.FillsVectors(l.InW);
+        && filters * l.Taps <= DirectConv.MaxRows && DirectConv.FillsVectors(l.InW, 16);
 
     /// <summary>
     /// dx of images <c>[i0, i1)</c> (<c>[N, C, InH, InW]</c>, written whole) from dy (<c>[N, F, OutSize]</c>) and w

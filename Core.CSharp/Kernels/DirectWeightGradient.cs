@@ -55,7 +55,7 @@ internal static unsafe class DirectWeightGradient
     /// forward+backward fell from 1.2-1.45x LibTorch to 0.84x with the direct kernels.
     /// </summary>
     public static bool Covers(in ConvColumns l, int filters) =>
-        DirectConv.Covers(l, filters) && l.Taps > 1 && (long)RoundUp(filters, Filters) * RoundUp(l.Rows, Taps) <= MaxElements;
+        Avx512F.IsSupported && DirectConv.Covers(l, filters, 16) && l.Taps > 1 && (long)RoundUp(filters, Filters) * RoundUp(l.Rows, Taps) <= MaxElements;
 
     /// <summary>
     /// <c>dw += dY x cols^T</c> over images <c>[i0, i1)</c>: dw is <c>[F, Rows]</c> row-major, dy <c>[N, F, OutSize]</c>, x
