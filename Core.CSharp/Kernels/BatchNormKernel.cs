@@ -286,6 +286,12 @@ public static class BatchNormKernel
                 Vector512<float> vm = Vector512.Create(m), va = Vector512.Create(a), vb = Vector512.Create(b);
                 for (; i + 16 <= x.Length; i += 16) Vector512.Store((Vector512.Load(px + i) - vm) * va + vb, py + i);
             }
+            // CPUs without AVX-512, and the 8 to 15 last elements on those with it: the same operations lane by lane.
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> vm = Vector256.Create(m), va = Vector256.Create(a), vb = Vector256.Create(b);
+                for (; i + 8 <= x.Length; i += 8) Vector256.Store((Vector256.Load(px + i) - vm) * va + vb, py + i);
+            }
             for (; i < x.Length; i++) py[i] = (px[i] - m) * a + b;
         }
     }
@@ -302,6 +308,12 @@ public static class BatchNormKernel
                 Vector512<float> vm = Vector512.Create(m), vk = Vector512.Create(nk), vs = Vector512.Create(shift), vw = Vector512.Create(w);
                 for (; i + 16 <= x.Length; i += 16)
                     Vector512.Store(((Vector512.Load(px + i) - vm) * vk + Vector512.Load(pd + i) - vs) * vw, pdx + i);
+            }
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> vm = Vector256.Create(m), vk = Vector256.Create(nk), vs = Vector256.Create(shift), vw = Vector256.Create(w);
+                for (; i + 8 <= x.Length; i += 8)
+                    Vector256.Store(((Vector256.Load(px + i) - vm) * vk + Vector256.Load(pd + i) - vs) * vw, pdx + i);
             }
             for (; i < x.Length; i++) pdx[i] = ((px[i] - m) * nk + pd[i] - shift) * w;
         }

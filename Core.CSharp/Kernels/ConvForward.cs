@@ -25,6 +25,9 @@ internal sealed class ConvForward
     private readonly bool _relu, _fused, _direct;
     private readonly float[]? _prepacked;
     private readonly ConvColumns _columns;
+
+    /// <summary>The direct kernel's vector width (<see cref="DirectConv.Lanes"/>).</summary>
+    private readonly int _lanes;
     private readonly DepthwiseConv2d.Plan? _depthwise;
 
     /// <summary>The inference kernel with filter vectors (<see cref="ChannelTileConv"/>), its packed weights and bias, and how it splits one image.</summary>
@@ -85,7 +88,8 @@ internal sealed class ConvForward
         if (_fused)
         {
             _columns = new ConvColumns(_s.N, _s.C, _s.Groups, _s.Plan);
-            if (_isa == GemmInstructionSet.Vector512 && DirectConv.Covers(_columns, _s.F))
+            _lanes = DirectConv.Lanes(_isa);
+            if (DirectConv.Covers(_columns, _s.F, _lanes))
             {
                 _direct = true;
                 _body = _s.N > 1 ? DirectImages : DirectFilters;
@@ -226,7 +230,7 @@ internal sealed class ConvForward
     private unsafe void Direct(int i0, int i1, int f0, int f1)
     {
         fixed (float* px = _x!.Span, pw = _w.Span, pb = _bias is null ? default : _bias.Span, py = _y)
-            DirectConv.Forward(_columns, px, pw, pb, _s.F, py, i0, i1, f0, f1, _relu);
+            DirectConv.Forward(_columns, px, pw, pb, _s.F, py, i0, i1, f0, f1, _relu, _lanes);
     }
 
     /// <summary><see cref="ChannelTileConv"/> over a batch: images <c>[start, end)</c>, each in its blocks of positions.</summary>

@@ -193,15 +193,15 @@ public static class ConvKernel
         // on which of the two paths the worker count picks.
         bool layout = ConvColumns.Covers(s.Plan);
         var columns = layout ? new ConvColumns(s.N, s.C, s.Groups, s.Plan) : default;
-        var (direct, directDx) = layout ? DirectGradients(columns, s.F, dx is not null, isa == GemmInstructionSet.Vector512) : (false, false);
+        var (direct, directDx, lanes) = layout ? DirectGradients(columns, s.F, dx is not null, isa) : (false, false, 0);
         BatchParallel.For(s.N, (chunk, start, end) =>
         {
             // Per image: dW += dY_i x cols_i^T, then dcols = W^T x dY_i folded into dx_i while it is in the cache, except
             // what the direct kernels compute for the whole chunk first. (Blocks of several small images, as the
             // forward pass uses, measured no faster here: these products are already long along k or n.)
             var (dwp, dbp) = partials.Start(chunk);
-            if (direct) DirectWeights(columns, x, dy, s.F, dwp, start, end);
-            if (directDx) DirectInput(columns, dy, w, s.F, dx!, start, end);
+            if (direct) DirectWeights(columns, x, dy, s.F, dwp, start, end, lanes);
+            if (directDx) DirectInput(columns, dy, w, s.F, dx!, start, end, lanes);
             var cols = s.Direct || direct ? null : Workspace.Rent(s.Rows * outSize);
             var dcols = s.Direct || dx is null || directDx ? null : Workspace.Rent(s.Rows * outSize);
             try
@@ -245,22 +245,26 @@ public static class ConvKernel
     }
 
     /// <summary>
-    /// Which gradients the direct kernels compute (<see cref="DirectWeightGradient"/>, <see cref="DirectInputGradient"/>): only on
-    /// the AVX-512 micro-kernel's path, so the vector kernels of other CPUs keep the GEMM's dW and its bits.
+    /// Which gradients the direct kernels compute (<see cref="DirectWeightGradient"/>, <see cref="DirectInputGradient"/>) beside
+    /// the micro-kernel <paramref name="isa"/>, and on vectors of how many lanes (<see cref="DirectConv.Lanes"/>: none beside
+    /// the scalar one, which keeps the GEMM's dW and its bits).
     /// </summary>
-    private static (bool Weights, bool Input) DirectGradients(in ConvColumns l, int f, bool inputGradient, bool avx512Kernel) =>
-        (avx512Kernel && DirectWeightGradient.Covers(l, f), avx512Kernel && inputGradient && DirectInputGradient.Covers(l, f));
-
-    private static unsafe void DirectWeights(in ConvColumns l, Tensor x, Tensor dy, int f, float[] dw, int start, int end)
+    private static (bool Weights, bool Input, int Lanes) DirectGradients(in ConvColumns l, int f, bool inputGradient, GemmInstructionSet isa)
     {
-        fixed (float* px = x.Span, pdy = dy.Span, pdw = dw)
-            DirectWeightGradient.Accumulate(l, px, pdy, f, pdw, start, end);
+        int lanes = DirectConv.Lanes(isa);
+        return (DirectWeightGradient.Covers(l, f, lanes), inputGradient && DirectInputGradient.Covers(l, f, lanes), lanes);
     }
 
-    private static unsafe void DirectInput(in ConvColumns l, Tensor dy, Tensor w, int f, float[] dx, int start, int end)
+    private static unsafe void DirectWeights(in ConvColumns l, Tensor x, Tensor dy, int f, float[] dw, int start, int end, int lanes)
+    {
+        fixed (float* px = x.Span, pdy = dy.Span, pdw = dw)
+            DirectWeightGradient.Accumulate(l, px, pdy, f, pdw, start, end, lanes);
+    }
+
+    private static unsafe void DirectInput(in ConvColumns l, Tensor dy, Tensor w, int f, float[] dx, int start, int end, int lanes)
     {
         fixed (float* pdy = dy.Span, pw = w.Span, pdx = dx)
-            DirectInputGradient.Compute(l, pdy, pw, f, pdx, start, end);
+            DirectInputGradient.Compute(l, pdy, pw, f, pdx, start, end, lanes);
     }
 
     /// <summary>
@@ -290,7 +294,9 @@ public static class ConvKernel
         var l = new ConvColumns(s.N, s.C, s.Groups, s.Plan);
         int outSize = s.Plan.OutSize, wSize = s.F * s.RowsG;
         var dx = inputGradient ? TensorArena.Uninitialized<float>(x.Size) : null;
-        var (direct, directDx) = DirectGradients(l, s.F, inputGradient, typeof(TK) == typeof(GemmKernel512));
+        var isa = typeof(TK) == typeof(GemmKernel512) ? GemmInstructionSet.Vector512
+            : typeof(TK) == typeof(GemmKernel256) ? GemmInstructionSet.Vector256 : GemmInstructionSet.Scalar;
+        var (direct, directDx, lanes) = DirectGradients(l, s.F, inputGradient, isa);
         var packed = inputGradient && !directDx ? Workspace.Rent(ConvGemm<TK>.PackedWeightsLength(s.Groups, s.FG, s.RowsG, transposed: true)) : null;
         using var partials = new ChunkPartials(BatchParallel.Chunks(s.N), wSize, hasBias ? s.F : 0);
         try
@@ -312,8 +318,8 @@ public static class ConvKernel
                     var grad = masked is null ? dy.Span : masked;
                     fixed (float* px = x.Span, pdy = grad, pw = w.Span, pp = packed, pdw = dwp, pdx = dx)
                     {
-                        if (direct) DirectWeightGradient.Accumulate(l, px, pdy, s.F, pdw, g0, g1, begin: g0 == start, end: g1 == end);
-                        if (directDx) DirectInputGradient.Compute(l, pdy, pw, s.F, pdx, g0, g1);
+                        if (direct) DirectWeightGradient.Accumulate(l, px, pdy, s.F, pdw, g0, g1, lanes, begin: g0 == start, end: g1 == end);
+                        if (directDx) DirectInputGradient.Compute(l, pdy, pw, s.F, pdx, g0, g1, lanes);
                         if (!direct || (pdx != null && !directDx))
                             ConvGemm<TK>.Backward(l, s.Plan, px, pdy, s.F, pp, direct ? null : pdw, directDx ? null : pdx, g0, g1);
                     }

@@ -16,19 +16,20 @@ namespace Cnn.Core.Kernels;
 /// the values a tap reads for consecutive output columns are consecutive floats of the staged image, so this kernel loads
 /// them as vectors where they lie: for three 16-position vectors of output rows and 8 filters at a time, 24 accumulators
 /// take one multiply-add per row of the column matrix, in row order; bias and ReLU are applied in registers and each
-/// vector is stored under the mask of its row's real positions.</para>
+/// vector is stored under the mask of its row's real positions. CPUs with AVX2 and FMA but no AVX-512 run the same loop
+/// on 8-position vectors, 4 filters at a time (12 accumulators of the 16 registers; DirectConv.Vector256.cs).</para>
 /// <para><b>Same bits as the GEMM path.</b> The micro-kernel computes each output as one fused multiply-add chain over
 /// the rows of a depth block (<see cref="GemmDepth.Block"/>) in order, starting from zero, adds each block's sum to the
 /// earlier blocks' total, then the write-out adds the bias (<see cref="ConvKernel.AddBias"/>) and applies ReLU. This
 /// kernel does the same operations in the same order, so its output is bit for bit the GEMM path's, for any split between
-/// threads.</para>
+/// threads, at either vector width (each output is one lane's chain whatever the lanes beside it).</para>
 /// </remarks>
-internal static unsafe class DirectConv
+internal static unsafe partial class DirectConv
 {
-    /// <summary>Filters per tile.</summary>
+    /// <summary>Filters per tile of 16-lane vectors.</summary>
     private const int Filters = 8;
 
-    /// <summary>Output vectors per tile (16 positions of one output row each).</summary>
+    /// <summary>Output vectors per tile (each of positions of one output row).</summary>
     private const int Slots = 3;
 
     /// <summary>
@@ -42,44 +43,62 @@ internal static unsafe class DirectConv
     internal static bool Disabled { get; set; }
 
     /// <summary>
-    /// Whether the kernel covers the convolution: AVX-512, 1-d or 2-d, stride 1, one group, a shallow column matrix, and
-    /// output rows of at least 16 that fill three-quarters of their vectors (measured 0.96x on 13-wide rows, where the
-    /// last vector of each row is mostly empty).
+    /// Makes the direct kernels take their 8-lane (AVX2) paths on AVX-512 machines, so that tests run those paths there.
     /// </summary>
-    public static bool Covers(in ConvColumns l, int filters) =>
-        !Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Rows <= MaxRows && filters >= 1
-        && FillsVectors(l.OutW);
+    internal static bool ForceVector256 { get; set; }
 
     /// <summary>
-    /// Whether rows of <paramref name="width"/> values are at least 16 and fill three-quarters of their 16-lane vectors (a
-    /// 13-wide row measured 0.96x the GEMM path: its one vector is mostly empty).
+    /// The vector width of the direct kernels beside the GEMM micro-kernel <paramref name="isa"/>: 16 lanes with AVX-512's,
+    /// 8 with AVX2 and FMA's (or AVX-512's when <see cref="ForceVector256"/>), 0 (none) with the scalar one.
     /// </summary>
-    public static bool FillsVectors(int width) => width >= 16 && 4 * width >= 3 * 16 * ((width + 15) / 16);
+    public static int Lanes(GemmInstructionSet isa) => isa switch
+    {
+        GemmInstructionSet.Vector512 when Avx512F.IsSupported && !ForceVector256 => 16,
+        GemmInstructionSet.Vector512 or GemmInstructionSet.Vector256 when Fma.IsSupported && Vector256.IsHardwareAccelerated => 8,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// Whether the kernel covers the convolution on vectors of <paramref name="lanes"/> (<see cref="Lanes"/>): 1-d or 2-d,
+    /// stride 1, one group, a shallow column matrix, and output rows at least a vector long that fill three-quarters of
+    /// their vectors (measured 0.96x on 13-wide rows with 16 lanes, where the last vector of each row is mostly empty).
+    /// </summary>
+    public static bool Covers(in ConvColumns l, int filters, int lanes) =>
+        !Disabled && lanes > 0 && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Rows <= MaxRows && filters >= 1
+        && FillsVectors(l.OutW, lanes);
+
+    /// <summary>
+    /// Whether rows of <paramref name="width"/> values are at least a vector of <paramref name="lanes"/> long and fill
+    /// three-quarters of their vectors (a 13-wide row measured 0.96x the GEMM path with 16 lanes: its one vector is mostly
+    /// empty).
+    /// </summary>
+    public static bool FillsVectors(int width, int lanes) => width >= lanes && 4 * width >= 3 * lanes * ((width + lanes - 1) / lanes);
 
     /// <summary>Floats a thread's stage buffer needs beyond one staged image: a row vector's overrun past the image.</summary>
     private const int StageSlack = 32;
 
     /// <summary>
     /// y[i, f] for images <c>[i0, i1)</c> and filters <c>[f0, f1)</c> (f0 a multiple of 8): the convolution of x with w
-    /// (<c>[F, K]</c> row-major), plus the bias, then ReLU when asked.
+    /// (<c>[F, K]</c> row-major), plus the bias, then ReLU when asked, on vectors of <paramref name="lanes"/> (16 or 8,
+    /// <see cref="Lanes"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(in ConvColumns l, float* x, float* w, float* bias, int f, float* y, int i0, int i1, int f0, int f1, bool relu)
+    public static void Forward(in ConvColumns l, float* x, float* w, float* bias, int f, float* y, int i0, int i1, int f0, int f1, bool relu, int lanes)
     {
         int k = l.Rows, kc = GemmDepth.Block(k), outSize = l.OutSize, outW = l.OutW, outH = outSize / outW, pitch = l.Pitch;
-        int perRow = (outW + 15) / 16, vectors = outH * perRow;
+        int perRow = (outW + lanes - 1) / lanes, vectors = outH * perRow, filters = lanes == 16 ? Filters : Filters256;
         var buffers = ConvBuffers.Current;
         int* rowOffset = buffers.RowOffsets(k);
         for (int r = 0; r < k; r++) rowOffset[r] = l.RowOffset(r);
         float* stage = buffers.Stage(l.ImageStride + StageSlack);
         // Each output vector: where it reads (relative to a row's offset), where it writes in a plane, and its lanes.
-        int* read = (int*)buffers.Scratch(3 * (vectors + Slots)), write = read + vectors + Slots, lanes = write + vectors + Slots;
+        int* read = (int*)buffers.Scratch(3 * (vectors + Slots)), write = read + vectors + Slots, used = write + vectors + Slots;
         for (int v = 0; v < vectors + Slots; v++)
         {
-            int oh = Math.Min(v / perRow, outH - 1), ow = v < vectors ? v % perRow * 16 : 0;
+            int oh = Math.Min(v / perRow, outH - 1), ow = v < vectors ? v % perRow * lanes : 0;
             read[v] = oh * pitch + ow;
             write[v] = oh * outW + ow;
-            lanes[v] = v < vectors ? Math.Min(16, outW - ow) : 0;
+            used[v] = v < vectors ? Math.Min(lanes, outW - ow) : 0;
         }
         int inImage = l.C * l.InH * l.InW;
         // Lanes past a row's end read the next row, or past the staged image: discarded, but kept finite all the same.
@@ -99,15 +118,18 @@ internal static unsafe class DirectConv
                 Buffer.MemoryCopy(image, stage, (long)inImage * sizeof(float), (long)inImage * sizeof(float));
                 source = stage;
             }
-            for (int fb = f0; fb < f1; fb += Filters)
+            for (int fb = f0; fb < f1; fb += filters)
             {
-                int count = Math.Min(Filters, f1 - fb);
+                int count = Math.Min(filters, f1 - fb);
                 for (int v = 0; v < vectors; v += Slots)
                     for (int r0 = 0; r0 < k; r0 += kc)
                     {
                         int r1 = Math.Min(k, r0 + kc);
-                        Tile(source, rowOffset, r0, r1, k, w + (nint)fb * k, count, read + v, write + v, lanes + v, y + ((nint)i * f + fb) * outSize,
-                            outSize, bias is null ? null : bias + fb, relu, r0 > 0, r1 == k);
+                        float* yb = y + ((nint)i * f + fb) * outSize, bb = bias is null ? null : bias + fb;
+                        if (lanes == 16)
+                            Tile(source, rowOffset, r0, r1, k, w + (nint)fb * k, count, read + v, write + v, used + v, yb, outSize, bb, relu, r0 > 0, r1 == k);
+                        else
+                            Tile256(source, rowOffset, r0, r1, k, w + (nint)fb * k, count, read + v, write + v, used + v, yb, outSize, bb, relu, r0 > 0, r1 == k);
                     }
             }
         }

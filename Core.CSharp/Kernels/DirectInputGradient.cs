@@ -21,36 +21,39 @@ namespace Cnn.Core.Kernels;
 /// reaches the same elements), so dx is bit for bit the GEMM path's when the fold runs in one block. The fused path folds
 /// images of more than a block's positions (<c>ConvGemm.DcolsFloats</c>) block by block, which adds a few taps in another
 /// order: there the two agree within rounding, and this kernel's order is the per-image path's, whole-image fold.</para>
+/// <para><b>On AVX2.</b> CPUs with FMA but no AVX-512 (and <see cref="DirectConv.ForceVector256"/>) run the same chains on
+/// 8-lane vectors (DirectInputGradient.Vector256.cs), so the same bits.</para>
 /// </remarks>
-internal static unsafe class DirectInputGradient
+internal static unsafe partial class DirectInputGradient
 {
     /// <summary>Input channels (rows of dx) per tile.</summary>
     private const int Channels = 4;
 
-    /// <summary>Vectors of 16 positions per tile.</summary>
+    /// <summary>Vectors (of 16 or 8 positions) per tile.</summary>
     private const int Slots = 3;
 
     /// <summary>
-    /// Whether the kernel covers the convolution: AVX-512, 1-d or 2-d, stride 1, one group, filters times taps at most
-    /// <see cref="DirectConv.MaxRows"/> with the filters one depth block, and input rows of at least 16 that fill
-    /// three-quarters of their vectors. Not 1x1 windows, where the GEMM writes dx itself (no dcols, no fold to save).
+    /// Whether the kernel covers the convolution on vectors of <paramref name="lanes"/> (<see cref="DirectConv.Lanes"/>): 1-d
+    /// or 2-d, stride 1, one group, filters times taps at most <see cref="DirectConv.MaxRows"/> with the filters one depth
+    /// block, and input rows at least a vector long that fill three-quarters of their vectors. Not 1x1 windows, where the
+    /// GEMM writes dx itself (no dcols, no fold to save).
     /// </summary>
-    public static bool Covers(in ConvColumns l, int filters) =>
-        !DirectConv.Disabled && Avx512F.IsSupported && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Taps > 1 && filters <= GemmDepth.MaxBlock
-        && filters * l.Taps <= DirectConv.MaxRows && DirectConv.FillsVectors(l.InW);
+    public static bool Covers(in ConvColumns l, int filters, int lanes) =>
+        !DirectConv.Disabled && lanes > 0 && l.SH == 1 && l.SW == 1 && l.Groups == 1 && l.Taps > 1 && filters <= GemmDepth.MaxBlock
+        && filters * l.Taps <= DirectConv.MaxRows && DirectConv.FillsVectors(l.InW, lanes);
 
     /// <summary>
     /// dx of images <c>[i0, i1)</c> (<c>[N, C, InH, InW]</c>, written whole) from dy (<c>[N, F, OutSize]</c>) and w
-    /// (<c>[F, C, taps]</c>). Runs on the calling thread.
+    /// (<c>[F, C, taps]</c>), on vectors of <paramref name="lanes"/> (16 or 8). Runs on the calling thread.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Compute(in ConvColumns l, float* dy, float* w, int f, float* dx, int i0, int i1)
+    public static void Compute(in ConvColumns l, float* dy, float* w, int f, float* dx, int i0, int i1, int lanes)
     {
         int kh = l.Taps / l.KW, kw = l.KW, taps = l.Taps, inW = l.InW, inH = l.InH, outW = l.OutW, outH = l.OutSize / outW;
         // dY's padded planes: row u, column v hold dY[u - (kh - 1) dh + ph, v - (kw - 1) dw + pw], zero outside.
         int padTop = (kh - 1) * l.DH - l.PH, padLeft = (kw - 1) * l.DW - l.PW;
         int pitch = inW + (kw - 1) * l.DW, rows = inH + (kh - 1) * l.DH, plane = rows * pitch;
-        int perRow = (inW + 15) / 16, vectors = inH * perRow;
+        int perRow = (inW + lanes - 1) / lanes, vectors = inH * perRow;
         var buffers = ConvBuffers.Current;
         // A vector may read 15 floats past its row's end (lanes that are not stored).
         float* padded = buffers.Stage(f * plane + 16);
@@ -60,7 +63,7 @@ internal static unsafe class DirectInputGradient
         int* tapOffset = (int*)buffers.Scratch(3 * taps + 5 * (vectors + Slots));
         int* tapRow = tapOffset + taps, tapCol = tapRow + taps;
         int* read = tapCol + taps, write = read + vectors + Slots, rowOf = write + vectors + Slots, colOf = rowOf + vectors + Slots;
-        int* lanes = colOf + vectors + Slots;
+        int* used = colOf + vectors + Slots;
         for (int t = 0; t < taps; t++)
         {
             int a = t / kw, b = t % kw;
@@ -70,12 +73,12 @@ internal static unsafe class DirectInputGradient
         }
         for (int v = 0; v < vectors + Slots; v++)
         {
-            int y = Math.Min(v / perRow, inH - 1), x = v < vectors ? v % perRow * 16 : 0;
+            int y = Math.Min(v / perRow, inH - 1), x = v < vectors ? v % perRow * lanes : 0;
             read[v] = y * pitch + x;
             write[v] = y * inW + x;
             rowOf[v] = y;
             colOf[v] = x;
-            lanes[v] = v < vectors ? Math.Min(16, inW - x) : 0;
+            used[v] = v < vectors ? Math.Min(lanes, inW - x) : 0;
         }
         int outSize = l.OutSize, inSize = l.C * inH * inW;
         var geometry = new Geometry(taps, plane, f, l.C, inH * inW, outH, outW);
@@ -87,7 +90,10 @@ internal static unsafe class DirectInputGradient
             // channel; channels outer streamed all of dY from L2 per four channels.
             for (int v = 0; v < vectors; v += Slots)
                 for (int c0 = 0; c0 < l.C; c0 += Channels)
-                    Tile(padded, w, c0, geometry, tapOffset, tapRow, tapCol, read + v, write + v, rowOf + v, colOf + v, lanes + v, dxi);
+                    if (lanes == 16)
+                        Tile(padded, w, c0, geometry, tapOffset, tapRow, tapCol, read + v, write + v, rowOf + v, colOf + v, used + v, dxi);
+                    else
+                        Tile256(padded, w, c0, geometry, tapOffset, tapRow, tapCol, read + v, write + v, rowOf + v, colOf + v, used + v, dxi);
         }
     }
 

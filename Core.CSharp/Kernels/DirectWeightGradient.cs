@@ -23,8 +23,12 @@ namespace Cnn.Core.Kernels;
 /// carries the lane sums). That is not the GEMM path's order (one chain per depth block of 256 positions), so the bits
 /// differ from it; the error is smaller, each lane's chain being a sixteenth as long. The order depends only on the
 /// images of a chunk, so it is the same for any number of threads that splits the batch into the same chunks.</para>
+/// <para><b>On AVX2.</b> CPUs with FMA but no AVX-512 (and <see cref="DirectConv.ForceVector256"/>) run 8-lane vectors,
+/// 4 filters x 3 rows (12 accumulators of the 16 registers; DirectWeightGradient.Vector256.cs): each lane's chain then
+/// takes the positions in lane l of every 8-position vector, and 8 lanes are summed, so the bits differ from the 16-lane
+/// kernel's as they do from the GEMM path's, by float32 rounding of a chain half as short as the 16-lane one's.</para>
 /// </remarks>
-internal static unsafe class DirectWeightGradient
+internal static unsafe partial class DirectWeightGradient
 {
     /// <summary>Filters (rows of dW) per tile.</summary>
     private const int Filters = 4;
@@ -33,7 +37,7 @@ internal static unsafe class DirectWeightGradient
     private const int Taps = 6;
 
     /// <summary>
-    /// Output vectors per band (in whole output rows, at least one): each tile runs over a band while its dY and image
+    /// Output vectors of 16 per band (twice as many of 8; in whole output rows, at least one): each tile runs over a band while its dY and image
     /// rows stay in L1 (4 filters' dY rows of a band: 16 KB), and loads and stores its 24 lane sums once per band (from L2
     /// when there are more than L1 holds: 590 KB for 32 filters x 288 rows). 64 against 32 (one Xeon thread, best of 30,
     /// shared cores): dW of C32 30x30 output 3x3 F32 at N64 13.2-13.6 -> 12.6-12.8 ms, C16 32x32 pad 1 F16 3.4 -> 3.2-3.3 ms.
@@ -47,28 +51,34 @@ internal static unsafe class DirectWeightGradient
     private const int MaxElements = 20 * 1024;
 
     /// <summary>
-    /// Whether the kernel covers the convolution: the shapes <see cref="DirectConv"/> takes (AVX-512, 1-d or 2-d, stride 1,
-    /// one group, a shallow column matrix, output rows of at least 16 that fill three-quarters of their vectors), and lane
+    /// Whether the kernel covers the convolution on vectors of <paramref name="lanes"/> (<see cref="DirectConv.Lanes"/>): the
+    /// shapes <see cref="DirectConv"/> takes (1-d or 2-d, stride 1, one group, a shallow column matrix, output rows at least
+    /// a vector long that fill three-quarters of their vectors), and lane
     /// sums that fit L2. Rows of 13 (C32 15x15 F64, one vector per row, so a band is one small image) ran at half the
     /// GEMM path's speed: each tile then loads and stores its lane sums for a few hundred multiply-adds. Not 1x1 windows:
     /// there the GEMM reads the image as its own column matrix (no packing to save), and the bench's N64 C64 28x28 K128
     /// forward+backward fell from 1.2-1.45x LibTorch to 0.84x with the direct kernels.
     /// </summary>
-    public static bool Covers(in ConvColumns l, int filters) =>
-        DirectConv.Covers(l, filters) && l.Taps > 1 && (long)RoundUp(filters, Filters) * RoundUp(l.Rows, Taps) <= MaxElements;
+    public static bool Covers(in ConvColumns l, int filters, int lanes) =>
+        DirectConv.Covers(l, filters, lanes) && l.Taps > 1 && (long)RoundUp(filters, Filters) * RoundUp(l.Rows, TapsFor(lanes)) <= MaxElements;
+
+    /// <summary>Column-matrix rows per tile on vectors of <paramref name="lanes"/>.</summary>
+    private static int TapsFor(int lanes) => lanes == 16 ? Taps : Taps256;
 
     /// <summary>
     /// <c>dw += dY x cols^T</c> over images <c>[i0, i1)</c>: dw is <c>[F, Rows]</c> row-major, dy <c>[N, F, OutSize]</c>, x
     /// the forward input. Runs on the calling thread. A run of images may come in several calls on one thread, in order and
     /// with no other call of this kernel in between: the first (<paramref name="begin"/>) starts the lane sums, the last
-    /// (<paramref name="end"/>) adds them to dw, so the sums are those of one call over the whole run.
+    /// (<paramref name="end"/>) adds them to dw, so the sums are those of one call over the whole run. Vectors of
+    /// <paramref name="lanes"/> (16 or 8, <see cref="DirectConv.Lanes"/>; the same for every call of a run).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Accumulate(in ConvColumns l, float* x, float* dy, int f, float* dw, int i0, int i1, bool begin = true, bool end = true)
+    public static void Accumulate(in ConvColumns l, float* x, float* dy, int f, float* dw, int i0, int i1, int lanes, bool begin = true, bool end = true)
     {
-        int k = l.Rows, outSize = l.OutSize, outW = l.OutW, outH = outSize / outW;
-        int full = outW / 16, perRow = (outW + 15) / 16, bandRows = Math.Max(1, Band / perRow);
-        int fRound = RoundUp(f, Filters), kRound = RoundUp(k, Taps);
+        int k = l.Rows, outSize = l.OutSize, outW = l.OutW, outH = outSize / outW, taps = TapsFor(lanes);
+        // A band holds as many positions on either width.
+        int full = outW / lanes, perRow = (outW + lanes - 1) / lanes, bandRows = Math.Max(1, Band * 16 / lanes / perRow);
+        int fRound = RoundUp(f, Filters), kRound = RoundUp(k, taps);
         var buffers = ConvBuffers.Current;
         int* rowOffset = buffers.RowOffsets(kRound);
         // Rows past the last repeat it (their lane sums are never read), so every tile is whole.
@@ -76,10 +86,10 @@ internal static unsafe class DirectWeightGradient
         // Images smaller than a band go several to a band, when their vectors are all whole or all partial (one tile call
         // a band): each lane still adds its products image after image, row after row, so the sums are those of one image
         // a band, and each tile loads and stores its lane sums once for several images instead of once for each.
-        int group = bandRows >= outH && (full == 0 || full == perRow) ? Math.Max(1, Band / (outH * perRow)) : 1;
+        int group = bandRows >= outH && (full == 0 || full == perRow) ? Math.Max(1, Band * 16 / lanes / (outH * perRow)) : 1;
         float* stage = l.Staged ? buffers.Stage(group * l.ImageStride + ConvColumns.StageOverrun) : null;
-        float* sums = buffers.LaneSums(fRound * kRound * 16);
-        if (begin) new Span<float>(sums, fRound * kRound * 16).Clear();
+        float* sums = buffers.LaneSums(fRound * kRound * lanes);
+        if (begin) new Span<float>(sums, fRound * kRound * lanes).Clear();
         int inImage = l.C * l.InH * l.InW;
         for (int i = i0; i < i1; i += group)
         {
@@ -91,7 +101,7 @@ internal static unsafe class DirectWeightGradient
                 for (int j = 0; j < images; j++) l.Stage(source + (nint)j * inImage, stage + (nint)j * l.ImageStride);
                 source = stage;
             }
-            var geometry = new Rows(l.Pitch, outW, full, outW % 16, images, l.ImageStride, (nint)f * outSize);
+            var geometry = new Rows(l.Pitch, outW, full, outW % lanes, images, l.ImageStride, (nint)f * outSize);
             float* dyi = dy + (nint)i * f * outSize;
             for (int h0 = 0; h0 < outH; h0 += bandRows)
             {
@@ -104,11 +114,19 @@ internal static unsafe class DirectWeightGradient
                     nint d1 = (nint)(Math.Min(f0 + 1, f - 1) - first) * outSize;
                     nint d2 = (nint)(Math.Min(f0 + 2, f - 1) - first) * outSize;
                     nint d3 = (nint)(Math.Min(f0 + 3, f - 1) - first) * outSize;
-                    for (int r0 = 0; r0 < kRound; r0 += Taps)
+                    for (int r0 = 0; r0 < kRound; r0 += taps)
                     {
-                        float* t = sums + ((nint)f0 * kRound + r0) * 16;
-                        Tile<Full>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, 0, full, t, kRound * 16);
-                        if (full < perRow) Tile<Masked>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, full, perRow, t, kRound * 16);
+                        float* t = sums + ((nint)f0 * kRound + r0) * lanes;
+                        if (lanes == 16)
+                        {
+                            Tile<Full>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, 0, full, t, kRound * 16);
+                            if (full < perRow) Tile<Masked>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, full, perRow, t, kRound * 16);
+                        }
+                        else
+                        {
+                            Tile256<Full>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, 0, full, t, kRound * 8);
+                            if (full < perRow) Tile256<Masked>(source, rowOffset + r0, d, d1, d2, d3, geometry, h0, h1, full, perRow, t, kRound * 8);
+                        }
                     }
                 }
             }
@@ -116,7 +134,10 @@ internal static unsafe class DirectWeightGradient
         if (!end) return;
         for (int fi = 0; fi < f; fi++)
             for (int r = 0; r < k; r++)
-                dw[(nint)fi * k + r] += Vector512.Sum(Vector512.Load(sums + ((nint)fi * kRound + r) * 16));
+            {
+                float* lane = sums + ((nint)fi * kRound + r) * lanes;
+                dw[(nint)fi * k + r] += lanes == 16 ? Vector512.Sum(Vector512.Load(lane)) : Vector256.Sum(Vector256.Load(lane));
+            }
     }
 
     /// <summary>

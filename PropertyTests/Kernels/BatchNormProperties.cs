@@ -152,16 +152,17 @@ public sealed class BatchNormProperties
     private static int[] Bits(Tensor t) => t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
 
     /// <summary>
-    /// The sums' eight double lanes in a fixed order: the AVX-512 path and the scalar one (a CPU without AVX-512) give the
-    /// same bits for the statistics, the output and every gradient, whatever the plane length's remainder mod 8.
+    /// The sums' eight double lanes in a fixed order: the AVX-512 path, the AVX one (a CPU without AVX-512) and the scalar one
+    /// give the same bits for the statistics, the output and every gradient, whatever the plane length's remainder mod 8.
     /// </summary>
     [CnnProperty]
     public Property Vector_and_scalar_sums_give_the_same_bits() => Prop.ForAll(Cases, c =>
     {
         var (x, gamma, beta, rm, rv, dy) = c.Data();
-        (float[] Y, float[] Mean, float[] Var, float[] Dx, float[] Dg, float[] Db, float[] EDx, float[] EDg) Run(bool scalar)
+        (float[] Y, float[] Mean, float[] Var, float[] Dx, float[] Dg, float[] Db, float[] EDx, float[] EDg) Run(bool scalar, bool vector256 = false)
         {
             BatchNormSums.ForceScalar = scalar;
+            BatchNormSums.ForceVector256 = vector256;
             try
             {
                 var f = BatchNormKernel.Train(x, gamma, beta, c.Epsilon);
@@ -170,17 +171,24 @@ public sealed class BatchNormProperties
                 return (f.Output.ToArray(), f.Mean.ToArray(), f.Variance.ToArray(), g.Input.ToArray(), g.Gamma.ToArray(), g.Beta.ToArray(),
                     e.Input.ToArray(), e.Gamma.ToArray());
             }
-            finally { BatchNormSums.ForceScalar = false; }
+            finally
+            {
+                BatchNormSums.ForceScalar = false;
+                BatchNormSums.ForceVector256 = false;
+            }
         }
-        var (v, s) = (Run(false), Run(true));
-        Assert.Equal(v.Y, s.Y);
-        Assert.Equal(v.Mean, s.Mean);
-        Assert.Equal(v.Var, s.Var);
-        Assert.Equal(v.Dx, s.Dx);
-        Assert.Equal(v.Dg, s.Dg);
-        Assert.Equal(v.Db, s.Db);
-        Assert.Equal(v.EDx, s.EDx);
-        Assert.Equal(v.EDg, s.EDg);
+        var s = Run(true);
+        foreach (var v in new[] { Run(false), Run(false, vector256: true) })
+        {
+            Assert.Equal(v.Y, s.Y);
+            Assert.Equal(v.Mean, s.Mean);
+            Assert.Equal(v.Var, s.Var);
+            Assert.Equal(v.Dx, s.Dx);
+            Assert.Equal(v.Dg, s.Dg);
+            Assert.Equal(v.Db, s.Db);
+            Assert.Equal(v.EDx, s.EDx);
+            Assert.Equal(v.EDg, s.EDg);
+        }
     });
 
     [CnnProperty]

@@ -63,44 +63,56 @@ public sealed class DirectConvProperties
             c.Bias ? Tensor.FromArray(Values(c.F), c.F) : null);
     }
 
-    private static float[] Forward(Case c, Tensor x, Tensor w, Tensor? b, bool direct)
+    private static float[] Forward(Case c, Tensor x, Tensor w, Tensor? b, bool direct, bool vector256)
     {
-        bool saved = DirectConv.Disabled;
+        bool saved = DirectConv.Disabled, savedWidth = DirectConv.ForceVector256;
         DirectConv.Disabled = !direct;
+        DirectConv.ForceVector256 = vector256;
         try
         {
             return ConvKernel.Forward(x, w, b, c.Geometry, GemmInstructionSet.Auto, c.Relu, packedWeights: null).ToArray();
         }
-        finally { DirectConv.Disabled = saved; }
+        finally
+        {
+            DirectConv.Disabled = saved;
+            DirectConv.ForceVector256 = savedWidth;
+        }
     }
 
-    private static bool Matches(Case c, int workers) => WorkerCountCollection.With(workers, () =>
+    /// <summary>The direct kernel (on 8-lane vectors if <paramref name="vector256"/>, also on AVX-512 machines) against the GEMM path.</summary>
+    private static bool Matches(Case c, int workers, bool vector256) => WorkerCountCollection.With(workers, () =>
     {
         var (x, w, b) = Operands(c);
-        var gemm = Forward(c, x, w, b, direct: false);
-        var direct = Forward(c, x, w, b, direct: true);
+        var gemm = Forward(c, x, w, b, direct: false, vector256: false);
+        var direct = Forward(c, x, w, b, direct: true, vector256);
         Assert.Equal(gemm.Length, direct.Length);
         for (int i = 0; i < gemm.Length; i++)
         {
             bool same = float.IsNaN(gemm[i]) ? float.IsNaN(direct[i]) : BitConverter.SingleToInt32Bits(gemm[i]) == BitConverter.SingleToInt32Bits(direct[i]);
-            if (!same) throw new Xunit.Sdk.XunitException($"{c}, {workers} workers: element {i} is {direct[i]:R} direct, {gemm[i]:R} on the GEMM path.");
+            if (!same)
+                throw new Xunit.Sdk.XunitException(
+                    $"{c}, {workers} workers, {(vector256 ? 8 : 16)} lanes: element {i} is {direct[i]:R} direct, {gemm[i]:R} on the GEMM path.");
         }
         return true;
     });
 
     [Property(MaxTest = 80)]
-    public Property Matches_the_gemm_path_bit_for_bit() => Prop.ForAll(Cases.ToArbitrary(), c => Matches(c, 1) && Matches(c, 2));
+    public Property Matches_the_gemm_path_bit_for_bit() =>
+        Prop.ForAll(Cases.ToArbitrary(), c => Matches(c, 1, vector256: false) && Matches(c, 2, vector256: false));
+
+    [Property(MaxTest = 80)]
+    public Property Matches_the_gemm_path_bit_for_bit_on_8_lanes() =>
+        Prop.ForAll(Cases.ToArbitrary(), c => Matches(c, 1, vector256: true) && Matches(c, 2, vector256: true));
 
     [Fact]
     public void Covers_the_shapes_it_is_for_and_not_the_others()
     {
-        static bool Covers(int c, int hw, int k, int stride, int groups)
+        static bool Covers(int c, int hw, int k, int stride, int groups, int lanes = 16)
         {
             var g = ConvGeometry.Create(new[] { k, k }, new[] { stride, stride }, new[] { k / 2, k / 2 }, new[] { k / 2, k / 2 }, new[] { 1, 1 }, groups);
             var plan = new WindowPlan(new[] { hw, hw }, g, "test");
-            return DirectConv.Covers(new ConvColumns(2, c, groups, plan), 32);
+            return DirectConv.Covers(new ConvColumns(2, c, groups, plan), 32, lanes);
         }
-        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return; // the GEMM path everywhere: nothing to tell apart
         Assert.True(Covers(3, 32, 3, 1, 1));     // keras-cifar's first layer
         Assert.True(Covers(32, 32, 3, 1, 1));    // 288 rows, two depth blocks
         Assert.False(Covers(64, 56, 3, 1, 1));   // 576 rows: the GEMM's packed columns are reused more
@@ -108,5 +120,12 @@ public sealed class DirectConvProperties
         Assert.False(Covers(3, 32, 3, 2, 1));    // stride 2
         Assert.False(Covers(4, 32, 3, 1, 2));    // groups
         Assert.False(Covers(16, 7, 3, 1, 1));    // 7 of 16 lanes used
+        // On 8 lanes, rows from 8 wide that fill three-quarters of their vectors.
+        Assert.True(Covers(4, 13, 3, 1, 1, lanes: 8));   // 13 of 16 lanes
+        Assert.True(Covers(32, 15, 3, 1, 1, lanes: 8));  // the bench's C32 15x15
+        Assert.False(Covers(16, 10, 3, 1, 1, lanes: 8)); // 10 of 16 lanes
+        Assert.False(Covers(16, 7, 3, 1, 1, lanes: 8));  // shorter than a vector
+        Assert.False(Covers(3, 32, 3, 1, 1, lanes: 0));  // the scalar micro-kernel: no direct kernel
+        Assert.Equal(0, DirectConv.Lanes(GemmInstructionSet.Scalar));
     }
 }

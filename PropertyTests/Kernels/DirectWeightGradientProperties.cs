@@ -14,20 +14,36 @@ namespace Cnn.Tests.Kernels;
 /// float32 rounding of the sum of the terms' magnitudes, NaN and infinities where the definition has them (a non-finite
 /// pixel that only the padded lanes past a row's end would read must not leak in), and the same bits whether a batch goes
 /// through the fused path or image by image (the worker count picks between them). Every drawn case is one the kernel
-/// covers, so each runs it. With the kernel off, <see cref="ConvGemmProperties"/> checks the GEMM path's dW.
+/// covers, so each runs it. With the kernel off, <see cref="ConvGemmProperties"/> checks the GEMM path's dW. Each case
+/// runs the kernels on 16-lane or, drawn at random, on 8-lane vectors (<see cref="DirectConv.ForceVector256"/>; AVX2 machines
+/// have only the latter).
 /// </summary>
 [Collection(WorkerCountCollection.Name)]
 public sealed class DirectWeightGradientProperties
 {
-    public sealed record Case(int N, int C, int F, ConvAxis H, ConvAxis W, int NonFinite, int Seed)
+    public sealed record Case(int N, int C, int F, ConvAxis H, ConvAxis W, int NonFinite, int Seed, bool Vector256)
     {
         public ConvGeometry Geometry => ConvGeometry.Create(new[] { H.K, W.K }, new[] { 1, 1 }, new[] { H.PadBegin, W.PadBegin },
             new[] { H.PadEnd, W.PadEnd }, new[] { H.D, W.D });
 
-        public bool Covered =>
-            DirectWeightGradient.Covers(new ConvColumns(N, C, 1, new WindowPlan(new[] { H.Size, W.Size }, Geometry, "test")), F);
+        internal ConvColumns Columns => new(N, C, 1, new WindowPlan(new[] { H.Size, W.Size }, Geometry, "test"));
 
-        public override string ToString() => $"Case {{ N = {N}, C = {C}, F = {F}, H = {H}, W = {W}, NonFinite = {NonFinite}, Seed = {Seed} }}";
+        /// <summary>The direct kernels' vector width in this case: 8 if asked, else the CPU's (16 with AVX-512, 8 with AVX2).</summary>
+        public int Lanes => Math.Min(Vector256 ? 8 : 16, DirectConv.Lanes(Gemm.Resolve(GemmInstructionSet.Auto)));
+
+        public bool Covered => DirectWeightGradient.Covers(Columns, F, Lanes);
+
+        /// <summary><paramref name="run"/> with the direct kernels on this case's vector width.</summary>
+        public T OnWidth<T>(Func<T> run)
+        {
+            bool saved = DirectConv.ForceVector256;
+            DirectConv.ForceVector256 = Vector256;
+            try { return run(); }
+            finally { DirectConv.ForceVector256 = saved; }
+        }
+
+        public override string ToString() =>
+            $"Case {{ N = {N}, C = {C}, F = {F}, H = {H}, W = {W}, NonFinite = {NonFinite}, Seed = {Seed}, Lanes = {Lanes} }}";
     }
 
     /// <summary>An axis with <paramref name="outs"/> outputs: kernel 1-5, dilation 1 or 2, padding 0-2 at each end.</summary>
@@ -42,18 +58,19 @@ public sealed class DirectWeightGradientProperties
         select new ConvAxis(size, k, 1, begin, end, d);
 
     /// <summary>
-    /// Rows of 16-80 outputs (whole vectors and ragged last ones; <paramref name="widths"/> when given), 1-6 output rows (1:
+    /// Rows of 8-80 outputs (whole vectors and ragged last ones; <paramref name="widths"/> when given), 1-6 output rows (1:
     /// a 1-d window).
     /// </summary>
     private static Gen<Case> Cases(Gen<int> batch, Gen<int>? widths = null) =>
         (from h in Gen.Frequency((1, Axis(Gen.Constant(1))), (4, Axis(Gen.Choose(2, 6))))
-         from w in Axis(widths ?? Gen.Choose(16, 80))
+         from w in Axis(widths ?? Gen.Choose(8, 80))
          from c in Gen.Frequency((3, Gen.Choose(1, 8)), (1, Gen.Choose(9, 35)))
          from f in Gen.Frequency((3, Gen.Choose(1, 9)), (1, Gen.Choose(10, 40)))
          from n in batch
          from nonFinite in Gen.Frequency((5, Gen.Constant(0)), (1, Gen.Choose(1, 3)))
          from seed in Gen.Choose(0, 1_000_000_000)
-         select new Case(n, c, f, h, w, nonFinite, seed)).Where(c => c.Covered);
+         from narrow in Gen.Elements(false, true)
+         select new Case(n, c, f, h, w, nonFinite, seed, narrow)).Where(c => c.Covered);
 
     /// <summary>Random operands with exact zeros; <see cref="Case.NonFinite"/> pixels set to NaN or an infinity.</summary>
     private static (Tensor X, Tensor W, Tensor Dy) Operands(Case c)
@@ -101,7 +118,7 @@ public sealed class DirectWeightGradientProperties
     }
 
     private static float[] WeightGradient(Case c, Tensor x, Tensor w, Tensor dy, int workers) =>
-        WorkerCountCollection.With(workers, () => ConvKernel.ParameterGradients(x, w, false, dy, c.Geometry).Weight.ToArray());
+        c.OnWidth(() => WorkerCountCollection.With(workers, () => ConvKernel.ParameterGradients(x, w, false, dy, c.Geometry).Weight.ToArray()));
 
     [Property(MaxTest = 60)]
     public Property Equals_the_definition_within_float32_rounding() => Prop.ForAll(Cases(Gen.Choose(1, 3)).ToArbitrary(), c =>
@@ -109,10 +126,10 @@ public sealed class DirectWeightGradientProperties
         var (x, w, dy) = Operands(c);
         var (expected, magnitude) = Reference(c, x, dy);
         var actual = WeightGradient(c, x, w, dy, 1);
-        // A lane's chain has one product per output vector (N x output rows x vectors per row), then four additions sum the
-        // lanes and one adds the sum to dW: the float32 bound of such a sum is (chain + 6) units of rounding times the terms'
-        // magnitudes. A missed or doubled term misses by orders of magnitude more.
-        int chain = c.N * c.H.Out * ((c.W.Out + 15) / 16);
+        // A lane's chain has one product per output vector (N x output rows x vectors per row), then four additions (three
+        // on 8 lanes) sum the lanes and one adds the sum to dW: the float32 bound of such a sum is (chain + 6) units of
+        // rounding times the terms' magnitudes. A missed or doubled term misses by orders of magnitude more.
+        int chain = c.N * c.H.Out * ((c.W.Out + c.Lanes - 1) / c.Lanes);
         double bound = (chain + 6) * Math.Pow(2, -24);
         for (int i = 0; i < expected.Length; i++)
         {
@@ -131,7 +148,7 @@ public sealed class DirectWeightGradientProperties
         var (x, w, dy) = Operands(c);
         var fused = WeightGradient(c, x, w, dy, 1);
         var perImage = WeightGradient(c, x, w, dy, 2);
-        var withDx = WorkerCountCollection.With(1, () => ConvKernel.Backward(x, w, false, dy, c.Geometry).Weight.ToArray());
+        var withDx = c.OnWidth(() => WorkerCountCollection.With(1, () => ConvKernel.Backward(x, w, false, dy, c.Geometry).Weight.ToArray()));
         for (int i = 0; i < fused.Length; i++)
         {
             if (BitConverter.SingleToInt32Bits(fused[i]) != BitConverter.SingleToInt32Bits(perImage[i]) && !(float.IsNaN(fused[i]) && float.IsNaN(perImage[i])))
@@ -149,10 +166,11 @@ public sealed class DirectWeightGradientProperties
     [Property(MaxTest = 40)]
     public Property Several_images_to_a_band_give_the_bits_of_one_image_a_band() => Prop.ForAll(
         // Mostly rows of whole vectors, which the kernel groups (rows with a partial last vector run one image a band).
-        Cases(Gen.Choose(2, 7), Gen.Frequency((3, Gen.Elements(16, 32, 48)), (1, Gen.Choose(17, 80)))).ToArbitrary(), c =>
+        Cases(Gen.Choose(2, 7), Gen.Frequency((3, Gen.Elements(8, 16, 32, 48)), (1, Gen.Choose(17, 80)))).ToArbitrary(), c =>
     {
         var (x, _, dy) = Operands(c);
-        var l = new ConvColumns(c.N, c.C, 1, new WindowPlan(new[] { c.H.Size, c.W.Size }, c.Geometry, "test"));
+        var l = c.Columns;
+        int lanes = c.Lanes;
         int rows = c.C * c.H.K * c.W.K;
         var together = new float[c.F * rows];
         var apart = new float[c.F * rows];
@@ -160,8 +178,8 @@ public sealed class DirectWeightGradientProperties
         {
             fixed (float* px = x.Span, pdy = dy.Span, pt = together, pa = apart)
             {
-                DirectWeightGradient.Accumulate(l, px, pdy, c.F, pt, 0, c.N);
-                for (int i = 0; i < c.N; i++) DirectWeightGradient.Accumulate(l, px, pdy, c.F, pa, i, i + 1, begin: i == 0, end: i == c.N - 1);
+                DirectWeightGradient.Accumulate(l, px, pdy, c.F, pt, 0, c.N, lanes);
+                for (int i = 0; i < c.N; i++) DirectWeightGradient.Accumulate(l, px, pdy, c.F, pa, i, i + 1, lanes, begin: i == 0, end: i == c.N - 1);
             }
         }
         for (int i = 0; i < together.Length; i++)
@@ -177,7 +195,7 @@ public sealed class DirectWeightGradientProperties
     private static float[] InputGradientByFold(Case c, Tensor w, Tensor dy)
     {
         int outSize = c.H.Out * c.W.Out, rows = c.C * c.H.K * c.W.K, inSize = c.C * c.H.Size * c.W.Size;
-        var options = new GemmOptions { Threads = 1, InstructionSet = GemmInstructionSet.Vector512 };
+        var options = new GemmOptions { Threads = 1, InstructionSet = GemmInstructionSet.Auto };
         var dcols = new float[rows * outSize];
         var dx = new float[c.N * inSize];
         for (int i = 0; i < c.N; i++)
@@ -191,7 +209,7 @@ public sealed class DirectWeightGradientProperties
     /// <summary>Bit for bit the fold's dx, NaN where it has NaN; one and two workers (the fused and per-image paths).</summary>
     [Property(MaxTest = 60)]
     public Property Input_gradient_has_the_folds_bits() => Prop.ForAll(Cases(Gen.Choose(1, 3)).Where(c =>
-        DirectInputGradient.Covers(new ConvColumns(c.N, c.C, 1, new WindowPlan(new[] { c.H.Size, c.W.Size }, c.Geometry, "test")), c.F)).ToArbitrary(), c =>
+        DirectInputGradient.Covers(c.Columns, c.F, c.Lanes)).ToArbitrary(), c =>
     {
         var (x, w, dy) = Operands(c);
         var wv = w.ToArray();
@@ -202,7 +220,7 @@ public sealed class DirectWeightGradientProperties
         var expected = InputGradientByFold(c, w, dy);
         foreach (int workers in new[] { 1, 2 })
         {
-            var actual = WorkerCountCollection.With(workers, () => ConvKernel.Backward(x, w, false, dy, c.Geometry).Input.ToArray());
+            var actual = c.OnWidth(() => WorkerCountCollection.With(workers, () => ConvKernel.Backward(x, w, false, dy, c.Geometry).Input.ToArray()));
             for (int i = 0; i < expected.Length; i++)
                 if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]) && !(float.IsNaN(actual[i]) && float.IsNaN(expected[i])))
                     throw new Xunit.Sdk.XunitException($"{c}, {workers} workers: dx element {i} is {actual[i]:R}, the fold gives {expected[i]:R}.");
@@ -213,21 +231,27 @@ public sealed class DirectWeightGradientProperties
     [Fact]
     public void Covers_shallow_stride_1_layers_whose_lane_sums_fit_l2()
     {
-        static bool Covers(int c, int hw, int f, int stride)
+        static bool Covers(int c, int hw, int f, int stride, int lanes = 16)
         {
             var g = ConvGeometry.Create(new[] { 3, 3 }, new[] { stride, stride }, new[] { 1, 1 }, new[] { 1, 1 }, new[] { 1, 1 });
-            return DirectWeightGradient.Covers(new ConvColumns(2, c, 1, new WindowPlan(new[] { hw, hw }, g, "test")), f);
+            return DirectWeightGradient.Covers(new ConvColumns(2, c, 1, new WindowPlan(new[] { hw, hw }, g, "test")), f, lanes);
         }
-        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return; // the GEMM path everywhere: nothing to tell apart
         Assert.True(Covers(16, 128, 16, 1));   // the benchmark's image-size rows
         Assert.True(Covers(32, 32, 64, 1));    // 288 rows x 64 filters: 1.2 MB of lane sums
         Assert.False(Covers(32, 32, 128, 1));  // 288 x 128: the lane sums would leave L2
         Assert.False(Covers(16, 32, 16, 2));   // stride 2
         Assert.False(Covers(64, 56, 64, 1));   // 576 rows: the direct forward kernel's bound
+        Assert.True(Covers(16, 128, 16, 1, lanes: 8));
+        Assert.True(Covers(32, 15, 64, 1, lanes: 8));   // 15-wide rows: two vectors of 8, 15 of 16 lanes used
+        Assert.False(Covers(32, 15, 64, 1));            // shorter than a vector of 16
+        Assert.False(Covers(32, 32, 128, 1, lanes: 8)); // 288 x 128: as many lane sums, half as long, still past the bound
+        Assert.False(Covers(16, 32, 16, 1, lanes: 0));  // beside the scalar micro-kernel
         // 1x1: the GEMM reads the image as its own column matrix and writes dx itself; neither direct kernel is faster.
         var pointwise = new ConvColumns(2, 64, 1, new WindowPlan(new[] { 28, 28 }, ConvGeometry.Create(new[] { 1, 1 }, new[] { 1, 1 },
             new[] { 0, 0 }, new[] { 0, 0 }, new[] { 1, 1 }), "test"));
-        Assert.False(DirectWeightGradient.Covers(pointwise, 128));
-        Assert.False(DirectInputGradient.Covers(pointwise, 128));
+        Assert.False(DirectWeightGradient.Covers(pointwise, 128, 16));
+        Assert.False(DirectInputGradient.Covers(pointwise, 128, 16));
+        Assert.False(DirectWeightGradient.Covers(pointwise, 128, 8));
+        Assert.False(DirectInputGradient.Covers(pointwise, 128, 8));
     }
 }
