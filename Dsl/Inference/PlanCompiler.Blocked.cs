@@ -9,7 +9,7 @@ internal sealed partial class PlanCompiler
 
     /// <summary>
     /// The longest channel-blocked region starting at the convolution at <paramref name="i"/> (<see cref="BlockedRegionStep"/>),
-    /// or null when there is none: the CPU lacks AVX-512, or the layer at <paramref name="i"/> is not a convolution the
+    /// or null when there is none: the CPU has neither AVX-512 nor AVX2 with FMA, or the layer at <paramref name="i"/> is not a convolution the
     /// blocked kernel takes. The region goes on through convolutions it takes (with their folded batch normalisation and
     /// ReLU), max pooling, dropout and identity, and residual sums (with the ReLU after them) whose branches it takes whole.
     /// </summary>
