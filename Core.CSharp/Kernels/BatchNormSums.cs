@@ -14,7 +14,7 @@ namespace Cnn.Core.Kernels;
 /// </summary>
 internal static unsafe class BatchNormSums
 {
-    private static bool Wide => Avx512F.IsSupported && !ForceScalar && !ForceVector256;
+    private static bool Wide => Avx512F.IsSupported && !ForceScalar && !ForceVector256 && !KernelWidth.ForceVector256;
 
     /// <summary>
     /// Whether the AVX path runs: on CPUs without AVX-512, where the scalar loops took 2.4 % of the bench's training
@@ -25,7 +25,11 @@ internal static unsafe class BatchNormSums
     /// <summary>Takes the scalar path on an AVX-512 machine, so tests can check that both give the same bits.</summary>
     internal static bool ForceScalar { get; set; }
 
-    /// <summary>Takes the AVX path on an AVX-512 machine, so tests can check that it gives the same bits.</summary>
+    /// <summary>
+    /// Takes the AVX path on an AVX-512 machine, so tests can check that it gives the same bits. This kernel's own switch
+    /// beside <see cref="KernelWidth.ForceVector256"/> (which it follows too): its test class runs in parallel with others,
+    /// and the global switch would move kernels whose bits follow the width (the direct weight gradient).
+    /// </summary>
     internal static bool ForceVector256 { get; set; }
 
     /// <summary>Eight double lanes, added pairwise into one sum.</summary>

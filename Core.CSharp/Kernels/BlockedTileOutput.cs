@@ -68,7 +68,7 @@ internal readonly unsafe struct BlockedTileOutput(float* y, nint half, float* bi
             a += Vector256.Load(residual + at);
             b += Vector256.Load(residual + at + 8);
         }
-        if (relu) (a, b) = (Relu(a), Relu(b));
+        if (relu) (a, b) = (DirectConv.Relu(a), DirectConv.Relu(b));
         a.Store(Y + at);
         b.Store(Y + at + 8);
     }
@@ -85,9 +85,4 @@ internal readonly unsafe struct BlockedTileOutput(float* y, nint half, float* bi
         a.Store(t);
         b.Store(t + 8);
     }
-
-    /// <summary><see cref="DirectConv.Relu"/> on ymm: <c>max(v, 0)</c> with NaN kept and -0 made +0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Relu(Vector256<float> v) =>
-        Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero) | ~Vector256.Equals(v, v), v, Vector256<float>.Zero);
 }

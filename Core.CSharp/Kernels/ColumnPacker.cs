@@ -30,16 +30,13 @@ internal static unsafe partial class ColumnPacker
     internal static bool ForcePortable { get; set; }
 
     /// <summary>
-    /// Tests set this to run the code paths of CPUs with AVX2 and without AVX-512 (AMD Zen 3, older Intel) on one that has
-    /// AVX-512: every kernel that asks <see cref="Vectorized"/> takes its non-AVX-512 path, and the packer its 256-bit one.
+    /// Whether the AVX-512 paths run (windows, masked loads, permutes): not on CPUs without it, nor when tests force the
+    /// paths of those (<see cref="KernelWidth.ForceVector256"/>; every kernel that asks this then takes its other path).
     /// </summary>
-    internal static bool ForceVector256 { get; set; }
-
-    /// <summary>Whether the AVX-512 paths run (windows, masked loads, permutes).</summary>
-    internal static bool Vectorized => Avx512F.IsSupported && !ForcePortable && !ForceVector256;
+    internal static bool Vectorized => Avx512F.IsSupported && !ForcePortable && !KernelWidth.ForceVector256;
 
     /// <summary>Whether the packer's 256-bit paths run: AVX2 without AVX-512 (or forced).</summary>
-    internal static bool Vectorized256 => Avx2.IsSupported && !ForcePortable && (ForceVector256 || !Avx512F.IsSupported);
+    internal static bool Vectorized256 => Avx2.IsSupported && !ForcePortable && (KernelWidth.ForceVector256 || !Avx512F.IsSupported);
 
     /// <summary>Ints per group descriptor: kind, base offset, lane count, one spare, then 16 lane offsets.</summary>
     public const int DescriptorInts = 20;

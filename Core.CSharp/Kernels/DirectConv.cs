@@ -43,17 +43,12 @@ internal static unsafe partial class DirectConv
     internal static bool Disabled { get; set; }
 
     /// <summary>
-    /// Makes the direct kernels take their 8-lane (AVX2) paths on AVX-512 machines, so that tests run those paths there.
-    /// </summary>
-    internal static bool ForceVector256 { get; set; }
-
-    /// <summary>
     /// The vector width of the direct kernels beside the GEMM micro-kernel <paramref name="isa"/>: 16 lanes with AVX-512's,
-    /// 8 with AVX2 and FMA's (or AVX-512's when <see cref="ForceVector256"/>), 0 (none) with the scalar one.
+    /// 8 with AVX2 and FMA's (or AVX-512's when <see cref="KernelWidth.ForceVector256"/>), 0 (none) with the scalar one.
     /// </summary>
     public static int Lanes(GemmInstructionSet isa) => isa switch
     {
-        GemmInstructionSet.Vector512 when Avx512F.IsSupported && !ForceVector256 => 16,
+        GemmInstructionSet.Vector512 when Avx512F.IsSupported && !KernelWidth.ForceVector256 => 16,
         GemmInstructionSet.Vector512 or GemmInstructionSet.Vector256 when Fma.IsSupported && Vector256.IsHardwareAccelerated => 8,
         _ => 0,
     };

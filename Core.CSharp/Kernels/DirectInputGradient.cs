@@ -21,7 +21,7 @@ namespace Cnn.Core.Kernels;
 /// reaches the same elements), so dx is bit for bit the GEMM path's when the fold runs in one block. The fused path folds
 /// images of more than a block's positions (<c>ConvGemm.DcolsFloats</c>) block by block, which adds a few taps in another
 /// order: there the two agree within rounding, and this kernel's order is the per-image path's, whole-image fold.</para>
-/// <para><b>On AVX2.</b> CPUs with FMA but no AVX-512 (and <see cref="DirectConv.ForceVector256"/>) run the same chains on
+/// <para><b>On AVX2.</b> CPUs with FMA but no AVX-512 (and <see cref="KernelWidth.ForceVector256"/>) run the same chains on
 /// 8-lane vectors (DirectInputGradient.Vector256.cs), so the same bits.</para>
 /// </remarks>
 internal static unsafe partial class DirectInputGradient

@@ -23,7 +23,7 @@ namespace Cnn.Core.Kernels;
 /// carries the lane sums). That is not the GEMM path's order (one chain per depth block of 256 positions), so the bits
 /// differ from it; the error is smaller, each lane's chain being a sixteenth as long. The order depends only on the
 /// images of a chunk, so it is the same for any number of threads that splits the batch into the same chunks.</para>
-/// <para><b>On AVX2.</b> CPUs with FMA but no AVX-512 (and <see cref="DirectConv.ForceVector256"/>) run 8-lane vectors,
+/// <para><b>On AVX2.</b> CPUs with FMA but no AVX-512 (and <see cref="KernelWidth.ForceVector256"/>) run 8-lane vectors,
 /// 4 filters x 3 rows (12 accumulators of the 16 registers; DirectWeightGradient.Vector256.cs): each lane's chain then
 /// takes the positions in lane l of every 8-position vector, and 8 lanes are summed, so the bits differ from the 16-lane
 /// kernel's as they do from the GEMM path's, by float32 rounding of a chain half as short as the 16-lane one's.</para>

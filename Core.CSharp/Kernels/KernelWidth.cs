@@ -4,13 +4,18 @@ using System.Runtime.Intrinsics.X86;
 namespace Cnn.Core.Kernels;
 
 /// <summary>
-/// Which vectors the inference kernels with an AVX-512 path and an AVX2 one (<see cref="BlockedConv"/> and the blocked
-/// layers, <see cref="Pool2x2{TOp}"/>) run on. Both give the same bits; the switch lets tests take the AVX2 path on a
-/// machine with AVX-512.
+/// Which vectors the kernels with an AVX-512 path and an AVX2 one run on: the blocked inference layers
+/// (<see cref="BlockedConv"/>, <see cref="Pool2x2{TOp}"/>, max pooling), the column packer and the kernels that ask
+/// <see cref="ColumnPacker.Vectorized"/>, the direct convolutions (<see cref="DirectConv.Lanes"/>) and batch norm's sums.
+/// <see cref="ForceVector256"/> makes a machine with AVX-512 take the paths of a CPU with AVX2 alone (AMD Zen 3), so that
+/// the tests run both there.
 /// </summary>
 internal static class KernelWidth
 {
-    /// <summary>Makes a CPU with AVX-512 run the AVX2 paths (tests; set it only inside the worker-count test collection).</summary>
+    /// <summary>
+    /// Makes a CPU with AVX-512 run the AVX2 paths (tests; set it only inside the worker-count test collection, which runs
+    /// alone: the direct weight gradient's bits follow the vector width).
+    /// </summary>
     internal static bool ForceVector256 { get; set; }
 
     /// <summary>Whether the kernels run on zmm: AVX-512 and not <see cref="ForceVector256"/>.</summary>

@@ -113,9 +113,9 @@ public sealed class ConvGemmProperties
     {
         var (x, w, b, dy) = Operands(c);
         var expected = Compute(c, x, w, b, dy, isa);
-        bool saved = ColumnPacker.ForcePortable, saved256 = ColumnPacker.ForceVector256, savedDirect = DirectConv.Disabled;
+        bool saved = ColumnPacker.ForcePortable, saved256 = KernelWidth.ForceVector256, savedDirect = DirectConv.Disabled;
         ColumnPacker.ForcePortable = portable;
-        ColumnPacker.ForceVector256 = vector256;
+        KernelWidth.ForceVector256 = vector256;
         // The GEMM path itself: DirectConvProperties checks the direct kernel that takes stride-1 layers from it.
         DirectConv.Disabled = true;
         try
@@ -142,7 +142,7 @@ public sealed class ConvGemmProperties
         finally
         {
             ColumnPacker.ForcePortable = saved;
-            ColumnPacker.ForceVector256 = saved256;
+            KernelWidth.ForceVector256 = saved256;
             DirectConv.Disabled = savedDirect;
         }
         return true;

@@ -65,9 +65,9 @@ public sealed class DirectConvProperties
 
     private static float[] Forward(Case c, Tensor x, Tensor w, Tensor? b, bool direct, bool vector256)
     {
-        bool saved = DirectConv.Disabled, savedWidth = DirectConv.ForceVector256;
+        bool saved = DirectConv.Disabled, savedWidth = KernelWidth.ForceVector256;
         DirectConv.Disabled = !direct;
-        DirectConv.ForceVector256 = vector256;
+        KernelWidth.ForceVector256 = vector256;
         try
         {
             return ConvKernel.Forward(x, w, b, c.Geometry, GemmInstructionSet.Auto, c.Relu, packedWeights: null).ToArray();
@@ -75,7 +75,7 @@ public sealed class DirectConvProperties
         finally
         {
             DirectConv.Disabled = saved;
-            DirectConv.ForceVector256 = savedWidth;
+            KernelWidth.ForceVector256 = savedWidth;
         }
     }
 

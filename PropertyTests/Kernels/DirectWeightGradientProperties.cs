@@ -15,7 +15,7 @@ namespace Cnn.Tests.Kernels;
 /// pixel that only the padded lanes past a row's end would read must not leak in), and the same bits whether a batch goes
 /// through the fused path or image by image (the worker count picks between them). Every drawn case is one the kernel
 /// covers, so each runs it. With the kernel off, <see cref="ConvGemmProperties"/> checks the GEMM path's dW. Each case
-/// runs the kernels on 16-lane or, drawn at random, on 8-lane vectors (<see cref="DirectConv.ForceVector256"/>; AVX2 machines
+/// runs the kernels on 16-lane or, drawn at random, on 8-lane vectors (<see cref="KernelWidth.ForceVector256"/>; AVX2 machines
 /// have only the latter).
 /// </summary>
 [Collection(WorkerCountCollection.Name)]
@@ -36,10 +36,10 @@ public sealed class DirectWeightGradientProperties
         /// <summary><paramref name="run"/> with the direct kernels on this case's vector width.</summary>
         public T OnWidth<T>(Func<T> run)
         {
-            bool saved = DirectConv.ForceVector256;
-            DirectConv.ForceVector256 = Vector256;
+            bool saved = KernelWidth.ForceVector256;
+            KernelWidth.ForceVector256 = Vector256;
             try { return run(); }
-            finally { DirectConv.ForceVector256 = saved; }
+            finally { KernelWidth.ForceVector256 = saved; }
         }
 
         public override string ToString() =>
