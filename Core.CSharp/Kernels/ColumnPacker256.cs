@@ -124,9 +124,8 @@ internal static unsafe partial class ColumnPacker
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Gather(float* s, int* desc, int* rowOffset, int kb, int nr, float* d)
     {
-        var lanes = Vector256.Create(desc[2]);
-        var loMask = Vector256.LessThan(Vector256<int>.Indices, lanes).AsSingle();
-        var hiMask = Vector256.LessThan(Vector256<int>.Indices + Vector256.Create(8), lanes).AsSingle();
+        var loMask = VectorOps256.Mask(desc[2]);
+        var hiMask = VectorOps256.Mask(desc[2] - 8);
         var loIndex = Vector256.Load(desc + 4);
         var hiIndex = Vector256.Load(desc + 12);
         for (int rr = 0; rr < kb; rr++)

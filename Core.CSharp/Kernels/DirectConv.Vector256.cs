@@ -40,9 +40,9 @@ internal static unsafe partial class DirectConv
             v = Vector256.Create(w3[r]); d0 = Fma.MultiplyAdd(v, x0, d0); d1 = Fma.MultiplyAdd(v, x1, d1); d2 = Fma.MultiplyAdd(v, x2, d2);
         }
         // No calls from here on (see Tile).
-        var m0 = Lanes256(lanes[0]);
-        var m1 = Lanes256(lanes[1]);
-        var m2 = Lanes256(lanes[2]);
+        var m0 = VectorOps256.Mask(lanes[0]);
+        var m1 = VectorOps256.Mask(lanes[1]);
+        var m2 = VectorOps256.Mask(lanes[2]);
         float* y0 = y + write[0], y1 = y + write[1], y2 = y + write[2];
         Put256(a0, a1, a2, 0, y0, y1, y2, plane, m0, m1, m2, bias, relu, accumulate, final);
         if (count > 1) Put256(b0, b1, b2, 1, y0, y1, y2, plane, m0, m1, m2, bias, relu, accumulate, final);
@@ -94,10 +94,6 @@ internal static unsafe partial class DirectConv
         if (mask.AsInt32() == Vector256<int>.AllBitsSet) v.Store(at);
         else Avx.MaskStore(at, mask, v);
     }
-
-    /// <summary>The first <paramref name="count"/> lanes of an 8-lane mask (the sign bit is what AVX's masked moves read).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> Lanes256(int count) => Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle();
 
     /// <summary><see cref="Relu(Vector512{float})"/> on 8 lanes, with the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

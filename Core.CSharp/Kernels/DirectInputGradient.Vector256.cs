@@ -57,9 +57,9 @@ internal static unsafe partial class DirectInputGradient
             Add(sum, 6, m0, r0); Add(sum, 7, m1, r1); Add(sum, 8, m2, r2);
             Add(sum, 9, m0, u0); Add(sum, 10, m1, u1); Add(sum, 11, m2, u2);
         }
-        var n0 = DirectConv.Lanes256(lanes[0]);
-        var n1 = DirectConv.Lanes256(lanes[1]);
-        var n2 = DirectConv.Lanes256(lanes[2]);
+        var n0 = VectorOps256.Mask(lanes[0]);
+        var n1 = VectorOps256.Mask(lanes[1]);
+        var n2 = VectorOps256.Mask(lanes[2]);
         float* d = dx + (nint)c0 * g.InPlane;
         int channels = k1 == 0 ? 1 : k2 == k1 ? 2 : k3 == k2 ? 3 : 4;
         for (int j = 0; j < channels; j++, d += g.InPlane)

@@ -29,7 +29,7 @@ internal static unsafe partial class DirectWeightGradient
         var b0 = Vector256.Load(t1); var b1 = Vector256.Load(t1 + 8); var b2 = Vector256.Load(t1 + 16);
         var c0 = Vector256.Load(t2); var c1 = Vector256.Load(t2 + 8); var c2 = Vector256.Load(t2 + 16);
         var e0 = Vector256.Load(t3); var e1 = Vector256.Load(t3 + 8); var e2 = Vector256.Load(t3 + 16);
-        var m = DirectConv.Lanes256(g.Tail);
+        var m = VectorOps256.Mask(g.Tail);
         for (int img = 0; img < g.Images; img++)
         {
             for (int h = h0; h < h1; h++)

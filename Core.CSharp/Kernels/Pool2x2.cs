@@ -96,7 +96,7 @@ internal static unsafe class Pool2x2<TOp> where TOp : struct, Pool2x2<TOp>.IOp
                         v = Avx2.Permute4x64(v.AsDouble(), 0b11_01_10_00).AsSingle();
                         int count = ow - ox;
                         if (count >= 8) v.Store(o + ox);
-                        else Avx.MaskStore(o + ox, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle(), v);
+                        else Avx.MaskStore(o + ox, VectorOps256.Mask(count), v);
                     }
                     for (; ox < ow; ox++) o[ox] = TOp.Reduce(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
                 }
