@@ -45,6 +45,13 @@ internal readonly unsafe struct GemmKernel256 : IGemmKernel
     {
         Vector256<float> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default;
         Vector256<float> hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default;
+        // C's tile is read after the loop: ask for its lines into L2 now, so they arrive during the loop instead of
+        // stalling it at the end (as the AVX-512 kernel does; a large C lives in L3 between depth blocks).
+        for (int i = 0; i < 6; i++)
+        {
+            Sse.Prefetch1(c + i * ldc);
+            Sse.Prefetch1(c + i * ldc + 15);
+        }
         for (int p = 0; p < kc; p++, a += 6, b += 16)
         {
             var b0 = Vector256.Load(b);
