@@ -206,6 +206,7 @@ public sealed class OnnxPredictor : IDisposable
             GraphOptimizationLevel = options.OptimizeGraph ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
         };
+        if (options.StopSpinningBetweenRuns) sessionOptions.AddSessionConfigEntry("session.force_spinning_stop", "1");
         OnnxProviders.Append(sessionOptions, options.Provider ?? "cpu");
         try
         {

@@ -58,6 +58,18 @@ public sealed class OnnxPredictorTests
         for (int i = 0; i < inputs.Length; i++)
             Assert.Equal(sequential[i].ToArray(), concurrent[i].ToArray());
     }
+
+    [Fact]
+    public void Stopping_the_spin_between_runs_changes_no_output()
+    {
+        using var spinning = new OnnxPredictor(Model, new OnnxPredictorOptions { IntraOpThreads = 2 });
+        using var stopping = new OnnxPredictor(Model, new OnnxPredictorOptions { IntraOpThreads = 2, StopSpinningBetweenRuns = true });
+        for (int i = 0; i < 4; i++)
+        {
+            var x = RandomBatch(Net.InputShape, 1 + 7 * i, 200 + i);
+            Assert.Equal(spinning.Run(x).ToArray(), stopping.Run(x).ToArray());
+        }
+    }
 }
 
 /// <summary>Classes with probabilities, whatever the model's last layer.</summary>
