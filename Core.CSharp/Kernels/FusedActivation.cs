@@ -14,7 +14,7 @@ public enum FusedActivation
     /// <summary><c>max(y, 0)</c>, as <see cref="Activations.Relu"/>.</summary>
     Relu,
 
-    /// <summary><c>tanh(y)</c>, as <see cref="Activations.Tanh"/>.</summary>
+    /// <summary><c>tanh(y)</c>, as <see cref="Activations.Tanh"/> (a rational approximation within 2.9e-7 of it, relative).</summary>
     Tanh,
 
     /// <summary><c>1 / (1 + exp(-y))</c>, as <see cref="Activations.Sigmoid"/>.</summary>
@@ -35,7 +35,7 @@ internal static class FusedActivations
         switch (activation)
         {
             case FusedActivation.Relu: TensorPrimitives.Max(x, 0f, y); break;
-            case FusedActivation.Tanh: TensorPrimitives.Tanh(x, y); break;
+            case FusedActivation.Tanh: RationalTanh.Apply(x, y); break;
             case FusedActivation.Sigmoid: TensorPrimitives.Sigmoid(x, y); break;
             default: if (!x.Overlaps(y)) x.CopyTo(y); break;
         }
