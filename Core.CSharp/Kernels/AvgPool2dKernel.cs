@@ -17,7 +17,7 @@ namespace Cnn.Core.Kernels;
 /// <c>padBottom</c> and <c>padRight</c> take ONNX's padding, which may differ between the ends of an axis or exceed half
 /// the window (SAME, explicit pads): there the window ends at <c>min(start + kernel, size + padEnd)</c>.
 /// </summary>
-public static class AvgPool2dKernel
+public static partial class AvgPool2dKernel
 {
     /// <summary>Averages each window of <paramref name="x"/>.</summary>
     /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
@@ -148,10 +148,14 @@ public static class AvgPool2dKernel
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
         var dx = TensorArena.Uninitialized<float>(inputShape.Size);
-        // The spread has an AVX-512 kernel alone.
-        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Fits(g, h, w, oh, ow) && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
+        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
         {
-            BatchParallel.For(n * c, (_, start, end) => Spread2x2(dy, dx, h, w, oh, ow, start, end));
+            bool wide = KernelWidth.Wide;
+            BatchParallel.For(n * c, (_, start, end) =>
+            {
+                if (wide) Spread2x2(dy, dx, h, w, oh, ow, start, end);
+                else Spread256(dy, dx, h, w, oh, ow, start, end);
+            });
             return Tensor.Own(dx, inputShape);
         }
         var rows = Extents.Of(oh, g.StrideH, g.PadH, ends.H, g.KernelH, h, countIncludePad);
