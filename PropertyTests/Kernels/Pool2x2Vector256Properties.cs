@@ -8,10 +8,11 @@ namespace Cnn.Tests.Kernels;
 
 /// <summary>
 /// <see cref="Pool2x2Properties"/>' checks on the 2x2 kernels' AVX2 paths (<see cref="Vector256Paths"/>), which a machine
-/// with AVX-512 does not take otherwise. Forward: eight windows a step, put back in order after an in-lane shuffle, the last
-/// ones under a lane mask. Average pooling's backward spread: eight gradients a step, a row's last ones in overlapping
-/// steps of four, or under lane masks in rows of one to three windows (rows of 1 to 35 windows: every remainder of eight).
-/// The general loops they are checked against have no vector path to force.
+/// with AVX-512 does not take otherwise. Forward: eight windows a step, put back in order after an in-lane shuffle, a row's
+/// last step overlapping the one before, rows of four to seven windows in two overlapping steps of four, shorter ones one
+/// by one. Average pooling's backward spread: eight gradients a step, a row's last ones in overlapping steps of four, or
+/// under lane masks in rows of one to three windows. Rows of 1 to 35 windows: every remainder of eight. The general loops
+/// they are checked against have no vector path to force.
 /// </summary>
 [Collection(WorkerCountCollection.Name)]
 public sealed class Pool2x2Vector256Properties
