@@ -17,7 +17,7 @@ namespace Cnn.Core.Kernels;
 /// <c>padBottom</c> and <c>padRight</c> take ONNX's padding, which may differ between the ends of an axis or exceed half
 /// the window (SAME, explicit pads): there the window ends at <c>min(start + kernel, size + padEnd)</c>.
 /// </summary>
-public static class AvgPool2dKernel
+public static partial class AvgPool2dKernel
 {
     /// <summary>Averages each window of <paramref name="x"/>.</summary>
     /// <exception cref="ShapeException">The input is not NCHW, the window does not fit, or padding exceeds half the kernel.</exception>
@@ -148,10 +148,10 @@ public static class AvgPool2dKernel
         if (dy.Shape != expected)
             throw new ShapeException($"AvgPool2d backward: expected an upstream gradient of shape {expected} for input {inputShape}; found {dy.Shape}.");
         var dx = TensorArena.Uninitialized<float>(inputShape.Size);
-        // The spread has an AVX-512 kernel alone.
-        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Fits(g, h, w, oh, ow) && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
+        if (pairs && ends == (g.PadH, g.PadW) && Pool2x2<MeanOp>.Covers(g, h, w, oh, ow))
         {
-            BatchParallel.For(n * c, (_, start, end) => Spread2x2(dy, dx, h, w, oh, ow, start, end));
+            bool wide = KernelWidth.Wide;
+            BatchParallel.For(n * c, (_, start, end) => Spread2x2(dy, dx, h, w, oh, ow, start, end, wide));
             return Tensor.Own(dx, inputShape);
         }
         var rows = Extents.Of(oh, g.StrideH, g.PadH, ends.H, g.KernelH, h, countIncludePad);
@@ -188,17 +188,13 @@ public static class AvgPool2dKernel
 
     /// <summary>
     /// The 2x2 stride-2 unpadded backward pass: every input element in a window gets <c>0 + dy / 4</c> (the general loop's
-    /// clear-then-add, so -0 becomes +0 as there), sixteen windows a step, each share duplicated into its two columns and
-    /// stored to both rows (a row's last windows under lane masks); elements no window covers (an odd last row or column) are
-    /// 0. Measured (perf, one thread, Intel Xeon): the general loop was 11 % of LeNet-5's training step; with the last windows
-    /// of each row one by one (all of LeNet-5's, whose rows are 14 and 5 windows wide) this was still 4 %.
+    /// clear-then-add, so -0 becomes +0 as there), each share duplicated into its two columns and stored to both rows, a row
+    /// of windows at a time on zmm (<see cref="SpreadRow512"/>) or, with AVX2 alone, ymm (<see cref="SpreadRow256"/>);
+    /// elements no window covers (an odd last row or column) are 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Spread2x2(Tensor dy, float[] dx, int h, int w, int oh, int ow, int start, int end)
+    private static unsafe void Spread2x2(Tensor dy, float[] dx, int h, int w, int oh, int ow, int start, int end, bool wide)
     {
-        var lowPairs = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-        var highPairs = lowPairs + Vector512.Create(8);
-        var four = Vector512.Create(4f);
         fixed (float* pdy = dy.Span, pdx = dx)
             for (int p = start; p < end; p++)
             {
@@ -206,37 +202,53 @@ public static class AvgPool2dKernel
                 if (2 * oh < h || 2 * ow < w) new Span<float>(plane, h * w).Clear();
                 for (int oy = 0; oy < oh; oy++)
                 {
-                    float* g = grads + oy * ow, r0 = plane + 2 * oy * w, r1 = r0 + w;
-                    int ox = 0;
-                    for (; ox + 16 <= ow; ox += 16)
-                    {
-                        var share = Vector512<float>.Zero + Vector512.Load(g + ox) / four;
-                        var lo = Vector512.Shuffle(share, lowPairs);
-                        var hi = Vector512.Shuffle(share, highPairs);
-                        Vector512.Store(lo, r0 + 2 * ox);
-                        Vector512.Store(hi, r0 + 2 * ox + 16);
-                        Vector512.Store(lo, r1 + 2 * ox);
-                        Vector512.Store(hi, r1 + 2 * ox + 16);
-                    }
-                    if (ox < ow)
-                    {
-                        // The last (or, in LeNet-5's 14- and 5-wide planes, only) windows of the row: the same under lane masks.
-                        int rem = ow - ox, floats = 2 * rem;
-                        var share = Vector512<float>.Zero + Avx512F.MaskLoad(g + ox, ImToCol.Lanes(rem), Vector512<float>.Zero) / four;
-                        var lo = Vector512.Shuffle(share, lowPairs);
-                        var loLanes = ImToCol.Lanes(Math.Min(16, floats));
-                        Avx512F.MaskStore(r0 + 2 * ox, loLanes, lo);
-                        Avx512F.MaskStore(r1 + 2 * ox, loLanes, lo);
-                        if (floats > 16)
-                        {
-                            var hi = Vector512.Shuffle(share, highPairs);
-                            var hiLanes = ImToCol.Lanes(floats - 16);
-                            Avx512F.MaskStore(r0 + 2 * ox + 16, hiLanes, hi);
-                            Avx512F.MaskStore(r1 + 2 * ox + 16, hiLanes, hi);
-                        }
-                    }
+                    float* g = grads + oy * ow, r0 = plane + 2 * oy * w;
+                    if (wide) SpreadRow512(g, r0, r0 + w, ow);
+                    else SpreadRow256(g, r0, r0 + w, ow);
                 }
             }
+    }
+
+    /// <summary>
+    /// <paramref name="ow"/> shares from <paramref name="g"/> into rows <paramref name="r0"/> and <paramref name="r1"/>,
+    /// sixteen windows a step, a row's last windows under lane masks. Measured (perf, one thread, Intel Xeon): the general
+    /// loop was 11 % of LeNet-5's training step; with the last windows of each row one by one (all of LeNet-5's, whose rows
+    /// are 14 and 5 windows wide) this was still 4 %.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void SpreadRow512(float* g, float* r0, float* r1, int ow)
+    {
+        var lowPairs = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        var highPairs = lowPairs + Vector512.Create(8);
+        var four = Vector512.Create(4f);
+        int ox = 0;
+        for (; ox + 16 <= ow; ox += 16)
+        {
+            var share = Vector512<float>.Zero + Vector512.Load(g + ox) / four;
+            var lo = Vector512.Shuffle(share, lowPairs);
+            var hi = Vector512.Shuffle(share, highPairs);
+            Vector512.Store(lo, r0 + 2 * ox);
+            Vector512.Store(hi, r0 + 2 * ox + 16);
+            Vector512.Store(lo, r1 + 2 * ox);
+            Vector512.Store(hi, r1 + 2 * ox + 16);
+        }
+        if (ox < ow)
+        {
+            // The last (or, in LeNet-5's 14- and 5-wide planes, only) windows of the row: the same under lane masks.
+            int rem = ow - ox, floats = 2 * rem;
+            var share = Vector512<float>.Zero + Avx512F.MaskLoad(g + ox, ImToCol.Lanes(rem), Vector512<float>.Zero) / four;
+            var lo = Vector512.Shuffle(share, lowPairs);
+            var loLanes = ImToCol.Lanes(Math.Min(16, floats));
+            Avx512F.MaskStore(r0 + 2 * ox, loLanes, lo);
+            Avx512F.MaskStore(r1 + 2 * ox, loLanes, lo);
+            if (floats > 16)
+            {
+                var hi = Vector512.Shuffle(share, highPairs);
+                var hiLanes = ImToCol.Lanes(floats - 16);
+                Avx512F.MaskStore(r0 + 2 * ox + 16, hiLanes, hi);
+                Avx512F.MaskStore(r1 + 2 * ox + 16, hiLanes, hi);
+            }
+        }
     }
 
     /// <summary>

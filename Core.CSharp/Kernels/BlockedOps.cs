@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 
 namespace Cnn.Core.Kernels;
@@ -101,9 +100,5 @@ internal static unsafe class BlockedOps
     /// the borders are zero on both sides and stay zero (ReLU of +0 is +0); the interior has the bits of
     /// <see cref="TensorOps.Add(Tensor, Tensor)"/> followed by the ReLU layer.
     /// </summary>
-    public static void Sum(Span<float> a, Span<float> b, Span<float> y, bool relu)
-    {
-        TensorPrimitives.Add(a, b, y);
-        if (relu) FusedActivation.Relu.Apply(y, y);
-    }
+    public static void Sum(Span<float> a, Span<float> b, Span<float> y, bool relu) => TensorOps.AddBlock(a, b, y, relu);
 }

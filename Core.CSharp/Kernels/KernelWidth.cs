@@ -5,8 +5,9 @@ namespace Cnn.Core.Kernels;
 
 /// <summary>
 /// Which vectors the kernels with an AVX-512 path and an AVX2 one run on: the blocked inference layers
-/// (<see cref="BlockedConv"/>, <see cref="Pool2x2{TOp}"/>, max pooling), the column packer and the kernels that ask
-/// <see cref="ColumnPacker.Vectorized"/>, the direct convolutions (<see cref="DirectConv.Lanes"/>) and batch norm's sums.
+/// (<see cref="BlockedConv"/>, <see cref="Pool2x2{TOp}"/>, max pooling), average pooling's 2x2 backward spread, the column
+/// packer and the kernels that ask <see cref="ColumnPacker.Vectorized"/>, the direct convolutions
+/// (<see cref="DirectConv.Lanes"/>) and batch norm's sums.
 /// <see cref="ForceVector256"/> makes a machine with AVX-512 take the paths of a CPU with AVX2 alone (AMD Zen 3), so that
 /// the tests run both there.
 /// </summary>

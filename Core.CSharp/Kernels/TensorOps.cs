@@ -20,13 +20,18 @@ public static class TensorOps
     {
         if (a.Shape != b.Shape) throw new ShapeException($"Add: expected two tensors of the same shape; found {a.Shape} and {b.Shape}.");
         var y = TensorArena.Uninitialized<float>(a.Size);
-        Elementwise.For(y.Length, (s, e) =>
-        {
-            var block = y.AsSpan(s..e);
-            TensorPrimitives.Add(a.Span[s..e], b.Span[s..e], block);
-            if (relu) FusedActivation.Relu.ApplyInPlace(block);
-        });
+        Elementwise.For(y.Length, (s, e) => AddBlock(a.Span[s..e], b.Span[s..e], y.AsSpan(s..e), relu));
         return Tensor.Own(y, a.Shape);
+    }
+
+    /// <summary>
+    /// <c>y = a + b</c>, then rectified in place when <paramref name="relu"/>: one block of <see cref="Add(Tensor, Tensor)"/>
+    /// or <see cref="AddRelu"/>, allocating nothing (the blocked inference path's sums call it too, for the same bits).
+    /// </summary>
+    internal static void AddBlock(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, bool relu)
+    {
+        TensorPrimitives.Add(a, b, y);
+        if (relu) FusedActivation.Relu.ApplyInPlace(y);
     }
 
     /// <summary>Concatenates tensors along axis 1 (channels); every other axis must agree.</summary>

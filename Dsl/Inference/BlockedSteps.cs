@@ -101,7 +101,13 @@ internal sealed class BlockedSerialStep(BlockedStep[] steps) : BlockedStep
 
     public override IEnumerable<BlockedConvStep> Convolutions() => steps.SelectMany(s => s.Convolutions());
 
-    public override BoundBlocked Bind(BlockedPlane input, int border)
+    public override BoundBlocked Bind(BlockedPlane input, int border) => new Bound(BindChain(steps, input, border).Steps);
+
+    /// <summary>
+    /// <paramref name="steps"/> bound one after the other, the first to <paramref name="input"/>, each next one to the output
+    /// of the one before; and the last one's output (<paramref name="input"/> where there are no steps).
+    /// </summary>
+    public static (BoundBlocked[] Steps, BlockedPlane Output) BindChain(BlockedStep[] steps, BlockedPlane input, int border)
     {
         var bound = new BoundBlocked[steps.Length];
         for (int i = 0; i < steps.Length; i++)
@@ -109,7 +115,7 @@ internal sealed class BlockedSerialStep(BlockedStep[] steps) : BlockedStep
             bound[i] = steps[i].Bind(input, border);
             input = bound[i].Output;
         }
-        return new Bound(bound);
+        return (bound, input);
     }
 
     private sealed class Bound(BoundBlocked[] steps) : BoundBlocked(steps[^1].Output)
@@ -267,13 +273,7 @@ internal sealed class BlockedResidualStep(BlockedStep[] body, BlockedConvStep la
 
     public override BoundBlocked Bind(BlockedPlane input, int border)
     {
-        var bodyBound = new BoundBlocked[body.Length];
-        var plane = input;
-        for (int i = 0; i < body.Length; i++)
-        {
-            bodyBound[i] = body[i].Bind(plane, border);
-            plane = bodyBound[i].Output;
-        }
+        var (bodyBound, plane) = BlockedSerialStep.BindChain(body, input, border);
         var lastBound = last.Bind(plane, border, relu);
         var shortcutBound = shortcut.Bind(input, border);
         if (shortcutBound.Output != lastBound.Output)

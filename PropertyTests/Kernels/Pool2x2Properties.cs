@@ -50,6 +50,13 @@ public sealed class Pool2x2Properties
 
     internal static readonly Window2d Pairs = new(2, 2, 2, 2, 0, 0);
 
+    /// <summary>An upstream gradient for average pooling <paramref name="x"/> by <see cref="Pairs"/>, drawn like the input: its first elements.</summary>
+    internal static Tensor UpstreamGradient(Tensor x, bool ceil)
+    {
+        var outShape = AvgPool2dKernel.Forward(x, Pairs, ceil, true, pairs: false).Shape;
+        return Tensor.FromArray(x.ToArray()[..outShape.Size], outShape);
+    }
+
     [CnnProperty(200)]
     public Property Max_pooling_values_have_the_bits_of_the_forward_pass() => Prop.ForAll(Cases.ToArbitrary(), c =>
     {
@@ -72,8 +79,7 @@ public sealed class Pool2x2Properties
     public Property Average_pooling_backward_has_the_bits_of_the_general_loop() => Prop.ForAll(Cases.ToArbitrary(), c =>
     {
         var x = Input(c);
-        var outShape = AvgPool2dKernel.Forward(x, Pairs, c.Ceil, true, pairs: false).Shape;
-        var dy = Tensor.FromArray(x.ToArray()[..outShape.Size], outShape);
+        var dy = UpstreamGradient(x, c.Ceil);
         SameBits(AvgPool2dKernel.Backward(dy, x.Shape, Pairs, c.Ceil, true, pairs: false), AvgPool2dKernel.Backward(dy, x.Shape, Pairs, c.Ceil, true), anyNaN: true);
     });
 
