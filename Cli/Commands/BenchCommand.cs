@@ -25,10 +25,12 @@ internal static class BenchCommand
         Allocation is managed bytes per call (all threads). The im2col side of the convolution and pooling rows runs in a
         TensorArena, as the kernels of a training step do, so those rows time the kernels, not the garbage collector's
         fresh pages; inference rows call a compiled InferenceModel (weights packed and batch norm folded once), as a deployed
-        model does, and report its allocation per call (its output alone, once the input's shape is bound). The report
+        model does, and report its allocation per call (its output alone, once the input's shape is bound). Training and
+        inference rows warm up for two seconds per side (the JIT's tiers settle), and ONNX Runtime's threads stop spinning
+        when its run returns, so they do not hold a core through the other sides' blocks. The report
         starts with the CPU model, its caches, the GEMM blocking chosen for it and a measured FMA peak (independent FMA
         chains, one thread and the run's threads); every GFLOP/s figure is also given as a fraction of that peak. Progress goes to stderr, the report to stdout. A full run
-        takes about 1.5 minutes on 2 idle cores (up to 4 on a loaded machine); --quick under one.
+        takes about 4 minutes on 2 idle cores (AMD Zen 3; 2.5 on the Intel Xeon); --quick under one.
 
         The run uses the garbage collector's batch mode (no background collections), as a compute job should: a training
         step allocates megabytes of tensors, and on two cores a background collection takes a core from the kernels
