@@ -242,7 +242,9 @@ public sealed class DirectWeightGradientProperties
         Assert.False(Covers(16, 32, 16, 2));   // stride 2
         Assert.False(Covers(64, 56, 64, 1));   // 576 rows: the direct forward kernel's bound
         Assert.True(Covers(16, 128, 16, 1, lanes: 8));
-        Assert.True(Covers(32, 15, 64, 1, lanes: 8));   // 15-wide rows: two vectors of 8, 15 of 16 lanes used
+        Assert.True(Covers(16, 15, 32, 1, lanes: 8));   // 15-wide rows: two vectors of 8, 15 of 16 lanes used
+        // 288 rows x 64 filters: 590 KB of 8-lane sums, taken where they fit three quarters of L2 (not Zen 3's 512 KB).
+        Assert.Equal(CpuCaches.L2 == 0 || 64 * 288 * 8 * sizeof(float) <= CpuCaches.L2 * 3 / 4, Covers(32, 15, 64, 1, lanes: 8));
         Assert.False(Covers(32, 15, 64, 1));            // shorter than a vector of 16
         Assert.False(Covers(32, 32, 128, 1, lanes: 8)); // 288 x 128: as many lane sums, half as long, still past the bound
         Assert.False(Covers(16, 32, 16, 1, lanes: 0));  // beside the scalar micro-kernel
