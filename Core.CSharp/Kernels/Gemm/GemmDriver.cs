@@ -105,8 +105,7 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
             // than NR floats of it per panel (a stride of a whole row from one load to the next). Measured on the Xeon
             // (32-wide panels): 0.22-0.26 against 0.27-0.30 ns a float for 1024- and 2048-wide operands.
             int whole = nc / nr * nr;
-            if (typeof(TK) == typeof(GemmKernel512)) PanelRows(job.B + (nint)pc * job.N + jc, job.N, kb, whole, dst);
-            else PanelRows16(job.B + (nint)pc * job.N + jc, job.N, kb, whole, dst);
+            PanelRows(job.B + (nint)pc * job.N + jc, job.N, kb, whole, dst);
             jc += whole;
             nc -= whole;
             dst += (nint)whole * kb;
@@ -119,35 +118,30 @@ internal static unsafe class GemmDriver<TK> where TK : struct, IGemmKernel
         }
     }
 
-    /// <summary>Rows <c>[0, count)</c> of <paramref name="width"/> columns (a multiple of 32) as 32-wide panels of count rows.</summary>
+    /// <summary>
+    /// Rows <c>[0, count)</c> of <paramref name="width"/> columns (a multiple of NR) as NR-wide panels of count rows: 32-wide
+    /// by two zmm for the AVX-512 kernel, 16-wide by two ymm for the AVX2 one (NR is a constant to the JIT, so each kernel's
+    /// copy keeps only its own loads).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PanelRows(float* src, nint ld, int count, int width, float* dst)
     {
-        nint panel = (nint)32 * count;
+        int nr = TK.NR;
+        nint panel = (nint)nr * count;
         for (int p = 0; p < count; p++, src += ld)
         {
-            float* d = dst + (nint)p * 32;
-            for (int j = 0; j < width; j += 32, d += panel)
-            {
-                Vector512.Store(Vector512.Load(src + j), d);
-                Vector512.Store(Vector512.Load(src + j + 16), d + 16);
-            }
-        }
-    }
-
-    /// <summary>Rows <c>[0, count)</c> of <paramref name="width"/> columns (a multiple of 16) as 16-wide panels of count rows (the AVX2 kernel's).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PanelRows16(float* src, nint ld, int count, int width, float* dst)
-    {
-        nint panel = (nint)16 * count;
-        for (int p = 0; p < count; p++, src += ld)
-        {
-            float* d = dst + (nint)p * 16;
-            for (int j = 0; j < width; j += 16, d += panel)
-            {
-                Vector256.Store(Vector256.Load(src + j), d);
-                Vector256.Store(Vector256.Load(src + j + 8), d + 8);
-            }
+            float* d = dst + (nint)p * nr;
+            for (int j = 0; j < width; j += nr, d += panel)
+                if (nr == 32)
+                {
+                    Vector512.Store(Vector512.Load(src + j), d);
+                    Vector512.Store(Vector512.Load(src + j + 16), d + 16);
+                }
+                else
+                {
+                    Vector256.Store(Vector256.Load(src + j), d);
+                    Vector256.Store(Vector256.Load(src + j + 8), d + 8);
+                }
         }
     }
 
