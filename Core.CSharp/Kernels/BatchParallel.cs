@@ -23,8 +23,8 @@ public static class BatchParallel
     /// <summary>The number of chunks a batch of <paramref name="n"/> items is split into.</summary>
     public static int Chunks(int n) => Math.Max(1, Math.Min(Workers, n));
 
-    /// <summary>A free item for this thread's next call (null while one of its calls is running one).</summary>
-    [ThreadStatic] private static ChunkQueue? t_spare;
+    /// <summary>This thread's item, reused by its calls (<see cref="ChunkQueue.InUse"/> while one of them runs it).</summary>
+    [ThreadStatic] private static ChunkQueue? t_queue;
 
     /// <summary>
     /// Runs <paramref name="body"/>(chunk, start, end) for each chunk, in parallel when there is more than one. Chunk
@@ -61,6 +61,9 @@ public static class BatchParallel
         int budget = WorkerPool.Enter(Math.Min(p, Workers));
         try
         {
+            // The thread's queue is made by its first call whichever path that call takes, not by the first call that
+            // finds a worker free (a later one, when other calls held every worker until then).
+            var own = t_queue ??= new ChunkQueue();
             Span<int> claimed = stackalloc int[Math.Min(budget, WorkerPool.Count + 1) - 1];
             int helpers = claimed.Length == 0 ? 0 : WorkerPool.Claim(claimed);
             if (helpers == 0)
@@ -68,8 +71,8 @@ public static class BatchParallel
                 for (int i = 0; i < p; i++) body(i, (int)((long)i * n / p), (int)((long)(i + 1) * n / p));
                 return;
             }
-            var queue = t_spare ?? new ChunkQueue();
-            t_spare = null;
+            // A call nested in one of this thread's chunks finds its queue in use.
+            var queue = own.InUse ? new ChunkQueue() : own;
             queue.Start(n, p, body);
             try
             {
@@ -90,7 +93,6 @@ public static class BatchParallel
             }
             var error = queue.Error;
             queue.Clear();
-            t_spare = queue;
             if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
         }
         finally
@@ -107,6 +109,9 @@ public static class BatchParallel
         private Exception? _error;
 
         public Exception? Error => Volatile.Read(ref _error);
+
+        /// <summary>Between <see cref="Start"/> and <see cref="Clear"/>.</summary>
+        public bool InUse => _body is not null;
 
         public void Start(int n, int p, Action<int, int, int> body)
         {

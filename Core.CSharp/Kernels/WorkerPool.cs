@@ -26,40 +26,65 @@ internal abstract class WorkItem
 /// </summary>
 internal static class WorkerPool
 {
-    private static readonly PoolWorker?[] s_workers = new PoolWorker?[Math.Max(0, Environment.ProcessorCount - 1)];
-    private static readonly object s_create = new();
+    /// <remarks>
+    /// Started together when the pool is first used, whatever path that call takes: a worker made by the first call that
+    /// claims one would allocate its thread there, and that call can come long after a model's first (it depends on
+    /// whether another call held the cores until then), where a steady state promises no allocation.
+    /// </remarks>
+    private static readonly PoolWorker[] s_workers = Enumerable.Range(0, Math.Max(0, Environment.ProcessorCount - 1)).Select(i => new PoolWorker(i + 1)).ToArray();
     private static int s_active;
+
+    /// <summary>Set while <see cref="Alone"/>'s scope is open on this thread.</summary>
+    [ThreadStatic] private static bool t_alone;
 
     /// <summary>The number of pool workers: the processor count minus the caller's core.</summary>
     public static int Count => s_workers.Length;
 
     /// <summary>
     /// Counts a parallel call in until <see cref="Exit"/> and returns how many threads it may use, itself included: at most
-    /// <paramref name="wanted"/>, and no more than the cores other in-flight calls leave (at least 1).
+    /// <paramref name="wanted"/>, and no more than the cores other in-flight calls leave (at least 1); 1 inside
+    /// <see cref="Alone"/>.
     /// </summary>
     public static int Enter(int wanted)
     {
         int active = Interlocked.Increment(ref s_active);
-        return Math.Max(1, Math.Min(wanted, Environment.ProcessorCount - (active - 1)));
+        return t_alone ? 1 : Math.Max(1, Math.Min(wanted, Environment.ProcessorCount - (active - 1)));
     }
 
     public static void Exit() => Interlocked.Decrement(ref s_active);
+
+    /// <summary>
+    /// Until the returned scope is disposed, every parallel call made on this thread runs all its parts on this thread, as
+    /// when other calls hold every worker. A plan's first run does so (see <c>InferenceCaller</c>): it then meets the
+    /// largest share of the work its thread can ever be left with, so the thread's workspaces (<see cref="GemmPackBuffers"/>,
+    /// <see cref="ConvBuffers"/>, ...) reach their final sizes then and not in a later call that finds the workers busy.
+    /// </summary>
+    public static AloneScope Alone()
+    {
+        bool outer = !t_alone;
+        t_alone = true;
+        return new AloneScope(outer);
+    }
+
+    /// <summary>The scope of <see cref="Alone"/>; disposing the outermost one gives the thread its workers back.</summary>
+    public readonly struct AloneScope(bool outer) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (outer) t_alone = false;
+        }
+    }
 
     /// <summary>Claims idle workers, up to <paramref name="claimed"/>'s length, writing their indexes; returns how many it got.</summary>
     public static int Claim(Span<int> claimed)
     {
         int got = 0;
         for (int w = 0; w < s_workers.Length && got < claimed.Length; w++)
-            if (Worker(w).TryClaim()) claimed[got++] = w;
+            if (s_workers[w].TryClaim()) claimed[got++] = w;
         return got;
     }
 
-    public static PoolWorker Worker(int index)
-    {
-        var worker = Volatile.Read(ref s_workers[index]);
-        if (worker is not null) return worker;
-        lock (s_create) return s_workers[index] ??= new PoolWorker(index + 1);
-    }
+    public static PoolWorker Worker(int index) => s_workers[index];
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using Cnn.Core;
+using Cnn.Core.Kernels;
 
 namespace Cnn.Dsl;
 
@@ -27,13 +28,17 @@ internal sealed class InferenceCaller
     /// </summary>
     public Tensor Predict(Step root, Tensor x)
     {
-        var plan = Bound(root, x.Shape);
+        var (plan, fresh) = Bound(root, x.Shape);
         // Under an arena already active on this thread (a trainer's), fallback steps allocate from that one.
         bool own = !TensorArena.ActiveOnThisThread;
         try
         {
             Tensor y;
-            using (own ? _arena.Activate() : default) y = plan.Run(x);
+            using (own ? _arena.Activate() : default)
+            // A plan's first run keeps every part of the work on this thread (WorkerPool.Alone), so the thread's workspaces
+            // grow to the largest share it can be left with now, not in a later call that finds the workers busy.
+            using (fresh ? WorkerPool.Alone() : default)
+                y = plan.Run(x);
             // The plan's output array is rewritten by the next call: the caller gets a copy.
             var copy = TensorArena.Uninitialized<float>(y.Size);
             y.Span.CopyTo(copy);
@@ -45,15 +50,19 @@ internal sealed class InferenceCaller
         }
     }
 
-    /// <summary>The plan bound to <paramref name="input"/>, binding it when this caller has not (or no longer has) it.</summary>
-    private BoundStep Bound(Step root, Shape input)
+    /// <summary>
+    /// The plan bound to <paramref name="input"/>, binding it when this caller has not (or no longer has) it; and whether it
+    /// was bound now.
+    /// </summary>
+    private (BoundStep Plan, bool Fresh) Bound(Step root, Shape input)
     {
         int i = 0;
         while (i < Shapes && !(_inputs[i] is { } seen && seen == input)) i++;
-        var plan = i < Shapes ? _plans[i]! : root.Bind(input, null);
+        bool fresh = i == Shapes;
+        var plan = fresh ? root.Bind(input, null) : _plans[i]!;
         // Moved (or put) first; the least recently used one drops out of the end.
         for (int j = Math.Min(i, Shapes - 1); j > 0; j--) (_inputs[j], _plans[j]) = (_inputs[j - 1], _plans[j - 1]);
         (_inputs[0], _plans[0]) = (input, plan);
-        return plan;
+        return (plan, fresh);
     }
 }

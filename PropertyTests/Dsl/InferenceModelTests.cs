@@ -1,4 +1,5 @@
 using Cnn.Core;
+using Cnn.Core.Kernels;
 using Cnn.Dsl;
 using FsCheck;
 using FsCheck.Fluent;
@@ -185,14 +186,56 @@ public class InferenceModelTests
     public void AWarmCallAllocatesExactlyItsOutput(string name, int batch)
     {
         var net = name == "every-step-kind" ? EveryStepKind() : Zoo.ByName(name);
-        var model = Model(net, 5);
         var x = Random(net.InputShape.PrependBatch(batch), new Random(5));
-        // The first call binds the plan to the shape (and warms the thread's GEMM buffers and the workspace pool).
-        Assert.True(BeyondTheOutput(model, x) > 0);
-        model.Predict(x);
-        Assert.Equal(0L, BeyondTheOutput(model, x));
-        // Another input of the same shape: nothing depends on the input tensor being the same one.
-        Assert.Equal(0L, BeyondTheOutput(model, Random(x.Shape, new Random(6))));
+        // On threads of their own, so that nothing an earlier test left on this one (its workspaces) hides an allocation.
+        // First with the workers free while the model warms up, then held as another call would hold them: this thread then
+        // runs every part of the call itself, larger shares than it had run.
+        OnANewThread(() =>
+        {
+            var model = Model(net, 5);
+            // The first call binds the plan to the shape (and warms the thread's GEMM buffers and the workspace pool).
+            Assert.True(BeyondTheOutput(model, x) > 0);
+            model.Predict(x);
+            Assert.Equal(0L, BeyondTheOutput(model, x));
+            // Another input of the same shape: nothing depends on the input tensor being the same one.
+            Assert.Equal(0L, BeyondTheOutput(model, Random(x.Shape, new Random(6))));
+            Assert.Equal(0L, WithEveryWorkerHeld(() => BeyondTheOutput(model, x)));
+            Assert.Equal(0L, BeyondTheOutput(model, x));
+        });
+        // Then the other way round: warmed up while other calls hold every worker, then called with the workers free.
+        OnANewThread(() =>
+        {
+            var model = Model(net, 5);
+            WithEveryWorkerHeld(() => { model.Predict(x); return model.Predict(x); });
+            Assert.Equal(0L, BeyondTheOutput(model, x));
+            Assert.Equal(0L, WithEveryWorkerHeld(() => BeyondTheOutput(model, x)));
+        });
+    }
+
+    /// <summary>Runs <paramref name="check"/> on a new thread and rethrows what it threw.</summary>
+    private static void OnANewThread(Action check)
+    {
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try { check(); }
+            catch (Exception e) { failure = e; }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+    }
+
+    /// <summary><paramref name="action"/>'s result, computed while this thread holds every pool worker, as a concurrent call would.</summary>
+    private static T WithEveryWorkerHeld<T>(Func<T> action)
+    {
+        var held = new List<int>();
+        // A worker another test's call holds now is free again within that call.
+        while (held.Count < WorkerPool.Count)
+            for (int w = 0; w < WorkerPool.Count; w++)
+                if (!held.Contains(w) && WorkerPool.Worker(w).TryClaim()) held.Add(w);
+        try { return action(); }
+        finally { foreach (int w in held) WorkerPool.Worker(w).Release(); }
     }
 
     [Fact]

@@ -105,29 +105,26 @@ public sealed class DepthwiseConv2dProperties
             Exact(biasOnly ?? throw new Xunit.Sdk.XunitException("db missing"), grads.Bias, "db without dx");
         }
     }));
+}
 
+/// <summary>Changes <see cref="BatchParallel.Workers"/>, which every kernel reads: in the collection whose tests run alone.</summary>
+[Collection(WorkerCountCollection.Name)]
+public sealed class DepthwiseConv2dWorkerCountTests
+{
     [Fact]
     public void Output_and_gradients_do_not_depend_on_the_thread_count()
     {
         var rng = new Random(3);
-        var c = new Case(5, 7, 2, 13, 12, 3, 3, 1, 2, 1, 1, 1, 1, true, 3);
+        var c = new DepthwiseConv2dProperties.Case(5, 7, 2, 13, 12, 3, 3, 1, 2, 1, 1, 1, 1, true, 3);
         var x = RandomTensor(rng, 1f, c.N, c.C, c.H, c.W);
         var w = RandomTensor(rng, 1f, c.C * c.M, 1, c.KH, c.KW);
         var b = RandomTensor(rng, 1f, c.C * c.M);
         var dy = RandomTensor(rng, 1f, c.N, c.C * c.M, c.OH, c.OW);
-        int workers = BatchParallel.Workers;
-        try
-        {
-            BatchParallel.Workers = 1;
-            var y1 = ConvKernel.Forward(x, w, b, c.Geometry);
-            var g1 = ConvKernel.Backward(x, w, true, dy, c.Geometry);
-            BatchParallel.Workers = 3;
-            Exact(ConvKernel.Forward(x, w, b, c.Geometry), y1, "y");
-            var g3 = ConvKernel.Backward(x, w, true, dy, c.Geometry);
-            Exact(g3.Input, g1.Input, "dx");
-            Exact(g3.Weight, g1.Weight, "dW");
-            Exact(g3.Bias!, g1.Bias!, "db");
-        }
-        finally { BatchParallel.Workers = workers; }
+        var (y1, g1) = WorkerCountCollection.With(1, () => (ConvKernel.Forward(x, w, b, c.Geometry), ConvKernel.Backward(x, w, true, dy, c.Geometry)));
+        var (y3, g3) = WorkerCountCollection.With(3, () => (ConvKernel.Forward(x, w, b, c.Geometry), ConvKernel.Backward(x, w, true, dy, c.Geometry)));
+        Exact(y3, y1, "y");
+        Exact(g3.Input, g1.Input, "dx");
+        Exact(g3.Weight, g1.Weight, "dW");
+        Exact(g3.Bias!, g1.Bias!, "db");
     }
 }

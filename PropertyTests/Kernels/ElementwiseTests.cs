@@ -9,7 +9,9 @@ namespace Cnn.Tests.Kernels;
 /// the bits must not depend on the worker count, and the fused residual sum and ReLU must be the two operations' bits.
 /// The length is above the parallel threshold and not a multiple of the block or of a vector, and holds exact zeros of
 /// both signs and NaN, where ReLU's choices show.
+/// It sets the worker count, which every kernel reads: in the collection whose tests run alone.
 /// </summary>
+[Collection(WorkerCountCollection.Name)]
 public sealed class ElementwiseTests
 {
     private static Tensor Data(int seed, int length)
@@ -30,16 +32,8 @@ public sealed class ElementwiseTests
     {
         const int length = 3 * 40_001;
         var (a, b, dy) = (Data(1, length), Data(2, length), Data(3, length));
-        (int[] Relu, int[] Mask, int[] Sum, int[] SumRelu) Run(int workers)
-        {
-            int saved = BatchParallel.Workers;
-            try
-            {
-                BatchParallel.Workers = workers;
-                return (Bits(Activations.Relu(a)), Bits(Activations.ReluBackward(a, dy)), Bits(TensorOps.Add(a, b)), Bits(TensorOps.AddRelu(a, b)));
-            }
-            finally { BatchParallel.Workers = saved; }
-        }
+        (int[] Relu, int[] Mask, int[] Sum, int[] SumRelu) Run(int workers) => WorkerCountCollection.With(workers, () =>
+            (Bits(Activations.Relu(a)), Bits(Activations.ReluBackward(a, dy)), Bits(TensorOps.Add(a, b)), Bits(TensorOps.AddRelu(a, b))));
         var one = Run(1);
         var three = Run(3);
         Assert.Equal(one.Relu, three.Relu);

@@ -27,6 +27,8 @@ internal static class GemmParallel
 
     public static void Run(in GemmJob job, int threads)
     {
+        // Read on every path, so the first product made (not the first one that finds a worker free) makes the items.
+        var ranges = s_ranges;
         // Only the cores other in-flight calls (products, batch-parallel loops) are not already using.
         int budget = WorkerPool.Enter(threads);
         try
@@ -49,7 +51,7 @@ internal static class GemmParallel
 
             for (int p = 1; p < parts; p++)
             {
-                var range = s_ranges[claimed[p - 1]];
+                var range = ranges[claimed[p - 1]];
                 range.Job = job;
                 (range.M0, range.M1, range.N0, range.N1) = split.Bounds(job, p, parts);
                 WorkerPool.Worker(claimed[p - 1]).Post(range);
