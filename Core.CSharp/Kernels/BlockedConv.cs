@@ -10,7 +10,8 @@ namespace Cnn.Core.Kernels;
 /// padding, without im2col; the output is written blocked, 16 channels of a pixel as one zmm, into the interior of the
 /// next layer's bordered buffer, with the bias and a ReLU applied on the way. The register tile is up to 14 pixels of one
 /// output row by 32 filters of zmm with AVX-512 (<see cref="BlockedConvTile{TStep}"/>), else up to 6 pixels by 16 filters
-/// of ymm with AVX2 and FMA (<see cref="BlockedConvTile256{TStep}"/>, each panel's two halves in turn), on the same layout. As in ONNX Runtime's NCHWc
+/// of ymm with AVX2 and FMA (<see cref="BlockedConvTile256"/>, each panel's two halves in turn; its tiles run across
+/// the rows of an item, <see cref="BlockedRasterTiles"/>), on the same layout. As in ONNX Runtime's NCHWc
 /// kernels (MLAS), the layout is kept from layer to layer, so nothing is transposed or unfolded between them.
 /// </summary>
 /// <remarks>
@@ -35,7 +36,11 @@ internal sealed unsafe class BlockedConv
     private readonly BlockedPlane _in, _out;
     private readonly int _kh, _kw, _sh, _sw, _padTop, _padLeft, _k, _kc, _panels, _rowsPerItem, _rowGroups;
     private readonly int[] _offsets;
-    private readonly (int Start, int Width)[] _tiles;
+    /// <summary>The AVX-512 tiles of a row (start, pixels); empty on the AVX2 path.</summary>
+    private readonly (int Start, int Width)[] _tiles = [];
+
+    /// <summary>The AVX2 tiles of an item of <see cref="_rowsPerItem"/> rows and of the last, maybe shorter, one; null on the AVX-512 path.</summary>
+    private readonly BlockedRasterTiles? _rasterTiles, _lastRasterTiles;
     private readonly float[] _weights;
     private readonly float[]? _bias;
     private readonly bool _relu, _wide;
@@ -89,19 +94,30 @@ internal sealed unsafe class BlockedConv
         for (int c = 0, i = 0; c < input.C; c++)
             for (int r = 0; r < _kh; r++)
                 for (int s = 0; s < _kw; s++) _offsets[i++] = input.ChannelOffset(c) + r * input.RowStride + s * input.PixelStride;
-        // Near-equal tiles of at most 14 (or 6) pixels across a row (30 -> 10, 10, 10; 15 -> 8, 7; 7 -> 3, 4), so that no
-        // tile is mostly empty.
         _wide = KernelWidth.Wide;
-        int most = _wide ? BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth : BlockedConvTile256<BlockedSteps.Blocked1>.MaxWidth;
-        int wo = _out.W, count = (wo + most - 1) / most;
-        _tiles = new (int, int)[count];
-        for (int t = 0; t < count; t++)
-        {
-            int start = wo * t / count;
-            _tiles[t] = (start, wo * (t + 1) / count - start);
-        }
+        int wo = _out.W;
         _rowsPerItem = Math.Min(_out.H, Math.Max(1, ItemPixels / wo));
         _rowGroups = (_out.H + _rowsPerItem - 1) / _rowsPerItem;
+        if (_wide)
+        {
+            // Near-equal tiles of at most 14 pixels across a row (30 -> 10, 10, 10; 15 -> 8, 7; 7 -> 7), so that no tile
+            // is mostly empty.
+            int count = (wo + BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth - 1) / BlockedConvTile<BlockedSteps.Blocked1>.MaxWidth;
+            _tiles = new (int, int)[count];
+            for (int t = 0; t < count; t++)
+            {
+                int start = wo * t / count;
+                _tiles[t] = (start, wo * (t + 1) / count - start);
+            }
+        }
+        else
+        {
+            // Tiles of at most 6 pixels across the item's rows, for whole items and for the shorter last group.
+            int pixelStep = (input.Blocked ? BlockedPlane.Lanes : 1) * _sw, lastRows = _out.H - (_rowGroups - 1) * _rowsPerItem;
+            _rasterTiles = new BlockedRasterTiles(_rowsPerItem, wo, _sh * input.RowStride, pixelStep, _out.RowStride, BlockedPlane.Lanes);
+            _lastRasterTiles = lastRows == _rowsPerItem ? _rasterTiles
+                : new BlockedRasterTiles(lastRows, wo, _sh * input.RowStride, pixelStep, _out.RowStride, BlockedPlane.Lanes);
+        }
         _items = (input.Blocked, _sw) switch
         {
             (true, 1) => Items<BlockedSteps.Blocked1>,
@@ -185,25 +201,51 @@ internal sealed unsafe class BlockedConv
         {
             int kb = Math.Min(_kc, _k - k0);
             bool last = k0 + kb == _k;
-            // The AVX2 tile takes a panel's 16 low filters over the item's rows, then its 16 high ones: a depth block's
-            // half (16 KB, every other cache line of the block) stays in Zen 3's 32 KB L1 beside the input.
-            for (int half = 0; half < (_wide ? 1 : 2); half++)
-                for (int oh = oh0; oh < oh1; oh++)
+            if (!_wide)
+            {
+                Item256(x, y, residual, w + (long)k0 * Filters, bias, offsets + k0, kb, sums, image, panel, oh0, oh1, k0, last);
+                continue;
+            }
+            for (int oh = oh0; oh < oh1; oh++)
+            {
+                // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
+                float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
+                int at = _out.Offset(image, 2 * panel, oh, 0);
+                float* yo = y + at, ro = residual == null ? null : residual + at;
+                for (int t = 0; t < _tiles.Length; t++)
                 {
-                    // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
-                    float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
-                    int at = _out.Offset(image, 2 * panel, oh, 0);
-                    float* yo = y + at, ro = residual == null ? null : residual + at;
-                    for (int t = 0; t < _tiles.Length; t++)
-                    {
-                        var (ow, width) = _tiles[t];
-                        float* a = row + (long)ow * TStep.Value, tw = w + (long)k0 * Filters, ts = sums + ((oh - oh0) * wo + ow) * Filters;
-                        var o = last ? new BlockedTileOutput(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias, ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none;
-                        nint ahead = half == 0 && oh == oh0 && t == 0 && !last ? (nint)_kc * Filters : 0;
-                        if (_wide) BlockedConvTile<TStep>.Depth(width, a, offsets + k0, kb, tw, ts, k0 > 0, o, ahead);
-                        else BlockedConvTile256<TStep>.Depth(width, a, offsets + k0, kb, tw + 16 * half, ts + 16 * half, k0 > 0, o, half, ahead);
-                    }
+                    var (ow, width) = _tiles[t];
+                    float* a = row + (long)ow * TStep.Value, tw = w + (long)k0 * Filters, ts = sums + ((oh - oh0) * wo + ow) * Filters;
+                    var o = last ? new BlockedTileOutput(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias, ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none;
+                    nint ahead = oh == oh0 && t == 0 && !last ? (nint)_kc * Filters : 0;
+                    BlockedConvTile<TStep>.Depth(width, a, offsets + k0, kb, tw, ts, k0 > 0, o, ahead);
                 }
+            }
         }
+    }
+
+    /// <summary>
+    /// One depth block (<paramref name="kb"/> steps from <paramref name="k0"/>; <paramref name="w"/> and
+    /// <paramref name="offsets"/> at its first step) of an item on the AVX2 tile: the panel's 16 low filters over the item's
+    /// tiles, then its 16 high ones, so that a depth block's half (16 KB, every other cache line of the block) stays in
+    /// Zen 3's 32 KB L1 beside the input.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Item256(float* x, float* y, float* residual, float* w, float* bias, int* offsets, int kb, float* sums, int image, int panel, int oh0, int oh1, int k0, bool last)
+    {
+        var tiles = oh1 - oh0 == _rowsPerItem ? _rasterTiles! : _lastRasterTiles!;
+        // The input pixel under the window's top-left tap for the item's first output, in the bordered buffer, and that output.
+        float* a = x + _in.Offset(image, 0, oh0 * _sh - _padTop, -_padLeft);
+        int at = _out.Offset(image, 2 * panel, oh0, 0);
+        var o = last ? new BlockedTileOutput(y + at, _out.BlockStride, bias, residual == null ? null : residual + at, _relu) : default;
+        fixed (nint* pin = tiles.In, pout = tiles.Out)
+            for (int half = 0; half < 2; half++)
+                for (int t = 0; t < tiles.Count; t++)
+                {
+                    nint ahead = half == 0 && t == 0 && !last ? (nint)_kc * Filters : 0;
+                    int j = t * BlockedRasterTiles.MaxWidth;
+                    BlockedConvTile256.Depth(tiles.Width[t], a, pin + j, pout + j, offsets, kb, w + 16 * half,
+                        sums + tiles.First[t] * Filters + 16 * half, k0 > 0, o, half, ahead);
+                }
     }
 }

@@ -16,12 +16,12 @@ namespace Cnn.Core.Kernels;
 /// multiply-adds as memory operands, since 12 accumulators and a broadcast leave no registers for them): measured on Zen 3
 /// (one thread, a 256-step depth block from L1, the best of 25 rounds on a shared machine), 6 x 16 ran at 82-89 GFLOP/s,
 /// near the 85 GFLOP/s peak, 3 x 32 at 65 (15 loads per 12 fused multiply-adds against 8). Its cost is rows narrower
-/// than 12 pixels, whose tiles keep fewer chains (a 7-pixel row: 4 and 3 pixels, 8 and 6 chains).</para>
+/// than 12 pixels, whose tiles would keep fewer chains (a 7-pixel row: 4 and 3 pixels, 8 and 6 chains): so its tiles
+/// run across rows (<see cref="BlockedRasterTiles"/>).</para>
 /// <para><b>Bits.</b> Each output's sum is the AVX-512 tile's, lane by lane: a fused multiply-add chain from zero over the
 /// block's steps in order, then the earlier blocks, the bias, the residual and the ReLU (<see cref="BlockedTileOutput"/>).</para>
 /// </remarks>
-/// <typeparam name="TStep">Floats between the input values of adjacent output pixels (pixel stride times the stride).</typeparam>
-internal static unsafe class BlockedConvTile256<TStep> where TStep : struct, IConstant
+internal static unsafe class BlockedConvTile256
 {
     /// <summary>Filters per packed panel (the tile takes half of them).</summary>
     public const int Filters = 32;
@@ -31,21 +31,23 @@ internal static unsafe class BlockedConvTile256<TStep> where TStep : struct, ICo
 
     /// <summary>
     /// <see cref="BlockedConvTile{TStep}.Depth"/> for a tile of <paramref name="width"/> pixels (1 to 6) and the filters
-    /// <c>[16 h, 16 h + 16)</c> of the panel, half <paramref name="h"/>: <paramref name="w"/> and <paramref name="t"/>
+    /// <c>[16 h, 16 h + 16)</c> of the panel, half <paramref name="h"/>: pixel j's input lies <c>inOffsets[j]</c> floats
+    /// from <paramref name="a"/> (its output <c>outOffsets[j]</c> from the output's <see cref="BlockedTileOutput.Y"/>), so
+    /// a tile may cross rows (<see cref="BlockedRasterTiles"/>); <paramref name="w"/> and <paramref name="t"/>
     /// (<c>[pixel][32]</c>) point at the half's first filter; the sums of <paramref name="k"/> steps from zero go to
     /// <paramref name="t"/> (added to it when <paramref name="add"/>), or for the last block (<paramref name="o"/> given)
     /// to the output's channel block <paramref name="h"/>.
     /// </summary>
-    public static void Depth(int width, float* a, int* offsets, int k, float* w, float* t, bool add, in BlockedTileOutput o, int h, nint ahead)
+    public static void Depth(int width, float* a, nint* inOffsets, nint* outOffsets, int* offsets, int k, float* w, float* t, bool add, in BlockedTileOutput o, int h, nint ahead)
     {
         switch (width)
         {
-            case 6: Depth<W6>(a, offsets, k, w, t, add, o, h, ahead); break;
-            case 5: Depth<W5>(a, offsets, k, w, t, add, o, h, ahead); break;
-            case 4: Depth<W4>(a, offsets, k, w, t, add, o, h, ahead); break;
-            case 3: Depth<W3>(a, offsets, k, w, t, add, o, h, ahead); break;
-            case 2: Depth<W2>(a, offsets, k, w, t, add, o, h, ahead); break;
-            default: Depth<W1>(a, offsets, k, w, t, add, o, h, ahead); break;
+            case 6: Depth<W6>(a, inOffsets, outOffsets, offsets, k, w, t, add, o, h, ahead); break;
+            case 5: Depth<W5>(a, inOffsets, outOffsets, offsets, k, w, t, add, o, h, ahead); break;
+            case 4: Depth<W4>(a, inOffsets, outOffsets, offsets, k, w, t, add, o, h, ahead); break;
+            case 3: Depth<W3>(a, inOffsets, outOffsets, offsets, k, w, t, add, o, h, ahead); break;
+            case 2: Depth<W2>(a, inOffsets, outOffsets, offsets, k, w, t, add, o, h, ahead); break;
+            default: Depth<W1>(a, inOffsets, outOffsets, offsets, k, w, t, add, o, h, ahead); break;
         }
     }
 
@@ -54,13 +56,14 @@ internal static unsafe class BlockedConvTile256<TStep> where TStep : struct, ICo
     /// <typeparamref name="TW"/> are dead code to the JIT. Optimised from the first call, as the AVX-512 tile.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Depth<TW>(float* a, int* offsets, int k, float* w, float* t, bool add, in BlockedTileOutput o, int h, nint ahead)
+    private static void Depth<TW>(float* a, nint* inOffsets, nint* outOffsets, int* offsets, int k, float* w, float* t, bool add, in BlockedTileOutput o, int h, nint ahead)
         where TW : struct, IConstant
     {
         Vector256<float> l0 = default, l1 = default, l2 = default, l3 = default, l4 = default, l5 = default;
         Vector256<float> u0 = default, u1 = default, u2 = default, u3 = default, u4 = default, u5 = default;
         int n = TW.Value;
-        nint s = TStep.Value;
+        // Each pixel's input from the step's tap: in registers, so a broadcast costs one load as with constant offsets.
+        nint d0 = inOffsets[0], d1 = inOffsets[1], d2 = inOffsets[2], d3 = inOffsets[3], d4 = inOffsets[4], d5 = inOffsets[5];
         for (int i = 0; i < k; i++, w += Filters)
         {
             var b0 = Vector256.Load(w);
@@ -73,12 +76,12 @@ internal static unsafe class BlockedConvTile256<TStep> where TStep : struct, ICo
             }
             float* p = a + offsets[i];
             Vector256<float> v;
-            v = Vector256.Create(p[0]); l0 = Fma.MultiplyAdd(v, b0, l0); u0 = Fma.MultiplyAdd(v, b1, u0);
-            if (n > 1) { v = Vector256.Create(p[s]); l1 = Fma.MultiplyAdd(v, b0, l1); u1 = Fma.MultiplyAdd(v, b1, u1); }
-            if (n > 2) { v = Vector256.Create(p[2 * s]); l2 = Fma.MultiplyAdd(v, b0, l2); u2 = Fma.MultiplyAdd(v, b1, u2); }
-            if (n > 3) { v = Vector256.Create(p[3 * s]); l3 = Fma.MultiplyAdd(v, b0, l3); u3 = Fma.MultiplyAdd(v, b1, u3); }
-            if (n > 4) { v = Vector256.Create(p[4 * s]); l4 = Fma.MultiplyAdd(v, b0, l4); u4 = Fma.MultiplyAdd(v, b1, u4); }
-            if (n > 5) { v = Vector256.Create(p[5 * s]); l5 = Fma.MultiplyAdd(v, b0, l5); u5 = Fma.MultiplyAdd(v, b1, u5); }
+            v = Vector256.Create(p[d0]); l0 = Fma.MultiplyAdd(v, b0, l0); u0 = Fma.MultiplyAdd(v, b1, u0);
+            if (n > 1) { v = Vector256.Create(p[d1]); l1 = Fma.MultiplyAdd(v, b0, l1); u1 = Fma.MultiplyAdd(v, b1, u1); }
+            if (n > 2) { v = Vector256.Create(p[d2]); l2 = Fma.MultiplyAdd(v, b0, l2); u2 = Fma.MultiplyAdd(v, b1, u2); }
+            if (n > 3) { v = Vector256.Create(p[d3]); l3 = Fma.MultiplyAdd(v, b0, l3); u3 = Fma.MultiplyAdd(v, b1, u3); }
+            if (n > 4) { v = Vector256.Create(p[d4]); l4 = Fma.MultiplyAdd(v, b0, l4); u4 = Fma.MultiplyAdd(v, b1, u4); }
+            if (n > 5) { v = Vector256.Create(p[d5]); l5 = Fma.MultiplyAdd(v, b0, l5); u5 = Fma.MultiplyAdd(v, b1, u5); }
         }
         if (o.Y == null)
         {
@@ -90,13 +93,12 @@ internal static unsafe class BlockedConvTile256<TStep> where TStep : struct, ICo
             if (n > 5) BlockedTileOutput.Put(l5, u5, t + 5 * Filters, add);
             return;
         }
-        const int lanes = BlockedPlane.Lanes;
-        o.Write(l0, u0, t, add, h, 0);
-        if (n > 1) o.Write(l1, u1, t + 1 * Filters, add, h, 1 * lanes);
-        if (n > 2) o.Write(l2, u2, t + 2 * Filters, add, h, 2 * lanes);
-        if (n > 3) o.Write(l3, u3, t + 3 * Filters, add, h, 3 * lanes);
-        if (n > 4) o.Write(l4, u4, t + 4 * Filters, add, h, 4 * lanes);
-        if (n > 5) o.Write(l5, u5, t + 5 * Filters, add, h, 5 * lanes);
+        o.Write(l0, u0, t, add, h, outOffsets[0]);
+        if (n > 1) o.Write(l1, u1, t + 1 * Filters, add, h, outOffsets[1]);
+        if (n > 2) o.Write(l2, u2, t + 2 * Filters, add, h, outOffsets[2]);
+        if (n > 3) o.Write(l3, u3, t + 3 * Filters, add, h, outOffsets[3]);
+        if (n > 4) o.Write(l4, u4, t + 4 * Filters, add, h, outOffsets[4]);
+        if (n > 5) o.Write(l5, u5, t + 5 * Filters, add, h, outOffsets[5]);
     }
 
     private struct W1 : IConstant { public static int Value => 1; }

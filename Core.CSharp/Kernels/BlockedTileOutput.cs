@@ -10,7 +10,7 @@ namespace Cnn.Core.Kernels;
 /// write-out and of the sum and ReLU layers after it. <see cref="Y"/> null: the sums go to the tile's running total.
 /// </summary>
 /// <remarks>
-/// Both tiles (<see cref="BlockedConvTile{TStep}"/> on zmm, <see cref="BlockedConvTile256{TStep}"/> on ymm) write through
+/// Both tiles (<see cref="BlockedConvTile{TStep}"/> on zmm, <see cref="BlockedConvTile256"/> on ymm) write through
 /// it, lane by lane the same operations, so the two give the same bits.
 /// </remarks>
 internal readonly unsafe struct BlockedTileOutput(float* y, nint half, float* bias, float* residual, bool relu)
