@@ -41,14 +41,14 @@ internal sealed unsafe class BlockedConv
 
     /// <summary>The AVX2 tiles of an item of <see cref="_rowsPerItem"/> rows and of the last, maybe shorter, one; null on the AVX-512 path.</summary>
     private readonly BlockedRasterTiles? _rasterTiles, _lastRasterTiles;
-    private readonly float[] _weights;
-    private readonly float[]? _bias;
-    private readonly bool _relu, _wide;
+    private float[] _weights = [];
+    private float[]? _bias;
+    private readonly bool _relu, _wide, _nchw;
     private readonly Action<int, int, int> _body;
     private readonly ItemsBody _items;
 
     /// <summary>Items <c>[start, end)</c> of a call on the calling thread.</summary>
-    private delegate void ItemsBody(float[] x, float[] y, float[]? residual, int start, int end);
+    private delegate void ItemsBody(float* x, float* y, float* residual, int start, int end);
 
     // The call in progress.
     private float[]? _x, _y, _residual;
@@ -68,12 +68,18 @@ internal sealed unsafe class BlockedConv
 
     /// <param name="input">The input buffer's layout (its border at least the padding on every side).</param>
     /// <param name="g">The window (<see cref="Covers"/>).</param>
-    /// <param name="packed">The weight and bias packed by <see cref="ChannelTileConv.Pack"/>.</param>
+    /// <param name="packed">The weight and bias packed by <see cref="ChannelTileConv.Pack"/>, or null to give them later (<see cref="Use"/>).</param>
     /// <param name="filters">Output channels.</param>
     /// <param name="relu">Apply <c>max(y, 0)</c> to the output.</param>
     /// <param name="outputBorder">The output buffer's border.</param>
+    /// <param name="nchwOutput">
+    /// Write the output as NCHW (<c>[N, F, Ho, Wo]</c>, no border) rather than blocked: each item's outputs are written
+    /// blocked to the calling thread's own buffer and then transposed into the item's rows of its 32 channels while they are
+    /// in L1 (<see cref="BlockedOps.ItemToNchw"/>). The training forward pass takes this, whose layers read and write NCHW.
+    /// </param>
     /// <exception cref="ShapeException">The border is narrower than the padding, a blocked input's channels are not whole blocks, or the packed weight does not fit.</exception>
-    public BlockedConv(BlockedPlane input, ConvGeometry g, (float[] Weights, float[]? Bias) packed, int filters, bool relu, int outputBorder)
+    public BlockedConv(BlockedPlane input, ConvGeometry g, (float[] Weights, float[]? Bias)? packed, int filters, bool relu, int outputBorder,
+        bool nchwOutput = false)
     {
         if (input.Blocked && input.C % BlockedPlane.Lanes != 0)
             throw new ShapeException($"BlockedConv: a channel-blocked input needs a multiple of {BlockedPlane.Lanes} channels; found {input.C}.");
@@ -83,13 +89,16 @@ internal sealed unsafe class BlockedConv
         if (Math.Max(Math.Max(g.PadBegin[0], g.PadEnd[0]), Math.Max(g.PadBegin[1], g.PadEnd[1])) > input.Border)
             throw new ShapeException($"BlockedConv: the input's border of {input.Border} is narrower than the padding ({string.Join(", ", g.PadBegin)} / {string.Join(", ", g.PadEnd)}).");
         var size = g.OutputSize(new[] { input.H, input.W });
+        if (nchwOutput && outputBorder != 0)
+            throw new ShapeException($"BlockedConv: an NCHW output has no border; found {outputBorder}.");
+        // An NCHW output's items are laid out blocked in the thread's buffer as they would be in a blocked output without border.
         _out = new BlockedPlane(input.N, filters, size[0], size[1], outputBorder, Blocked: true);
+        _nchw = nchwOutput;
         _k = input.C * _kh * _kw;
-        if (packed.Weights.Length != _k * filters)
-            throw new ShapeException($"BlockedConv: expected {_k * filters} packed weights ({filters} filters x {input.C} channels x {_kh}x{_kw}); found {packed.Weights.Length}.");
         _kc = GemmDepth.Block(_k);
         _panels = filters / Filters;
-        (_weights, _bias, _relu) = (packed.Weights, packed.Bias, relu);
+        _relu = relu;
+        if (packed is { } given) Use(given.Weights, given.Bias);
         _offsets = new int[_k];
         for (int c = 0, i = 0; c < input.C; c++)
             for (int r = 0; r < _kh; r++)
@@ -125,11 +134,29 @@ internal sealed unsafe class BlockedConv
             (false, 1) => Items<BlockedSteps.Planar1>,
             _ => Items<BlockedSteps.Planar2>,
         };
-        _body = (_, start, end) => _items(_x!, _y!, _residual, start, end);
+        _body = (_, start, end) =>
+        {
+            fixed (float* px = _x, py = _y, pr = _residual) _items(px, py, pr, start, end);
+        };
     }
 
-    /// <summary>The output buffer's layout.</summary>
+    /// <summary>The output buffer's layout (blocked; with an NCHW output, its shape alone applies).</summary>
     public BlockedPlane Output => _out;
+
+    /// <summary>
+    /// Runs from now on with weights and bias packed by <see cref="ChannelTileConv.PackInto"/> (arrays at least as long as
+    /// this layer's, as pooled workspaces are): the training forward pass keeps one convolution per layer shape and packs
+    /// each call's weights.
+    /// </summary>
+    /// <exception cref="ShapeException">The packed weight or bias is shorter than this layer's.</exception>
+    public void Use(float[] weights, float[]? bias)
+    {
+        if (weights.Length < _k * _panels * Filters)
+            throw new ShapeException($"BlockedConv: expected {_k * _panels * Filters} packed weights ({_panels * Filters} filters x {_in.C} channels x {_kh}x{_kw}); found {weights.Length}.");
+        if (bias is not null && bias.Length < _panels * Filters)
+            throw new ShapeException($"BlockedConv: expected {_panels * Filters} packed biases; found {bias.Length}.");
+        (_weights, _bias) = (weights, bias);
+    }
 
     private int ItemCount => _in.N * _panels * _rowGroups;
 
@@ -158,25 +185,43 @@ internal sealed unsafe class BlockedConv
     /// </summary>
     public void RunImages(float[] x, float[] y, float[]? residual, int n0, int n1)
     {
+        fixed (float* px = x, py = y, pr = residual) RunImages(px, py, pr, n0, n1);
+    }
+
+    /// <summary><see cref="RunImages(float[], float[], float[], int, int)"/> on buffers that lie where the pointers say.</summary>
+    public void RunImages(float* x, float* y, float* residual, int n0, int n1)
+    {
         int perImage = _panels * _rowGroups;
         _items(x, y, residual, n0 * perImage, n1 * perImage);
     }
 
     /// <summary>Items <c>[start, end)</c>: image-major, then panel, then row group (a panel's rows one after another, so it stays in L2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Items<TStep>(float[] x, float[] y, float[]? residual, int start, int end) where TStep : struct, IConstant
+    private void Items<TStep>(float* x, float* y, float* residual, int start, int end) where TStep : struct, IConstant
     {
+        if (_weights.Length == 0) throw new InvalidOperationException("BlockedConv: no weights given (Use).");
         int need = _rowsPerItem * _out.W * Filters;
         var sums = t_sums is { } held && held.Length >= need ? held : t_sums = GC.AllocateUninitializedArray<float>(need);
-        fixed (float* px = x, py = y, pr = residual, pw = _weights, pb = _bias, ps = sums)
+        var items = !_nchw ? null : t_items is { } had && had.Length >= need ? had : t_items = GC.AllocateUninitializedArray<float>(need);
+        int plane = _out.H * _out.W;
+        fixed (float* pw = _weights, pb = _bias, ps = sums, pi = items)
         fixed (int* po = _offsets)
             for (int item = start; item < end; item++)
             {
                 int group = item % _rowGroups, panel = item / _rowGroups % _panels, image = item / _rowGroups / _panels;
                 int oh0 = group * _rowsPerItem, oh1 = Math.Min(_out.H, oh0 + _rowsPerItem);
-                Item<TStep>(px, py, pr, pw + (long)panel * _k * Filters, pb == null ? null : pb + panel * Filters, po, ps, image, panel, oh0, oh1);
+                Item<TStep>(x, _nchw ? pi : y, residual, pw + (long)panel * _k * Filters, pb == null ? null : pb + panel * Filters, po, ps, image, panel, oh0, oh1);
+                if (_nchw)
+                    BlockedOps.ItemToNchw(pi, ItemHalf, (oh1 - oh0) * _out.W, y + ((long)image * _out.C + panel * Filters) * plane + oh0 * _out.W, plane);
             }
     }
+
+    /// <summary>Floats between an item's two channel blocks in the thread's buffer of an NCHW output.</summary>
+    private int ItemHalf => _rowsPerItem * _out.W * BlockedPlane.Lanes;
+
+    /// <summary>An item's outputs laid out blocked (<c>[2][pixels][16]</c>), the calling thread's own, for an NCHW output.</summary>
+    [ThreadStatic]
+    private static float[]? t_items;
 
     /// <summary>
     /// The tiles' running totals, the calling thread's own: an item's pixels by 32 filters (14 KB for ResNet-18's 112-wide
@@ -210,13 +255,15 @@ internal sealed unsafe class BlockedConv
             {
                 // The input pixel under the window's top-left tap for output (oh, 0), in the bordered buffer.
                 float* row = x + _in.Offset(image, 0, oh * _sh - _padTop, -_padLeft);
-                int at = _out.Offset(image, 2 * panel, oh, 0);
+                // An NCHW output's item lies at y (the thread's buffer) as rows from the item's first.
+                int at = _nchw ? (oh - oh0) * wo * BlockedPlane.Lanes : _out.Offset(image, 2 * panel, oh, 0);
                 float* yo = y + at, ro = residual == null ? null : residual + at;
+                nint half = _nchw ? ItemHalf : _out.BlockStride;
                 for (int t = 0; t < _tiles.Length; t++)
                 {
                     var (ow, width) = _tiles[t];
                     float* a = row + (long)ow * TStep.Value, tw = w + (long)k0 * Filters, ts = sums + ((oh - oh0) * wo + ow) * Filters;
-                    var o = last ? new BlockedTileOutput(yo + ow * BlockedPlane.Lanes, _out.BlockStride, bias, ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none;
+                    var o = last ? new BlockedTileOutput(yo + ow * BlockedPlane.Lanes, half, bias, ro == null ? null : ro + ow * BlockedPlane.Lanes, _relu) : none;
                     nint ahead = oh == oh0 && t == 0 && !last ? (nint)_kc * Filters : 0;
                     BlockedConvTile<TStep>.Depth(width, a, offsets + k0, kb, tw, ts, k0 > 0, o, ahead);
                 }
@@ -236,8 +283,8 @@ internal sealed unsafe class BlockedConv
         var tiles = oh1 - oh0 == _rowsPerItem ? _rasterTiles! : _lastRasterTiles!;
         // The input pixel under the window's top-left tap for the item's first output, in the bordered buffer, and that output.
         float* a = x + _in.Offset(image, 0, oh0 * _sh - _padTop, -_padLeft);
-        int at = _out.Offset(image, 2 * panel, oh0, 0);
-        var o = last ? new BlockedTileOutput(y + at, _out.BlockStride, bias, residual == null ? null : residual + at, _relu) : default;
+        int at = _nchw ? 0 : _out.Offset(image, 2 * panel, oh0, 0);
+        var o = last ? new BlockedTileOutput(y + at, _nchw ? ItemHalf : _out.BlockStride, bias, residual == null ? null : residual + at, _relu) : default;
         fixed (nint* pin = tiles.In, pout = tiles.Out)
             for (int half = 0; half < 2; half++)
                 for (int t = 0; t < tiles.Count; t++)

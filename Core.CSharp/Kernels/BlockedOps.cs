@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Cnn.Core.Kernels;
 
@@ -34,6 +35,41 @@ internal static unsafe class BlockedOps
                             for (int l = 0; l < lanes; l++) yb[l * plane + h * p.W + w] = row[l];
                     }
                 }
+    }
+
+    /// <summary>
+    /// One <see cref="BlockedConv"/> item's outputs, laid out blocked (<c>[2][pixels][16]</c>, the second block
+    /// <paramref name="half"/> floats on), as <paramref name="pixels"/> consecutive floats of each of 32 NCHW channel rows
+    /// (<paramref name="plane"/> floats apart, the first at <paramref name="y"/>): four pixels of four channels at a time,
+    /// transposed in registers.
+    /// </summary>
+    public static void ItemToNchw(float* s, nint half, int pixels, float* y, nint plane)
+    {
+        const int lanes = BlockedPlane.Lanes;
+        for (int b = 0; b < 2; b++)
+            for (int l = 0; l < lanes; l += 4)
+            {
+                float* src = s + b * half + l, dst = y + (lanes * b + l) * plane;
+                int p = 0;
+                for (; p + 4 <= pixels; p += 4)
+                {
+                    float* q = src + p * lanes;
+                    var r0 = Vector128.Load(q);
+                    var r1 = Vector128.Load(q + lanes);
+                    var r2 = Vector128.Load(q + 2 * lanes);
+                    var r3 = Vector128.Load(q + 3 * lanes);
+                    var t0 = Sse.UnpackLow(r0, r1);
+                    var t1 = Sse.UnpackLow(r2, r3);
+                    var t2 = Sse.UnpackHigh(r0, r1);
+                    var t3 = Sse.UnpackHigh(r2, r3);
+                    Sse.MoveLowToHigh(t0, t1).Store(dst + p);
+                    Sse.MoveHighToLow(t1, t0).Store(dst + plane + p);
+                    Sse.MoveLowToHigh(t2, t3).Store(dst + 2 * plane + p);
+                    Sse.MoveHighToLow(t3, t2).Store(dst + 3 * plane + p);
+                }
+                for (; p < pixels; p++)
+                    for (int j = 0; j < 4; j++) dst[j * plane + p] = src[p * lanes + j];
+            }
     }
 
     /// <summary>

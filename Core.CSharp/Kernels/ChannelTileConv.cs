@@ -72,18 +72,29 @@ internal sealed unsafe class ChannelTileConv
     {
         int k = w.Length / filters, panels = (filters + Filters - 1) / Filters;
         var packed = new float[panels * k * Filters];
-        float[]? b = null;
-        if (bias is not null)
+        var b = bias is null ? null : new float[panels * Filters];
+        PackInto(w, bias is null ? default : bias.Span, filters, packed, b);
+        return (packed, b);
+    }
+
+    /// <summary>
+    /// <see cref="Pack"/> into arrays of at least its lengths (<paramref name="packedBias"/> null when there is no bias),
+    /// the last panel's unused filters zero.
+    /// </summary>
+    public static void PackInto(ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int filters, Span<float> packed, Span<float> packedBias)
+    {
+        int k = w.Length / filters, panels = (filters + Filters - 1) / Filters;
+        if (filters % Filters != 0) packed.Slice(0, panels * k * Filters).Clear();
+        if (!packedBias.IsEmpty)
         {
-            b = new float[panels * Filters];
-            bias.Span.CopyTo(b);
+            packedBias.Slice(0, panels * Filters).Clear();
+            bias.CopyTo(packedBias);
         }
         for (int f = 0; f < filters; f++)
         {
             int panel = f / Filters, lane = f % Filters;
             for (int r = 0; r < k; r++) packed[(panel * k + r) * Filters + lane] = w[f * k + r];
         }
-        return (packed, b);
     }
 
     /// <param name="plan">The window on the input's shape.</param>

@@ -30,6 +30,9 @@ internal sealed class ConvForward
     private readonly int _lanes;
     private readonly DepthwiseConv2d.Plan? _depthwise;
 
+    /// <summary>The training forward pass on the inference kernel's register tiles, when it takes the layer.</summary>
+    private readonly BlockedForward? _blocked;
+
     /// <summary>The inference kernel with filter vectors (<see cref="ChannelTileConv"/>), its packed weights and bias, and how it splits one image.</summary>
     private readonly ChannelTileConv? _channel;
     private readonly float[]? _tileWeights, _tileBias;
@@ -82,6 +85,12 @@ internal sealed class ConvForward
         if (DepthwiseConv2d.Covers(g, _s.C, _s.F))
         {
             _depthwise = new DepthwiseConv2d.Plan(x, w.Shape, g, _s.Plan.Output);
+            return;
+        }
+        // The training forward (an inference plan packs its weights beforehand; a chosen micro-kernel is a test of that path).
+        if (packedWeights is null && tilePacked is null && isa == GemmInstructionSet.Auto && BlockedForward.Covers(g, _s.F) && BlockedForward.Worth(_s, g))
+        {
+            _blocked = BlockedForward.For(x, g, _s.F, relu);
             return;
         }
         _fused = ConvKernel.Fused(_s);
@@ -147,6 +156,11 @@ internal sealed class ConvForward
         {
             _depthwise.Forward(x, _w, _bias, y);
             if (_relu) TensorPrimitives.Max(y, 0f, y);
+            return;
+        }
+        if (_blocked is not null)
+        {
+            _blocked.Run(x, _w, _bias, y);
             return;
         }
         (_x, _y) = (x, y);

@@ -87,13 +87,13 @@ public sealed class BlockedConvProperties
         return buffer;
     }
 
-    /// <summary>The GEMM path (the direct kernel off: it would take some of these shapes).</summary>
+    /// <summary>The GEMM path (the direct kernel and the training path's blocked one off: each would take some of these shapes).</summary>
     private static float[] Gemm(Case c, Tensor x, Tensor w, Tensor? b)
     {
-        bool saved = DirectConv.Disabled;
-        DirectConv.Disabled = true;
+        var (direct, blocked) = (DirectConv.Disabled, BlockedForward.Disabled);
+        (DirectConv.Disabled, BlockedForward.Disabled) = (true, true);
         try { return ConvKernel.Forward(x, w, b, c.Geometry, GemmInstructionSet.Auto, c.Relu, packedWeights: null).ToArray(); }
-        finally { DirectConv.Disabled = saved; }
+        finally { (DirectConv.Disabled, BlockedForward.Disabled) = (direct, blocked); }
     }
 
     /// <summary>The blocked kernel's output as NCHW, after checking that its border is still zero.</summary>

@@ -68,13 +68,13 @@ public sealed class ChannelTileConvProperties
             c.Bias ? Tensor.FromArray(Values(c.F), c.F) : null);
     }
 
-    /// <summary>The GEMM path (the direct kernel off: it would take some of these shapes in both runs).</summary>
+    /// <summary>The GEMM path (the direct kernel and the training path's blocked one off: they would take some of these shapes).</summary>
     private static float[] Gemm(Case c, Tensor x, Tensor w, Tensor? b)
     {
-        bool saved = DirectConv.Disabled;
-        DirectConv.Disabled = true;
+        var (direct, blocked) = (DirectConv.Disabled, BlockedForward.Disabled);
+        (DirectConv.Disabled, BlockedForward.Disabled) = (true, true);
         try { return ConvKernel.Forward(x, w, b, c.Geometry, GemmInstructionSet.Auto, c.Relu, packedWeights: null).ToArray(); }
-        finally { DirectConv.Disabled = saved; }
+        finally { (DirectConv.Disabled, BlockedForward.Disabled) = (direct, blocked); }
     }
 
     /// <summary>The inference call with the kernel's packed weights, as <see cref="PackedConvolution"/> binds it.</summary>
