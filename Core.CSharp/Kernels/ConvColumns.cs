@@ -248,6 +248,7 @@ internal readonly struct ConvColumns
                 float* s = src + (nint)c * ChannelStride + (nint)a * SW * PlaneSize + (nint)u * Pitch;
                 if (SW == 1) ImToCol.Copy(ref *d, ref s[PW], wEnd);
                 else if (pairs) UnstagePairs(s, s + PlaneSize, d, wEnd, interleave, interleaveOdd, tail);
+                else if (SW == 2) UnstagePairs128(s, s + PlaneSize, d, wEnd);
                 else
                     for (int w = 0; w < wEnd; w++)
                     {
@@ -256,6 +257,34 @@ internal readonly struct ConvColumns
                     }
                 for (int w = wEnd; w < InW; w++) d[w] = 0f;
             }
+    }
+
+    /// <summary>
+    /// <see cref="UnstagePairs"/> without AVX-512: 8 columns at a time, four of each phase interleaved by two unpacks.
+    /// Measured on Zen 3 in resnet-mini's training step (its stride-2 layers), the loop it replaces, a division and a
+    /// remainder per element, took 6.7 % of the step's samples.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe void UnstagePairs128(float* even, float* odd, float* d, int wEnd)
+    {
+        int w = 0;
+        // Column w + 2i is the first pointer's i, column w + 2i + 1 the second's: for an even w + PW, both phases' v; for
+        // an odd one, the odd phase's v and the even phase's v + 1.
+        bool evenStart = (PW & 1) == 0;
+        if (Sse.IsSupported)
+            for (; w + 8 <= wEnd; w += 8)
+            {
+                int v = (w + PW) >> 1;
+                var first = Vector128.Load(evenStart ? even + v : odd + v);
+                var second = Vector128.Load(evenStart ? odd + v : even + v + 1);
+                Sse.UnpackLow(first, second).Store(d + w);
+                Sse.UnpackHigh(first, second).Store(d + w + 4);
+            }
+        for (; w < wEnd; w++)
+        {
+            int wp = w + PW;
+            d[w] = ((wp & 1) == 0 ? even : odd)[wp >> 1];
+        }
     }
 
     /// <summary>
