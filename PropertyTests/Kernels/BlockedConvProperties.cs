@@ -42,7 +42,8 @@ public sealed class BlockedConvProperties
         from size in Gen.Choose(Math.Max(1, k - begin - end), maxSize)
         select new ConvAxis(size, k, s, begin, end, 1);
 
-    private static Gen<Case> Cases =>
+    /// <summary>The cases, shared with <see cref="BlockedForwardProperties"/> (planar ones).</summary>
+    internal static Gen<Case> Cases =>
         from h in Axis(12, Gen.Elements(1, 2, 3))
         from w in Axis(33, Gen.Elements(1, 2))
         from c in Gen.Frequency((1, Gen.Choose(1, 5)), (2, Gen.Elements(16, 32, 48, 64, 128)))
@@ -59,7 +60,7 @@ public sealed class BlockedConvProperties
         select new Case(n, c, blocked, f, h, w, extra, outBorder, bias, relu, zeros, nan, seed);
 
     /// <summary>Random operands with many exact zeros of either sign and, if asked, a NaN.</summary>
-    private static (Tensor X, Tensor W, Tensor? B) Operands(Case c)
+    internal static (Tensor X, Tensor W, Tensor? B) Operands(Case c)
     {
         var rng = new Random(c.Seed);
         float[] Values(int count)
@@ -87,15 +88,6 @@ public sealed class BlockedConvProperties
         return buffer;
     }
 
-    /// <summary>The GEMM path (the direct kernel and the training path's blocked one off: each would take some of these shapes).</summary>
-    private static float[] Gemm(Case c, Tensor x, Tensor w, Tensor? b)
-    {
-        var (direct, blocked) = (DirectConv.Disabled, BlockedForward.Disabled);
-        (DirectConv.Disabled, BlockedForward.Disabled) = (true, true);
-        try { return ConvKernel.Forward(x, w, b, c.Geometry, GemmInstructionSet.Auto, c.Relu, packedWeights: null).ToArray(); }
-        finally { (DirectConv.Disabled, BlockedForward.Disabled) = (direct, blocked); }
-    }
-
     /// <summary>The blocked kernel's output as NCHW, after checking that its border is still zero.</summary>
     private static float[] Blocked(Case c, Tensor x, Tensor w, Tensor? b)
     {
@@ -115,16 +107,14 @@ public sealed class BlockedConvProperties
         return nchw;
     }
 
-    private static bool SameBits(float a, float b) => float.IsNaN(a) ? float.IsNaN(b) : BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b);
-
     private static bool Matches(Case c, int workers) => WorkerCountCollection.With(workers, () =>
     {
         var (x, w, b) = Operands(c);
-        var gemm = Gemm(c, x, w, b);
+        var gemm = GemmPathReference.Forward(x, w, b, c.Geometry, c.Relu);
         var blocked = Blocked(c, x, w, b);
         Assert.Equal(gemm.Length, blocked.Length);
         for (int i = 0; i < gemm.Length; i++)
-            if (!SameBits(gemm[i], blocked[i]))
+            if (!GemmPathReference.SameBits(gemm[i], blocked[i]))
                 throw new Xunit.Sdk.XunitException($"{c}, {workers} workers: element {i} is {blocked[i]:R} blocked, {gemm[i]:R} on the GEMM path.");
         return true;
     });

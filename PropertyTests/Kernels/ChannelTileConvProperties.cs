@@ -68,15 +68,6 @@ public sealed class ChannelTileConvProperties
             c.Bias ? Tensor.FromArray(Values(c.F), c.F) : null);
     }
 
-    /// <summary>The GEMM path (the direct kernel and the training path's blocked one off: they would take some of these shapes).</summary>
-    private static float[] Gemm(Case c, Tensor x, Tensor w, Tensor? b)
-    {
-        var (direct, blocked) = (DirectConv.Disabled, BlockedForward.Disabled);
-        (DirectConv.Disabled, BlockedForward.Disabled) = (true, true);
-        try { return ConvKernel.Forward(x, w, b, c.Geometry, GemmInstructionSet.Auto, c.Relu, packedWeights: null).ToArray(); }
-        finally { (DirectConv.Disabled, BlockedForward.Disabled) = (direct, blocked); }
-    }
-
     /// <summary>The inference call with the kernel's packed weights, as <see cref="PackedConvolution"/> binds it.</summary>
     private static float[] Tiles(Case c, Tensor x, Tensor w, Tensor? b)
     {
@@ -97,7 +88,7 @@ public sealed class ChannelTileConvProperties
     private static bool Matches(Case c, int workers) => WorkerCountCollection.With(workers, () =>
     {
         var (x, w, b) = Operands(c);
-        var gemm = Gemm(c, x, w, b);
+        var gemm = GemmPathReference.Forward(x, w, b, c.Geometry, c.Relu);
         var tiles = Tiles(c, x, w, b);
         Assert.Equal(gemm.Length, tiles.Length);
         for (int i = 0; i < gemm.Length; i++)
