@@ -200,6 +200,7 @@ internal sealed unsafe class BlockedConv
     private void Items<TStep>(float* x, float* y, float* residual, int start, int end) where TStep : struct, IConstant
     {
         if (_weights.Length == 0) throw new InvalidOperationException("BlockedConv: no weights given (Use).");
+        if (_nchw && residual != null) throw new InvalidOperationException("BlockedConv: an NCHW output takes no residual.");
         int need = _rowsPerItem * _out.W * Filters;
         var sums = t_sums is { } held && held.Length >= need ? held : t_sums = GC.AllocateUninitializedArray<float>(need);
         var items = !_nchw ? null : t_items is { } had && had.Length >= need ? had : t_items = GC.AllocateUninitializedArray<float>(need);
